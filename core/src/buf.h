@@ -1,0 +1,27 @@
+/* buf.h: a growable byte buffer used for request bodies, header storage and output. */
+#ifndef PK_BUF_H
+#define PK_BUF_H
+#include <stddef.h>
+
+typedef struct pk__buf {
+  char *data;   /* read-only outside buf.c: contents */
+  size_t len;   /* read-only outside buf.c: bytes used */
+  size_t cap;   /* private: bytes allocated */
+} pk__buf;
+
+void pk__buf_init(pk__buf *b);
+void pk__buf_free(pk__buf *b);
+/* Returns 0, or -ENOMEM. */
+int pk__buf_reserve(pk__buf *b, size_t extra);
+int pk__buf_append(pk__buf *b, const void *p, size_t n);
+int pk__buf_append_str(pk__buf *b, const char *s);
+/* Appends the decimal form of v. */
+int pk__buf_append_uint(pk__buf *b, unsigned long long v);
+/* Drops the first n bytes. */
+void pk__buf_consume(pk__buf *b, size_t n);
+static inline void pk__buf_reset(pk__buf *b) { b->len = 0; }
+
+
+/* Appends s as a JSON string literal (quotes included), escaping as RFC 8259 requires. */
+int pk__buf_append_json_string(pk__buf *b, const char *s, size_t n);
+#endif

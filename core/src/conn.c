@@ -1,0 +1,425 @@
+/* conn.c: HTTP connections of a worker: reading, parsing, routing, answering, timeouts, closing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "date_cache.h"
+#include "http_response.h"
+#include "log.h"
+#include "router.h"
+#include "worker.h"
+
+#define READ_BUF_SIZE 65536
+#define OUT_HIGH_WATER (256 * 1024)
+#define HEALTH_PATH "/_pikku/health"
+
+static char read_buf[READ_BUF_SIZE];
+static const char health_body[] = "{\"status\":\"ok\"}";
+
+static uint64_t now_ms(void) { return uv_now(pk__W->loop); }
+
+/* ---- ids and handles ------------------------------------------------------------------------ */
+
+size_t pk__gen_id(char *buf) {
+  static uint64_t seed, counter;
+  static const char hex[] = "0123456789abcdef";
+  if (!seed) {
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&seed, sizeof seed, 1, f) != 1) seed = (uint64_t)uv_hrtime() ^ (uint64_t)getpid();
+    if (f) fclose(f);
+    seed |= 1;
+  }
+  uint64_t a = seed, b = ++counter;
+  b ^= b >> 33; b *= 0xff51afd7ed558ccdULL; b ^= b >> 33;   /* spread the counter's bits */
+  for (int i = 0; i < 16; i++) buf[i] = hex[(a >> (60 - 4 * i)) & 15];
+  for (int i = 0; i < 16; i++) buf[16 + i] = hex[((b ^ counter) >> (60 - 4 * i)) & 15];
+  buf[32] = 0;
+  return 32;
+}
+
+static double new_handle(pk__conn *c) {
+  pk__W->serial = (pk__W->serial + 1) & 0x7fffffff;
+  if (!pk__W->serial) pk__W->serial = 1;
+  return (double)pk__W->serial * 1048576.0 + c->slot;
+}
+
+pk__conn *pk__conn_from_handle(double handle) {
+  if (!(handle > 0)) return NULL;
+  uint32_t slot = (uint32_t)((uint64_t)handle & 0xFFFFF);
+  if (slot >= pk__W->nslots) return NULL;
+  pk__conn *c = pk__W->slots[slot];
+  return c && c->req_handle == handle ? c : NULL;
+}
+
+static int take_slot(pk__conn *c) {
+  pk__worker *w = pk__W;
+  for (uint32_t i = 0; i < w->nslots; i++) {
+    uint32_t s = (w->free_slot_hint + i) % w->nslots;
+    if (!w->slots[s]) { w->slots[s] = c; c->slot = s; w->free_slot_hint = s + 1; return 0; }
+  }
+  if (w->nslots >= 0x100000) return -1;
+  uint32_t n = w->nslots ? w->nslots * 2 : 1024;
+  pk__conn **p = realloc(w->slots, sizeof *p * n);
+  if (!p) return -1;
+  memset(p + w->nslots, 0, sizeof *p * (n - w->nslots));
+  w->slots = p;
+  c->slot = w->nslots;
+  p[w->nslots] = c;
+  w->free_slot_hint = w->nslots + 1;
+  w->nslots = n;
+  return 0;
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+static void queue_flush(pk__conn *c) {
+  if (c->queued_flush || c->closing) return;
+  c->queued_flush = 1;
+  c->flush_next = pk__W->flush_list;
+  pk__W->flush_list = c;
+}
+
+static void queue_resume(pk__conn *c) {
+  if (c->queued_resume || c->closing) return;
+  c->queued_resume = 1;
+  c->resume_next = pk__W->resume_list;
+  pk__W->resume_list = c;
+}
+
+static void on_close(uv_handle_t *h) {
+  pk__conn *c = (pk__conn *)h->data;
+  pk__http_parser_free(&c->parser);
+  pk__buf_free(&c->out);
+  pk__buf_free(&c->pending_in);
+  free(c);
+}
+
+void pk__conn_close(pk__conn *c) {
+  if (c->closing) return;
+  pk__worker *w = pk__W;
+  c->closing = 1;
+  if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
+  c->req_handle = 0;
+  w->slots[c->slot] = NULL;
+  if (c->prev) c->prev->next = c->next; else w->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  w->nconns--;
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+typedef struct { uv_write_t req; pk__conn *c; size_t len; char data[]; } write_req;
+
+static void start_reading(pk__conn *c);
+
+static void on_write(uv_write_t *req, int status) {
+  write_req *wr = (write_req *)req;
+  pk__conn *c = wr->c;
+  free(wr);
+  if (c->closing) return;
+  c->writing = 0;
+  if (status < 0) { pk__conn_close(c); return; }
+  if (c->out.len || c->close_after) queue_flush(c);
+  if (c->throttled && c->out.len < OUT_HIGH_WATER) { c->throttled = 0; queue_resume(c); }
+}
+
+static void flush(pk__conn *c) {
+  if (c->closing || c->writing) return;
+  if (c->out.len) {
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == UV_EAGAIN) n = 0;
+    if (n < 0) { pk__conn_close(c); return; }
+    pk__buf_consume(&c->out, (size_t)n);
+    if (c->out.len) {
+      write_req *wr = malloc(sizeof *wr + c->out.len);
+      if (!wr) { pk__conn_close(c); return; }
+      wr->c = c;
+      wr->len = c->out.len;
+      memcpy(wr->data, c->out.data, c->out.len);
+      c->out.len = 0;
+      uv_buf_t rb = uv_buf_init(wr->data, (unsigned)wr->len);
+      if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &rb, 1, on_write)) { free(wr); pk__conn_close(c); return; }
+      c->writing = 1;
+      return;
+    }
+  }
+  if (c->close_after) pk__conn_close(c);
+}
+
+/* ---- answering ------------------------------------------------------------------------------ */
+
+static void access_log(pk__conn *c, int status, const char *error_id, size_t idlen) {
+  if (!pk__log_access_enabled()) return;
+  pk__request *r = &c->parser.req;
+  const char *url = pk__request_url(r);
+  size_t plen = r->url_len;
+  const char *q = memchr(url, '?', plen);
+  if (q) plen = (size_t)(q - url);
+  double ms = (double)(uv_hrtime() - c->req_start_ns) / 1e6;
+  pk__log_access(llhttp_method_name((llhttp_method_t)r->method), url, plen, status, ms, error_id, idlen);
+}
+
+static void write_response(pk__conn *c, int status, const char *body, size_t blen, const char *ct,
+                           size_t ctlen, const char *extra, size_t elen) {
+  pk__request *r = &c->parser.req;
+  if (pk__W->draining) c->keep_alive = 0;
+  pk__response resp = {
+    .status = status, .content_type = ct, .content_type_len = ctlen, .extra = extra, .extra_len = elen,
+    .body = body, .body_len = blen, .keep_alive = c->keep_alive, .http10 = r->http_minor == 0,
+    .head = r->method == HTTP_HEAD,
+  };
+  if (pk__response_write(&c->out, &resp)) { pk__conn_close(c); return; }
+  if (!c->keep_alive) c->close_after = 1;
+  queue_flush(c);
+  if (c->out.len > OUT_HIGH_WATER) c->throttled = 1;
+}
+
+/* A response made by the core itself: an error body in Pikku's shape. */
+static void respond_core_error(pk__conn *c, int status, const char *message, const char *extra, size_t elen) {
+  pk__request *r = &c->parser.req;
+  char gen[33];
+  size_t idlen;
+  const char *id = pk__request_header(r, "x-request-id", 12, &idlen);
+  if (!id || idlen == 0 || idlen > 200) { idlen = pk__gen_id(gen); id = gen; }
+  pk__buf body;
+  pk__buf_init(&body);
+  if (pk__error_body(&body, status, message, id, idlen)) { pk__buf_free(&body); pk__conn_close(c); return; }
+  write_response(c, status, body.data, body.len, "application/json", 16, extra, elen);
+  access_log(c, status, id, idlen);
+  pk__buf_free(&body);
+}
+
+int pk__conn_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
+                     const char *extra, size_t elen, const char *error_id, size_t idlen) {
+  pk__conn *c = pk__conn_from_handle(handle);
+  if (!c) return -1;
+  c->req_handle = 0;
+  write_response(c, status, body, blen, ct, ctlen, extra, elen);
+  access_log(c, status, error_id, idlen);
+  if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
+  if (!c->in_parser) queue_resume(c);   /* the parser was paused for this request */
+  return 0;
+}
+
+/* ---- requests ------------------------------------------------------------------------------- */
+
+static void on_continue(pk__http_parser *p) {
+  pk__conn *c = p->data;
+  pk__buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+  flush(c);
+}
+
+static int on_request(pk__http_parser *p, pk__request *r) {
+  pk__conn *c = p->data;
+  pk__worker *w = pk__W;
+  c->req_start_ns = uv_hrtime();
+  c->keep_alive = r->keep_alive && !r->upgrade && !w->draining;
+  const char *url = pk__request_url(r);
+  size_t ulen = r->url_len;
+  /* absolute-form targets ("http://host/path"): keep the path */
+  if (ulen && url[0] != '/') {
+    const char *s = ulen > 3 ? memchr(url, ':', ulen) : NULL;
+    if (s && (size_t)(s - url) + 3 <= ulen && s[1] == '/' && s[2] == '/') {
+      const char *slash = memchr(s + 3, '/', ulen - (size_t)(s + 3 - url));
+      if (slash) { ulen -= (size_t)(slash - url); url = slash; }
+    }
+  }
+  if (!ulen || url[0] != '/') {
+    c->keep_alive = 0;
+    respond_core_error(c, 400, "Bad request target", NULL, 0);
+    return 0;
+  }
+  const char *q = memchr(url, '?', ulen);
+  size_t plen = q ? (size_t)(q - url) : ulen;
+  const char *mname = llhttp_method_name((llhttp_method_t)r->method);
+  int mid = pk__method_id(mname, strlen(mname));
+  if (plen == sizeof HEALTH_PATH - 1 && memcmp(url, HEALTH_PATH, plen) == 0 && (mid == PK_GET || mid == PK_HEAD)) {
+    write_response(c, 200, health_body, sizeof health_body - 1, "application/json", 16, NULL, 0);
+    access_log(c, 200, NULL, 0);
+    return 0;
+  }
+  pk__host *h = w->host;
+  pk__route_match m;
+  int found = pk__router_match(h->router, mid, url, plen, &m);
+  if (found == 0) { respond_core_error(c, 404, "Route not found", NULL, 0); return 0; }
+  if (found < 0) {
+    char allow[96], extra[128];
+    pk__router_allow_str(m.allow, allow, sizeof allow);
+    int n = snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
+    respond_core_error(c, 405, "Method not allowed", extra, (size_t)n);
+    return 0;
+  }
+  c->req_handle = new_handle(c);
+  c->req_host = h;
+  pk__host_ref(h);
+  const char *query = q ? q + 1 : NULL;
+  size_t qlen = q ? ulen - plen - 1 : 0;
+  int ignore_body = mid == PK_GET || mid == PK_HEAD || mid == PK_DELETE;
+  int rc = pk__host_dispatch(h, c->req_handle, m.index, mname, url, plen, query, qlen,
+                             ignore_body ? NULL : r->body.data, ignore_body ? 0 : r->body.len, &m);
+  if (rc && c->req_handle) {
+    pk__conn_respond(c->req_handle, 500, NULL, 0, NULL, 0, NULL, 0, NULL, 0);
+  }
+  return c->req_handle ? 1 : 0;
+}
+
+/* ---- input ------------------------------------------------------------------------------------ */
+
+static void set_deadline(pk__conn *c) {
+  const pk__limits *l = &pk__W->opts->limits;
+  int st = c->parser.state;
+  unsigned begun = c->parser.begun;
+  if (st == c->deadline_state && begun == c->deadline_req && c->deadline_ms) return;
+  c->deadline_state = st;
+  c->deadline_req = begun;
+  switch (st) {
+  case PK_PS_IDLE: c->deadline_ms = now_ms() + l->idle_timeout_ms; break;
+  case PK_PS_HEADERS: c->deadline_ms = now_ms() + l->header_timeout_ms; break;
+  case PK_PS_BODY: c->deadline_ms = now_ms() + l->body_timeout_ms; break;
+  default: c->deadline_ms = 0; break;
+  }
+}
+
+static void feed(pk__conn *c, const char *data, size_t len) {
+  while (len > 0 && !c->closing && !c->close_after) {
+    size_t used = 0;
+    c->in_parser = 1;
+    int rc = pk__http_parser_feed(&c->parser, data, len, &used);
+    c->in_parser = 0;
+    data += used;
+    len -= used;
+    if (rc == PK_FEED_ERROR) {
+      c->keep_alive = 0;
+      if (c->parser.state != PK_PS_HANDLER)
+        respond_core_error(c, c->parser.error_status, c->parser.error_message, NULL, 0);
+      else
+        c->close_after = 1;
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      return;
+    }
+    if (rc == PK_FEED_PAUSED) {
+      if (c->req_handle) {               /* a handler answers later: keep the rest for then */
+        c->paused = 1;
+        pk__buf_append(&c->pending_in, data, len);
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->deadline_ms = 0;
+        c->deadline_state = PK_PS_HANDLER;
+        return;
+      }
+      pk__http_parser_resume(&c->parser);
+    }
+  }
+  set_deadline(c);
+  if (c->throttled || c->close_after) uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  buf->base = read_buf;
+  buf->len = sizeof read_buf;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  pk__conn *c = (pk__conn *)s->data;
+  if (nread == 0) return;
+  if (nread < 0) {
+    /* The peer closed or failed: a request still in a handler is abandoned. */
+    pk__conn_close(c);
+    return;
+  }
+  feed(c, buf->base, (size_t)nread);
+}
+
+static void start_reading(pk__conn *c) {
+  if (!c->closing && !c->close_after) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* A handler finished (or output drained): parse what was kept, then read again. */
+static void resume(pk__conn *c) {
+  if (c->closing) return;
+  if (c->req_handle) return;              /* still in a handler */
+  if (c->throttled) return;
+  if (c->paused) {
+    c->paused = 0;
+    pk__http_parser_resume(&c->parser);
+    if (c->pending_in.len) {
+      pk__buf kept = c->pending_in;       /* feed from a private copy: feed may append again */
+      pk__buf_init(&c->pending_in);
+      feed(c, kept.data, kept.len);
+      pk__buf_free(&kept);
+      if (c->paused || c->closing) return;
+    } else {
+      set_deadline(c);
+    }
+  }
+  if (c->throttled) return;
+  if (pk__W->draining && c->parser.state == PK_PS_IDLE && !c->out.len && !c->writing) {
+    c->close_after = 1;
+    queue_flush(c);
+    return;
+  }
+  start_reading(c);
+}
+
+void pk__conn_end_of_turn(pk__worker *w) {
+  while (w->resume_list) {
+    pk__conn *c = w->resume_list;
+    w->resume_list = c->resume_next;
+    c->queued_resume = 0;
+    resume(c);
+  }
+  while (w->flush_list) {
+    pk__conn *c = w->flush_list;
+    w->flush_list = c->flush_next;
+    c->queued_flush = 0;
+    flush(c);
+  }
+}
+
+void pk__conn_accept(pk__worker *w) {
+  pk__conn *c = calloc(1, sizeof *c);
+  if (!c) return;
+  uv_tcp_init(w->loop, &c->tcp);
+  c->tcp.data = c;
+  if (uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&c->tcp) || take_slot(c)) {
+    c->closing = 1;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  pk__http_parser_init(&c->parser, &w->opts->limits, on_request, on_continue, c);
+  pk__buf_init(&c->out);
+  pk__buf_init(&c->pending_in);
+  c->next = w->conns;
+  if (w->conns) w->conns->prev = c;
+  w->conns = c;
+  w->nconns++;
+  c->deadline_state = PK_PS_IDLE;
+  c->deadline_ms = now_ms() + w->opts->limits.idle_timeout_ms;
+  start_reading(c);
+}
+
+void pk__conn_sweep(pk__worker *w, uint64_t now) {
+  for (pk__conn *c = w->conns, *next; c; c = next) {
+    next = c->next;
+    if (!c->deadline_ms || now < c->deadline_ms || c->close_after) continue;
+    int st = c->parser.state;
+    if (st == PK_PS_HEADERS || st == PK_PS_BODY) {
+      c->keep_alive = 0;
+      c->parser.state = PK_PS_IDLE;
+      respond_core_error(c, 408, st == PK_PS_HEADERS ? "Timed out reading the request headers"
+                                                     : "Timed out reading the request body", NULL, 0);
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->deadline_ms = 0;
+    } else {
+      pk__conn_close(c);
+    }
+  }
+}
+
+void pk__conn_drain(pk__worker *w) {
+  for (pk__conn *c = w->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->parser.state == PK_PS_IDLE && !c->req_handle && !c->out.len && !c->writing) pk__conn_close(c);
+    else c->keep_alive = 0;
+  }
+}

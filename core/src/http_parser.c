@@ -1,0 +1,183 @@
+/* http_parser.c: llhttp callbacks that collect a request and enforce header, URI and body limits. */
+#include "http_parser.h"
+#include <string.h>
+#include <strings.h>
+
+void pk__limits_default(pk__limits *l) {
+  l->max_header = 16384;
+  l->max_body = 1048576;
+  l->max_uri = 8192;
+  l->header_timeout_ms = 10000;
+  l->body_timeout_ms = 30000;
+  l->idle_timeout_ms = 60000;
+  l->drain_timeout_ms = 30000;
+}
+
+static pk__http_parser *P(llhttp_t *ll) { return (pk__http_parser *)ll->data; }
+
+static int fail(pk__http_parser *p, int status, const char *msg) {
+  if (!p->error_status) { p->error_status = status; p->error_message = msg; }
+  return -1;
+}
+
+static int on_message_begin(llhttp_t *ll) {
+  pk__http_parser *p = P(ll);
+  pk__request *r = &p->req;
+  pk__buf_reset(&r->head);
+  pk__buf_reset(&r->body);
+  r->url_len = 0;
+  r->nheaders = 0;
+  r->expect_continue = 0;
+  r->upgrade = 0;
+  r->content_length = -1;
+  p->last_was_value = 1;
+  p->state = PK_PS_HEADERS;
+  p->begun++;
+  return 0;
+}
+
+static int append_head(pk__http_parser *p, const char *at, size_t len) {
+  if (p->req.head.len + len > p->limits->max_header)
+    return fail(p, 431, "Request header fields too large");
+  if (pk__buf_append(&p->req.head, at, len)) return fail(p, 503, "Out of memory");
+  return 0;
+}
+
+static int on_url(llhttp_t *ll, const char *at, size_t len) {
+  pk__http_parser *p = P(ll);
+  if (p->req.url_len + len > p->limits->max_uri) return fail(p, 414, "URI too long");
+  if (append_head(p, at, len)) return -1;
+  p->req.url_len += (uint32_t)len;
+  return 0;
+}
+
+static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
+  pk__http_parser *p = P(ll);
+  pk__request *r = &p->req;
+  if (p->last_was_value) {
+    if (r->nheaders == PK_MAX_HEADERS) return fail(p, 431, "Too many header fields");
+    pk__header *h = &r->headers[r->nheaders++];
+    h->name_off = (uint32_t)r->head.len;
+    h->name_len = 0;
+    h->value_off = 0;
+    h->value_len = 0;
+    p->last_was_value = 0;
+  }
+  if (append_head(p, at, len)) return -1;
+  r->headers[r->nheaders - 1].name_len += (uint32_t)len;
+  return 0;
+}
+
+static int on_header_value(llhttp_t *ll, const char *at, size_t len) {
+  pk__http_parser *p = P(ll);
+  pk__request *r = &p->req;
+  pk__header *h = &r->headers[r->nheaders - 1];
+  if (!p->last_was_value) { h->value_off = (uint32_t)r->head.len; p->last_was_value = 1; }
+  if (append_head(p, at, len)) return -1;
+  h->value_len += (uint32_t)len;
+  return 0;
+}
+
+static int on_headers_complete(llhttp_t *ll) {
+  pk__http_parser *p = P(ll);
+  pk__request *r = &p->req;
+  if (ll->http_major != 1) return fail(p, 505, "HTTP version not supported");
+  r->method = ll->method;
+  r->http_minor = ll->http_minor;
+  r->keep_alive = llhttp_should_keep_alive(ll);
+  r->upgrade = ll->upgrade;
+  if (ll->flags & F_CONTENT_LENGTH) {
+    r->content_length = (int64_t)ll->content_length;
+    if (ll->content_length > p->limits->max_body) return fail(p, 413, "Payload too large");
+  }
+  size_t n;
+  const char *v = pk__request_header(r, "expect", 6, &n);
+  if (v) {
+    if (n == 12 && strncasecmp(v, "100-continue", 12) == 0) {
+      if (r->http_minor >= 1 && p->on_continue) p->on_continue(p);
+      r->expect_continue = 1;
+    } else {
+      return fail(p, 417, "Unsupported expectation");
+    }
+  }
+  p->state = PK_PS_BODY;
+  return 0;
+}
+
+static int on_body(llhttp_t *ll, const char *at, size_t len) {
+  pk__http_parser *p = P(ll);
+  if (p->req.body.len + len > p->limits->max_body) return fail(p, 413, "Payload too large");
+  if (pk__buf_append(&p->req.body, at, len)) return fail(p, 503, "Out of memory");
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *ll) {
+  pk__http_parser *p = P(ll);
+  p->state = PK_PS_HANDLER;
+  int later = p->on_request ? p->on_request(p, &p->req) : 0;
+  if (later) return HPE_PAUSED;
+  if (p->state == PK_PS_HANDLER) p->state = PK_PS_IDLE;
+  return 0;
+}
+
+void pk__http_parser_init(pk__http_parser *p, const pk__limits *l, pk__on_request cb,
+                          pk__on_continue cont, void *data) {
+  memset(p, 0, sizeof *p);
+  llhttp_settings_init(&p->settings);
+  p->settings.on_message_begin = on_message_begin;
+  p->settings.on_url = on_url;
+  p->settings.on_header_field = on_header_field;
+  p->settings.on_header_value = on_header_value;
+  p->settings.on_headers_complete = on_headers_complete;
+  p->settings.on_body = on_body;
+  p->settings.on_message_complete = on_message_complete;
+  llhttp_init(&p->ll, HTTP_REQUEST, &p->settings);
+  p->ll.data = p;
+  p->limits = l;
+  p->on_request = cb;
+  p->on_continue = cont;
+  p->data = data;
+  p->state = PK_PS_IDLE;
+  pk__buf_init(&p->req.head);
+  pk__buf_init(&p->req.body);
+}
+
+void pk__http_parser_free(pk__http_parser *p) {
+  pk__buf_free(&p->req.head);
+  pk__buf_free(&p->req.body);
+}
+
+int pk__http_parser_feed(pk__http_parser *p, const char *data, size_t len, size_t *used) {
+  llhttp_errno_t e = llhttp_execute(&p->ll, data, len);
+  if (e == HPE_OK) { *used = len; return PK_FEED_OK; }
+  const char *pos = llhttp_get_error_pos(&p->ll);
+  *used = pos ? (size_t)(pos - data) : len;
+  if (e == HPE_PAUSED) return PK_FEED_PAUSED;
+  if (e == HPE_PAUSED_UPGRADE) {
+    /* No upgrade is supported yet: the request was answered like any other and the
+     * connection closes after it (keep_alive is forced off by the owner). */
+    llhttp_resume_after_upgrade(&p->ll);
+    return PK_FEED_PAUSED;
+  }
+  if (!p->error_status) {
+    p->error_status = 400;
+    p->error_message = "Malformed HTTP request";
+  }
+  return PK_FEED_ERROR;
+}
+
+void pk__http_parser_resume(pk__http_parser *p) {
+  if (llhttp_get_errno(&p->ll) == HPE_PAUSED) llhttp_resume(&p->ll);
+  p->state = PK_PS_IDLE;
+}
+
+const char *pk__request_header(const pk__request *r, const char *name, size_t nlen, size_t *len) {
+  for (int i = 0; i < r->nheaders; i++) {
+    const pk__header *h = &r->headers[i];
+    if (h->name_len == nlen && strncasecmp(r->head.data + h->name_off, name, nlen) == 0) {
+      *len = h->value_len;
+      return h->value_len ? r->head.data + h->value_off : "";
+    }
+  }
+  return NULL;
+}

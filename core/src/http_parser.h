@@ -1,0 +1,76 @@
+/* http_parser.h: HTTP/1.1 request parsing on llhttp, with the size limits applied as bytes arrive. */
+#ifndef PK_HTTP_PARSER_H
+#define PK_HTTP_PARSER_H
+#include <stddef.h>
+#include <stdint.h>
+#include <llhttp.h>
+#include "buf.h"
+
+#define PK_MAX_HEADERS 100
+
+typedef struct pk__limits {
+  size_t max_header;            /* request line + headers, bytes -> 431 */
+  size_t max_body;              /* body bytes -> 413 */
+  size_t max_uri;               /* request target bytes -> 414 */
+  uint64_t header_timeout_ms;   /* first byte to end of headers -> 408 */
+  uint64_t body_timeout_ms;     /* end of headers to end of body -> 408 */
+  uint64_t idle_timeout_ms;     /* keep-alive wait for the next request -> close */
+  uint64_t drain_timeout_ms;    /* SIGTERM: longest wait for in-flight requests */
+} pk__limits;
+
+void pk__limits_default(pk__limits *l);
+
+typedef struct pk__header { uint32_t name_off, name_len, value_off, value_len; } pk__header;
+
+typedef struct pk__request {
+  pk__buf head;                 /* URL, then header names and values, back to back */
+  uint32_t url_len;             /* URL is head.data[0 .. url_len) */
+  pk__header headers[PK_MAX_HEADERS];
+  int nheaders;
+  pk__buf body;
+  int method;                   /* llhttp_method_t */
+  int http_minor;               /* 0 or 1 (major is always 1) */
+  int keep_alive;
+  int expect_continue;
+  int upgrade;
+  int64_t content_length;       /* -1 when absent */
+} pk__request;
+
+enum { PK_PS_IDLE, PK_PS_HEADERS, PK_PS_BODY, PK_PS_HANDLER };
+enum { PK_FEED_OK, PK_FEED_PAUSED, PK_FEED_ERROR };
+
+typedef struct pk__http_parser pk__http_parser;
+/* Called when a request is complete: return 0 if it was answered already, 1 if the answer comes
+ * later (the parser then pauses until pk__http_parser_resume). */
+typedef int (*pk__on_request)(pk__http_parser *p, pk__request *req);
+/* Called when headers ask for "Expect: 100-continue" and the body is within limits. */
+typedef void (*pk__on_continue)(pk__http_parser *p);
+
+struct pk__http_parser {
+  llhttp_t ll;                  /* private */
+  llhttp_settings_t settings;   /* private */
+  pk__request req;              /* read-only: the request being parsed or handled */
+  const pk__limits *limits;
+  int state;                    /* read-only: PK_PS_* */
+  int error_status;             /* read-only: after PK_FEED_ERROR, the status to answer */
+  const char *error_message;    /* read-only: after PK_FEED_ERROR */
+  int last_was_value;           /* private */
+  unsigned begun;               /* read-only: requests begun so far */
+  pk__on_request on_request;
+  pk__on_continue on_continue;
+  void *data;                   /* owner's pointer */
+};
+
+void pk__http_parser_init(pk__http_parser *p, const pk__limits *l, pk__on_request cb,
+                          pk__on_continue cont, void *data);
+void pk__http_parser_free(pk__http_parser *p);
+/* Parses up to len bytes; *used is how many were consumed. PK_FEED_PAUSED: a request is being
+ * handled and the rest must be fed after pk__http_parser_resume. PK_FEED_ERROR: answer
+ * error_status and close. */
+int pk__http_parser_feed(pk__http_parser *p, const char *data, size_t len, size_t *used);
+void pk__http_parser_resume(pk__http_parser *p);
+
+/* Finds a header (case-insensitive). Returns its value and sets *len, or NULL. */
+const char *pk__request_header(const pk__request *r, const char *name, size_t nlen, size_t *len);
+static inline const char *pk__request_url(const pk__request *r) { return r->head.data; }
+#endif

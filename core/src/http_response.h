@@ -1,0 +1,25 @@
+/* http_response.h: serialises response heads and bodies into a connection's output buffer. */
+#ifndef PK_HTTP_RESPONSE_H
+#define PK_HTTP_RESPONSE_H
+#include <stddef.h>
+#include "buf.h"
+
+typedef struct pk__response {
+  int status;
+  const char *content_type; size_t content_type_len;   /* NULL: no Content-Type */
+  const char *extra; size_t extra_len;                 /* complete "Name: v\r\n" lines */
+  const char *body; size_t body_len;
+  int keep_alive;        /* 0: "Connection: close" */
+  int http10;            /* request was HTTP/1.0: keep-alive must be announced */
+  int head;              /* HEAD request: headers only (Content-Length still of the body) */
+} pk__response;
+
+/* Reason phrase for a status ("Not Found"); "Unknown" for codes not in the table. */
+const char *pk__status_reason(int status);
+/* Error name used in JSON error bodies for a status ("NotFound"). */
+const char *pk__status_error_name(int status);
+/* Appends the whole response. Returns 0 or -ENOMEM. */
+int pk__response_write(pk__buf *out, const pk__response *r);
+/* Appends {"name":...,"message":...,"errorId":...} for a core-generated error. */
+int pk__error_body(pk__buf *out, int status, const char *message, const char *error_id, size_t id_len);
+#endif

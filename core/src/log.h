@@ -1,0 +1,18 @@
+/* log.h: access and error log lines (text or JSON) to stderr, buffered and flushed per loop turn. */
+#ifndef PK_LOG_H
+#define PK_LOG_H
+#include <stddef.h>
+
+enum { PK_LOG_TEXT, PK_LOG_JSON };
+
+/* worker: 0 for the master. access: 0 turns the per-request line off. */
+void pk__log_setup(int format, int access, int worker);
+int pk__log_access_enabled(void);
+void pk__log_access(const char *method, const char *path, size_t path_len, int status, double ms,
+                    const char *error_id, size_t id_len);
+/* level: "info", "warn", "error". error_id may be NULL. */
+void pk__log_msg(const char *level, const char *msg, size_t len, const char *error_id, size_t id_len);
+/* printf-style message at a level, written at once (used outside the request path). */
+void pk__logf(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pk__log_flush(void);
+#endif

@@ -1,0 +1,187 @@
+/* lua_core.c: the `pikku.core` module: what Lua functions may ask of the C core. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "log.h"
+#include "lua_host.h"
+#include "worker.h"
+
+#define HOST(L) ((pk__host *)lua_touserdata((L), lua_upvalueindex(1)))
+
+static int need_worker(lua_State *L) {
+  if (!pk__W) return luaL_error(L, "pikku.core: not available while the app is loading");
+  return 0;
+}
+
+static int l_add_route(lua_State *L) {
+  pk__host *h = HOST(L);
+  const char *method = luaL_checkstring(L, 1);
+  const char *pattern = luaL_checkstring(L, 2);
+  int index = (int)luaL_checkinteger(L, 3);
+  char err[512];
+  if (pk__router_add(h->router, method, pattern, index, err, sizeof err)) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static const char *opt_lstring(lua_State *L, int i, size_t *len) {
+  if (lua_isnoneornil(L, i)) { *len = 0; return NULL; }
+  return luaL_checklstring(L, i, len);
+}
+
+static int l_respond(lua_State *L) {
+  need_worker(L);
+  double handle = luaL_checknumber(L, 1);
+  int status = (int)luaL_checkinteger(L, 2);
+  size_t blen, ctlen, elen, idlen;
+  const char *body = opt_lstring(L, 3, &blen);
+  const char *ct = opt_lstring(L, 4, &ctlen);
+  const char *extra = opt_lstring(L, 5, &elen);
+  const char *id = opt_lstring(L, 6, &idlen);
+  if (pk__conn_respond(handle, status, body, blen, ct, ctlen, extra, elen, id, idlen)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_header(lua_State *L) {
+  double handle = luaL_checknumber(L, 1);
+  size_t nlen;
+  const char *name = luaL_checklstring(L, 2, &nlen);
+  pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
+  if (!c) return 0;
+  pk__request *r = &c->parser.req;
+  int found = 0;
+  luaL_Buffer b;
+  for (int i = 0; i < r->nheaders; i++) {
+    pk__header *hd = &r->headers[i];
+    if (hd->name_len != nlen || strncasecmp(r->head.data + hd->name_off, name, nlen)) continue;
+    if (!found) luaL_buffinit(L, &b);
+    else luaL_addlstring(&b, ", ", 2);
+    luaL_addlstring(&b, r->head.data + hd->value_off, hd->value_len);
+    found = 1;
+  }
+  if (!found) return 0;
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static int l_headers(lua_State *L) {
+  double handle = luaL_checknumber(L, 1);
+  pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
+  if (!c) return 0;
+  pk__request *r = &c->parser.req;
+  lua_createtable(L, 0, r->nheaders);
+  char name[256];
+  for (int i = 0; i < r->nheaders; i++) {
+    pk__header *hd = &r->headers[i];
+    size_t n = hd->name_len < sizeof name ? hd->name_len : sizeof name - 1;
+    for (size_t j = 0; j < n; j++) {
+      char ch = r->head.data[hd->name_off + j];
+      name[j] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    lua_pushlstring(L, name, n);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (lua_isstring(L, -1)) {
+      lua_pushlstring(L, ", ", 2);
+      lua_pushlstring(L, r->head.data + hd->value_off, hd->value_len);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, r->head.data + hd->value_off, hd->value_len);
+    }
+    lua_rawset(L, -3);
+  }
+  return 1;
+}
+
+typedef struct { uv_timer_t t; pk__host *h; double token; } lua_timer;
+
+static void timer_closed(uv_handle_t *t) { free(t->data); }
+
+static void timer_fired(uv_timer_t *t) {
+  lua_timer *lt = t->data;
+  pk__host_resume(lt->h, lt->token);
+  pk__host_unref(lt->h);
+  uv_close((uv_handle_t *)&lt->t, timer_closed);
+}
+
+static int l_timer(lua_State *L) {
+  need_worker(L);
+  double ms = luaL_checknumber(L, 1);
+  double token = luaL_checknumber(L, 2);
+  if (ms < 0) ms = 0;
+  lua_timer *lt = malloc(sizeof *lt);
+  if (!lt) return luaL_error(L, "out of memory");
+  lt->h = HOST(L);
+  lt->token = token;
+  uv_timer_init(pk__W->loop, &lt->t);
+  lt->t.data = lt;
+  pk__host_ref(lt->h);
+  uv_timer_start(&lt->t, timer_fired, (uint64_t)ms, 0);
+  return 0;
+}
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, (double)uv_hrtime() / 1e6);
+  return 1;
+}
+
+static int l_gen_id(lua_State *L) {
+  char id[33];
+  lua_pushlstring(L, id, pk__gen_id(id));
+  return 1;
+}
+
+static int l_log(lua_State *L) {
+  const char *level = luaL_checkstring(L, 1);
+  size_t len;
+  const char *msg = luaL_checklstring(L, 2, &len);
+  if (strcmp(level, "info") && strcmp(level, "warn") && strcmp(level, "error") && strcmp(level, "debug"))
+    return luaL_error(L, "log level must be debug, info, warn or error, got \"%s\"", level);
+  pk__log_msg(level, msg, len, NULL, 0);
+  return 0;
+}
+
+static int l_log_error(lua_State *L) {
+  size_t idlen, len;
+  const char *id = opt_lstring(L, 1, &idlen);
+  const char *msg = luaL_checklstring(L, 2, &len);
+  pk__log_msg("error", msg, len, id, idlen);
+  return 0;
+}
+
+void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker) {
+  static const luaL_Reg fns[] = {
+    {"add_route", l_add_route}, {"respond", l_respond}, {"header", l_header}, {"headers", l_headers},
+    {"timer", l_timer}, {"now", l_now}, {"gen_id", l_gen_id}, {"log", l_log}, {"log_error", l_log_error},
+    {NULL, NULL},
+  };
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaded");
+  lua_newtable(L);
+  for (const luaL_Reg *f = fns; f->name; f++) {
+    lua_pushlightuserdata(L, h);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+  lua_pushboolean(L, o->dev);
+  lua_setfield(L, -2, "dev");
+  lua_pushstring(L, o->app_dir);
+  lua_setfield(L, -2, "app_dir");
+  lua_pushinteger(L, worker);
+  lua_setfield(L, -2, "worker");
+  lua_pushstring(L, PIKKU_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_setfield(L, -2, "pikku.core");
+  lua_pop(L, 2);
+}

@@ -1,0 +1,141 @@
+/* lua_host.c: creates a LuaJIT state for an app, loads it through pikku.runtime, and calls into it. */
+#include "lua_host.h"
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+
+extern int luaopen_cjson(lua_State *L);
+extern int luaopen_cjson_safe(lua_State *L);
+
+static pk__host *close_list;
+
+static const char *lua_dir(void) {
+  const char *d = getenv("PIKKU_LUA_DIR");
+  return d && *d ? d : PIKKU_LUA_DIR;
+}
+
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_isstring(L, -1)) msg = lua_tostring(L, -1);
+    else msg = "(error object is not a string)";
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+static void set_path(lua_State *L, const char *app_dir) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  const char *def = lua_tostring(L, -1);
+  const char *ld = lua_dir();
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua;%s", app_dir, app_dir, ld, ld, def ? def : "");
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_cjson);
+  lua_setfield(L, -2, "cjson");
+  lua_pushcfunction(L, luaopen_cjson_safe);
+  lua_setfield(L, -2, "cjson.safe");
+  lua_pop(L, 2);
+}
+
+pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *err, size_t errlen) {
+  pk__host *h = calloc(1, sizeof *h);
+  if (!h) { snprintf(err, errlen, "out of memory"); return NULL; }
+  h->refs = 1;
+  h->generation = generation;
+  h->router = pk__router_new();
+  h->L = luaL_newstate();
+  if (!h->router || !h->L) { snprintf(err, errlen, "out of memory"); pk__host_free(h); return NULL; }
+  lua_State *L = h->L;
+  luaL_openlibs(L);
+  set_path(L, o->app_dir);
+  pk__core_open(L, h, o, worker);
+  lua_pushcfunction(L, traceback);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "pikku.runtime");
+  if (lua_pcall(L, 1, 1, -3)) goto fail;
+  lua_getfield(L, -1, "load");
+  lua_remove(L, -2);
+  lua_pushstring(L, o->app_dir);
+  if (lua_pcall(L, 1, 1, -3)) goto fail;
+  if (!lua_istable(L, -1)) {
+    lua_pushstring(L, "pikku.runtime.load did not return its entry points");
+    goto fail;
+  }
+  lua_getfield(L, -1, "dispatch");
+  h->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_getfield(L, -1, "resume");
+  h->resume_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_settop(L, 0);
+  return h;
+fail:
+  snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown error");
+  pk__host_free(h);
+  return NULL;
+}
+
+void pk__host_free(pk__host *h) {
+  if (!h) return;
+  if (h->L) lua_close(h->L);
+  pk__router_free(h->router);
+  free(h);
+}
+
+void pk__host_ref(pk__host *h) { h->refs++; }
+
+void pk__host_unref(pk__host *h) {
+  if (--h->refs > 0) return;
+  h->next = close_list;
+  close_list = h;
+}
+
+void pk__host_collect(void) {
+  while (close_list) {
+    pk__host *h = close_list;
+    close_list = h->next;
+    pk__host_free(h);
+  }
+}
+
+static void log_lua_failure(pk__host *h, const char *what) {
+  size_t len;
+  const char *msg = lua_tolstring(h->L, -1, &len);
+  char line[256];
+  int n = snprintf(line, sizeof line, "%s failed: ", what);
+  pk__buf b;
+  pk__buf_init(&b);
+  pk__buf_append(&b, line, (size_t)n);
+  pk__buf_append(&b, msg ? msg : "?", msg ? len : 1);
+  pk__log_msg("error", b.data, b.len, NULL, 0);
+  pk__buf_free(&b);
+  lua_pop(h->L, 1);
+}
+
+int pk__host_dispatch(pk__host *h, double handle, int index, const char *method, const char *path,
+                      size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
+                      const pk__route_match *m) {
+  lua_State *L = h->L;
+  if (!lua_checkstack(L, 8 + m->nparams)) return -1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->dispatch_ref);
+  lua_pushnumber(L, handle);
+  lua_pushinteger(L, index);
+  lua_pushstring(L, method);
+  lua_pushlstring(L, path, plen);
+  if (query) lua_pushlstring(L, query, qlen); else lua_pushnil(L);
+  if (body) lua_pushlstring(L, body, blen); else lua_pushnil(L);
+  for (int i = 0; i < m->nparams; i++) lua_pushlstring(L, m->params[i].p, m->params[i].n);
+  if (lua_pcall(L, 6 + m->nparams, 0, 0)) { log_lua_failure(h, "dispatch"); return -1; }
+  return 0;
+}
+
+void pk__host_resume(pk__host *h, double token) {
+  lua_State *L = h->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->resume_ref);
+  lua_pushnumber(L, token);
+  if (lua_pcall(L, 1, 0, 0)) log_lua_failure(h, "resume");
+}

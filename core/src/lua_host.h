@@ -1,0 +1,36 @@
+/* lua_host.h: one LuaJIT state with an app loaded, its routes, and the count of what pins it. */
+#ifndef PK_LUA_HOST_H
+#define PK_LUA_HOST_H
+#include <lua.h>
+#include "options.h"
+#include "router.h"
+
+typedef struct pk__host {
+  lua_State *L;             /* read-only outside lua_host.c */
+  pk__router *router;       /* read-only outside lua_host.c: built while app.lua loads */
+  int dispatch_ref;         /* private */
+  int resume_ref;           /* private */
+  int refs;                 /* private: current-state ref + requests in flight + timers */
+  int generation;           /* read-only: 1 for the first load, +1 per reload */
+  struct pk__host *next;    /* private: close list */
+} pk__host;
+
+/* Builds a state and loads APP_DIR/app.lua. Returns NULL with err set ("file:line: msg") on failure.
+ * The new host holds one reference (the caller's). */
+pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *err, size_t errlen);
+void pk__host_ref(pk__host *h);
+/* Drops a reference; at zero the host is queued and closed by pk__host_collect (never while its
+ * own Lua code is on the C stack). */
+void pk__host_unref(pk__host *h);
+void pk__host_collect(void);
+void pk__host_free(pk__host *h);
+/* Calls the runtime's dispatch. Errors inside are the runtime's job; a failure of the call itself
+ * returns -1 (and is logged). */
+int pk__host_dispatch(pk__host *h, double handle, int index, const char *method, const char *path,
+                      size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
+                      const pk__route_match *m);
+/* Calls the runtime's resume(token). */
+void pk__host_resume(pk__host *h, double token);
+/* Registers the pikku.core module in L (lua_core.c). */
+void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker);
+#endif

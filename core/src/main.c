@@ -1,0 +1,23 @@
+/* main.c: the `pikku` command: parses the command line and starts the master. */
+#include <stdio.h>
+#include <string.h>
+#include "log.h"
+#include "options.h"
+#include "pikku.h"
+
+int pk__master_run(pk__options *o);
+
+const char *pk_version(void) { return PIKKU_VERSION; }
+
+int main(int argc, char **argv) {
+  static pk__options o;
+  char err[512];
+  if (pk__options_parse(&o, argc, argv, err, sizeof err)) {
+    fprintf(stderr, "pikku: %s\n", err);
+    return 2;
+  }
+  if (o.command == PK_CMD_HELP) { fputs(pk__usage, stdout); return 0; }
+  if (o.command == PK_CMD_VERSION) { printf("pikku %s\n", PIKKU_VERSION); return 0; }
+  pk__log_setup(o.log_format, o.access_log, 0);
+  return pk__master_run(&o);
+}

@@ -1,0 +1,106 @@
+/* options.c: parses `pikku serve APP_DIR [flags]`, `pikku --help` and `pikku version`. */
+#include "options.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "log.h"
+
+const char pk__usage[] =
+  "usage: pikku serve APP_DIR [options]\n"
+  "       pikku version | pikku --help\n"
+  "\n"
+  "Serves the Lua app in APP_DIR (its app.lua wires functions to routes).\n"
+  "\n"
+  "options:\n"
+  "  --host H                 address to listen on (default 127.0.0.1)\n"
+  "  --port P                 port (default 8080)\n"
+  "  --workers N              worker processes (default: one per core)\n"
+  "  --dev                    development mode: error details in responses\n"
+  "  --log-format text|json   log line format (default text)\n"
+  "  --no-access-log          no line per request\n"
+  "  --max-header-size BYTES  request line + headers (default 16384; over: 431)\n"
+  "  --max-body-size BYTES    request body (default 1048576; over: 413)\n"
+  "  --max-uri-size BYTES     request target (default 8192; over: 414)\n"
+  "  --header-timeout-ms MS   time to receive the headers (default 10000; then 408)\n"
+  "  --body-timeout-ms MS     time to receive the body (default 30000; then 408)\n"
+  "  --idle-timeout-ms MS     keep-alive wait for the next request (default 60000)\n"
+  "  --drain-timeout-ms MS    on SIGTERM, longest wait for requests in flight (default 30000)\n"
+  "\n"
+  "signals: SIGHUP reloads the app's scripts; SIGTERM/SIGINT drain and exit.\n";
+
+static int parse_num(const char *s, long long min, long long max, long long *out) {
+  if (!s || !*s) return -1;
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || *end || v < min || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t errlen) {
+  memset(o, 0, sizeof *o);
+  o->host = "127.0.0.1";
+  o->port = 8080;
+  o->access_log = 1;
+  o->log_format = PK_LOG_TEXT;
+  pk__limits_default(&o->limits);
+  if (argc < 2) { snprintf(err, errlen, "no command given (try: pikku --help)"); return -1; }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) { o->command = PK_CMD_HELP; return 0; }
+  if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { o->command = PK_CMD_VERSION; return 0; }
+  if (strcmp(cmd, "serve")) { snprintf(err, errlen, "unknown command \"%s\" (try: pikku --help)", cmd); return -1; }
+  o->command = PK_CMD_SERVE;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    long long n;
+#define NUM(flag, min, max, dst)                                                              \
+    if (!strcmp(a, flag)) {                                                                   \
+      if (parse_num(v, min, max, &n)) {                                                       \
+        snprintf(err, errlen, "%s needs a number from %lld to %lld, got \"%s\"", flag,        \
+                 (long long)(min), (long long)(max), v ? v : "");                             \
+        return -1;                                                                            \
+      }                                                                                       \
+      dst = n; i++; continue;                                                                 \
+    }
+    if (!strcmp(a, "--help")) { o->command = PK_CMD_HELP; return 0; }
+    if (!strcmp(a, "--dev")) { o->dev = 1; continue; }
+    if (!strcmp(a, "--no-access-log")) { o->access_log = 0; continue; }
+    if (!strcmp(a, "--host")) {
+      if (!v || !*v) { snprintf(err, errlen, "--host needs an address"); return -1; }
+      o->host = v; i++; continue;
+    }
+    if (!strcmp(a, "--log-format")) {
+      if (v && !strcmp(v, "json")) o->log_format = PK_LOG_JSON;
+      else if (v && !strcmp(v, "text")) o->log_format = PK_LOG_TEXT;
+      else { snprintf(err, errlen, "--log-format must be text or json, got \"%s\"", v ? v : ""); return -1; }
+      i++; continue;
+    }
+    NUM("--port", 0, 65535, o->port)
+    NUM("--workers", 1, 1024, o->workers)
+    NUM("--max-header-size", 256, 1 << 24, o->limits.max_header)
+    NUM("--max-body-size", 0, 1LL << 34, o->limits.max_body)
+    NUM("--max-uri-size", 16, 1 << 24, o->limits.max_uri)
+    NUM("--header-timeout-ms", 1, 86400000, o->limits.header_timeout_ms)
+    NUM("--body-timeout-ms", 1, 86400000, o->limits.body_timeout_ms)
+    NUM("--idle-timeout-ms", 1, 86400000, o->limits.idle_timeout_ms)
+    NUM("--drain-timeout-ms", 1, 86400000, o->limits.drain_timeout_ms)
+#undef NUM
+    if (a[0] == '-') { snprintf(err, errlen, "unknown option \"%s\" (try: pikku --help)", a); return -1; }
+    if (o->app_dir) { snprintf(err, errlen, "unexpected argument \"%s\": one APP_DIR only", a); return -1; }
+    o->app_dir = a;
+  }
+  if (!o->app_dir) { snprintf(err, errlen, "serve needs an APP_DIR (a folder with app.lua)"); return -1; }
+  char path[4096];
+  struct stat st;
+  if (stat(o->app_dir, &st) || !S_ISDIR(st.st_mode)) {
+    snprintf(err, errlen, "app directory \"%s\" does not exist", o->app_dir);
+    return -1;
+  }
+  snprintf(path, sizeof path, "%s/app.lua", o->app_dir);
+  if (stat(path, &st)) { snprintf(err, errlen, "no app.lua in \"%s\"", o->app_dir); return -1; }
+  return 0;
+}

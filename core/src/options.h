@@ -1,0 +1,23 @@
+/* options.h: the command line of `pikku` and the settings it produces. */
+#ifndef PK_OPTIONS_H
+#define PK_OPTIONS_H
+#include "http_parser.h"
+
+enum { PK_CMD_SERVE, PK_CMD_HELP, PK_CMD_VERSION };
+
+typedef struct pk__options {
+  int command;
+  const char *app_dir;
+  const char *host;
+  int port;
+  int workers;           /* 0: one per core */
+  int dev;
+  int log_format;        /* PK_LOG_TEXT / PK_LOG_JSON */
+  int access_log;
+  pk__limits limits;
+} pk__options;
+
+/* Parses argv. Returns 0, or -1 with a one-line message in err (exit code 2). */
+int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t errlen);
+extern const char pk__usage[];
+#endif

@@ -1,0 +1,135 @@
+/* worker.c: one worker process: loop, SO_REUSEPORT listener, signals (reload, drain), end-of-turn work. */
+#include "worker.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "date_cache.h"
+#include "log.h"
+
+pk__worker *pk__W;
+static pk__worker worker;
+
+static void on_connection(uv_stream_t *s, int status) {
+  if (status < 0) return;
+  pk__conn_accept(pk__W);
+}
+
+static void end_of_turn(void) {
+  pk__conn_end_of_turn(pk__W);
+  pk__host_collect();
+  pk__log_flush();
+}
+
+static void on_prepare(uv_prepare_t *p) { end_of_turn(); }
+static void on_check(uv_check_t *c) { end_of_turn(); }
+
+static void stop_all(void) {
+  uv_stop(pk__W->loop);
+}
+
+static void on_tick(uv_timer_t *t) {
+  pk__worker *w = pk__W;
+  uv_update_time(w->loop);
+  pk__date_update(time(NULL));
+  uint64_t now = uv_now(w->loop);
+  pk__conn_sweep(w, now);
+  if (w->draining && (w->nconns == 0 || now >= w->drain_deadline_ms)) {
+    if (w->nconns) pk__logf("warn", "drain timeout: closing %d connection(s) with requests in flight", w->nconns);
+    stop_all();
+  }
+}
+
+static void reload(pk__worker *w) {
+  char err[4096];
+  pk__host *h = pk__host_new(w->opts, w->id, w->generation + 1, err, sizeof err);
+  if (!h) {
+    pk__logf("error", "reload failed, keeping the previous code: %s", err);
+    return;
+  }
+  pk__host *old = w->host;
+  w->host = h;
+  w->generation++;
+  pk__host_unref(old);
+  pk__logf("info", "reloaded app %s (generation %d)", w->opts->app_dir, w->generation);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  pk__worker *w = pk__W;
+  if (signum == SIGHUP) { reload(w); return; }
+  if (w->draining) return;
+  w->draining = 1;
+  w->drain_deadline_ms = uv_now(w->loop) + w->opts->limits.drain_timeout_ms;
+  uv_close((uv_handle_t *)&w->listener, NULL);
+  pk__conn_drain(w);
+}
+
+static int listen_on(pk__worker *w) {
+  const pk__options *o = w->opts;
+  struct sockaddr_storage addr;
+  int family = AF_INET;
+  if (uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&addr)) {
+    if (uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&addr)) {
+      pk__logf("error", "cannot listen: \"%s\" is not an IP address", o->host);
+      return -1;
+    }
+    family = AF_INET6;
+  }
+  uv_tcp_init_ex(w->loop, &w->listener, family);
+  uv_os_fd_t fd;
+  uv_fileno((uv_handle_t *)&w->listener, &fd);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  int rc = uv_tcp_bind(&w->listener, (struct sockaddr *)&addr, 0);
+  if (!rc) rc = uv_listen((uv_stream_t *)&w->listener, 1024, on_connection);
+  if (rc) {
+    pk__logf("error", "cannot listen on %s:%d: %s", o->host, o->port, uv_strerror(rc));
+    return -1;
+  }
+  return 0;
+}
+
+int pk__worker_run(const pk__options *o, int id, int ready_fd) {
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  pk__log_setup(o->log_format, o->access_log, id);
+  pk__worker *w = &worker;
+  pk__W = w;
+  w->opts = o;
+  w->id = id;
+  w->loop = uv_default_loop();
+  char err[4096];
+  w->generation = 1;
+  w->host = pk__host_new(o, id, 1, err, sizeof err);
+  if (!w->host) { pk__logf("error", "cannot load the app: %s", err); return 3; }
+  if (listen_on(w)) return 4;
+  pk__date_update(time(NULL));
+  uv_signal_init(w->loop, &w->sig_hup);
+  uv_signal_start(&w->sig_hup, on_signal, SIGHUP);
+  uv_signal_init(w->loop, &w->sig_term);
+  uv_signal_start(&w->sig_term, on_signal, SIGTERM);
+  uv_signal_init(w->loop, &w->sig_int);
+  uv_signal_start(&w->sig_int, on_signal, SIGINT);
+  uv_timer_init(w->loop, &w->tick);
+  uv_timer_start(&w->tick, on_tick, 250, 250);
+  uv_prepare_init(w->loop, &w->prepare);
+  uv_prepare_start(&w->prepare, on_prepare);
+  uv_check_init(w->loop, &w->check);
+  uv_check_start(&w->check, on_check);
+  if (ready_fd >= 0) {
+    char one = 1;
+    if (write(ready_fd, &one, 1) != 1) { /* the master will notice the worker by other means */ }
+  }
+  uv_run(w->loop, UV_RUN_DEFAULT);
+  end_of_turn();
+  return 0;
+}
+
+double pk_now_ms(void) { return pk__W ? (double)uv_now(pk__W->loop) : (double)uv_hrtime() / 1e6; }

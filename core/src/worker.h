@@ -1,0 +1,66 @@
+/* worker.h: a worker process: its loop, listener, connections and the calls Lua makes into it. */
+#ifndef PK_WORKER_H
+#define PK_WORKER_H
+#include <stdint.h>
+#include <uv.h>
+#include "http_parser.h"
+#include "lua_host.h"
+#include "options.h"
+
+typedef struct pk__conn {
+  uv_tcp_t tcp;                 /* private */
+  pk__http_parser parser;       /* private */
+  pk__buf out;                  /* private: response bytes not yet written */
+  pk__buf pending_in;           /* private: bytes read while a request was being handled */
+  uint32_t slot;                /* read-only: index in the worker's slot table */
+  double req_handle;            /* read-only: handle of the request in a Lua handler, 0 if none */
+  pk__host *req_host;           /* private: the state that request pins */
+  uint64_t req_start_ns;        /* private: for the access log duration */
+  uint64_t deadline_ms;         /* private: 0 = none */
+  int deadline_state;           /* private: parser state the deadline was set for */
+  unsigned deadline_req;        /* private: request count the deadline was set for */
+  unsigned char in_parser, keep_alive, close_after, closing, writing, throttled, queued_flush,
+      queued_resume, paused;
+  struct pk__conn *prev, *next; /* private: all connections */
+  struct pk__conn *flush_next, *resume_next; /* private: work lists for the end of the turn */
+} pk__conn;
+
+typedef struct pk__worker {
+  uv_loop_t *loop;
+  const pk__options *opts;
+  int id;
+  uv_tcp_t listener;
+  uv_signal_t sig_hup, sig_term, sig_int;
+  uv_timer_t tick;
+  uv_prepare_t prepare;
+  uv_check_t check;
+  pk__host *host;               /* current Lua state */
+  int generation;
+  pk__conn *conns;
+  int nconns;
+  pk__conn **slots;
+  uint32_t nslots, free_slot_hint;
+  uint32_t serial;
+  pk__conn *flush_list, *resume_list;
+  int draining;
+  uint64_t drain_deadline_ms;
+} pk__worker;
+
+extern pk__worker *pk__W;
+
+/* Runs a worker until it has drained; returns the exit code. */
+int pk__worker_run(const pk__options *o, int id, int ready_fd);
+
+/* conn.c */
+void pk__conn_accept(pk__worker *w);
+void pk__conn_end_of_turn(pk__worker *w);
+void pk__conn_sweep(pk__worker *w, uint64_t now_ms);
+void pk__conn_drain(pk__worker *w);
+void pk__conn_close(pk__conn *c);
+pk__conn *pk__conn_from_handle(double handle);
+/* Answers the Lua request identified by handle. Returns 0, or -1 if it is gone. */
+int pk__conn_respond(double handle, int status, const char *body, size_t blen, const char *ct,
+                     size_t ctlen, const char *extra, size_t elen, const char *error_id, size_t idlen);
+/* Fills buf (>= 33 bytes) with a new unique id; returns its length. */
+size_t pk__gen_id(char *buf);
+#endif

@@ -1,0 +1,159 @@
+/* test_http_parser.c: unit tests of request building and limits (431, 413, 414, 400), split input, pausing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+#include "http_parser.h"
+
+static int requests, continues, later;
+static char last_body[256];
+static char last_url[256];
+
+static int on_req(pk__http_parser *p, pk__request *r) {
+  requests++;
+  memcpy(last_url, r->head.data, r->url_len);
+  last_url[r->url_len] = 0;
+  memcpy(last_body, r->body.data ? r->body.data : "", r->body.len);
+  last_body[r->body.len] = 0;
+  return later;
+}
+
+static void on_cont(pk__http_parser *p) { continues++; }
+
+static pk__limits lim;
+static pk__http_parser P;
+
+static int setup(void **s) {
+  pk__limits_default(&lim);
+  lim.max_header = 512;
+  lim.max_body = 64;
+  lim.max_uri = 100;
+  requests = continues = later = 0;
+  pk__http_parser_init(&P, &lim, on_req, on_cont, NULL);
+  return 0;
+}
+static int teardown(void **s) { pk__http_parser_free(&P); return 0; }
+
+static int feed(const char *s, size_t *used) { return pk__http_parser_feed(&P, s, strlen(s), used); }
+
+static void test_simple_and_headers(void **s) {
+  size_t used;
+  assert_int_equal(feed("GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Thing: yes\r\n\r\n", &used), PK_FEED_OK);
+  assert_int_equal(requests, 1);
+  assert_string_equal(last_url, "/a?b=1");
+  size_t n;
+  const char *v = pk__request_header(&P.req, "x-thing", 7, &n);
+  assert_non_null(v);
+  assert_int_equal(n, 3);
+  assert_memory_equal(v, "yes", 3);
+  assert_true(P.req.keep_alive);
+}
+
+static void test_split_input(void **s) {
+  const char *msg = "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+  size_t used;
+  for (size_t i = 0; i < strlen(msg); i++) assert_int_equal(pk__http_parser_feed(&P, msg + i, 1, &used), PK_FEED_OK);
+  assert_int_equal(requests, 1);
+  assert_string_equal(last_body, "hello");
+  size_t n;
+  assert_non_null(pk__request_header(&P.req, "HOST", 4, &n));
+}
+
+static void test_chunked(void **s) {
+  size_t used;
+  assert_int_equal(feed("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", &used), PK_FEED_OK);
+  assert_string_equal(last_body, "abcde");
+}
+
+static void test_limits(void **s) {
+  size_t used;
+  char big[700];
+  memset(big, 'a', sizeof big);
+  big[sizeof big - 1] = 0;
+  char req[1000];
+  snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-Big: %s\r\n\r\n", big);
+  assert_int_equal(feed(req, &used), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 431);
+}
+
+static void test_uri_limit(void **s) {
+  size_t used;
+  char req[400] = "GET /";
+  memset(req + 5, 'u', 200);
+  strcpy(req + 205, " HTTP/1.1\r\n\r\n");
+  assert_int_equal(feed(req, &used), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 414);
+}
+
+static void test_body_limits(void **s) {
+  size_t used;
+  assert_int_equal(feed("POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n", &used), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 413);
+}
+
+static void test_chunked_body_limit(void **s) {
+  size_t used;
+  assert_int_equal(feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n", &used), PK_FEED_OK);
+  char chunk[70];
+  memset(chunk, 'z', 64);
+  strcpy(chunk + 64, "\r\n1\r\n");
+  assert_int_equal(feed(chunk, &used), PK_FEED_OK);
+  assert_int_equal(feed("z", &used), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 413);
+}
+
+static void test_malformed(void **s) {
+  size_t used;
+  assert_int_equal(feed("GARBAGE\r\n\r\n", &used), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 400);
+}
+
+static void test_expect_continue(void **s) {
+  size_t used;
+  assert_int_equal(feed("POST / HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n", &used), PK_FEED_OK);
+  assert_int_equal(continues, 1);
+  assert_int_equal(feed("ok", &used), PK_FEED_OK);
+  assert_string_equal(last_body, "ok");
+}
+
+static void test_pause_pipelined(void **s) {
+  size_t used;
+  later = 1;
+  const char *two = "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+  assert_int_equal(feed(two, &used), PK_FEED_PAUSED);
+  assert_int_equal(requests, 1);
+  assert_string_equal(last_url, "/1");
+  assert_int_equal(used, strlen("GET /1 HTTP/1.1\r\n\r\n"));
+  later = 0;
+  pk__http_parser_resume(&P);
+  assert_int_equal(pk__http_parser_feed(&P, two + used, strlen(two) - used, &used), PK_FEED_OK);
+  assert_int_equal(requests, 2);
+  assert_string_equal(last_url, "/2");
+}
+
+static void test_http10(void **s) {
+  size_t used;
+  assert_int_equal(feed("GET / HTTP/1.0\r\n\r\n", &used), PK_FEED_OK);
+  assert_false(P.req.keep_alive);
+  assert_int_equal(P.req.http_minor, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_simple_and_headers, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_split_input, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_uri_limit, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_chunked_body_limit, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_pause_pipelined, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_http10, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
