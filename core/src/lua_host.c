@@ -17,13 +17,13 @@ static const char *lua_dir(void) {
   return d && *d ? d : PIKKU_LUA_DIR;
 }
 
-static int traceback(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (!msg) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_isstring(L, -1)) msg = lua_tostring(L, -1);
-    else msg = "(error object is not a string)";
+/* Load errors are reported as the runtime raised them ("file:line: message"): a traceback through
+ * the runtime's own loader would only hide the line that matters. */
+static int load_error(lua_State *L) {
+  if (!lua_isstring(L, 1)) {
+    if (!(luaL_callmeta(L, 1, "__tostring") && lua_isstring(L, -1)))
+      lua_pushstring(L, "(error object is not a string)");
   }
-  luaL_traceback(L, L, msg, 1);
   return 1;
 }
 
@@ -55,7 +55,7 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   luaL_openlibs(L);
   set_path(L, o->app_dir);
   pk__core_open(L, h, o, worker);
-  lua_pushcfunction(L, traceback);
+  lua_pushcfunction(L, load_error);
   lua_getglobal(L, "require");
   lua_pushstring(L, "pikku.runtime");
   if (lua_pcall(L, 1, 1, -3)) goto fail;
@@ -138,4 +138,14 @@ void pk__host_resume(pk__host *h, double token) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->resume_ref);
   lua_pushnumber(L, token);
   if (lua_pcall(L, 1, 0, 0)) log_lua_failure(h, "resume");
+}
+
+void pk__host_set_worker(pk__host *h, int worker) {
+  lua_State *L = h->L;
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaded");
+  lua_getfield(L, -1, "pikku.core");
+  lua_pushinteger(L, worker);
+  lua_setfield(L, -2, "worker");
+  lua_pop(L, 3);
 }

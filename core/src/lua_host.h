@@ -31,6 +31,8 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
                       const pk__route_match *m);
 /* Calls the runtime's resume(token). */
 void pk__host_resume(pk__host *h, double token);
+/* Sets pikku.core.worker in a state loaded before the worker existed (the master's copy). */
+void pk__host_set_worker(pk__host *h, int worker);
 /* Registers the pikku.core module in L (lua_core.c). */
 void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker);
 #endif

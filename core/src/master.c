@@ -15,7 +15,11 @@
 #include "lua_host.h"
 #include "options.h"
 
-int pk__worker_run(const pk__options *o, int id, int ready_fd);
+int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded);
+
+/* The app as last loaded successfully: a worker (re)started now runs exactly this code. */
+static pk__host *current;
+static int generation = 1;
 
 typedef struct { pid_t pid; double started_ms; int restart_pending; } slot;
 
@@ -62,7 +66,7 @@ static pid_t spawn(pk__options *o, int i) {
   if (pid == 0) {
     close(ready_r);
     if (probe_fd >= 0) close(probe_fd);
-    _exit(pk__worker_run(o, i + 1, ready_w));
+    _exit(pk__worker_run(o, i + 1, ready_w, current));
   }
   if (pid > 0) {
     slots[i].pid = pid;
@@ -126,6 +130,21 @@ static int wait_ready(void) {
   return 0;
 }
 
+/* Reloads the master's copy (what restarted workers will run), then asks every worker to reload. */
+static void reload(const pk__options *o) {
+  char err[4096];
+  pk__host *h = pk__host_new(o, 0, generation + 1, err, sizeof err);
+  if (h) {
+    pk__host_free(current);
+    current = h;
+    generation++;
+    pk__logf("info", "reloading the app in every worker (generation %d)", generation);
+  } else {
+    pk__logf("error", "reload failed, workers keep the previous code: %s", err);
+  }
+  signal_all(SIGHUP);
+}
+
 static int shutdown_workers(const pk__options *o) {
   signal_all(SIGTERM);
   double until = mono_ms() + (double)o->limits.drain_timeout_ms + 5000;
@@ -151,12 +170,11 @@ int pk__master_run(pk__options *o) {
   int rc = probe_listen(o);
   if (rc) return rc;
   char err[4096];
-  pk__host *check = pk__host_new(o, 0, 0, err, sizeof err);   /* fail fast on a broken app */
-  if (!check) {
+  current = pk__host_new(o, 0, generation, err, sizeof err);   /* fail fast on a broken app */
+  if (!current) {
     fprintf(stderr, "pikku: cannot load the app: %s\n", err);
     return 1;
   }
-  pk__host_free(check);
   nworkers = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
   if (nworkers < 1) nworkers = 1;
   slots = calloc((size_t)nworkers, sizeof *slots);
@@ -187,7 +205,7 @@ int pk__master_run(pk__options *o) {
     struct pollfd p = {.fd = ready_r, .events = POLLIN};
     while (poll(&p, 1, 0) > 0 && read(ready_r, buf, sizeof buf) > 0) {}
     if (sig == SIGTERM || sig == SIGINT) return shutdown_workers(o);
-    if (sig == SIGHUP) { pk__logf("info", "reloading the app in every worker"); signal_all(SIGHUP); }
+    if (sig == SIGHUP) reload(o);
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {

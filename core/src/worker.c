@@ -93,7 +93,7 @@ static int listen_on(pk__worker *w) {
   return 0;
 }
 
-int pk__worker_run(const pk__options *o, int id, int ready_fd) {
+int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   sigset_t none;
   sigemptyset(&none);
@@ -105,10 +105,9 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd) {
   w->opts = o;
   w->id = id;
   w->loop = uv_default_loop();
-  char err[4096];
-  w->generation = 1;
-  w->host = pk__host_new(o, id, 1, err, sizeof err);
-  if (!w->host) { pk__logf("error", "cannot load the app: %s", err); return 3; }
+  w->host = loaded;                  /* inherited from the master, already loaded */
+  w->generation = loaded->generation;
+  pk__host_set_worker(loaded, id);
   if (listen_on(w)) return 4;
   pk__date_update(time(NULL));
   uv_signal_init(w->loop, &w->sig_hup);

@@ -49,7 +49,7 @@ typedef struct pk__worker {
 extern pk__worker *pk__W;
 
 /* Runs a worker until it has drained; returns the exit code. */
-int pk__worker_run(const pk__options *o, int id, int ready_fd);
+int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded);
 
 /* conn.c */
 void pk__conn_accept(pk__worker *w);
