@@ -1,0 +1,119 @@
+-- The hello app: the routes the benchmarks and the integration tests call.
+local pikku = require "pikku"
+local greetings = require "greetings"
+local books = require "books"
+
+local errors = pikku.errors
+local type, tonumber = type, tonumber
+
+pikku.config { app = "hello" }
+
+local hello = pikku.func {
+  title = "Say hello",
+  auth = false,
+  func = function()
+    return greetings.hello()
+  end,
+}
+
+local get_user = pikku.func {
+  title = "A user by id",
+  input = { type = "object", properties = { id = { type = "string" } }, required = { "id" } },
+  auth = false,
+  func = function(_, data)
+    return greetings.user(data.id)
+  end,
+}
+
+local echo = pikku.func {
+  title = "Echo the name back",
+  input = { type = "object", properties = { name = { type = "string" } }, required = { "name" } },
+  auth = false,
+  func = function(_, data)
+    if type(data.name) ~= "string" then
+      error(errors.BadRequest("the body must be a JSON object with a string \"name\""))
+    end
+    return { name = data.name }
+  end,
+}
+
+local get_book = pikku.func {
+  title = "A book by id",
+  auth = false,
+  func = function(_, data)
+    local book = books.get(data.id)
+    if not book then
+      error(errors.NotFound("no such book", { id = data.id }))
+    end
+    return book
+  end,
+}
+
+local boom = pikku.func {
+  auth = false,
+  func = function()
+    error("boom: this function always fails")
+  end,
+}
+
+local nap = pikku.func {
+  title = "Sleep for ?ms=N milliseconds without blocking other calls",
+  auth = false,
+  func = function(services, data)
+    local ms = tonumber(data.ms) or 0
+    if ms < 0 or ms > 60000 then
+      error(errors.BadRequest("ms must be between 0 and 60000"))
+    end
+    services.sleep(ms)
+    return { slept = ms }
+  end,
+}
+
+local create_item = pikku.func {
+  auth = false,
+  func = function(_, data, wire)
+    wire.http:set_status(201)
+    wire.http:set_header("X-Item", "created")
+    wire.http:set_cookie("item", "1", { http_only = true, same_site = "lax" })
+    return { created = data }
+  end,
+}
+
+local echo_data = pikku.func {
+  auth = false,
+  func = function(_, data)
+    return { data = data }
+  end,
+}
+
+pikku.wire_http { method = "get", route = "/hello", func = hello }
+pikku.wire_http { method = "get", route = "/users/:id", func = get_user }
+pikku.wire_http { method = "post", route = "/echo", func = echo }
+pikku.wire_http { method = "get", route = "/books/:id", func = get_book }
+pikku.wire_http { method = "get", route = "/boom", func = boom }
+pikku.wire_http { method = "get", route = "/sleep", func = nap }
+pikku.wire_http { method = "post", route = "/items", func = create_item }
+pikku.wire_http { method = "get", route = "/echo-data", func = echo_data }
+pikku.wire_http { method = "post", route = "/echo-data", func = echo_data }
+
+-- plain functions are wrapped in pikku.func
+pikku.wire_http {
+  method = "get", route = "/files/*path",
+  func = function(_, data) return { path = data.path } end,
+}
+pikku.wire_http {
+  method = "get", route = "/old",
+  func = function(_, _, wire) wire.http:redirect("/hello") end,
+}
+pikku.wire_http {
+  method = "delete", route = "/items/:id",
+  func = function() return nil end,
+}
+pikku.wire_http {
+  method = "get", route = "/text",
+  func = function(_, _, wire) wire.http:send("plain text\n", "text/plain") end,
+}
+pikku.wire_http {
+  method = "post", route = "/raw", raw_body = true,
+  func = function(_, _, wire) return { size = #(wire.http.body or "") } end,
+}

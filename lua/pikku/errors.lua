@@ -1,0 +1,76 @@
+-- Pikku errors: one constructor per HTTP error name, raised with error() and mapped to a status.
+local M = {}
+
+local setmetatable, getmetatable, type, tostring = setmetatable, getmetatable, type, tostring
+local error, floor = error, math.floor
+
+-- The metatable every pikku error shares; is() compares against it.
+local Error = {}
+Error.__index = Error
+Error.__tostring = function(e)
+  return e.name .. ": " .. tostring(e.message)
+end
+
+-- name -> status, and name -> the message used when none is given (also what a hidden 5xx shows)
+local STATUS = {}
+local DEFAULT_MESSAGE = {}
+M.STATUS = STATUS
+M.DEFAULT_MESSAGE = DEFAULT_MESSAGE
+
+local function new(name, status, message, payload)
+  if message == nil then
+    message = DEFAULT_MESSAGE[name] or "Error"
+  end
+  return setmetatable({ name = name, status = status, message = tostring(message), payload = payload }, Error)
+end
+
+--- errors.new(name, status, message, payload) -> error table (for statuses the table below lacks)
+function M.new(name, status, message, payload)
+  if type(name) ~= "string" or name == "" then
+    error("pikku.errors.new: name must be a non-empty string", 2)
+  end
+  if type(status) ~= "number" or status ~= floor(status) or status < 400 or status > 599 then
+    error("pikku.errors.new: status must be an integer from 400 to 599, got " .. tostring(status), 2)
+  end
+  return new(name, status, message, payload)
+end
+
+--- errors.is(value) -> true when value is a pikku error
+function M.is(e)
+  return type(e) == "table" and getmetatable(e) == Error
+end
+
+-- Defines M[name](message, payload).
+local function define(name, status, default_message)
+  STATUS[name] = status
+  DEFAULT_MESSAGE[name] = default_message
+  M[name] = function(message, payload)
+    return new(name, status, message, payload)
+  end
+end
+
+define("BadRequest", 400, "Bad request")
+define("Unauthorized", 401, "Unauthorized")
+define("MissingSession", 401, "Missing session")
+define("InvalidSession", 401, "Invalid session")
+define("Forbidden", 403, "Permission denied")
+define("NotFound", 404, "Not found")
+define("MethodNotAllowed", 405, "Method not allowed")
+define("RequestTimeout", 408, "Request timeout")
+define("Conflict", 409, "Conflict")
+define("Gone", 410, "Gone")
+define("PreconditionFailed", 412, "Precondition failed")
+define("PayloadTooLarge", 413, "Payload too large")
+define("URITooLong", 414, "URI too long")
+define("UnsupportedMediaType", 415, "Unsupported media type")
+define("RangeNotSatisfiable", 416, "Range not satisfiable")
+define("UnprocessableContent", 422, "Unprocessable content")
+define("Locked", 423, "Locked")
+define("TooManyRequests", 429, "Too many requests")
+define("InternalServerError", 500, "Internal server error")
+define("NotImplemented", 501, "Not implemented")
+define("BadGateway", 502, "Bad gateway")
+define("ServiceUnavailable", 503, "Service unavailable")
+define("GatewayTimeout", 504, "Gateway timeout")
+
+return M

@@ -1,0 +1,314 @@
+-- The per-call wire.http object and the HTTP parsing helpers (percent-decoding, query, form, cookies).
+local M = {}
+
+local core = require "pikku.core"
+
+local type, tostring, tonumber, setmetatable, rawset, error = type, tostring, tonumber, setmetatable, rawset, error
+local floor = math.floor
+local find, sub, gsub, char, lower, gmatch, match, format =
+  string.find, string.sub, string.gsub, string.char, string.lower, string.gmatch, string.match, string.format
+local concat = table.concat
+local core_header, core_headers = core.header, core.headers
+
+-- ---- decoding -------------------------------------------------------------------------------
+
+local function hex_to_char(h)
+  return char(tonumber(h, 16))
+end
+
+--- Percent-decodes s (an invalid escape such as "%zz" is kept as it is).
+local function unescape(s)
+  if find(s, "%", 1, true) then
+    s = gsub(s, "%%(%x%x)", hex_to_char)
+  end
+  return s
+end
+M.unescape = unescape
+
+--- Decodes a query or form component: "+" is a space, then percent-decoding.
+local function unescape_form(s)
+  if find(s, "+", 1, true) then
+    s = gsub(s, "+", " ")
+  end
+  if find(s, "%", 1, true) then
+    s = gsub(s, "%%(%x%x)", hex_to_char)
+  end
+  return s
+end
+M.unescape_form = unescape_form
+
+--- Parses "a=1&b=&c&a=2" into t: { a = {"1", "2"}, b = "", c = "" }. Returns t.
+local function parse_pairs(s, t)
+  for pair in gmatch(s, "[^&]+") do
+    local eq = find(pair, "=", 1, true)
+    local k, v
+    if eq then
+      k, v = unescape_form(sub(pair, 1, eq - 1)), unescape_form(sub(pair, eq + 1))
+    else
+      k, v = unescape_form(pair), ""
+    end
+    if k ~= "" then
+      local old = t[k]
+      if old == nil then
+        t[k] = v
+      elseif type(old) == "table" then
+        old[#old + 1] = v
+      else
+        t[k] = { old, v }
+      end
+    end
+  end
+  return t
+end
+M.parse_pairs = parse_pairs
+
+--- Parses a Cookie header into { name = value }; the first of a repeated name wins.
+local function parse_cookies(s)
+  local t = {}
+  if not s then return t end
+  for pair in gmatch(s, "[^;]+") do
+    local k, v = match(pair, "^%s*([^=]-)%s*=%s*(.-)%s*$")
+    if k and k ~= "" and t[k] == nil then
+      if sub(v, 1, 1) == '"' and sub(v, -1) == '"' and #v >= 2 then
+        v = sub(v, 2, -2)
+      end
+      t[k] = v
+    end
+  end
+  return t
+end
+M.parse_cookies = parse_cookies
+
+-- ---- checks for what goes into response headers ----------------------------------------------
+
+-- RFC 7230 token characters
+local function is_token(s)
+  return type(s) == "string" and s ~= "" and not find(s, "[^%w!#$%%&'*+%-.^_`|~]")
+end
+
+local function check_value(what, v)
+  if find(v, "[\r\n%z]") then
+    error(what .. " must not contain CR, LF or NUL", 3)
+  end
+end
+
+-- RFC 6265 cookie-octet: visible ASCII except DQUOTE , ; \
+local function check_cookie_value(v)
+  if find(v, '[%c%s",;\\\128-\255]') then
+    error("wire.http:set_cookie: the value contains a character not allowed in a cookie"
+      .. " (space, quote, comma, semicolon, backslash or a control or non-ASCII byte);"
+      .. " percent-encode or base64 it first", 3)
+  end
+end
+
+-- ---- the per-call object ----------------------------------------------------------------------
+
+-- Methods live in Http; fields that cost something to build are made on first access by LAZY.
+local Http = {}
+local LAZY = {}
+local HttpMT = {
+  __index = function(h, k)
+    local m = Http[k]
+    if m ~= nil then return m end
+    local make = LAZY[k]
+    if make then
+      local v = make(h)
+      rawset(h, k, v)
+      return v
+    end
+    return nil
+  end,
+}
+M.Http = Http
+
+--- M.new(handle, method, raw_path, raw_query, body, params) -> the wire.http object.
+--- params is the table of decoded route params, or nil when the route has none.
+function M.new(handle, method, path, query, body, params)
+  return setmetatable({
+    handle = handle, method = method, body = body,
+    _raw_path = path, _raw_query = query, _params = params,
+  }, HttpMT)
+end
+
+function LAZY.path(h)
+  return unescape(h._raw_path)
+end
+
+function LAZY.query(h)
+  local q = h._raw_query
+  if q == nil or q == "" then return {} end
+  return parse_pairs(q, {})
+end
+
+function LAZY.params(h)
+  return h._params or {}
+end
+
+--- wire.http:header(name) -> value or nil (case-insensitive; repeats joined with ", ")
+function Http:header(name)
+  return core_header(self.handle, name)
+end
+
+--- wire.http:headers() -> { lower-case name = value }
+function Http:headers()
+  local all = self._headers
+  if all == nil then
+    all = core_headers(self.handle) or {}
+    self._headers = all
+  end
+  return all
+end
+
+--- wire.http:cookie(name) -> value or nil
+function Http:cookie(name)
+  local c = self._cookies
+  if c == nil then
+    c = parse_cookies(core_header(self.handle, "cookie"))
+    self._cookies = c
+  end
+  return c[name]
+end
+
+--- wire.http:set_status(code)
+function Http:set_status(code)
+  if type(code) ~= "number" or code ~= floor(code) or code < 100 or code > 599 then
+    error("wire.http:set_status: status must be an integer from 100 to 599, got " .. tostring(code), 2)
+  end
+  self._status = code
+end
+
+local function add_line(h, line)
+  local lines = h._lines
+  if lines == nil then
+    h._lines = { line }
+  else
+    lines[#lines + 1] = line
+  end
+end
+
+--- wire.http:set_header(name, value): adds a response header (Content-Type replaces the type).
+function Http:set_header(name, value)
+  if not is_token(name) then
+    error("wire.http:set_header: invalid header name " .. format("%q", tostring(name)), 2)
+  end
+  if type(value) == "number" then
+    value = tostring(value)
+  elseif type(value) ~= "string" then
+    error("wire.http:set_header: value of " .. name .. " must be a string, got " .. type(value), 2)
+  end
+  check_value("wire.http:set_header: the value of " .. name, value)
+  local lname = lower(name)
+  if lname == "content-type" then
+    self._ctype = value
+    return
+  end
+  if lname == "content-length" or lname == "transfer-encoding" or lname == "connection" then
+    error("wire.http:set_header: " .. name .. " is set by the server", 2)
+  end
+  add_line(self, name .. ": " .. value .. "\r\n")
+end
+
+local SAME_SITE = { strict = "Strict", lax = "Lax", none = "None" }
+
+local function cookie_line(name, value, opts)
+  local parts = { name .. "=" .. value }
+  local path = opts.path
+  if path == nil then path = "/" end
+  if path then
+    check_value("wire.http:set_cookie: path", path)
+    if find(path, ";", 1, true) then error("wire.http:set_cookie: path must not contain ';'", 3) end
+    parts[#parts + 1] = "Path=" .. path
+  end
+  if opts.domain then
+    check_value("wire.http:set_cookie: domain", opts.domain)
+    if find(opts.domain, ";", 1, true) then error("wire.http:set_cookie: domain must not contain ';'", 3) end
+    parts[#parts + 1] = "Domain=" .. opts.domain
+  end
+  if opts.max_age ~= nil then
+    local n = tonumber(opts.max_age)
+    if not n then error("wire.http:set_cookie: max_age must be a number of seconds", 3) end
+    parts[#parts + 1] = "Max-Age=" .. format("%d", n)
+  end
+  if opts.expires then
+    check_value("wire.http:set_cookie: expires", opts.expires)
+    if find(opts.expires, ";", 1, true) then error("wire.http:set_cookie: expires must not contain ';'", 3) end
+    parts[#parts + 1] = "Expires=" .. opts.expires
+  end
+  if opts.secure then parts[#parts + 1] = "Secure" end
+  if opts.http_only then parts[#parts + 1] = "HttpOnly" end
+  if opts.same_site then
+    local s = SAME_SITE[lower(tostring(opts.same_site))]
+    if not s then error("wire.http:set_cookie: same_site must be \"Strict\", \"Lax\" or \"None\"", 3) end
+    parts[#parts + 1] = "SameSite=" .. s
+  end
+  return "Set-Cookie: " .. concat(parts, "; ") .. "\r\n"
+end
+
+--- wire.http:set_cookie(name, value, opts?): opts path (default "/", false for none), domain,
+--- max_age (seconds), expires (an HTTP date string), http_only, secure, same_site.
+function Http:set_cookie(name, value, opts)
+  if not is_token(name) then
+    error("wire.http:set_cookie: invalid cookie name " .. format("%q", tostring(name)), 2)
+  end
+  if type(value) == "number" then value = tostring(value) end
+  if type(value) ~= "string" then
+    error("wire.http:set_cookie: value must be a string, got " .. type(value), 2)
+  end
+  check_cookie_value(value)
+  add_line(self, cookie_line(name, value, opts or {}))
+end
+
+--- wire.http:clear_cookie(name, opts?): tells the client to drop the cookie (same path/domain).
+function Http:clear_cookie(name, opts)
+  if not is_token(name) then
+    error("wire.http:clear_cookie: invalid cookie name " .. format("%q", tostring(name)), 2)
+  end
+  opts = opts or {}
+  add_line(self, cookie_line(name, "", {
+    path = opts.path, domain = opts.domain, max_age = 0,
+    expires = "Thu, 01 Jan 1970 00:00:00 GMT",
+    secure = opts.secure, http_only = opts.http_only, same_site = opts.same_site,
+  }))
+end
+
+--- wire.http:redirect(url, status?): status defaults to 302; the response body is empty.
+function Http:redirect(url, status)
+  if type(url) ~= "string" or url == "" then
+    error("wire.http:redirect: url must be a non-empty string", 2)
+  end
+  check_value("wire.http:redirect: url", url)
+  status = status or 302
+  if type(status) ~= "number" or status < 300 or status > 399 then
+    error("wire.http:redirect: status must be a 3xx code, got " .. tostring(status), 2)
+  end
+  self._status = status
+  add_line(self, "Location: " .. url .. "\r\n")
+  self._sent = true
+  self._sent_body = nil
+  self._sent_type = nil
+end
+
+--- wire.http:send(body, content_type?): responds with these bytes instead of the JSON result.
+function Http:send(body, content_type)
+  if body ~= nil and type(body) ~= "string" then
+    error("wire.http:send: body must be a string or nil, got " .. type(body), 2)
+  end
+  if content_type ~= nil then
+    if type(content_type) ~= "string" then
+      error("wire.http:send: content_type must be a string", 2)
+    end
+    check_value("wire.http:send: content_type", content_type)
+  end
+  self._sent = true
+  self._sent_body = body
+  self._sent_type = content_type
+end
+
+--- The extra header lines set by the function, as one string, or nil.
+function M.header_lines(h)
+  local lines = h._lines
+  if lines == nil then return nil end
+  return concat(lines)
+end
+
+return M
