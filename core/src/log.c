@@ -48,6 +48,18 @@ static void begin_text(void) {
   pk__buf_append(&out, " ", 1);
 }
 
+/* Text lines stay one line per event: a traceback's line breaks become " | ". */
+static void append_one_line(const char *msg, size_t len) {
+  size_t start = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (msg[i] != '\n' && msg[i] != '\t' && msg[i] != '\r') continue;
+    pk__buf_append(&out, msg + start, i - start);
+    if (msg[i] == '\n') pk__buf_append(&out, " | ", 3);
+    start = i + 1;
+  }
+  pk__buf_append(&out, msg + start, len - start);
+}
+
 void pk__log_access(const char *method, const char *path, size_t path_len, int status, double ms,
                     const char *error_id, size_t id_len) {
   char dur[32];
@@ -104,7 +116,7 @@ void pk__log_msg(const char *level, const char *msg, size_t len, const char *err
       pk__buf_append(&out, error_id, id_len);
     }
     pk__buf_append_str(&out, ": ");
-    pk__buf_append(&out, msg, len);
+    append_one_line(msg, len);
     pk__buf_append(&out, "\n", 1);
   }
   if (out.len > 65536) pk__log_flush();

@@ -163,6 +163,9 @@ static int shutdown_workers(const pk__options *o) {
     usleep(20000);
   }
   pk__logf("info", "stopped");
+  pk__host_free(current);
+  current = NULL;
+  free(slots);
   return 0;
 }
 

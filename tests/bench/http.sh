@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Benchmark script: wrk against pikku (apps/hello, 2 workers) and the nginx+Lua peer; prints req/s, p99 and ratios.
+#
+#   tests/bench/http.sh
+#
+# Workloads: GET /hello, GET /users/42, POST /echo (the peers' wrk/post-echo.lua), and pikku's
+# built-in GET /_pikku/health (no Lua; pikku only). Per workload and server: a warm-up run, then
+# RUNS measured runs of `wrk -t1 -c64 -d${DURATION}s --latency`; the median is shown.
+#
+# Environment (defaults in brackets):
+#   DURATION [5]      seconds per measured run        WARMUP [3]  seconds of warm-up (0 = none)
+#   RUNS [1]          measured runs per workload       CONNS [64]  THREADS [1]
+#   PIKKU_BIN [build/pikku]   PIKKU_WORKERS [2]   APP [apps/hello]
+#   PEERS_DIR [<repo>/../shared/peers]   NGINX [1]  0 = measure pikku only
+# The script stops everything it started (pikku by pid, nginx-lua through peerctl.sh).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PEERS_DIR="${PEERS_DIR:-$REPO/../shared/peers}"
+PIKKU_BIN="${PIKKU_BIN:-$REPO/build/pikku}"
+APP="${APP:-$REPO/apps/hello}"
+PIKKU_WORKERS="${PIKKU_WORKERS:-2}"
+DURATION="${DURATION:-5}" WARMUP="${WARMUP:-3}" RUNS="${RUNS:-1}"
+CONNS="${CONNS:-64}" THREADS="${THREADS:-1}"
+NGINX="${NGINX:-1}"
+NGINX_PORT=18081   # fixed by peerctl.sh
+HOST=127.0.0.1
+
+command -v wrk >/dev/null || { echo "wrk is not installed: run (as root) $PEERS_DIR/setup.sh, or apt-get install wrk" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl is not installed" >&2; exit 1; }
+[[ -x "$PIKKU_BIN" ]] || { echo "no pikku binary at $PIKKU_BIN: build it first (make build)" >&2; exit 1; }
+[[ -d "$PEERS_DIR" ]] || { echo "peers dir not found at $PEERS_DIR (set PEERS_DIR)" >&2; exit 1; }
+# median() from the peers' shared helpers
+# shellcheck source=/dev/null
+source "$PEERS_DIR/lib.sh"
+
+TMP="$(mktemp -d)"
+PIKKU_PID=""
+NGINX_STARTED=0
+
+cleanup() {
+  local rc=$?
+  if [[ -n "$PIKKU_PID" ]] && kill -0 "$PIKKU_PID" 2>/dev/null; then
+    kill -TERM "$PIKKU_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$PIKKU_PID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$PIKKU_PID" 2>/dev/null; then
+      echo "pikku (pid $PIKKU_PID) did not stop on SIGTERM; SIGKILL" >&2
+      for p in $(pgrep -P "$PIKKU_PID" || true); do kill -KILL "$p" 2>/dev/null || true; done
+      kill -KILL "$PIKKU_PID" 2>/dev/null || true
+    fi
+    wait "$PIKKU_PID" 2>/dev/null || true
+  fi
+  if [[ "$NGINX_STARTED" == 1 ]]; then "$PEERS_DIR/peerctl.sh" stop nginx-lua >/dev/null || true; fi
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
+
+free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$(( 20000 + RANDOM % 30000 ))
+    listening "$p" || { echo "$p"; return 0; }
+  done
+  echo "no free port found" >&2; return 1
+}
+
+# ---- start pikku --------------------------------------------------------------------------
+PORT="$(free_port)"
+"$PIKKU_BIN" serve "$APP" --host "$HOST" --port "$PORT" --workers "$PIKKU_WORKERS" --no-access-log \
+  2>"$TMP/pikku.log" &
+PIKKU_PID=$!
+for _ in $(seq 1 100); do
+  curl -sf -m 1 "http://$HOST:$PORT/_pikku/health" >/dev/null 2>&1 && break
+  kill -0 "$PIKKU_PID" 2>/dev/null || { echo "pikku died at start:" >&2; cat "$TMP/pikku.log" >&2; exit 1; }
+  sleep 0.1
+done
+curl -sf -m 1 "http://$HOST:$PORT/_pikku/health" >/dev/null || { echo "pikku did not answer /_pikku/health" >&2; cat "$TMP/pikku.log" >&2; exit 1; }
+
+# ---- start nginx-lua ------------------------------------------------------------------------
+HAVE_NGINX=0
+if [[ "$NGINX" == 1 ]]; then
+  if ! command -v nginx >/dev/null; then
+    echo "nginx is not installed, measuring pikku only. To install the peers (as root):" >&2
+    echo "    cd $PEERS_DIR && ./setup.sh" >&2
+  elif listening "$NGINX_PORT"; then
+    echo "port $NGINX_PORT already in use: assuming a running nginx-lua peer (it is left running)" >&2
+    HAVE_NGINX=1
+  elif "$PEERS_DIR/peerctl.sh" start nginx-lua >"$TMP/peerctl.log" 2>&1; then
+    NGINX_STARTED=1 HAVE_NGINX=1
+  else
+    echo "could not start nginx-lua, measuring pikku only:" >&2; cat "$TMP/peerctl.log" >&2
+  fi
+fi
+
+# ---- checks -----------------------------------------------------------------------------------
+check() { # base path want_substring [curl args]
+  local base="$1" path="$2" want="$3"; shift 3
+  local body
+  body="$(curl -s -m 5 "$@" "$base$path")" || { echo "CHECK FAIL $base$path: curl error" >&2; return 1; }
+  [[ "$body" == *"$want"* ]] || { echo "CHECK FAIL $base$path: '$want' not in $body" >&2; return 1; }
+}
+check_server() {
+  check "$1" /hello '"message":"hello"' &&
+  check "$1" /users/42 '"name":"user42"' &&
+  check "$1" /echo '"name":"bench"' -X POST -H 'content-type: application/json' -d '{"name":"bench"}'
+}
+check_server "http://$HOST:$PORT" || exit 1
+check "http://$HOST:$PORT" /_pikku/health '"status":"ok"' || exit 1
+if [[ "$HAVE_NGINX" == 1 ]] && ! check_server "http://$HOST:$NGINX_PORT"; then
+  echo "nginx-lua failed a check, measuring pikku only" >&2; HAVE_NGINX=0
+fi
+
+# ---- wrk --------------------------------------------------------------------------------------
+ms() { # a wrk latency (812.00us, 1.23ms, 1.02s, 1.5m) in ms
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
+    if (f < 0) print "NaN"; else printf "%.3f", n * f }'
+}
+# measure PORT PATH [LUA_SCRIPT] -> "rps p99_ms non2xx socket_errors" (median rps / p99 over RUNS)
+measure() {
+  local port="$1" path="$2" script=() out rps=() p99=() non2xx=0 sockerr=0 n
+  [[ -n "${3:-}" ]] && script=(-s "$3")
+  local url="http://$HOST:$port$path"
+  if [[ "$WARMUP" != 0 ]]; then
+    wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "${script[@]}" "$url" >/dev/null
+  fi
+  for _ in $(seq 1 "$RUNS"); do
+    out="$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" "$url")"
+    rps+=("$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")")
+    p99+=("$(ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")")
+    n="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")"; non2xx=$((non2xx + ${n:-0}))
+    n="$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' <<<"$out")"; sockerr=$((sockerr + ${n:-0}))
+  done
+  echo "$(median "${rps[@]}") $(median "${p99[@]}") $non2xx $sockerr"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+row() { printf '| %-9s | %10.0f | %8.3f | %7d | %13d |\n' "$1" "$2" "$3" "$4" "$5"; }
+
+ECHO_LUA="$PEERS_DIR/wrk/post-echo.lua"
+WORKLOADS=("GET /hello|/hello|" "GET /users/42|/users/42|" "POST /echo|/echo|$ECHO_LUA" "GET /_pikku/health|/_pikku/health|")
+
+echo "# pikku vs nginx-lua: wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, warm-up ${WARMUP}s, median of $RUNS run(s)"
+echo
+echo "- pikku: $PIKKU_BIN serve $APP --workers $PIKKU_WORKERS --no-access-log (port $PORT, pid $PIKKU_PID)"
+if [[ "$HAVE_NGINX" == 1 ]]; then echo "- nginx-lua: port $NGINX_PORT (peerctl.sh)"; else echo "- nginx-lua: not measured"; fi
+echo "- $(nproc) cpus, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo
+
+HELLO_RPS="" HEALTH_RPS=""
+for w in "${WORKLOADS[@]}"; do
+  IFS='|' read -r name path script <<<"$w"
+  echo "## $name"
+  echo
+  echo "| server    |      req/s |   p99 ms | non-2xx | socket errors |"
+  echo "|-----------|-----------:|---------:|--------:|--------------:|"
+  read -r p_rps p_p99 p_non p_sock < <(measure "$PORT" "$path" "$script")
+  row pikku "$p_rps" "$p_p99" "$p_non" "$p_sock"
+  [[ "$path" == /hello ]] && HELLO_RPS="$p_rps"
+  [[ "$path" == /_pikku/health ]] && HEALTH_RPS="$p_rps"
+  if [[ "$HAVE_NGINX" == 1 && "$path" != /_pikku/* ]]; then
+    read -r n_rps n_p99 n_non n_sock < <(measure "$NGINX_PORT" "$path" "$script")
+    row nginx-lua "$n_rps" "$n_p99" "$n_non" "$n_sock"
+    echo
+    echo "pikku / nginx-lua req/s: $(ratio "$p_rps" "$n_rps")"
+  fi
+  echo
+done
+
+echo "## Lua route vs built-in C route (pikku)"
+echo
+echo "GET /hello / GET /_pikku/health req/s: $(ratio "$HELLO_RPS" "$HEALTH_RPS") ($(printf '%.0f' "$HELLO_RPS") / $(printf '%.0f' "$HEALTH_RPS"))"

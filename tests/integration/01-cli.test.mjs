@@ -1,0 +1,67 @@
+// CLI behaviour: --help, version, and bad flags / missing app dir exit 2 with one stderr line.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli, freePort, HELLO_APP } from './lib/server.mjs';
+
+const oneLine = (s) => s.trim().split('\n').filter((l) => l.trim() !== '');
+
+test('pikku --help prints usage and exits 0', () => {
+  const r = runCli(['--help']);
+  assert.equal(r.code, 0, `exit code (stderr: ${r.stderr})`);
+  const out = r.stdout + r.stderr;
+  assert.match(out, /serve/, 'help mentions the serve command');
+  assert.match(out, /--port/, 'help mentions --port');
+  assert.match(out, /--workers/, 'help mentions --workers');
+});
+
+test('pikku version prints a version and exits 0', () => {
+  const r = runCli(['version']);
+  assert.equal(r.code, 0, `exit code (stderr: ${r.stderr})`);
+  assert.match(r.stdout, /\d+\.\d+/, 'a version number on stdout');
+});
+
+async function expectUsageError(args, mention) {
+  const r = runCli(args);
+  assert.equal(r.signal, null, `pikku ${args.join(' ')} did not exit by itself (killed by ${r.signal})`);
+  assert.equal(r.code, 2, `pikku ${args.join(' ')}: exit code (stderr: ${r.stderr})`);
+  const lines = oneLine(r.stderr);
+  assert.equal(lines.length, 1, `exactly one stderr line, got: ${JSON.stringify(r.stderr)}`);
+  if (mention) assert.ok(lines[0].includes(mention), `stderr line names ${mention}: ${lines[0]}`);
+}
+
+test('serve without an app dir exits 2 with one line', async () => {
+  await expectUsageError(['serve'], null);
+});
+
+test('serve with a missing app dir exits 2 and names it', async () => {
+  const port = await freePort();
+  await expectUsageError(['serve', '/nonexistent/pikku-app-dir', '--port', String(port)], '/nonexistent/pikku-app-dir');
+});
+
+test('unknown flag exits 2 and names the flag', async () => {
+  const port = await freePort();
+  await expectUsageError(['serve', HELLO_APP, '--port', String(port), '--bogus-flag'], '--bogus-flag');
+});
+
+test('non-numeric --port exits 2 and names the flag', async () => {
+  await expectUsageError(['serve', HELLO_APP, '--port', 'notaport'], '--port');
+});
+
+test('non-numeric --workers exits 2 and names the flag', async () => {
+  const port = await freePort();
+  await expectUsageError(['serve', HELLO_APP, '--port', String(port), '--workers', 'many'], '--workers');
+});
+
+test('bad --log-format exits 2 and names the flag', async () => {
+  const port = await freePort();
+  await expectUsageError(['serve', HELLO_APP, '--port', String(port), '--log-format', 'xml'], '--log-format');
+});
+
+test('flag missing its value exits 2', async () => {
+  await expectUsageError(['serve', HELLO_APP, '--port'], '--port');
+});
+
+test('non-numeric size flag exits 2 and names it', async () => {
+  const port = await freePort();
+  await expectUsageError(['serve', HELLO_APP, '--port', String(port), '--max-body-size', 'big'], '--max-body-size');
+});

@@ -1,0 +1,261 @@
+// Routing through fetch: every apps/hello route, 404, 405 + Allow, HEAD, common headers, static beats param.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { startServer, runCli, checkErrorBody, REPO_ROOT } from './lib/server.mjs';
+
+/** Headers every response must carry. */
+function checkCommonHeaders(res, { body = true } = {}) {
+  assert.ok(res.headers.get('date'), 'Date header');
+  assert.ok(!Number.isNaN(Date.parse(res.headers.get('date'))), 'Date parses');
+  assert.match(res.headers.get('server') ?? '', /^pikku\/\S+/, 'Server: pikku/<version>');
+  assert.equal(res.headers.get('transfer-encoding'), null, 'never chunked');
+  if (body) {
+    assert.ok(res.headers.get('content-length') !== null, 'Content-Length header');
+    assert.ok(res.headers.get('content-type'), 'Content-Type when there is a body');
+  }
+}
+
+async function getJson(res) {
+  const text = await res.text();
+  assert.equal(Number(res.headers.get('content-length')), Buffer.byteLength(text), 'Content-Length matches body');
+  try {
+    return JSON.parse(text);
+  } catch {
+    assert.fail(`body is not JSON: ${JSON.stringify(text)}`);
+  }
+}
+
+describe('apps/hello routes', () => {
+  let srv;
+  before(async () => { srv = await startServer(); });
+  after(() => srv?.stop());
+
+  test('GET /_pikku/health', async () => {
+    const res = await srv.fetch('/_pikku/health');
+    assert.equal(res.status, 200);
+    checkCommonHeaders(res);
+    assert.match(res.headers.get('content-type'), /application\/json/);
+    assert.deepEqual(await getJson(res), { status: 'ok' });
+  });
+
+  test('GET /hello', async () => {
+    const res = await srv.fetch('/hello');
+    assert.equal(res.status, 200);
+    checkCommonHeaders(res);
+    assert.match(res.headers.get('content-type'), /^application\/json/);
+    assert.deepEqual(await getJson(res), { message: 'hello' });
+  });
+
+  test('Server header carries the version printed by `pikku version`', async () => {
+    const v = runCli(['version']);
+    const m = /\d+\.\d+[\w.+-]*/.exec(v.stdout);
+    assert.ok(m, `version output: ${v.stdout}`);
+    const res = await srv.fetch('/hello');
+    await res.arrayBuffer();
+    assert.equal(res.headers.get('server'), `pikku/${m[0]}`);
+  });
+
+  test('GET /users/:id', async () => {
+    const res = await srv.fetch('/users/42');
+    assert.equal(res.status, 200);
+    checkCommonHeaders(res);
+    assert.deepEqual(await getJson(res), { id: '42', name: 'user42' });
+  });
+
+  test('GET /users/:id decodes percent-escapes in the param', async () => {
+    const res = await srv.fetch('/users/a%20b');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await getJson(res), { id: 'a b', name: 'usera b' });
+  });
+
+  test('POST /echo with a string name', async () => {
+    const res = await srv.fetch('/echo', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench' }),
+    });
+    assert.equal(res.status, 200);
+    checkCommonHeaders(res);
+    assert.deepEqual(await getJson(res), { name: 'bench' });
+  });
+
+  for (const [label, body] of [['without name', { nope: 1 }], ['with a non-string name', { name: 42 }]]) {
+    test(`POST /echo ${label} -> 400 BadRequest`, async () => {
+      const res = await srv.fetch('/echo', {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 400);
+      checkCommonHeaders(res);
+      checkErrorBody(assert, await getJson(res), { name: 'BadRequest' });
+    });
+  }
+
+  test('GET /books/1 -> a book', async () => {
+    const res = await srv.fetch('/books/1');
+    assert.equal(res.status, 200);
+    const body = await getJson(res);
+    assert.equal(typeof body, 'object');
+    assert.ok(body !== null && Object.keys(body).length > 0, `a book: ${JSON.stringify(body)}`);
+  });
+
+  test('GET /books/other -> 404 NotFound with payload {id}', async () => {
+    const res = await srv.fetch('/books/other');
+    assert.equal(res.status, 404);
+    checkCommonHeaders(res);
+    const body = await getJson(res);
+    checkErrorBody(assert, body, { name: 'NotFound' });
+    assert.deepEqual(body.payload, { id: 'other' });
+  });
+
+  test('GET /files/*path', async () => {
+    const res = await srv.fetch('/files/a/b/c');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await getJson(res), { path: 'a/b/c' });
+  });
+
+  test('POST /items -> 201 with Set-Cookie', async () => {
+    const res = await srv.fetch('/items', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'x' }),
+    });
+    assert.equal(res.status, 201);
+    checkCommonHeaders(res);
+    assert.ok(res.headers.getSetCookie().length >= 1, 'a Set-Cookie header');
+    const body = await getJson(res);
+    assert.deepEqual(body.created, { title: 'x' });
+  });
+
+  test('GET /old -> 302 Location /hello', async () => {
+    const res = await srv.fetch('/old', { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), '/hello');
+    assert.ok(res.headers.get('date'));
+    assert.ok(res.headers.get('content-length') !== null);
+    await res.arrayBuffer();
+  });
+
+  test('DELETE /items/:id -> 204 without a body', async () => {
+    const res = await srv.fetch('/items/7', { method: 'DELETE' });
+    assert.equal(res.status, 204);
+    assert.equal(await res.text(), '');
+    assert.equal(res.headers.get('content-type'), null, 'no Content-Type without a body');
+    assert.ok(res.headers.get('date'));
+    assert.match(res.headers.get('server') ?? '', /^pikku\//);
+  });
+
+  test('GET /text -> text/plain', async () => {
+    const res = await srv.fetch('/text');
+    assert.equal(res.status, 200);
+    checkCommonHeaders(res);
+    assert.match(res.headers.get('content-type'), /^text\/plain/);
+    assert.equal(await res.text(), 'plain text\n');
+  });
+
+  test('GET /sleep?ms=10', async () => {
+    const res = await srv.fetch('/sleep?ms=10');
+    assert.equal(res.status, 200);
+    const body = await getJson(res);
+    assert.equal(Number(body.slept), 10);
+  });
+
+  test('POST /raw accepts any content type', async () => {
+    const res = await srv.fetch('/raw', {
+      method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(1234, 7),
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await getJson(res), { size: 1234 });
+  });
+
+  test('unknown path -> 404 NotFound JSON error', async () => {
+    const res = await srv.fetch('/no/such/route');
+    assert.equal(res.status, 404);
+    checkCommonHeaders(res);
+    assert.match(res.headers.get('content-type'), /application\/json/);
+    checkErrorBody(assert, await getJson(res), { name: 'NotFound' });
+  });
+
+  test('unknown path with other methods -> 404', async () => {
+    for (const method of ['POST', 'DELETE', 'PUT']) {
+      const res = await srv.fetch('/no/such/route', { method });
+      assert.equal(res.status, 404, method);
+      checkErrorBody(assert, await getJson(res), { name: 'NotFound' });
+    }
+  });
+
+  const allowOf = (res) => (res.headers.get('allow') ?? '').split(',').map((s) => s.trim().toUpperCase()).filter(Boolean).sort();
+
+  test('POST /hello -> 405 MethodNotAllowed, Allow: GET, HEAD', async () => {
+    const res = await srv.fetch('/hello', { method: 'POST', body: '' });
+    assert.equal(res.status, 405);
+    checkCommonHeaders(res);
+    checkErrorBody(assert, await getJson(res), { name: 'MethodNotAllowed' });
+    assert.deepEqual(allowOf(res), ['GET', 'HEAD']);
+  });
+
+  test('GET /items -> 405, Allow: POST', async () => {
+    const res = await srv.fetch('/items');
+    assert.equal(res.status, 405);
+    checkErrorBody(assert, await getJson(res), { name: 'MethodNotAllowed' });
+    assert.deepEqual(allowOf(res), ['POST']);
+  });
+
+  test('GET /items/3 -> 405, Allow: DELETE', async () => {
+    const res = await srv.fetch('/items/3');
+    assert.equal(res.status, 405);
+    await res.arrayBuffer();
+    assert.deepEqual(allowOf(res), ['DELETE']);
+  });
+
+  test('DELETE /echo-data -> 405, Allow lists GET, HEAD and POST', async () => {
+    const res = await srv.fetch('/echo-data', { method: 'DELETE' });
+    assert.equal(res.status, 405);
+    await res.arrayBuffer();
+    assert.deepEqual(allowOf(res), ['GET', 'HEAD', 'POST']);
+  });
+
+  test('HEAD /hello -> GET headers, no body', async () => {
+    const get = await srv.fetch('/hello');
+    const getBody = await get.text();
+    const head = await srv.fetch('/hello', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
+    assert.equal(head.headers.get('content-length'), String(Buffer.byteLength(getBody)));
+    assert.equal(head.headers.get('content-type'), get.headers.get('content-type'));
+    assert.match(head.headers.get('server') ?? '', /^pikku\//);
+  });
+
+  test('HEAD on an unknown path -> 404 without a body', async () => {
+    const res = await srv.fetch('/no/such/route', { method: 'HEAD' });
+    assert.equal(res.status, 404);
+    assert.equal(await res.text(), '');
+  });
+
+  test('HEAD /_pikku/health', async () => {
+    const res = await srv.fetch('/_pikku/health', { method: 'HEAD' });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), '');
+    assert.equal(res.headers.get('content-length'), String(Buffer.byteLength('{"status":"ok"}')));
+  });
+});
+
+describe('route precedence (fixture app)', () => {
+  let srv;
+  before(async () => { srv = await startServer({ app: path.join(REPO_ROOT, 'tests/integration/fixtures/routes') }); });
+  after(() => srv?.stop());
+
+  test('a static segment beats a :param', async () => {
+    const res = await srv.fetch('/things/special');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await getJson(res), { kind: 'static' });
+  });
+
+  test('the :param route takes other values', async () => {
+    const res = await srv.fetch('/things/other');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await getJson(res), { kind: 'param', id: 'other' });
+  });
+
+  test('a trailing *wildcard takes the rest of the path', async () => {
+    const res = await srv.fetch('/things/other/x/y');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await getJson(res), { kind: 'wild', id: 'other', rest: 'x/y' });
+  });
+});

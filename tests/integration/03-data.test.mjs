@@ -1,0 +1,196 @@
+// Data merging per PROTOCOL.md: path params, query, body; 422 conflicts, 400 bad JSON, 415, form, text, arrays.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { startServer, checkErrorBody, rawRequest, REPO_ROOT } from './lib/server.mjs';
+
+async function call(srv, p, { method = 'GET', type, body, headers = {} } = {}) {
+  const h = { ...headers };
+  if (type) h['content-type'] = type;
+  const res = await srv.fetch(p, { method, headers: h, body });
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+const JSON_T = 'application/json';
+
+describe('data merge via /echo-data (apps/hello)', () => {
+  let srv;
+  before(async () => { srv = await startServer(); });
+  after(() => srv?.stop());
+
+  test('query string only', async () => {
+    const r = await call(srv, '/echo-data?a=x&b=y');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { a: 'x', b: 'y' } });
+  });
+
+  test('query values are percent- and plus-decoded', async () => {
+    const r = await call(srv, '/echo-data?q=a%20b+c&k%C3%A4=%C3%B6');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { q: 'a b c', 'kä': 'ö' } });
+  });
+
+  test('repeated query keys become arrays', async () => {
+    const r = await call(srv, '/echo-data?tag=a&tag=b&tag=c&one=1x');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.data.tag, ['a', 'b', 'c']);
+    assert.equal(r.json.data.one, '1x');
+  });
+
+  test('no query and no body -> empty data', async () => {
+    const r = await call(srv, '/echo-data');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(typeof r.json.data, 'object');
+    assert.equal(Object.keys(r.json.data ?? {}).length, 0, r.text);
+  });
+
+  test('JSON body object', async () => {
+    const r = await call(srv, '/echo-data', { method: 'POST', type: JSON_T, body: JSON.stringify({ x: 1, nested: { y: [1, 2] }, s: 'é' }) });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { x: 1, nested: { y: [1, 2] }, s: 'é' } });
+  });
+
+  test('JSON content type with charset parameter', async () => {
+    const r = await call(srv, '/echo-data', { method: 'POST', type: 'application/json; charset=utf-8', body: '{"x":"y"}' });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { x: 'y' } });
+  });
+
+  test('query and JSON body are merged', async () => {
+    const r = await call(srv, '/echo-data?q=from-query', { method: 'POST', type: JSON_T, body: JSON.stringify({ b: 'from-body' }) });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { q: 'from-query', b: 'from-body' } });
+  });
+
+  test('same key with the same value in query and body is fine', async () => {
+    const r = await call(srv, '/echo-data?a=same', { method: 'POST', type: JSON_T, body: JSON.stringify({ a: 'same' }) });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { a: 'same' } });
+  });
+
+  test('same key with different values in query and body -> 422', async () => {
+    const r = await call(srv, '/echo-data?a=one', { method: 'POST', type: JSON_T, body: JSON.stringify({ a: 'two' }) });
+    assert.equal(r.status, 422, r.text);
+    checkErrorBody(assert, r.json, { name: 'UnprocessableContent' });
+  });
+
+  test('malformed JSON -> 400 BadRequest', async () => {
+    const r = await call(srv, '/echo-data', { method: 'POST', type: JSON_T, body: '{"a":' });
+    assert.equal(r.status, 400, r.text);
+    checkErrorBody(assert, r.json, { name: 'BadRequest' });
+  });
+
+  test('JSON array body arrives as {data: [...]}', async () => {
+    const r = await call(srv, '/echo-data', { method: 'POST', type: JSON_T, body: '[1,"two",{"three":3}]' });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { data: [1, 'two', { three: 3 }] } });
+  });
+
+  test('JSON scalar body arrives as {data: scalar}', async () => {
+    const r = await call(srv, '/echo-data', { method: 'POST', type: JSON_T, body: '"just a string"' });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { data: 'just a string' } });
+  });
+
+  test('form-urlencoded body', async () => {
+    const r = await call(srv, '/echo-data', { method: 'POST', type: 'application/x-www-form-urlencoded', body: 'a=1&b=two+words&c=%26' });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { a: '1', b: 'two words', c: '&' } });
+  });
+
+  test('form body with repeated keys -> arrays', async () => {
+    const r = await call(srv, '/echo-data', { method: 'POST', type: 'application/x-www-form-urlencoded', body: 'k=1&k=2' });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.data.k, ['1', '2']);
+  });
+
+  test('form body conflicting with the query -> 422', async () => {
+    const r = await call(srv, '/echo-data?a=1', { method: 'POST', type: 'application/x-www-form-urlencoded', body: 'a=2' });
+    assert.equal(r.status, 422, r.text);
+    checkErrorBody(assert, r.json, { name: 'UnprocessableContent' });
+  });
+
+  test('text/plain body arrives as {data: "..."}', async () => {
+    const r = await call(srv, '/echo-data', { method: 'POST', type: 'text/plain', body: 'some text\nwith lines' });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { data: 'some text\nwith lines' } });
+  });
+
+  for (const type of ['application/octet-stream', 'image/png', 'application/xml']) {
+    test(`other content type (${type}) -> 415 UnsupportedMediaType`, async () => {
+      const r = await call(srv, '/echo-data', { method: 'POST', type, body: 'abc' });
+      assert.equal(r.status, 415, r.text);
+      checkErrorBody(assert, r.json, { name: 'UnsupportedMediaType' });
+    });
+  }
+
+  test('POST /raw takes a raw body in any content type', async () => {
+    for (const type of ['application/octet-stream', 'image/png', 'application/json', 'text/plain']) {
+      const body = Buffer.alloc(5000, 0x41);
+      const r = await call(srv, '/raw', { method: 'POST', type, body });
+      assert.equal(r.status, 200, `${type}: ${r.text}`);
+      assert.deepEqual(r.json, { size: 5000 }, type);
+    }
+  });
+
+  test('POST /raw with binary bytes (all 256 values)', async () => {
+    const body = Buffer.from(Array.from({ length: 1024 }, (_, i) => i % 256));
+    const r = await call(srv, '/raw', { method: 'POST', type: 'application/octet-stream', body });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { size: 1024 });
+  });
+
+  test('a GET body is ignored', async () => {
+    const body = '{"ignored":true}';
+    const req = `GET /echo-data?a=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+    const r = await rawRequest(srv.port, req);
+    assert.equal(r.responses.length, 1, r.text);
+    assert.equal(r.responses[0].status, 200, r.text);
+    assert.deepEqual(r.responses[0].json(), { data: { a: '1' } });
+  });
+
+  test('POST /echo with form data is still validated', async () => {
+    const r = await call(srv, '/echo', { method: 'POST', type: 'application/x-www-form-urlencoded', body: 'name=formname' });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { name: 'formname' });
+  });
+});
+
+describe('path params in the merge (fixture app)', () => {
+  let srv;
+  before(async () => { srv = await startServer({ app: path.join(REPO_ROOT, 'tests/integration/fixtures/routes') }); });
+  after(() => srv?.stop());
+
+  test('path params, query and body all arrive', async () => {
+    const r = await call(srv, '/merge/7?q=1', { method: 'POST', type: JSON_T, body: '{"b":"x"}' });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { id: '7', q: '1', b: 'x' } });
+  });
+
+  test('path param vs query with a different value -> 422', async () => {
+    const r = await call(srv, '/merge/7?id=8');
+    assert.equal(r.status, 422, r.text);
+    checkErrorBody(assert, r.json, { name: 'UnprocessableContent' });
+  });
+
+  test('path param vs body with a different value -> 422', async () => {
+    const r = await call(srv, '/merge/7', { method: 'POST', type: JSON_T, body: '{"id":"9"}' });
+    assert.equal(r.status, 422, r.text);
+    checkErrorBody(assert, r.json, { name: 'UnprocessableContent' });
+  });
+
+  test('path param and query with the same value -> 200', async () => {
+    const r = await call(srv, '/merge/7?id=7');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { id: '7' } });
+  });
+
+  test('path params are percent-decoded', async () => {
+    const r = await call(srv, '/merge/a%2Fb%20c');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { id: 'a/b c' } });
+  });
+});

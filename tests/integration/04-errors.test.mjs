@@ -1,0 +1,128 @@
+// Error responses: JSON error shape, errorId from x-request-id, 500 hidden vs --dev, recovery, error log lines with tracebacks.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, checkErrorBody } from './lib/server.mjs';
+
+async function call(srv, p, init = {}) {
+  const res = await srv.fetch(p, init);
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+describe('errors without --dev', () => {
+  let srv;
+  before(async () => { srv = await startServer(); });
+  after(() => srv?.stop());
+
+  test('404 error body has name, message, errorId and a JSON content type', async () => {
+    const r = await call(srv, '/missing');
+    assert.equal(r.status, 404);
+    assert.match(r.headers.get('content-type'), /application\/json/);
+    checkErrorBody(assert, r.json, { name: 'NotFound' });
+    assert.ok(r.json.message.length > 0);
+  });
+
+  test('generated errorIds differ between requests', async () => {
+    const a = await call(srv, '/missing');
+    const b = await call(srv, '/missing');
+    assert.notEqual(a.json.errorId, b.json.errorId);
+  });
+
+  test('errorId is the x-request-id header when given (404, 400, 405, 422, 500)', async () => {
+    const cases = [
+      ['/missing', {}, 404],
+      ['/echo', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, 400],
+      ['/hello', { method: 'DELETE' }, 405],
+      ['/echo-data?a=1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":"2"}' }, 422],
+      ['/boom', {}, 500],
+    ];
+    for (const [p, init, status] of cases) {
+      const id = `req-${status}-${Math.random().toString(36).slice(2)}`;
+      const r = await call(srv, p, { ...init, headers: { ...(init.headers || {}), 'x-request-id': id } });
+      assert.equal(r.status, status, `${p}: ${r.text}`);
+      checkErrorBody(assert, r.json, { errorId: id });
+    }
+  });
+
+  test('payload only when given', async () => {
+    const withPayload = await call(srv, '/books/nope');
+    assert.equal(withPayload.status, 404);
+    assert.deepEqual(withPayload.json.payload, { id: 'nope' });
+    const without = await call(srv, '/missing');
+    assert.equal('payload' in without.json, false, without.text);
+  });
+
+  test('GET /boom -> 500 with the message hidden', async () => {
+    const r = await call(srv, '/boom');
+    assert.equal(r.status, 500);
+    checkErrorBody(assert, r.json, { name: 'InternalServerError' });
+    assert.equal(r.json.message, 'Internal server error');
+    assert.doesNotMatch(r.text, /traceback|\.lua:\d+/i, 'no Lua details leak');
+    assert.equal('payload' in r.json, false);
+  });
+
+  test('the worker keeps serving after errors', async () => {
+    for (let i = 0; i < 20; i++) {
+      const boom = await call(srv, '/boom');
+      assert.equal(boom.status, 500);
+      const ok = await call(srv, '/hello');
+      assert.equal(ok.status, 200);
+      assert.deepEqual(ok.json, { message: 'hello' });
+    }
+  });
+
+  test('a Lua error logs one line with the errorId, the error and a traceback', async () => {
+    const mark = srv.mark();
+    const id = `boom-${Date.now()}`;
+    const r = await call(srv, '/boom', { headers: { 'x-request-id': id } });
+    assert.equal(r.status, 500);
+    const line = await srv.waitForLine((l) => l.includes(id) && /traceback/i.test(l), { from: mark });
+    assert.match(line, /\.lua:\d+/, `the error line names file:line: ${line}`);
+    // The access log line for the request carries the same errorId.
+    await srv.waitForLine((l) => l.includes('/boom') && l.includes('500') && l.includes(`errorId=${id}`), { from: mark });
+  });
+
+  test('a 4xx error carries errorId in the access log', async () => {
+    const mark = srv.mark();
+    const id = `nf-${Date.now()}`;
+    const r = await call(srv, '/missing-for-log', { headers: { 'x-request-id': id } });
+    assert.equal(r.status, 404);
+    await srv.waitForLine((l) => l.includes('/missing-for-log') && l.includes('404') && l.includes(`errorId=${id}`), { from: mark });
+  });
+
+  test('no errorId in the access line of a successful request', async () => {
+    const mark = srv.mark();
+    const r = await call(srv, '/hello?for-log-check=1', { headers: { 'x-request-id': 'should-not-appear' } });
+    assert.equal(r.status, 200);
+    const line = await srv.waitForLine((l) => l.includes('/hello') && l.includes('200'), { from: mark });
+    assert.ok(!line.includes('errorId=should-not-appear'), line);
+  });
+});
+
+describe('errors with --dev', () => {
+  let srv;
+  before(async () => { srv = await startServer({ args: ['--dev'] }); });
+  after(() => srv?.stop());
+
+  test('GET /boom -> 500 with the real Lua error message', async () => {
+    const r = await call(srv, '/boom', { headers: { 'x-request-id': 'dev-boom' } });
+    assert.equal(r.status, 500);
+    checkErrorBody(assert, r.json, { name: 'InternalServerError', errorId: 'dev-boom' });
+    assert.notEqual(r.json.message, 'Internal server error');
+    assert.ok(r.json.message.length > 0);
+  });
+
+  test('4xx messages are unchanged in --dev', async () => {
+    const r = await call(srv, '/books/zzz');
+    assert.equal(r.status, 404);
+    checkErrorBody(assert, r.json, { name: 'NotFound' });
+    assert.deepEqual(r.json.payload, { id: 'zzz' });
+  });
+
+  test('still serves after the error', async () => {
+    const r = await call(srv, '/hello');
+    assert.equal(r.status, 200);
+  });
+});
