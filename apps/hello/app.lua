@@ -2,6 +2,7 @@
 local pikku = require "pikku"
 local greetings = require "greetings"
 local books = require "books"
+local native = require "native"
 
 local errors = pikku.errors
 local type, tonumber = type, tonumber
@@ -91,6 +92,7 @@ pikku.wire_http { method = "get", route = "/users/:id", func = get_user }
 pikku.wire_http { method = "post", route = "/echo", func = echo }
 pikku.wire_http { method = "get", route = "/books/:id", func = get_book }
 pikku.wire_http { method = "get", route = "/boom", func = boom }
+pikku.wire_http { method = "get", route = "/native", func = pikku.func { auth = false, func = native.info } }
 pikku.wire_http { method = "get", route = "/sleep", func = nap }
 pikku.wire_http { method = "post", route = "/items", func = create_item }
 pikku.wire_http { method = "get", route = "/echo-data", func = echo_data }
