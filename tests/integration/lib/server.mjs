@@ -73,6 +73,12 @@ const running = new Set();
 process.on('exit', () => {
   for (const s of running) s.killNow();
 });
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    for (const s of running) s.killNow();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  });
+}
 
 export class PikkuServer {
   constructor({ app = HELLO_APP, workers = 1, args = [], env = {}, port } = {}) {
