@@ -12,6 +12,7 @@
 #   RUNS [1]          measured runs per workload       CONNS [64]  THREADS [1]
 #   PIKKU_BIN [build/pikku]   PIKKU_WORKERS [2]   APP [apps/hello]
 #   PEERS_DIR [<repo>/../shared/peers]   NGINX [1]  0 = measure pikku only
+#   PINNED [0]        1 = servers on cpu 0 (taskset), wrk on cpu 1: the peers' "pinned" mode
 # The script stops everything it started (pikku by pid, nginx-lua through peerctl.sh).
 set -euo pipefail
 
@@ -23,6 +24,9 @@ PIKKU_WORKERS="${PIKKU_WORKERS:-2}"
 DURATION="${DURATION:-5}" WARMUP="${WARMUP:-3}" RUNS="${RUNS:-1}"
 CONNS="${CONNS:-64}" THREADS="${THREADS:-1}"
 NGINX="${NGINX:-1}"
+PINNED="${PINNED:-0}"
+SRV_PIN=() LOAD_PIN=()
+if [[ "$PINNED" == 1 ]]; then SRV_PIN=(taskset -c 0) LOAD_PIN=(taskset -c 1); fi
 NGINX_PORT=18081   # fixed by peerctl.sh
 HOST=127.0.0.1
 
@@ -70,7 +74,7 @@ free_port() {
 
 # ---- start pikku --------------------------------------------------------------------------
 PORT="$(free_port)"
-"$PIKKU_BIN" serve "$APP" --host "$HOST" --port "$PORT" --workers "$PIKKU_WORKERS" --no-access-log \
+"${SRV_PIN[@]}" "$PIKKU_BIN" serve "$APP" --host "$HOST" --port "$PORT" --workers "$PIKKU_WORKERS" --no-access-log \
   2>"$TMP/pikku.log" &
 PIKKU_PID=$!
 for _ in $(seq 1 100); do
@@ -89,7 +93,7 @@ if [[ "$NGINX" == 1 ]]; then
   elif listening "$NGINX_PORT"; then
     echo "port $NGINX_PORT already in use: assuming a running nginx-lua peer (it is left running)" >&2
     HAVE_NGINX=1
-  elif "$PEERS_DIR/peerctl.sh" start nginx-lua >"$TMP/peerctl.log" 2>&1; then
+  elif "$PEERS_DIR/peerctl.sh" start nginx-lua ${SRV_PIN:+0} >"$TMP/peerctl.log" 2>&1; then
     NGINX_STARTED=1 HAVE_NGINX=1
   else
     echo "could not start nginx-lua, measuring pikku only:" >&2; cat "$TMP/peerctl.log" >&2
@@ -127,10 +131,10 @@ measure() {
   [[ -n "${3:-}" ]] && script=(-s "$3")
   local url="http://$HOST:$port$path"
   if [[ "$WARMUP" != 0 ]]; then
-    wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "${script[@]}" "$url" >/dev/null
+    "${LOAD_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "${script[@]}" "$url" >/dev/null
   fi
   for _ in $(seq 1 "$RUNS"); do
-    out="$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" "$url")"
+    out="$("${LOAD_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" "$url")"
     rps+=("$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")")
     p99+=("$(ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")")
     n="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")"; non2xx=$((non2xx + ${n:-0}))
@@ -144,7 +148,7 @@ row() { printf '| %-9s | %10.0f | %8.3f | %7d | %13d |\n' "$1" "$2" "$3" "$4" "$
 ECHO_LUA="$PEERS_DIR/wrk/post-echo.lua"
 WORKLOADS=("GET /hello|/hello|" "GET /users/42|/users/42|" "POST /echo|/echo|$ECHO_LUA" "GET /_pikku/health|/_pikku/health|")
 
-echo "# pikku vs nginx-lua: wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, warm-up ${WARMUP}s, median of $RUNS run(s)"
+echo "# pikku vs nginx-lua ($([[ $PINNED == 1 ]] && echo pinned || echo shared)): wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, warm-up ${WARMUP}s, median of $RUNS run(s)"
 echo
 echo "- pikku: $PIKKU_BIN serve $APP --workers $PIKKU_WORKERS --no-access-log (port $PORT, pid $PIKKU_PID)"
 if [[ "$HAVE_NGINX" == 1 ]]; then echo "- nginx-lua: port $NGINX_PORT (peerctl.sh)"; else echo "- nginx-lua: not measured"; fi
