@@ -30,6 +30,32 @@ static int l_add_route(lua_State *L) {
   return 1;
 }
 
+/* match(method, path) -> index, {raw params...} | nil, 404 | nil, 405, "GET, HEAD" (in-process requests) */
+static int l_match(lua_State *L) {
+  pk__host *h = HOST(L);
+  size_t mlen, plen;
+  const char *method = luaL_checklstring(L, 1, &mlen);
+  const char *path = luaL_checklstring(L, 2, &plen);
+  pk__route_match m;
+  int rc = pk__router_match(h->router, pk__method_id(method, mlen), path, plen, &m);
+  if (rc == 1) {
+    lua_pushinteger(L, m.index);
+    lua_createtable(L, m.nparams, 0);
+    for (int i = 0; i < m.nparams; i++) {
+      lua_pushlstring(L, m.params[i].p, m.params[i].n);
+      lua_rawseti(L, -2, i + 1);
+    }
+    return 2;
+  }
+  lua_pushnil(L);
+  if (rc == 0) { lua_pushinteger(L, 404); return 2; }
+  char allow[96];
+  pk__router_allow_str(m.allow, allow, sizeof allow);
+  lua_pushinteger(L, 405);
+  lua_pushstring(L, allow);
+  return 3;
+}
+
 static const char *opt_lstring(lua_State *L, int i, size_t *len) {
   if (lua_isnoneornil(L, i)) { *len = 0; return NULL; }
   return luaL_checklstring(L, i, len);
@@ -162,7 +188,7 @@ static int l_log_error(lua_State *L) {
 
 void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker) {
   static const luaL_Reg fns[] = {
-    {"add_route", l_add_route}, {"respond", l_respond}, {"header", l_header}, {"headers", l_headers},
+    {"add_route", l_add_route}, {"match", l_match}, {"respond", l_respond}, {"header", l_header}, {"headers", l_headers},
     {"timer", l_timer}, {"now", l_now}, {"gen_id", l_gen_id}, {"log", l_log}, {"log_error", l_log_error},
     {NULL, NULL},
   };

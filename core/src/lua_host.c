@@ -55,6 +55,8 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   luaL_openlibs(L);
   set_path(L, o->app_dir);
   pk__core_open(L, h, o, worker);
+  pk__schema_open(L);
+  pk__crypto_open(L);
   lua_pushcfunction(L, load_error);
   lua_getglobal(L, "require");
   lua_pushstring(L, "pikku.runtime");

@@ -33,6 +33,9 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
 void pk__host_resume(pk__host *h, double token);
 /* Sets pikku.core.worker in a state loaded before the worker existed (the master's copy). */
 void pk__host_set_worker(pk__host *h, int worker);
+/* Put C modules in package.preload: pikku.schema_c (schema.c), pikku.crypto_c (crypto.c). */
+void pk__schema_open(lua_State *L);
+void pk__crypto_open(lua_State *L);
 /* Registers the pikku.core module in L (lua_core.c). */
 void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker);
 #endif
