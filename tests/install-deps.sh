@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and the tests need, only when some are missing.
 set -euo pipefail
 PKGS=(cmake make gcc pkg-config libluajit2-5.1-dev libuv1-dev node-llhttp lua-cjson-dev libssl-dev
-      libcmocka-dev curl nodejs)
+      libsqlite3-dev libcmocka-dev curl nodejs)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
