@@ -202,6 +202,8 @@ void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker) 
   }
   lua_pushboolean(L, o->dev);
   lua_setfield(L, -2, "dev");
+  lua_pushboolean(L, o->test);
+  lua_setfield(L, -2, "test");
   lua_pushstring(L, o->app_dir);
   lua_setfield(L, -2, "app_dir");
   lua_pushinteger(L, worker);

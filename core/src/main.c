@@ -6,6 +6,7 @@
 #include "pikku.h"
 
 int pk__master_run(pk__options *o);
+int pk__test_run(const pk__options *o);
 
 const char *pk_version(void) { return PIKKU_VERSION; }
 
@@ -18,6 +19,10 @@ int main(int argc, char **argv) {
   }
   if (o.command == PK_CMD_HELP) { fputs(pk__usage, stdout); return 0; }
   if (o.command == PK_CMD_VERSION) { printf("pikku %s\n", PIKKU_VERSION); return 0; }
+  if (o.command == PK_CMD_TEST) {
+    pk__log_setup(o.log_format, 0, 1);
+    return pk__test_run(&o);
+  }
   pk__log_setup(o.log_format, o.access_log, 0);
   return pk__master_run(&o);
 }

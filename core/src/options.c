@@ -9,6 +9,7 @@
 
 const char pk__usage[] =
   "usage: pikku serve APP_DIR [options]\n"
+  "       pikku test APP_DIR     runs APP_DIR/tests/*_test.lua inside the host, no server\n"
   "       pikku version | pikku --help\n"
   "\n"
   "Serves the Lua app in APP_DIR (its app.lua wires functions to routes).\n"
@@ -51,8 +52,9 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) { o->command = PK_CMD_HELP; return 0; }
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { o->command = PK_CMD_VERSION; return 0; }
-  if (strcmp(cmd, "serve")) { snprintf(err, errlen, "unknown command \"%s\" (try: pikku --help)", cmd); return -1; }
-  o->command = PK_CMD_SERVE;
+  if (!strcmp(cmd, "test")) { o->command = PK_CMD_TEST; o->test = 1; }
+  else if (!strcmp(cmd, "serve")) o->command = PK_CMD_SERVE;
+  else { snprintf(err, errlen, "unknown command \"%s\" (try: pikku --help)", cmd); return -1; }
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -93,7 +95,7 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     if (o->app_dir) { snprintf(err, errlen, "unexpected argument \"%s\": one APP_DIR only", a); return -1; }
     o->app_dir = a;
   }
-  if (!o->app_dir) { snprintf(err, errlen, "serve needs an APP_DIR (a folder with app.lua)"); return -1; }
+  if (!o->app_dir) { snprintf(err, errlen, "%s needs an APP_DIR (a folder with app.lua)", cmd); return -1; }
   char path[4096];
   struct stat st;
   if (stat(o->app_dir, &st) || !S_ISDIR(st.st_mode)) {

@@ -3,7 +3,7 @@
 #define PK_OPTIONS_H
 #include "http_parser.h"
 
-enum { PK_CMD_SERVE, PK_CMD_HELP, PK_CMD_VERSION };
+enum { PK_CMD_SERVE, PK_CMD_HELP, PK_CMD_VERSION, PK_CMD_TEST };
 
 typedef struct pk__options {
   int command;
@@ -12,6 +12,7 @@ typedef struct pk__options {
   int port;
   int workers;           /* 0: one per core */
   int dev;
+  int test;              /* `pikku test`: functions run without a transport */
   int log_format;        /* PK_LOG_TEXT / PK_LOG_JSON */
   int access_log;
   pk__limits limits;

@@ -1,0 +1,63 @@
+/* test_cmd.c: `pikku test APP_DIR`: loads the app in one Lua state and runs its tests, no transport. */
+#include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
+#include "log.h"
+#include "lua_host.h"
+#include "worker.h"
+
+static int traceback(lua_State *L) {
+  luaL_traceback(L, L, lua_tostring(L, 1) ? lua_tostring(L, 1) : "(error object is not a string)", 1);
+  return 1;
+}
+
+/* Calls require("pikku.testing")[fn](arg); leaves one result on the stack. Returns 0 or -1. */
+static int call_testing(lua_State *L, const char *fn, const char *arg) {
+  lua_pushcfunction(L, traceback);
+  int base = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "pikku.testing");
+  if (lua_pcall(L, 1, 1, base)) goto fail;
+  lua_getfield(L, -1, fn);
+  lua_remove(L, -2);
+  int nargs = 0;
+  if (arg) { lua_pushstring(L, arg); nargs = 1; }
+  if (lua_pcall(L, nargs, 1, base)) goto fail;
+  lua_remove(L, base);
+  return 0;
+fail:
+  pk__log_flush();
+  fprintf(stderr, "pikku test: %s\n", lua_tostring(L, -1));
+  lua_settop(L, base - 1);
+  return -1;
+}
+
+int pk__test_run(const pk__options *o) {
+  static pk__worker w;
+  w.loop = uv_default_loop();
+  w.opts = o;
+  w.id = 1;
+  pk__W = &w;            /* timers (services.sleep) run on this loop */
+  char err[4096];
+  pk__host *h = pk__host_new(o, 1, 1, err, sizeof err);
+  if (!h) {
+    fprintf(stderr, "pikku test: cannot load the app: %s\n", err);
+    return 1;
+  }
+  w.host = h;
+  int rc = 1;
+  if (call_testing(h->L, "start", o->app_dir) == 0) {
+    lua_pop(h->L, 1);
+    uv_run(w.loop, UV_RUN_DEFAULT);        /* until no timer is left */
+    pk__log_flush();
+    if (call_testing(h->L, "finish", NULL) == 0) {
+      rc = lua_tointeger(h->L, -1) > 0 ? 1 : 0;
+      lua_pop(h->L, 1);
+    }
+  }
+  pk__log_flush();
+  fflush(stdout);
+  pk__host_unref(h);
+  pk__host_collect();
+  return rc;
+}
