@@ -209,6 +209,25 @@ static void on_continue(pk__http_parser *p) {
   flush(c);
 }
 
+/* A CORS preflight for a known path: answered here, without Lua. Returns 1 if answered. */
+static int preflight(pk__conn *c, pk__request *r, const pk__cors *cors) {
+  size_t olen, mlen, hlen;
+  const char *origin = pk__request_header(r, "origin", 6, &olen);
+  const char *method = pk__request_header(r, "access-control-request-method", 29, &mlen);
+  if (!origin || !method) return 0;
+  const char *req_headers = pk__request_header(r, "access-control-request-headers", 30, &hlen);
+  pk__buf extra;
+  pk__buf_init(&extra);
+  if (pk__cors_origin_allowed(cors, origin, olen))
+    pk__cors_preflight_headers(cors, &extra, origin, olen, req_headers, req_headers ? hlen : 0);
+  else
+    pk__buf_append_str(&extra, "Vary: Origin\r\n");   /* no CORS headers: the browser refuses */
+  write_response(c, 204, NULL, 0, NULL, 0, extra.data, extra.len);
+  access_log(c, 204, NULL, 0);
+  pk__buf_free(&extra);
+  return 1;
+}
+
 static int on_request(pk__http_parser *p, pk__request *r) {
   pk__conn *c = p->data;
   pk__worker *w = pk__W;
@@ -242,6 +261,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   pk__route_match m;
   int found = pk__router_match(h->router, mid, url, plen, &m);
   if (found == 0) { respond_core_error(c, 404, "Route not found", NULL, 0); return 0; }
+  if (mid == PK_OPTIONS && h->cors && preflight(c, r, h->cors)) return 0;
   if (found < 0) {
     char allow[96], extra[128];
     pk__router_allow_str(m.allow, allow, sizeof allow);

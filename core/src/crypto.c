@@ -1,5 +1,246 @@
-/* crypto.c: hashing, HMAC, PBKDF2, random bytes and base64url for Lua (placeholder until it lands). */
+/* crypto.c: SHA-256, HMAC-SHA256, PBKDF2, random bytes, base64url, hex and constant-time compare for Lua. */
+#include "crypto.h"
+#include <errno.h>
+#include <lauxlib.h>
 #include <lua.h>
+#include <math.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include "lua_host.h"
+
+/* Bounds on what Lua may ask for. Larger values are programmer errors (they raise), not inputs:
+ * PBKDF2 output beyond 1 KiB or a 1 MiB random string is never what a caller meant. */
+#define PBKDF2_MAX_LEN 1024
+#define RANDOM_MAX_LEN (1 << 20)
+/* Encodings up to this size are built on the C stack; larger ones in a Lua userdata the GC frees
+ * even when a later Lua call raises. */
+#define STACK_BUF 1024
+
+/* ---- base64url (RFC 4648 section 5) ---- */
+
+static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Character -> 6-bit value, or -1. Filled from B64URL on first use. */
+static signed char b64url_rev[256];
+static int b64url_rev_ready;
+
+static void b64url_rev_init(void) {
+  if (b64url_rev_ready) return;
+  for (int i = 0; i < 256; i++) b64url_rev[i] = -1;
+  for (int i = 0; i < 64; i++) b64url_rev[(unsigned char)B64URL[i]] = (signed char)i;
+  b64url_rev_ready = 1;
+}
+
+size_t pk__b64url_encode(const unsigned char *in, size_t n, char *out) {
+  char *o = out;
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+    *o++ = B64URL[v >> 18];
+    *o++ = B64URL[(v >> 12) & 63];
+    *o++ = B64URL[(v >> 6) & 63];
+    *o++ = B64URL[v & 63];
+  }
+  if (n - i == 1) {
+    unsigned v = (unsigned)in[i] << 16;
+    *o++ = B64URL[v >> 18];
+    *o++ = B64URL[(v >> 12) & 63];
+  } else if (n - i == 2) {
+    unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+    *o++ = B64URL[v >> 18];
+    *o++ = B64URL[(v >> 12) & 63];
+    *o++ = B64URL[(v >> 6) & 63];
+  }
+  return (size_t)(o - out);
+}
+
+int pk__b64url_decode(const char *in, size_t n, unsigned char *out, size_t *outlen) {
+  b64url_rev_init();
+  /* Padding, if any, must bring the length to a multiple of 4 and hold no more than 2 '='. */
+  if (n % 4 == 0 && n > 0 && in[n - 1] == '=') {
+    n--;
+    if (in[n - 1] == '=') n--;
+    if (n % 4 < 2) return -EINVAL;
+  }
+  if (n % 4 == 1) return -EINVAL;
+  unsigned char *o = out;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    int a = b64url_rev[(unsigned char)in[i]], b = b64url_rev[(unsigned char)in[i + 1]];
+    int c = b64url_rev[(unsigned char)in[i + 2]], d = b64url_rev[(unsigned char)in[i + 3]];
+    if ((a | b | c | d) < 0) return -EINVAL;
+    unsigned v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
+    *o++ = (unsigned char)(v >> 16);
+    *o++ = (unsigned char)(v >> 8);
+    *o++ = (unsigned char)v;
+  }
+  if (n - i >= 2) {
+    int a = b64url_rev[(unsigned char)in[i]], b = b64url_rev[(unsigned char)in[i + 1]];
+    int c = n - i == 3 ? b64url_rev[(unsigned char)in[i + 2]] : 0;
+    if ((a | b | c) < 0) return -EINVAL;
+    unsigned v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6;
+    /* The bits below the last whole byte must be zero, or two strings would decode alike. */
+    if (n - i == 2 ? (v & 0xffff) : (v & 0xff)) return -EINVAL;
+    *o++ = (unsigned char)(v >> 16);
+    if (n - i == 3) *o++ = (unsigned char)(v >> 8);
+  }
+  *outlen = (size_t)(o - out);
+  return 0;
+}
+
+int pk__ct_equals(const void *a, size_t an, const void *b, size_t bn) {
+  if (an != bn) {
+    /* The lengths are public (a MAC has a fixed one); still touch every byte, so a mismatch in
+     * length costs what a mismatch in content does. */
+    (void)CRYPTO_memcmp(a, a, an);
+    return 0;
+  }
+  return CRYPTO_memcmp(a, b, an) == 0;
+}
+
+/* ---- Lua bindings ---- */
+
+/* An integer argument within [lo, hi]; anything else raises (a programmer error). */
+static long check_int(lua_State *L, int arg, long lo, long hi) {
+  lua_Number v = luaL_checknumber(L, arg);
+  if (v != floor(v) || v < (lua_Number)lo || v > (lua_Number)hi)
+    luaL_argerror(L, arg, lua_pushfstring(L, "integer from %d to %d expected", (int)lo, (int)hi));
+  return (long)v;
+}
+
+/* nil, "what: <OpenSSL's reason>" for a failure inside libcrypto (a runtime failure). */
+static int openssl_fail(lua_State *L, const char *what) {
+  unsigned long e = ERR_get_error();
+  char reason[256];
+  ERR_error_string_n(e, reason, sizeof reason);
+  ERR_clear_error();
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s failed: %s", what, e ? reason : "unknown OpenSSL error");
+  return 2;
+}
+
+/* A scratch buffer of n bytes: `stack` when it fits, else a userdata left on the Lua stack. */
+static void *scratch(lua_State *L, char *stack, size_t n) {
+  return n <= STACK_BUF ? stack : lua_newuserdata(L, n);
+}
+
+static int l_sha256(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  unsigned char md[PK__SHA256_LEN];
+  unsigned int mdlen = 0;
+  if (!EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL)) return openssl_fail(L, "sha256");
+  lua_pushlstring(L, (const char *)md, mdlen);
+  return 1;
+}
+
+static int l_hmac_sha256(lua_State *L) {
+  size_t kn, n;
+  const char *key = luaL_checklstring(L, 1, &kn);
+  const char *s = luaL_checklstring(L, 2, &n);
+  unsigned char md[PK__SHA256_LEN];
+  unsigned int mdlen = 0;
+  if (!HMAC(EVP_sha256(), key, (int)kn, (const unsigned char *)s, n, md, &mdlen))
+    return openssl_fail(L, "hmac_sha256");
+  lua_pushlstring(L, (const char *)md, mdlen);
+  return 1;
+}
+
+static int l_pbkdf2_sha256(lua_State *L) {
+  size_t pn, sn;
+  const char *pass = luaL_checklstring(L, 1, &pn);
+  const char *salt = luaL_checklstring(L, 2, &sn);
+  int iter = (int)check_int(L, 3, 1, 0x7fffffff);
+  int len = (int)check_int(L, 4, 1, PBKDF2_MAX_LEN);
+  unsigned char out[PBKDF2_MAX_LEN];
+  if (!PKCS5_PBKDF2_HMAC(pass, (int)pn, (const unsigned char *)salt, (int)sn, iter, EVP_sha256(), len, out))
+    return openssl_fail(L, "pbkdf2_sha256");
+  lua_pushlstring(L, (const char *)out, (size_t)len);
+  OPENSSL_cleanse(out, (size_t)len);
+  return 1;
+}
+
+static int l_random_bytes(lua_State *L) {
+  int n = (int)check_int(L, 1, 0, RANDOM_MAX_LEN);
+  char stack[STACK_BUF];
+  unsigned char *buf = scratch(L, stack, (size_t)n);
+  if (n > 0 && RAND_bytes(buf, n) != 1) return openssl_fail(L, "random_bytes");
+  lua_pushlstring(L, (const char *)buf, (size_t)n);
+  return 1;
+}
+
+static int l_b64url_encode(lua_State *L) {
+  size_t n;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  char stack[STACK_BUF];
+  char *out = scratch(L, stack, PK__B64URL_ENC_LEN(n));
+  lua_pushlstring(L, out, pk__b64url_encode(s, n, out));
+  return 1;
+}
+
+static int l_b64url_decode(lua_State *L) {
+  size_t n, outlen;
+  const char *s = luaL_checklstring(L, 1, &n);
+  char stack[STACK_BUF];
+  unsigned char *out = scratch(L, stack, PK__B64URL_DEC_MAX(n));
+  if (pk__b64url_decode(s, n, out, &outlen) < 0) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "invalid base64url");
+    return 2;
+  }
+  lua_pushlstring(L, (const char *)out, outlen);
+  return 1;
+}
+
+static int l_hex(lua_State *L) {
+  static const char digits[] = "0123456789abcdef";
+  size_t n;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  char stack[STACK_BUF];
+  char *out = scratch(L, stack, 2 * n);
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[s[i] >> 4];
+    out[2 * i + 1] = digits[s[i] & 15];
+  }
+  lua_pushlstring(L, out, 2 * n);
+  return 1;
+}
+
+static int l_equals(lua_State *L) {
+  size_t an, bn;
+  const char *a = luaL_checklstring(L, 1, &an);
+  const char *b = luaL_checklstring(L, 2, &bn);
+  lua_pushboolean(L, pk__ct_equals(a, an, b, bn));
+  return 1;
+}
+
+static const luaL_Reg crypto_funcs[] = {
+  {"sha256", l_sha256},
+  {"hmac_sha256", l_hmac_sha256},
+  {"pbkdf2_sha256", l_pbkdf2_sha256},
+  {"random_bytes", l_random_bytes},
+  {"b64url_encode", l_b64url_encode},
+  {"b64url_decode", l_b64url_decode},
+  {"hex", l_hex},
+  {"equals", l_equals},
+  {NULL, NULL},
+};
+
+static int luaopen_crypto_c(lua_State *L) {
+  lua_newtable(L);
+  luaL_register(L, NULL, crypto_funcs);
+  return 1;
+}
 
 /* Puts the `pikku.crypto_c` C module in package.preload of L. */
-void pk__crypto_open(lua_State *L) { (void)L; }
+void pk__crypto_open(lua_State *L) {
+  b64url_rev_init();
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_crypto_c);
+  lua_setfield(L, -2, "pikku.crypto_c");
+  lua_pop(L, 2);
+}

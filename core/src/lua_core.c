@@ -56,6 +56,46 @@ static int l_match(lua_State *L) {
   return 3;
 }
 
+static char *dup_field(lua_State *L, int t, const char *name) {
+  lua_getfield(L, t, name);
+  const char *v = lua_tostring(L, -1);
+  char *r = v ? strdup(v) : NULL;
+  lua_pop(L, 1);
+  return r;
+}
+
+/* cors{ origins = {...} | "*", methods = "GET, POST", headers = "..."?, credentials = bool, max_age = n? }
+ * Preflight requests (OPTIONS with Access-Control-Request-Method) are then answered in C. */
+static int l_cors(lua_State *L) {
+  pk__host *h = HOST(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  pk__cors *c = calloc(1, sizeof *c);
+  if (!c) return luaL_error(L, "out of memory");
+  lua_getfield(L, 1, "origins");
+  if (lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "*") == 0) c->any_origin = 1;
+  else if (lua_istable(L, -1)) {
+    int n = (int)lua_objlen(L, -1);
+    c->origins = calloc((size_t)(n ? n : 1), sizeof(char *));
+    for (int i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      if (lua_isstring(L, -1)) c->origins[c->norigins++] = strdup(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  c->methods = dup_field(L, 1, "methods");
+  c->headers = dup_field(L, 1, "headers");
+  lua_getfield(L, 1, "credentials");
+  c->credentials = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "max_age");
+  c->max_age = lua_isnumber(L, -1) ? (long)lua_tonumber(L, -1) : -1;
+  lua_pop(L, 1);
+  pk__cors_free(h->cors);
+  h->cors = c;
+  return 0;
+}
+
 static const char *opt_lstring(lua_State *L, int i, size_t *len) {
   if (lua_isnoneornil(L, i)) { *len = 0; return NULL; }
   return luaL_checklstring(L, i, len);
@@ -188,7 +228,7 @@ static int l_log_error(lua_State *L) {
 
 void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker) {
   static const luaL_Reg fns[] = {
-    {"add_route", l_add_route}, {"match", l_match}, {"respond", l_respond}, {"header", l_header}, {"headers", l_headers},
+    {"add_route", l_add_route}, {"match", l_match}, {"cors", l_cors}, {"respond", l_respond}, {"header", l_header}, {"headers", l_headers},
     {"timer", l_timer}, {"now", l_now}, {"gen_id", l_gen_id}, {"log", l_log}, {"log_error", l_log_error},
     {NULL, NULL},
   };

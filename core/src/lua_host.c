@@ -85,6 +85,7 @@ void pk__host_free(pk__host *h) {
   if (!h) return;
   if (h->L) lua_close(h->L);
   pk__router_free(h->router);
+  pk__cors_free(h->cors);
   free(h);
 }
 

@@ -3,6 +3,7 @@
 #define PK_LUA_HOST_H
 #include <lua.h>
 #include "options.h"
+#include "cors.h"
 #include "router.h"
 
 typedef struct pk__host {
@@ -12,6 +13,7 @@ typedef struct pk__host {
   int resume_ref;           /* private */
   int refs;                 /* private: current-state ref + requests in flight + timers */
   int generation;           /* read-only: 1 for the first load, +1 per reload */
+  pk__cors *cors;           /* read-only outside lua_core.c: set by pikku.cors at load, or NULL */
   struct pk__host *next;    /* private: close list */
 } pk__host;
 
