@@ -1,5 +1,882 @@
-/* schema.c: JSON Schema validation in C (placeholder until the validator lands). */
+/* schema.c: the pikku.schema_c Lua module: compiles JSON Schema tables into validators in C. */
+#include <lauxlib.h>
 #include <lua.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "schema_internal.h"
 
-/* Puts the `pikku.schema_c` C module in package.preload of L. */
-void pk__schema_open(lua_State *L) { (void)L; }
+#define MAX_SCHEMA_DEPTH 200
+
+typedef struct sblock {
+  struct sblock *next;
+  double data[]; /* aligned storage */
+} sblock;
+
+/* Compile state. Stack indices are absolute. */
+typedef struct {
+  lua_State *L;
+  pk__svalidator *v;
+  int env;                 /* the validator's environment table */
+  int refs;                /* schema table -> lightuserdata node, for $ref (and recursion) */
+  int registry;            /* name -> schema, or 0 */
+  int doc;                 /* root of the document being compiled (for "#" and "#/$defs/...") */
+  const char *where;
+  int depth;
+  size_t plen;
+  char ptr[480];           /* JSON Pointer of the current subschema, for errors */
+} cc_t;
+
+static pk__snode *compile_schema(cc_t *c, int si, const char *kw);
+
+/* ---- errors and allocation ------------------------------------------------------------------ */
+
+/* Raises "<where>: schema <pointer>: <keyword>: <problem>". Compile-time only. */
+static void cerr(cc_t *c, const char *kw, const char *fmt, ...) {
+  lua_State *L = c->L;
+  va_list ap;
+  lua_checkstack(L, 4);
+  if (kw) lua_pushfstring(L, "%s: schema %s: %s: ", c->where, c->ptr, kw);
+  else lua_pushfstring(L, "%s: schema %s: ", c->where, c->ptr);
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
+static void *salloc(cc_t *c, size_t n) {
+  sblock *b = calloc(1, sizeof *b + n);
+  if (!b) luaL_error(c->L, "out of memory");
+  b->next = c->v->blocks;
+  c->v->blocks = b;
+  return b->data;
+}
+
+static pk__snode *new_node(cc_t *c) {
+  pk__snode *n = calloc(1, sizeof *n);
+  if (!n) luaL_error(c->L, "out of memory");
+  n->next = c->v->nodes;
+  c->v->nodes = n;
+  return n;
+}
+
+/* Pops the top value into a new slot of the environment; returns the slot. */
+static int env_add(cc_t *c) {
+  lua_rawseti(c->L, c->env, ++c->v->nenv);
+  return c->v->nenv;
+}
+
+static int env_msg(cc_t *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(c->L, fmt, ap);
+  va_end(ap);
+  return env_add(c);
+}
+
+/* Appends "/seg" (escaped per RFC 6901) to the schema pointer; returns the old length. */
+static size_t ptr_push(cc_t *c, const char *seg) {
+  size_t old = c->plen, cap = sizeof c->ptr - 4;
+  if (c->plen < cap) c->ptr[c->plen++] = '/';
+  for (; *seg && c->plen < cap; seg++) {
+    if (*seg == '~' || *seg == '/') {
+      c->ptr[c->plen++] = '~';
+      c->ptr[c->plen++] = *seg == '~' ? '0' : '1';
+    } else {
+      c->ptr[c->plen++] = *seg;
+    }
+  }
+  if (*seg) memcpy(c->ptr + c->plen, "...", 3), c->plen += 3;
+  c->ptr[c->plen] = '\0';
+  return old;
+}
+
+static size_t ptr_push_index(cc_t *c, int i) {
+  char b[24];
+  snprintf(b, sizeof b, "%d", i);
+  return ptr_push(c, b);
+}
+
+static void ptr_pop(cc_t *c, size_t old) {
+  c->plen = old;
+  c->ptr[old] = '\0';
+}
+
+/* ---- keyword readers -------------------------------------------------------------------------- */
+
+/* A table with keys 1..n only (n >= 1). */
+static int is_array_table(lua_State *L, int i) {
+  if (lua_type(L, i) != LUA_TTABLE) return 0;
+  return pk__schema_kind(L, i) == PK__ST_ARRAY;
+}
+
+static int is_list_table(lua_State *L, int i) {
+  return lua_type(L, i) == LUA_TTABLE && (pk__schema_kind(L, i) & PK__ST_ARRAY);
+}
+
+static double get_number(cc_t *c, int i, const char *kw) {
+  if (lua_type(c->L, i) != LUA_TNUMBER) cerr(c, kw, "must be a number, not %s", luaL_typename(c->L, i));
+  double d = lua_tonumber(c->L, i);
+  if (!isfinite(d)) cerr(c, kw, "must be a finite number");
+  return d;
+}
+
+static size_t get_count(cc_t *c, int i, const char *kw) {
+  double d = get_number(c, i, kw);
+  if (d < 0 || d != floor(d) || d > 1e15) cerr(c, kw, "must be a non-negative integer");
+  return (size_t)d;
+}
+
+static const char *type_word(unsigned t) {
+  switch (t) {
+  case PK__ST_NULL: return "null";
+  case PK__ST_BOOLEAN: return "boolean";
+  case PK__ST_OBJECT: return "object";
+  case PK__ST_ARRAY: return "array";
+  case PK__ST_NUMBER: return "number";
+  case PK__ST_STRING: return "string";
+  case PK__ST_INTEGER: return "integer";
+  default: return "?";
+  }
+}
+
+static unsigned type_bit(cc_t *c, int i) {
+  static const char *const names[] = {"null", "boolean", "object", "array", "number", "string", "integer"};
+  if (lua_type(c->L, i) != LUA_TSTRING) cerr(c, "type", "must be a type name or an array of them");
+  const char *s = lua_tostring(c->L, i);
+  for (unsigned k = 0; k < 7; k++)
+    if (strcmp(s, names[k]) == 0) return 1u << k;
+  cerr(c, "type", "unknown type \"%s\" (use string, number, integer, boolean, object, array or null)", s);
+  return 0;
+}
+
+/* "must be string", "must be string or null", "must be integer, string or null". */
+static int type_message(cc_t *c, unsigned types) {
+  lua_State *L = c->L;
+  static const unsigned order[] = {PK__ST_STRING, PK__ST_NUMBER, PK__ST_INTEGER, PK__ST_BOOLEAN,
+                                   PK__ST_OBJECT, PK__ST_ARRAY,  PK__ST_NULL};
+  int n = 0, total = 0;
+  for (int k = 0; k < 7; k++) total += (types & order[k]) != 0;
+  lua_pushliteral(L, "must be ");
+  for (int k = 0; k < 7; k++) {
+    if (!(types & order[k])) continue;
+    if (n > 0) lua_pushstring(L, n == total - 1 ? " or " : ", ");
+    lua_pushstring(L, type_word(order[k]));
+    n++;
+  }
+  lua_concat(L, 2 * n);
+  return env_add(c);
+}
+
+/* Pushes a short JSON-like rendering of the value at i (for messages). */
+static void push_repr(lua_State *L, int i) {
+  switch (lua_type(L, i)) {
+  case LUA_TSTRING: lua_pushfstring(L, "\"%s\"", lua_tostring(L, i)); break;
+  case LUA_TNUMBER: lua_pushfstring(L, "%f", lua_tonumber(L, i)); break;
+  case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, i) ? "true" : "false"); break;
+  case LUA_TTABLE: lua_pushstring(L, pk__schema_kind(L, i) == PK__ST_ARRAY ? "[...]" : "{...}"); break;
+  default: lua_pushstring(L, "null"); break;
+  }
+}
+
+/* Deep copy of the value at i for the environment (so later changes to the schema table do not
+ * change the validator). */
+static void push_copy(lua_State *L, int i, int depth) {
+  if (lua_type(L, i) != LUA_TTABLE || depth > 64) { lua_pushvalue(L, i); return; }
+  lua_checkstack(L, 6);
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, i)) {
+    int vi = lua_gettop(L);
+    lua_pushvalue(L, vi - 1);
+    push_copy(L, vi, depth + 1);
+    lua_rawset(L, vi - 2);
+    lua_pop(L, 1);
+  }
+  if (lua_getmetatable(L, i)) lua_setmetatable(L, -2); /* keeps array markers such as cjson's */
+}
+
+/* ---- $ref ------------------------------------------------------------------------------------ */
+
+/* Pushes registry[name] (or nil). */
+static void push_registered(cc_t *c, const char *name) {
+  if (!c->registry) { lua_pushnil(c->L); return; }
+  lua_getfield(c->L, c->registry, name);
+}
+
+/* Follows a JSON Pointer ("#/a/b") inside the document; pushes the target or nil. */
+static void push_pointer(cc_t *c, const char *p) {
+  lua_State *L = c->L;
+  char seg[256];
+  lua_pushvalue(L, c->doc);
+  while (*p == '/' && lua_type(L, -1) == LUA_TTABLE) {
+    size_t n = 0;
+    for (p++; *p && *p != '/' && n < sizeof seg - 1; p++) {
+      if (*p == '~' && (p[1] == '0' || p[1] == '1')) seg[n++] = p[1] == '0' ? '~' : '/', p++;
+      else seg[n++] = *p;
+    }
+    seg[n] = '\0';
+    char *end;
+    long idx = strtol(seg, &end, 10);
+    if (n > 0 && *end == '\0' && idx >= 0 && is_list_table(L, -1)) lua_rawgeti(L, -1, (int)idx + 1);
+    else lua_getfield(L, -1, seg);
+    lua_remove(L, -2);
+  }
+  if (*p) { lua_pop(L, 1); lua_pushnil(L); }
+}
+
+static pk__snode *compile_ref(cc_t *c, const char *ref) {
+  lua_State *L = c->L;
+  const char *name = NULL;
+  int from_registry = 0;
+  if (strcmp(ref, "#") == 0) {
+    lua_pushvalue(L, c->doc);
+  } else if (strncmp(ref, "#/$defs/", 8) == 0 || strncmp(ref, "#/definitions/", 14) == 0) {
+    name = strchr(ref + 2, '/') + 1;
+    if (strchr(name, '/')) { push_pointer(c, ref + 1); name = NULL; }
+    else {
+      push_pointer(c, ref + 1);
+      if (lua_isnil(L, -1)) { lua_pop(L, 1); push_registered(c, name); from_registry = 1; }
+    }
+  } else if (strncmp(ref, "#/components/schemas/", 21) == 0) {
+    name = ref + 21;
+    push_registered(c, name);
+    from_registry = 1;
+  } else if (ref[0] == '#' && ref[1] == '/') {
+    push_pointer(c, ref + 1);
+  } else if (ref[0] && !strchr(ref, '#') && !strchr(ref, '/')) {
+    name = ref;
+    push_registered(c, name);
+    from_registry = 1;
+  } else {
+    cerr(c, "$ref", "unsupported reference \"%s\" (use \"Name\", \"#/$defs/Name\", \"#/components/schemas/Name\" or \"#/...\")", ref);
+  }
+  int ti = lua_gettop(L);
+  if (lua_isnil(L, ti)) {
+    if (name) cerr(c, "$ref", "unknown schema \"%s\" (register it with pikku.schema(\"%s\", ...))", name, name);
+    cerr(c, "$ref", "\"%s\" points to nothing", ref);
+  }
+  if (lua_type(L, ti) != LUA_TTABLE && lua_type(L, ti) != LUA_TBOOLEAN)
+    cerr(c, "$ref", "\"%s\" is not a schema", ref);
+  if (lua_type(L, ti) == LUA_TTABLE) {
+    lua_pushvalue(L, ti);
+    lua_rawget(L, c->refs);
+    if (lua_touserdata(L, -1)) {
+      pk__snode *n = lua_touserdata(L, -1);
+      lua_settop(L, ti - 1);
+      return n;
+    }
+    lua_pop(L, 1);
+  }
+  /* compile the target under its own pointer ("Name#/..." for a registered schema) */
+  char saved[sizeof c->ptr];
+  size_t saved_len = c->plen;
+  int saved_doc = c->doc;
+  memcpy(saved, c->ptr, c->plen + 1);
+  if (from_registry) {
+    snprintf(c->ptr, sizeof c->ptr - 4, "%s#", name);
+    c->doc = ti;
+  } else {
+    snprintf(c->ptr, sizeof c->ptr - 4, "%s", ref);
+  }
+  c->plen = strlen(c->ptr);
+  pk__snode *n = compile_schema(c, ti, "$ref");
+  memcpy(c->ptr, saved, saved_len + 1);
+  c->plen = saved_len;
+  c->doc = saved_doc;
+  lua_settop(L, ti - 1);
+  return n;
+}
+
+/* ---- keywords -------------------------------------------------------------------------------- */
+
+static int field(cc_t *c, int si, const char *k) {
+  lua_getfield(c->L, si, k);
+  if (lua_isnil(c->L, -1)) { lua_pop(c->L, 1); return 0; }
+  return lua_gettop(c->L);
+}
+
+/* Compiles the value at i as a subschema at pointer "<kw>" or "<kw>/<sub>". */
+static pk__snode *sub_schema(cc_t *c, int i, const char *kw, const char *sub) {
+  size_t old = ptr_push(c, kw);
+  if (sub) ptr_push(c, sub);
+  pk__snode *n = compile_schema(c, i, kw);
+  ptr_pop(c, old);
+  return n;
+}
+
+static pk__snode **schema_list(cc_t *c, int i, const char *kw, int *count) {
+  lua_State *L = c->L;
+  if (!is_array_table(L, i)) cerr(c, kw, "must be a non-empty array of schemas");
+  int n = (int)lua_objlen(L, i);
+  pk__snode **arr = salloc(c, sizeof *arr * (size_t)n);
+  size_t old = ptr_push(c, kw);
+  for (int k = 1; k <= n; k++) {
+    lua_rawgeti(L, i, k);
+    size_t o2 = ptr_push_index(c, k - 1);
+    arr[k - 1] = compile_schema(c, lua_gettop(L), kw);
+    ptr_pop(c, o2);
+    lua_pop(L, 1);
+  }
+  ptr_pop(c, old);
+  *count = n;
+  return arr;
+}
+
+static void compile_type(cc_t *c, pk__snode *n, int si) {
+  lua_State *L = c->L;
+  int i = field(c, si, "type");
+  if (i) {
+    if (lua_type(L, i) == LUA_TTABLE) {
+      if (!is_array_table(L, i)) cerr(c, "type", "must be a type name or a non-empty array of them");
+      for (int k = 1; k <= (int)lua_objlen(L, i); k++) {
+        lua_rawgeti(L, i, k);
+        n->types |= type_bit(c, lua_gettop(L));
+        lua_pop(L, 1);
+      }
+    } else {
+      n->types = type_bit(c, i);
+    }
+    lua_pop(L, 1);
+  }
+  /* OpenAPI 3.0's nullable: true */
+  lua_getfield(L, si, "nullable");
+  if (n->types && lua_toboolean(L, -1) && lua_type(L, -1) == LUA_TBOOLEAN) n->types |= PK__ST_NULL;
+  lua_pop(L, 1);
+  if (n->types & PK__ST_NUMBER) n->types |= PK__ST_INTEGER; /* integers are numbers */
+  if (n->types) {
+    n->checks |= 1u << PK__SK_TYPE;
+    unsigned shown = n->types;
+    if (shown & PK__ST_NUMBER) shown &= ~(unsigned)PK__ST_INTEGER;
+    n->msg[PK__SK_TYPE] = type_message(c, shown);
+  }
+}
+
+static void compile_numbers(cc_t *c, pk__snode *n, int si) {
+  lua_State *L = c->L;
+  int i, excl_min = 0, excl_max = 0;
+  /* OpenAPI 3.0 / draft 4: exclusiveMinimum: true turns minimum exclusive */
+  if ((i = field(c, si, "exclusiveMinimum"))) {
+    if (lua_type(L, i) == LUA_TBOOLEAN) excl_min = lua_toboolean(L, i);
+    else {
+      n->xmin = get_number(c, i, "exclusiveMinimum");
+      n->checks |= 1u << PK__SK_XMIN;
+      n->msg[PK__SK_XMIN] = env_msg(c, "must be > %f", n->xmin);
+    }
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "exclusiveMaximum"))) {
+    if (lua_type(L, i) == LUA_TBOOLEAN) excl_max = lua_toboolean(L, i);
+    else {
+      n->xmax = get_number(c, i, "exclusiveMaximum");
+      n->checks |= 1u << PK__SK_XMAX;
+      n->msg[PK__SK_XMAX] = env_msg(c, "must be < %f", n->xmax);
+    }
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "minimum"))) {
+    double d = get_number(c, i, "minimum");
+    if (excl_min) {
+      n->xmin = d;
+      n->checks |= 1u << PK__SK_XMIN;
+      n->msg[PK__SK_XMIN] = env_msg(c, "must be > %f", d);
+    } else {
+      n->minimum = d;
+      n->checks |= 1u << PK__SK_MINIMUM;
+      n->msg[PK__SK_MINIMUM] = env_msg(c, "must be >= %f", d);
+    }
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "maximum"))) {
+    double d = get_number(c, i, "maximum");
+    if (excl_max) {
+      n->xmax = d;
+      n->checks |= 1u << PK__SK_XMAX;
+      n->msg[PK__SK_XMAX] = env_msg(c, "must be < %f", d);
+    } else {
+      n->maximum = d;
+      n->checks |= 1u << PK__SK_MAXIMUM;
+      n->msg[PK__SK_MAXIMUM] = env_msg(c, "must be <= %f", d);
+    }
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "multipleOf"))) {
+    n->multiple = get_number(c, i, "multipleOf");
+    if (n->multiple <= 0) cerr(c, "multipleOf", "must be greater than 0");
+    n->checks |= 1u << PK__SK_MULTIPLE;
+    n->msg[PK__SK_MULTIPLE] = env_msg(c, "must be a multiple of %f", n->multiple);
+    lua_pop(L, 1);
+  }
+}
+
+static const char *plural(size_t k, const char *one, const char *many) { return k == 1 ? one : many; }
+
+static void compile_strings(cc_t *c, pk__snode *n, int si) {
+  lua_State *L = c->L;
+  int i;
+  int has_min = 0, has_max = 0;
+  if ((i = field(c, si, "minLength"))) {
+    n->min_len = get_count(c, i, "minLength");
+    has_min = 1;
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "maxLength"))) {
+    n->max_len = get_count(c, i, "maxLength");
+    has_max = 1;
+    lua_pop(L, 1);
+  }
+  if (has_min && has_max && n->min_len > n->max_len) cerr(c, "minLength", "is greater than maxLength");
+  if (has_min && has_max && n->min_len == n->max_len) {
+    int m = env_msg(c, "must be exactly %d %s long", (int)n->min_len, plural(n->min_len, "character", "characters"));
+    n->msg[PK__SK_MINLEN] = n->msg[PK__SK_MAXLEN] = m;
+  } else {
+    if (has_min)
+      n->msg[PK__SK_MINLEN] = n->min_len == 1
+        ? env_msg(c, "must not be empty")
+        : env_msg(c, "must be at least %d characters long", (int)n->min_len);
+    if (has_max)
+      n->msg[PK__SK_MAXLEN] = env_msg(c, "must be at most %d %s long", (int)n->max_len,
+                                      plural(n->max_len, "character", "characters"));
+  }
+  if (has_min) n->checks |= 1u << PK__SK_MINLEN;
+  if (has_max) n->checks |= 1u << PK__SK_MAXLEN;
+  if ((i = field(c, si, "pattern"))) {
+    size_t len;
+    if (lua_type(L, i) != LUA_TSTRING) cerr(c, "pattern", "must be a string");
+    const char *src = lua_tolstring(L, i, &len);
+    size_t cap = len * 16 + 16;
+    char *ere = lua_newuserdata(L, cap); /* collected with the stack */
+    const char *why = NULL;
+    if (pk__spattern_translate(src, len, ere, cap, &why)) cerr(c, "pattern", "%s in \"%s\"", why, src);
+    int rc = regcomp(&n->re, ere, REG_EXTENDED | REG_NOSUB);
+    if (rc) {
+      char msg[128];
+      regerror(rc, &n->re, msg, sizeof msg);
+      cerr(c, "pattern", "\"%s\" does not compile: %s", src, msg);
+    }
+    n->has_re = 1;
+    pk__sre *fast = salloc(c, sizeof *fast);
+    if (pk__sre_compile(ere, fast) == 0) n->fast = fast;
+    n->checks |= 1u << PK__SK_PATTERN;
+    n->msg[PK__SK_PATTERN] = env_msg(c, "must match the pattern %s", src);
+    lua_pop(L, 2);
+  }
+  if ((i = field(c, si, "format"))) {
+    if (lua_type(L, i) != LUA_TSTRING) cerr(c, "format", "must be a string");
+    n->format = pk__sformat_id(lua_tostring(L, i));
+    if (n->format) {
+      static const char *const what[] = {NULL, "an email address", "a UUID", "an RFC 3339 date-time",
+                                         "a date (YYYY-MM-DD)", "an absolute URI"};
+      n->checks |= 1u << PK__SK_FORMAT;
+      n->msg[PK__SK_FORMAT] = env_msg(c, "must be %s (format %s)", what[n->format], pk__sformat_name(n->format));
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static void compile_enum_const(cc_t *c, pk__snode *n, int si) {
+  lua_State *L = c->L;
+  int i;
+  if ((i = field(c, si, "enum"))) {
+    if (!is_list_table(L, i)) cerr(c, "enum", "must be an array");
+    int count = (int)lua_objlen(L, i), ntables = 0, pieces = 1;
+    lua_newtable(L);
+    int set = lua_gettop(L);
+    lua_newtable(L);
+    int list = set + 1;
+    for (int k = 1; k <= count; k++) {
+      lua_rawgeti(L, i, k);
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        push_copy(L, lua_gettop(L), 0);
+        lua_rawseti(L, list, ++ntables);
+        lua_pop(L, 1);
+      } else {
+        lua_pushboolean(L, 1);
+        lua_rawset(L, set);
+      }
+    }
+    lua_checkstack(L, 32);
+    lua_pushliteral(L, "must be one of: ");
+    for (int k = 1; k <= count && k <= 12; k++) {
+      if (k > 1) lua_pushliteral(L, ", "), pieces++;
+      lua_rawgeti(L, i, k);
+      push_repr(L, lua_gettop(L));
+      lua_remove(L, -2);
+      pieces++;
+    }
+    if (count > 12) lua_pushliteral(L, ", ..."), pieces++;
+    if (count == 0) lua_pushliteral(L, "(nothing: the enum is empty)"), pieces++;
+    lua_concat(L, pieces);
+    n->msg[PK__SK_ENUM] = env_add(c);
+    lua_pushvalue(L, set);
+    n->enum_set = env_add(c);
+    if (ntables) {
+      lua_pushvalue(L, list);
+      n->enum_list = env_add(c);
+    }
+    n->checks |= 1u << PK__SK_ENUM;
+    lua_settop(L, i - 1);
+  }
+  if ((i = field(c, si, "const"))) {
+    push_copy(L, i, 0);
+    n->const_val = env_add(c);
+    push_repr(L, i);
+    n->msg[PK__SK_CONST] = env_msg(c, "must be %s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    n->checks |= 1u << PK__SK_CONST;
+    lua_pop(L, 1);
+  }
+}
+
+static int cmp_props(const void *a, const void *b) {
+  const pk__sprop *x = a, *y = b;
+  size_t m = x->len < y->len ? x->len : y->len;
+  int r = memcmp(x->name, y->name, m);
+  return r ? r : (x->len > y->len) - (x->len < y->len);
+}
+
+static void compile_object(cc_t *c, pk__snode *n, int si) {
+  lua_State *L = c->L;
+  int props = field(c, si, "properties");
+  int req = field(c, si, "required");
+  int addl = field(c, si, "additionalProperties");
+  int count = 0, top = lua_gettop(L) - (props != 0) - (req != 0) - (addl != 0);
+  if (props) {
+    if (lua_type(L, props) != LUA_TTABLE || pk__schema_kind(L, props) == PK__ST_ARRAY)
+      cerr(c, "properties", "must be an object of name -> schema");
+    lua_pushnil(L);
+    while (lua_next(L, props)) {
+      if (lua_type(L, -2) != LUA_TSTRING) cerr(c, "properties", "property names must be strings");
+      count++;
+      lua_pop(L, 1);
+    }
+  }
+  if (req) {
+    if (!is_list_table(L, req)) cerr(c, "required", "must be an array of property names");
+    count += (int)lua_objlen(L, req);
+  }
+  if (count == 0 && !addl) {
+    lua_settop(L, top);
+    return;
+  }
+  n->props = salloc(c, sizeof *n->props * (size_t)(count ? count : 1));
+  lua_newtable(L);
+  int set = lua_gettop(L);
+  if (props) {
+    lua_pushnil(L);
+    while (lua_next(L, props)) {
+      pk__sprop *p = &n->props[n->nprops++];
+      int ki = lua_gettop(L) - 1, vi = ki + 1;
+      p->name = lua_tolstring(L, ki, &p->len);
+      lua_pushvalue(L, ki);
+      p->key = env_add(c);
+      p->in_props = 1;
+      p->schema = sub_schema(c, vi, "properties", p->name);
+      if (lua_type(L, vi) == LUA_TTABLE) {
+        lua_getfield(L, vi, "default");
+        if (!lua_isnil(L, -1)) {
+          push_copy(L, lua_gettop(L), 0);
+          p->def = env_add(c);
+        }
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  if (req) {
+    int nreq = (int)lua_objlen(L, req);
+    for (int k = 1; k <= nreq; k++) {
+      lua_rawgeti(L, req, k);
+      if (lua_type(L, -1) != LUA_TSTRING) {
+        size_t old = ptr_push(c, "required");
+        ptr_push_index(c, k - 1);
+        (void)old;
+        cerr(c, NULL, "required: must be an array of property names (strings)");
+      }
+      size_t len;
+      const char *name = lua_tolstring(L, -1, &len);
+      int found = 0;
+      for (int j = 0; j < n->nprops; j++)
+        if (n->props[j].len == len && memcmp(n->props[j].name, name, len) == 0) {
+          n->props[j].required = 1;
+          found = 1;
+        }
+      if (found) { lua_pop(L, 1); continue; }
+      pk__sprop *p = &n->props[n->nprops++];
+      p->name = name;
+      p->len = len;
+      p->key = env_add(c); /* pops the name; the environment keeps the string alive */
+      p->required = 1;
+    }
+  }
+  qsort(n->props, (size_t)n->nprops, sizeof *n->props, cmp_props);
+  for (int j = 0; j < n->nprops; j++) {
+    pk__sprop *p = &n->props[j];
+    n->nrequired += p->required;
+    n->ndefaults += p->def != 0;
+    if (!p->in_props) continue;
+    lua_rawgeti(L, c->env, p->key);
+    lua_pushinteger(L, j + 1);
+    lua_rawset(L, set);
+  }
+  lua_pushvalue(L, set);
+  n->prop_set = env_add(c);
+  if (addl) {
+    if (lua_type(L, addl) == LUA_TBOOLEAN) {
+      n->addl_mode = lua_toboolean(L, addl) ? 0 : 1;
+    } else {
+      n->addl = sub_schema(c, addl, "additionalProperties", NULL);
+      n->addl_mode = 2;
+    }
+  }
+  lua_settop(L, top);
+}
+
+static void compile_array(cc_t *c, pk__snode *n, int si) {
+  lua_State *L = c->L;
+  int i;
+  if ((i = field(c, si, "prefixItems"))) {
+    n->prefix = schema_list(c, i, "prefixItems", &n->nprefix);
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "items"))) {
+    if (lua_type(L, i) == LUA_TBOOLEAN) {
+      n->items_false = !lua_toboolean(L, i);
+    } else if (is_array_table(L, i)) { /* draft 2019 tuple form: same as prefixItems */
+      if (n->prefix) cerr(c, "items", "an array of schemas cannot be combined with prefixItems");
+      n->prefix = schema_list(c, i, "items", &n->nprefix);
+    } else {
+      n->items = sub_schema(c, i, "items", NULL);
+    }
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "minItems"))) {
+    n->min_items = get_count(c, i, "minItems");
+    n->checks |= 1u << PK__SK_MINITEMS;
+    n->msg[PK__SK_MINITEMS] = env_msg(c, "must have at least %d %s", (int)n->min_items, plural(n->min_items, "item", "items"));
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "maxItems"))) {
+    n->max_items = get_count(c, i, "maxItems");
+    n->checks |= 1u << PK__SK_MAXITEMS;
+    n->msg[PK__SK_MAXITEMS] = env_msg(c, "must have at most %d %s", (int)n->max_items, plural(n->max_items, "item", "items"));
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "uniqueItems"))) {
+    if (lua_type(L, i) != LUA_TBOOLEAN) cerr(c, "uniqueItems", "must be a boolean");
+    if (lua_toboolean(L, i)) {
+      n->checks |= 1u << PK__SK_UNIQUE;
+      n->msg[PK__SK_UNIQUE] = env_msg(c, "must not contain duplicate items");
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static void compile_logic(cc_t *c, pk__snode *n, int si) {
+  lua_State *L = c->L;
+  int i;
+  if ((i = field(c, si, "allOf"))) {
+    n->all = schema_list(c, i, "allOf", &n->nall);
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "anyOf"))) {
+    n->any = schema_list(c, i, "anyOf", &n->nany);
+    n->checks |= 1u << PK__SK_ANYOF;
+    n->msg[PK__SK_ANYOF] = env_msg(c, "must match at least one of the schemas in anyOf");
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "oneOf"))) {
+    n->one = schema_list(c, i, "oneOf", &n->none);
+    n->checks |= 1u << PK__SK_ONEOF;
+    n->msg[PK__SK_ONEOF] = env_msg(c, "must match exactly one of the schemas in oneOf");
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "not"))) {
+    n->not_ = sub_schema(c, i, "not", NULL);
+    n->checks |= 1u << PK__SK_NOT;
+    n->msg[PK__SK_NOT] = env_msg(c, "must not match the schema in not");
+    lua_pop(L, 1);
+  }
+  if ((i = field(c, si, "$ref"))) {
+    if (lua_type(L, i) != LUA_TSTRING) cerr(c, "$ref", "must be a string");
+    n->ref = compile_ref(c, lua_tostring(L, i));
+    lua_pop(L, 1);
+  }
+}
+
+/* Fills node n from the schema table at si. */
+static void compile_into(cc_t *c, pk__snode *n, int si) {
+  if (++c->depth > MAX_SCHEMA_DEPTH) cerr(c, NULL, "nested too deeply");
+  lua_checkstack(c->L, 24);
+  int top = lua_gettop(c->L);
+  compile_type(c, n, si);
+  compile_numbers(c, n, si);
+  compile_strings(c, n, si);
+  compile_enum_const(c, n, si);
+  compile_object(c, n, si);
+  compile_array(c, n, si);
+  compile_logic(c, n, si);
+  lua_settop(c->L, top);
+  c->depth--;
+}
+
+static pk__snode *compile_schema(cc_t *c, int si, const char *kw) {
+  lua_State *L = c->L;
+  pk__snode *n;
+  if (lua_type(L, si) == LUA_TBOOLEAN) {
+    n = new_node(c);
+    if (!lua_toboolean(L, si)) {
+      n->checks |= 1u << PK__SK_FALSE;
+      n->msg[PK__SK_FALSE] = PK__SENV_NOT_ALLOWED;
+    }
+    return n;
+  }
+  if (lua_type(L, si) != LUA_TTABLE || pk__schema_kind(L, si) == PK__ST_ARRAY)
+    cerr(c, kw, "must be a schema (an object or a boolean), not %s",
+         lua_type(L, si) == LUA_TTABLE ? "an array" : luaL_typename(L, si));
+  n = new_node(c);
+  lua_pushvalue(L, si);
+  lua_pushlightuserdata(L, n);
+  lua_rawset(L, c->refs);
+  compile_into(c, n, si);
+  return n;
+}
+
+/* ---- Lua bindings ---------------------------------------------------------------------------- */
+
+static pk__svalidator *check_validator(lua_State *L) {
+  pk__svalidator *v = lua_touserdata(L, 1);
+  if (!v || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+    luaL_typerror(L, 1, "schema validator");
+  lua_pop(L, 1);
+  return v;
+}
+
+static int l_gc(lua_State *L) {
+  pk__svalidator *v = lua_touserdata(L, 1);
+  for (pk__snode *n = v->nodes, *next; n; n = next) {
+    next = n->next;
+    if (n->has_re) regfree(&n->re);
+    free(n);
+  }
+  for (sblock *b = v->blocks, *next; b; b = next) {
+    next = b->next;
+    free(b);
+  }
+  v->nodes = NULL;
+  v->blocks = NULL;
+  v->root = NULL;
+  return 0;
+}
+
+static int l_tostring(lua_State *L) {
+  lua_getfenv(L, 1);
+  lua_rawgeti(L, -1, PK__SENV_WHERE);
+  lua_pushfstring(L, "schema validator (%s)", lua_tostring(L, -1));
+  return 1;
+}
+
+/* validator:validate(value, fill_defaults) -> true | false, {{path=, message=}, ...} */
+static int l_validate(lua_State *L) {
+  pk__svalidator *v = check_validator(L);
+  if (!v->root) return luaL_error(L, "validator is closed");
+  lua_settop(L, 3);
+  int fill = lua_toboolean(L, 3);
+  lua_getfenv(L, 1);
+  if (pk__schema_validate(L, v, 4, 2, fill) == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* validator:coerce_query(tbl) -> tbl (changed in place) */
+static int l_coerce_query(lua_State *L) {
+  pk__svalidator *v = check_validator(L);
+  if (!v->root) return luaL_error(L, "validator is closed");
+  lua_settop(L, 2);
+  if (lua_type(L, 2) != LUA_TTABLE) return 1;
+  lua_getfenv(L, 1);
+  pk__schema_coerce(L, v, 2);
+  lua_settop(L, 2);
+  return 1;
+}
+
+/* compile(schema, where, registry) -> validator; raises "<where>: schema <ptr>: <kw>: <problem>" */
+static int l_compile(lua_State *L) {
+  static const char *const fixed[] = {"path", "message", "is required", "is not allowed",
+                                      "has a key that is not a string", "is not a JSON value",
+                                      "is nested too deeply"};
+  lua_settop(L, 3);
+  const char *where = luaL_optstring(L, 2, "schema");
+  if (!lua_isnil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  pk__svalidator *v = lua_newuserdata(L, sizeof *v); /* 4 */
+  memset(v, 0, sizeof *v);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_setmetatable(L, 4);
+  lua_newtable(L); /* 5: environment */
+  for (int k = 0; k < (int)(sizeof fixed / sizeof *fixed); k++) {
+    lua_pushstring(L, fixed[k]);
+    lua_rawseti(L, 5, k + 1);
+  }
+  lua_pushstring(L, where);
+  lua_rawseti(L, 5, PK__SENV_WHERE);
+  v->nenv = PK__SENV_FIRST_FREE - 1;
+  lua_pushvalue(L, 5);
+  lua_setfenv(L, 4);
+  lua_newtable(L); /* 6: refs */
+  cc_t c;
+  memset(&c, 0, sizeof c);
+  c.L = L;
+  c.v = v;
+  c.env = 5;
+  c.refs = 6;
+  c.registry = lua_isnil(L, 3) ? 0 : 3;
+  c.doc = 1;
+  c.where = where;
+  strcpy(c.ptr, "#");
+  c.plen = 1;
+  v->root = compile_schema(&c, 1, NULL);
+  lua_settop(L, 4);
+  return 1;
+}
+
+static int l_preload(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  return 1;
+}
+
+void pk__schema_open(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"validate", l_validate}, {"coerce_query", l_coerce_query}, {NULL, NULL}};
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  /* the module table is built once per state; the preload function returns it */
+  lua_newtable(L); /* module */
+  lua_newtable(L); /* metatable */
+  int mt = lua_gettop(L);
+  lua_newtable(L); /* __index */
+  for (const luaL_Reg *r = methods; r->name; r++) {
+    lua_pushvalue(L, mt);
+    lua_pushcclosure(L, r->func, 1);
+    lua_setfield(L, -2, r->name);
+  }
+  lua_setfield(L, mt, "__index");
+  lua_pushcfunction(L, l_gc);
+  lua_setfield(L, mt, "__gc");
+  lua_pushcfunction(L, l_tostring);
+  lua_setfield(L, mt, "__tostring");
+  lua_pushliteral(L, PK__SCHEMA_MT);
+  lua_setfield(L, mt, "__metatable");
+  lua_pushvalue(L, mt);
+  lua_pushcclosure(L, l_compile, 1);
+  lua_setfield(L, -3, "compile");
+  lua_pop(L, 1); /* metatable */
+  lua_pushcclosure(L, l_preload, 1);
+  lua_setfield(L, -2, "pikku.schema_c");
+  lua_pop(L, 2);
+}

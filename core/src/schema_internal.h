@@ -1,0 +1,150 @@
+/* schema_internal.h: compiled JSON Schema nodes shared by the schema compiler, validator and checks. */
+#ifndef PK_SCHEMA_INTERNAL_H
+#define PK_SCHEMA_INTERNAL_H
+#include <lua.h>
+#include <regex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Kinds of Lua values as JSON sees them; also the bits of a node's `type` mask. An empty table is
+ * OBJECT|ARRAY, an integral number NUMBER|INTEGER. 0 = not a JSON value. */
+enum {
+  PK__ST_NULL = 1,
+  PK__ST_BOOLEAN = 2,
+  PK__ST_OBJECT = 4,
+  PK__ST_ARRAY = 8,
+  PK__ST_NUMBER = 16,
+  PK__ST_STRING = 32,
+  PK__ST_INTEGER = 64
+};
+
+/* Keywords that can fail on their own: bits of pk__snode.checks and slots of pk__snode.msg. */
+enum {
+  PK__SK_FALSE,      /* the schema `false` */
+  PK__SK_TYPE,
+  PK__SK_MINIMUM,
+  PK__SK_MAXIMUM,
+  PK__SK_XMIN,
+  PK__SK_XMAX,
+  PK__SK_MULTIPLE,
+  PK__SK_MINLEN,
+  PK__SK_MAXLEN,
+  PK__SK_PATTERN,
+  PK__SK_FORMAT,
+  PK__SK_ENUM,
+  PK__SK_CONST,
+  PK__SK_MINITEMS,
+  PK__SK_MAXITEMS,
+  PK__SK_UNIQUE,
+  PK__SK_ANYOF,
+  PK__SK_ONEOF,
+  PK__SK_NOT,
+  PK__SK_COUNT
+};
+
+/* Fixed slots of a validator's environment table (strings the validator pushes without formatting).
+ * Slots after PK__SENV_FIRST_FREE hold the per-schema strings and values (property names, messages,
+ * enum sets, defaults). */
+enum {
+  PK__SENV_PATH = 1,        /* "path" */
+  PK__SENV_MESSAGE,         /* "message" */
+  PK__SENV_REQUIRED,        /* "is required" */
+  PK__SENV_NOT_ALLOWED,     /* "is not allowed" */
+  PK__SENV_BAD_KEY,         /* "has a key that is not a string" */
+  PK__SENV_NOT_JSON,        /* "is not a JSON value" */
+  PK__SENV_TOO_DEEP,        /* "is nested too deeply" */
+  PK__SENV_WHERE,           /* the `where` given to compile */
+  PK__SENV_FIRST_FREE
+};
+
+/* Formats with a hand-written check; other format names are annotations. */
+enum { PK__SF_NONE, PK__SF_EMAIL, PK__SF_UUID, PK__SF_DATE_TIME, PK__SF_DATE, PK__SF_URI };
+
+typedef struct pk__snode pk__snode;
+
+/* A pattern without groups or alternation, compiled to a bit-parallel NFA (schema_check.c). */
+#define PK__SRE_MAX 64
+typedef struct {
+  int n, ncls;              /* states, character classes */
+  int anchored_start, anchored_end;
+  unsigned char kind[PK__SRE_MAX];       /* 0: exactly one, 1: optional, 2: any number */
+  unsigned char state_cls[PK__SRE_MAX];
+  uint64_t close[PK__SRE_MAX];           /* epsilon closure of each state (bit n = accept) */
+  uint32_t cls[PK__SRE_MAX][8];          /* 256-bit byte sets */
+} pk__sre;
+
+/* One entry of `properties` (or a `required` name without a schema). */
+typedef struct {
+  const char *name;         /* the Lua string held in the environment (slot `key`) */
+  size_t len;
+  int key;                  /* environment slot of the name */
+  int def;                  /* environment slot of the default value, 0 if none */
+  int required;
+  int in_props;             /* listed in `properties` (not only in `required`) */
+  pk__snode *schema;        /* NULL: any value */
+} pk__sprop;
+
+/* A compiled schema. All fields are read-only once compile returns. */
+struct pk__snode {
+  pk__snode *next;          /* private: every node of one validator, for freeing */
+  unsigned types;           /* PK__ST_* mask; 0 = any type */
+  unsigned checks;          /* 1u << PK__SK_* for each keyword present */
+  int msg[PK__SK_COUNT];    /* environment slot of the message of each failing keyword */
+  double minimum, maximum, xmin, xmax, multiple;
+  size_t min_len, max_len, min_items, max_items;
+  int format;               /* PK__SF_* */
+  int has_re;
+  regex_t re;
+  pk__sre *fast;            /* the same pattern for pk__sre_match, NULL if it needs regexec */
+  int enum_set;             /* slot of a table: scalar enum value -> true */
+  int enum_list;            /* slot of an array of the table values of enum, 0 if none */
+  int const_val;            /* slot of the const value */
+  pk__sprop *props;         /* sorted by name */
+  int nprops;
+  int nrequired;            /* props with required set */
+  int ndefaults;            /* props with a default */
+  int prop_set;             /* slot of a table: name in `properties` -> index in props + 1, 0 if none */
+  int addl_mode;            /* 0: any extra property, 1: none (false), 2: each must match `addl` */
+  pk__snode *addl;
+  pk__snode **prefix;       /* prefixItems */
+  int nprefix;
+  pk__snode *items;         /* NULL: any */
+  int items_false;          /* items: false (no items after prefixItems) */
+  pk__snode **all, **any, **one;
+  int nall, nany, none;
+  pk__snode *not_;
+  pk__snode *ref;           /* $ref target, applied in addition to the other keywords */
+};
+
+/* The userdata `compile` returns; its environment table holds the strings and values it uses. */
+typedef struct {
+  pk__snode *root;
+  pk__snode *nodes;         /* private */
+  void *blocks;             /* private: arena of arrays */
+  int nenv;                 /* private: last used environment slot */
+} pk__svalidator;
+
+#define PK__SCHEMA_MT "pikku.schema validator"
+
+/* Validation (schema_validate.c). The value is at stack index `vi`, the validator's environment at
+ * `env`. Returns the number of errors; when there are some, the errors array is on top of the
+ * stack (nothing is pushed otherwise). `fill` writes defaults of absent properties. */
+int pk__schema_validate(lua_State *L, const pk__svalidator *v, int env, int vi, int fill);
+/* Query-string coercion of the top-level table at `ti` (schema_validate.c). */
+void pk__schema_coerce(lua_State *L, const pk__svalidator *v, int ti);
+/* JSON equality of two Lua values (absolute indices). */
+int pk__schema_equal(lua_State *L, int a, int b, int depth);
+/* Kind of the value at absolute index i (PK__ST_* bits, 0 = not JSON). */
+unsigned pk__schema_kind(lua_State *L, int i);
+
+/* Checks (schema_check.c). */
+size_t pk__utf8_len(const char *s, size_t n);
+int pk__sformat_id(const char *name);
+const char *pk__sformat_name(int id);
+int pk__sformat_check(int id, const char *s, size_t n);
+/* Translates an ECMA-262 style pattern into POSIX ERE. Returns 0, or -1 with *why set. */
+int pk__spattern_translate(const char *src, size_t n, char *out, size_t cap, const char **why);
+/* Compiles a translated (POSIX ERE) pattern for the fast matcher: 0, or -1 if it needs regexec. */
+int pk__sre_compile(const char *ere, pk__sre *r);
+int pk__sre_match(const pk__sre *r, const char *s, size_t n);
+#endif
