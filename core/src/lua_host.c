@@ -57,6 +57,7 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   pk__core_open(L, h, o, worker);
   pk__schema_open(L);
   pk__crypto_open(L);
+  pk__json_open(L);
   lua_pushcfunction(L, load_error);
   lua_getglobal(L, "require");
   lua_pushstring(L, "pikku.runtime");

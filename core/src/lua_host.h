@@ -38,6 +38,7 @@ void pk__host_set_worker(pk__host *h, int worker);
 /* Put C modules in package.preload: pikku.schema_c (schema.c), pikku.crypto_c (crypto.c). */
 void pk__schema_open(lua_State *L);
 void pk__crypto_open(lua_State *L);
+void pk__json_open(lua_State *L);   /* pikku.json_c (json.c) */
 /* Registers the pikku.core module in L (lua_core.c). */
 void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker);
 #endif
