@@ -12,6 +12,7 @@
 #define READ_BUF_SIZE 65536
 #define OUT_HIGH_WATER (256 * 1024)
 #define HEALTH_PATH "/_pikku/health"
+#define LINGER_MS 2000   /* after an error answer, how long unread input is drained before closing */
 
 static char read_buf[READ_BUF_SIZE];
 static const char health_body[] = "{\"status\":\"ok\"}";
@@ -122,6 +123,30 @@ static void on_write(uv_write_t *req, int status) {
   if (c->throttled && c->out.len < OUT_HIGH_WATER) { c->throttled = 0; queue_resume(c); }
 }
 
+/* Lingering close: a client still sending (an over-limit body, say) would get a reset that can
+ * destroy the error answer in flight if we closed at once. So: shut down our side, read and drop
+ * what still arrives until the client closes or LINGER_MS pass, then close. */
+static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  if (nread < 0) pk__conn_close((pk__conn *)s->data);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  pk__conn *c = req->data;
+  if (c->closing) return;
+  if (status < 0) pk__conn_close(c);
+}
+
+static void start_linger(pk__conn *c) {
+  c->lingering = 1;
+  c->deadline_ms = now_ms() + LINGER_MS;
+  c->shutdown_req.data = c;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) ||
+      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read))
+    pk__conn_close(c);
+}
+
 static void flush(pk__conn *c) {
   if (c->closing || c->writing) return;
   if (c->out.len) {
@@ -143,7 +168,10 @@ static void flush(pk__conn *c) {
       return;
     }
   }
-  if (c->close_after) pk__conn_close(c);
+  if (c->close_after && !c->lingering) {
+    if (c->linger) start_linger(c);
+    else pk__conn_close(c);
+  }
 }
 
 /* ---- answering ------------------------------------------------------------------------------ */
@@ -310,6 +338,7 @@ static void feed(pk__conn *c, const char *data, size_t len) {
     len -= used;
     if (rc == PK_FEED_ERROR) {
       c->keep_alive = 0;
+      c->linger = 1;
       if (c->parser.state != PK_PS_HANDLER)
         respond_core_error(c, c->parser.error_status, c->parser.error_message, NULL, 0);
       else
@@ -421,10 +450,13 @@ void pk__conn_accept(pk__worker *w) {
 void pk__conn_sweep(pk__worker *w, uint64_t now) {
   for (pk__conn *c = w->conns, *next; c; c = next) {
     next = c->next;
-    if (!c->deadline_ms || now < c->deadline_ms || c->close_after) continue;
+    if (!c->deadline_ms || now < c->deadline_ms) continue;
+    if (c->lingering) { pk__conn_close(c); continue; }
+    if (c->close_after) continue;
     int st = c->parser.state;
     if (st == PK_PS_HEADERS || st == PK_PS_BODY) {
       c->keep_alive = 0;
+      c->linger = 1;
       c->parser.state = PK_PS_IDLE;
       respond_core_error(c, 408, st == PK_PS_HEADERS ? "Timed out reading the request headers"
                                                      : "Timed out reading the request body", NULL, 0);

@@ -19,8 +19,9 @@ typedef struct pk__conn {
   uint64_t deadline_ms;         /* private: 0 = none */
   int deadline_state;           /* private: parser state the deadline was set for */
   unsigned deadline_req;        /* private: request count the deadline was set for */
+  uv_shutdown_t shutdown_req;   /* private: lingering close */
   unsigned char in_parser, keep_alive, close_after, closing, writing, throttled, queued_flush,
-      queued_resume, paused;
+      queued_resume, paused, linger, lingering;
   struct pk__conn *prev, *next; /* private: all connections */
   struct pk__conn *flush_next, *resume_next; /* private: work lists for the end of the turn */
 } pk__conn;
