@@ -144,16 +144,26 @@ function LAZY.params(h)
   return h._params or {}
 end
 
+-- A handle is the core's request number, or a table (an in-process request made by
+-- runtime.request) that answers header lookups itself.
+
 --- wire.http:header(name) -> value or nil (case-insensitive; repeats joined with ", ")
 function Http:header(name)
-  return core_header(self.handle, name)
+  local handle = self.handle
+  if type(handle) == "table" then return handle:header(name) end
+  return core_header(handle, name)
 end
 
 --- wire.http:headers() -> { lower-case name = value }
 function Http:headers()
   local all = self._headers
   if all == nil then
-    all = core_headers(self.handle) or {}
+    local handle = self.handle
+    if type(handle) == "table" then
+      all = handle:headers()
+    else
+      all = core_headers(handle) or {}
+    end
     self._headers = all
   end
   return all
@@ -163,7 +173,7 @@ end
 function Http:cookie(name)
   local c = self._cookies
   if c == nil then
-    c = parse_cookies(core_header(self.handle, "cookie"))
+    c = parse_cookies(self:header("cookie"))
     self._cookies = c
   end
   return c[name]
@@ -242,6 +252,12 @@ local function cookie_line(name, value, opts)
     parts[#parts + 1] = "SameSite=" .. s
   end
   return "Set-Cookie: " .. concat(parts, "; ") .. "\r\n"
+end
+
+-- Adds a Set-Cookie line built elsewhere (the session cookie); value is the header's value.
+function Http:_add_set_cookie(value)
+  check_value("Set-Cookie", value)
+  add_line(self, "Set-Cookie: " .. value .. "\r\n")
 end
 
 --- wire.http:set_cookie(name, value, opts?): opts path (default "/", false for none), domain,

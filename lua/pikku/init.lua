@@ -1,30 +1,45 @@
--- The API apps write against: pikku.func, pikku.wire_http, pikku.errors, pikku.sleep, config and services.
+-- The API apps write against: functions, HTTP wiring, groups, middleware, auth, CORS, config and services.
 local M = {}
 
 local errors = require "pikku.errors"
 
-local type, tostring, pairs, setmetatable, getmetatable = type, tostring, pairs, setmetatable, getmetatable
+local type, tostring, pairs, ipairs = type, tostring, pairs, ipairs
+local setmetatable, getmetatable = setmetatable, getmetatable
 local error, require = error, require
 local getinfo = debug.getinfo
-local upper, sub = string.upper, string.sub
+local upper, sub, find, gsub = string.upper, string.sub, string.find, string.gsub
 
 M.errors = errors
 M.VERSION = "0.1.0"
 
--- Registrations made by app.lua; pikku.runtime reads and clears them on every load.
-local registry = {
-  wirings = {},      -- list of { method, route, def, auth, raw_body, place }
-  config = {},
-  singleton_factory = nil,
-}
-M._registry = registry
+-- pikku.json (encode that keeps pikku.json.array() as [], decode, null) needs the host's C module,
+-- so it loads on first use: plain `require "pikku"` keeps working outside the host.
+setmetatable(M, { __index = function(t, k)
+  if k == "json" then
+    local json = require "pikku.json"
+    rawset(t, "json", json)
+    return json
+  end
+end })
 
+-- Registrations made by app.lua; pikku.runtime reads and clears them on every load.
+local registry
 --- Clears every registration (pikku.runtime calls this before running app.lua).
 function M._reset()
-  registry.wirings = {}
-  registry.config = {}
-  registry.singleton_factory = nil
+  registry = {
+    wirings = {},        -- list of { method, route, def, auth, raw_body, middleware, group, place, ... }
+    funcs = {},          -- list of every pikku.func definition, in declaration order
+    func_place = {},     -- def -> "file:line" of its pikku.func call
+    config = {},
+    singleton_factory = nil,
+    session_factory = nil,
+    middleware = {},     -- global middleware (pikku.use), in order
+    cors = nil,          -- the table given to pikku.cors
+    auth = nil,          -- the table given to pikku.auth
+  }
+  M._registry = registry
 end
+M._reset()
 
 -- "file:line" of the code `level` frames above the caller of this helper.
 local function place(level)
@@ -43,9 +58,53 @@ M._place = place
 -- Marks function definitions made by pikku.func.
 local FuncDef = {}
 
---- pikku.func(def) -> def. def.func(services, data, wire) is required; input, output, auth,
---- title, description, tags, expose (and any other field) are kept as given.
---- pikku.func(fn) is short for pikku.func { func = fn }.
+-- Raises (at the app's line) unless list is nil or a list of functions.
+local function check_middleware(list, what, level)
+  if list == nil then return end
+  if type(list) ~= "table" then
+    error(what .. ": middleware must be a list of functions, got " .. type(list), level + 1)
+  end
+  for i, mw in ipairs(list) do
+    if type(mw) ~= "function" then
+      error(what .. ": middleware #" .. i .. " must be a function(services, wire, next), got " .. type(mw),
+        level + 1)
+    end
+  end
+end
+
+local function check_auth(v, what, level)
+  if v ~= nil and type(v) ~= "boolean" then
+    error(what .. ": auth must be true or false, got " .. type(v), level + 1)
+  end
+end
+
+-- permissions = fn | { key = fn | { fn, ... } }: raises unless it has that shape.
+local function check_permissions(p, what, level)
+  if p == nil or type(p) == "function" then return end
+  if type(p) ~= "table" then
+    error(what .. ": permissions must be a table { name = fn or { fn, ... } }, got " .. type(p), level + 1)
+  end
+  for k, v in pairs(p) do
+    if type(v) == "table" then
+      if v[1] == nil then
+        error(what .. ": permissions." .. tostring(k) .. " is an empty list", level + 1)
+      end
+      for i, f in ipairs(v) do
+        if type(f) ~= "function" then
+          error(what .. ": permissions." .. tostring(k) .. "[" .. i
+            .. "] must be a function(services, data, session), got " .. type(f), level + 1)
+        end
+      end
+    elseif type(v) ~= "function" then
+      error(what .. ": permissions." .. tostring(k)
+        .. " must be a function(services, data, session) or a list of them, got " .. type(v), level + 1)
+    end
+  end
+end
+
+--- pikku.func(def) -> def. def.func(services, data, wire) is required. Optional: name, input,
+--- output, auth (default true), permissions, middleware, expose, title, description, tags
+--- (any other field is kept as given). pikku.func(fn) is short for pikku.func { func = fn }.
 function M.func(def)
   if type(def) == "function" then
     def = { func = def }
@@ -57,11 +116,24 @@ function M.func(def)
   if type(def.func) ~= "function" then
     error("pikku.func: field 'func' must be a function, got " .. type(def.func), 2)
   end
-  if getmetatable(def) == nil then
-    setmetatable(def, FuncDef)
-  elseif getmetatable(def) ~= FuncDef then
+  if getmetatable(def) == FuncDef then return def end
+  if getmetatable(def) ~= nil then
     error("pikku.func: the definition table already has a metatable", 2)
   end
+  local what = "pikku.func" .. (def.name and (' "' .. tostring(def.name) .. '"') or "")
+  if def.name ~= nil and (type(def.name) ~= "string" or def.name == "" or find(def.name, "[/%s]")) then
+    error(what .. ": name must be a non-empty string without '/' or spaces", 2)
+  end
+  if def.expose and def.name == nil then
+    error("pikku.func: expose = true needs a name (it is the RPC name: POST /rpc/<name>)", 2)
+  end
+  check_auth(def.auth, what, 2)
+  check_middleware(def.middleware, what, 2)
+  check_permissions(def.permissions, what, 2)
+  setmetatable(def, FuncDef)
+  local funcs = registry.funcs
+  funcs[#funcs + 1] = def
+  registry.func_place[def] = place(2)
   return def
 end
 
@@ -73,39 +145,182 @@ end
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true,
                   HEAD = true, OPTIONS = true }
 
---- pikku.wire_http { method = "get", route = "/books/:id", func = def_or_function,
----                   auth = bool?, raw_body = bool? }
-function M.wire_http(w)
+-- Checks one wiring table and appends it to the registry; level points at the app's line.
+local function add_wiring(w, group, level, what)
   if type(w) ~= "table" then
-    error("pikku.wire_http: expected a table { method = ..., route = ..., func = ... }", 2)
+    error(what .. ": expected a table { method = ..., route = ..., func = ... }", level + 1)
   end
   local method = w.method
   if type(method) ~= "string" or not METHODS[upper(method)] then
-    error("pikku.wire_http: method must be one of get, post, put, patch, delete, head, options; got "
-      .. (type(method) == "string" and ('"' .. method .. '"') or type(method)), 2)
+    error(what .. ": method must be one of get, post, put, patch, delete, head, options; got "
+      .. (type(method) == "string" and ('"' .. method .. '"') or type(method)), level + 1)
   end
   local route = w.route
   if type(route) ~= "string" or sub(route, 1, 1) ~= "/" then
-    error("pikku.wire_http: route must be a string starting with '/', got "
-      .. (type(route) == "string" and ('"' .. route .. '"') or type(route)), 2)
+    error(what .. ": route must be a string starting with '/', got "
+      .. (type(route) == "string" and ('"' .. route .. '"') or type(route)), level + 1)
+  end
+  if group then
+    local base = group.base_path
+    if route == "/" then route = base else route = base .. route end
   end
   local def = w.func
+  local bare = false
   if type(def) == "function" then
-    def = M.func { func = def }
+    -- a bare function is a public route: wrap it, but not through M.func (not an RPC target)
+    def = setmetatable({ func = def, auth = false }, FuncDef)
+    bare = true
   elseif not M.is_func(def) then
-    error("pikku.wire_http: func must be a pikku.func definition or a function, got " .. type(def)
-      .. " (route " .. upper(method) .. " " .. route .. ")", 2)
+    error(what .. ": func must be a pikku.func definition or a function, got " .. type(def)
+      .. " (route " .. upper(method) .. " " .. route .. ")", level + 1)
   end
+  check_auth(w.auth, what, level + 1)
+  check_middleware(w.middleware, what, level + 1)
   local wiring = {}
   for k, v in pairs(w) do wiring[k] = v end
   wiring.method = upper(method)
   wiring.route = route
   wiring.def = def
+  wiring.bare = bare
   wiring.func = nil
   wiring.raw_body = w.raw_body and true or false
-  wiring.place = place(2)
+  wiring.group = group
+  wiring.place = place(level + 1)
+  if bare then registry.func_place[def] = wiring.place end
   local list = registry.wirings
   list[#list + 1] = wiring
+end
+
+--- pikku.wire_http { method = "get", route = "/books/:id", func = def_or_function,
+---                   auth = bool?, middleware = { mw, ... }?, raw_body = bool?, tags = {...}? }
+--- A bare Lua function as func is a public route (auth = false).
+function M.wire_http(w)
+  add_wiring(w, nil, 2, "pikku.wire_http")
+end
+
+--- pikku.http_group { base_path = "/admin", auth = bool?, middleware = {...}?, tags = {...}?,
+---                    routes = { { method, route, func, ... }, ... } }
+function M.http_group(g)
+  if type(g) ~= "table" then
+    error("pikku.http_group: expected a table { base_path = ..., routes = { ... } }", 2)
+  end
+  local base = g.base_path or ""
+  if type(base) ~= "string" or (base ~= "" and sub(base, 1, 1) ~= "/") then
+    error("pikku.http_group: base_path must be a string starting with '/', got " .. tostring(base), 2)
+  end
+  base = gsub(base, "/+$", "")
+  check_auth(g.auth, "pikku.http_group", 2)
+  check_middleware(g.middleware, "pikku.http_group", 2)
+  if type(g.routes) ~= "table" then
+    error("pikku.http_group: routes must be a list of wirings { method = ..., route = ..., func = ... }", 2)
+  end
+  local group = { base_path = base, auth = g.auth, middleware = g.middleware, tags = g.tags }
+  for i, w in ipairs(g.routes) do
+    add_wiring(w, group, 2, "pikku.http_group (" .. (base ~= "" and base or "/") .. ") route #" .. i)
+  end
+end
+
+--- pikku.use(mw): global middleware, run first for every HTTP call (before group, wiring and
+--- function middleware), in the order pikku.use was called.
+function M.use(mw)
+  if type(mw) ~= "function" then
+    error("pikku.use: expected a function(services, wire, next), got " .. type(mw), 2)
+  end
+  local list = registry.middleware
+  list[#list + 1] = mw
+end
+
+local function check_string_list(v, what)
+  if v == nil then return end
+  if type(v) ~= "table" then error(what .. " must be a list of strings", 3) end
+  for i, s in ipairs(v) do
+    if type(s) ~= "string" then error(what .. "[" .. i .. "] must be a string", 3) end
+  end
+end
+
+--- pikku.cors { origins = { "https://a.example" } or "*", methods?, headers?, expose_headers?,
+---              credentials?, max_age? }
+function M.cors(c)
+  if type(c) ~= "table" then
+    error("pikku.cors: expected a table { origins = { ... } or \"*\", ... }", 2)
+  end
+  local origins = c.origins
+  if origins ~= "*" then
+    if type(origins) ~= "table" or origins[1] == nil then
+      error('pikku.cors: origins must be "*" or a non-empty list of origins such as "https://app.example"', 2)
+    end
+    check_string_list(origins, "pikku.cors: origins")
+  end
+  if origins == "*" and c.credentials then
+    error('pikku.cors: origins = "*" cannot be combined with credentials = true (browsers refuse it);'
+      .. " list the allowed origins instead", 2)
+  end
+  check_string_list(c.methods, "pikku.cors: methods")
+  check_string_list(c.headers, "pikku.cors: headers")
+  check_string_list(c.expose_headers, "pikku.cors: expose_headers")
+  if c.max_age ~= nil and type(c.max_age) ~= "number" then
+    error("pikku.cors: max_age must be a number of seconds", 2)
+  end
+  registry.cors = c
+end
+
+--- pikku.auth { cookie = {...}?, jwt = {...}?, api_key = {...}?, csrf = bool? }: session sources.
+function M.auth(a)
+  if type(a) ~= "table" then
+    error("pikku.auth: expected a table { cookie = ..., jwt = ..., api_key = ... }", 2)
+  end
+  local function secrets(t, what)
+    local s = t.secrets
+    if type(s) == "string" then s = { s } end
+    if type(s) ~= "table" or s[1] == nil then
+      error("pikku.auth: " .. what .. ".secrets must be a non-empty list of strings (the first signs)", 3)
+    end
+    for i, v in ipairs(s) do
+      if type(v) ~= "string" or v == "" then
+        error("pikku.auth: " .. what .. ".secrets[" .. i .. "] must be a non-empty string", 3)
+      end
+    end
+    return s
+  end
+  local cfg = { csrf = a.csrf ~= false }
+  if a.cookie ~= nil then
+    if type(a.cookie) ~= "table" then error("pikku.auth: cookie must be a table", 2) end
+    local c = a.cookie
+    cfg.cookie = {
+      name = c.name or "pikku_session", secrets = secrets(c, "cookie"), secure = c.secure and true or false,
+      max_age = c.max_age or 86400, same_site = c.same_site, path = c.path, domain = c.domain,
+    }
+    if type(cfg.cookie.name) ~= "string" or cfg.cookie.name == "" then
+      error("pikku.auth: cookie.name must be a non-empty string", 2)
+    end
+  end
+  if a.jwt ~= nil then
+    if type(a.jwt) ~= "table" then error("pikku.auth: jwt must be a table", 2) end
+    cfg.jwt = { secrets = secrets(a.jwt, "jwt"), expires_in = a.jwt.expires_in }
+  end
+  if a.api_key ~= nil then
+    local k = a.api_key
+    if type(k) ~= "table" or type(k.check) ~= "function" then
+      error("pikku.auth: api_key must be a table with check = function(services, key) -> session or nil", 2)
+    end
+    if k.header == nil and k.query == nil then
+      error("pikku.auth: api_key needs a header name, a query parameter name, or both", 2)
+    end
+    cfg.api_key = { header = k.header, query = k.query, check = k.check }
+  end
+  registry.auth = cfg
+end
+
+--- pikku.schema(name, def): registers a named schema for $ref (see pikku.schema).
+function M.schema(name, def)
+  return require("pikku.schema").register(name, def)
+end
+
+--- pikku.env(name, default) -> the environment variable's value, or default when unset or empty.
+function M.env(name, default)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return default end
+  return v
 end
 
 --- pikku.config(t) -> t: the table given to functions as services.config.
@@ -124,6 +339,15 @@ function M.singleton_services(f)
     error("pikku.singleton_services: expected a function(config) or a table, got " .. type(f), 2)
   end
   registry.singleton_factory = f
+end
+
+--- pikku.session_services(factory): factory(services, wire) returns a table of per-call services,
+--- made after auth and permissions for every call; its `close` (if any) runs after the call.
+function M.session_services(f)
+  if type(f) ~= "function" then
+    error("pikku.session_services: expected a function(services, wire), got " .. type(f), 2)
+  end
+  registry.session_factory = f
 end
 
 local runtime_sleep

@@ -1,4 +1,5 @@
--- The C core's entry points (see docs/internals.md): load an app, dispatch requests, resume timers.
+-- The C core's entry points (see docs/internals.md): load an app, dispatch requests, resume timers;
+-- and the same pipeline without a socket: runtime.request (in-process HTTP) and runtime.invoke.
 local M = {}
 
 local core = require "pikku.core"
@@ -6,20 +7,25 @@ local cjson_safe = require "cjson.safe"
 local pikku = require "pikku"
 local errors = require "pikku.errors"
 local http = require "pikku.http"
+local pipeline = require "pikku.pipeline"
+local cors = require "pikku.cors"
 
-local type, tostring, tonumber, pairs, ipairs, select, next, error, xpcall, loadfile =
-  type, tostring, tonumber, pairs, ipairs, select, next, error, xpcall, loadfile
-local find, sub, match, gsub, format, lower, concat =
-  string.find, string.sub, string.match, string.gsub, string.format, string.lower, table.concat
+local type, tostring, tonumber, pairs, ipairs, select, next, error, xpcall, loadfile, setmetatable =
+  type, tostring, tonumber, pairs, ipairs, select, next, error, xpcall, loadfile, setmetatable
+local unpack = unpack   -- LuaJIT (Lua 5.1)
+local find, sub, match, gsub, format, lower, upper, concat, gmatch =
+  string.find, string.sub, string.match, string.gsub, string.format, string.lower, string.upper,
+  table.concat, string.gmatch
 local co_create, co_resume, co_yield, co_running =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running
 local traceback, getinfo = debug.traceback, debug.getinfo
-local json_encode, json_decode, json_null = cjson_safe.encode, cjson_safe.decode, cjson_safe.null
+local json_encode, json_decode, json_null = require("pikku.json").encode, cjson_safe.decode, cjson_safe.null
 local core_respond, core_header, core_timer, core_gen_id, core_log, core_log_error =
   core.respond, core.header, core.timer, core.gen_id, core.log, core.log_error
 local is_error = errors.is
 local unescape, parse_pairs, http_new, header_lines =
   http.unescape, http.parse_pairs, http.new, http.header_lines
+local WireMT = pipeline.WireMT
 
 local JSON = "application/json"
 local TEXT = "text/plain; charset=utf-8"
@@ -28,17 +34,40 @@ local POOL_MAX = 1024
 
 -- ---- state of the loaded app ------------------------------------------------------------------
 
-local routes = {}     -- index -> { def, func, raw_body, names (list or nil), name_set, n, method, route, place }
+-- index -> a plan (see pikku.pipeline) plus the route's kind, names, name_set, n, method, route,
+-- place; kind is "http", "rpc" (POST /rpc/:name) or "preflight" (CORS OPTIONS)
+local routes = {}
+local rpc_plans = {}  -- name -> HTTP plan of an exposed function
 local services = {}   -- the table every function receives first
 local dev = false
+local cors_c = nil    -- compiled pikku.cors settings, or nil
+
+-- ---- the request handle: the core's number, or a table for an in-process request --------------
+
+local function respond(handle, status, body, ctype, extra, id)
+  if type(handle) == "table" then return handle:respond(status, body, ctype, extra, id) end
+  return core_respond(handle, status, body, ctype, extra, id)
+end
+
+local function header(handle, name)
+  if type(handle) == "table" then return handle:header(name) end
+  return core_header(handle, name)
+end
 
 -- ---- coroutines -------------------------------------------------------------------------------
 
-local DONE, SLEEPING = {}, {}   -- private markers a runner yields to say why it stopped
+local DONE, SLEEPING, TASK_DONE = {}, {}, {}   -- private markers a coroutine yields to say why it stopped
+local TASK = {}                                -- calls[co] for a coroutine started by M.spawn
 local pool, pool_n = {}, 0      -- idle runner coroutines
-local calls = {}                -- coroutine -> the wire.http object of the call it runs
+local calls = {}                -- coroutine -> the wire.http object of the call it runs (or TASK)
 local waiting = {}              -- timer token -> coroutine sleeping on it
 local timer_seq = 0
+
+pipeline.root_wire = function(co)
+  local h = calls[co]
+  if h and h ~= TASK then return h._wire end
+  return nil
+end
 
 -- ---- errors -----------------------------------------------------------------------------------
 
@@ -48,14 +77,17 @@ local last_traceback   -- set by on_error just before xpcall returns false
 local function on_error(e)
   if is_error(e) and e.status < 500 then
     last_traceback = nil
+  elseif e == pipeline.carried_err and pipeline.carried_tb then
+    last_traceback = pipeline.carried_tb   -- raised again after a close(): keep the first traceback
   else
     last_traceback = traceback(tostring(e), 2)
   end
+  pipeline.carried_err, pipeline.carried_tb = nil, nil
   return e
 end
 
 local function request_id(handle)
-  local id = core_header(handle, "x-request-id")
+  local id = header(handle, "x-request-id")
   if id == nil or id == "" or #id > 200 or find(id, "%c") then
     id = core_gen_id()
   end
@@ -82,7 +114,15 @@ local function respond_error(handle, e, tb, extra)
   if body == nil then   -- a payload cjson cannot encode
     body = json_encode({ name = name, message = message, errorId = id })
   end
-  core_respond(handle, status, body, JSON, extra, id)
+  respond(handle, status, body, JSON, extra, id)
+end
+
+-- The response's extra header lines: the function's own, then the CORS ones.
+local function extra_lines(h)
+  local lines = header_lines(h)
+  local c = h._cors
+  if c then return lines and (lines .. c) or c end
+  return lines
 end
 
 -- ---- finishing a call -------------------------------------------------------------------------
@@ -96,7 +136,7 @@ local function finish(h, ok, res)
   if not ok then
     local tb = last_traceback
     last_traceback = nil
-    return respond_error(handle, res, tb, header_lines(h))
+    return respond_error(handle, res, tb, extra_lines(h))
   end
   local status, body, ctype = h._status, nil, nil
   if h._sent then
@@ -114,17 +154,18 @@ local function finish(h, ok, res)
       body, err = json_encode(res)
       if body == nil then
         return respond_error(handle, "the function's result cannot be encoded as JSON: " .. tostring(err),
-          nil, header_lines(h))
+          nil, extra_lines(h))
       end
       ctype = h._ctype or JSON
     end
     status = status or 200
   end
   if NO_BODY[status] then body, ctype = nil, nil end
-  core_respond(handle, status, body, ctype, header_lines(h), nil)
+  respond(handle, status, body, ctype, extra_lines(h), nil)
 end
 
 -- The body of every runner coroutine: run a call, say DONE, wait for the next one.
+-- fn is the plan's entry: the function itself for a fast plan, else the pipeline.
 local function runner(fn, h, data)
   while true do
     local ok, res = xpcall(fn, on_error, services, data, h._wire)
@@ -133,7 +174,7 @@ local function runner(fn, h, data)
   end
 end
 
--- After a runner coroutine stops (finished, sleeping, or broken), put it where it belongs.
+-- After a coroutine stops (finished, sleeping, or broken), put it where it belongs.
 local function settle(co, ok, res)
   if ok and res == DONE then
     calls[co] = nil
@@ -144,7 +185,11 @@ local function settle(co, ok, res)
     return
   end
   if ok and res == SLEEPING then return end
-  -- the function yielded by itself, or the runner broke: the coroutine is dropped
+  if ok and res == TASK_DONE then
+    calls[co] = nil
+    return
+  end
+  -- the function yielded by itself, or the coroutine broke: it is dropped
   local h = calls[co]
   calls[co] = nil
   local msg
@@ -154,12 +199,27 @@ local function settle(co, ok, res)
   else
     msg = "pikku runtime failure: " .. tostring(res)
   end
-  if h and not h._done then
+  if h and h ~= TASK and not h._done then
     h._done = true
     respond_error(h.handle, msg, traceback(co, msg), nil)
   else
     core_log("error", msg)
   end
+end
+
+-- Runs a plan's entry for h in a pooled runner coroutine.
+local function start_call(entry, h, data)
+  local co
+  if pool_n > 0 then
+    co = pool[pool_n]
+    pool[pool_n] = nil
+    pool_n = pool_n - 1
+  else
+    co = co_create(runner)
+  end
+  calls[co] = h
+  local ok, res = co_resume(co, entry, h, data)
+  return settle(co, ok, res)
 end
 
 -- ---- building data ----------------------------------------------------------------------------
@@ -226,7 +286,7 @@ end
 
 -- Adds the body to data; returns data (maybe a new table) and a pikku error or nil.
 local function add_body(data, r, handle, body)
-  local ct = core_header(handle, "content-type")
+  local ct = header(handle, "content-type")
   if ct == nil then
     return data, errors.UnsupportedMediaType(
       "the request has a body but no Content-Type; send application/json,"
@@ -255,14 +315,86 @@ local function add_body(data, r, handle, body)
     .. " or text/plain (or wire the route with raw_body = true)", base))
 end
 
+-- The query string as data, coerced to the input schema's types when there is one.
+local function query_data(r, query)
+  local q = parse_pairs(query, {})
+  local vin = r.vin
+  if vin then q = vin:coerce_query(q) or q end
+  return q
+end
+
 -- ---- dispatch ---------------------------------------------------------------------------------
+
+local function new_wire(h, handle)
+  local w = setmetatable({ http = h }, WireMT)
+  if type(handle) == "table" and handle.session ~= nil then
+    w.session = handle.session   -- an in-process request with a session chosen by the test
+    w._given = true
+  end
+  h._wire = w
+  return w
+end
+
+-- POST /rpc/:name: the body's "data" (or the body itself) goes to the exposed function `name`.
+local function dispatch_rpc(handle, method, path, query, body, raw_name, cors_lines)
+  local h = http_new(handle, method, path, query, body, nil)
+  h._cors = cors_lines
+  local name = unescape(raw_name or "")
+  h._params = { name = name }
+  local r = rpc_plans[name]
+  if r == nil then
+    return respond_error(handle, errors.NotFound(format('no RPC named "%s"', name)), nil, cors_lines)
+  end
+  local data = {}
+  if body ~= nil and body ~= "" then
+    local ct = header(handle, "content-type")
+    local kind = ct and body_kind(ct)
+    if kind ~= "json" then
+      return respond_error(handle, errors.UnsupportedMediaType(
+        'an RPC body must be JSON: {"data": ...}'), nil, cors_lines)
+    end
+    local v, err = json_decode(body)
+    if v == nil then
+      return respond_error(handle, errors.BadRequest("malformed JSON body: " .. tostring(err)), nil, cors_lines)
+    end
+    if type(v) ~= "table" or not match(body, "^%s*{") then
+      return respond_error(handle, errors.BadRequest('an RPC body must be a JSON object {"data": ...}'),
+        nil, cors_lines)
+    end
+    if v.data ~= nil then
+      data = v.data
+      if data == json_null then data = {} end
+    else
+      v.rpcName = nil
+      data = v
+    end
+  end
+  new_wire(h, handle)
+  return start_call(r.entry, h, data)
+end
+
+-- OPTIONS on a wired path (only routed here when pikku.cors is on): the CORS preflight answer.
+local function dispatch_preflight(handle, r)
+  local lines = cors.preflight(cors_c, header(handle, "origin"),
+    header(handle, "access-control-request-headers"), r.methods)
+  respond(handle, 204, nil, nil, lines, nil)
+end
 
 local function dispatch(handle, index, method, path, query, body, ...)
   local r = routes[index]
   if r == nil then
     return respond_error(handle, "dispatch: no route with index " .. tostring(index), nil, nil)
   end
+  local cors_lines
+  if cors_c then
+    if r.kind == "preflight" then return dispatch_preflight(handle, r) end
+    cors_lines = cors.response_lines(cors_c, header(handle, "origin"))
+  end
+  if r.kind == "rpc" then
+    return dispatch_rpc(handle, method, path, query, body, (...), cors_lines)
+  end
   local h = http_new(handle, method, path, query, body, nil)
+  h._cors = cors_lines
   local data = {}
   local n = r.n
   if n > 0 then
@@ -279,31 +411,20 @@ local function dispatch(handle, index, method, path, query, body, ...)
     for k, v in pairs(params) do data[k] = v end
   end
   if query ~= nil and query ~= "" then
-    if n == 0 then
+    if n == 0 and not r.vin then
       parse_pairs(query, data)
     else
-      local err = merge(data, parse_pairs(query, {}), r, "query")
-      if err then return respond_error(handle, err, nil, nil) end
+      local err = merge(data, query_data(r, query), r, "query")
+      if err then return respond_error(handle, err, nil, cors_lines) end
     end
   end
   if body ~= nil and body ~= "" and not r.raw_body and not NO_BODY_METHODS[method] then
     local err
     data, err = add_body(data, r, handle, body)
-    if err then return respond_error(handle, err, nil, nil) end
+    if err then return respond_error(handle, err, nil, cors_lines) end
   end
-  h._wire = { http = h }
-
-  local co
-  if pool_n > 0 then
-    co = pool[pool_n]
-    pool[pool_n] = nil
-    pool_n = pool_n - 1
-  else
-    co = co_create(runner)
-  end
-  calls[co] = h
-  local ok, res = co_resume(co, r.func, h, data)
-  return settle(co, ok, res)
+  new_wire(h, handle)
+  return start_call(r.entry, h, data)
 end
 
 -- Never lets an error escape to C (the contract says dispatch must not raise).
@@ -311,7 +432,7 @@ local function safe_dispatch(handle, ...)
   local ok, err = xpcall(dispatch, traceback, handle, ...)
   if not ok then
     core_log("error", "pikku dispatch failure: " .. tostring(err))
-    core_respond(handle, 500, '{"name":"InternalServerError","message":"Internal server error"}', JSON, nil, nil)
+    respond(handle, 500, '{"name":"InternalServerError","message":"Internal server error"}', JSON, nil, nil)
   end
 end
 
@@ -328,6 +449,14 @@ local function safe_resume(token)
   if not ok then core_log("error", "pikku resume failure: " .. tostring(err)) end
 end
 
+-- Suspends the running call until the core calls resume(token); returns the token first via `arm`.
+local function wait_token()
+  timer_seq = timer_seq + 1
+  local token = timer_seq
+  waiting[token] = co_running()
+  return token
+end
+
 --- runtime.sleep(ms): suspends the running call; the core resumes it after ms milliseconds.
 function M.sleep(ms)
   local co = co_running()
@@ -339,11 +468,121 @@ function M.sleep(ms)
   if n == nil or n < 0 then
     error("pikku.sleep: ms must be a number >= 0, got " .. tostring(ms), 2)
   end
-  timer_seq = timer_seq + 1
-  local token = timer_seq
-  waiting[token] = co
-  core_timer(n, token)
+  core_timer(n, wait_token())
   co_yield(SLEEPING)
+end
+
+-- ---- calls without a socket (pikku test) -------------------------------------------------------
+
+local function task_body(fn, ...)
+  local ok, err = xpcall(fn, traceback, ...)
+  if not ok then core_log("error", "pikku task failed: " .. tostring(err)) end
+  return TASK_DONE
+end
+
+--- runtime.spawn(fn, ...): runs fn(...) in a coroutine of the runtime, so it may sleep and make
+--- in-process requests; returns at once (fn may finish later, on the core's loop).
+function M.spawn(fn, ...)
+  local co = co_create(task_body)
+  calls[co] = TASK
+  local ok, res = co_resume(co, fn, ...)
+  return settle(co, ok, res)
+end
+
+--- runtime.invoke(def_or_name, data, { session = ..., services = overrides }) -> result, or raises
+--- the error the call raised. Runs the whole pipeline (validation, auth with the given session,
+--- the function's middleware, permissions, per-call services, output validation) in the caller's
+--- coroutine.
+function M.invoke(target, data, opts)
+  opts = opts or {}
+  local plan, err = pipeline.call_plan(target)
+  if plan == nil then
+    if type(target) == "string" then error(errors.NotFound(err), 2) end
+    error("runtime.invoke: " .. tostring(err), 2)
+  end
+  local svc = services
+  if opts.services then
+    svc = setmetatable({}, { __index = services })
+    for k, v in pairs(opts.services) do svc[k] = v end
+  end
+  if data == nil then data = {} end
+  local w = pipeline.new_wire(nil, opts.session, svc)
+  return pipeline.run_nested(plan, svc, data, w)
+end
+
+local Fake = {}
+Fake.__index = Fake
+
+function Fake:header(name) return self.hdrs[lower(name)] end
+
+function Fake:headers()
+  local t = {}
+  for k, v in pairs(self.hdrs) do t[k] = v end
+  return t
+end
+
+function Fake:respond(status, body, ctype, extra, id)
+  if self.res then return nil end
+  local headers, cookies, list = {}, {}, {}
+  if ctype then headers["content-type"] = ctype; list[#list + 1] = { "Content-Type", ctype } end
+  for line in gmatch(extra or "", "([^\r\n]+)\r\n") do
+    local name, value = match(line, "^([^:]+):%s*(.*)$")
+    if name then
+      local lname = lower(name)
+      list[#list + 1] = { name, value }
+      if lname == "set-cookie" then cookies[#cookies + 1] = value end
+      headers[lname] = headers[lname] and (headers[lname] .. ", " .. value) or value
+    end
+  end
+  if self.head then body = nil end
+  self.res = { status = status, headers = headers, header_list = list, cookies = cookies, body = body,
+               error_id = id }
+  if self.token then core_timer(0, self.token) end
+  return true
+end
+
+--- runtime.request { method, path, headers = {}, body, session } -> { status, headers, body, ... }
+--- Runs the full HTTP pipeline in-process: routing (core.match), data, CORS, session, ... as for a
+--- real request. body may be a string or a table (sent as JSON). headers in the answer have
+--- lower-case names (repeats joined with ", "); cookies lists the Set-Cookie values; session sets
+--- wire.session directly (no cookie or token needed). A call that sleeps makes this wait, which
+--- needs a coroutine of the runtime (runtime.spawn, as pikku test runs every test).
+function M.request(req)
+  if type(req) ~= "table" then error("runtime.request: expected a table { method, path, ... }", 2) end
+  local method = upper(req.method or "GET")
+  local target = req.path or "/"
+  if sub(target, 1, 1) ~= "/" then error("runtime.request: path must start with '/'", 2) end
+  local path, query = match(target, "^([^?#]*)%??([^#]*)")
+  if query == "" then query = nil end
+  local hdrs = {}
+  for k, v in pairs(req.headers or {}) do hdrs[lower(k)] = tostring(v) end
+  local body = req.body
+  if type(body) == "table" then
+    body = json_encode(body)
+    if hdrs["content-type"] == nil then hdrs["content-type"] = JSON end
+  end
+  if hdrs.host == nil then hdrs.host = "localhost" end
+  local fake = setmetatable({ hdrs = hdrs, session = req.session, head = method == "HEAD" }, Fake)
+  local index, params, allow = core.match(method, path)
+  if index == nil then
+    if params == 405 then
+      respond_error(fake, errors.MethodNotAllowed(), nil, "Allow: " .. tostring(allow) .. "\r\n")
+    else
+      respond_error(fake, errors.NotFound("Route not found"), nil, nil)
+    end
+  else
+    safe_dispatch(fake, index, method, path, query, body, unpack(params))
+  end
+  if fake.res == nil then
+    local co = co_running()
+    if co == nil or calls[co] == nil then
+      error("runtime.request: the call did not finish at once (it sleeps); make the request from a"
+        .. " coroutine of the runtime (runtime.spawn; every pikku test runs in one)", 2)
+    end
+    fake.token = wait_token()
+    co_yield(SLEEPING)
+  end
+  return fake.res
 end
 
 -- ---- loading ----------------------------------------------------------------------------------
@@ -405,7 +644,7 @@ end
 
 local function make_logger()
   local logger = {}
-  for _, level in ipairs { "info", "warn", "error" } do
+  for _, level in ipairs { "debug", "info", "warn", "error" } do
     logger[level] = function(a, b, ...)
       local msg = a
       if a == logger then   -- called as logger:info(...)
@@ -420,10 +659,76 @@ local function make_logger()
   return logger
 end
 
+-- services.jwt: sign and verify with the secrets of pikku.auth { jwt = ... }.
+local function make_jwt_service(cfg)
+  local svc = {}
+  local function need()
+    if not (cfg and cfg.jwt) then
+      error("services.jwt: configure the secrets first: pikku.auth { jwt = { secrets = { \"...\" } } }", 3)
+    end
+    return require "pikku.jwt"
+  end
+  -- accepts svc:sign(claims, opts) and svc.sign(claims, opts)
+  function svc.sign(a, b, c)
+    if a == svc then a, b = b, c end
+    local opts = b
+    if opts == nil and cfg and cfg.jwt and cfg.jwt.expires_in then opts = { expires_in = cfg.jwt.expires_in } end
+    return need().sign(a, cfg.jwt.secrets, opts)
+  end
+  function svc.verify(a, b)
+    if a == svc then a = b end
+    return need().verify(a, cfg.jwt.secrets, os.time())
+  end
+  return svc
+end
+
+-- services.eventhub: a stub until channels land (publish/subscribe do nothing yet).
+local function make_eventhub(logger)
+  local hub = {}
+  function hub.subscribe() end
+  function hub.unsubscribe() end
+  function hub.publish(a, topic)
+    if a ~= hub then topic = a end
+    logger.debug("eventhub.publish(" .. tostring(topic) .. "): no subscribers (the event hub is a stub"
+      .. " until channels land)")
+  end
+  return hub
+end
+
+-- The methods wired at each path shape, for preflight answers and the OPTIONS routes.
+local function add_preflight_routes(list, first_index)
+  local shapes, order = {}, {}
+  for _, r in ipairs(list) do
+    local s = shapes[r.shape]
+    if s == nil then
+      s = { route = r.route, methods = {} }
+      shapes[r.shape] = s
+      order[#order + 1] = r.shape
+    end
+    s.methods[r.method] = true
+  end
+  local added = {}
+  local index = first_index
+  for _, shape in ipairs(order) do
+    local s = shapes[shape]
+    if not s.methods.OPTIONS then
+      routes[index] = { kind = "preflight", methods = cors.methods_string(s.methods), route = s.route,
+                        method = "OPTIONS", place = "pikku.cors" }
+      added[#added + 1] = index
+      index = index + 1
+    end
+  end
+  return added
+end
+
 --- runtime.load(app_dir) -> { dispatch = fn, resume = fn }; raises "file:line: message" on failure.
 function M.load(app_dir)
   pikku._reset()
+  local ok_schema, schema = pcall(require, "pikku.schema")
+  if ok_schema and type(schema) == "table" and schema.reset then schema.reset() end
   routes = {}
+  rpc_plans = {}
+  cors_c = nil
   dev = core.dev and true or false
   app_dir = gsub(tostring(app_dir), "/+$", "")
   if app_dir == "" then app_dir = "." end
@@ -438,24 +743,12 @@ function M.load(app_dir)
   if not ok then error(e, 0) end
 
   local reg = pikku._registry
-  local seen = {}
-  for i, w in ipairs(reg.wirings) do
-    local shape, names, set = parse_route(w.route)
-    if not shape then error(w.place .. ": " .. names, 0) end
-    local key = w.method .. " " .. shape
-    local first = seen[key]
-    if first then
-      error(format('%s: route "%s %s" is wired twice (%s and %s)',
-        w.place, w.method, first.route, first.place, w.place), 0)
-    end
-    seen[key] = w
-    routes[i] = {
-      def = w.def, func = w.def.func, raw_body = w.raw_body, method = w.method, route = w.route,
-      place = w.place, names = #names > 0 and names or nil, name_set = set, n = #names,
-    }
-  end
-
-  services = { sleep = M.sleep, logger = make_logger(), config = reg.config or {} }
+  local logger = make_logger()
+  services = {
+    sleep = M.sleep, logger = logger, config = reg.config or {},
+    jwt = make_jwt_service(reg.auth), eventhub = make_eventhub(logger),
+    rpc = { invoke = pipeline.services_invoke },
+  }
   local factory = reg.singleton_factory
   if factory then
     local extra = factory
@@ -469,6 +762,96 @@ function M.load(app_dir)
     for k, v in pairs(extra) do services[k] = v end
   end
 
+  ok, e = xpcall(pipeline.setup, load_error, {
+    services = services, auth = reg.auth, session_factory = reg.session_factory, cors = reg.cors,
+    validate_output = core.dev or core.test,
+  })
+  if not ok then error(e, 0) end
+  if reg.cors then
+    cors_c = cors.compile(reg.cors)
+    -- preflights (OPTIONS + Origin + Access-Control-Request-Method) are answered by the C core
+    -- from these settings, without entering Lua; the Lua preflight route stays for plain OPTIONS
+    core.cors {
+      origins = reg.cors.origins, methods = cors_c.methods, headers = cors_c.headers,
+      credentials = cors_c.credentials, max_age = reg.cors.max_age,
+    }
+  end
+
+  -- every function: compile its schemas (a bad schema fails the load), and its direct-call plan
+  local compiled = {}
+  local names = {}
+  local function compile(def, label)
+    local fc = compiled[def]
+    if fc == nil then
+      local place = reg.func_place[def] or file .. ":0"
+      fc = pipeline.compile_function(def, label, place)
+      compiled[def] = fc
+    end
+    return fc
+  end
+  for _, def in ipairs(reg.funcs) do
+    local place = reg.func_place[def]
+    if def.name then
+      if names[def.name] then
+        error(format('%s: function name "%s" is used twice (%s and %s)', place, def.name, names[def.name], place), 0)
+      end
+      names[def.name] = place
+    end
+    local fc = compile(def, def.name and ('function "' .. def.name .. '"') or ("function at " .. place))
+    pipeline.add_call_plan(def, pipeline.make_plan(fc, { auth = def.auth ~= false, mws = def.middleware }))
+    if def.expose then
+      rpc_plans[def.name] = pipeline.make_plan(fc, {
+        auth = def.auth ~= false, http = true,
+        mws = pipeline.flatten_middleware(reg.middleware, nil, nil, def.middleware),
+      })
+    end
+  end
+
+  local seen = {}
+  local list = {}
+  for i, w in ipairs(reg.wirings) do
+    local shape, pnames, set = parse_route(w.route)
+    if not shape then error(w.place .. ": " .. pnames, 0) end
+    local key = w.method .. " " .. shape
+    local first = seen[key]
+    if first then
+      error(format('%s: route "%s %s" is wired twice (%s and %s)',
+        w.place, w.method, first.route, first.place, w.place), 0)
+    end
+    seen[key] = w
+    local def, group = w.def, w.group
+    local label = def.name and ('function "' .. def.name .. '"') or (w.method .. " " .. w.route)
+    local fc = compile(def, label)
+    -- auth: the most specific explicit setting wins: wiring, then group, then the function
+    local auth = w.auth
+    if auth == nil and group then auth = group.auth end
+    if auth == nil then auth = def.auth end
+    if auth == nil then auth = true end
+    local r = pipeline.make_plan(fc, {
+      auth = auth, http = true,
+      mws = pipeline.flatten_middleware(reg.middleware, group and group.middleware, w.middleware, def.middleware),
+    })
+    r.kind, r.raw_body, r.method, r.route, r.place = "http", w.raw_body, w.method, w.route, w.place
+    r.names, r.name_set, r.n, r.shape = #pnames > 0 and pnames or nil, set, #pnames, shape
+    routes[i] = r
+    list[#list + 1] = r
+  end
+
+  -- POST /rpc/:name, when some function is exposed and the app has no route of that shape
+  if next(rpc_plans) then
+    if seen["POST /rpc/:"] then
+      core_log("warn", format('POST /rpc/:name is not added for the exposed functions: the app wires "%s" itself (%s)',
+        seen["POST /rpc/:"].route, seen["POST /rpc/:"].place))
+    else
+      local r = { kind = "rpc", method = "POST", route = "/rpc/:name", shape = "/rpc/:", place = "pikku (RPC)",
+                  n = 1, names = { "name" }, name_set = { name = true } }
+      routes[#routes + 1] = r
+      list[#list + 1] = r
+    end
+  end
+
+  if cors_c then add_preflight_routes(list, #routes + 1) end
+
   for i, r in ipairs(routes) do
     local added, aerr = core.add_route(r.method, r.route, i)
     if not added then
@@ -477,5 +860,11 @@ function M.load(app_dir)
   end
   return { dispatch = safe_dispatch, resume = safe_resume }
 end
+
+--- runtime.services() -> the singleton services of the loaded app
+function M.services() return services end
+
+--- runtime.routes() -> the loaded routes (for tools: method, route, kind, def, auth)
+function M.routes() return routes end
 
 return M

@@ -1,0 +1,81 @@
+-- Tests of apps/hello run by `pikku test apps/hello`: functions called directly and routes in-process.
+-- describe, it, before_each, after_each, expect and t (pikku.testing) are globals in test files.
+-- luacheck: read globals describe it before_each after_each expect t
+
+describe("calling functions directly", function()
+  it("greets through the wired route's function by calling the route in-process", function()
+    local res = t.request { method = "GET", path = "/hello" }
+    expect(res.status).to_equal(200)
+    expect(res.json).to_equal { message = "hello" }
+  end)
+
+  it("a missing book is a NotFound with its id in the payload", function()
+    local res = t.request { path = "/books/nope" }
+    expect(res.status).to_equal(404)
+    expect(res.json.name).to_equal("NotFound")
+    expect(res.json.payload).to_equal { id = "nope" }
+  end)
+end)
+
+describe("in-process HTTP", function()
+  it("merges path params and the query into data", function()
+    local res = t.request { path = "/echo-data?a=1&a=2&b=x" }
+    expect(res.status).to_equal(200)
+    expect(res.json.data).to_equal { a = { "1", "2" }, b = "x" }
+  end)
+
+  it("parses a JSON body given as a table", function()
+    local res = t.request { method = "POST", path = "/echo", body = { name = "bench" } }
+    expect(res.json).to_equal { name = "bench" }
+  end)
+
+  it("rejects an echo without a name with 400", function()
+    local res = t.request { method = "POST", path = "/echo", body = { nope = 1 } }
+    expect(res.status).to_equal(400)
+    expect(res.json.name).to_equal("BadRequest")
+  end)
+
+  it("sets status, headers and cookies", function()
+    local res = t.request { method = "POST", path = "/items", body = { title = "x" } }
+    expect(res.status).to_equal(201)
+    expect(res.headers["x-item"]).to_equal("created")
+    expect(res.cookies[1]).to_contain("item=1")
+  end)
+
+  it("waits for a function that sleeps", function()
+    local res = t.request { path = "/sleep?ms=20" }
+    expect(res.json).to_equal { slept = 20 }
+  end)
+
+  it("answers unknown paths with 404 and other methods with 405", function()
+    expect(t.request({ path = "/missing" }).status).to_equal(404)
+    local res = t.request { method = "DELETE", path = "/hello" }
+    expect(res.status).to_equal(405)
+    expect(res.headers.allow).to_contain("GET")
+  end)
+
+  it("hides a 500's message outside development mode", function()
+    local res = t.request { path = "/boom" }
+    expect(res.status).to_equal(500)
+    expect(res.json.name).to_equal("InternalServerError")
+  end)
+end)
+
+describe("t.call", function()
+  it("calls a function by name, without HTTP", function()
+    expect(t.call("hello")).to_equal { message = "hello" }
+  end)
+
+  it("uses mocked services", function()
+    local slept
+    local res = t.call("nap", { ms = 5 }, { services = { sleep = function(ms) slept = ms end } })
+    expect(res).to_equal { slept = 5 }
+    expect(slept).to_be(5)
+  end)
+
+  it("raises the function's error", function()
+    t.expect_error(function() t.call("nap", { ms = -1 }) end, "BadRequest")
+    expect(function() t.call("nap", { ms = -1 }) end).to_fail_with(400)
+    t.expect_error(function() t.call("no_such_function") end, "NotFound")
+  end)
+end)

@@ -1,0 +1,471 @@
+-- The call pipeline: plans compiled at load, then validate -> session -> middleware -> permissions -> function.
+--
+-- A plan is everything one entry point needs, resolved once when the app loads: the compiled
+-- input/output validators, the effective auth flag, the flattened middleware list and the
+-- permission groups. An HTTP wiring, the RPC route and a direct call (runtime.invoke,
+-- wire.rpc.invoke) each get their own plan for the same function. A plan with nothing to do
+-- (auth = false, no schema, no middleware, no auth configured) has `fast = true` and the
+-- runtime calls the function directly, so plain routes cost what they did before the pipeline.
+local M = {}
+
+local errors = require "pikku.errors"
+local core = require "pikku.core"
+
+local type, tostring, pairs, ipairs, error, xpcall, pcall, rawget, rawset, setmetatable, require =
+  type, tostring, pairs, ipairs, error, xpcall, pcall, rawget, rawset, setmetatable, require
+local format, match, lower, concat = string.format, string.match, string.lower, table.concat
+local co_running = coroutine.running
+local traceback = debug.traceback
+local os_time = os.time
+local is_error = errors.is
+local core_log = core.log
+
+M.MAX_DEPTH = 16
+
+-- ---- state of the loaded app (set by runtime.load through M.setup) ---------------------------
+
+local services = {}          -- the singleton services
+local auth = nil             -- pikku.auth config, or nil
+local session_factory = nil  -- pikku.session_services factory, or nil
+local validate_output = false
+local call_plans = {}        -- def -> plan for direct calls (runtime.invoke, wire.rpc.invoke)
+local by_name = {}           -- name -> def (every pikku.func with a name)
+local trusted_origins = {}   -- origin -> true: CORS origins allowed to send credentials (CSRF)
+local jwt, cookie_session    -- the crypto modules, required only when auth needs them
+
+-- wire -> the call it belongs to is found through this: coroutine -> the innermost wire
+local active = setmetatable({}, { __mode = "k" })
+M.active = active
+-- set by the runtime: returns the wire of the HTTP call running in coroutine co, or nil
+M.root_wire = function() return nil end
+
+-- ---- tracebacks through rethrown errors ------------------------------------------------------
+
+-- An error caught (to run `close`) and raised again keeps the traceback of where it happened.
+M.carried_err, M.carried_tb = nil, nil
+
+local function capture(e)
+  if e ~= M.carried_err and not (is_error(e) and e.status < 500) then
+    M.carried_err, M.carried_tb = e, traceback(tostring(e), 2)
+  end
+  return e
+end
+M.capture = capture
+
+-- ---- errors -------------------------------------------------------------------------------------
+
+local function missing_session()
+  return errors.MissingSession("this call needs a session: log in, or send a bearer token or an API key")
+end
+
+local function schema_errors_text(errs)
+  local parts = {}
+  for i, e in ipairs(errs or {}) do
+    if i > 5 then parts[#parts + 1] = "..."; break end
+    parts[#parts + 1] = tostring(e.path or "") .. ": " .. tostring(e.message)
+  end
+  return concat(parts, "; ")
+end
+
+-- ---- the wire ------------------------------------------------------------------------------------
+
+local WireMT = {}
+local LAZY = {}
+
+WireMT.__index = function(w, k)
+  local make = LAZY[k]
+  if make then
+    local v = make(w)
+    rawset(w, k, v)
+    return v
+  end
+  return nil
+end
+
+local invoke_from   -- defined below
+
+function LAZY.rpc(w)
+  return { invoke = function(name, data) return invoke_from(w, name, data) end }
+end
+
+-- The HTTP object of the call this wire belongs to (nested RPC wires share the root's).
+local function root_http(w)
+  local root = rawget(w, "_root") or w
+  return rawget(root, "http"), root
+end
+
+local function set_session(w, session)
+  if type(session) ~= "table" then
+    error("wire.set_session: the session must be a table, got " .. type(session), 3)
+  end
+  local h, root = root_http(w)
+  local c = auth and auth.cookie
+  if h and c then
+    local value = cookie_session.encode(session, c.secrets, { max_age = c.max_age })
+    local line = cookie_session.set_cookie_header(c.name, value, {
+      secure = c.secure, max_age = c.max_age, same_site = c.same_site, path = c.path, domain = c.domain,
+    })
+    h:_add_set_cookie(line)
+  end
+  rawset(w, "session", session)
+  if root ~= w then rawset(root, "session", session) end
+end
+
+local function clear_session(w)
+  local h, root = root_http(w)
+  local c = auth and auth.cookie
+  if h and c then
+    h:_add_set_cookie(cookie_session.clear_cookie_header(c.name, {
+      secure = c.secure, same_site = c.same_site, path = c.path, domain = c.domain,
+    }))
+  end
+  rawset(w, "session", nil)
+  if root ~= w then rawset(root, "session", nil) end
+end
+
+function LAZY.set_session(w)
+  return function(session) return set_session(w, session) end
+end
+
+function LAZY.clear_session(w)
+  return function() return clear_session(w) end
+end
+
+--- M.new_wire(h, session, svc) -> a wire for a new top-level call (h: the wire.http object or nil)
+function M.new_wire(h, session, svc)
+  return setmetatable({ http = h, session = session, _services = svc }, WireMT)
+end
+M.WireMT = WireMT
+
+-- ---- sessions from an HTTP request -------------------------------------------------------------
+
+local UNSAFE = { POST = true, PUT = true, PATCH = true, DELETE = true }
+
+-- Cross-origin check for cookie sessions, as Go's net/http CrossOriginProtection does it:
+-- Sec-Fetch-Site when the browser sends it, else Origin (or Referer) against Host; a request
+-- with none of them is not from a browser, so no cross-site forgery is possible.
+local function csrf_ok(h)
+  local origin = h:header("origin")
+  if origin == nil then
+    local ref = h:header("referer")
+    if ref then origin = match(ref, "^(%a[%w+.-]*://[^/?#]+)") or "null" end
+  end
+  if origin and trusted_origins[origin] then return true end
+  local site = h:header("sec-fetch-site")
+  if site then return site == "same-origin" or site == "none" end
+  if origin == nil then return true end
+  local ohost = match(origin, "^%a[%w+.-]*://([^/?#]+)$")
+  local host = h:header("host")
+  return ohost ~= nil and host ~= nil and lower(ohost) == lower(host)
+end
+
+-- Sets wire.session from a bearer token, an API key or the session cookie (first found wins).
+-- strict (the call needs a session): bad credentials are a 401 instead of no session.
+local function resolve_http(svc, w, strict)
+  local h = w.http
+  local cfg = auth
+  if cfg.jwt then
+    local authz = h:header("authorization")
+    if authz then
+      local token = match(authz, "^[Bb][Ee][Aa][Rr][Ee][Rr] +([^ ]+) *$")
+      if token then
+        local claims, reason = jwt.verify(token, cfg.jwt.secrets, os_time())
+        if claims then
+          rawset(w, "session", claims)
+        elseif strict then
+          error(errors.InvalidSession("invalid bearer token: " .. tostring(reason)), 0)
+        end
+        return
+      end
+    end
+  end
+  local k = cfg.api_key
+  if k then
+    local key = k.header and h:header(k.header)
+    if (key == nil or key == "") and k.query then
+      key = h.query[k.query]
+      if type(key) == "table" then key = key[1] end
+    end
+    if key and key ~= "" then
+      local s = k.check(svc, key)
+      if type(s) == "table" then
+        rawset(w, "session", s)
+      elseif strict then
+        error(errors.InvalidSession("invalid API key"), 0)
+      end
+      return
+    end
+  end
+  local c = cfg.cookie
+  if c then
+    local value = h:cookie(c.name)
+    if value and value ~= "" then
+      local s = cookie_session.decode(value, c.secrets, os_time())
+      if s then
+        if cfg.csrf and UNSAFE[h.method] and not csrf_ok(h) then
+          error(errors.Forbidden("cross-origin request refused: a request that uses the session cookie"
+            .. " must come from the same origin (its Origin or Referer must match Host)"), 0)
+        end
+        rawset(w, "session", s)
+      end
+    end
+  end
+end
+
+-- ---- running a plan ------------------------------------------------------------------------------
+
+local function check_permissions(perms, svc, data, session)
+  for i = 1, #perms do
+    local group = perms[i]
+    local ok = true
+    for j = 1, #group do
+      if not group[j](svc, data, session) then
+        ok = false
+        break
+      end
+    end
+    if ok then return end
+  end
+  error(errors.Forbidden("Permission denied"), 0)
+end
+
+local function close_call(close, extra, label)
+  local ok, err = pcall(close, extra)
+  if not ok then
+    core_log("error", format("session services close failed after %s: %s", label, tostring(err)))
+  end
+end
+
+-- permissions -> per-call services -> function (-> close) -> output validation
+local function inner(plan, svc, data, w)
+  local perms = plan.perms
+  if perms then check_permissions(perms, svc, data, w.session) end
+  local res
+  local factory = session_factory
+  if factory then
+    local extra = factory(svc, w)
+    if type(extra) == "table" then
+      local call_svc = setmetatable({}, { __index = svc })
+      for k, v in pairs(extra) do
+        if k ~= "close" then call_svc[k] = v end
+      end
+      local close = extra.close
+      local ok, r = xpcall(plan.func, capture, call_svc, data, w)
+      if type(close) == "function" then close_call(close, extra, plan.label) end
+      if not ok then error(r, 0) end
+      res = r
+    else
+      res = plan.func(svc, data, w)
+    end
+  else
+    res = plan.func(svc, data, w)
+  end
+  local vout = plan.vout
+  if vout and validate_output and res ~= nil then
+    local ok, errs = vout:validate(res, false)
+    if not ok then
+      error(errors.InternalServerError(format("%s returned a result that does not match its output schema: %s",
+        plan.label, schema_errors_text(errs))), 0)
+    end
+  end
+  return res
+end
+
+-- The middleware onion: mws[i](services, wire, next); next() runs the rest and returns its result.
+local function onion(plan, mws, i, svc, data, w)
+  local mw = mws[i]
+  if mw == nil then return inner(plan, svc, data, w) end
+  local called, result = false, nil
+  local function nxt()
+    if called then error("middleware #" .. i .. " of " .. plan.label .. " called next() twice", 2) end
+    called = true
+    result = onion(plan, mws, i + 1, svc, data, w)
+    return result
+  end
+  local r = mw(svc, w, nxt)
+  if r == nil and called then return result end
+  return r
+end
+
+--- M.run(plan, services, data, wire) -> result; raises a pikku error (or any error) on failure.
+--- data -> validate -> session -> middleware -> permissions -> per-call services -> function.
+local function run(plan, svc, data, w)
+  local vin = plan.vin
+  if vin then
+    local ok, errs = vin:validate(data, true)
+    if not ok then
+      error(errors.UnprocessableContent("Validation failed", { errors = errs }), 0)
+    end
+  end
+  if plan.http_session and not rawget(w, "_given") then
+    resolve_http(svc, w, plan.auth)
+  end
+  if plan.auth and w.session == nil then error(missing_session(), 0) end
+  local mws = plan.mws
+  if mws then return onion(plan, mws, 1, svc, data, w) end
+  return inner(plan, svc, data, w)
+end
+M.run = run
+
+-- ---- RPC -----------------------------------------------------------------------------------------
+
+--- M.call_plan(def_or_name) -> plan for a direct call, or nil, message
+local function call_plan(target)
+  local def = target
+  if type(target) == "string" then
+    def = by_name[target]
+    if def == nil then return nil, format('no function named "%s"', target) end
+  end
+  local plan = call_plans[def]
+  if plan == nil then
+    return nil, "not a function of the loaded app (declare it with pikku.func in app.lua or a module it requires)"
+  end
+  return plan
+end
+M.call_plan = call_plan
+
+-- Runs plan for wire w in the current coroutine, with w as the innermost wire while it runs.
+local function run_nested(plan, svc, data, w)
+  local co = co_running()
+  local prev = co and active[co]
+  if co then active[co] = w end
+  local ok, res = xpcall(run, capture, plan, svc, data, w)
+  if co then active[co] = prev end
+  if not ok then error(res, 0) end
+  return res
+end
+M.run_nested = run_nested
+
+invoke_from = function(w, name, data)
+  local depth = (rawget(w, "_depth") or 0) + 1
+  if depth > M.MAX_DEPTH then
+    error(errors.InternalServerError(format('RPC depth limit of %d nested calls exceeded when calling "%s"'
+      .. " (functions calling each other through rpc.invoke: runaway recursion?)", M.MAX_DEPTH,
+      tostring(name))), 0)
+  end
+  local plan, err = call_plan(name)
+  if plan == nil then error(errors.NotFound(err), 0) end
+  if data == nil then data = {} end
+  local svc = rawget(w, "_services") or services
+  local nested = setmetatable({
+    session = w.session, _depth = depth, _root = rawget(w, "_root") or w, _services = svc,
+  }, WireMT)
+  return run_nested(plan, svc, data, nested)
+end
+
+--- services.rpc.invoke(name, data): like wire.rpc.invoke, for the call running now.
+function M.services_invoke(name, data)
+  local co = co_running()
+  local w = co and (active[co] or M.root_wire(co))
+  if w == nil then w = M.new_wire(nil, nil, services) end
+  return invoke_from(w, name, data)
+end
+
+-- ---- compiling plans at load ---------------------------------------------------------------------
+
+-- permissions = fn | { key = fn | { fn, ... } } -> list of AND-groups (any group passing allows)
+local function compile_permissions(p)
+  if p == nil then return nil end
+  if type(p) == "function" then return { { p } } end
+  local groups = {}
+  local keys = {}
+  for k in pairs(p) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)   -- a stable order, so side effects of permission functions are repeatable
+  local lookup = {}
+  for k, v in pairs(p) do lookup[tostring(k)] = v end
+  for _, k in ipairs(keys) do
+    local v = lookup[k]
+    if type(v) == "function" then
+      groups[#groups + 1] = { v }
+    else
+      local g = {}
+      for i, f in ipairs(v) do g[i] = f end
+      groups[#groups + 1] = g
+    end
+  end
+  return #groups > 0 and groups or nil
+end
+
+local function append(list, src)
+  if src then
+    for _, v in ipairs(src) do list[#list + 1] = v end
+  end
+end
+
+--- M.compile_function(def, label, place) -> the per-function part every plan shares.
+--- Raises "place: message" when a schema does not compile.
+function M.compile_function(def, label, place)
+  local fc = { def = def, func = def.func, label = label, perms = compile_permissions(def.permissions) }
+  if def.input ~= nil or def.output ~= nil then
+    local schema = require "pikku.schema"
+    for _, which in ipairs { "input", "output" } do
+      if def[which] ~= nil then
+        local ok, v = pcall(schema.compile, def[which], label .. " " .. which)
+        if not ok then
+          local msg = tostring(v)
+          if not match(msg, "^[^\n]-:%d+: ") then msg = place .. ": " .. msg end
+          error(msg, 0)
+        end
+        fc[which == "input" and "vin" or "vout"] = v
+      end
+    end
+  end
+  return fc
+end
+
+--- M.make_plan(fc, opts) -> plan. opts: auth (bool), mws (list or nil), http (bool), extra fields.
+function M.make_plan(fc, opts)
+  local plan = {
+    def = fc.def, func = fc.func, label = fc.label, perms = fc.perms, vin = fc.vin, vout = fc.vout,
+    auth = opts.auth, mws = (opts.mws and opts.mws[1]) and opts.mws or nil,
+    http_session = opts.http and auth ~= nil or false,
+  }
+  plan.fast = not plan.vin and not plan.auth and not plan.mws and not plan.perms
+    and not session_factory and not plan.http_session and not (plan.vout and validate_output)
+  if plan.fast then
+    plan.entry = plan.func
+  else
+    plan.entry = function(svc, data, w) return run(plan, svc, data, w) end
+  end
+  return plan
+end
+
+--- M.flatten_middleware(global, group, wiring, func) -> one list in the order they run, or nil
+function M.flatten_middleware(a, b, c, d)
+  local list = {}
+  append(list, a)
+  append(list, b)
+  append(list, c)
+  append(list, d)
+  return list[1] and list or nil
+end
+
+--- M.setup(state): the loaded app's settings (called by runtime.load before compiling plans).
+function M.setup(state)
+  services = state.services
+  auth = state.auth
+  session_factory = state.session_factory
+  validate_output = state.validate_output and true or false
+  call_plans = {}
+  by_name = {}
+  trusted_origins = {}
+  local cors = state.cors
+  if cors and cors.credentials and type(cors.origins) == "table" then
+    for _, o in ipairs(cors.origins) do trusted_origins[o] = true end
+  end
+  jwt, cookie_session = nil, nil
+  if auth then
+    if auth.jwt then jwt = require "pikku.jwt" end
+    if auth.cookie then cookie_session = require "pikku.cookie_session" end
+  end
+end
+
+--- M.add_call_plan(def, plan): registers the plan used for direct calls of def (and its name).
+function M.add_call_plan(def, plan)
+  call_plans[def] = plan
+  if def.name then by_name[def.name] = def end
+end
+
+function M.services() return services end
+
+return M

@@ -1,0 +1,338 @@
+-- `pikku test APP_DIR`: runs APP_DIR/tests/*_test.lua (describe/it/expect) against the loaded app, no socket.
+--
+-- The C command loads the app as a worker would, calls start(app_dir) (which collects the tests
+-- and runs them, one after the other, in one coroutine of the runtime so they may sleep and make
+-- in-process requests), runs the event loop until no timer is left, then calls finish(), which
+-- prints the failures and "N passed, N failed" and returns the number failed.
+local M = {}
+
+local runtime = require "pikku.runtime"
+local errors = require "pikku.errors"
+local cjson = require "cjson.safe"
+
+local type, tostring, pairs, ipairs, error, pcall, xpcall, setmetatable, setfenv, loadfile =
+  type, tostring, pairs, ipairs, error, pcall, xpcall, setmetatable, setfenv, loadfile
+local format, find, rep, concat, sort = string.format, string.find, string.rep, table.concat, table.sort
+local traceback = debug.traceback
+
+-- ---- state of one run --------------------------------------------------------------------------
+
+local root, current
+local tests, failures
+local passed, failed
+local finished, started
+
+local function reset()
+  root = { name = nil, parent = nil, before = {}, after = {} }
+  current = root
+  tests, failures = {}, {}
+  passed, failed = 0, 0
+  finished, started = false, false
+end
+reset()
+
+local function out(s)
+  io.stdout:write(s, "\n")
+  io.stdout:flush()
+end
+
+-- ---- showing values in messages ----------------------------------------------------------------
+
+local function show(v, depth)
+  depth = depth or 0
+  local t = type(v)
+  if t == "string" then return format("%q", v) end
+  if v == cjson.null then return "null" end
+  if t ~= "table" then return tostring(v) end
+  if errors.is(v) then return "error " .. tostring(v) end
+  if depth > 3 then return "{...}" end
+  local keys, n = {}, #v
+  for k in pairs(v) do
+    if not (type(k) == "number" and k >= 1 and k <= n and k % 1 == 0) then keys[#keys + 1] = k end
+  end
+  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  for i = 1, n do parts[#parts + 1] = show(v[i], depth + 1) end
+  for _, k in ipairs(keys) do
+    local ks = type(k) == "string" and find(k, "^[%a_][%w_]*$") and k or ("[" .. show(k, depth + 1) .. "]")
+    parts[#parts + 1] = ks .. " = " .. show(v[k], depth + 1)
+  end
+  return "{ " .. concat(parts, ", ") .. " }"
+end
+M.show = show
+
+local function deep_equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do
+    if not deep_equal(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+M.deep_equal = deep_equal
+
+-- ---- errors ------------------------------------------------------------------------------------
+
+-- name and status of anything raised: a pikku error's own, else InternalServerError / 500
+local function error_info(e)
+  if errors.is(e) then return e.name, e.status end
+  return "InternalServerError", 500
+end
+
+local function matches_error(e, want)
+  local name, status = error_info(e)
+  if type(want) == "number" then return status == want end
+  return name == want
+end
+
+-- Calls fn; raises (at the test's line) unless it raised an error with this name or status.
+local function expect_error(fn, want, level)
+  if type(fn) ~= "function" then error("expect_error: the first argument must be a function", level) end
+  local ok, e = pcall(fn)
+  if ok then
+    error(format("expected the call to fail with %s, but it succeeded", tostring(want)), level)
+  end
+  if want ~= nil and not matches_error(e, want) then
+    local name, status = error_info(e)
+    error(format("expected the call to fail with %s, but it failed with %s (%d): %s",
+      tostring(want), name, status, errors.is(e) and tostring(e.message) or tostring(e)), level)
+  end
+  return e
+end
+
+-- ---- assertions --------------------------------------------------------------------------------
+
+--- expect(v).to_equal(x) (deep), .to_be(x) (==), .to_be_truthy(), .to_be_falsy(), .to_be_nil(),
+--- .to_contain(x) (substring or list element), .to_fail_with(name_or_status) (v is a function;
+--- returns the error). Both expect(v).m(x) and expect(v):m(x) work.
+function M.expect(v)
+  local e = {}
+  local function method(f)
+    return function(a, ...)
+      local r   -- not a tail call: error levels count this frame
+      if a == e then r = f(...) else r = f(a, ...) end
+      return r
+    end
+  end
+  e.to_equal = method(function(x)
+    if not deep_equal(v, x) then error(format("expected %s\n  to equal %s", show(v), show(x)), 3) end
+  end)
+  e.to_be = method(function(x)
+    if v ~= x then error(format("expected %s to be %s", show(v), show(x)), 3) end
+  end)
+  e.to_be_truthy = method(function()
+    if not v then error(format("expected %s to be truthy", show(v)), 3) end
+  end)
+  e.to_be_falsy = method(function()
+    if v then error(format("expected %s to be falsy", show(v)), 3) end
+  end)
+  e.to_be_nil = method(function()
+    if v ~= nil then error(format("expected %s to be nil", show(v)), 3) end
+  end)
+  e.to_contain = method(function(x)
+    if type(v) == "string" and type(x) == "string" then
+      if find(v, x, 1, true) then return end
+    elseif type(v) == "table" then
+      for _, item in ipairs(v) do
+        if deep_equal(item, x) then return end
+      end
+    end
+    error(format("expected %s to contain %s", show(v), show(x)), 3)
+  end)
+  e.to_fail_with = method(function(want)
+    local err = expect_error(v, want, 4)
+    return err
+  end)
+  return e
+end
+
+-- ---- helpers for calling the app ---------------------------------------------------------------
+
+--- t.call(func_def_or_name, data, { session = ..., services = mocks }) -> result, or raises the
+--- call's error. The whole pipeline runs: validation, auth, the function's middleware,
+--- permissions, per-call services, output validation.
+function M.call(target, data, opts)
+  return runtime.invoke(target, data, opts)
+end
+
+--- t.expect_error(fn, "NotFound" or 404) -> the error fn raised (fails the test otherwise)
+function M.expect_error(fn, want)
+  return expect_error(fn, want, 3)
+end
+
+--- t.request { method, path, headers, body, session } -> { status, headers, body, json, cookies }
+--- In-process HTTP through the app's routes (no socket). body may be a table (sent as JSON);
+--- session sets wire.session directly. json is the decoded body when it is JSON.
+function M.request(req)
+  local res = runtime.request(req)
+  local ct = res.headers["content-type"]
+  if res.body and ct and find(ct, "json", 1, true) then
+    res.json = cjson.decode(res.body)
+  end
+  return res
+end
+
+-- ---- describe / it -----------------------------------------------------------------------------
+
+local function record_failure(name, msg)
+  failed = failed + 1
+  failures[#failures + 1] = { name = name, message = msg }
+  out("FAIL " .. name)
+end
+
+local function full_name(block, name)
+  local parts = { name }
+  while block and block.name do
+    table.insert(parts, 1, block.name)
+    block = block.parent
+  end
+  return concat(parts, " > ")
+end
+
+--- describe(name, fn): groups tests; fn runs at once to collect them.
+function M.describe(name, fn)
+  if type(fn) ~= "function" then error("describe: expected describe(name, function() ... end)", 2) end
+  local block = { name = tostring(name), parent = current, before = {}, after = {} }
+  local prev = current
+  current = block
+  local ok, err = xpcall(fn, traceback)
+  current = prev
+  if not ok then record_failure(full_name(block, "(describe block)"), tostring(err)) end
+end
+
+--- it(name, fn): one test; fn may sleep, call functions and make in-process requests.
+function M.it(name, fn)
+  if type(fn) ~= "function" then error("it: expected it(name, function() ... end)", 2) end
+  tests[#tests + 1] = { name = full_name(current, tostring(name)), fn = fn, block = current }
+end
+
+--- before_each(fn) / after_each(fn): run around every test of the enclosing describe (and nested).
+function M.before_each(fn)
+  local b = current.before
+  b[#b + 1] = fn
+end
+
+function M.after_each(fn)
+  local a = current.after
+  a[#a + 1] = fn
+end
+
+-- Errors from assertions already carry "file:line:"; anything else gets a traceback.
+local function on_test_error(e)
+  if type(e) == "string" and find(e, "^[^\n]-:%d+: ") then return e end
+  if errors.is(e) then return traceback("unexpected error " .. tostring(e), 2) end
+  return traceback(tostring(e), 2)
+end
+
+local function run_test(test)
+  local chain = {}
+  local b = test.block
+  while b do
+    table.insert(chain, 1, b)
+    b = b.parent
+  end
+  local ok, err = true, nil
+  for _, block in ipairs(chain) do
+    for _, f in ipairs(block.before) do
+      if ok then ok, err = xpcall(f, on_test_error) end
+    end
+  end
+  if ok then ok, err = xpcall(test.fn, on_test_error) end
+  for i = #chain, 1, -1 do
+    for _, f in ipairs(chain[i].after) do
+      local aok, aerr = xpcall(f, on_test_error)
+      if ok and not aok then ok, err = false, "after_each: " .. tostring(aerr) end
+    end
+  end
+  test.done = true
+  if ok then
+    passed = passed + 1
+    out("ok   " .. test.name)
+  else
+    record_failure(test.name, tostring(err))
+  end
+end
+
+local function run_all()
+  for _, test in ipairs(tests) do run_test(test) end
+  finished = true
+end
+
+-- The globals a test file sees (besides the standard ones).
+local function test_env()
+  return setmetatable({
+    describe = M.describe, it = M.it, before_each = M.before_each, after_each = M.after_each,
+    expect = M.expect, t = M,
+  }, { __index = _G })
+end
+
+local function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- M.files(app_dir) -> sorted list of APP_DIR/tests/*_test.lua
+function M.files(app_dir)
+  local dir = app_dir .. "/tests"
+  local p = io.popen("ls -1 " .. shell_quote(dir) .. " 2>/dev/null")
+  local list = {}
+  if p then
+    for name in p:lines() do
+      if find(name, "_test%.lua$") then list[#list + 1] = dir .. "/" .. name end
+    end
+    p:close()
+  end
+  sort(list)
+  return list
+end
+
+--- start(app_dir): collects and starts the tests; returns at once (tests may finish later).
+function M.start(app_dir)
+  reset()
+  started = true
+  app_dir = tostring(app_dir):gsub("/+$", "")
+  local files = M.files(app_dir)
+  if #files == 0 then
+    out("no test files: put tests in " .. app_dir .. "/tests/<name>_test.lua")
+  end
+  for _, file in ipairs(files) do
+    local chunk, err = loadfile(file)
+    if not chunk then
+      record_failure(file, "cannot load: " .. tostring(err))
+    else
+      setfenv(chunk, test_env())
+      current = root
+      local ok, lerr = xpcall(chunk, traceback)
+      current = root
+      if not ok then record_failure(file, tostring(lerr)) end
+    end
+  end
+  runtime.spawn(run_all)
+end
+
+--- finish() -> number of failures; prints the failures and "N passed, N failed".
+function M.finish()
+  if not finished then
+    for _, test in ipairs(tests) do
+      if not test.done and started then
+        record_failure(test.name, "did not finish: it waited for something that never happened"
+          .. " (a coroutine.yield outside pikku, or a request that never answered)")
+      end
+    end
+  end
+  if #failures > 0 then
+    out("")
+    out("Failures:")
+    for i, f in ipairs(failures) do
+      out(format("%d) %s", i, f.name))
+      out("   " .. f.message:gsub("\n", "\n   "))
+      out(rep("-", 20))
+    end
+  end
+  out(format("%d passed, %d failed", passed, failed))
+  return failed
+end
+
+return M

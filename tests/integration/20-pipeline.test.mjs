@@ -1,0 +1,346 @@
+// The call pipeline over real HTTP: sessions (cookie, bearer JWT, API key), CSRF, permissions, middleware order, per-call services, RPC, CORS, validation.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { startServer, checkErrorBody, REPO_ROOT } from './lib/server.mjs';
+
+const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'pipeline');
+
+const b64url = (s) => Buffer.from(s).toString('base64url');
+const now = () => Math.floor(Date.now() / 1000);
+
+function jwt(claims, secret, header = { alg: 'HS256', typ: 'JWT' }) {
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  if (secret === null) return `${input}.`;
+  return `${input}.${crypto.createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+// A session cookie value as pikku.cookie_session encodes it: b64url(json).b64url(hmac)
+function sessionCookie(session, secret, exp = now() + 600) {
+  const data = b64url(JSON.stringify({ exp, session }));
+  return `${data}.${crypto.createHmac('sha256', secret).update(data).digest('base64url')}`;
+}
+
+describe('pipeline', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer({ app: APP, args: ['--dev'], env: { PIPELINE_LABEL: 'from-env' } });
+  });
+  after(() => srv?.stop());
+
+  async function call(p, { method = 'GET', headers = {}, body, json } = {}) {
+    const init = { method, headers: { ...headers } };
+    if (json !== undefined) {
+      init.body = JSON.stringify(json);
+      init.headers['content-type'] = 'application/json';
+    } else if (body !== undefined) init.body = body;
+    const res = await srv.fetch(p, init);
+    const text = await res.text();
+    let data;
+    try { data = JSON.parse(text); } catch { data = undefined; }
+    return { status: res.status, headers: res.headers, text, json: data };
+  }
+  const bearer = (token) => ({ authorization: `Bearer ${token}` });
+  const cookie = (value) => ({ cookie: `sid=${value}` });
+
+  async function login(user, role) {
+    const r = await call('/login', { method: 'POST', json: { user, role } });
+    assert.equal(r.status, 200, r.text);
+    const set = r.headers.get('set-cookie');
+    const value = /^sid=([^;]+)/.exec(set)[1];
+    return { cookie: value, token: r.json.token, setCookie: set };
+  }
+
+  describe('auth', () => {
+    test('a function needs a session by default: 401 MissingSession', async () => {
+      const r = await call('/me');
+      assert.equal(r.status, 401);
+      checkErrorBody(assert, r.json, { name: 'MissingSession' });
+      const pub = await call('/public');
+      assert.equal(pub.status, 200);
+      assert.equal(pub.json.session, false);
+    });
+
+    test('cookie session round trip: set_session, cookie accepted, clear_session', async () => {
+      const { cookie: sid, setCookie } = await login('bob');
+      assert.match(setCookie, /HttpOnly/);
+      assert.match(setCookie, /SameSite=Lax/);
+      assert.match(setCookie, /Max-Age=3600/);
+      const me = await call('/me', { headers: cookie(sid) });
+      assert.equal(me.status, 200, me.text);
+      assert.deepEqual(me.json.session, { userId: 'bob', role: 'user' });
+      const out = await call('/logout', { method: 'POST', headers: cookie(sid) });
+      assert.equal(out.status, 200, out.text);
+      assert.match(out.headers.get('set-cookie'), /^sid=;.*Max-Age=0/);
+    });
+
+    test('cookies signed with an older secret are accepted; forged or expired ones are no session', async () => {
+      const old = await call('/me', { headers: cookie(sessionCookie({ userId: 'ann' }, 'cookie-old')) });
+      assert.equal(old.status, 200, old.text);
+      assert.equal(old.json.session.userId, 'ann');
+      for (const v of [sessionCookie({ userId: 'ann' }, 'wrong'), sessionCookie({ userId: 'ann' }, 'cookie-new', now() - 5), 'garbage']) {
+        const r = await call('/me', { headers: cookie(v) });
+        assert.equal(r.status, 401, r.text);
+        assert.equal(r.json.name, 'MissingSession');
+      }
+    });
+
+    test('bearer JWT: valid (current and old secret) -> session; bad signature, expired, alg none -> 401 InvalidSession', async () => {
+      const { token } = await login('carl');
+      const ok = await call('/me', { headers: bearer(token) });
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(ok.json.session.userId, 'carl');
+      const rotated = await call('/me', { headers: bearer(jwt({ userId: 'dan' }, 'jwt-old')) });
+      assert.equal(rotated.json.session.userId, 'dan');
+      const bad = [
+        jwt({ userId: 'eve' }, 'not-the-secret'),
+        jwt({ userId: 'eve', exp: now() - 10 }, 'jwt-new'),
+        jwt({ userId: 'eve' }, null, { alg: 'none', typ: 'JWT' }),
+        jwt({ userId: 'eve' }, 'jwt-new', { alg: 'HS512', typ: 'JWT' }),
+        'not.a.token',
+      ];
+      for (const t of bad) {
+        const r = await call('/me', { headers: bearer(t) });
+        assert.equal(r.status, 401, `${t}: ${r.text}`);
+        checkErrorBody(assert, r.json, { name: 'InvalidSession' });
+      }
+      // on a public route a bad token is just no session
+      const pub = await call('/public', { headers: bearer(bad[0]) });
+      assert.equal(pub.status, 200);
+      assert.equal(pub.json.session, false);
+    });
+
+    test('API key in a header or the query; a wrong key is 401 InvalidSession', async () => {
+      const h = await call('/me', { headers: { 'x-api-key': 'key-1' } });
+      assert.equal(h.status, 200, h.text);
+      assert.deepEqual(h.json.session, { userId: 'service', role: 'service' });
+      const q = await call('/me?api_key=key-1');
+      assert.equal(q.status, 200, q.text);
+      const bad = await call('/me', { headers: { 'x-api-key': 'nope' } });
+      assert.equal(bad.status, 401);
+      assert.equal(bad.json.name, 'InvalidSession');
+    });
+
+    test('auth: the wiring overrides the group, the group overrides the function', async () => {
+      assert.equal((await call('/grp/open')).status, 200);
+      const closed = await call('/grp/closed');
+      assert.equal(closed.status, 401);
+      assert.equal(closed.json.name, 'MissingSession');
+    });
+  });
+
+  describe('CSRF for cookie sessions', () => {
+    let sid;
+    before(async () => { ({ cookie: sid } = await login('fay')); });
+
+    test('a state-changing request with the cookie from another origin is 403', async () => {
+      for (const headers of [
+        { origin: 'https://evil.example' },
+        { referer: 'https://evil.example/page' },
+        { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' },
+        { origin: 'null' },
+      ]) {
+        const r = await call('/update', { method: 'POST', headers: { ...cookie(sid), ...headers } });
+        assert.equal(r.status, 403, `${JSON.stringify(headers)}: ${r.text}`);
+        checkErrorBody(assert, r.json, { name: 'Forbidden' });
+      }
+    });
+
+    test('same origin, a trusted CORS origin, no browser headers, or a bearer token pass', async () => {
+      const same = await call('/update', { method: 'POST', headers: { ...cookie(sid), origin: srv.base } });
+      assert.equal(same.status, 200, same.text);
+      const fetchSite = await call('/update', { method: 'POST', headers: { ...cookie(sid), 'sec-fetch-site': 'same-origin' } });
+      assert.equal(fetchSite.status, 200, fetchSite.text);
+      const trusted = await call('/update', { method: 'POST', headers: { ...cookie(sid), origin: 'https://app.example' } });
+      assert.equal(trusted.status, 200, trusted.text);
+      const noBrowser = await call('/update', { method: 'POST', headers: cookie(sid) });
+      assert.equal(noBrowser.status, 200, noBrowser.text);
+      const { token } = await login('gus');
+      const viaBearer = await call('/update', { method: 'POST', headers: { ...bearer(token), origin: 'https://evil.example' } });
+      assert.equal(viaBearer.status, 200, viaBearer.text);
+    });
+
+    test('GET is not checked', async () => {
+      const r = await call('/me', { headers: { ...cookie(sid), origin: 'https://evil.example' } });
+      assert.equal(r.status, 200);
+    });
+  });
+
+  describe('permissions', () => {
+    test('any key passing allows (OR); a list needs all (AND); else 403 Permission denied', async () => {
+      const bob = (await login('bob')).token;
+      const admin = (await login('root', 'admin')).token;
+      assert.equal((await call('/docs/bob', { headers: bearer(bob) })).status, 200);
+      const denied = await call('/docs/alice', { headers: bearer(bob) });
+      assert.equal(denied.status, 403);
+      checkErrorBody(assert, denied.json, { name: 'Forbidden' });
+      assert.equal(denied.json.message, 'Permission denied');
+      assert.equal((await call('/docs/alice', { headers: bearer(admin) })).status, 200);
+      assert.equal((await call('/docs/alice')).status, 401);
+    });
+  });
+
+  describe('middleware', () => {
+    test('runs global -> group -> wiring -> function, and unwinds in reverse', async () => {
+      const r = await call('/mw/order');
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-trace'), 'global>group>wiring>func>');
+      assert.equal(r.json.trace, 'global>group>wiring>func>');
+      assert.equal(r.json.out, '<func<wiring<group<global');
+    });
+
+    test('may short-circuit with a value or an error', async () => {
+      const blocked = await call('/mw/blocked');
+      assert.equal(blocked.status, 200);
+      assert.deepEqual(blocked.json, { blocked: true, out: '<group<global' });
+      assert.equal(blocked.headers.get('x-trace'), 'global>group>');
+      const limited = await call('/mw/limited');
+      assert.equal(limited.status, 429);
+      checkErrorBody(assert, limited.json, { name: 'TooManyRequests' });
+    });
+  });
+
+  describe('services', () => {
+    test('per-call services exist in the call and close runs after it, even when it fails', async () => {
+      const c0 = (await call('/closed-count')).json.count;
+      const failed = await call('/tx-fails');
+      assert.equal(failed.status, 409, failed.text);
+      const c1 = (await call('/closed-count')).json.count;
+      assert.equal(c1, c0 + 2); // the failing call and the first count call
+    });
+
+    test('config values from pikku.env and singleton services', async () => {
+      const r = await call('/config');
+      assert.deepEqual({ label: r.json.label, svc: r.json.svc }, { label: 'from-env', svc: 'from-env' });
+    });
+  });
+
+  describe('RPC', () => {
+    test('POST /rpc/:name calls an exposed function with {data} or {rpcName, data}', async () => {
+      const a = await call('/rpc/greet', { method: 'POST', json: { data: { name: 'Ada' } } });
+      assert.equal(a.status, 200, a.text);
+      assert.equal(a.json.message, 'Hello, Ada!');
+      const b = await call('/rpc/greet', { method: 'POST', json: { rpcName: 'greet', data: { name: 'Bo', greeting: 'Hi' } } });
+      assert.equal(b.json.message, 'Hi, Bo!');
+    });
+
+    test('a function that is not exposed, or unknown, is 404', async () => {
+      for (const name of ['internal_only', 'nope']) {
+        const r = await call(`/rpc/${name}`, { method: 'POST', json: { data: {} } });
+        assert.equal(r.status, 404, r.text);
+        checkErrorBody(assert, r.json, { name: 'NotFound' });
+      }
+      assert.equal((await call('/rpc/greet')).status, 405);
+    });
+
+    test("the target's own auth and validation apply", async () => {
+      const anon = await call('/rpc/whoami', { method: 'POST', json: { data: {} } });
+      assert.equal(anon.status, 401);
+      const { token } = await login('hal');
+      const me = await call('/rpc/whoami', { method: 'POST', headers: bearer(token), json: { data: {} } });
+      assert.equal(me.status, 200, me.text);
+      assert.equal(me.json.session.userId, 'hal');
+      const invalid = await call('/rpc/greet', { method: 'POST', json: { data: {} } });
+      assert.equal(invalid.status, 422, invalid.text);
+    });
+
+    test('wire.rpc.invoke and services.rpc.invoke run the pipeline with the caller\'s session', async () => {
+      const { token } = await login('ivy');
+      const r = await call('/rpc/via_rpc', { method: 'POST', headers: bearer(token), json: { data: {} } });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json.a, { internal: true, got: { x: 1 } });
+      assert.deepEqual(r.json.b, { internal: true, got: { y: 2 } });
+      assert.equal(r.json.who.session.userId, 'ivy');
+      const nested = await call('/rpc/greet_bad', { method: 'POST', json: { data: {} } });
+      assert.equal(nested.status, 422, nested.text);
+    });
+
+    test('runaway recursion stops at the depth limit with a 500 naming it', async () => {
+      const r = await call('/rpc/recurse', { method: 'POST', json: { data: {} } });
+      assert.equal(r.status, 500);
+      checkErrorBody(assert, r.json, { name: 'InternalServerError' });
+      assert.match(r.json.message, /depth limit of 16/);
+    });
+  });
+
+  describe('CORS', () => {
+    test('preflight for a wired path: 204 with the CORS headers for an allowed origin', async () => {
+      const r = await call('/me', {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+      });
+      assert.equal(r.status, 204);
+      assert.equal(r.headers.get('access-control-allow-origin'), 'https://app.example');
+      assert.equal(r.headers.get('access-control-allow-credentials'), 'true');
+      assert.match(r.headers.get('access-control-allow-methods'), /GET/);
+      assert.equal(r.headers.get('access-control-allow-headers'), 'authorization');
+      assert.equal(r.headers.get('access-control-max-age'), '600');
+      const rpc = await call('/rpc/greet', { method: 'OPTIONS', headers: { origin: 'https://app.example' } });
+      assert.equal(rpc.status, 204);
+      assert.match(rpc.headers.get('access-control-allow-methods'), /POST/);
+    });
+
+    test('no CORS headers for another origin', async () => {
+      const pre = await call('/me', { method: 'OPTIONS', headers: { origin: 'https://evil.example' } });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get('access-control-allow-origin'), null);
+      const r = await call('/public', { headers: { origin: 'https://evil.example' } });
+      assert.equal(r.headers.get('access-control-allow-origin'), null);
+    });
+
+    test('responses (errors too) carry the CORS headers for an allowed origin', async () => {
+      const ok = await call('/public', { headers: { origin: 'https://app.example' } });
+      assert.equal(ok.headers.get('access-control-allow-origin'), 'https://app.example');
+      assert.equal(ok.headers.get('access-control-allow-credentials'), 'true');
+      assert.equal(ok.headers.get('access-control-expose-headers'), 'x-trace');
+      assert.match(ok.headers.get('vary'), /Origin/);
+      const err = await call('/me', { headers: { origin: 'https://app.example' } });
+      assert.equal(err.status, 401);
+      assert.equal(err.headers.get('access-control-allow-origin'), 'https://app.example');
+    });
+  });
+
+  describe('validation', () => {
+    test('422 UnprocessableContent "Validation failed" lists every error', async () => {
+      const r = await call('/validate', { method: 'POST', json: { age: 'old' } });
+      assert.equal(r.status, 422, r.text);
+      checkErrorBody(assert, r.json, { name: 'UnprocessableContent' });
+      assert.equal(r.json.message, 'Validation failed');
+      const paths = r.json.payload.errors.map((e) => e.path).sort();
+      assert.deepEqual(paths, ['/active', '/age', '/name']);
+      for (const e of r.json.payload.errors) assert.equal(typeof e.message, 'string');
+      const ok = await call('/validate', { method: 'POST', json: { name: 'a', age: 3, active: true } });
+      assert.equal(ok.status, 200, ok.text);
+    });
+
+    test('query values are coerced to the schema types', async () => {
+      const r = await call('/typed?limit=5&done=true');
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.limit, 5);
+      assert.equal(r.json.done, true);
+    });
+
+    test('in development mode a result that breaks the output schema is a 500 naming the function and the path', async () => {
+      const r = await call('/bad-output');
+      assert.equal(r.status, 500);
+      assert.match(r.json.message, /bad_output/);
+      assert.match(r.json.message, /\/id/);
+    });
+  });
+});
+
+describe('pipeline load errors', () => {
+  test('pikku.cors with origins "*" and credentials is a load error naming the line', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const { runCli } = await import('./lib/server.mjs');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-cors-'));
+    fs.writeFileSync(path.join(dir, 'app.lua'),
+      'local pikku = require "pikku"\npikku.cors { origins = "*", credentials = true }\n');
+    const r = runCli(['serve', dir, '--port', '0', '--workers', '1']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /app\.lua:2: .*credentials/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
