@@ -1,0 +1,56 @@
+-- The flagship app: Pikku's todo sample on Pikku for Lua, with its data in a SQLite file.
+-- Run: build/pikku serve apps/todos   (docs/todos.md lists the routes and options)
+local pikku = require "pikku"
+local password = require "pikku.password"
+local Store = require "store"
+local todos = require "functions.todos"
+local auth = require "functions.auth"
+require "functions.greet"   -- declares greet (expose = true): the runtime serves POST /rpc/greet
+
+local env = pikku.env
+
+-- This folder (as the server was given it), for the default database path.
+local APP_DIR = (debug.getinfo(1, "S").source:match("^@(.*)/app%.lua$")) or "."
+
+local SECRET = env("TODOS_SECRET", "dev-secret-change-me")
+
+-- Under `pikku test` the default database is a fresh temporary file (removed at the end), never
+-- the app's own.
+local TESTING = require("pikku.core").test == true
+local DEFAULT_DB = TESTING and os.tmpname() or APP_DIR .. "/todos.db"
+
+pikku.config {
+  app = "todos",
+  db_path = env("PIKKU_TODOS_DB", DEFAULT_DB),
+}
+
+-- Sessions: a signed cookie (set by login) or a bearer JWT (returned by login), same secret.
+-- CSRF applies to state-changing requests that carry the cookie.
+pikku.auth {
+  cookie = { name = "pikku_session", secrets = { SECRET } },
+  jwt = { secrets = { SECRET }, expires_in = 3600 },
+  csrf = true,
+}
+
+-- Runs once per load (master and each worker state). The store opens its connection lazily in
+-- the process that uses it; init() creates and seeds the file, then closes its connection.
+pikku.singleton_services(function(config)
+  local store = Store.new {
+    path = config.db_path, hash = password.hash, temporary = TESTING and config.db_path == DEFAULT_DB,
+  }
+  store:init()
+  return { store = store }
+end)
+
+-- Pikku's sample surface.
+pikku.wire_http { method = "get", route = "/todos", func = todos.list_todos, auth = false }
+pikku.wire_http { method = "get", route = "/todos/:id", func = todos.get_todo, auth = false }
+pikku.wire_http { method = "post", route = "/todos", func = todos.create_todo, auth = false }
+pikku.wire_http { method = "put", route = "/todos/:id", func = todos.update_todo, auth = false }
+pikku.wire_http { method = "delete", route = "/todos/:id", func = todos.delete_todo, auth = false }
+pikku.wire_http { method = "post", route = "/todos/:id/complete", func = todos.complete_todo, auth = false }
+
+pikku.wire_http { method = "post", route = "/login", func = auth.login, auth = false }
+pikku.wire_http { method = "post", route = "/logout", func = auth.logout, auth = false }
+pikku.wire_http { method = "get", route = "/me", func = auth.me }
+pikku.wire_http { method = "get", route = "/admin/stats", func = auth.admin_stats }

@@ -1,0 +1,91 @@
+-- The todo functions of Pikku's sample: list, get, create, update, delete, complete. Public
+-- (auth = false, as in the sample): the caller names the user with `userId` (default "user1").
+local pikku = require "pikku"
+local json = require "pikku.json"
+local schemas = require "schemas"
+
+local json_null = json.null
+local tostring = tostring
+
+local M = {}
+
+M.list_todos = pikku.func {
+  name = "listTodos",
+  title = "List a user's todos, newest first",
+  description = "Filters: userId (default user1), completed, priority, tag.",
+  tags = { "todos" },
+  auth = false,
+  input = schemas.ListTodosInput,
+  output = schemas.TodoListOutput,
+  func = function(services, data)
+    local todos = services.store:list(data)
+    services.logger.info("listed %d todos for user %s", #todos, tostring(data.userId or "user1"))
+    return { todos = todos, total = #todos }
+  end,
+}
+
+M.get_todo = pikku.func {
+  name = "getTodo",
+  title = "A todo by id ({todo = null} when there is none, as in Pikku's sample)",
+  tags = { "todos" },
+  auth = false,
+  input = schemas.TodoIdInput,
+  output = schemas.TodoOutput,
+  func = function(services, data)
+    return { todo = services.store:get(data.id) or json_null }
+  end,
+}
+
+M.create_todo = pikku.func {
+  name = "createTodo",
+  title = "Create a todo",
+  tags = { "todos" },
+  auth = false,
+  input = schemas.CreateTodoInput,
+  output = schemas.CreateTodoOutput,
+  func = function(services, data)
+    local todo = services.store:create(data.userId, data)
+    services.logger.info("created todo %s for user %s", todo.id, todo.userId)
+    return { todo = todo }
+  end,
+}
+
+M.update_todo = pikku.func {
+  name = "updateTodo",
+  title = "Update a todo's fields ({todo = null, success = false} when there is none)",
+  tags = { "todos" },
+  auth = false,
+  input = schemas.UpdateTodoInput,
+  output = schemas.TodoSuccessOutput,
+  func = function(services, data)
+    local todo = services.store:update(data.id, data)
+    return { todo = todo or json_null, success = todo ~= nil }
+  end,
+}
+
+M.delete_todo = pikku.func {
+  name = "deleteTodo",
+  title = "Delete a todo",
+  tags = { "todos" },
+  auth = false,
+  input = schemas.TodoIdInput,
+  output = schemas.SuccessOutput,
+  func = function(services, data)
+    return { success = services.store:delete(data.id) }
+  end,
+}
+
+M.complete_todo = pikku.func {
+  name = "completeTodo",
+  title = "Mark a todo as completed",
+  tags = { "todos" },
+  auth = false,
+  input = schemas.TodoIdInput,
+  output = schemas.TodoSuccessOutput,
+  func = function(services, data)
+    local todo = services.store:complete(data.id)
+    return { todo = todo or json_null, success = todo ~= nil }
+  end,
+}
+
+return M
