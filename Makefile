@@ -1,6 +1,6 @@
 # Thin wrapper: installs missing Debian packages, configures and builds with CMake, runs or tests.
 BUILD ?= build
-APP ?= apps/hello
+APP ?= apps/todos
 PORT ?= 8080
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=

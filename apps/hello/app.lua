@@ -3,6 +3,7 @@ local pikku = require "pikku"
 local greetings = require "greetings"
 local books = require "books"
 local native = require "native"
+local validate = require "validate"
 
 local errors = pikku.errors
 local type, tonumber = type, tonumber
@@ -121,3 +122,18 @@ pikku.wire_http {
   method = "post", route = "/raw", raw_body = true,
   func = function(_, _, wire) return { size = #(wire.http.body or "") } end,
 }
+
+-- POST /validate: the benchmark workload (schema checked in C, one middleware, one permission);
+-- POST /validate-schema: only the schema; POST /validate-bare: none of it (what the pipeline costs).
+pikku.wire_http {
+  method = "post", route = "/validate", middleware = { validate.stamp },
+  func = pikku.func {
+    name = "validate", auth = false, input = validate.schema,
+    permissions = { known_role = validate.roles_known }, func = validate.echo,
+  },
+}
+pikku.wire_http {
+  method = "post", route = "/validate-schema",
+  func = pikku.func { auth = false, input = validate.schema, func = validate.echo },
+}
+pikku.wire_http { method = "post", route = "/validate-bare", func = pikku.func { auth = false, func = validate.echo } }

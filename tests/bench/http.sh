@@ -12,6 +12,7 @@
 #   RUNS [1]          measured runs per workload       CONNS [64]  THREADS [1]
 #   PIKKU_BIN [build/pikku]   PIKKU_WORKERS [2]   APP [apps/hello]
 #   PEERS_DIR [<repo>/../shared/peers]   NGINX [1]  0 = measure pikku only
+#   NODE_PEER [1]     0 = skip the Pikku-on-Node peer (pikku-direct, port 18085) in the /validate part
 #   PINNED [0]        1 = servers on cpu 0 (taskset), wrk on cpu 1: the peers' "pinned" mode
 # The script stops everything it started (pikku by pid, nginx-lua through peerctl.sh).
 set -euo pipefail
@@ -25,6 +26,9 @@ DURATION="${DURATION:-5}" WARMUP="${WARMUP:-3}" RUNS="${RUNS:-1}"
 CONNS="${CONNS:-64}" THREADS="${THREADS:-1}"
 NGINX="${NGINX:-1}"
 PINNED="${PINNED:-0}"
+NODE_PEER="${NODE_PEER:-1}"
+NODE_PORT=18085   # pikku-direct, fixed by peerctl.sh
+NODE_STARTED=0
 SRV_PIN=() LOAD_PIN=()
 if [[ "$PINNED" == 1 ]]; then SRV_PIN=(taskset -c 0) LOAD_PIN=(taskset -c 1); fi
 NGINX_PORT=18081   # fixed by peerctl.sh
@@ -55,6 +59,7 @@ cleanup() {
     wait "$PIKKU_PID" 2>/dev/null || true
   fi
   if [[ "$NGINX_STARTED" == 1 ]]; then "$PEERS_DIR/peerctl.sh" stop nginx-lua >/dev/null || true; fi
+  if [[ "$NODE_STARTED" == 1 ]]; then "$PEERS_DIR/peerctl.sh" stop pikku-direct >/dev/null || true; fi
   rm -rf "$TMP"
   exit "$rc"
 }
@@ -178,3 +183,47 @@ done
 echo "## Lua route vs built-in C route (pikku)"
 echo
 echo "GET /hello / GET /_pikku/health req/s: $(ratio "$HELLO_RPS" "$HEALTH_RPS") ($(printf '%.0f' "$HELLO_RPS") / $(printf '%.0f' "$HEALTH_RPS"))"
+
+# ---- POST /validate: schema in C + one middleware + one permission ----------------------------
+# Same body for every server (the peers' wrk/post-validate.lua); the pikku variants reuse that
+# script and only change the path.
+VALIDATE_LUA="$PEERS_DIR/wrk/post-validate.lua"
+for v in validate-schema validate-bare; do
+  printf 'dofile("%s")\nwrk.path = "/%s"\n' "$VALIDATE_LUA" "$v" >"$TMP/$v.lua"
+done
+HAVE_NODE=0
+if [[ "$NODE_PEER" == 1 ]]; then
+  code="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -d '{}' "http://$HOST:$NODE_PORT/validate" || true)"
+  if [[ "$code" =~ ^[2-5][0-9][0-9]$ ]]; then
+    HAVE_NODE=1   # already running
+  elif "$PEERS_DIR/peerctl.sh" start pikku-direct ${SRV_PIN:+0} >"$TMP/peerctl-node.log" 2>&1; then
+    NODE_STARTED=1 HAVE_NODE=1
+  else
+    echo "could not start pikku-direct (run $PEERS_DIR/setup.sh), skipping it:" >&2; cat "$TMP/peerctl-node.log" >&2
+  fi
+fi
+echo
+echo "## POST /validate (10-field body; pikku: schema + 1 middleware + 1 permission)"
+echo
+echo "| server        |      req/s |   p99 ms | non-2xx | socket errors |"
+echo "|---------------|-----------:|---------:|--------:|--------------:|"
+vrow() { printf '| %-13s | %10.0f | %8.3f | %7d | %13d |\n' "$1" "$2" "$3" "$4" "$5"; }
+read -r v_rps v_p99 v_non v_sock < <(measure "$PORT" /validate "$VALIDATE_LUA")
+vrow "pikku" "$v_rps" "$v_p99" "$v_non" "$v_sock"
+read -r s_rps s_p99 s_non s_sock < <(measure "$PORT" /validate-schema "$TMP/validate-schema.lua")
+vrow "pikku schema" "$s_rps" "$s_p99" "$s_non" "$s_sock"
+read -r b_rps b_p99 b_non b_sock < <(measure "$PORT" /validate-bare "$TMP/validate-bare.lua")
+vrow "pikku bare" "$b_rps" "$b_p99" "$b_non" "$b_sock"
+if [[ "$HAVE_NGINX" == 1 ]]; then
+  read -r n_rps n_p99 n_non n_sock < <(measure "$NGINX_PORT" /validate "$VALIDATE_LUA")
+  vrow "nginx-lua" "$n_rps" "$n_p99" "$n_non" "$n_sock"
+fi
+if [[ "$HAVE_NODE" == 1 ]]; then
+  read -r j_rps j_p99 j_non j_sock < <(measure "$NODE_PORT" /validate "$VALIDATE_LUA")
+  vrow "pikku-node" "$j_rps" "$j_p99" "$j_non" "$j_sock"
+fi
+echo
+[[ "$HAVE_NGINX" == 1 ]] && echo "pikku / nginx-lua req/s: $(ratio "$v_rps" "$n_rps")"
+[[ "$HAVE_NODE" == 1 ]] && echo "pikku / pikku-node req/s: $(ratio "$v_rps" "$j_rps")"
+echo "validation alone costs $(awk -v a="$s_rps" -v b="$b_rps" 'BEGIN { printf "%.1f", (1 - a / b) * 100 }') % of the bare route's req/s;" \
+     "the whole pipeline (schema + middleware + permission) $(awk -v a="$v_rps" -v b="$b_rps" 'BEGIN { printf "%.1f", (1 - a / b) * 100 }') %"
