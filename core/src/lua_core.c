@@ -212,9 +212,11 @@ static int l_log(lua_State *L) {
   const char *level = luaL_checkstring(L, 1);
   size_t len;
   const char *msg = luaL_checklstring(L, 2, &len);
+  size_t idlen;
+  const char *id = opt_lstring(L, 3, &idlen);
   if (strcmp(level, "info") && strcmp(level, "warn") && strcmp(level, "error") && strcmp(level, "debug"))
     return luaL_error(L, "log level must be debug, info, warn or error, got \"%s\"", level);
-  pk__log_msg(level, msg, len, NULL, 0);
+  pk__log_msg(level, msg, len, id, idlen);
   return 0;
 }
 

@@ -95,8 +95,8 @@ local function request_id(handle)
 end
 
 -- Responds with an error; e is a pikku error or any other value raised. Never raises.
-local function respond_error(handle, e, tb, extra)
-  local id = request_id(handle)
+local function respond_error(handle, e, tb, extra, rid)
+  local id = rid or request_id(handle)
   local name, status, message, payload
   if is_error(e) then
     name, status, message, payload = e.name, e.status, e.message, e.payload
@@ -136,7 +136,7 @@ local function finish(h, ok, res)
   if not ok then
     local tb = last_traceback
     last_traceback = nil
-    return respond_error(handle, res, tb, extra_lines(h))
+    return respond_error(handle, res, tb, extra_lines(h), h._rid)
   end
   local status, body, ctype = h._status, nil, nil
   if h._sent then
@@ -642,6 +642,20 @@ local function parse_route(route)
   return "/" .. concat(shape, "/"), names, set
 end
 
+-- The id of the call running in this coroutine, for log lines: the request's x-request-id or a
+-- new id, made on first use and kept, so an error answer later in the call carries the same errorId.
+local function current_call_id()
+  local co = co_running()
+  local h = co and calls[co]
+  if h == nil or h == TASK or h.handle == nil then return nil end
+  local id = h._rid
+  if id == nil then
+    id = type(h.handle) == "number" and request_id(h.handle) or core_gen_id()
+    h._rid = id
+  end
+  return id
+end
+
 local function make_logger()
   local logger = {}
   for _, level in ipairs { "debug", "info", "warn", "error" } do
@@ -653,7 +667,7 @@ local function make_logger()
       elseif b ~= nil or select("#", ...) > 0 then
         msg = format(tostring(msg), b, ...)
       end
-      core_log(level, tostring(msg))
+      core_log(level, tostring(msg), current_call_id())
     end
   end
   return logger

@@ -1,0 +1,61 @@
+/* utf8.c: strict UTF-8 validation with an ASCII fast path, resumable at any byte. */
+#include "utf8.h"
+#include <errno.h>
+#include <string.h>
+
+/* The checks follow the table of well-formed byte sequences in RFC 3629 section 4 (the same as
+ * Unicode's Table 3-7): the second byte's range depends on the lead byte, which is how overlong
+ * forms (E0 80..9F, F0 80..8F), surrogates (ED A0..BF) and code points above U+10FFFF
+ * (F4 90..BF) are excluded; C0, C1 and F5..FF never appear. */
+
+#define HIGH_BITS 0x8080808080808080ULL
+
+int pk__utf8_feed(pk__utf8_state *st, const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  unsigned need = st->need, lo = st->lo, hi = st->hi;
+  while (p < end) {
+    if (need) {
+      unsigned c = *p++;
+      if (c < lo || c > hi) return -EILSEQ;
+      need--;
+      lo = 0x80;
+      hi = 0xbf;
+      continue;
+    }
+    /* Between code points: skip ASCII eight bytes at a time (the common case of JSON text). */
+    while (end - p >= 8) {
+      uint64_t v;
+      memcpy(&v, p, 8);
+      if (v & HIGH_BITS) break;
+      p += 8;
+    }
+    if (p == end) break;
+    unsigned c = *p++;
+    if (c < 0x80) continue;
+    if (c < 0xc2) return -EILSEQ;              /* a stray continuation byte, or overlong C0/C1 */
+    if (c < 0xe0) { need = 1; continue; }
+    if (c < 0xf0) {
+      need = 2;
+      if (c == 0xe0) lo = 0xa0;                /* below U+0800 would be overlong */
+      else if (c == 0xed) hi = 0x9f;           /* U+D800..U+DFFF are surrogates */
+      continue;
+    }
+    if (c < 0xf5) {
+      need = 3;
+      if (c == 0xf0) lo = 0x90;                /* below U+10000 would be overlong */
+      else if (c == 0xf4) hi = 0x8f;           /* above U+10FFFF */
+      continue;
+    }
+    return -EILSEQ;
+  }
+  st->need = (uint8_t)need;
+  st->lo = (uint8_t)lo;
+  st->hi = (uint8_t)hi;
+  return 0;
+}
+
+int pk__utf8_valid(const char *s, size_t n) {
+  pk__utf8_state st;
+  pk__utf8_init(&st);
+  return pk__utf8_feed(&st, s, n) == 0 && pk__utf8_complete(&st);
+}
