@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and the tests need, only when some are missing.
+# Installs what the build and the tests need when it is missing: Debian packages, then the tests' npm packages.
 set -euo pipefail
 PKGS=(cmake make gcc pkg-config libluajit2-5.1-dev libuv1-dev node-llhttp lua-cjson-dev libssl-dev
-      libsqlite3-dev libcmocka-dev curl nodejs)
+      libsqlite3-dev libcmocka-dev curl nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# nodejs may come from elsewhere than Debian (a node binary on PATH is enough)
-if command -v node >/dev/null 2>&1; then
-  missing=("${missing[@]/nodejs}")
-fi
+# node and npm may come from elsewhere than Debian: a binary on PATH is enough
+command -v node >/dev/null 2>&1 && missing=("${missing[@]/nodejs}")
+command -v npm >/dev/null 2>&1 && missing=("${missing[@]/npm}")
 missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
-[ ${#missing[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then
-  echo "missing packages: ${missing[*]}; run as root: apt-get update && apt-get install -y ${missing[*]}" >&2
-  exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${missing[*]}; run as root: apt-get update && apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
 fi
-echo "installing: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${missing[@]}"
+
+# npm packages of the integration tests (the WebSocket client `ws`), installed once
+TESTS_DIR="$(cd "$(dirname "$0")" && pwd)/integration"
+if [ -f "$TESTS_DIR/package-lock.json" ] && [ ! -d "$TESTS_DIR/node_modules/ws" ]; then
+  (cd "$TESTS_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
