@@ -38,7 +38,7 @@ size_t pk__gen_id(char *buf) {
   return 32;
 }
 
-static double new_handle(pk__conn *c) {
+double pk__conn_new_handle(pk__conn *c) {
   pk__W->serial = (pk__W->serial + 1) & 0x7fffffff;
   if (!pk__W->serial) pk__W->serial = 1;
   return (double)pk__W->serial * 1048576.0 + c->slot;
@@ -50,6 +50,14 @@ pk__conn *pk__conn_from_handle(double handle) {
   if (slot >= pk__W->nslots) return NULL;
   pk__conn *c = pk__W->slots[slot];
   return c && c->req_handle == handle ? c : NULL;
+}
+
+pk__conn *pk__conn_from_cid(double cid) {
+  if (!(cid > 0) || !pk__W) return NULL;
+  uint32_t slot = (uint32_t)((uint64_t)cid & 0xFFFFF);
+  if (slot >= pk__W->nslots) return NULL;
+  pk__conn *c = pk__W->slots[slot];
+  return c && c->ws && c->ws->cid == cid && !c->closing ? c : NULL;
 }
 
 static int take_slot(pk__conn *c) {
@@ -73,7 +81,10 @@ static int take_slot(pk__conn *c) {
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-static void queue_flush(pk__conn *c) {
+void pk__conn_queue_flush(pk__conn *c);
+static void queue_flush(pk__conn *c) { pk__conn_queue_flush(c); }
+
+void pk__conn_queue_flush(pk__conn *c) {
   if (c->queued_flush || c->closing) return;
   c->queued_flush = 1;
   c->flush_next = pk__W->flush_list;
@@ -99,6 +110,7 @@ void pk__conn_close(pk__conn *c) {
   if (c->closing) return;
   pk__worker *w = pk__W;
   c->closing = 1;
+  if (c->ws) pk__ws_closed(c);
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   c->req_handle = 0;
   w->slots[c->slot] = NULL;
@@ -118,6 +130,7 @@ static void on_write(uv_write_t *req, int status) {
   free(wr);
   if (c->closing) return;
   c->writing = 0;
+  c->writing_bytes = 0;
   if (status < 0) { pk__conn_close(c); return; }
   if (c->out.len || c->close_after) queue_flush(c);
   if (c->throttled && c->out.len < OUT_HIGH_WATER) { c->throttled = 0; queue_resume(c); }
@@ -165,6 +178,7 @@ static void flush(pk__conn *c) {
       uv_buf_t rb = uv_buf_init(wr->data, (unsigned)wr->len);
       if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &rb, 1, on_write)) { free(wr); pk__conn_close(c); return; }
       c->writing = 1;
+      c->writing_bytes = wr->len;
       return;
     }
   }
@@ -297,7 +311,11 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     respond_core_error(c, 405, "Method not allowed", extra, (size_t)n);
     return 0;
   }
-  c->req_handle = new_handle(c);
+  if (pk__host_is_channel(h, m.index)) {
+    pk__ws_upgrade(c, r, h, &m, url, plen, q ? q + 1 : NULL, q ? ulen - plen - 1 : 0);
+    return 0;
+  }
+  c->req_handle = pk__conn_new_handle(c);
   c->req_host = h;
   pk__host_ref(h);
   const char *query = q ? q + 1 : NULL;
@@ -328,7 +346,7 @@ static void set_deadline(pk__conn *c) {
   }
 }
 
-static void feed(pk__conn *c, const char *data, size_t len) {
+static void feed(pk__conn *c, char *data, size_t len) {
   while (len > 0 && !c->closing && !c->close_after) {
     size_t used = 0;
     c->in_parser = 1;
@@ -347,6 +365,10 @@ static void feed(pk__conn *c, const char *data, size_t len) {
       return;
     }
     if (rc == PK_FEED_PAUSED) {
+      if (c->ws) {                       /* upgraded: the rest is WebSocket frames */
+        if (len) pk__ws_feed(c, data, len);
+        return;
+      }
       if (c->req_handle) {               /* a handler answers later: keep the rest for then */
         c->paused = 1;
         pk__buf_append(&c->pending_in, data, len);
@@ -375,7 +397,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     pk__conn_close(c);
     return;
   }
-  feed(c, buf->base, (size_t)nread);
+  if (c->ws) pk__ws_feed(c, buf->base, (size_t)nread);
+  else feed(c, buf->base, (size_t)nread);
 }
 
 static void start_reading(pk__conn *c) {
@@ -410,6 +433,7 @@ static void resume(pk__conn *c) {
 }
 
 void pk__conn_end_of_turn(pk__worker *w) {
+  pk__ws_end_of_turn(w);
   while (w->resume_list) {
     pk__conn *c = w->resume_list;
     w->resume_list = c->resume_next;
@@ -450,6 +474,7 @@ void pk__conn_accept(pk__worker *w) {
 void pk__conn_sweep(pk__worker *w, uint64_t now) {
   for (pk__conn *c = w->conns, *next; c; c = next) {
     next = c->next;
+    if (c->ws && !c->lingering) { pk__ws_sweep(c, now); continue; }
     if (!c->deadline_ms || now < c->deadline_ms) continue;
     if (c->lingering) { pk__conn_close(c); continue; }
     if (c->close_after) continue;
@@ -471,6 +496,7 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
 void pk__conn_drain(pk__worker *w) {
   for (pk__conn *c = w->conns, *next; c; c = next) {
     next = c->next;
+    if (c->ws) { pk__ws_close(c, 1001, "server shutting down", 20); continue; }
     if (c->parser.state == PK_PS_IDLE && !c->req_handle && !c->out.len && !c->writing) pk__conn_close(c);
     else c->keep_alive = 0;
   }

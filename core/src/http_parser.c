@@ -11,6 +11,9 @@ void pk__limits_default(pk__limits *l) {
   l->body_timeout_ms = 30000;
   l->idle_timeout_ms = 60000;
   l->drain_timeout_ms = 30000;
+  l->ws_max_message = 1048576;
+  l->ws_send_buffer = 4194304;
+  l->ws_ping_ms = 30000;
 }
 
 static pk__http_parser *P(llhttp_t *ll) { return (pk__http_parser *)ll->data; }

@@ -16,6 +16,9 @@ typedef struct pk__limits {
   uint64_t body_timeout_ms;     /* end of headers to end of body -> 408 */
   uint64_t idle_timeout_ms;     /* keep-alive wait for the next request -> close */
   uint64_t drain_timeout_ms;    /* SIGTERM: longest wait for in-flight requests */
+  uint64_t ws_max_message;      /* WebSocket message bytes -> close 1009 */
+  uint64_t ws_send_buffer;      /* WebSocket bytes queued to a client that does not read -> close 1008 */
+  uint64_t ws_ping_ms;          /* WebSocket idle time before a server ping; no answer in as long -> close */
 } pk__limits;
 
 void pk__limits_default(pk__limits *l);

@@ -20,12 +20,16 @@ static int l_add_route(lua_State *L) {
   const char *method = luaL_checkstring(L, 1);
   const char *pattern = luaL_checkstring(L, 2);
   int index = (int)luaL_checkinteger(L, 3);
+  const char *kind = luaL_optstring(L, 4, "http");
   char err[512];
+  if (strcmp(kind, "http") && strcmp(kind, "channel"))
+    return luaL_error(L, "add_route: kind must be \"http\" or \"channel\", got \"%s\"", kind);
   if (pk__router_add(h->router, method, pattern, index, err, sizeof err)) {
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;
   }
+  if (!strcmp(kind, "channel") && pk__host_mark_channel(h, index)) return luaL_error(L, "out of memory");
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -99,6 +103,86 @@ static int l_cors(lua_State *L) {
 static const char *opt_lstring(lua_State *L, int i, size_t *len) {
   if (lua_isnoneornil(L, i)) { *len = 0; return NULL; }
   return luaL_checklstring(L, i, len);
+}
+
+/* ---- channels (docs/internals.md, Channels) ---- */
+
+static pk__conn *ws_conn(lua_State *L) {
+  return pk__W ? pk__conn_from_cid(luaL_checknumber(L, 1)) : NULL;
+}
+
+static int l_ws_send(lua_State *L) {
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int binary = lua_toboolean(L, 3);
+  pk__conn *c = ws_conn(L);
+  if (!c || pk__ws_send(c, binary ? PK__WS_OP_BINARY : PK__WS_OP_TEXT, data, len)) return 0;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_ws_close(lua_State *L) {
+  int code = (int)luaL_optinteger(L, 2, 1000);
+  size_t rlen;
+  const char *reason = luaL_optlstring(L, 3, "", &rlen);
+  if (code != 1000 && !(code >= 3000 && code <= 4999) && !pk__ws_close_code_valid(code))
+    return luaL_error(L, "ws_close: %d is not a close code an app may send (1000 or 3000-4999)", code);
+  pk__conn *c = ws_conn(L);
+  if (!c) return 0;
+  pk__ws_close(c, code, reason, rlen);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_channel_set(lua_State *L) {
+  const char *key = luaL_checkstring(L, 2);
+  size_t vlen;
+  const char *v = opt_lstring(L, 3, &vlen);
+  pk__conn *c = ws_conn(L);
+  if (!c) return 0;
+  if (pk__ws_kv_set(c->ws, key, v, vlen)) return luaL_error(L, "out of memory");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_channel_get(lua_State *L) {
+  const char *key = luaL_checkstring(L, 2);
+  pk__conn *c = ws_conn(L);
+  size_t vlen;
+  const char *v = c ? pk__ws_kv_get(c->ws, key, &vlen) : NULL;
+  if (!v) return 0;
+  lua_pushlstring(L, v, vlen);
+  return 1;
+}
+
+static int l_subscribe(lua_State *L) {
+  size_t tlen;
+  const char *topic = luaL_checklstring(L, 2, &tlen);
+  pk__conn *c = ws_conn(L);
+  if (!c) return 0;
+  if (pk__topic_subscribe(c, c->ws, topic, tlen)) return luaL_error(L, "out of memory");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_unsubscribe(lua_State *L) {
+  size_t tlen;
+  const char *topic = luaL_checklstring(L, 2, &tlen);
+  pk__conn *c = ws_conn(L);
+  if (!c) return 0;
+  pk__topic_unsubscribe(c->ws, topic, tlen);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_publish(lua_State *L) {
+  size_t tlen, dlen;
+  const char *topic = luaL_checklstring(L, 1, &tlen);
+  const char *data = luaL_checklstring(L, 2, &dlen);
+  double exclude = luaL_optnumber(L, 3, 0);
+  if (!pk__W) return 0;
+  lua_pushinteger(L, pk__channel_publish(topic, tlen, data, dlen, exclude));
+  return 1;
 }
 
 static int l_respond(lua_State *L) {
@@ -230,7 +314,9 @@ static int l_log_error(lua_State *L) {
 
 void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker) {
   static const luaL_Reg fns[] = {
-    {"add_route", l_add_route}, {"match", l_match}, {"cors", l_cors}, {"respond", l_respond}, {"header", l_header}, {"headers", l_headers},
+    {"add_route", l_add_route}, {"match", l_match}, {"cors", l_cors}, {"ws_send", l_ws_send},
+    {"ws_close", l_ws_close}, {"channel_set", l_channel_set}, {"channel_get", l_channel_get},
+    {"subscribe", l_subscribe}, {"unsubscribe", l_unsubscribe}, {"publish", l_publish}, {"respond", l_respond}, {"header", l_header}, {"headers", l_headers},
     {"timer", l_timer}, {"now", l_now}, {"gen_id", l_gen_id}, {"log", l_log}, {"log_error", l_log_error},
     {NULL, NULL},
   };

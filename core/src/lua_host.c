@@ -74,6 +74,13 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   h->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_getfield(L, -1, "resume");
   h->resume_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  h->channel_open_ref = h->channel_message_ref = h->channel_close_ref = LUA_NOREF;
+  lua_getfield(L, -1, "channel_open");
+  if (lua_isfunction(L, -1)) h->channel_open_ref = luaL_ref(L, LUA_REGISTRYINDEX); else lua_pop(L, 1);
+  lua_getfield(L, -1, "channel_message");
+  if (lua_isfunction(L, -1)) h->channel_message_ref = luaL_ref(L, LUA_REGISTRYINDEX); else lua_pop(L, 1);
+  lua_getfield(L, -1, "channel_close");
+  if (lua_isfunction(L, -1)) h->channel_close_ref = luaL_ref(L, LUA_REGISTRYINDEX); else lua_pop(L, 1);
   lua_settop(L, 0);
   return h;
 fail:
@@ -87,6 +94,7 @@ void pk__host_free(pk__host *h) {
   if (h->L) lua_close(h->L);
   pk__router_free(h->router);
   pk__cors_free(h->cors);
+  free(h->channel_routes);
   free(h);
 }
 
@@ -152,4 +160,51 @@ void pk__host_set_worker(pk__host *h, int worker) {
   lua_pushinteger(L, worker);
   lua_setfield(L, -2, "worker");
   lua_pop(L, 3);
+}
+
+int pk__host_mark_channel(pk__host *h, int index) {
+  if (index < 0) return -1;
+  if (index >= h->channel_routes_cap) {
+    int cap = h->channel_routes_cap ? h->channel_routes_cap : 64;
+    while (cap <= index) cap *= 2;
+    unsigned char *p = realloc(h->channel_routes, (size_t)cap);
+    if (!p) return -1;
+    memset(p + h->channel_routes_cap, 0, (size_t)(cap - h->channel_routes_cap));
+    h->channel_routes = p;
+    h->channel_routes_cap = cap;
+  }
+  h->channel_routes[index] = 1;
+  return 0;
+}
+
+void pk__host_channel_open(pk__host *h, double cid, int index, const char *path, size_t plen,
+                           const char *query, size_t qlen, const pk__route_match *m) {
+  lua_State *L = h->L;
+  if (h->channel_open_ref == LUA_NOREF || !lua_checkstack(L, 8 + m->nparams)) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->channel_open_ref);
+  lua_pushnumber(L, cid);
+  lua_pushinteger(L, index);
+  lua_pushlstring(L, path, plen);
+  if (query) lua_pushlstring(L, query, qlen); else lua_pushnil(L);
+  for (int i = 0; i < m->nparams; i++) lua_pushlstring(L, m->params[i].p, m->params[i].n);
+  if (lua_pcall(L, 4 + m->nparams, 0, 0)) log_lua_failure(h, "channel_open");
+}
+
+void pk__host_channel_message(pk__host *h, double cid, const char *data, size_t len, int binary) {
+  lua_State *L = h->L;
+  if (h->channel_message_ref == LUA_NOREF) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->channel_message_ref);
+  lua_pushnumber(L, cid);
+  lua_pushlstring(L, data, len);
+  lua_pushboolean(L, binary);
+  if (lua_pcall(L, 3, 0, 0)) log_lua_failure(h, "channel_message");
+}
+
+void pk__host_channel_close(pk__host *h, double cid, int code) {
+  lua_State *L = h->L;
+  if (h->channel_close_ref == LUA_NOREF) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->channel_close_ref);
+  lua_pushnumber(L, cid);
+  lua_pushinteger(L, code);
+  if (lua_pcall(L, 2, 0, 0)) log_lua_failure(h, "channel_close");
 }

@@ -13,6 +13,9 @@ typedef struct pk__host {
   int resume_ref;           /* private */
   int refs;                 /* private: current-state ref + requests in flight + timers */
   int generation;           /* read-only: 1 for the first load, +1 per reload */
+  unsigned char *channel_routes;  /* private: route index -> 1 for channel routes */
+  int channel_routes_cap;   /* private */
+  int channel_open_ref, channel_message_ref, channel_close_ref;  /* private: LUA_NOREF if absent */
   pk__cors *cors;           /* read-only outside lua_core.c: set by pikku.cors at load, or NULL */
   struct pk__host *next;    /* private: close list */
 } pk__host;
@@ -31,6 +34,15 @@ void pk__host_free(pk__host *h);
 int pk__host_dispatch(pk__host *h, double handle, int index, const char *method, const char *path,
                       size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                       const pk__route_match *m);
+/* Channel routes and entry points (see docs/internals.md, Channels). */
+int pk__host_mark_channel(pk__host *h, int index);
+static inline int pk__host_is_channel(const pk__host *h, int index) {
+  return index >= 0 && index < h->channel_routes_cap && h->channel_routes[index];
+}
+void pk__host_channel_open(pk__host *h, double cid, int index, const char *path, size_t plen,
+                           const char *query, size_t qlen, const pk__route_match *m);
+void pk__host_channel_message(pk__host *h, double cid, const char *data, size_t len, int binary);
+void pk__host_channel_close(pk__host *h, double cid, int code);
 /* Calls the runtime's resume(token). */
 void pk__host_resume(pk__host *h, double token);
 /* Sets pikku.core.worker in a state loaded before the worker existed (the master's copy). */

@@ -28,6 +28,11 @@ const char pk__usage[] =
   "  --body-timeout-ms MS     time to receive the body (default 30000; then 408)\n"
   "  --idle-timeout-ms MS     keep-alive wait for the next request (default 60000)\n"
   "  --drain-timeout-ms MS    on SIGTERM, longest wait for requests in flight (default 30000)\n"
+  "  --ws-max-message BYTES   WebSocket message size (default 1048576; over: close 1009)\n"
+  "  --ws-send-buffer BYTES   bytes queued to a WebSocket client that does not read\n"
+  "                           (default 4194304; over: close 1008)\n"
+  "  --ws-ping-ms MS          WebSocket idle time before a ping; no pong in as long: close\n"
+  "                           (default 30000)\n"
   "\n"
   "signals: SIGHUP reloads the app's scripts; SIGTERM/SIGINT drain and exit.\n";
 
@@ -90,6 +95,9 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     NUM("--body-timeout-ms", 1, 86400000, o->limits.body_timeout_ms)
     NUM("--idle-timeout-ms", 1, 86400000, o->limits.idle_timeout_ms)
     NUM("--drain-timeout-ms", 1, 86400000, o->limits.drain_timeout_ms)
+    NUM("--ws-max-message", 1, 1LL << 34, o->limits.ws_max_message)
+    NUM("--ws-send-buffer", 1024, 1LL << 34, o->limits.ws_send_buffer)
+    NUM("--ws-ping-ms", 10, 86400000, o->limits.ws_ping_ms)
 #undef NUM
     if (a[0] == '-') { snprintf(err, errlen, "unknown option \"%s\" (try: pikku --help)", a); return -1; }
     if (o->app_dir) { snprintf(err, errlen, "unexpected argument \"%s\": one APP_DIR only", a); return -1; }

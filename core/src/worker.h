@@ -6,6 +6,7 @@
 #include "http_parser.h"
 #include "lua_host.h"
 #include "options.h"
+#include "channel.h"
 
 typedef struct pk__conn {
   uv_tcp_t tcp;                 /* private */
@@ -20,6 +21,8 @@ typedef struct pk__conn {
   int deadline_state;           /* private: parser state the deadline was set for */
   unsigned deadline_req;        /* private: request count the deadline was set for */
   uv_shutdown_t shutdown_req;   /* private: lingering close */
+  pk__ws *ws;                   /* private: set once the connection is a WebSocket */
+  size_t writing_bytes;         /* private: bytes in the write in flight */
   unsigned char in_parser, keep_alive, close_after, closing, writing, throttled, queued_flush,
       queued_resume, paused, linger, lingering;
   struct pk__conn *prev, *next; /* private: all connections */
@@ -62,6 +65,27 @@ pk__conn *pk__conn_from_handle(double handle);
 /* Answers the Lua request identified by handle. Returns 0, or -1 if it is gone. */
 int pk__conn_respond(double handle, int status, const char *body, size_t blen, const char *ct,
                      size_t ctlen, const char *extra, size_t elen, const char *error_id, size_t idlen);
+double pk__conn_new_handle(pk__conn *c);
+void pk__conn_queue_flush(pk__conn *c);
+/* The WebSocket connection with this cid, or NULL. */
+pk__conn *pk__conn_from_cid(double cid);
+
+/* ws_conn.c: a connection in WebSocket mode */
+/* Answers an upgrade on a channel route (101 or an error) and calls the app's channel_open. */
+void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_match *m,
+                    const char *path, size_t plen, const char *query, size_t qlen);
+void pk__ws_feed(pk__conn *c, char *data, size_t len);
+/* Queues one frame; -1 (and the connection is closed with 1008 at the end of the turn) when the
+ * client is over its send buffer. */
+int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len);
+void pk__ws_close(pk__conn *c, int code, const char *reason, size_t rlen);
+/* Called by pk__conn_close: leaves every topic and tells Lua at the end of the turn. */
+void pk__ws_closed(pk__conn *c);
+void pk__ws_sweep(pk__conn *c, uint64_t now_ms);
+void pk__ws_end_of_turn(pk__worker *w);
+/* Sends data to every local subscriber of topic but exclude_cid, and to the other workers. */
+int pk__channel_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid);
+
 /* Fills buf (>= 33 bytes) with a new unique id; returns its length. */
 size_t pk__gen_id(char *buf);
 #endif

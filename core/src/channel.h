@@ -1,0 +1,42 @@
+/* channel.h: WebSocket connections of a worker as channels: ids, per-connection strings, topics. */
+#ifndef PK_CHANNEL_H
+#define PK_CHANNEL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "ws_frame.h"
+
+struct pk__conn;
+struct pk__topic;
+
+typedef struct pk__kv { char *key; char *value; size_t vlen; struct pk__kv *next; } pk__kv;
+
+/* What a connection carries once it is a WebSocket. Lives in C: survives reloads of Lua. */
+typedef struct pk__ws {
+  double cid;                     /* read-only: the id Lua knows the connection by */
+  pk__ws_parser parser;           /* private */
+  pk__kv *kv;                     /* private: channel_set / channel_get */
+  struct pk__topic **topics;      /* private: topics subscribed to */
+  int ntopics, topics_cap;        /* private */
+  int close_sent;                 /* private: our close frame is queued */
+  int close_code;                 /* private: the code the connection closes with (for Lua) */
+  int ping_out;                   /* private: a ping waits for its pong */
+  int doomed;                     /* private: over its send limit, closed at the end of the turn */
+  uint64_t last_seen_ms;          /* private: last frame from the client */
+} pk__ws;
+
+pk__ws *pk__ws_new(double cid);
+/* Frees the per-connection data and leaves every topic. */
+void pk__ws_free(pk__ws *ws);
+int pk__ws_kv_set(pk__ws *ws, const char *key, const char *value, size_t vlen);  /* value NULL: remove */
+const char *pk__ws_kv_get(const pk__ws *ws, const char *key, size_t *vlen);
+
+/* Topics. subscribe is idempotent. */
+int pk__topic_subscribe(struct pk__conn *c, pk__ws *ws, const char *topic, size_t len);
+int pk__topic_unsubscribe(pk__ws *ws, const char *topic, size_t len);
+/* Calls fn(conn, arg) for every subscriber of topic except the connection with exclude_cid.
+ * fn must not subscribe or unsubscribe. Returns the number of calls. */
+int pk__topic_each(const char *topic, size_t len, double exclude_cid,
+                   void (*fn)(struct pk__conn *, void *), void *arg);
+/* Number of topics with subscribers (for tests and stats). */
+int pk__topic_count(void);
+#endif

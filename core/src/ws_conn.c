@@ -1,0 +1,254 @@
+/* ws_conn.c: a connection after the WebSocket upgrade: frames in and out, pings, close, fan-out. */
+#include <stdlib.h>
+#include <string.h>
+#include "http_response.h"
+#include "log.h"
+#include "worker.h"
+#include "ws_handshake.h"
+
+/* The hub (hub_client.c) forwards publishes to the other workers; absent in `pikku test`. */
+extern int pk__hub_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude)
+    __attribute__((weak));
+extern void (*pk__hub_deliver)(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude)
+    __attribute__((weak));
+
+typedef struct { double cid; int code; } closed_note;
+static closed_note *closed;          /* channel_close calls owed to Lua at the end of the turn */
+static int nclosed, closed_cap;
+static pk__conn **doomed;            /* over their send buffer: closed at the end of the turn */
+static int ndoomed, doomed_cap;
+
+static uint64_t now_ms(void) { return uv_now(pk__W->loop); }
+
+static void append_frame(pk__conn *c, int opcode, const char *data, size_t len) {
+  uint8_t hdr[PK__WS_MAX_HEADER];
+  size_t hl = pk__ws_frame_header(hdr, opcode, len, 1);
+  pk__buf_append(&c->out, hdr, hl);
+  pk__buf_append(&c->out, data, len);
+  pk__conn_queue_flush(c);
+}
+
+int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len) {
+  pk__ws *ws = c->ws;
+  if (!ws || c->closing || ws->close_sent || ws->doomed) return -1;
+  if (c->out.len + c->writing_bytes + len > pk__W->opts->limits.ws_send_buffer) {
+    ws->doomed = 1;
+    if (ndoomed == doomed_cap) {
+      int cap = doomed_cap ? doomed_cap * 2 : 16;
+      pk__conn **p = realloc(doomed, sizeof *p * (size_t)cap);
+      if (!p) { pk__conn_close(c); return -1; }
+      doomed = p;
+      doomed_cap = cap;
+    }
+    doomed[ndoomed++] = c;
+    return -1;
+  }
+  append_frame(c, opcode, data, len);
+  return 0;
+}
+
+void pk__ws_close(pk__conn *c, int code, const char *reason, size_t rlen) {
+  pk__ws *ws = c->ws;
+  if (!ws || c->closing) return;
+  if (!ws->close_sent) {
+    uint8_t frame[2 + PK__WS_MAX_CONTROL];
+    size_t n = pk__ws_close_frame(frame, code, reason, rlen);
+    pk__buf_append(&c->out, frame, n);
+    ws->close_sent = 1;
+    if (!ws->close_code) ws->close_code = code;
+  }
+  c->close_after = 1;
+  c->linger = 1;          /* give the client time to answer our close; its bytes are dropped */
+  pk__conn_queue_flush(c);
+}
+
+/* ---- frames from the client ------------------------------------------------------------------ */
+
+static int on_message(pk__ws_parser *p, int opcode, const char *data, size_t len) {
+  pk__conn *c = p->data;
+  pk__host_channel_message(pk__W->host, c->ws->cid, data, len, opcode == PK__WS_OP_BINARY);
+  return c->closing || c->ws->close_sent;
+}
+
+static int on_ping(pk__ws_parser *p, const char *data, size_t len) {
+  pk__conn *c = p->data;
+  if (c->ws->close_sent) return 0;
+  uint8_t frame[2 + PK__WS_MAX_CONTROL];
+  size_t n = pk__ws_pong_frame(frame, data, len);
+  pk__buf_append(&c->out, frame, n);
+  pk__conn_queue_flush(c);
+  return 0;
+}
+
+static int on_pong(pk__ws_parser *p, const char *data, size_t len) {
+  ((pk__conn *)p->data)->ws->ping_out = 0;
+  return 0;
+}
+
+static int on_close(pk__ws_parser *p, int code, const char *reason, size_t len) {
+  pk__conn *c = p->data;
+  c->ws->close_code = code;
+  /* echo the code (an empty close is answered with 1000) and close after it is written */
+  pk__ws_close(c, code == PK__WS_CLOSE_NO_STATUS ? PK__WS_CLOSE_NORMAL : code, "", 0);
+  c->ws->close_code = code;
+  return 1;
+}
+
+static const pk__ws_callbacks callbacks = {on_message, on_ping, on_pong, on_close};
+
+void pk__ws_feed(pk__conn *c, char *data, size_t len) {
+  pk__ws *ws = c->ws;
+  ws->last_seen_ms = now_ms();
+  ws->ping_out = 0;
+  while (len > 0 && !c->closing && !ws->close_sent) {
+    size_t used = 0;
+    int rc = pk__ws_parser_feed(&ws->parser, data, len, &used);
+    data += used;
+    len -= used;
+    if (rc < 0) {
+      pk__logf("warn", "websocket %.0f: closing with %d: %s", ws->cid, ws->parser.close_code,
+               ws->parser.error ? ws->parser.error : "protocol error");
+      const char *why = ws->parser.error ? ws->parser.error : "";
+      pk__ws_close(c, ws->parser.close_code, why, strlen(why));
+      return;
+    }
+    if (rc == 0) break;
+  }
+}
+
+/* ---- upgrade ----------------------------------------------------------------------------------- */
+
+static const char *hdr(pk__request *r, const char *name, size_t *len) {
+  return pk__request_header(r, name, strlen(name), len);
+}
+
+/* An upgrade that cannot be done: the error answer, then close. */
+static void refuse(pk__conn *c, pk__request *r, int status, const char *reason, const char *extra) {
+  pk__buf body;
+  pk__buf_init(&body);
+  char id[33];
+  size_t idlen = pk__gen_id(id);
+  pk__error_body(&body, status, reason, id, idlen);
+  pk__response resp = {.status = status, .content_type = "application/json", .content_type_len = 16,
+                       .extra = extra, .extra_len = extra ? strlen(extra) : 0, .body = body.data,
+                       .body_len = body.len, .keep_alive = 0, .http10 = r->http_minor == 0,
+                       .head = r->method == HTTP_HEAD};
+  pk__response_write(&c->out, &resp);
+  pk__buf_free(&body);
+  c->close_after = 1;
+  pk__conn_queue_flush(c);
+}
+
+static void deliver_remote(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude);
+
+void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_match *m,
+                    const char *path, size_t plen, const char *query, size_t qlen) {
+  pk__ws_upgrade_req q;
+  memset(&q, 0, sizeof q);
+  q.method = llhttp_method_name((llhttp_method_t)r->method);
+  q.method_len = strlen(q.method);
+  q.http_major = 1;
+  q.http_minor = r->http_minor;
+  q.upgrade = hdr(r, "upgrade", &q.upgrade_len);
+  q.connection = hdr(r, "connection", &q.connection_len);
+  q.key = hdr(r, "sec-websocket-key", &q.key_len);
+  q.version = hdr(r, "sec-websocket-version", &q.version_len);
+  q.protocol = hdr(r, "sec-websocket-protocol", &q.protocol_len);
+  pk__ws_upgrade_res res;
+  c->keep_alive = 0;
+  if (!q.upgrade) {
+    refuse(c, r, 426, "this route is a WebSocket channel: connect with Upgrade: websocket",
+           "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n");
+    return;
+  }
+  if (pk__ws_upgrade_check(&q, NULL, &res)) { refuse(c, r, res.status, res.reason, res.extra); return; }
+  if (&pk__hub_deliver && !pk__hub_deliver) pk__hub_deliver = deliver_remote;  /* subscribers live here now */
+  if (pk__ws_upgrade_write(&c->out, &res)) { pk__conn_close(c); return; }
+  pk__conn_queue_flush(c);
+  c->ws = pk__ws_new(pk__conn_new_handle(c));
+  if (!c->ws) { pk__conn_close(c); return; }
+  pk__ws_parser_init(&c->ws->parser, &callbacks, pk__W->opts->limits.ws_max_message, c);
+  c->ws->last_seen_ms = now_ms();
+  c->deadline_ms = 0;
+  if (pk__log_access_enabled()) {
+    double ms = (double)(uv_hrtime() - c->req_start_ns) / 1e6;
+    pk__log_access("GET", path, plen, 101, ms, NULL, 0);
+  }
+  /* headers are readable through core.header(cid, ...) during channel_open only */
+  c->req_handle = c->ws->cid;
+  pk__host_channel_open(h, c->ws->cid, m->index, path, plen, query, qlen, m);
+  c->req_handle = 0;
+}
+
+/* ---- lifetime -------------------------------------------------------------------------------- */
+
+void pk__ws_closed(pk__conn *c) {
+  pk__ws *ws = c->ws;
+  c->ws = NULL;
+  if (nclosed == closed_cap) {
+    int cap = closed_cap ? closed_cap * 2 : 16;
+    closed_note *p = realloc(closed, sizeof *p * (size_t)cap);
+    if (p) { closed = p; closed_cap = cap; }
+  }
+  if (nclosed < closed_cap) {
+    closed[nclosed].cid = ws->cid;
+    closed[nclosed++].code = ws->close_code ? ws->close_code : 1006;
+  }
+  for (int i = 0; i < ndoomed; i++) if (doomed[i] == c) doomed[i] = NULL;
+  pk__ws_free(ws);
+}
+
+void pk__ws_sweep(pk__conn *c, uint64_t now) {
+  pk__ws *ws = c->ws;
+  uint64_t idle = pk__W->opts->limits.ws_ping_ms;
+  if (ws->close_sent || now - ws->last_seen_ms < idle) return;
+  if (ws->ping_out) {
+    pk__ws_close(c, PK__WS_CLOSE_GOING_AWAY, "idle timeout", 12);
+    return;
+  }
+  uint8_t frame[2 + PK__WS_MAX_CONTROL];
+  size_t n = pk__ws_control_frame(frame, PK__WS_OP_PING, "", 0);
+  pk__buf_append(&c->out, frame, n);
+  pk__conn_queue_flush(c);
+  ws->ping_out = 1;
+  ws->last_seen_ms = now;          /* the pong has another idle period to come */
+}
+
+static unsigned long long slow_clients_closed;
+
+void pk__ws_end_of_turn(pk__worker *w) {
+  for (int i = 0; i < ndoomed; i++) {
+    pk__conn *c = doomed[i];
+    if (!c || c->closing) continue;
+    slow_clients_closed++;
+    pk__logf("warn", "websocket %.0f: closed with 1008: the client does not read (%llu so far)",
+             c->ws->cid, slow_clients_closed);
+    c->ws->doomed = 0;
+    c->out.len = 0;               /* drop what it would not read; the close frame goes first */
+    pk__ws_close(c, PK__WS_CLOSE_POLICY, "send buffer full", 16);
+  }
+  ndoomed = 0;
+  for (int i = 0; i < nclosed; i++) pk__host_channel_close(w->host, closed[i].cid, closed[i].code);
+  nclosed = 0;
+}
+
+/* ---- publish ---------------------------------------------------------------------------------- */
+
+typedef struct { const char *data; size_t len; } msg;
+
+static void send_to(pk__conn *c, void *arg) {
+  msg *m = arg;
+  pk__ws_send(c, PK__WS_OP_TEXT, m->data, m->len);
+}
+
+static void deliver_remote(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude) {
+  msg m = {data, dlen};
+  pk__topic_each(topic, tlen, exclude, send_to, &m);
+}
+
+int pk__channel_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid) {
+  msg m = {data, dlen};
+  int n = pk__topic_each(topic, tlen, exclude_cid, send_to, &m);
+  if (pk__hub_publish) pk__hub_publish(topic, tlen, data, dlen, exclude_cid);
+  return n;
+}

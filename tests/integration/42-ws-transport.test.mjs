@@ -1,0 +1,226 @@
+// WebSocket transport in C (RFC 6455): real ws client and raw frames against a stand-in runtime.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import WebSocket from 'ws';
+import { startServer, REPO_ROOT, HOST } from './lib/server.mjs';
+
+const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'ws-echo');
+const start = (args = [], workers = 1) => startServer({ app: APP, workers, args, env: { PIKKU_LUA_DIR: APP } });
+
+function open(srv, p = '/echo', opts = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${HOST}:${srv.port}${p}`, opts);
+    const inbox = [];
+    const waiters = [];
+    ws.on('message', (data, isBinary) => {
+      const m = isBinary ? data : data.toString();
+      const w = waiters.shift();
+      if (w) w(m); else inbox.push(m);
+    });
+    ws.next = (ms = 3000) => new Promise((res, rej) => {
+      if (inbox.length) return res(inbox.shift());
+      const t = setTimeout(() => rej(new Error('no message within ' + ms + ' ms')), ms);
+      waiters.push((m) => { clearTimeout(t); res(m); });
+    });
+    ws.closed = new Promise((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+// A raw client: handshake by hand, then frames we build ourselves (masked unless told not to).
+async function rawOpen(srv, p = '/echo') {
+  const sock = net.connect(srv.port, HOST);
+  await new Promise((r) => sock.once('connect', r));
+  const key = crypto.randomBytes(16).toString('base64');
+  sock.write(`GET ${p} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  let buf = Buffer.alloc(0);
+  const waiters = [];
+  sock.on('data', (d) => { buf = Buffer.concat([buf, d]); waiters.splice(0).forEach((w) => w()); });
+  const ended = new Promise((r) => sock.on('close', r));
+  const waitFor = async (pred, ms = 3000) => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const v = pred();
+      if (v) return v;
+      if (Date.now() > until) throw new Error('timed out; have ' + buf.toString('hex').slice(0, 200));
+      await Promise.race([new Promise((r) => waiters.push(r)), new Promise((r) => setTimeout(r, 50))]);
+    }
+  };
+  const head = await waitFor(() => { const i = buf.indexOf('\r\n\r\n'); return i >= 0 ? i + 4 : 0; });
+  const status = buf.subarray(0, head).toString();
+  assert.match(status, /^HTTP\/1\.1 101 /);
+  const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  assert.ok(status.includes(`Sec-WebSocket-Accept: ${accept}`), status);
+  buf = buf.subarray(head);
+  // frames from the server (never masked)
+  const frames = () => {
+    const out = [];
+    let off = 0;
+    while (buf.length - off >= 2) {
+      const b0 = buf[off], b1 = buf[off + 1];
+      let len = b1 & 0x7f, hl = 2;
+      if (len === 126) { if (buf.length - off < 4) break; len = buf.readUInt16BE(off + 2); hl = 4; }
+      else if (len === 127) { if (buf.length - off < 10) break; len = Number(buf.readBigUInt64BE(off + 2)); hl = 10; }
+      if (buf.length - off < hl + len) break;
+      out.push({ fin: !!(b0 & 0x80), op: b0 & 0x0f, payload: buf.subarray(off + hl, off + hl + len) });
+      off += hl + len;
+    }
+    return out;
+  };
+  return { sock, ended, frames, waitFor, clear: () => { buf = Buffer.alloc(0); } };
+}
+
+function frame(op, payload, { fin = true, mask = true, rsv = 0 } = {}) {
+  payload = Buffer.from(payload);
+  const len = payload.length;
+  const hdr = [((fin ? 0x80 : 0) | (rsv << 4) | op)];
+  if (len < 126) hdr.push((mask ? 0x80 : 0) | len);
+  else { hdr.push((mask ? 0x80 : 0) | 126, len >> 8, len & 255); }
+  if (!mask) return Buffer.concat([Buffer.from(hdr), payload]);
+  const key = crypto.randomBytes(4);
+  const body = Buffer.from(payload.map((b, i) => b ^ key[i % 4]));
+  return Buffer.concat([Buffer.from(hdr), key, body]);
+}
+
+const closeCode = (f) => (f.payload.length >= 2 ? f.payload.readUInt16BE(0) : 1005);
+
+async function expectClose(raw, code) {
+  const f = await raw.waitFor(() => raw.frames().find((x) => x.op === 8));
+  assert.equal(closeCode(f), code);
+  await raw.ended;
+}
+
+describe('WebSocket transport', () => {
+  let srv;
+  before(async () => { srv = await start(['--ws-max-message', '1000', '--ws-send-buffer', '65536']); });
+  after(() => srv?.stop());
+
+  test('upgrade, opening message with path and query, echo of text and binary', async () => {
+    const ws = await open(srv, '/echo?room=1', { headers: { 'user-agent': 'pikku-test' } });
+    const hello = JSON.parse(await ws.next());
+    assert.deepEqual([hello.open, hello.path, hello.query], [true, '/echo', 'room=1']);
+    ws.send('héllo');
+    assert.equal(await ws.next(), 'héllo');
+    ws.send(Buffer.from([0, 1, 2, 255]));
+    assert.deepEqual([...(await ws.next())], [0, 1, 2, 255]);
+    ws.send('ua');
+    assert.equal(await ws.next(), 'pikku-test', 'headers were readable during channel_open');
+    ws.close(1000);
+    assert.equal((await ws.closed).code, 1000);
+  });
+
+  test('a plain GET on a channel route is 426 with Upgrade headers', async () => {
+    const r = await fetch(`http://${HOST}:${srv.port}/echo`);
+    assert.equal(r.status, 426);
+    assert.equal(r.headers.get('upgrade'), 'websocket');
+    const body = await r.json();
+    assert.match(body.message, /WebSocket/);
+  });
+
+  test('a bad Sec-WebSocket-Version is 426 and a missing key 400', async () => {
+    const ask = (hdrs) => new Promise((resolve) => {
+      const s = net.connect(srv.port, HOST, () => s.write(`GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${hdrs}\r\n`));
+      let d = ''; s.on('data', (x) => { d += x; }); s.on('close', () => resolve(d));
+    });
+    assert.match(await ask('Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n'), /^HTTP\/1\.1 426 [^]*Sec-WebSocket-Version: 13/);
+    assert.match(await ask('Sec-WebSocket-Version: 13\r\n'), /^HTTP\/1\.1 400 /);
+  });
+
+  test('fragmented message with a ping between the fragments', async () => {
+    const raw = await rawOpen(srv);
+    await raw.waitFor(() => raw.frames().length >= 1);   // the opening message
+    raw.clear();
+    raw.sock.write(Buffer.concat([frame(1, 'Hel', { fin: false }), frame(9, 'p1'), frame(0, 'lo', { fin: true })]));
+    const fs = await raw.waitFor(() => { const f = raw.frames(); return f.length >= 2 ? f : null; });
+    assert.equal(fs[0].op, 10, 'the pong comes first');
+    assert.equal(fs[0].payload.toString(), 'p1');
+    assert.equal(fs[1].op, 1);
+    assert.equal(fs[1].payload.toString(), 'Hello');
+    raw.sock.write(frame(8, Buffer.from([0x03, 0xe8])));
+    await expectClose(raw, 1000);
+  });
+
+  for (const [name, bytes, code] of [
+    ['invalid UTF-8 in a text message -> 1007', () => frame(1, Buffer.from([0xc3, 0x28])), 1007],
+    ['an unmasked frame -> 1002', () => frame(1, 'hi', { mask: false }), 1002],
+    ['reserved bits set -> 1002', () => frame(1, 'hi', { rsv: 4 }), 1002],
+    ['a message over --ws-max-message -> 1009', () => frame(2, Buffer.alloc(1001)), 1009],
+    ['a close frame with code 1005 -> 1002', () => frame(8, Buffer.from([0x03, 0xed])), 1002],
+    ['a continuation without a message -> 1002', () => frame(0, 'x'), 1002],
+    ['a fragmented ping -> 1002', () => frame(9, 'x', { fin: false }), 1002],
+  ]) {
+    test(name, async () => {
+      const raw = await rawOpen(srv);
+      await raw.waitFor(() => raw.frames().length >= 1);
+      raw.clear();
+      raw.sock.write(bytes());
+      await expectClose(raw, code);
+    });
+  }
+
+  test('the server closes with the app\'s code; the app hears every close code', async () => {
+    const ws = await open(srv);
+    await ws.next();
+    ws.send('close');
+    const c = await ws.closed;
+    assert.equal(c.code, 4000);
+    assert.equal(c.reason, 'bye');
+    await new Promise((r) => setTimeout(r, 100));
+    const r = await (await fetch(`http://${HOST}:${srv.port}/plain`)).json();
+    assert.ok(r.closed.includes(4000), JSON.stringify(r));
+  });
+
+  test('subscribe, publish from an HTTP request, unsubscribe; a closed connection leaves its topics', async () => {
+    const a = await open(srv); await a.next();
+    const b = await open(srv); await b.next();
+    a.send('sub:news'); assert.equal(await a.next(), 'subscribed:news');
+    b.send('sub:news'); assert.equal(await b.next(), 'subscribed:news');
+    let r = await (await fetch(`http://${HOST}:${srv.port}/publish/news`, { method: 'POST', body: '{"n":1}', headers: { 'content-type': 'application/json' } })).json();
+    assert.equal(r.receivers, 2);
+    assert.equal(await a.next(), '{"n":1}');
+    assert.equal(await b.next(), '{"n":1}');
+    a.send('unsub:news'); assert.equal(await a.next(), 'unsubscribed:news');
+    b.close(); await b.closed;
+    await new Promise((res) => setTimeout(res, 100));
+    r = await (await fetch(`http://${HOST}:${srv.port}/publish/news`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } })).json();
+    assert.equal(r.receivers, 0);
+    a.close(); await a.closed;
+  });
+
+  test('a client that stops reading is closed (1008) once over --ws-send-buffer; others are unaffected', async () => {
+    const raw = await rawOpen(srv);
+    await raw.waitFor(() => raw.frames().length >= 1);
+    raw.sock.pause();                                    // stop reading
+    raw.sock.write(frame(1, 'big:60000'));               // asks for 64 x 60 kB
+    const other = await open(srv); await other.next();
+    other.send('still here'); assert.equal(await other.next(), 'still here');
+    await new Promise((r) => setTimeout(r, 300));
+    raw.sock.resume();
+    await raw.ended;
+    const fs = raw.frames();
+    const close = fs.find((f) => f.op === 8);
+    assert.ok(close, 'a close frame arrived');
+    assert.equal(closeCode(close), 1008);
+    other.close(); await other.closed;
+  });
+});
+
+describe('WebSocket idle pings', () => {
+  let srv;
+  before(async () => { srv = await start(['--ws-ping-ms', '200']); });
+  after(() => srv?.stop());
+
+  test('a client answering pings stays open; one that does not is closed with 1001', async () => {
+    const ws = await open(srv); await ws.next();          // ws answers pings by itself
+    const raw = await rawOpen(srv);                       // never answers
+    await raw.waitFor(() => raw.frames().some((f) => f.op === 9), 3000);
+    await expectClose(raw, 1001);
+    ws.send('alive'); assert.equal(await ws.next(), 'alive');
+    ws.close(); await ws.closed;
+  });
+});
