@@ -17,11 +17,12 @@ typedef struct pk__ws {
   pk__kv *kv;                     /* private: channel_set / channel_get */
   struct pk__topic **topics;      /* private: topics subscribed to */
   int ntopics, topics_cap;        /* private */
+  int sse;                        /* read-only: a server-sent events stream, not a WebSocket */
   int close_sent;                 /* private: our close frame is queued */
   int close_code;                 /* private: the code the connection closes with (for Lua) */
   int ping_out;                   /* private: a ping waits for its pong */
   int doomed;                     /* private: over its send limit, closed at the end of the turn */
-  uint64_t last_seen_ms;          /* private: last frame from the client */
+  uint64_t last_seen_ms;          /* private: last frame from the client (SSE: last event sent) */
 } pk__ws;
 
 pk__ws *pk__ws_new(double cid);

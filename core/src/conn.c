@@ -311,8 +311,13 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     respond_core_error(c, 405, "Method not allowed", extra, (size_t)n);
     return 0;
   }
-  if (pk__host_is_channel(h, m.index)) {
+  int kind = pk__host_is_channel(h, m.index);
+  if (kind == 1) {
     pk__ws_upgrade(c, r, h, &m, url, plen, q ? q + 1 : NULL, q ? ulen - plen - 1 : 0);
+    return 0;
+  }
+  if (kind == 2 && (mid == PK_GET || mid == PK_HEAD)) {
+    pk__sse_open(c, r, h, &m, url, plen, q ? q + 1 : NULL, q ? ulen - plen - 1 : 0);
     return 0;
   }
   c->req_handle = pk__conn_new_handle(c);
@@ -397,6 +402,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     pk__conn_close(c);
     return;
   }
+  if (c->ws && c->ws->sse) return;      /* an event stream: the client has nothing more to say */
   if (c->ws) pk__ws_feed(c, buf->base, (size_t)nread);
   else feed(c, buf->base, (size_t)nread);
 }

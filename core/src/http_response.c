@@ -62,7 +62,7 @@ int pk__response_write(pk__buf *out, const pk__response *r) {
     LIT(out, "\r\nContent-Type: ");
     pk__buf_append(out, r->content_type, r->content_type_len);
   }
-  if (!no_body) {
+  if (!no_body && !r->stream) {
     LIT(out, "\r\nContent-Length: ");
     pk__buf_append_uint(out, r->body_len);
   }

@@ -12,6 +12,7 @@ typedef struct pk__response {
   int keep_alive;        /* 0: "Connection: close" */
   int http10;            /* request was HTTP/1.0: keep-alive must be announced */
   int head;              /* HEAD request: headers only (Content-Length still of the body) */
+  int stream;            /* a body of unknown length follows (until close): no Content-Length */
 } pk__response;
 
 /* Reason phrase for a status ("Not Found"); "Unknown" for codes not in the table. */

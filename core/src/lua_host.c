@@ -162,7 +162,7 @@ void pk__host_set_worker(pk__host *h, int worker) {
   lua_pop(L, 3);
 }
 
-int pk__host_mark_channel(pk__host *h, int index) {
+int pk__host_mark_channel(pk__host *h, int index, int kind) {
   if (index < 0) return -1;
   if (index >= h->channel_routes_cap) {
     int cap = h->channel_routes_cap ? h->channel_routes_cap : 64;
@@ -173,7 +173,7 @@ int pk__host_mark_channel(pk__host *h, int index) {
     h->channel_routes = p;
     h->channel_routes_cap = cap;
   }
-  h->channel_routes[index] = 1;
+  h->channel_routes[index] = (unsigned char)kind;
   return 0;
 }
 

@@ -35,9 +35,10 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
                       size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                       const pk__route_match *m);
 /* Channel routes and entry points (see docs/internals.md, Channels). */
-int pk__host_mark_channel(pk__host *h, int index);
+/* kind: 1 WebSocket channel, 2 server-sent events */
+int pk__host_mark_channel(pk__host *h, int index, int kind);
 static inline int pk__host_is_channel(const pk__host *h, int index) {
-  return index >= 0 && index < h->channel_routes_cap && h->channel_routes[index];
+  return index >= 0 && index < h->channel_routes_cap ? h->channel_routes[index] : 0;
 }
 void pk__host_channel_open(pk__host *h, double cid, int index, const char *path, size_t plen,
                            const char *query, size_t qlen, const pk__route_match *m);

@@ -74,6 +74,9 @@ pk__conn *pk__conn_from_cid(double cid);
 /* Answers an upgrade on a channel route (101 or an error) and calls the app's channel_open. */
 void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_match *m,
                     const char *path, size_t plen, const char *query, size_t qlen);
+/* Starts a server-sent events stream (200 text/event-stream, kept open) and calls channel_open. */
+void pk__sse_open(pk__conn *c, pk__request *r, pk__host *h, const pk__route_match *m,
+                  const char *path, size_t plen, const char *query, size_t qlen);
 void pk__ws_feed(pk__conn *c, char *data, size_t len);
 /* Queues one frame; -1 (and the connection is closed with 1008 at the end of the turn) when the
  * client is over its send buffer. */

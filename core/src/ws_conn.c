@@ -28,9 +28,26 @@ static void append_frame(pk__conn *c, int opcode, const char *data, size_t len) 
   pk__conn_queue_flush(c);
 }
 
+/* An event: "data: <line>\n" per line of data, then a blank line. */
+static void append_event(pk__conn *c, const char *data, size_t len) {
+  const char *p = data, *end = data + len;
+  do {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *le = nl ? nl : end;
+    pk__buf_append(&c->out, "data: ", 6);
+    pk__buf_append(&c->out, p, (size_t)(le - p));
+    pk__buf_append(&c->out, "\n", 1);
+    p = nl ? nl + 1 : end;
+  } while (p < end);
+  pk__buf_append(&c->out, "\n", 1);
+  c->ws->last_seen_ms = now_ms();
+  pk__conn_queue_flush(c);
+}
+
 int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len) {
   pk__ws *ws = c->ws;
   if (!ws || c->closing || ws->close_sent || ws->doomed) return -1;
+  if (ws->sse && opcode != PK__WS_OP_TEXT) return -1;   /* an event stream carries text only */
   if (c->out.len + c->writing_bytes + len > pk__W->opts->limits.ws_send_buffer) {
     ws->doomed = 1;
     if (ndoomed == doomed_cap) {
@@ -43,13 +60,21 @@ int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len) {
     doomed[ndoomed++] = c;
     return -1;
   }
-  append_frame(c, opcode, data, len);
+  if (ws->sse) append_event(c, data, len);
+  else append_frame(c, opcode, data, len);
   return 0;
 }
 
 void pk__ws_close(pk__conn *c, int code, const char *reason, size_t rlen) {
   pk__ws *ws = c->ws;
   if (!ws || c->closing) return;
+  if (ws->sse) {                 /* the end of an event stream is the end of the connection */
+    ws->close_sent = 1;
+    if (!ws->close_code) ws->close_code = code;
+    c->close_after = 1;
+    pk__conn_queue_flush(c);
+    return;
+  }
   if (!ws->close_sent) {
     uint8_t frame[2 + PK__WS_MAX_CONTROL];
     size_t n = pk__ws_close_frame(frame, code, reason, rlen);
@@ -180,6 +205,31 @@ void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_ma
   c->req_handle = 0;
 }
 
+void pk__sse_open(pk__conn *c, pk__request *r, pk__host *h, const pk__route_match *m,
+                  const char *path, size_t plen, const char *query, size_t qlen) {
+  static const char head[] =
+    "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+  pk__response resp = {.status = 200, .extra = head, .extra_len = sizeof head - 1, .keep_alive = 0,
+                       .http10 = r->http_minor == 0, .head = 1, .stream = 1};
+  pk__response_write(&c->out, &resp);
+  pk__conn_queue_flush(c);
+  c->keep_alive = 0;
+  if (r->method == HTTP_HEAD) { c->close_after = 1; return; }
+  c->ws = pk__ws_new(pk__conn_new_handle(c));
+  if (!c->ws) { pk__conn_close(c); return; }
+  c->ws->sse = 1;
+  c->ws->last_seen_ms = now_ms();
+  c->deadline_ms = 0;
+  if (&pk__hub_deliver && !pk__hub_deliver) pk__hub_deliver = deliver_remote;
+  if (pk__log_access_enabled()) {
+    double ms = (double)(uv_hrtime() - c->req_start_ns) / 1e6;
+    pk__log_access("GET", path, plen, 200, ms, NULL, 0);
+  }
+  c->req_handle = c->ws->cid;
+  pk__host_channel_open(h, c->ws->cid, m->index, path, plen, query, qlen, m);
+  c->req_handle = 0;
+}
+
 /* ---- lifetime -------------------------------------------------------------------------------- */
 
 void pk__ws_closed(pk__conn *c) {
@@ -202,6 +252,12 @@ void pk__ws_sweep(pk__conn *c, uint64_t now) {
   pk__ws *ws = c->ws;
   uint64_t idle = pk__W->opts->limits.ws_ping_ms;
   if (ws->close_sent || now - ws->last_seen_ms < idle) return;
+  if (ws->sse) {                 /* a comment line keeps proxies from closing an idle stream */
+    pk__buf_append(&c->out, ": heartbeat\n\n", 13);
+    pk__conn_queue_flush(c);
+    ws->last_seen_ms = now;
+    return;
+  }
   if (ws->ping_out) {
     pk__ws_close(c, PK__WS_CLOSE_GOING_AWAY, "idle timeout", 12);
     return;

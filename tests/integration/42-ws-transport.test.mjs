@@ -210,6 +210,53 @@ describe('WebSocket transport', () => {
   });
 });
 
+// Reads an event stream with a raw socket: returns the text seen so far, by predicate.
+async function sseOpen(srv, p) {
+  const sock = net.connect(srv.port, HOST);
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(`GET ${p} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`);
+  let text = '';
+  sock.on('data', (d) => { text += d; });
+  const until = async (pred, ms = 3000) => {
+    const end = Date.now() + ms;
+    while (!pred(text)) {
+      if (Date.now() > end) throw new Error('stream so far: ' + JSON.stringify(text));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return text;
+  };
+  return { sock, until };
+}
+
+describe('server-sent events', () => {
+  let srv;
+  before(async () => { srv = await start(['--ws-ping-ms', '300']); });
+  after(() => srv?.stop());
+
+  test('a stream gets its headers, a first event, published events and heartbeats', async () => {
+    const s = await sseOpen(srv, '/events?topic=live');
+    const head = await s.until((t) => t.includes('\r\n\r\n'));
+    assert.match(head, /^HTTP\/1\.1 200 OK/);
+    assert.match(head, /Content-Type: text\/event-stream/);
+    assert.doesNotMatch(head.split('\r\n\r\n')[0], /Content-Length/);
+    await s.until((t) => t.includes('data: {"hello":true}\n\n'));
+    const r = await (await fetch(`http://${HOST}:${srv.port}/publish/live`, { method: 'POST', body: '{"n":7}', headers: { 'content-type': 'application/json' } })).json();
+    assert.equal(r.receivers, 1);
+    await s.until((t) => t.includes('data: {"n":7}\n\n'));
+    await s.until((t) => t.includes(': heartbeat\n\n'), 3000);
+    s.sock.destroy();
+  });
+
+  test('EventSource-style reading with fetch works too', async () => {
+    const res = await fetch(`http://${HOST}:${srv.port}/events?topic=other`);
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    const reader = res.body.getReader();
+    const { value } = await reader.read();
+    assert.match(Buffer.from(value).toString(), /data: \{"hello":true\}/);
+    await reader.cancel();
+  });
+});
+
 describe('WebSocket idle pings', () => {
   let srv;
   before(async () => { srv = await start(['--ws-ping-ms', '200']); });
