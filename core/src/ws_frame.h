@@ -108,7 +108,8 @@ int pk__ws_close_code_valid(int code);
 size_t pk__ws_frame_header(uint8_t *buf, int opcode, uint64_t len, int fin);
 
 /* Writes a whole close frame into buf (room for 2 + PK__WS_MAX_CONTROL bytes) and returns its
- * length. code PK__WS_CLOSE_NO_STATUS writes an empty close frame (no code, no reason). A reason
+ * length. The code is written as given (check it with pk__ws_close_code_valid if it comes from
+ * an app). code PK__WS_CLOSE_NO_STATUS writes an empty close frame (no code, no reason). A reason
  * over 123 bytes is cut at the last UTF-8 code point boundary that fits. */
 size_t pk__ws_close_frame(uint8_t *buf, int code, const char *reason, size_t len);
 

@@ -75,7 +75,7 @@ static int key_ok(const char *k, size_t n) {
 int pk__ws_accept_key(const char *key, size_t key_len, char accept[PK__WS_ACCEPT_LEN + 1]) {
   unsigned char in[64 + GUID_LEN], md[EVP_MAX_MD_SIZE];
   unsigned mdlen = 0;
-  if (key_len > 64) return -EIO;
+  if (key_len > 64) return -EINVAL;
   memcpy(in, key, key_len);
   memcpy(in + key_len, GUID, GUID_LEN);
   if (!EVP_Digest(in, key_len + GUID_LEN, md, &mdlen, EVP_sha1(), NULL) || mdlen != 20) return -EIO;

@@ -40,8 +40,9 @@ int pk__ws_upgrade_check(const pk__ws_upgrade_req *req, const char *const *suppo
 /* Appends the complete 101 response for a successful check. Returns 0, or -ENOMEM. */
 int pk__ws_upgrade_write(pk__buf *out, const pk__ws_upgrade_res *res);
 
-/* Writes base64(SHA-1(key + GUID)) for a key (as sent, already trimmed) into accept (29 bytes,
- * NUL-terminated). Returns 0, or -EIO if libcrypto fails. */
+/* Writes base64(SHA-1(key + GUID)) for a key (as sent, already trimmed; at most 64 bytes) into
+ * accept (29 bytes, NUL-terminated). Returns 0, -EINVAL for a longer key, or -EIO if libcrypto
+ * fails. */
 int pk__ws_accept_key(const char *key, size_t key_len, char accept[PK__WS_ACCEPT_LEN + 1]);
 
 /* 1 when the comma-separated header value `list` holds `token` (case-insensitive, optional
