@@ -1,9 +1,11 @@
 /* ws_conn.c: a connection after the WebSocket upgrade: frames in and out, pings, close, fan-out. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "http_response.h"
 #include "log.h"
 #include "worker.h"
+#include "ws_deflate.h"
 #include "ws_handshake.h"
 
 /* The hub (hub_client.c) forwards publishes to the other workers; absent in `pikku test`. */
@@ -20,9 +22,19 @@ static int ndoomed, doomed_cap;
 
 static uint64_t now_ms(void) { return uv_now(pk__W->loop); }
 
+static pk__buf zbuf;              /* inflate/deflate output, shared by the worker's connections */
+#define DEFLATE_MIN 128           /* smaller messages are sent as they are */
+
 static void append_frame(pk__conn *c, int opcode, const char *data, size_t len) {
   uint8_t hdr[PK__WS_MAX_HEADER];
+  int rsv1 = 0;
+  if (c->ws->parser.deflate && len >= DEFLATE_MIN && pk__ws_deflate(data, len, &zbuf) == 0 && zbuf.len < len) {
+    data = zbuf.data;
+    len = zbuf.len;
+    rsv1 = 1;
+  }
   size_t hl = pk__ws_frame_header(hdr, opcode, len, 1);
+  if (rsv1) hdr[0] |= 0x40;
   pk__buf_append(&c->out, hdr, hl);
   pk__buf_append(&c->out, data, len);
   pk__conn_queue_flush(c);
@@ -91,6 +103,18 @@ void pk__ws_close(pk__conn *c, int code, const char *reason, size_t rlen) {
 
 static int on_message(pk__ws_parser *p, int opcode, const char *data, size_t len) {
   pk__conn *c = p->data;
+  if (opcode & PK__WS_COMPRESSED) {
+    opcode &= ~PK__WS_COMPRESSED;
+    int rc = pk__ws_inflate(data, len, pk__W->opts->limits.ws_max_message, &zbuf);
+    if (rc == -E2BIG) { pk__ws_close(c, PK__WS_CLOSE_TOO_BIG, "message too big", 15); return 1; }
+    if (rc) { pk__ws_close(c, PK__WS_CLOSE_PROTOCOL, "bad compressed data", 19); return 1; }
+    if (opcode == PK__WS_OP_TEXT && !pk__utf8_valid(zbuf.data ? zbuf.data : "", zbuf.len)) {
+      pk__ws_close(c, PK__WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8", 31);
+      return 1;
+    }
+    data = zbuf.data ? zbuf.data : "";
+    len = zbuf.len;
+  }
   pk__host_channel_message(pk__W->host, c->ws->cid, data, len, opcode == PK__WS_OP_BINARY);
   return c->closing || c->ws->close_sent;
 }
@@ -189,10 +213,18 @@ void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_ma
   if (pk__ws_upgrade_check(&q, NULL, &res)) { refuse(c, r, res.status, res.reason, res.extra); return; }
   if (&pk__hub_deliver && !pk__hub_deliver) pk__hub_deliver = deliver_remote;  /* subscribers live here now */
   if (pk__ws_upgrade_write(&c->out, &res)) { pk__conn_close(c); return; }
+  size_t elen;
+  const char *ext = hdr(r, "sec-websocket-extensions", &elen);
+  int deflate = ext && pk__ws_deflate_offered(ext, elen);
+  if (deflate) {   /* add the extension to the 101's headers, before its blank line */
+    c->out.len -= 2;
+    pk__buf_append_str(&c->out, "Sec-WebSocket-Extensions: " PK__WS_DEFLATE_RESPONSE "\r\n\r\n");
+  }
   pk__conn_queue_flush(c);
   c->ws = pk__ws_new(pk__conn_new_handle(c));
   if (!c->ws) { pk__conn_close(c); return; }
   pk__ws_parser_init(&c->ws->parser, &callbacks, pk__W->opts->limits.ws_max_message, c);
+  c->ws->parser.deflate = (uint8_t)deflate;
   c->ws->last_seen_ms = now_ms();
   c->deadline_ms = 0;
   if (pk__log_access_enabled()) {

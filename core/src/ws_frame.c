@@ -82,8 +82,11 @@ static int header_step(pk__ws_parser *p) {
     uint8_t b0 = p->hdr[0], b1 = p->hdr[1];
     p->fin = b0 >> 7;
     p->opcode = b0 & 0x0f;
-    /* RSV1 is for permessage-deflate, which is not negotiated (yet); RSV2/3 have no extension. */
-    if (b0 & 0x70) return fail(p, PK__WS_CLOSE_PROTOCOL, "reserved bits set without an extension");
+    /* RSV1 marks a permessage-deflate message (its first frame only); RSV2/3 have no extension. */
+    if (b0 & 0x30) return fail(p, PK__WS_CLOSE_PROTOCOL, "reserved bits set without an extension");
+    if ((b0 & 0x40) && (!p->deflate || (p->opcode != PK__WS_OP_TEXT && p->opcode != PK__WS_OP_BINARY)))
+      return fail(p, PK__WS_CLOSE_PROTOCOL, p->deflate ? "RSV1 on a frame that is not a message's first"
+                                                       : "reserved bits set without an extension");
     if (!(b1 & 0x80)) return fail(p, PK__WS_CLOSE_PROTOCOL, "frame from the client is not masked");
     switch (p->opcode) {
     case PK__WS_OP_CONT:
@@ -93,6 +96,7 @@ static int header_step(pk__ws_parser *p) {
     case PK__WS_OP_BINARY:
       if (p->msg_opcode) return fail(p, PK__WS_CLOSE_PROTOCOL, "new data frame before the fragmented message ended");
       p->msg_size = 0;
+      p->msg_compressed = (b0 & 0x40) ? 1 : 0;
       pk__utf8_init(&p->utf8);
       if (!p->fin) p->msg_opcode = p->opcode;
       break;
@@ -150,10 +154,11 @@ static int control_done(pk__ws_parser *p) {
 
 /* The last frame of a message was read: deliver it from the buffer. */
 static int message_done(pk__ws_parser *p, int opcode) {
-  if (opcode == PK__WS_OP_TEXT && !pk__utf8_complete(&p->utf8))
+  if (opcode == PK__WS_OP_TEXT && !p->msg_compressed && !pk__utf8_complete(&p->utf8))
     return fail(p, PK__WS_CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
   size_t len = p->msg.len;
-  int r = p->cb->on_message && p->cb->on_message(p, opcode, p->msg.data ? p->msg.data : "", len) ? 1 : 0;
+  int flag = p->msg_compressed ? PK__WS_COMPRESSED : 0;
+  int r = p->cb->on_message && p->cb->on_message(p, opcode | flag, p->msg.data ? p->msg.data : "", len) ? 1 : 0;
   p->msg_opcode = 0;
   p->msg_size = 0;
   /* Buffers grow by doubling, so after a message of len bytes the buffer holds under 2 * len
@@ -201,11 +206,12 @@ int pk__ws_parser_feed(pk__ws_parser *p, char *data, size_t n, size_t *used) {
       p->remaining = 0;
       p->state = ST_HDR;
       p->msg_size = 0;
-      if (op == PK__WS_OP_TEXT && !pk__utf8_valid(at, take)) {
+      if (op == PK__WS_OP_TEXT && !p->msg_compressed && !pk__utf8_valid(at, take)) {
         r = fail(p, PK__WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
         break;
       }
-      r = p->cb->on_message && p->cb->on_message(p, op, at, take) ? 1 : 0;
+      int flag = p->msg_compressed ? PK__WS_COMPRESSED : 0;
+      r = p->cb->on_message && p->cb->on_message(p, op | flag, at, take) ? 1 : 0;
     } else {
       /* Part of a message: unmask in place, keep it, and check text as it comes so invalid
        * UTF-8 is refused without waiting for the rest. */
@@ -214,7 +220,7 @@ int pk__ws_parser_feed(pk__ws_parser *p, char *data, size_t n, size_t *used) {
       i += take;
       p->remaining -= take;
       int mop = op == PK__WS_OP_CONT ? p->msg_opcode : op;
-      if (mop == PK__WS_OP_TEXT && pk__utf8_feed(&p->utf8, at, take)) {
+      if (mop == PK__WS_OP_TEXT && !p->msg_compressed && pk__utf8_feed(&p->utf8, at, take)) {
         r = fail(p, PK__WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
         break;
       }

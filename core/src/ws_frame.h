@@ -37,6 +37,10 @@ enum {
  * connection that once received a big message does not keep the memory. */
 #define PK__WS_KEEP_BUFFER 16384
 
+/* Or-ed into on_message's opcode for a permessage-deflate message (RFC 7692): the data is still
+ * compressed, and a text message's UTF-8 is checked by the caller after inflating. */
+#define PK__WS_COMPRESSED 0x100
+
 /* Return values of pk__ws_parser_feed besides 0 and negative errors. */
 #define PK__WS_STOP 1
 
@@ -61,6 +65,8 @@ struct pk__ws_parser {
   void *data;                     /* public: the owner's pointer */
   const pk__ws_callbacks *cb;     /* public */
   uint64_t max_message;           /* public: bytes of a message (all its fragments) -> 1009 */
+  uint8_t deflate;                /* public: permessage-deflate was negotiated: RSV1 allowed */
+  uint8_t msg_compressed;         /* private: the open message has RSV1 */
   int close_code;                 /* read-only: after an error, the code to close with */
   const char *error;              /* read-only: after an error, what was wrong (static) */
   /* private below */

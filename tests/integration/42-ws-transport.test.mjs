@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import WebSocket from 'ws';
 import { startServer, REPO_ROOT, HOST } from './lib/server.mjs';
 
@@ -32,12 +33,12 @@ function open(srv, p = '/echo', opts = {}) {
 }
 
 // A raw client: handshake by hand, then frames we build ourselves (masked unless told not to).
-async function rawOpen(srv, p = '/echo') {
+async function rawOpen(srv, p = '/echo', extraHeaders = '') {
   const sock = net.connect(srv.port, HOST);
   await new Promise((r) => sock.once('connect', r));
   const key = crypto.randomBytes(16).toString('base64');
   sock.write(`GET ${p} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`);
   let buf = Buffer.alloc(0);
   const waiters = [];
   sock.on('data', (d) => { buf = Buffer.concat([buf, d]); waiters.splice(0).forEach((w) => w()); });
@@ -67,12 +68,12 @@ async function rawOpen(srv, p = '/echo') {
       if (len === 126) { if (buf.length - off < 4) break; len = buf.readUInt16BE(off + 2); hl = 4; }
       else if (len === 127) { if (buf.length - off < 10) break; len = Number(buf.readBigUInt64BE(off + 2)); hl = 10; }
       if (buf.length - off < hl + len) break;
-      out.push({ fin: !!(b0 & 0x80), op: b0 & 0x0f, payload: buf.subarray(off + hl, off + hl + len) });
+      out.push({ fin: !!(b0 & 0x80), rsv1: !!(b0 & 0x40), op: b0 & 0x0f, payload: buf.subarray(off + hl, off + hl + len) });
       off += hl + len;
     }
     return out;
   };
-  return { sock, ended, frames, waitFor, clear: () => { buf = Buffer.alloc(0); } };
+  return { sock, ended, frames, waitFor, status, clear: () => { buf = Buffer.alloc(0); } };
 }
 
 function frame(op, payload, { fin = true, mask = true, rsv = 0 } = {}) {
@@ -227,6 +228,54 @@ async function sseOpen(srv, p) {
   };
   return { sock, until };
 }
+
+describe('permessage-deflate', () => {
+  let srv;
+  before(async () => { srv = await start(['--ws-max-message', '100000']); });
+  after(() => srv?.stop());
+  const compress = (text) => { const z = zlib.deflateRawSync(Buffer.from(text), { finishFlush: zlib.constants.Z_SYNC_FLUSH }); return z.subarray(0, z.length - 4); };
+  const inflate = (b) => zlib.inflateRawSync(Buffer.concat([b, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).toString();
+
+  test('negotiated when offered; compressed messages both ways', async () => {
+    const raw = await rawOpen(srv, '/echo', 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n');
+    assert.match(raw.status, /Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover/);
+    await raw.waitFor(() => raw.frames().length >= 1);
+    raw.clear();
+    const text = 'pikku '.repeat(2000);
+    const f = frame(1, compress(text));
+    f[0] |= 0x40;                                    // RSV1: this message is compressed
+    raw.sock.write(f);
+    const got = await raw.waitFor(() => raw.frames()[0]);
+    assert.equal(got.rsv1, true, 'the echo came back compressed');
+    assert.ok(got.payload.length < text.length / 10);
+    assert.equal(inflate(got.payload), text);
+    raw.sock.write(frame(1, 'short'));               // not compressed: RSV1 clear
+    const short = await raw.waitFor(() => raw.frames()[1]);
+    assert.equal(short.rsv1, false);
+    assert.equal(short.payload.toString(), 'short');
+    raw.sock.destroy();
+  });
+
+  test('a compressed message inflating past --ws-max-message -> 1009', async () => {
+    const raw = await rawOpen(srv, '/echo', 'Sec-WebSocket-Extensions: permessage-deflate\r\n');
+    await raw.waitFor(() => raw.frames().length >= 1);
+    raw.clear();
+    const f = frame(2, compress('x'.repeat(200000)).subarray(0));
+    f[0] |= 0x40;
+    raw.sock.write(f);
+    await expectClose(raw, 1009);
+  });
+
+  test('the ws client negotiates it by default and round-trips large messages', async () => {
+    const ws = await open(srv, '/echo', { perMessageDeflate: { threshold: 0 } });
+    assert.match(ws.extensions, /permessage-deflate/);
+    await ws.next();
+    const big = JSON.stringify({ items: Array.from({ length: 500 }, (_, i) => ({ i, name: 'item ' + i })) });
+    ws.send(big);
+    assert.equal(await ws.next(), big);
+    ws.close(); await ws.closed;
+  });
+});
 
 describe('server-sent events', () => {
   let srv;
