@@ -59,9 +59,14 @@ static void remove_sub(pk__topic *t, pk__ws *ws) {
   if (t->nsubs == 0) drop_topic(t);
 }
 
+void pk__ws_leave_topics(pk__ws *ws) {
+  for (int i = 0; i < ws->ntopics; i++) remove_sub(ws->topics[i], ws);
+  ws->ntopics = 0;
+}
+
 void pk__ws_free(pk__ws *ws) {
   if (!ws) return;
-  for (int i = 0; i < ws->ntopics; i++) remove_sub(ws->topics[i], ws);
+  pk__ws_leave_topics(ws);
   free(ws->topics);
   for (pk__kv *kv = ws->kv, *next; kv; kv = next) {
     next = kv->next;

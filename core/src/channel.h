@@ -26,6 +26,8 @@ typedef struct pk__ws {
 } pk__ws;
 
 pk__ws *pk__ws_new(double cid);
+/* Leaves every topic (the per-connection strings stay). */
+void pk__ws_leave_topics(pk__ws *ws);
 /* Frees the per-connection data and leaves every topic. */
 void pk__ws_free(pk__ws *ws);
 int pk__ws_kv_set(pk__ws *ws, const char *key, const char *value, size_t vlen);  /* value NULL: remove */

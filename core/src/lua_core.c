@@ -149,7 +149,9 @@ static int l_channel_get(lua_State *L) {
   const char *key = luaL_checkstring(L, 2);
   pk__conn *c = ws_conn(L);
   size_t vlen;
-  const char *v = c ? pk__ws_kv_get(c->ws, key, &vlen) : NULL;
+  const pk__ws *ws = c ? c->ws : NULL;
+  if (!ws && pk__ws_closing && pk__ws_closing->cid == luaL_checknumber(L, 1)) ws = pk__ws_closing;
+  const char *v = ws ? pk__ws_kv_get(ws, key, &vlen) : NULL;
   if (!v) return 0;
   lua_pushlstring(L, v, vlen);
   return 1;

@@ -84,6 +84,7 @@ int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len);
 void pk__ws_close(pk__conn *c, int code, const char *reason, size_t rlen);
 /* Called by pk__conn_close: leaves every topic and tells Lua at the end of the turn. */
 void pk__ws_closed(pk__conn *c);
+extern pk__ws *pk__ws_closing;   /* during channel_close: that connection's strings stay readable */
 void pk__ws_sweep(pk__conn *c, uint64_t now_ms);
 void pk__ws_end_of_turn(pk__worker *w);
 /* Sends data to every local subscriber of topic but exclude_cid, and to the other workers. */

@@ -14,7 +14,8 @@ extern int pk__hub_publish(const char *topic, size_t tlen, const char *data, siz
 extern void (*pk__hub_deliver)(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude)
     __attribute__((weak));
 
-typedef struct { double cid; int code; } closed_note;
+typedef struct { pk__ws *ws; int code; } closed_note;
+pk__ws *pk__ws_closing;             /* the connection whose channel_close runs now (channel_get) */
 static closed_note *closed;          /* channel_close calls owed to Lua at the end of the turn */
 static int nclosed, closed_cap;
 static pk__conn **doomed;            /* over their send buffer: closed at the end of the turn */
@@ -272,12 +273,14 @@ void pk__ws_closed(pk__conn *c) {
     closed_note *p = realloc(closed, sizeof *p * (size_t)cap);
     if (p) { closed = p; closed_cap = cap; }
   }
-  if (nclosed < closed_cap) {
-    closed[nclosed].cid = ws->cid;
-    closed[nclosed++].code = ws->close_code ? ws->close_code : 1006;
-  }
   for (int i = 0; i < ndoomed; i++) if (doomed[i] == c) doomed[i] = NULL;
-  pk__ws_free(ws);
+  pk__ws_leave_topics(ws);           /* gone from every topic now; its strings stay for channel_close */
+  if (nclosed < closed_cap) {
+    closed[nclosed].ws = ws;
+    closed[nclosed++].code = ws->close_code ? ws->close_code : 1006;
+  } else {
+    pk__ws_free(ws);
+  }
 }
 
 void pk__ws_sweep(pk__conn *c, uint64_t now) {
@@ -316,7 +319,12 @@ void pk__ws_end_of_turn(pk__worker *w) {
     pk__ws_close(c, PK__WS_CLOSE_POLICY, "send buffer full", 16);
   }
   ndoomed = 0;
-  for (int i = 0; i < nclosed; i++) pk__host_channel_close(w->host, closed[i].cid, closed[i].code);
+  for (int i = 0; i < nclosed; i++) {   /* channel_close may not close others: no new notes here */
+    pk__ws_closing = closed[i].ws;
+    pk__host_channel_close(w->host, closed[i].ws->cid, closed[i].code);
+    pk__ws_closing = NULL;
+    pk__ws_free(closed[i].ws);
+  }
   nclosed = 0;
 }
 
