@@ -5,6 +5,7 @@ local password = require "pikku.password"
 local Store = require "store"
 local todos = require "functions.todos"
 local auth = require "functions.auth"
+local live = require "functions.live"
 require "functions.greet"   -- declares greet (expose = true): the runtime serves POST /rpc/greet
 
 local env = pikku.env
@@ -54,3 +55,22 @@ pikku.wire_http { method = "post", route = "/login", func = auth.login, auth = f
 pikku.wire_http { method = "post", route = "/logout", func = auth.logout, auth = false }
 pikku.wire_http { method = "get", route = "/me", func = auth.me }
 pikku.wire_http { method = "get", route = "/admin/stats", func = auth.admin_stats }
+
+-- Real time: the WebSocket channel todos-live at / (routing key "action"). `auth` logs the
+-- connection in; every other action needs that session. Todo changes made over any transport are
+-- published to the topics todo-created, todo-updated, todo-completed and todo-deleted.
+pikku.wire_channel {
+  name = "todos-live",
+  route = "/",
+  on_connect = live.on_connect,
+  on_message_wiring = {
+    action = {
+      auth = { func = live.auth, auth = false },
+      subscribe = { func = live.subscribe, auth = true },
+      unsubscribe = { func = live.unsubscribe, auth = true },
+      list = { func = todos.list_todos, auth = true },
+      create = { func = todos.create_todo, auth = true },
+      complete = { func = todos.complete_todo, auth = true },
+    },
+  },
+}

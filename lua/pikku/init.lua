@@ -7,7 +7,7 @@ local type, tostring, pairs, ipairs = type, tostring, pairs, ipairs
 local setmetatable, getmetatable = setmetatable, getmetatable
 local error, require = error, require
 local getinfo = debug.getinfo
-local upper, sub, find, gsub = string.upper, string.sub, string.find, string.gsub
+local upper, sub, find, gsub, format = string.upper, string.sub, string.find, string.gsub, string.format
 
 M.errors = errors
 M.VERSION = "0.1.0"
@@ -28,6 +28,7 @@ local registry
 function M._reset()
   registry = {
     wirings = {},        -- list of { method, route, def, auth, raw_body, middleware, group, place, ... }
+    channels = {},       -- list of pikku.wire_channel registrations (see M.wire_channel)
     funcs = {},          -- list of every pikku.func definition, in declaration order
     func_place = {},     -- def -> "file:line" of its pikku.func call
     config = {},
@@ -218,6 +219,92 @@ function M.http_group(g)
   for i, w in ipairs(g.routes) do
     add_wiring(w, group, 2, "pikku.http_group (" .. (base ~= "" and base or "/") .. ") route #" .. i)
   end
+end
+
+-- A channel handler: a pikku.func definition, or a bare function (wrapped as a public one).
+local function channel_def(v, what, level)
+  if type(v) == "function" then
+    local def = setmetatable({ func = v, auth = false }, FuncDef)
+    registry.func_place[def] = place(level + 1)
+    return def
+  end
+  if M.is_func(v) then return v end
+  error(what .. " must be a pikku.func definition or a function(services, data, wire), got " .. type(v),
+    level + 1)
+end
+
+--- pikku.wire_channel { name, route, auth?, middleware?, on_connect?, on_disconnect?, on_message?,
+---                      on_binary?, on_message_wiring = { <routing key> = { <value> = handler } } }
+--- A handler is a pikku.func, a function, or { func = ..., auth = bool?, middleware = {...}? }.
+--- See docs/lua-api.md (Channels).
+function M.wire_channel(c)
+  local what = "pikku.wire_channel"
+  if type(c) ~= "table" then
+    error(what .. ": expected a table { name = ..., route = ..., on_message_wiring = { ... } }", 2)
+  end
+  if type(c.name) ~= "string" or c.name == "" then
+    error(what .. ": name must be a non-empty string", 2)
+  end
+  what = what .. ' "' .. c.name .. '"'
+  local route = c.route
+  if type(route) ~= "string" or sub(route, 1, 1) ~= "/" then
+    error(what .. ": route must be a string starting with '/', got "
+      .. (type(route) == "string" and ('"' .. route .. '"') or type(route)), 2)
+  end
+  check_auth(c.auth, what, 2)
+  check_middleware(c.middleware, what, 2)
+  for _, other in ipairs(registry.channels) do
+    if other.name == c.name then
+      error(format('channel "%s" is wired twice (%s and %s)', c.name, other.place, place(2)), 2)
+    end
+  end
+  local ch = { name = c.name, route = route, auth = c.auth, middleware = c.middleware, place = place(2),
+               keys = {} }
+  for _, k in ipairs { "on_connect", "on_disconnect", "on_message", "on_binary" } do
+    if c[k] ~= nil then ch[k] = channel_def(c[k], what .. ": " .. k, 2) end
+  end
+  local mw = c.on_message_wiring
+  if mw ~= nil then
+    if type(mw) ~= "table" then
+      error(what .. ": on_message_wiring must be a table { <routing key> = { <value> = handler, ... } }", 2)
+    end
+    local names = {}
+    for key in pairs(mw) do
+      if type(key) ~= "string" or key == "" or key == "id" then
+        error(what .. ": on_message_wiring: a routing key must be a non-empty string other than \"id\", got "
+          .. (type(key) == "string" and ('"' .. key .. '"') or type(key)), 2)
+      end
+      names[#names + 1] = key
+    end
+    table.sort(names)   -- a message with two routing keys goes by the first in this order
+    for _, key in ipairs(names) do
+      local handlers = mw[key]
+      if type(handlers) ~= "table" then
+        error(what .. ": on_message_wiring." .. key .. " must be a table { <value> = handler, ... }", 2)
+      end
+      local list = {}
+      for value, h in pairs(handlers) do
+        if type(value) ~= "string" or value == "" then
+          error(what .. ": on_message_wiring." .. key .. ": values must be non-empty strings", 2)
+        end
+        local hw = what .. ": on_message_wiring." .. key .. "." .. value
+        local entry
+        if type(h) == "table" and not M.is_func(h) then
+          check_auth(h.auth, hw, 2)
+          check_middleware(h.middleware, hw, 2)
+          if h.func == nil then error(hw .. ": a table handler needs func = a pikku.func or a function", 2) end
+          entry = { def = channel_def(h.func, hw .. ".func", 2), auth = h.auth, middleware = h.middleware }
+        else
+          entry = { def = channel_def(h, hw, 2) }
+        end
+        entry.value = value
+        list[value] = entry
+      end
+      ch.keys[#ch.keys + 1] = { key = key, handlers = list }
+    end
+  end
+  local list = registry.channels
+  list[#list + 1] = ch
 end
 
 --- pikku.use(mw): global middleware, run first for every HTTP call (before group, wiring and

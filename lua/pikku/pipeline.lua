@@ -109,6 +109,8 @@ local function set_session(w, session)
   end
   rawset(w, "session", session)
   if root ~= w then rawset(root, "session", session) end
+  local ch = rawget(root, "channel")
+  if ch then ch:_store_session(session) end   -- a channel keeps it (in C) for its later messages
 end
 
 local function clear_session(w)
@@ -121,6 +123,8 @@ local function clear_session(w)
   end
   rawset(w, "session", nil)
   if root ~= w then rawset(root, "session", nil) end
+  local ch = rawget(root, "channel")
+  if ch then ch:_store_session(nil) end
 end
 
 function LAZY.set_session(w)
@@ -129,6 +133,12 @@ end
 
 function LAZY.clear_session(w)
   return function() return clear_session(w) end
+end
+
+-- wire.channel of a nested call (wire.rpc.invoke) is the one of the call it came from.
+function LAZY.channel(w)
+  local root = rawget(w, "_root")
+  return root and rawget(root, "channel") or nil
 end
 
 --- M.new_wire(h, session, svc) -> a wire for a new top-level call (h: the wire.http object or nil)
@@ -161,9 +171,12 @@ end
 
 -- Sets wire.session from a bearer token, an API key or the session cookie (first found wins).
 -- strict (the call needs a session): bad credentials are a 401 instead of no session.
-local function resolve_http(svc, w, strict)
+-- upgrade (a WebSocket upgrade, a GET): a session cookie sent from another origin is ignored
+-- (cross-site WebSocket hijacking), where a state-changing request would be refused.
+local function resolve_http(svc, w, strict, upgrade)
   local h = w.http
   local cfg = auth
+  if cfg == nil then return end
   if cfg.jwt then
     local authz = h:header("authorization")
     if authz then
@@ -202,7 +215,9 @@ local function resolve_http(svc, w, strict)
     if value and value ~= "" then
       local s = cookie_session.decode(value, c.secrets, os_time())
       if s then
-        if cfg.csrf and UNSAFE[h.method] and not csrf_ok(h) then
+        if upgrade then
+          if cfg.csrf and not csrf_ok(h) then return end
+        elseif cfg.csrf and UNSAFE[h.method] and not csrf_ok(h) then
           error(errors.Forbidden("cross-origin request refused: a request that uses the session cookie"
             .. " must come from the same origin (its Origin or Referer must match Host)"), 0)
         end
@@ -211,6 +226,11 @@ local function resolve_http(svc, w, strict)
     end
   end
 end
+
+--- M.resolve_session(services, wire, strict, upgrade): sets wire.session from the request of
+--- wire.http as an HTTP call would (nothing when pikku.auth is not configured). Raises
+--- InvalidSession for bad credentials when strict.
+M.resolve_session = resolve_http
 
 -- ---- running a plan ------------------------------------------------------------------------------
 

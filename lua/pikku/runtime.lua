@@ -9,6 +9,8 @@ local errors = require "pikku.errors"
 local http = require "pikku.http"
 local pipeline = require "pikku.pipeline"
 local cors = require "pikku.cors"
+local channel = require "pikku.channel"
+local eventhub = require "pikku.eventhub"
 
 local type, tostring, tonumber, pairs, ipairs, select, next, error, xpcall, loadfile, setmetatable =
   type, tostring, tonumber, pairs, ipairs, select, next, error, xpcall, loadfile, setmetatable
@@ -26,6 +28,8 @@ local is_error = errors.is
 local unescape, parse_pairs, http_new, header_lines =
   http.unescape, http.parse_pairs, http.new, http.header_lines
 local WireMT = pipeline.WireMT
+
+local channel_input_has_id   -- defined with the channel entry points
 
 local JSON = "application/json"
 local TEXT = "text/plain; charset=utf-8"
@@ -132,6 +136,12 @@ local NO_BODY = { [204] = true, [304] = true }
 local function finish(h, ok, res)
   if h._done then return end
   h._done = true
+  local on_finish = h._on_finish   -- a channel call (pikku.channel) answers in its own way
+  if on_finish then
+    local tb = last_traceback
+    last_traceback = nil
+    return on_finish(h, ok, res, tb)
+  end
   local handle = h.handle
   if not ok then
     local tb = last_traceback
@@ -201,6 +211,7 @@ local function settle(co, ok, res)
   end
   if h and h ~= TASK and not h._done then
     h._done = true
+    if h._on_finish then return h._on_finish(h, false, msg, traceback(co, msg)) end
     respond_error(h.handle, msg, traceback(co, msg), nil)
   else
     core_log("error", msg)
@@ -392,6 +403,11 @@ local function dispatch(handle, index, method, path, query, body, ...)
   end
   if r.kind == "rpc" then
     return dispatch_rpc(handle, method, path, query, body, (...), cors_lines)
+  end
+  if r.kind == "channel" then   -- the core answers these itself; an in-process request lands here
+    return respond_error(handle, errors.new("UpgradeRequired", 426,
+      format('channel "%s": open it with a WebSocket upgrade (GET with Upgrade: websocket)', r.channel.name)),
+      nil, "Upgrade: websocket\r\n" .. (cors_lines or ""))
   end
   local h = http_new(handle, method, path, query, body, nil)
   h._cors = cors_lines
@@ -585,6 +601,82 @@ function M.request(req)
   return fake.res
 end
 
+-- ---- channels (pikku.channel does the work) ----------------------------------------------------
+
+local function channel_open(cid, index, path, query, ...)
+  local r = routes[index]
+  if r == nil or r.kind ~= "channel" then
+    core_log("error", "channel_open: no channel route with index " .. tostring(index))
+    if core.ws_close then core.ws_close(cid, 1011, "InternalServerError") end
+    return
+  end
+  return channel.open(cid, r, path, query, ...)
+end
+
+-- Never let an error escape to C; a failure closes the connection (1011).
+local function safe_channel_open(cid, ...)
+  local ok, err = xpcall(channel_open, traceback, cid, ...)
+  if not ok then
+    core_log("error", "pikku channel_open failure: " .. tostring(err))
+    if core.ws_close then core.ws_close(cid, 1011, "InternalServerError") end
+  end
+end
+
+local function safe_channel_message(cid, data, is_binary)
+  local ok, err = xpcall(channel.message, traceback, cid, data, is_binary)
+  if not ok then
+    core_log("error", "pikku channel_message failure: " .. tostring(err))
+    if core.ws_close then core.ws_close(cid, 1011, "InternalServerError") end
+  end
+end
+
+local function safe_channel_close(cid, code)
+  local ok, err = xpcall(channel.close, traceback, cid, code)
+  if not ok then core_log("error", "pikku channel_close failure: " .. tostring(err)) end
+end
+
+-- Whether a channel handler's input schema declares a top-level "id": then the message's "id"
+-- is passed to the function too (it is still the correlation id of the reply).
+channel_input_has_id = function(input)
+  if input == nil then return false end
+  local ok, schema = pcall(require, "pikku.schema")
+  if not ok then return false end
+  local ok2, s = pcall(schema.expand, input)
+  if not ok2 or type(s) ~= "table" then return false end
+  for _ = 1, 8 do
+    local ref = s["$ref"]
+    if type(ref) ~= "string" then break end
+    local name = match(ref, "^#/%$defs/(.+)$") or match(ref, "^#/definitions/(.+)$") or ref
+    s = schema.registry()[name]
+    if type(s) ~= "table" then return false end
+  end
+  return type(s.properties) == "table" and s.properties.id ~= nil
+end
+
+--- runtime._wait(register): suspends the running call; register(token) is called first, and the
+--- call goes on when the core calls resume(token) (core.timer(ms, token)). For pikku.channel's
+--- in-process connections.
+function M._wait(register)
+  local co = co_running()
+  if co == nil or calls[co] == nil then
+    error("waiting for a channel message needs a coroutine of the runtime (every pikku test runs in one)", 3)
+  end
+  register(wait_token())
+  co_yield(SLEEPING)
+end
+
+--- runtime.channel { path, headers?, session? } -> an in-process WebSocket connection (t.channel)
+function M.channel(req)
+  return channel.connect_fake(req, routes)
+end
+
+--- runtime.listen(topic, ...) -> an in-process connection subscribed to these topics (t.subscribe)
+function M.listen(...)
+  local f = channel.new_fake()
+  for i = 1, select("#", ...) do channel.subscribe(f.id, (select(i, ...))) end
+  return f
+end
+
 -- ---- loading ----------------------------------------------------------------------------------
 
 -- Turns any error raised while loading into a "file:line: message" string.
@@ -647,8 +739,13 @@ end
 local function current_call_id()
   local co = co_running()
   local h = co and calls[co]
-  if h == nil or h == TASK or h.handle == nil then return nil end
+  if h == nil or h == TASK then return nil end
   local id = h._rid
+  if id == nil and h._chan then
+    id = core_gen_id()
+    h._rid = id
+  end
+  if id == nil and h.handle == nil then return nil end
   if id == nil then
     id = type(h.handle) == "number" and request_id(h.handle) or core_gen_id()
     h._rid = id
@@ -694,19 +791,6 @@ local function make_jwt_service(cfg)
     return need().verify(a, cfg.jwt.secrets, os.time())
   end
   return svc
-end
-
--- services.eventhub: a stub until channels land (publish/subscribe do nothing yet).
-local function make_eventhub(logger)
-  local hub = {}
-  function hub.subscribe() end
-  function hub.unsubscribe() end
-  function hub.publish(a, topic)
-    if a ~= hub then topic = a end
-    logger.debug("eventhub.publish(" .. tostring(topic) .. "): no subscribers (the event hub is a stub"
-      .. " until channels land)")
-  end
-  return hub
 end
 
 -- The methods wired at each path shape, for preflight answers and the OPTIONS routes.
@@ -760,7 +844,7 @@ function M.load(app_dir)
   local logger = make_logger()
   services = {
     sleep = M.sleep, logger = logger, config = reg.config or {},
-    jwt = make_jwt_service(reg.auth), eventhub = make_eventhub(logger),
+    jwt = make_jwt_service(reg.auth), eventhub = eventhub.new(),
     rpc = { invoke = pipeline.services_invoke },
   }
   local factory = reg.singleton_factory
@@ -851,6 +935,63 @@ function M.load(app_dir)
     list[#list + 1] = r
   end
 
+  -- channels: a GET route each, upgraded by the core; their handlers get plans like routes do
+  local compiled_channels = {}
+  for _, c in ipairs(reg.channels) do
+    local shape, pnames, set = parse_route(c.route)
+    if not shape then error(c.place .. ": " .. pnames, 0) end
+    local key = "GET " .. shape
+    local first = seen[key]
+    if first then
+      error(format('%s: route "GET %s" of channel "%s" is already wired (%s and %s); a channel route'
+        .. " takes the GET of its path (a GET without the WebSocket upgrade there gets 426)",
+        c.place, first.route, c.name, first.place, c.place), 0)
+    end
+    seen[key] = c
+    local ch = { name = c.name, auth = c.auth, keys = {} }
+    local cl = 'channel "' .. c.name .. '"'
+    local function plan_for(def, label, auth, entry_mws, lifecycle)
+      local fc = compile(def, def.name and ('function "' .. def.name .. '"') or label)
+      if lifecycle then
+        return pipeline.make_plan(fc, { auth = false, mws = def.middleware })
+      end
+      return pipeline.make_plan(fc, {
+        auth = auth, mws = pipeline.flatten_middleware(reg.middleware, c.middleware, entry_mws, def.middleware),
+      })
+    end
+    local function default_auth(def)
+      if c.auth ~= nil then return c.auth end
+      if def.auth ~= nil then return def.auth end
+      return true
+    end
+    if c.on_connect then ch.connect = plan_for(c.on_connect, cl .. " on_connect", false, nil, true) end
+    if c.on_disconnect then ch.disconnect = plan_for(c.on_disconnect, cl .. " on_disconnect", false, nil, true) end
+    if c.on_message then
+      ch.message = plan_for(c.on_message, cl .. " on_message", default_auth(c.on_message))
+    end
+    if c.on_binary then
+      ch.binary = plan_for(c.on_binary, cl .. " on_binary", default_auth(c.on_binary))
+    end
+    for _, k in ipairs(c.keys) do
+      local handlers = {}
+      for value, entry in pairs(k.handlers) do
+        local def = entry.def
+        local auth = entry.auth
+        if auth == nil then auth = default_auth(def) end
+        local plan = plan_for(def, format('%s %s "%s"', cl, k.key, value), auth, entry.middleware)
+        plan.keep_id = channel_input_has_id(def.input)
+        handlers[value] = plan
+      end
+      ch.keys[#ch.keys + 1] = { key = k.key, handlers = handlers }
+    end
+    compiled_channels[c.name] = ch
+    routes[#routes + 1] = {
+      kind = "channel", channel = ch, method = "GET", route = c.route, shape = shape, place = c.place,
+      names = #pnames > 0 and pnames or nil, name_set = set, n = #pnames,
+    }
+  end
+  channel.setup({ start_call = start_call, wait = M._wait, dev = dev, services = services }, compiled_channels)
+
   -- POST /rpc/:name, when some function is exposed and the app has no route of that shape
   if next(rpc_plans) then
     if seen["POST /rpc/:"] then
@@ -867,12 +1008,20 @@ function M.load(app_dir)
   if cors_c then add_preflight_routes(list, #routes + 1) end
 
   for i, r in ipairs(routes) do
-    local added, aerr = core.add_route(r.method, r.route, i)
+    local added, aerr
+    if r.kind == "channel" then
+      added, aerr = core.add_route(r.method, r.route, i, "channel")
+    else
+      added, aerr = core.add_route(r.method, r.route, i)
+    end
     if not added then
       error(format('%s: route "%s %s" rejected: %s', r.place, r.method, r.route, tostring(aerr)), 0)
     end
   end
-  return { dispatch = safe_dispatch, resume = safe_resume }
+  return {
+    dispatch = safe_dispatch, resume = safe_resume,
+    channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,
+  }
 end
 
 --- runtime.services() -> the singleton services of the loaded app

@@ -175,6 +175,23 @@ function M.request(req)
   return res
 end
 
+--- t.channel { path, headers?, session? } (or t.channel(path)) -> an in-process WebSocket
+--- connection to the channel wired at path: the upgrade's session (cookie, bearer, API key from
+--- headers, or session given directly), on_connect, routing, replies, pub/sub, on_disconnect.
+--- conn:send(msg) (a table is sent as JSON), conn:send_binary(bytes), conn:receive(timeout_ms?)
+--- -> the next message (decoded JSON; a string when it is not JSON; { binary = bytes }) or nil,
+--- conn:call(msg) (send, then receive), conn:close(code?); conn.messages (all received),
+--- conn.closed ({ code, reason } once closed), conn.id.
+function M.channel(req)
+  return runtime.channel(req)
+end
+
+--- t.subscribe(topic, ...) -> an in-process listener subscribed to these topics; :receive(timeout_ms?)
+--- returns the next published data (decoded), .messages has them all.
+function M.subscribe(...)
+  return runtime.listen(...)
+end
+
 -- ---- describe / it -----------------------------------------------------------------------------
 
 local function record_failure(name, msg)

@@ -23,6 +23,17 @@ M.permissions = {
   end,
 }
 
+--- M.check_credentials(services, username, password) -> the user, or raises 401 Unauthorized.
+function M.check_credentials(services, username, pw)
+  local user, hash = services.store:user_by_username(username)
+  -- Verify against a dummy hash when the user is unknown, so the time does not tell.
+  local ok = password.verify(pw, hash or dummy_hash())
+  if not user or not ok then
+    error(errors.Unauthorized("Invalid username or password"), 0)
+  end
+  return user
+end
+
 M.login = pikku.func {
   name = "login",
   title = "Log in with username and password",
@@ -32,12 +43,7 @@ M.login = pikku.func {
   input = schemas.LoginInput,
   output = schemas.LoginOutput,
   func = function(services, data, wire)
-    local user, hash = services.store:user_by_username(data.username)
-    -- Verify against a dummy hash when the user is unknown, so the time does not tell.
-    local ok = password.verify(data.password, hash or dummy_hash())
-    if not user or not ok then
-      error(errors.Unauthorized("Invalid username or password"))
-    end
+    local user = M.check_credentials(services, data.username, data.password)
     local session = { userId = user.id, role = user.role }
     wire.set_session(session)   -- the signed session cookie
     services.logger.info("user %s logged in", user.id)

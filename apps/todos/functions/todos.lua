@@ -9,6 +9,12 @@ local tostring = tostring
 
 local M = {}
 
+-- Every change is published to the channel subscribers of its topic, on every worker
+-- (todo-created, todo-updated, todo-completed, todo-deleted), as { topic, data = the todo }.
+local function publish(services, topic, todo)
+  services.eventhub:publish(topic, { topic = topic, data = todo })
+end
+
 M.list_todos = pikku.func {
   name = "listTodos",
   title = "List a user's todos, newest first",
@@ -46,6 +52,7 @@ M.create_todo = pikku.func {
   func = function(services, data)
     local todo = services.store:create(data.userId, data)
     services.logger.info("created todo %s for user %s", todo.id, todo.userId)
+    publish(services, "todo-created", todo)
     return { todo = todo }
   end,
 }
@@ -59,6 +66,7 @@ M.update_todo = pikku.func {
   output = schemas.TodoSuccessOutput,
   func = function(services, data)
     local todo = services.store:update(data.id, data)
+    if todo then publish(services, "todo-updated", todo) end
     return { todo = todo or json_null, success = todo ~= nil }
   end,
 }
@@ -71,7 +79,10 @@ M.delete_todo = pikku.func {
   input = schemas.TodoIdInput,
   output = schemas.SuccessOutput,
   func = function(services, data)
-    return { success = services.store:delete(data.id) }
+    local todo = services.store:get(data.id)
+    local success = services.store:delete(data.id)
+    if success and todo then publish(services, "todo-deleted", todo) end
+    return { success = success }
   end,
 }
 
@@ -84,6 +95,7 @@ M.complete_todo = pikku.func {
   output = schemas.TodoSuccessOutput,
   func = function(services, data)
     local todo = services.store:complete(data.id)
+    if todo then publish(services, "todo-completed", todo) end
     return { todo = todo or json_null, success = todo ~= nil }
   end,
 }

@@ -1,0 +1,714 @@
+-- WebSocket channels: the entry points channel_open / channel_message / channel_close of the C
+-- contract (docs/internals.md), message routing, replies and error frames, wire.channel, and
+-- in-process connections for `pikku test`.
+--
+-- Everything about a connection lives in C, as per-connection strings (core.channel_set):
+--   "channel" = the channel's name, "opening" = its opening data (JSON), "session" = the session
+--   (JSON), "state" = wire.channel.state (JSON).
+-- Lua keeps nothing it cannot rebuild from them, so connections survive a reload: the new state
+-- finds the channel by name and the session in C.
+local M = {}
+
+local core = require "pikku.core"
+local cjson_safe = require "cjson.safe"
+local errors = require "pikku.errors"
+local http = require "pikku.http"
+local json = require "pikku.json"
+local pipeline = require "pikku.pipeline"
+
+local type, tostring, pairs, ipairs, next, error, select, setmetatable, getmetatable, rawget, rawset =
+  type, tostring, pairs, ipairs, next, error, select, setmetatable, getmetatable, rawget, rawset
+local unpack = unpack
+local match, format, lower, sub, find = string.match, string.format, string.lower, string.sub, string.find
+local co_running = coroutine.running
+local json_encode, json_decode, json_null, array_mt = json.encode, cjson_safe.decode, cjson_safe.null, json.array_mt
+local is_error = errors.is
+local unescape, parse_pairs, http_new = http.unescape, http.parse_pairs, http.new
+local WireMT = pipeline.WireMT
+
+-- ---- set by the runtime at every load ----------------------------------------------------------
+
+local rt = {}          -- start_call(entry, h, data), wait(register), dev, services
+local channels = {}    -- name -> compiled channel (see runtime.load)
+
+function M.setup(ctx, compiled)
+  rt = ctx
+  channels = compiled
+end
+
+-- ---- the connection's C side, or an in-process one (pikku test) -------------------------------
+
+-- In-process connections (t.channel, t.subscribe) have negative ids; the core's are positive.
+local fakes = {}             -- id -> fake connection
+local fake_topics = {}       -- topic -> { [id] = true }
+local fake_seq = 0
+
+local function c_send(cid, data, binary)
+  local f = fakes[cid]
+  if f then return f:_deliver(data, binary) end
+  if cid < 0 then return nil end
+  return core.ws_send(cid, data, binary and true or nil)
+end
+
+local close_fake   -- defined below
+
+local function c_close(cid, code, reason)
+  local f = fakes[cid]
+  if f then return close_fake(f, code or 1000, reason, true) end
+  if cid < 0 then return nil end
+  return core.ws_close(cid, code, reason)
+end
+
+-- The core drops a connection's strings before it calls channel_close, so for channels with an
+-- on_disconnect Lua mirrors them: cid -> { channel, opening, session, state }. The mirror is
+-- made at the upgrade, and rebuilt from C by the first message a new state (after a reload)
+-- sees on a connection; channel_close prefers what C still has.
+local mirror = {}
+
+local function c_set(cid, key, value)
+  local f = fakes[cid]
+  if f then
+    if f.closed then return nil end
+    f.store[key] = value
+    return true
+  end
+  if cid < 0 then return nil end
+  local m = mirror[cid]
+  if m then m[key] = value end
+  return core.channel_set(cid, key, value)
+end
+
+local function c_get(cid, key)
+  local f = fakes[cid]
+  if f then return f.store[key] end
+  if cid < 0 then return nil end
+  return core.channel_get(cid, key)
+end
+
+function M.subscribe(cid, topic)
+  local f = fakes[cid]
+  if f then
+    if f.closed then return nil end
+    local set = fake_topics[topic]
+    if set == nil then
+      set = {}
+      fake_topics[topic] = set
+    end
+    set[cid] = true
+    f.topics[topic] = true
+    return true
+  end
+  if cid < 0 then return nil end
+  return core.subscribe(cid, topic)
+end
+
+function M.unsubscribe(cid, topic)
+  local f = fakes[cid]
+  if f then
+    local set = fake_topics[topic]
+    if set then
+      set[cid] = nil
+      if next(set) == nil then fake_topics[topic] = nil end
+    end
+    f.topics[topic] = nil
+    return true
+  end
+  if cid < 0 then return nil end
+  return core.unsubscribe(cid, topic)
+end
+
+--- M.publish(topic, text, exclude) -> number of local receivers. text is sent as it is.
+function M.publish(topic, text, exclude)
+  local n = 0
+  local set = fake_topics[topic]
+  if set then
+    local ids = {}
+    for id in pairs(set) do
+      if id ~= exclude then ids[#ids + 1] = id end
+    end
+    for _, id in ipairs(ids) do
+      if fakes[id] and fakes[id]:_deliver(text, false) then n = n + 1 end
+    end
+  end
+  if core.publish and not core.test then
+    local ex = exclude
+    if type(ex) ~= "number" or ex < 0 then ex = nil end
+    n = n + (core.publish(topic, text, ex) or 0)
+  end
+  return n
+end
+
+-- ---- JSON helpers ------------------------------------------------------------------------------
+
+local function decode_or_nil(s)
+  if s == nil then return nil end
+  local v = json_decode(s)
+  if v == json_null then return nil end
+  return v
+end
+
+local function is_array(t)
+  return getmetatable(t) == array_mt or t[1] ~= nil
+end
+
+local function encode_value(v, what)
+  local s, err = json_encode(v)
+  if s == nil then error(what .. ": cannot encode the value as JSON: " .. tostring(err), 3) end
+  return s
+end
+
+-- ---- wire.channel ------------------------------------------------------------------------------
+
+local Chan = {}     -- methods; each also works called with "." (wire.channel.send(x))
+local ChanMT = {}
+
+local function self_or(c, a, b)
+  if a == c then return b end
+  return a
+end
+
+-- RFC 6455 close codes an endpoint may send (besides 3000-4999)
+local SENDABLE = { [1000] = true, [1001] = true, [1002] = true, [1003] = true, [1007] = true, [1008] = true,
+                   [1009] = true, [1010] = true, [1011] = true }
+
+local BOUND = {
+  send = function(c) return function(a, b)
+    local data = self_or(c, a, b)
+    local t = type(data)
+    if t == "string" then return c_send(c.id, data, false) == true end
+    if t == "table" or t == "number" or t == "boolean" then
+      return c_send(c.id, encode_value(data, "wire.channel.send"), false) == true
+    end
+    error("wire.channel.send: data must be a table, a string, a number or a boolean, got " .. t, 2)
+  end end,
+  send_binary = function(c) return function(a, b)
+    local bytes = self_or(c, a, b)
+    if type(bytes) ~= "string" then
+      error("wire.channel.send_binary: bytes must be a string, got " .. type(bytes), 2)
+    end
+    return c_send(c.id, bytes, true) == true
+  end end,
+  close = function(c) return function(a, b, d)
+    local code, reason = a, b
+    if a == c then code, reason = b, d end
+    if code ~= nil and not (type(code) == "number" and (SENDABLE[code] or (code >= 3000 and code <= 4999
+        and code % 1 == 0))) then
+      error("wire.channel.close: code must be 1000, 1001-1003, 1007-1011 or an integer from 3000 to 4999, got "
+        .. tostring(code), 2)
+    end
+    if reason ~= nil and (type(reason) ~= "string" or #reason > 123) then
+      error("wire.channel.close: reason must be a string of at most 123 bytes", 2)
+    end
+    return c_close(c.id, code or 1000, reason)
+  end end,
+  get_state = function(c) return function()
+    return Chan.read_state(c)
+  end end,
+  set_state = function(c) return function(a, b)
+    local t = self_or(c, a, b)
+    return Chan.write_state(c, t)
+  end end,
+}
+
+function Chan.read_state(c)
+  local s = rawget(c, "_state_text")
+  if s == nil and not rawget(c, "_gone") then s = c_get(c.id, "state") end
+  local v = decode_or_nil(s)
+  if type(v) ~= "table" then v = {} end
+  return v
+end
+
+function Chan.write_state(c, t)
+  if t ~= nil and type(t) ~= "table" then
+    error("wire.channel.state: the state must be a table or nil, got " .. type(t), 3)
+  end
+  local s = t ~= nil and encode_value(t, "wire.channel.state") or nil
+  if rawget(c, "_gone") then
+    rawset(c, "_state_text", s)
+    return nil
+  end
+  return c_set(c.id, "state", s)
+end
+
+ChanMT.__index = function(c, k)
+  if k == "state" then return Chan.read_state(c) end
+  if k == "opening_data" then
+    local s = rawget(c, "_opening_text")
+    if s == nil and not rawget(c, "_gone") then s = c_get(c.id, "opening") end
+    local v = decode_or_nil(s)
+    if type(v) ~= "table" then v = {} end
+    rawset(c, "opening_data", v)
+    return v
+  end
+  local make = BOUND[k]
+  if make then
+    local f = make(c)
+    rawset(c, k, f)
+    return f
+  end
+  return Chan[k]
+end
+
+ChanMT.__newindex = function(c, k, v)
+  if k == "state" then return Chan.write_state(c, v) end
+  if k == "id" or k == "name" or k == "opening_data" or BOUND[k] then
+    error("wire.channel." .. tostring(k) .. " is read-only", 2)
+  end
+  rawset(c, k, v)
+end
+
+-- Called by wire.set_session / wire.clear_session (pikku.pipeline) on a channel's wire.
+function Chan:_store_session(session)
+  local s = nil
+  if session ~= nil then s = encode_value(session, "wire.set_session") end
+  if rawget(self, "_gone") then return end
+  c_set(self.id, "session", s)
+end
+
+local function new_channel(cid, name)
+  return setmetatable({ id = cid, name = name }, ChanMT)
+end
+M.new_channel = new_channel
+
+-- ---- finishing a call --------------------------------------------------------------------------
+
+-- The error frame: {"error": message, "errorName": name, "payload"?, "errorId", <key>: value, "id"?}
+local function error_frame(h, e, tb)
+  local id = h._rid or core.gen_id()
+  local name, status, message, payload
+  if is_error(e) then
+    name, status, message, payload = e.name, e.status, e.message, e.payload
+    if status >= 500 then
+      core.log_error(id, tb or tostring(e))
+      if not rt.dev then message = errors.DEFAULT_MESSAGE[name] or "Internal server error" end
+    end
+  else
+    local text = tostring(e)
+    core.log_error(id, tb or text)
+    name = "InternalServerError"
+    message = rt.dev and text or "Internal server error"
+  end
+  local out = { error = message, errorName = name, payload = payload, errorId = id }
+  if h.key then out[h.key] = h.value end
+  if h.reqid ~= nil then out.id = h.reqid end
+  local s = json_encode(out)
+  if s == nil then
+    out.payload = nil
+    s = json_encode(out)
+  end
+  return s
+end
+
+local function send_error(h, e, tb)
+  return c_send(h.cid, error_frame(h, e, tb), false)
+end
+
+-- The reply to a routed message: the result with the routing key (and the request's id) added.
+local function reply_frame(h, res)
+  local out
+  if res == nil then
+    out = {}
+  elseif type(res) == "table" and not is_array(res) then
+    out = {}
+    for k, v in pairs(res) do out[k] = v end
+  else
+    out = { result = res }
+  end
+  out[h.key] = h.value
+  if h.reqid ~= nil then out.id = h.reqid end
+  return json_encode(out)
+end
+
+-- runtime's runner calls h._on_finish(h, ok, result, traceback) when the call is over.
+local function finish_reply(h, ok, res, tb)
+  if not ok then return send_error(h, res, tb) end
+  local s, err = reply_frame(h, res)
+  if s == nil then
+    return send_error(h, "the function's result cannot be encoded as JSON: " .. tostring(err))
+  end
+  return c_send(h.cid, s, false)
+end
+
+-- on_message (a message no routing key matched): a non-nil result is sent as it is (an object
+-- gets the request's id when it had one).
+local function finish_raw(h, ok, res, tb)
+  if not ok then return send_error(h, res, tb) end
+  if res == nil then return end
+  if type(res) == "string" then return c_send(h.cid, res, false) end
+  if h.reqid ~= nil and type(res) == "table" and not is_array(res) then
+    local out = {}
+    for k, v in pairs(res) do out[k] = v end
+    out.id = h.reqid
+    res = out
+  end
+  local s, err = json_encode(res)
+  if s == nil then
+    return send_error(h, "the function's result cannot be encoded as JSON: " .. tostring(err))
+  end
+  return c_send(h.cid, s, false)
+end
+
+-- on_binary: a string result goes back as a binary frame, anything else as JSON text.
+local function finish_binary(h, ok, res, tb)
+  if not ok then return send_error(h, res, tb) end
+  if res == nil then return end
+  if type(res) == "string" then return c_send(h.cid, res, true) end
+  local s, err = json_encode(res)
+  if s == nil then
+    return send_error(h, "the function's result cannot be encoded as JSON: " .. tostring(err))
+  end
+  return c_send(h.cid, s, false)
+end
+
+-- on_connect: a non-nil result is sent as the first message; an error closes the connection
+-- (1008 with the error's name for a 4xx, 1011 for anything else, which is logged).
+local function finish_connect(h, ok, res, tb)
+  if ok then
+    if res == nil then return end
+    local s = type(res) == "string" and res or json_encode(res)
+    if s == nil then
+      core.log("error", format('channel "%s": on_connect returned a result that cannot be encoded as JSON',
+        h.name))
+      return c_close(h.cid, 1011, "InternalServerError")
+    end
+    return c_send(h.cid, s, false)
+  end
+  if is_error(res) and res.status < 500 then
+    return c_close(h.cid, 1008, res.name)
+  end
+  core.log_error(h._rid or core.gen_id(), tb or tostring(res))
+  return c_close(h.cid, 1011, "InternalServerError")
+end
+
+local function finish_disconnect(h, ok, res, tb)
+  if ok then return end
+  if is_error(res) and res.status < 500 then
+    core.log("warn", format('channel "%s": on_disconnect raised %s', h.name, tostring(res)))
+    return
+  end
+  core.log_error(h._rid or core.gen_id(), tb or tostring(res))
+end
+
+-- A call object for the runtime's runner (like wire.http for an HTTP call).
+local function new_call(cid, ch, on_finish, w)
+  return { _chan = true, _on_finish = on_finish, cid = cid, name = ch.name, _wire = w }
+end
+
+local function new_wire(chan, session)
+  return setmetatable({ channel = chan, session = session, _services = rt.services }, WireMT)
+end
+
+-- ---- the entry points --------------------------------------------------------------------------
+
+local function close_reason(e)
+  if is_error(e) then return e.name end
+  return "InternalServerError"
+end
+
+--- channel_open(cid, route, path, query, p1, ...): the connection was upgraded on a channel route.
+function M.open(cid, r, path, query, ...)
+  local ch = r.channel
+  local fake = fakes[cid]
+  -- the opening data: route params, then the query (a param wins over a query key of the same name)
+  local params = nil
+  local opening = {}
+  if query ~= nil and query ~= "" then parse_pairs(query, opening) end
+  local n = r.n or 0
+  if n > 0 then
+    params = {}
+    for i = 1, n do
+      local v = unescape((select(i, ...)) or "")
+      params[r.names[i]] = v
+      opening[r.names[i]] = v
+    end
+  end
+  -- the session, from the upgrade request's cookie, bearer token or API key (as over HTTP)
+  local session
+  if fake and fake.given_session ~= nil then
+    session = fake.given_session
+  else
+    local h = http_new(fake or cid, "GET", path, query, nil, params)
+    local w = setmetatable({ http = h, _services = rt.services }, WireMT)
+    local ok, e = pcall(pipeline.resolve_session, rt.services, w, ch.auth == true, true)
+    if not ok then
+      if not is_error(e) then core.log("error", "channel " .. ch.name .. ": session: " .. tostring(e)) end
+      return c_close(cid, 1008, close_reason(e))
+    end
+    session = rawget(w, "session")
+  end
+  if ch.auth == true and session == nil then
+    return c_close(cid, 1008, "MissingSession")
+  end
+  if ch.disconnect and not fake then mirror[cid] = {} end
+  c_set(cid, "channel", ch.name)
+  if next(opening) ~= nil then
+    local s = json_encode(opening)
+    if s then c_set(cid, "opening", s) end
+  end
+  if session ~= nil then
+    local s = json_encode(session)
+    if s == nil then
+      core.log("error", "channel " .. ch.name .. ": the session cannot be encoded as JSON")
+      return c_close(cid, 1011, "InternalServerError")
+    end
+    c_set(cid, "session", s)
+  end
+  if ch.connect then
+    local chan = new_channel(cid, ch.name)
+    rawset(chan, "opening_data", opening)
+    local w = new_wire(chan, session)
+    rt.start_call(ch.connect.entry, new_call(cid, ch, finish_connect, w), opening)
+  end
+end
+
+local function copy_payload(msg, key, keep_id)
+  local data = {}
+  for k, v in pairs(msg) do
+    if k ~= key and (keep_id or k ~= "id") then data[k] = v end
+  end
+  return data
+end
+
+-- The first routing key (in on_message_wiring's sorted order) whose value has a handler.
+local function route_of(ch, msg)
+  for _, k in ipairs(ch.keys) do
+    local v = msg[k.key]
+    if type(v) == "string" then
+      local plan = k.handlers[v]
+      if plan then return k.key, v, plan end
+    end
+  end
+  return nil
+end
+
+-- The first routing key present in the message (for the error frame of an unknown value).
+local function key_in(ch, msg)
+  for _, k in ipairs(ch.keys) do
+    local v = msg[k.key]
+    if v ~= nil then return k.key, v end
+  end
+  return nil
+end
+
+local function session_of(cid)
+  local s = decode_or_nil(c_get(cid, "session"))
+  if type(s) ~= "table" then return nil end
+  return s
+end
+
+--- channel_message(cid, data, is_binary): one complete message from the client.
+function M.message(cid, data, is_binary)
+  local name = c_get(cid, "channel")
+  if name == nil then return end   -- refused at the upgrade, or already gone
+  local ch = channels[name]
+  if ch == nil then
+    core.log("warn", format('channel "%s" is not wired any more (reloaded app?): closing connection %s',
+      tostring(name), tostring(cid)))
+    return c_close(cid, 1011, "channel not found")
+  end
+  if ch.disconnect and mirror[cid] == nil and not fakes[cid] then
+    mirror[cid] = { channel = name, opening = c_get(cid, "opening"), session = c_get(cid, "session"),
+                    state = c_get(cid, "state") }
+  end
+  local chan = new_channel(cid, name)
+  if is_binary then
+    local h = new_call(cid, ch, finish_binary, nil)
+    if not ch.binary then
+      return send_error(h, errors.UnsupportedMediaType(format('channel "%s" does not accept binary messages',
+        name)))
+    end
+    h._wire = new_wire(chan, session_of(cid))
+    return rt.start_call(ch.binary.entry, h, data)
+  end
+  local msg = json_decode(data)
+  local object = type(msg) == "table" and find(data, "^%s*{") ~= nil
+  if object then
+    local key, value, plan = route_of(ch, msg)
+    if plan then
+      local h = new_call(cid, ch, finish_reply, nil)
+      h.key, h.value = key, value
+      local reqid = msg.id
+      if reqid ~= nil and reqid ~= json_null then h.reqid = reqid end
+      h._wire = new_wire(chan, session_of(cid))
+      return rt.start_call(plan.entry, h, copy_payload(msg, key, plan.keep_id))
+    end
+  end
+  local h = new_call(cid, ch, finish_raw, nil)
+  if object and msg.id ~= nil and msg.id ~= json_null then h.reqid = msg.id end
+  if not ch.message then
+    if msg == nil then
+      return send_error(h, errors.BadRequest("malformed JSON message: send a JSON object such as"
+        .. ' {"<routing key>": "<value>", ...}'))
+    end
+    if object then
+      local key, value = key_in(ch, msg)
+      if key then
+        h.key, h.value = key, value
+        return send_error(h, errors.NotFound(format('no handler for %s "%s" on channel "%s"',
+          key, tostring(value), name)))
+      end
+    end
+    return send_error(h, errors.NotFound(format('channel "%s" has no handler for this message (no routing'
+      .. " key matched)", name)))
+  end
+  h._wire = new_wire(chan, session_of(cid))
+  if msg == nil then msg = data end   -- not JSON: the text itself
+  return rt.start_call(ch.message.entry, h, msg)
+end
+
+--- channel_close(cid, code): the connection is gone (its subscriptions are already dropped).
+function M.close(cid, code)
+  local m = mirror[cid]
+  mirror[cid] = nil
+  local name = c_get(cid, "channel")
+  local get = c_get
+  if name == nil and m then
+    name = m.channel
+    get = function(_, key) return m[key] end
+  end
+  if name == nil then return end
+  local ch = channels[name]
+  if ch == nil or not ch.disconnect then return end
+  -- read everything now: the connection's strings are not kept after this call
+  local chan = new_channel(cid, name)
+  rawset(chan, "_opening_text", get(cid, "opening"))
+  rawset(chan, "_state_text", get(cid, "state"))
+  rawset(chan, "_gone", true)
+  rawset(chan, "code", code)
+  local session = decode_or_nil(get(cid, "session"))
+  if type(session) ~= "table" then session = nil end
+  local w = new_wire(chan, session)
+  local opening = chan.opening_data
+  rt.start_call(ch.disconnect.entry, new_call(cid, ch, finish_disconnect, w), opening)
+end
+
+--- M.current() -> the channel connection id of the call running now, or nil.
+function M.current()
+  local co = co_running()
+  if co == nil then return nil end
+  local w = pipeline.active[co] or pipeline.root_wire(co)
+  local chan = w and w.channel
+  if chan == nil or rawget(chan, "_gone") then return nil end
+  return chan.id
+end
+
+-- ---- in-process connections (pikku test) -------------------------------------------------------
+
+local Fake = {}
+Fake.__index = Fake
+
+function Fake:header(name) return self.hdrs[lower(name)] end
+
+function Fake:headers()
+  local t = {}
+  for k, v in pairs(self.hdrs) do t[k] = v end
+  return t
+end
+
+-- A frame from the server: kept in .messages (all) and the inbox (not yet received).
+function Fake:_deliver(data, binary)
+  if self.closed then return nil end
+  local v
+  if binary then
+    v = { binary = data }
+  else
+    v = json_decode(data)
+    if v == nil then v = data end
+  end
+  self.messages[#self.messages + 1] = v
+  self.inbox[#self.inbox + 1] = v
+  self.frames[#self.frames + 1] = data
+  local token = self.waiter
+  if token then
+    self.waiter = nil
+    core.timer(0, token)
+  end
+  return true
+end
+
+close_fake = function(f, code, reason, by_server)
+  if f.closed then return nil end
+  f.closed = { code = code, reason = reason, by_server = by_server or false }
+  for topic in pairs(f.topics) do M.unsubscribe(f.id, topic) end
+  local token = f.waiter
+  if token then
+    f.waiter = nil
+    core.timer(0, token)
+  end
+  if f.store.channel then M.close(f.id, code) end
+  fakes[f.id] = nil
+  return true
+end
+
+--- conn:send(msg): a text message (a table is sent as JSON).
+function Fake:send(msg)
+  if self.closed then error("t.channel: the connection is closed", 2) end
+  if type(msg) == "table" then msg = json_encode(msg) end
+  M.message(self.id, msg, false)
+end
+
+--- conn:send_binary(bytes)
+function Fake:send_binary(bytes)
+  if self.closed then error("t.channel: the connection is closed", 2) end
+  M.message(self.id, bytes, true)
+end
+
+--- conn:receive(timeout_ms?) -> the next message from the server (decoded JSON, a string, or
+--- { binary = bytes }), waiting up to timeout_ms (default 1000); nil when none came or closed.
+function Fake:receive(timeout)
+  local inbox = self.inbox
+  if inbox[1] == nil and not self.closed then
+    rt.wait(function(token)
+      self.waiter = token
+      core.timer(timeout or 1000, token)
+    end)
+    self.waiter = nil
+  end
+  if inbox[1] == nil then return nil end
+  return table.remove(inbox, 1)
+end
+
+--- conn:call(msg, timeout_ms?) -> sends msg, returns the next message (its reply, in-process).
+function Fake:call(msg, timeout)
+  self:send(msg)
+  return self:receive(timeout)
+end
+
+--- conn:close(code?): the client closes the connection (on_disconnect runs).
+function Fake:close(code)
+  return close_fake(self, code or 1000, nil, false)
+end
+
+--- M.connect_fake { path, headers?, session? } -> an in-process connection (t.channel).
+function M.connect_fake(req, routes)
+  if type(req) ~= "table" then req = { path = req } end
+  local target = req.path or "/"
+  if sub(target, 1, 1) ~= "/" then error("t.channel: path must start with '/'", 3) end
+  local path, query = match(target, "^([^?#]*)%??([^#]*)")
+  if query == "" then query = nil end
+  local index, params = core.match("GET", path)
+  local r = index and routes[index]
+  if r == nil or r.kind ~= "channel" then
+    error("t.channel: no channel is wired at " .. path, 3)
+  end
+  local f = M.new_fake(req.headers, req.session)
+  M.open(f.id, r, path, query, unpack(params))
+  return f
+end
+
+--- M.new_fake(headers?, session?) -> an in-process connection that is not open on a channel
+--- (t.subscribe uses it to listen to topics).
+function M.new_fake(headers, session)
+  fake_seq = fake_seq + 1
+  local hdrs = {}
+  for k, v in pairs(headers or {}) do hdrs[lower(k)] = tostring(v) end
+  if hdrs.host == nil then hdrs.host = "localhost" end
+  local f = setmetatable({
+    id = -fake_seq, hdrs = hdrs, given_session = session, store = {}, topics = {},
+    messages = {}, inbox = {}, frames = {},
+  }, Fake)
+  fakes[f.id] = f
+  return f
+end
+
+return M

@@ -1,0 +1,74 @@
+-- services.eventhub: topics for channel connections. subscribe/unsubscribe act on the connection
+-- of the calling channel message; publish works from any call on any transport, and the core
+-- fans it out to every worker (docs/internals.md, Channels).
+local M = {}
+
+local channel = require "pikku.channel"
+local json = require "pikku.json"
+
+local type, tostring, error = type, tostring, error
+local json_encode = json.encode
+
+local function check_topic(topic, what)
+  if type(topic) ~= "string" or topic == "" then
+    error("services.eventhub:" .. what .. ": topic must be a non-empty string, got "
+      .. (type(topic) == "string" and '""' or type(topic)), 3)
+  end
+end
+
+local function current(what)
+  local cid = channel.current()
+  if cid == nil then
+    error("services.eventhub:" .. what .. ": only a function called from a channel connection can "
+      .. what .. " (this call did not come from a channel)", 3)
+  end
+  return cid
+end
+
+--- M.new() -> the eventhub service. Methods work with ":" and with ".".
+function M.new()
+  local hub = {}
+
+  --- hub:subscribe(topic): the calling connection receives what is published on topic.
+  function hub.subscribe(a, b)
+    local topic = a == hub and b or a
+    check_topic(topic, "subscribe")
+    channel.subscribe(current("subscribe"), topic)
+    return true
+  end
+
+  --- hub:unsubscribe(topic)
+  function hub.unsubscribe(a, b)
+    local topic = a == hub and b or a
+    check_topic(topic, "unsubscribe")
+    channel.unsubscribe(current("unsubscribe"), topic)
+    return true
+  end
+
+  --- hub:publish(topic, data, { exclude = channel_id }?) -> the number of receivers on this worker.
+  --- data is sent as JSON to every subscriber, on every worker.
+  function hub.publish(a, b, c, d)
+    local topic, data, opts = a, b, c
+    if a == hub then topic, data, opts = b, c, d end
+    check_topic(topic, "publish")
+    local text, err = json_encode(data)
+    if text == nil then
+      error("services.eventhub:publish: the data cannot be encoded as JSON: " .. tostring(err), 2)
+    end
+    local exclude = nil
+    if opts ~= nil then
+      if type(opts) ~= "table" then
+        error("services.eventhub:publish: the options must be a table { exclude = channel_id }", 2)
+      end
+      exclude = opts.exclude
+      if exclude ~= nil and type(exclude) ~= "number" then
+        error("services.eventhub:publish: exclude must be a channel id (wire.channel.id), got " .. type(exclude), 2)
+      end
+    end
+    return channel.publish(topic, text, exclude)
+  end
+
+  return hub
+end
+
+return M
