@@ -46,6 +46,8 @@ end)
 -- Pikku's sample surface.
 pikku.wire_http { method = "get", route = "/todos", func = todos.list_todos, auth = false }
 pikku.wire_http { method = "get", route = "/todos/:id", func = todos.get_todo, auth = false }
+-- the same events as the channel's topics, as server-sent events (one JSON {topic, data} per event)
+pikku.wire_http { method = "get", route = "/todos/stream", func = live.stream, auth = false, sse = true }
 pikku.wire_http { method = "post", route = "/todos", func = todos.create_todo, auth = false }
 pikku.wire_http { method = "put", route = "/todos/:id", func = todos.update_todo, auth = false }
 pikku.wire_http { method = "delete", route = "/todos/:id", func = todos.delete_todo, auth = false }

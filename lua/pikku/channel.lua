@@ -461,6 +461,59 @@ function M.open(cid, r, path, query, ...)
   end
 end
 
+-- Server-sent events: the function's result (when not nil) is one more event; the stream stays
+-- open for what it sent and for its topics. An error is an event {"type":"error",...}, then the end.
+local function finish_sse(h, ok, res, tb)
+  if not ok then
+    local id = h._rid or core.gen_id()
+    local name, message, payload = "InternalServerError", "Internal server error", nil
+    if is_error(res) then
+      name, message, payload = res.name, res.message, res.payload
+      if res.status >= 500 then
+        core.log_error(id, tb or tostring(res))
+        if not rt.dev then message = errors.DEFAULT_MESSAGE[name] or "Internal server error" end
+      end
+    else
+      core.log_error(id, tb or tostring(res))
+      if rt.dev then message = tostring(res) end
+    end
+    local s = json_encode({ type = "error", name = name, message = message, payload = payload, errorId = id })
+      or json_encode({ type = "error", name = name, message = message, errorId = id })
+    c_send(h.cid, s, false)
+    return c_close(h.cid, 1000, "")
+  end
+  if res == nil then return end
+  local s = type(res) == "string" and res or json_encode(res)
+  if s == nil then
+    return finish_sse(h, false, "the function's result cannot be encoded as JSON", nil)
+  end
+  return c_send(h.cid, s, false)
+end
+
+--- open_sse(cid, r, path, query, p1, ...): a GET on an sse route; the core already answered 200
+--- text/event-stream. The function runs through the pipeline with wire.channel = this stream.
+function M.open_sse(cid, r, path, query, ...)
+  local data = {}
+  local params = nil
+  if query ~= nil and query ~= "" then parse_pairs(query, data) end
+  for i = 1, r.n or 0 do
+    params = params or {}
+    local v = unescape((select(i, ...)) or "")
+    params[r.names[i]] = v
+    data[r.names[i]] = v
+  end
+  local name = "sse " .. r.route
+  local h = new_call(cid, { name = name }, finish_sse, nil)
+  local hreq = http_new(cid, "GET", path, query, nil, params)
+  local w0 = setmetatable({ http = hreq, _services = rt.services }, WireMT)
+  local ok, e = pcall(pipeline.resolve_session, rt.services, w0, r.auth, true)
+  if not ok then return finish_sse(h, false, e, nil) end
+  local chan = new_channel(cid, name)
+  rawset(chan, "opening_data", data)
+  h._wire = new_wire(chan, rawget(w0, "session"))
+  return rt.start_call(r.entry, h, data)
+end
+
 local function copy_payload(msg, key, keep_id)
   local data = {}
   for k, v in pairs(msg) do

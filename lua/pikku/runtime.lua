@@ -605,6 +605,7 @@ end
 
 local function channel_open(cid, index, path, query, ...)
   local r = routes[index]
+  if r and r.kind == "sse" then return channel.open_sse(cid, r, path, query, ...) end
   if r == nil or r.kind ~= "channel" then
     core_log("error", "channel_open: no channel route with index " .. tostring(index))
     if core.ws_close then core.ws_close(cid, 1011, "InternalServerError") end
@@ -925,11 +926,16 @@ function M.load(app_dir)
     if auth == nil and group then auth = group.auth end
     if auth == nil then auth = def.auth end
     if auth == nil then auth = true end
+    if w.sse and w.method ~= "GET" then
+      error(format('%s: route "%s %s": sse = true needs method = "get" (an event stream is a GET)',
+        w.place, w.method, w.route), 0)
+    end
     local r = pipeline.make_plan(fc, {
-      auth = auth, http = true,
+      auth = auth, http = not w.sse,
       mws = pipeline.flatten_middleware(reg.middleware, group and group.middleware, w.middleware, def.middleware),
     })
-    r.kind, r.raw_body, r.method, r.route, r.place = "http", w.raw_body, w.method, w.route, w.place
+    r.kind, r.raw_body, r.method, r.route, r.place = w.sse and "sse" or "http", w.raw_body, w.method, w.route, w.place
+    r.auth = auth
     r.names, r.name_set, r.n, r.shape = #pnames > 0 and pnames or nil, set, #pnames, shape
     routes[i] = r
     list[#list + 1] = r
@@ -1009,8 +1015,8 @@ function M.load(app_dir)
 
   for i, r in ipairs(routes) do
     local added, aerr
-    if r.kind == "channel" then
-      added, aerr = core.add_route(r.method, r.route, i, "channel")
+    if r.kind == "channel" or r.kind == "sse" then
+      added, aerr = core.add_route(r.method, r.route, i, r.kind)
     else
       added, aerr = core.add_route(r.method, r.route, i)
     end

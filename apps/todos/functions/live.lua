@@ -24,6 +24,15 @@ M.on_connect = pikku.func {
   end,
 }
 
+M.stream = pikku.func {
+  title = "Server-sent events: every todo change (GET /todos/stream)",
+  auth = false,
+  func = function(services)
+    for _, topic in ipairs(M.TOPICS) do services.eventhub:subscribe(topic) end
+    return { connected = true, topics = M.TOPICS }
+  end,
+}
+
 M.auth = pikku.func {
   name = "liveAuth",
   title = "Log this connection in: every later message on it has the user's session",
