@@ -137,3 +137,25 @@ pikku.wire_http {
   func = pikku.func { auth = false, input = validate.schema, func = validate.echo },
 }
 pikku.wire_http { method = "post", route = "/validate-bare", func = pikku.func { auth = false, func = validate.echo } }
+
+-- WebSocket channels for the benchmarks (tests/bench/ws.sh): an echo, and a fan-out topic that
+-- any HTTP request can publish to.
+pikku.wire_channel {
+  name = "echo", route = "/ws/echo", auth = false,
+  on_message = pikku.func { auth = false, func = function(_, message) return message end },
+}
+pikku.wire_channel {
+  name = "fanout", route = "/ws/fanout", auth = false,
+  on_message_wiring = { action = {
+    subscribe = pikku.func { auth = false, func = function(services, data)
+      services.eventhub:subscribe(data.topic)
+      return { subscribed = true, topic = data.topic }
+    end },
+  } },
+}
+pikku.wire_http { method = "post", route = "/publish/:topic", func = pikku.func { auth = false, func = function(services, data)
+  local topic = data.topic
+  data.topic = nil
+  services.eventhub:publish(topic, data)
+  return nil
+end } }
