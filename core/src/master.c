@@ -1,5 +1,6 @@
-/* master.c: starts the workers, restarts any that dies, forwards reload and drain signals. */
+/* master.c: starts the workers, restarts any that dies, forwards reload and drain signals, hosts the hub. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
@@ -7,15 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "hub.h"
 #include "log.h"
 #include "lua_host.h"
 #include "options.h"
 
-int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded);
+/* worker.c (worker.h still declares the older pk__worker_run, which passes no hub socket). */
+int pk__worker_run_hub(const pk__options *o, int id, int ready_fd, int hub_fd, pk__host *loaded);
 
 /* The app as last loaded successfully: a worker (re)started now runs exactly this code. */
 static pk__host *current;
@@ -25,7 +29,9 @@ typedef struct { pid_t pid; double started_ms; int restart_pending; } slot;
 
 static slot *slots;
 static int nworkers;
-static int ready_r = -1, ready_w = -1, probe_fd = -1;
+static int ready_r = -1, ready_w = -1, probe_fd = -1, sig_fd = -1;
+/* The workers' pub/sub fan-out: one socket pair per worker slot (see hub.c, docs/hub.md). */
+static pk__hub hub;
 
 static double mono_ms(void) {
   struct timespec ts;
@@ -62,19 +68,30 @@ static int probe_listen(pk__options *o) {
 }
 
 static pid_t spawn(pk__options *o, int i) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+    pk__logf("error", "cannot create the hub socket of worker %d: %s", i + 1, strerror(errno));
+    return -1;
+  }
   pid_t pid = fork();
   if (pid == 0) {
     close(ready_r);
+    close(sig_fd);
+    close(sv[0]);
+    pk__hub_close_fds(&hub);   /* the other workers' sockets are the master's business */
     if (probe_fd >= 0) close(probe_fd);
-    _exit(pk__worker_run(o, i + 1, ready_w, current));
+    _exit(pk__worker_run_hub(o, i + 1, ready_w, sv[1], current));
   }
+  close(sv[1]);
   if (pid > 0) {
+    pk__hub_attach(&hub, i, sv[0]);
     slots[i].pid = pid;
     slots[i].started_ms = mono_ms();
     slots[i].restart_pending = 0;
     pk__logf("info", "worker %d pid %d started", i + 1, (int)pid);
   } else {
     pk__logf("error", "fork failed: %s", strerror(errno));
+    close(sv[0]);
   }
   return pid;
 }
@@ -145,28 +162,103 @@ static void reload(const pk__options *o) {
   signal_all(SIGHUP);
 }
 
-static int shutdown_workers(const pk__options *o) {
-  signal_all(SIGTERM);
-  double until = mono_ms() + (double)o->limits.drain_timeout_ms + 5000;
+static int alive_count(void) {
   int alive = 0;
   for (int i = 0; i < nworkers; i++) alive += slots[i].pid > 0;
-  while (alive > 0) {
-    int status;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0) {
-      int i = find_slot(pid);
-      if (i >= 0) { slots[i].pid = 0; alive--; }
-      continue;
-    }
-    if (pid < 0 && errno == ECHILD) break;
-    if (mono_ms() > until) { signal_all(SIGKILL); until = mono_ms() + 60000; }
-    usleep(20000);
+  return alive;
+}
+
+/* Reads every signal queued on the signalfd; returns them as a bit set (1u << signo). */
+static unsigned read_signals(void) {
+  unsigned got = 0;
+  struct signalfd_siginfo si;
+  while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
+    if (si.ssi_signo < 32) got |= 1u << si.ssi_signo;
+  return got;
+}
+
+/* Reads (and routes) what the workers sent, then writes what waits for each of them. pf[k] is the
+ * poll entry of slot slot_of[k]. A worker whose socket ends or misbehaves is detached; if it is
+ * still alive it sees the end of its socket and drains. */
+static void serve_hub(const struct pollfd *pf, const int *slot_of, int n) {
+  for (int k = 0; k < n; k++) {
+    int i = slot_of[k];
+    if (hub.peers[i].fd != pf[k].fd || !(pf[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    if (pk__hub_read(&hub, i) < 0) pk__hub_detach(&hub, i);
   }
+  for (int i = 0; i < nworkers; i++)
+    if (hub.peers[i].fd >= 0 && pk__hub_pending(&hub, i) && pk__hub_flush(&hub, i) < 0) pk__hub_detach(&hub, i);
+}
+
+static int finish(void) {
   pk__logf("info", "stopped");
+  pk__hub_free(&hub);
   pk__host_free(current);
   current = NULL;
   free(slots);
+  slots = NULL;
+  close(sig_fd);
+  sig_fd = -1;
   return 0;
+}
+
+/* The master's loop: signals (signalfd), restarted workers' ready bytes, and the hub sockets. */
+static int run(pk__options *o) {
+  struct pollfd *pf = calloc((size_t)nworkers + 2, sizeof *pf);
+  int *slot_of = calloc((size_t)nworkers, sizeof *slot_of);
+  if (!pf || !slot_of) { signal_all(SIGKILL); return 1; }
+  int stopping = 0;
+  double stop_until = 0;
+  for (;;) {
+    int np = 0, nh = 0;
+    pf[np++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
+    pf[np++] = (struct pollfd){.fd = ready_r, .events = POLLIN};
+    for (int i = 0; i < nworkers; i++) {
+      if (hub.peers[i].fd < 0) continue;
+      slot_of[nh++] = i;
+      pf[np++] = (struct pollfd){.fd = hub.peers[i].fd, .events = POLLIN | (pk__hub_pending(&hub, i) ? POLLOUT : 0)};
+    }
+    int n = poll(pf, (nfds_t)np, 100);
+    unsigned sigs = 0;
+    if (n > 0) {
+      if (pf[0].revents) sigs = read_signals();
+      char buf[64];
+      if (pf[1].revents) while (read(ready_r, buf, sizeof buf) == (ssize_t)sizeof buf) {}
+      serve_hub(pf + 2, slot_of, nh);
+    }
+    if (!stopping && (sigs & (1u << SIGTERM | 1u << SIGINT))) {
+      /* drain: workers finish what they have (the hub keeps forwarding meanwhile), then exit */
+      stopping = 1;
+      signal_all(SIGTERM);
+      stop_until = mono_ms() + (double)o->limits.drain_timeout_ms + 5000;
+    } else if (!stopping && (sigs & 1u << SIGHUP)) {
+      reload(o);
+    }
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      int i = find_slot(pid);
+      if (i < 0) continue;
+      slots[i].pid = 0;
+      pk__hub_detach(&hub, i);   /* frames in flight to it are dropped; the new one starts clean */
+      if (stopping) continue;
+      describe_exit(i, pid, status);
+      slots[i].restart_pending = 1;
+    }
+    if (stopping) {
+      if (alive_count() == 0) break;
+      if (mono_ms() > stop_until) { signal_all(SIGKILL); stop_until = mono_ms() + 60000; }
+      continue;
+    }
+    double now = mono_ms();
+    for (int i = 0; i < nworkers; i++) {
+      /* restart at once, but not more than once a second per slot (a crash loop) */
+      if (slots[i].restart_pending && now - slots[i].started_ms >= 1000) spawn(o, i);
+    }
+  }
+  free(pf);
+  free(slot_of);
+  return finish();
 }
 
 int pk__master_run(pk__options *o) {
@@ -182,7 +274,7 @@ int pk__master_run(pk__options *o) {
   if (nworkers < 1) nworkers = 1;
   slots = calloc((size_t)nworkers, sizeof *slots);
   int fds[2];
-  if (!slots || pipe(fds)) { fprintf(stderr, "pikku: out of resources\n"); return 1; }
+  if (!slots || pk__hub_init(&hub, nworkers) || pipe(fds)) { fprintf(stderr, "pikku: out of resources\n"); return 1; }
   ready_r = fds[0];
   ready_w = fds[1];
   sigset_t set;
@@ -193,35 +285,15 @@ int pk__master_run(pk__options *o) {
   sigaddset(&set, SIGINT);
   sigprocmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
+  sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sig_fd < 0) { fprintf(stderr, "pikku: signalfd: %s\n", strerror(errno)); return 1; }
   for (int i = 0; i < nworkers; i++)
     if (spawn(o, i) < 0) { signal_all(SIGKILL); return 1; }
   if (wait_ready()) return 1;
   close(probe_fd);
   probe_fd = -1;
+  fcntl(ready_r, F_SETFL, fcntl(ready_r, F_GETFL) | O_NONBLOCK);
   pk__log_flush();
   fprintf(stderr, "pikku: master pid %d, %d workers listening on %s:%d\n", (int)getpid(), nworkers, o->host, o->port);
-  struct timespec tick = {0, 100 * 1000 * 1000};
-  for (;;) {
-    siginfo_t si;
-    int sig = sigtimedwait(&set, &si, &tick);
-    char buf[64];
-    struct pollfd p = {.fd = ready_r, .events = POLLIN};
-    while (poll(&p, 1, 0) > 0 && read(ready_r, buf, sizeof buf) > 0) {}
-    if (sig == SIGTERM || sig == SIGINT) return shutdown_workers(o);
-    if (sig == SIGHUP) reload(o);
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-      int i = find_slot(pid);
-      if (i < 0) continue;
-      describe_exit(i, pid, status);
-      slots[i].pid = 0;
-      slots[i].restart_pending = 1;
-    }
-    double now = mono_ms();
-    for (int i = 0; i < nworkers; i++) {
-      /* restart at once, but not more than once a second per slot (a crash loop) */
-      if (slots[i].restart_pending && now - slots[i].started_ms >= 1000) spawn(o, i);
-    }
-  }
+  return run(o);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "date_cache.h"
+#include "hub_client.h"
 #include "log.h"
 
 pk__worker *pk__W;
@@ -21,6 +22,7 @@ static void on_connection(uv_stream_t *s, int status) {
 
 static void end_of_turn(void) {
   pk__conn_end_of_turn(pk__W);
+  pk__hub_client_flush();
   pk__host_collect();
   pk__log_flush();
 }
@@ -58,14 +60,23 @@ static void reload(pk__worker *w) {
   pk__logf("info", "reloaded app %s (generation %d)", w->opts->app_dir, w->generation);
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
-  pk__worker *w = pk__W;
-  if (signum == SIGHUP) { reload(w); return; }
+static void start_drain(pk__worker *w) {
   if (w->draining) return;
   w->draining = 1;
   w->drain_deadline_ms = uv_now(w->loop) + w->opts->limits.drain_timeout_ms;
   uv_close((uv_handle_t *)&w->listener, NULL);
   pk__conn_drain(w);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  if (signum == SIGHUP) { reload(pk__W); return; }
+  start_drain(pk__W);
+}
+
+/* EOF on the hub socket: the master is gone (PR_SET_PDEATHSIG sends SIGTERM too; this is sooner). */
+static void on_hub_lost(void) {
+  pk__logf("warn", "the master is gone; draining");
+  start_drain(pk__W);
 }
 
 static int listen_on(pk__worker *w) {
@@ -93,7 +104,9 @@ static int listen_on(pk__worker *w) {
   return 0;
 }
 
-int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded) {
+/* hub_fd: this worker's end of its socket pair to the master's hub, -1 for none. (Declared in
+ * master.c; pk__worker_run below keeps worker.h's signature.) */
+int pk__worker_run_hub(const pk__options *o, int id, int ready_fd, int hub_fd, pk__host *loaded) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   sigset_t none;
   sigemptyset(&none);
@@ -122,6 +135,11 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded)
   uv_prepare_start(&w->prepare, on_prepare);
   uv_check_init(w->loop, &w->check);
   uv_check_start(&w->check, on_check);
+  if (hub_fd >= 0) {
+    pk__hub_lost = on_hub_lost;
+    int rc = pk__hub_client_start(w->loop, hub_fd, id);
+    if (rc) { pk__logf("error", "cannot use the hub socket: %s", uv_strerror(rc)); return 4; }
+  }
   if (ready_fd >= 0) {
     char one = 1;
     if (write(ready_fd, &one, 1) != 1) { /* the master will notice the worker by other means */ }
@@ -129,6 +147,10 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded)
   uv_run(w->loop, UV_RUN_DEFAULT);
   end_of_turn();
   return 0;
+}
+
+int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded) {
+  return pk__worker_run_hub(o, id, ready_fd, -1, loaded);
 }
 
 double pk_now_ms(void) { return pk__W ? (double)uv_now(pk__W->loop) : (double)uv_hrtime() / 1e6; }

@@ -1,0 +1,245 @@
+/* hub.c: the hub's frames (encode, parse, stream decoder) and the master's fan-out to workers. */
+#include "hub.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "log.h"
+
+static void put32(char *p, uint32_t v) {
+  p[0] = (char)(v >> 24); p[1] = (char)(v >> 16); p[2] = (char)(v >> 8); p[3] = (char)v;
+}
+static uint32_t get32(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static void put64(char *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
+static uint64_t get64(const char *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
+
+int pk__hub_encode_publish(pk__buf *out, const pk__hub_msg *m) {
+  if (m->tlen > PK_HUB_MAX_FRAME || m->dlen > PK_HUB_MAX_FRAME ||
+      PK_HUB_PUBLISH_FIXED + m->tlen + m->dlen > PK_HUB_MAX_FRAME)
+    return -EMSGSIZE;
+  size_t len = PK_HUB_PUBLISH_FIXED + m->tlen + m->dlen;
+  if (pk__buf_reserve(out, PK_HUB_HEADER + len)) return -ENOMEM;
+  char *p = out->data + out->len;
+  uint64_t xbits;
+  memcpy(&xbits, &m->exclude, sizeof xbits);
+  put32(p, (uint32_t)len);
+  p[4] = PK_HUB_PUBLISH;
+  put32(p + 5, m->origin);
+  put64(p + 9, m->seq);
+  put64(p + 17, xbits);
+  put32(p + 25, (uint32_t)m->tlen);
+  if (m->tlen) memcpy(p + 29, m->topic, m->tlen);
+  if (m->dlen) memcpy(p + 29 + m->tlen, m->data, m->dlen);
+  out->len += PK_HUB_HEADER + len;
+  return 0;
+}
+
+int pk__hub_parse_publish(const pk__hub_frame *f, pk__hub_msg *m) {
+  if (f->type != PK_HUB_PUBLISH || f->body_len < PK_HUB_PUBLISH_FIXED - 1) return -EPROTO;
+  const char *b = f->body;
+  uint64_t xbits = get64(b + 12);
+  m->origin = get32(b);
+  m->seq = get64(b + 4);
+  memcpy(&m->exclude, &xbits, sizeof xbits);
+  m->tlen = get32(b + 20);
+  if (m->tlen > f->body_len - (PK_HUB_PUBLISH_FIXED - 1)) return -EPROTO;
+  m->topic = b + 24;
+  m->data = m->topic + m->tlen;
+  m->dlen = f->body_len - (PK_HUB_PUBLISH_FIXED - 1) - m->tlen;
+  return 0;
+}
+
+void pk__hub_decoder_init(pk__hub_decoder *d) {
+  pk__buf_init(&d->buf);
+  d->pos = 0;
+  d->max_frame = PK_HUB_MAX_FRAME;
+}
+
+void pk__hub_decoder_free(pk__hub_decoder *d) {
+  pk__buf_free(&d->buf);
+  d->pos = 0;
+}
+
+char *pk__hub_decoder_space(pk__hub_decoder *d, size_t want, size_t *got) {
+  if (d->pos) {   /* drop the frames already returned */
+    memmove(d->buf.data, d->buf.data + d->pos, d->buf.len - d->pos);
+    d->buf.len -= d->pos;
+    d->pos = 0;
+  }
+  if (pk__buf_reserve(&d->buf, want)) return NULL;
+  *got = d->buf.cap - d->buf.len;
+  return d->buf.data + d->buf.len;
+}
+
+void pk__hub_decoder_commit(pk__hub_decoder *d, size_t n) { d->buf.len += n; }
+
+int pk__hub_decoder_feed(pk__hub_decoder *d, const void *p, size_t n) {
+  size_t got;
+  char *s = pk__hub_decoder_space(d, n, &got);
+  if (!s) return -ENOMEM;
+  memcpy(s, p, n);
+  pk__hub_decoder_commit(d, n);
+  return 0;
+}
+
+int pk__hub_decoder_next(pk__hub_decoder *d, pk__hub_frame *f) {
+  size_t avail = d->buf.len - d->pos;
+  if (avail < PK_HUB_HEADER) return 0;
+  const char *p = d->buf.data + d->pos;
+  uint32_t len = get32(p);
+  if (len < 1 || len > d->max_frame) return -EPROTO;
+  if (avail - PK_HUB_HEADER < len) return 0;
+  f->raw = p;
+  f->raw_len = PK_HUB_HEADER + (size_t)len;
+  f->type = (unsigned char)p[PK_HUB_HEADER];
+  f->body = p + PK_HUB_HEADER + 1;
+  f->body_len = len - 1;
+  d->pos += f->raw_len;
+  return 1;
+}
+
+/* ---- master side ---- */
+
+int pk__hub_init(pk__hub *h, int npeers) {
+  h->peers = calloc((size_t)(npeers > 0 ? npeers : 1), sizeof *h->peers);
+  if (!h->peers) return -ENOMEM;
+  h->npeers = npeers;
+  h->backlog_max = PK_HUB_BACKLOG_MAX;
+  for (int i = 0; i < npeers; i++) {
+    h->peers[i].fd = -1;
+    pk__hub_decoder_init(&h->peers[i].in);
+    pk__buf_init(&h->peers[i].out);
+  }
+  return 0;
+}
+
+void pk__hub_free(pk__hub *h) {
+  for (int i = 0; i < h->npeers; i++) {
+    pk__hub_detach(h, i);
+    pk__hub_decoder_free(&h->peers[i].in);
+    pk__buf_free(&h->peers[i].out);
+  }
+  free(h->peers);
+  h->peers = NULL;
+  h->npeers = 0;
+}
+
+void pk__hub_detach(pk__hub *h, int i) {
+  pk__hub_peer *p = &h->peers[i];
+  if (p->fd >= 0) close(p->fd);
+  p->fd = -1;
+  p->in.buf.len = 0;
+  p->in.pos = 0;
+  p->out.len = 0;
+  p->out_pos = 0;
+  p->front_left = 0;
+}
+
+void pk__hub_attach(pk__hub *h, int i, int fd) {
+  pk__hub_detach(h, i);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  h->peers[i].fd = fd;
+}
+
+void pk__hub_close_fds(pk__hub *h) {
+  for (int i = 0; i < h->npeers; i++)
+    if (h->peers[i].fd >= 0) { close(h->peers[i].fd); h->peers[i].fd = -1; }
+}
+
+/* Drops what peer p has not started to write; the rest of a frame already partly written stays,
+ * so the worker's stream stays whole. */
+static void drop_backlog(pk__hub *h, int i) {
+  pk__hub_peer *p = &h->peers[i];
+  size_t at = p->out_pos + p->front_left, bytes = p->out.len - at;
+  uint64_t frames = 0;
+  for (size_t q = at; q + PK_HUB_HEADER <= p->out.len; q += PK_HUB_HEADER + get32(p->out.data + q)) frames++;
+  p->out.len = at;
+  p->dropped += frames;
+  pk__logf("warn", "hub: worker %d is not reading its messages; dropped %llu queued message(s) (%zu bytes)",
+           i + 1, (unsigned long long)frames, bytes);
+}
+
+int pk__hub_route(pk__hub *h, int from, const pk__hub_frame *f) {
+  int n = 0;
+  for (int i = 0; i < h->npeers; i++) {
+    pk__hub_peer *p = &h->peers[i];
+    if (i == from || p->fd < 0) continue;
+    if (pk__hub_pending(h, i) + f->raw_len > h->backlog_max) drop_backlog(h, i);
+    if (p->out_pos && p->out_pos == p->out.len) p->out.len = p->out_pos = 0;
+    if (pk__buf_append(&p->out, f->raw, f->raw_len)) {
+      pk__logf("error", "hub: out of memory; a message to worker %d is dropped", i + 1);
+      p->dropped++;
+      continue;
+    }
+    n++;
+  }
+  return n;
+}
+
+int pk__hub_read(pk__hub *h, int i) {
+  pk__hub_peer *p = &h->peers[i];
+  size_t budget = 1024 * 1024;   /* then let the other workers' sockets have a turn */
+  while (budget > 0 && p->fd >= 0) {
+    size_t room;
+    char *s = pk__hub_decoder_space(&p->in, 64 * 1024, &room);
+    if (!s) return -ENOMEM;
+    ssize_t r = read(p->fd, s, room);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (r <= 0) return -EPIPE;
+    pk__hub_decoder_commit(&p->in, (size_t)r);
+    budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
+    pk__hub_frame f;
+    int rc;
+    while ((rc = pk__hub_decoder_next(&p->in, &f)) == 1) {
+      pk__hub_msg m;
+      if (pk__hub_parse_publish(&f, &m)) {
+        pk__logf("error", "hub: worker %d sent a malformed frame (type %d, %zu bytes)", i + 1, f.type, f.raw_len);
+        return -EPROTO;
+      }
+      pk__hub_route(h, i, &f);
+    }
+    if (rc < 0) {
+      pk__logf("error", "hub: worker %d sent a frame with a bad length", i + 1);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int pk__hub_flush(pk__hub *h, int i) {
+  pk__hub_peer *p = &h->peers[i];
+  while (p->fd >= 0 && p->out_pos < p->out.len) {
+    ssize_t n = send(p->fd, p->out.data + p->out_pos, p->out.len - p->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0) return -EPIPE;
+    /* find where the written bytes end relative to frame boundaries */
+    size_t q = p->out_pos, end = p->out_pos + (size_t)n;
+    if (p->front_left) {
+      size_t k = p->front_left < (size_t)n ? p->front_left : (size_t)n;
+      p->front_left -= k;
+      q += k;
+    }
+    while (q < end) {
+      size_t flen = PK_HUB_HEADER + get32(p->out.data + q);
+      if (q + flen > end) { p->front_left = q + flen - end; break; }
+      q += flen;
+    }
+    p->out_pos = end;
+  }
+  if (p->out_pos == p->out.len) {
+    p->out.len = p->out_pos = 0;
+  } else if (p->out_pos > p->out.len / 2) {
+    memmove(p->out.data, p->out.data + p->out_pos, p->out.len - p->out_pos);
+    p->out.len -= p->out_pos;
+    p->out_pos = 0;
+  }
+  return 0;
+}

@@ -1,0 +1,100 @@
+/* hub.h: the cross-worker pub/sub hub: frame format (shared with hub_client.c) and the master side. */
+#ifndef PK_HUB_H
+#define PK_HUB_H
+#include <stddef.h>
+#include <stdint.h>
+#include "buf.h"
+
+/* A frame on a hub socket: uint32 big-endian length L, then L bytes: one type byte and the fields. */
+#define PK_HUB_HEADER 4
+#define PK_HUB_MAX_FRAME (8u * 1024 * 1024)        /* largest L accepted; larger is a protocol error */
+#define PK_HUB_BACKLOG_MAX ((size_t)16 * 1024 * 1024) /* bytes queued for one slow reader */
+
+enum { PK_HUB_PUBLISH = 1 };
+
+/* PUBLISH fields after the type byte (all big-endian): origin u32, seq u64, exclude f64 (IEEE 754
+ * bits), topic length u32, topic bytes, then the data (the rest of the frame). */
+#define PK_HUB_PUBLISH_FIXED (1 + 4 + 8 + 8 + 4)
+
+typedef struct pk__hub_frame {
+  const char *raw;      /* the whole frame, length prefix included (to forward unchanged) */
+  size_t raw_len;
+  int type;
+  const char *body;     /* the bytes after the type byte */
+  size_t body_len;
+} pk__hub_frame;
+
+typedef struct pk__hub_msg {
+  uint32_t origin;      /* worker id of the publisher */
+  uint64_t seq;         /* per origin, from 1 */
+  double exclude;       /* channel id not to deliver to (0: none), passed on to every receiver */
+  const char *topic;
+  size_t tlen;
+  const char *data;
+  size_t dlen;
+} pk__hub_msg;
+
+/* Appends the PUBLISH frame for m to out. Returns 0, -EMSGSIZE (over PK_HUB_MAX_FRAME) or -ENOMEM. */
+int pk__hub_encode_publish(pk__buf *out, const pk__hub_msg *m);
+/* Reads the fields of a PUBLISH frame; the pointers point into the frame. Returns 0 or -EPROTO. */
+int pk__hub_parse_publish(const pk__hub_frame *f, pk__hub_msg *m);
+
+/* Splits a byte stream into frames, however the bytes were cut by reads. */
+typedef struct pk__hub_decoder {
+  pk__buf buf;          /* private */
+  size_t pos;           /* private: start of the first frame not yet returned */
+  size_t max_frame;     /* read-only: PK_HUB_MAX_FRAME unless changed after init */
+} pk__hub_decoder;
+
+void pk__hub_decoder_init(pk__hub_decoder *d);
+void pk__hub_decoder_free(pk__hub_decoder *d);
+/* Room for at least want more bytes (*got: how many); commit the bytes read there. Both invalidate
+ * the frames returned so far. space returns NULL on ENOMEM. */
+char *pk__hub_decoder_space(pk__hub_decoder *d, size_t want, size_t *got);
+void pk__hub_decoder_commit(pk__hub_decoder *d, size_t n);
+/* Copies n bytes in (space + commit). Returns 0 or -ENOMEM. */
+int pk__hub_decoder_feed(pk__hub_decoder *d, const void *p, size_t n);
+/* 1: *f is the next frame (valid until the next space/feed); 0: need more bytes; -EPROTO: a bad
+ * length (0, or over max_frame); the stream cannot be resynchronised after that. */
+int pk__hub_decoder_next(pk__hub_decoder *d, pk__hub_frame *f);
+
+/* Master side: one peer per worker slot, each a non-blocking stream socket. */
+typedef struct pk__hub_peer {
+  int fd;               /* read-only: -1 when the slot has no live worker */
+  pk__hub_decoder in;   /* private */
+  pk__buf out;          /* private: frames not yet written, from out_pos */
+  size_t out_pos;       /* private */
+  size_t front_left;    /* private: bytes left of a frame already partly written (never dropped) */
+  uint64_t dropped;     /* read-only: frames dropped because the worker did not read */
+} pk__hub_peer;
+
+typedef struct pk__hub {
+  pk__hub_peer *peers;  /* read-only */
+  int npeers;           /* read-only */
+  size_t backlog_max;   /* PK_HUB_BACKLOG_MAX unless changed after init */
+} pk__hub;
+
+/* Returns 0 or -ENOMEM. */
+int pk__hub_init(pk__hub *h, int npeers);
+void pk__hub_free(pk__hub *h);
+/* Gives peer i the master's end of its socket pair (made non-blocking); any previous one is
+ * detached first. */
+void pk__hub_attach(pk__hub *h, int i, int fd);
+/* Closes peer i's socket and drops what was queued for it or half read from it. */
+void pk__hub_detach(pk__hub *h, int i);
+/* In a child just forked: closes every peer's fd without touching the (copied) buffers. */
+void pk__hub_close_fds(pk__hub *h);
+/* Queues frame f, read from peer from, to every other attached peer (not back to its origin).
+ * A peer whose backlog would exceed backlog_max loses its backlog first (logged). Returns the
+ * number of peers it was queued for. Nothing is written yet: see pk__hub_flush. */
+int pk__hub_route(pk__hub *h, int from, const pk__hub_frame *f);
+/* Reads what peer i sent (up to a fair budget) and routes every complete PUBLISH in it.
+ * Returns 0, -EPIPE at end of stream or on a socket error, -EPROTO on a bad frame. */
+int pk__hub_read(pk__hub *h, int i);
+/* Writes as much of peer i's backlog as the socket takes. Returns 0 or -EPIPE. */
+int pk__hub_flush(pk__hub *h, int i);
+/* Bytes queued for peer i. */
+static inline size_t pk__hub_pending(const pk__hub *h, int i) {
+  return h->peers[i].out.len - h->peers[i].out_pos;
+}
+#endif
