@@ -9,7 +9,8 @@ description = {
   summary = "Lua API of Pikku for Lua: functions wired to HTTP, run by the pikku C host",
   detailed = [[
 The modules an app's app.lua requires (pikku, pikku.errors, ...) and the runtime the
-pikku host (C + LuaJIT) loads. lua-cjson and pikku.core are provided by the host.
+pikku host (C + LuaJIT) loads. lua-cjson and the C modules (pikku.core, pikku.json_c,
+pikku.schema_c, pikku.crypto_c) are provided by the host.
 ]],
   license = "MIT",
 }
@@ -19,9 +20,21 @@ dependencies = {
 build = {
   type = "builtin",
   modules = {
-    ["pikku"] = "lua/pikku/init.lua",
+    ["pikku.channel"] = "lua/pikku/channel.lua",
+    ["pikku.cookie_session"] = "lua/pikku/cookie_session.lua",
+    ["pikku.cors"] = "lua/pikku/cors.lua",
     ["pikku.errors"] = "lua/pikku/errors.lua",
+    ["pikku.eventhub"] = "lua/pikku/eventhub.lua",
     ["pikku.http"] = "lua/pikku/http.lua",
+    ["pikku"] = "lua/pikku/init.lua",
+    ["pikku.json"] = "lua/pikku/json.lua",
+    ["pikku.jwt"] = "lua/pikku/jwt.lua",
+    ["pikku.password"] = "lua/pikku/password.lua",
+    ["pikku.pipeline"] = "lua/pikku/pipeline.lua",
     ["pikku.runtime"] = "lua/pikku/runtime.lua",
+    ["pikku.schema"] = "lua/pikku/schema.lua",
+    ["pikku.secrets"] = "lua/pikku/secrets.lua",
+    ["pikku.sqlite"] = "lua/pikku/sqlite.lua",
+    ["pikku.testing"] = "lua/pikku/testing.lua",
   },
 }

@@ -13,19 +13,7 @@ M.DEFAULT_MAX_AGE = 86400
 -- Browsers keep at most 4096 bytes per cookie, name and attributes included.
 M.MAX_VALUE_LEN = 3800
 
-local function secret_list(secrets, fname)
-  if type(secrets) == "string" then
-    secrets = { secrets }
-  elseif type(secrets) ~= "table" or secrets[1] == nil then
-    error(fname .. ": secrets must be a string or a non-empty list of strings, got " .. type(secrets), 3)
-  end
-  for i, s in ipairs(secrets) do
-    if type(s) ~= "string" or s == "" then
-      error(fname .. ": secret #" .. i .. " must be a non-empty string", 3)
-    end
-  end
-  return secrets
-end
+local secret_list = require("pikku.secrets").list
 
 local function max_age_of(opts, fname)
   local max_age = opts and opts.max_age or M.DEFAULT_MAX_AGE

@@ -12,20 +12,7 @@ local json_encode, json_decode = cjson.encode, cjson.decode
 -- The only header sign() writes; verify() reads whatever the token carries.
 local HEADER = b64enc('{"alg":"HS256","typ":"JWT"}')
 
--- secrets -> list of non-empty strings; a misconfiguration is a programmer error and raises.
-local function secret_list(secrets, fname)
-  if type(secrets) == "string" then
-    secrets = { secrets }
-  elseif type(secrets) ~= "table" or secrets[1] == nil then
-    error(fname .. ": secrets must be a string or a non-empty list of strings, got " .. type(secrets), 3)
-  end
-  for i, s in ipairs(secrets) do
-    if type(s) ~= "string" or s == "" then
-      error(fname .. ": secret #" .. i .. " must be a non-empty string", 3)
-    end
-  end
-  return secrets
-end
+local secret_list = require("pikku.secrets").list
 
 --- jwt.sign(claims, secret, opts) -> token
 -- claims: a table with string keys (copied, never changed). secret: a string, or a list whose
