@@ -124,12 +124,20 @@ end
 --- Closes the connection afterwards. Returns true when this call seeded the file.
 function Store:init()
   local db = self:db()
+  if db:first("SELECT 1 AS yes FROM meta WHERE key = 'seeded'") then
+    self:close()
+    return false
+  end
+  -- hash outside the write transaction: PBKDF2 is slow on purpose, and other processes seeding
+  -- the same new file wait on that transaction's lock
+  local hashes = {}
+  for i, u in ipairs(M.SEED_USERS) do hashes[i] = self.hash(u.password) end
   local seeded = db:transaction(function()
     local changes = db:run("INSERT OR IGNORE INTO meta (key, value) VALUES ('seeded', " .. NOW .. ")")
     if changes == 0 then return false end
-    for _, u in ipairs(M.SEED_USERS) do
+    for i, u in ipairs(M.SEED_USERS) do
       db:run("INSERT OR IGNORE INTO users (id, username, email, role, password_hash) VALUES (?, ?, ?, ?, ?)",
-        u.id, u.username, u.email, u.role, self.hash(u.password))
+        u.id, u.username, u.email, u.role, hashes[i])
     end
     for _, t in ipairs(M.SEED_TODOS) do
       db:run("INSERT OR IGNORE INTO todos (seq, user_id, title, description, completed, priority, tags,"

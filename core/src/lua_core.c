@@ -152,7 +152,7 @@ static int l_channel_get(lua_State *L) {
   const pk__ws *ws = c ? c->ws : NULL;
   if (!ws && pk__ws_closing && pk__ws_closing->cid == luaL_checknumber(L, 1)) ws = pk__ws_closing;
   const char *v = ws ? pk__ws_kv_get(ws, key, &vlen) : NULL;
-  if (!v) return 0;
+  if (!v) { lua_pushnil(L); return 1; }
   lua_pushlstring(L, v, vlen);
   return 1;
 }

@@ -96,9 +96,12 @@ describe('apps/todos: the SQLite file', () => {
 
   test('several servers starting at once on a new file seed it exactly once', async () => {
     const db = tempDb();
-    const servers = await Promise.all([0, 1, 2].map(() =>
+    const started = await Promise.allSettled([0, 1, 2].map(() =>
       startServer({ app: TODOS_APP, workers: 2, env: { PIKKU_TODOS_DB: db } })));
+    const servers = started.filter((r) => r.status === 'fulfilled').map((r) => r.value);
     try {
+      const failed = started.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
       const list = await call(servers[0], '/todos');
       assert.equal(list.status, 200, list.text);
       assert.deepEqual(list.json.todos.map((t) => t.id).sort(), ['todo1', 'todo2']);

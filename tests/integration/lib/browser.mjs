@@ -60,7 +60,7 @@ export async function launch({ timeout = 20000 } = {}) {
       try { ws.close(); } catch { /* already closed */ }
       proc.kill('SIGKILL');
       await new Promise((r) => (proc.exitCode !== null || proc.signalCode ? r() : proc.once('exit', r)));
-      fs.rmSync(dir, { recursive: true, force: true });
+      try { fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }); } catch { /* chromium may still be writing its profile: the temp dir is left */ }
     },
   };
 }
