@@ -58,6 +58,18 @@ pikku.wire_http { method = "post", route = "/logout", func = auth.logout, auth =
 pikku.wire_http { method = "get", route = "/me", func = auth.me }
 pikku.wire_http { method = "get", route = "/admin/stats", func = auth.admin_stats }
 
+-- A page that follows todo changes in the browser, over both the channel and the event stream.
+local live_page = pikku.func {
+  title = "The todos live page", auth = false,
+  func = function(_, _, wire)
+    local f = assert(io.open(require("pikku.core").app_dir .. "/public/live.html", "rb"))
+    local html = f:read("*a")
+    f:close()
+    wire.http:send(html, "text/html; charset=utf-8")
+  end,
+}
+pikku.wire_http { method = "get", route = "/live", func = live_page, auth = false }
+
 -- Real time: the WebSocket channel todos-live at / (routing key "action"). `auth` logs the
 -- connection in; every other action needs that session. Todo changes made over any transport are
 -- published to the topics todo-created, todo-updated, todo-completed and todo-deleted.
