@@ -195,6 +195,7 @@ static void access_log(pk__conn *c, int status, const char *error_id, size_t idl
   pk__request *r = &c->parser.req;
   const char *url = pk__request_url(r);
   size_t plen = r->url_len;
+  if (!url || !plen) { url = "-"; plen = 1; }    /* an error before any byte of the target */
   const char *q = memchr(url, '?', plen);
   if (q) plen = (size_t)(q - url);
   double ms = (double)(uv_hrtime() - c->req_start_ns) / 1e6;
