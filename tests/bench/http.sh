@@ -3,6 +3,8 @@
 #
 #   tests/bench/http.sh
 #
+# Each row also shows the server's CPU time per request (all its processes, from /proc): on a
+# machine where the load client and the server share the CPUs, it says more than req/s alone.
 # Workloads: GET /hello, GET /users/42, POST /echo (the peers' wrk/post-echo.lua), and pikku's
 # built-in GET /_pikku/health (no Lua; pikku only). Per workload and server: a warm-up run, then
 # RUNS measured runs of `wrk -t1 -c64 -d${DURATION}s --latency`; the median is shown.
@@ -130,25 +132,39 @@ ms() { # a wrk latency (812.00us, 1.23ms, 1.02s, 1.5m) in ms
     f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
     if (f < 0) print "NaN"; else printf "%.3f", n * f }'
 }
-# measure PORT PATH [LUA_SCRIPT] -> "rps p99_ms non2xx socket_errors" (median rps / p99 over RUNS)
+# CPU ticks (utime + stime, 1/100 s) of a server: the process on PORT and all its descendants
+cpu_ticks() {
+  local root pids t=0 p
+  if [[ "$1" == "$PORT" ]]; then root="$PIKKU_PID"; else root="$(find_root "$1")"; fi
+  [[ -n "$root" ]] || { echo 0; return; }
+  for p in $(tree_pids "$root"); do
+    [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+# measure PORT PATH [LUA_SCRIPT] -> "rps p99_ms non2xx socket_errors us_cpu_per_request"
+# (median rps / p99 over RUNS; CPU per request = the server's CPU time over all runs / requests)
 measure() {
-  local port="$1" path="$2" script=() out rps=() p99=() non2xx=0 sockerr=0 n
+  local port="$1" path="$2" script=() out rps=() p99=() non2xx=0 sockerr=0 n reqs=0 c0 c1
   [[ -n "${3:-}" ]] && script=(-s "$3")
   local url="http://$HOST:$port$path"
   if [[ "$WARMUP" != 0 ]]; then
     "${LOAD_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "${script[@]}" "$url" >/dev/null
   fi
+  c0="$(cpu_ticks "$port")"
   for _ in $(seq 1 "$RUNS"); do
     out="$("${LOAD_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" "$url")"
+    reqs=$((reqs + $(awk '/requests in/ {print $1}' <<<"$out")))
     rps+=("$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")")
     p99+=("$(ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")")
     n="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")"; non2xx=$((non2xx + ${n:-0}))
     n="$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' <<<"$out")"; sockerr=$((sockerr + ${n:-0}))
   done
-  echo "$(median "${rps[@]}") $(median "${p99[@]}") $non2xx $sockerr"
+  c1="$(cpu_ticks "$port")"
+  echo "$(median "${rps[@]}") $(median "${p99[@]}") $non2xx $sockerr $(awk -v t=$((c1 - c0)) -v r="$reqs" 'BEGIN { if (r > 0) printf "%.2f", t * 10000 / r; else print 0 }')"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-row() { printf '| %-9s | %10.0f | %8.3f | %7d | %13d |\n' "$1" "$2" "$3" "$4" "$5"; }
+row() { printf '| %-9s | %10.0f | %8.3f | %7d | %13d | %9.2f |\n' "$1" "$2" "$3" "$4" "$5" "$6"; }
 
 ECHO_LUA="$PEERS_DIR/wrk/post-echo.lua"
 WORKLOADS=("GET /hello|/hello|" "GET /users/42|/users/42|" "POST /echo|/echo|$ECHO_LUA" "GET /_pikku/health|/_pikku/health|")
@@ -165,15 +181,15 @@ for w in "${WORKLOADS[@]}"; do
   IFS='|' read -r name path script <<<"$w"
   echo "## $name"
   echo
-  echo "| server    |      req/s |   p99 ms | non-2xx | socket errors |"
-  echo "|-----------|-----------:|---------:|--------:|--------------:|"
-  read -r p_rps p_p99 p_non p_sock < <(measure "$PORT" "$path" "$script")
-  row pikku "$p_rps" "$p_p99" "$p_non" "$p_sock"
+  echo "| server    |      req/s |   p99 ms | non-2xx | socket errors | CPU µs/req |"
+  echo "|-----------|-----------:|---------:|--------:|--------------:|----------:|"
+  read -r p_rps p_p99 p_non p_sock p_cpu < <(measure "$PORT" "$path" "$script")
+  row pikku "$p_rps" "$p_p99" "$p_non" "$p_sock" "$p_cpu"
   [[ "$path" == /hello ]] && HELLO_RPS="$p_rps"
   [[ "$path" == /_pikku/health ]] && HEALTH_RPS="$p_rps"
   if [[ "$HAVE_NGINX" == 1 && "$path" != /_pikku/* ]]; then
-    read -r n_rps n_p99 n_non n_sock < <(measure "$NGINX_PORT" "$path" "$script")
-    row nginx-lua "$n_rps" "$n_p99" "$n_non" "$n_sock"
+    read -r n_rps n_p99 n_non n_sock n_cpu < <(measure "$NGINX_PORT" "$path" "$script")
+    row nginx-lua "$n_rps" "$n_p99" "$n_non" "$n_sock" "$n_cpu"
     echo
     echo "pikku / nginx-lua req/s: $(ratio "$p_rps" "$n_rps")"
   fi
@@ -205,22 +221,22 @@ fi
 echo
 echo "## POST /validate (10-field body; pikku: schema + 1 middleware + 1 permission)"
 echo
-echo "| server        |      req/s |   p99 ms | non-2xx | socket errors |"
-echo "|---------------|-----------:|---------:|--------:|--------------:|"
-vrow() { printf '| %-13s | %10.0f | %8.3f | %7d | %13d |\n' "$1" "$2" "$3" "$4" "$5"; }
-read -r v_rps v_p99 v_non v_sock < <(measure "$PORT" /validate "$VALIDATE_LUA")
-vrow "pikku" "$v_rps" "$v_p99" "$v_non" "$v_sock"
-read -r s_rps s_p99 s_non s_sock < <(measure "$PORT" /validate-schema "$TMP/validate-schema.lua")
-vrow "pikku schema" "$s_rps" "$s_p99" "$s_non" "$s_sock"
-read -r b_rps b_p99 b_non b_sock < <(measure "$PORT" /validate-bare "$TMP/validate-bare.lua")
-vrow "pikku bare" "$b_rps" "$b_p99" "$b_non" "$b_sock"
+echo "| server        |      req/s |   p99 ms | non-2xx | socket errors | CPU µs/req |"
+echo "|---------------|-----------:|---------:|--------:|--------------:|----------:|"
+vrow() { printf '| %-13s | %10.0f | %8.3f | %7d | %13d | %9.2f |\n' "$1" "$2" "$3" "$4" "$5" "$6"; }
+read -r v_rps v_p99 v_non v_sock v_cpu < <(measure "$PORT" /validate "$VALIDATE_LUA")
+vrow "pikku" "$v_rps" "$v_p99" "$v_non" "$v_sock" "$v_cpu"
+read -r s_rps s_p99 s_non s_sock s_cpu < <(measure "$PORT" /validate-schema "$TMP/validate-schema.lua")
+vrow "pikku schema" "$s_rps" "$s_p99" "$s_non" "$s_sock" "$s_cpu"
+read -r b_rps b_p99 b_non b_sock b_cpu < <(measure "$PORT" /validate-bare "$TMP/validate-bare.lua")
+vrow "pikku bare" "$b_rps" "$b_p99" "$b_non" "$b_sock" "$b_cpu"
 if [[ "$HAVE_NGINX" == 1 ]]; then
-  read -r n_rps n_p99 n_non n_sock < <(measure "$NGINX_PORT" /validate "$VALIDATE_LUA")
-  vrow "nginx-lua" "$n_rps" "$n_p99" "$n_non" "$n_sock"
+  read -r n_rps n_p99 n_non n_sock n_cpu < <(measure "$NGINX_PORT" /validate "$VALIDATE_LUA")
+  vrow "nginx-lua" "$n_rps" "$n_p99" "$n_non" "$n_sock" "$n_cpu"
 fi
 if [[ "$HAVE_NODE" == 1 ]]; then
-  read -r j_rps j_p99 j_non j_sock < <(measure "$NODE_PORT" /validate "$VALIDATE_LUA")
-  vrow "pikku-node" "$j_rps" "$j_p99" "$j_non" "$j_sock"
+  read -r j_rps j_p99 j_non j_sock j_cpu < <(measure "$NODE_PORT" /validate "$VALIDATE_LUA")
+  vrow "pikku-node" "$j_rps" "$j_p99" "$j_non" "$j_sock" "$j_cpu"
 fi
 echo
 [[ "$HAVE_NGINX" == 1 ]] && echo "pikku / nginx-lua req/s: $(ratio "$v_rps" "$n_rps")"
