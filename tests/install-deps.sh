@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(cmake make gcc pkg-config libluajit2-5.1-dev libuv1-dev node-llhttp lua-cjson-dev libssl-dev
       libsqlite3-dev zlib1g-dev libcmocka-dev curl nodejs npm
-      python3 python3-websockets chromium luarocks)
+      python3 python3-websockets chromium luarocks clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

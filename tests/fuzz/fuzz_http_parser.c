@@ -1,0 +1,41 @@
+/* fuzz_http_parser.c: libFuzzer target: any bytes, split anywhere, into the request parser with its limits. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "http_parser.h"
+
+static int flip;
+
+/* Answers at once or "later", alternately, so the pause/resume path is fuzzed too. */
+static int on_request(pk__http_parser *p, pk__request *r) {
+  size_t n;
+  (void)pk__request_header(r, "content-type", 12, &n);
+  return (flip++ & 1);
+}
+
+static void on_continue(pk__http_parser *p) { (void)p; }
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  pk__limits lim;
+  pk__limits_default(&lim);
+  lim.max_header = 512;
+  lim.max_body = 256;
+  lim.max_uri = 128;
+  pk__http_parser p;
+  pk__http_parser_init(&p, &lim, on_request, on_continue, NULL);
+  /* the first byte chooses the chunk size: the parser must not care where reads end */
+  size_t chunk = size ? (data[0] % 17) + 1 : 1;
+  const char *d = (const char *)data + (size ? 1 : 0);
+  size_t left = size ? size - 1 : 0;
+  while (left > 0) {
+    size_t n = left < chunk ? left : chunk, used = 0;
+    int rc = pk__http_parser_feed(&p, d, n, &used);
+    if (rc == PK_FEED_ERROR) break;
+    if (used > n) __builtin_trap();
+    if (rc == PK_FEED_PAUSED) pk__http_parser_resume(&p);
+    d += used ? used : n;
+    left -= used ? used : n;
+  }
+  pk__http_parser_free(&p);
+  return 0;
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a bounded time on its seeds.
+#   tests/fuzz/run.sh [SECONDS per target, default 20]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+SECS="${1:-20}"
+LLHTTP="${LLHTTP_SRC_DIR:-/usr/share/llhttp}"
+OUT="$(mktemp -d)"
+trap 'rm -rf "$OUT"' EXIT
+CC=(clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+    -I"$ROOT/core/src" -I"$ROOT/core/include" -I/usr/share/include/llhttp -DPIKKU_VERSION='"fuzz"' -w)
+LL=("$LLHTTP/llhttp.c" "$LLHTTP/api.c" "$LLHTTP/http.c")
+S="$ROOT/core/src"
+"${CC[@]}" -o "$OUT/http" "$ROOT/tests/fuzz/fuzz_http_parser.c" "$S/http_parser.c" "$S/buf.c" "${LL[@]}"
+"${CC[@]}" -o "$OUT/ws" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$S/ws_frame.c" "$S/ws_deflate.c" "$S/utf8.c" "$S/buf.c" -lz
+"${CC[@]}" -o "$OUT/router" "$ROOT/tests/fuzz/fuzz_router.c" "$S/router.c"
+for t in http ws router; do
+  mkdir -p "$OUT/corpus-$t"
+  cp "$ROOT/tests/fuzz/seeds/$t/"* "$OUT/corpus-$t/" 2>/dev/null || true
+  echo "fuzzing $t for ${SECS}s"
+  "$OUT/$t" -max_total_time="$SECS" -rss_limit_mb=1024 -print_final_stats=1 "$OUT/corpus-$t" 2>"$OUT/$t.log" \
+    || { tail -40 "$OUT/$t.log"; echo "fuzz target $t failed"; exit 1; }
+  grep -E 'stat::number_of_executed_units|Done' "$OUT/$t.log" | tail -2
+done
+echo "fuzzing: no crash in 3 targets"
