@@ -320,3 +320,24 @@ describe('WebSocket idle pings', () => {
     ws.close(); await ws.closed;
   });
 });
+
+describe('WebSocket and SSE on SIGTERM', () => {
+  test('open connections get a 1001 close and the end of their stream; the server exits 0', async () => {
+    const srv = await start([], 2);
+    try {
+      const a = await open(srv); await a.next();
+      const b = await open(srv); await b.next();
+      const s = await sseOpen(srv, '/events?topic=x');
+      await s.until((t) => t.includes('data: {"hello":true}'));
+      const sseEnded = new Promise((r) => s.sock.on('close', r));
+      srv.signal('SIGTERM');
+      assert.equal((await a.closed).code, 1001);
+      assert.equal((await b.closed).code, 1001);
+      await sseEnded;
+      const exit = await srv.waitExit(10000);
+      assert.equal(exit.code, 0);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
