@@ -329,6 +329,15 @@ local function finish_reply(h, ok, res, tb)
   return c_send(h.cid, s, false)
 end
 
+-- Sends a result as JSON text, or an error frame when it cannot be encoded.
+local function send_json(h, value)
+  local s, err = json_encode(value)
+  if s == nil then
+    return send_error(h, "the function's result cannot be encoded as JSON: " .. tostring(err))
+  end
+  return c_send(h.cid, s, false)
+end
+
 -- on_message (a message no routing key matched): a non-nil result is sent as it is (an object
 -- gets the request's id when it had one).
 local function finish_raw(h, ok, res, tb)
@@ -341,11 +350,7 @@ local function finish_raw(h, ok, res, tb)
     out.id = h.reqid
     res = out
   end
-  local s, err = json_encode(res)
-  if s == nil then
-    return send_error(h, "the function's result cannot be encoded as JSON: " .. tostring(err))
-  end
-  return c_send(h.cid, s, false)
+  return send_json(h, res)
 end
 
 -- on_binary: a string result goes back as a binary frame, anything else as JSON text.
@@ -353,11 +358,7 @@ local function finish_binary(h, ok, res, tb)
   if not ok then return send_error(h, res, tb) end
   if res == nil then return end
   if type(res) == "string" then return c_send(h.cid, res, true) end
-  local s, err = json_encode(res)
-  if s == nil then
-    return send_error(h, "the function's result cannot be encoded as JSON: " .. tostring(err))
-  end
-  return c_send(h.cid, s, false)
+  return send_json(h, res)
 end
 
 -- on_connect: a non-nil result is sent as the first message; an error closes the connection
@@ -650,13 +651,7 @@ end
 local Fake = {}
 Fake.__index = Fake
 
-function Fake:header(name) return self.hdrs[lower(name)] end
-
-function Fake:headers()
-  local t = {}
-  for k, v in pairs(self.hdrs) do t[k] = v end
-  return t
-end
+Fake.header, Fake.headers = http.fake_request.header, http.fake_request.headers
 
 -- A frame from the server: kept in .messages (all) and the inbox (not yet received).
 function Fake:_deliver(data, binary)

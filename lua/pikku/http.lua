@@ -3,7 +3,8 @@ local M = {}
 
 local core = require "pikku.core"
 
-local type, tostring, tonumber, setmetatable, rawset, error = type, tostring, tonumber, setmetatable, rawset, error
+local type, tostring, tonumber, setmetatable, rawset, error, pairs =
+  type, tostring, tonumber, setmetatable, rawset, error, pairs
 local floor = math.floor
 local find, sub, gsub, char, lower, gmatch, match, format =
   string.find, string.sub, string.gsub, string.char, string.lower, string.gmatch, string.match, string.format
@@ -326,5 +327,16 @@ function M.header_lines(h)
   if lines == nil then return nil end
   return concat(lines)
 end
+
+--- Header lookups of an in-process request (pikku test), shared by the runtime's and the
+--- channels' stand-ins for a C handle: `hdrs` is a table of lower-case names.
+M.fake_request = {
+  header = function(self, name) return self.hdrs[lower(name)] end,
+  headers = function(self)
+    local t = {}
+    for k, v in pairs(self.hdrs) do t[k] = v end
+    return t
+  end,
+}
 
 return M

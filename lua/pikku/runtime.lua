@@ -529,13 +529,7 @@ end
 local Fake = {}
 Fake.__index = Fake
 
-function Fake:header(name) return self.hdrs[lower(name)] end
-
-function Fake:headers()
-  local t = {}
-  for k, v in pairs(self.hdrs) do t[k] = v end
-  return t
-end
+Fake.header, Fake.headers = http.fake_request.header, http.fake_request.headers
 
 function Fake:respond(status, body, ctype, extra, id)
   if self.res then return nil end
