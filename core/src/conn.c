@@ -303,13 +303,26 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   pk__host *h = w->host;
   pk__route_match m;
   int found = pk__router_match(h->router, mid, url, plen, &m);
-  if (found == 0) { respond_core_error(c, 404, "Route not found", NULL, 0); return 0; }
-  if (mid == PK_OPTIONS && h->cors && preflight(c, r, h->cors)) return 0;
-  if (found < 0) {
-    char allow[96], extra[128];
-    pk__router_allow_str(m.allow, allow, sizeof allow);
-    int n = snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
-    respond_core_error(c, 405, "Method not allowed", extra, (size_t)n);
+  if (mid == PK_OPTIONS && found && h->cors && preflight(c, r, h->cors)) return 0;
+  if (found <= 0) {
+    /* the core's own 404/405 carry CORS headers too, so a browser can read them */
+    pk__buf extra;
+    pk__buf_init(&extra);
+    if (found < 0) {
+      char allow[96];
+      pk__router_allow_str(m.allow, allow, sizeof allow);
+      pk__buf_append_str(&extra, "Allow: ");
+      pk__buf_append_str(&extra, allow);
+      pk__buf_append_str(&extra, "\r\n");
+    }
+    if (h->cors) {
+      size_t olen;
+      const char *origin = pk__request_header(r, "origin", 6, &olen);
+      pk__cors_response_headers(h->cors, &extra, origin, origin ? olen : 0);
+    }
+    if (found == 0) respond_core_error(c, 404, "Route not found", extra.data, extra.len);
+    else respond_core_error(c, 405, "Method not allowed", extra.data, extra.len);
+    pk__buf_free(&extra);
     return 0;
   }
   int kind = pk__host_is_channel(h, m.index);

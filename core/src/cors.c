@@ -45,3 +45,18 @@ int pk__cors_preflight_headers(const pk__cors *c, pk__buf *out, const char *orig
   }
   return rc ? -1 : 0;
 }
+
+int pk__cors_response_headers(const pk__cors *c, pk__buf *out, const char *origin, size_t olen) {
+  int rc = 0;
+  if (!origin || !pk__cors_origin_allowed(c, origin, olen)) {
+    if (!c->any_origin) rc |= pk__buf_append_str(out, "Vary: Origin\r\n");
+    return rc ? -1 : 0;
+  }
+  rc |= pk__buf_append_str(out, "Access-Control-Allow-Origin: ");
+  if (c->any_origin && !c->credentials) rc |= pk__buf_append_str(out, "*");
+  else rc |= pk__buf_append(out, origin, olen);
+  rc |= pk__buf_append_str(out, "\r\n");
+  if (!c->any_origin || c->credentials) rc |= pk__buf_append_str(out, "Vary: Origin\r\n");
+  if (c->credentials) rc |= pk__buf_append_str(out, "Access-Control-Allow-Credentials: true\r\n");
+  return rc ? -1 : 0;
+}

@@ -20,4 +20,7 @@ int pk__cors_origin_allowed(const pk__cors *c, const char *origin, size_t len);
 /* Appends the preflight response headers for an allowed origin. */
 int pk__cors_preflight_headers(const pk__cors *c, pk__buf *out, const char *origin, size_t olen,
                                const char *req_headers, size_t rhlen);
+/* Appends the headers of a simple (non-preflight) response for an allowed origin; for another
+ * origin only "Vary: Origin" when the list is restricted. */
+int pk__cors_response_headers(const pk__cors *c, pk__buf *out, const char *origin, size_t olen);
 #endif

@@ -299,6 +299,20 @@ describe('pipeline', () => {
       assert.equal(err.status, 401);
       assert.equal(err.headers.get('access-control-allow-origin'), 'https://app.example');
     });
+
+    test("the core's own 404 and 405 carry them too (for an allowed origin only)", async () => {
+      const missing = await call('/no/such/route', { headers: { origin: 'https://app.example' } });
+      assert.equal(missing.status, 404);
+      assert.equal(missing.headers.get('access-control-allow-origin'), 'https://app.example');
+      assert.equal(missing.headers.get('access-control-allow-credentials'), 'true');
+      const wrong = await call('/public', { method: 'DELETE', headers: { origin: 'https://app.example' } });
+      assert.equal(wrong.status, 405);
+      assert.ok(wrong.headers.get('allow'));
+      assert.equal(wrong.headers.get('access-control-allow-origin'), 'https://app.example');
+      const other = await call('/no/such/route', { headers: { origin: 'https://evil.example' } });
+      assert.equal(other.headers.get('access-control-allow-origin'), null);
+      assert.match(other.headers.get('vary'), /Origin/);
+    });
   });
 
   describe('validation', () => {

@@ -47,7 +47,25 @@ static void test_any_origin(void **s) {
   pk__cors_free(c);
 }
 
+static void test_simple_response_headers(void **s) {
+  pk__cors *c = calloc(1, sizeof *c);
+  c->origins = calloc(1, sizeof(char *));
+  c->origins[c->norigins++] = strdup("https://a.example");
+  pk__buf b; pk__buf_init(&b);
+  pk__cors_response_headers(c, &b, "https://a.example", 17);
+  assert_string_equal(str(&b), "Access-Control-Allow-Origin: https://a.example\r\nVary: Origin\r\n");
+  pk__buf_reset(&b);
+  pk__cors_response_headers(c, &b, "https://b.example", 17);
+  assert_string_equal(str(&b), "Vary: Origin\r\n");
+  pk__buf_reset(&b);
+  pk__cors_response_headers(c, &b, NULL, 0);
+  assert_string_equal(str(&b), "Vary: Origin\r\n");
+  pk__buf_free(&b);
+  pk__cors_free(c);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_listed_origins), cmocka_unit_test(test_any_origin)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_listed_origins), cmocka_unit_test(test_any_origin),
+                                     cmocka_unit_test(test_simple_response_headers)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
