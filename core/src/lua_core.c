@@ -6,6 +6,7 @@
 #include <strings.h>
 #include "log.h"
 #include "lua_host.h"
+#include "pikku.h"
 #include "worker.h"
 
 #define HOST(L) ((pk__host *)lua_touserdata((L), lua_upvalueindex(1)))
@@ -202,6 +203,35 @@ static int l_respond(lua_State *L) {
   }
   lua_pushboolean(L, 1);
   return 1;
+}
+
+int pk_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
+               const char *extra, size_t elen, const char *error_id, size_t idlen) {
+  if (!pk__W) return -1;
+  return pk__conn_respond(handle, status, body, blen, ct, ctlen, extra, elen, error_id, idlen);
+}
+
+const char *pk_header(double handle, const char *name, size_t nlen, size_t *vlen) {
+  static pk__buf joined;    /* repeated headers, joined; reused by the next call */
+  pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
+  if (!c) return NULL;
+  pk__request *r = &c->parser.req;
+  const char *first = NULL;
+  int count = 0;
+  for (int i = 0; i < r->nheaders; i++) {
+    pk__header *hd = &r->headers[i];
+    if (hd->name_len != nlen || strncasecmp(r->head.data + hd->name_off, name, nlen)) continue;
+    const char *v = hd->value_len ? r->head.data + hd->value_off : "";
+    if (count == 0) { first = v; *vlen = hd->value_len; }
+    else {
+      if (count == 1) { pk__buf_reset(&joined); pk__buf_append(&joined, first, *vlen); }
+      pk__buf_append(&joined, ", ", 2);
+      pk__buf_append(&joined, v, hd->value_len);
+    }
+    count++;
+  }
+  if (count > 1) { *vlen = joined.len; return joined.data; }
+  return first;
 }
 
 static int l_header(lua_State *L) {

@@ -9,7 +9,7 @@ local floor = math.floor
 local find, sub, gsub, char, lower, gmatch, match, format =
   string.find, string.sub, string.gsub, string.char, string.lower, string.gmatch, string.match, string.format
 local concat = table.concat
-local core_header, core_headers = core.header, core.headers
+local core_header, core_headers = require("pikku.host").header, core.headers
 
 -- ---- decoding -------------------------------------------------------------------------------
 

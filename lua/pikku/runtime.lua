@@ -48,6 +48,12 @@ local cors_c = nil    -- compiled pikku.cors settings, or nil
 
 -- ---- the request handle: the core's number, or a table for an in-process request --------------
 
+-- The two calls every request makes go through LuaJIT FFI (pikku.host), not the classic C API.
+do
+  local host = require "pikku.host"
+  core_respond, core_header = host.respond, host.header
+end
+
 local function respond(handle, status, body, ctype, extra, id)
   if type(handle) == "table" then return handle:respond(status, body, ctype, extra, id) end
   return core_respond(handle, status, body, ctype, extra, id)
