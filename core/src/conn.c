@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include "date_cache.h"
 #include "http_response.h"
@@ -290,6 +291,16 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     c->keep_alive = 0;
     respond_core_error(c, 400, "Bad request target", NULL, 0);
     return 0;
+  }
+  if (r->http_minor >= 1) {      /* RFC 9112 section 3.2: exactly one Host in HTTP/1.1 */
+    int hosts = 0;
+    for (int i = 0; i < r->nheaders && hosts < 2; i++)
+      if (r->headers[i].name_len == 4 && strncasecmp(r->head.data + r->headers[i].name_off, "host", 4) == 0) hosts++;
+    if (hosts != 1) {
+      c->keep_alive = 0;
+      respond_core_error(c, 400, hosts ? "More than one Host header" : "Missing Host header", NULL, 0);
+      return 0;
+    }
   }
   const char *q = memchr(url, '?', ulen);
   size_t plen = q ? (size_t)(q - url) : ulen;

@@ -106,6 +106,8 @@ describe('size limits and parse errors (defaults)', () => {
     ['non-numeric Content-Length', 'POST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n'],
     ['bad chunk size', 'POST /raw HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'],
     ['NUL byte in the request line', 'GET /he\0llo HTTP/1.1\r\nHost: t\r\n\r\n'],
+    ['HTTP/1.1 without Host', 'GET /hello HTTP/1.1\r\n\r\n'],
+    ['HTTP/1.1 with two Host headers', 'GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
   ]) {
     test(`parse error (${label}) -> 400 then close`, async () => {
       const r = await rawRequest(srv.port, bytes, { timeout: 3000 });
