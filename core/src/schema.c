@@ -181,22 +181,6 @@ static void push_repr(lua_State *L, int i) {
   }
 }
 
-/* Deep copy of the value at i for the environment (so later changes to the schema table do not
- * change the validator). */
-static void push_copy(lua_State *L, int i, int depth) {
-  if (lua_type(L, i) != LUA_TTABLE || depth > 64) { lua_pushvalue(L, i); return; }
-  lua_checkstack(L, 6);
-  lua_newtable(L);
-  lua_pushnil(L);
-  while (lua_next(L, i)) {
-    int vi = lua_gettop(L);
-    lua_pushvalue(L, vi - 1);
-    push_copy(L, vi, depth + 1);
-    lua_rawset(L, vi - 2);
-    lua_pop(L, 1);
-  }
-  if (lua_getmetatable(L, i)) lua_setmetatable(L, -2); /* keeps array markers such as cjson's */
-}
 
 /* ---- $ref ------------------------------------------------------------------------------------ */
 
@@ -489,7 +473,7 @@ static void compile_enum_const(cc_t *c, pk__snode *n, int si) {
     for (int k = 1; k <= count; k++) {
       lua_rawgeti(L, i, k);
       if (lua_type(L, -1) == LUA_TTABLE) {
-        push_copy(L, lua_gettop(L), 0);
+        pk__schema_push_copy(L, lua_gettop(L), 0);
         lua_rawseti(L, list, ++ntables);
         lua_pop(L, 1);
       } else {
@@ -520,7 +504,7 @@ static void compile_enum_const(cc_t *c, pk__snode *n, int si) {
     lua_settop(L, i - 1);
   }
   if ((i = field(c, si, "const"))) {
-    push_copy(L, i, 0);
+    pk__schema_push_copy(L, i, 0);
     n->const_val = env_add(c);
     push_repr(L, i);
     n->msg[PK__SK_CONST] = env_msg(c, "must be %s", lua_tostring(L, -1));
@@ -577,7 +561,7 @@ static void compile_object(cc_t *c, pk__snode *n, int si) {
       if (lua_type(L, vi) == LUA_TTABLE) {
         lua_getfield(L, vi, "default");
         if (!lua_isnil(L, -1)) {
-          push_copy(L, lua_gettop(L), 0);
+          pk__schema_push_copy(L, lua_gettop(L), 0);
           p->def = env_add(c);
         }
         lua_pop(L, 1);

@@ -147,4 +147,6 @@ int pk__spattern_translate(const char *src, size_t n, char *out, size_t cap, con
 /* Compiles a translated (POSIX ERE) pattern for the fast matcher: 0, or -1 if it needs regexec. */
 int pk__sre_compile(const char *ere, pk__sre *r);
 int pk__sre_match(const pk__sre *r, const char *s, size_t n);
+/* Pushes a deep copy of the value at i (tables copied to depth 64, metatables kept). */
+void pk__schema_push_copy(lua_State *L, int i, int depth);
 #endif

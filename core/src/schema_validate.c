@@ -101,8 +101,9 @@ int pk__schema_equal(lua_State *L, int a, int b, int depth) {
   return na == nb;
 }
 
-/* Pushes a deep copy of the value at i (defaults are copied so no two calls share a table). */
-static void push_copy(lua_State *L, int i, int depth) {
+/* Pushes a deep copy of the value at i: defaults are copied so no two calls share a table, and
+ * the compiler copies schema values so later changes to the app's tables do not reach it. */
+void pk__schema_push_copy(lua_State *L, int i, int depth) {
   if (lua_type(L, i) != LUA_TTABLE || depth > 64) { lua_pushvalue(L, i); return; }
   lua_checkstack(L, 6);
   lua_newtable(L);
@@ -110,7 +111,7 @@ static void push_copy(lua_State *L, int i, int depth) {
   while (lua_next(L, i)) {
     int vi = lua_gettop(L);
     lua_pushvalue(L, vi - 1);
-    push_copy(L, vi, depth + 1);
+    pk__schema_push_copy(L, vi, depth + 1);
     lua_rawset(L, vi - 2);
     lua_pop(L, 1);
   }
@@ -333,7 +334,7 @@ static int vobject(vctx *c, const pk__snode *n, int vi, int nonempty) {
       lua_rawgeti(L, c->env, p->key);
       lua_rawgeti(L, c->env, p->def);
       if (lua_type(L, -1) == LUA_TTABLE) {
-        push_copy(L, lua_gettop(L), 0);
+        pk__schema_push_copy(L, lua_gettop(L), 0);
         lua_remove(L, -2);
       }
       lua_rawset(L, vi);

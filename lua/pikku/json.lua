@@ -2,7 +2,7 @@
 local C = require "pikku.json_c"
 local cjson = require "cjson.safe"
 
-local setmetatable = setmetatable
+local setmetatable, type, pairs = setmetatable, type, pairs
 local array_mt = C.array_mt
 
 local M = {
@@ -11,6 +11,20 @@ local M = {
   null = cjson.null,        -- JSON null inside tables
   array_mt = array_mt,
 }
+
+--- M.equal(a, b) -> true when a and b are the same value, tables compared field by field.
+local function equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do
+    if not equal(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+M.equal = equal
 
 -- Marks t (or a new table) as a JSON array, so that it encodes as [] even when empty.
 function M.array(t)

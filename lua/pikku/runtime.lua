@@ -241,17 +241,7 @@ end
 
 -- ---- building data ----------------------------------------------------------------------------
 
-local function same(a, b)
-  if a == b then return true end
-  if type(a) ~= "table" or type(b) ~= "table" then return false end
-  for k, v in pairs(a) do
-    if not same(v, b[k]) then return false end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return false end
-  end
-  return true
-end
+local same = require("pikku.json").equal
 
 local function pointer(k)
   k = gsub(gsub(tostring(k), "~", "~0"), "/", "~1")
