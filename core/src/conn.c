@@ -191,7 +191,7 @@ static void flush(pk__conn *c) {
 
 /* ---- answering ------------------------------------------------------------------------------ */
 
-static void access_log(pk__conn *c, int status, const char *error_id, size_t idlen) {
+void pk__conn_access_log(pk__conn *c, int status, const char *error_id, size_t idlen) {
   if (!pk__log_access_enabled()) return;
   pk__request *r = &c->parser.req;
   const char *url = pk__request_url(r);
@@ -219,7 +219,7 @@ static void write_response(pk__conn *c, int status, const char *body, size_t ble
 }
 
 /* A response made by the core itself: an error body in Pikku's shape. */
-static void respond_core_error(pk__conn *c, int status, const char *message, const char *extra, size_t elen) {
+void pk__conn_respond_error(pk__conn *c, int status, const char *message, const char *extra, size_t elen) {
   pk__request *r = &c->parser.req;
   char gen[33];
   size_t idlen;
@@ -229,7 +229,7 @@ static void respond_core_error(pk__conn *c, int status, const char *message, con
   pk__buf_init(&body);
   if (pk__error_body(&body, status, message, id, idlen)) { pk__buf_free(&body); pk__conn_close(c); return; }
   write_response(c, status, body.data, body.len, "application/json", 16, extra, elen);
-  access_log(c, status, id, idlen);
+  pk__conn_access_log(c, status, id, idlen);
   pk__buf_free(&body);
 }
 
@@ -239,7 +239,7 @@ int pk__conn_respond(double handle, int status, const char *body, size_t blen, c
   if (!c) return -1;
   c->req_handle = 0;
   write_response(c, status, body, blen, ct, ctlen, extra, elen);
-  access_log(c, status, error_id, idlen);
+  pk__conn_access_log(c, status, error_id, idlen);
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   if (!c->in_parser) queue_resume(c);   /* the parser was paused for this request */
   return 0;
@@ -267,7 +267,7 @@ static int preflight(pk__conn *c, pk__request *r, const pk__cors *cors) {
   else
     pk__buf_append_str(&extra, "Vary: Origin\r\n");   /* no CORS headers: the browser refuses */
   write_response(c, 204, NULL, 0, NULL, 0, extra.data, extra.len);
-  access_log(c, 204, NULL, 0);
+  pk__conn_access_log(c, 204, NULL, 0);
   pk__buf_free(&extra);
   return 1;
 }
@@ -289,7 +289,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   }
   if (!ulen || url[0] != '/') {
     c->keep_alive = 0;
-    respond_core_error(c, 400, "Bad request target", NULL, 0);
+    pk__conn_respond_error(c, 400, "Bad request target", NULL, 0);
     return 0;
   }
   if (r->http_minor >= 1) {      /* RFC 9112 section 3.2: exactly one Host in HTTP/1.1 */
@@ -298,7 +298,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
       if (r->headers[i].name_len == 4 && strncasecmp(r->head.data + r->headers[i].name_off, "host", 4) == 0) hosts++;
     if (hosts != 1) {
       c->keep_alive = 0;
-      respond_core_error(c, 400, hosts ? "More than one Host header" : "Missing Host header", NULL, 0);
+      pk__conn_respond_error(c, 400, hosts ? "More than one Host header" : "Missing Host header", NULL, 0);
       return 0;
     }
   }
@@ -308,7 +308,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   int mid = pk__method_id(mname, strlen(mname));
   if (plen == sizeof HEALTH_PATH - 1 && memcmp(url, HEALTH_PATH, plen) == 0 && (mid == PK_GET || mid == PK_HEAD)) {
     write_response(c, 200, health_body, sizeof health_body - 1, "application/json", 16, NULL, 0);
-    access_log(c, 200, NULL, 0);
+    pk__conn_access_log(c, 200, NULL, 0);
     return 0;
   }
   pk__host *h = w->host;
@@ -331,8 +331,8 @@ static int on_request(pk__http_parser *p, pk__request *r) {
       const char *origin = pk__request_header(r, "origin", 6, &olen);
       pk__cors_response_headers(h->cors, &extra, origin, origin ? olen : 0);
     }
-    if (found == 0) respond_core_error(c, 404, "Route not found", extra.data, extra.len);
-    else respond_core_error(c, 405, "Method not allowed", extra.data, extra.len);
+    if (found == 0) pk__conn_respond_error(c, 404, "Route not found", extra.data, extra.len);
+    else pk__conn_respond_error(c, 405, "Method not allowed", extra.data, extra.len);
     pk__buf_free(&extra);
     return 0;
   }
@@ -388,7 +388,7 @@ static void feed(pk__conn *c, char *data, size_t len) {
       c->keep_alive = 0;
       c->linger = 1;
       if (c->parser.state != PK_PS_HANDLER)
-        respond_core_error(c, c->parser.error_status, c->parser.error_message, NULL, 0);
+        pk__conn_respond_error(c, c->parser.error_status, c->parser.error_message, NULL, 0);
       else
         c->close_after = 1;
       uv_read_stop((uv_stream_t *)&c->tcp);
@@ -514,7 +514,7 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
       c->keep_alive = 0;
       c->linger = 1;
       c->parser.state = PK_PS_IDLE;
-      respond_core_error(c, 408, st == PK_PS_HEADERS ? "Timed out reading the request headers"
+      pk__conn_respond_error(c, 408, st == PK_PS_HEADERS ? "Timed out reading the request headers"
                                                      : "Timed out reading the request body", NULL, 0);
       uv_read_stop((uv_stream_t *)&c->tcp);
       c->deadline_ms = 0;

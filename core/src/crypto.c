@@ -304,9 +304,5 @@ static int luaopen_crypto_c(lua_State *L) {
 
 /* Puts the `pikku.crypto_c` C module in package.preload of L. */
 void pk__crypto_open(lua_State *L) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, luaopen_crypto_c);
-  lua_setfield(L, -2, "pikku.crypto_c");
-  lua_pop(L, 2);
+  pk__preload(L, "pikku.crypto_c", luaopen_crypto_c);
 }

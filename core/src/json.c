@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "buf.h"
+#include "lua_host.h"
 
 #define MAX_DEPTH 128
 
@@ -146,9 +147,5 @@ static int open_json(lua_State *L) {
 
 /* Puts the `pikku.json_c` C module in package.preload of L. */
 void pk__json_open(lua_State *L) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, open_json);
-  lua_setfield(L, -2, "pikku.json_c");
-  lua_pop(L, 2);
+  pk__preload(L, "pikku.json_c", open_json);
 }

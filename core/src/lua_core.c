@@ -236,23 +236,11 @@ const char *pk_header(double handle, const char *name, size_t nlen, size_t *vlen
 
 static int l_header(lua_State *L) {
   double handle = luaL_checknumber(L, 1);
-  size_t nlen;
+  size_t nlen, vlen;
   const char *name = luaL_checklstring(L, 2, &nlen);
-  pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
-  if (!c) return 0;
-  pk__request *r = &c->parser.req;
-  int found = 0;
-  luaL_Buffer b;
-  for (int i = 0; i < r->nheaders; i++) {
-    pk__header *hd = &r->headers[i];
-    if (hd->name_len != nlen || strncasecmp(r->head.data + hd->name_off, name, nlen)) continue;
-    if (!found) luaL_buffinit(L, &b);
-    else luaL_addlstring(&b, ", ", 2);
-    luaL_addlstring(&b, r->head.data + hd->value_off, hd->value_len);
-    found = 1;
-  }
-  if (!found) return 0;
-  luaL_pushresult(&b);
+  const char *v = pk_header(handle, name, nlen, &vlen);
+  if (!v) return 0;
+  lua_pushlstring(L, v, vlen);
   return 1;
 }
 

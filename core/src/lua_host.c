@@ -27,6 +27,19 @@ static int load_error(lua_State *L) {
   return 1;
 }
 
+void pk__preload_top(lua_State *L, const char *name) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 3);
+}
+
+void pk__preload(lua_State *L, const char *name, lua_CFunction fn) {
+  lua_pushcfunction(L, fn);
+  pk__preload_top(L, name);
+}
+
 static void set_path(lua_State *L, const char *app_dir) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
@@ -34,13 +47,9 @@ static void set_path(lua_State *L, const char *app_dir) {
   const char *ld = lua_dir();
   lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua;%s", app_dir, app_dir, ld, ld, def ? def : "");
   lua_setfield(L, -3, "path");
-  lua_pop(L, 1);
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, luaopen_cjson);
-  lua_setfield(L, -2, "cjson");
-  lua_pushcfunction(L, luaopen_cjson_safe);
-  lua_setfield(L, -2, "cjson.safe");
   lua_pop(L, 2);
+  pk__preload(L, "cjson", luaopen_cjson);
+  pk__preload(L, "cjson.safe", luaopen_cjson_safe);
 }
 
 pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *err, size_t errlen) {

@@ -48,6 +48,9 @@ void pk__host_channel_close(pk__host *h, double cid, int code);
 void pk__host_resume(pk__host *h, double token);
 /* Sets pikku.core.worker in a state loaded before the worker existed (the master's copy). */
 void pk__host_set_worker(pk__host *h, int worker);
+/* package.preload[name] = the function on top of the stack (popped), or fn. */
+void pk__preload_top(lua_State *L, const char *name);
+void pk__preload(lua_State *L, const char *name, lua_CFunction fn);
 /* Put C modules in package.preload: pikku.schema_c (schema.c), pikku.crypto_c (crypto.c). */
 void pk__schema_open(lua_State *L);
 void pk__crypto_open(lua_State *L);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lua_host.h"
 #include "schema_internal.h"
 
 #define MAX_SCHEMA_DEPTH 200
@@ -837,8 +838,6 @@ static int l_preload(lua_State *L) {
 void pk__schema_open(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"validate", l_validate}, {"coerce_query", l_coerce_query}, {NULL, NULL}};
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
   /* the module table is built once per state; the preload function returns it */
   lua_newtable(L); /* module */
   lua_newtable(L); /* metatable */
@@ -861,6 +860,5 @@ void pk__schema_open(lua_State *L) {
   lua_setfield(L, -3, "compile");
   lua_pop(L, 1); /* metatable */
   lua_pushcclosure(L, l_preload, 1);
-  lua_setfield(L, -2, "pikku.schema_c");
-  lua_pop(L, 2);
+  pk__preload_top(L, "pikku.schema_c");
 }

@@ -137,6 +137,7 @@ int pk__worker_run_hub(const pk__options *o, int id, int ready_fd, int hub_fd, p
   uv_check_start(&w->check, on_check);
   if (hub_fd >= 0) {
     pk__hub_lost = on_hub_lost;
+    pk__hub_deliver = pk__channel_deliver;
     int rc = pk__hub_client_start(w->loop, hub_fd, id);
     if (rc) { pk__logf("error", "cannot use the hub socket: %s", uv_strerror(rc)); return 4; }
   }

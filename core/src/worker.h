@@ -66,6 +66,11 @@ pk__conn *pk__conn_from_handle(double handle);
 int pk__conn_respond(double handle, int status, const char *body, size_t blen, const char *ct,
                      size_t ctlen, const char *extra, size_t elen, const char *error_id, size_t idlen);
 double pk__conn_new_handle(pk__conn *c);
+/* An error answer made by the core (Pikku's body, errorId from x-request-id or new); the
+ * connection closes after it unless it is keep-alive. extra: header lines or NULL. */
+void pk__conn_respond_error(pk__conn *c, int status, const char *message, const char *extra, size_t elen);
+/* The access log line of the connection's current request. */
+void pk__conn_access_log(pk__conn *c, int status, const char *error_id, size_t idlen);
 void pk__conn_queue_flush(pk__conn *c);
 /* The WebSocket connection with this cid, or NULL. */
 pk__conn *pk__conn_from_cid(double cid);
@@ -87,6 +92,9 @@ void pk__ws_closed(pk__conn *c);
 extern pk__ws *pk__ws_closing;   /* during channel_close: that connection's strings stay readable */
 void pk__ws_sweep(pk__conn *c, uint64_t now_ms);
 void pk__ws_end_of_turn(pk__worker *w);
+/* Sends data to every local subscriber of topic but exclude_cid (what the hub delivers from the
+ * other workers). */
+void pk__channel_deliver(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid);
 /* Sends data to every local subscriber of topic but exclude_cid, and to the other workers. */
 int pk__channel_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid);
 

@@ -3,16 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "http_response.h"
+#include "hub_client.h"
 #include "log.h"
 #include "worker.h"
 #include "ws_deflate.h"
 #include "ws_handshake.h"
-
-/* The hub (hub_client.c) forwards publishes to the other workers; absent in `pikku test`. */
-extern int pk__hub_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude)
-    __attribute__((weak));
-extern void (*pk__hub_deliver)(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude)
-    __attribute__((weak));
 
 typedef struct { pk__ws *ws; int code; } closed_note;
 pk__ws *pk__ws_closing;             /* the connection whose channel_close runs now (channel_get) */
@@ -172,24 +167,17 @@ static const char *hdr(pk__request *r, const char *name, size_t *len) {
   return pk__request_header(r, name, strlen(name), len);
 }
 
-/* An upgrade that cannot be done: the error answer, then close. */
-static void refuse(pk__conn *c, pk__request *r, int status, const char *reason, const char *extra) {
-  pk__buf body;
-  pk__buf_init(&body);
-  char id[33];
-  size_t idlen = pk__gen_id(id);
-  pk__error_body(&body, status, reason, id, idlen);
-  pk__response resp = {.status = status, .content_type = "application/json", .content_type_len = 16,
-                       .extra = extra, .extra_len = extra ? strlen(extra) : 0, .body = body.data,
-                       .body_len = body.len, .keep_alive = 0, .http10 = r->http_minor == 0,
-                       .head = r->method == HTTP_HEAD};
-  pk__response_write(&c->out, &resp);
-  pk__buf_free(&body);
-  c->close_after = 1;
-  pk__conn_queue_flush(c);
+/* The connection is a channel now (WebSocket or event stream): log the request, then let the
+ * app open it; headers are readable through core.header(cid, ...) during channel_open only. */
+static void start_channel(pk__conn *c, pk__host *h, const pk__route_match *m, int status, const char *path,
+                          size_t plen, const char *query, size_t qlen) {
+  c->ws->last_seen_ms = now_ms();
+  c->deadline_ms = 0;
+  pk__conn_access_log(c, status, NULL, 0);
+  c->req_handle = c->ws->cid;
+  pk__host_channel_open(h, c->ws->cid, m->index, path, plen, query, qlen, m);
+  c->req_handle = 0;
 }
-
-static void deliver_remote(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude);
 
 void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_match *m,
                     const char *path, size_t plen, const char *query, size_t qlen) {
@@ -207,12 +195,15 @@ void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_ma
   pk__ws_upgrade_res res;
   c->keep_alive = 0;
   if (!q.upgrade) {
-    refuse(c, r, 426, "this route is a WebSocket channel: connect with Upgrade: websocket",
-           "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n");
+    static const char upgrade[] = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n";
+    pk__conn_respond_error(c, 426, "this route is a WebSocket channel: connect with Upgrade: websocket",
+                           upgrade, sizeof upgrade - 1);
     return;
   }
-  if (pk__ws_upgrade_check(&q, NULL, &res)) { refuse(c, r, res.status, res.reason, res.extra); return; }
-  if (&pk__hub_deliver && !pk__hub_deliver) pk__hub_deliver = deliver_remote;  /* subscribers live here now */
+  if (pk__ws_upgrade_check(&q, NULL, &res)) {
+    pk__conn_respond_error(c, res.status, res.reason, res.extra, res.extra ? strlen(res.extra) : 0);
+    return;
+  }
   if (pk__ws_upgrade_write(&c->out, &res)) { pk__conn_close(c); return; }
   size_t elen;
   const char *ext = hdr(r, "sec-websocket-extensions", &elen);
@@ -226,16 +217,7 @@ void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_ma
   if (!c->ws) { pk__conn_close(c); return; }
   pk__ws_parser_init(&c->ws->parser, &callbacks, pk__W->opts->limits.ws_max_message, c);
   c->ws->parser.deflate = (uint8_t)deflate;
-  c->ws->last_seen_ms = now_ms();
-  c->deadline_ms = 0;
-  if (pk__log_access_enabled()) {
-    double ms = (double)(uv_hrtime() - c->req_start_ns) / 1e6;
-    pk__log_access("GET", path, plen, 101, ms, NULL, 0);
-  }
-  /* headers are readable through core.header(cid, ...) during channel_open only */
-  c->req_handle = c->ws->cid;
-  pk__host_channel_open(h, c->ws->cid, m->index, path, plen, query, qlen, m);
-  c->req_handle = 0;
+  start_channel(c, h, m, 101, path, plen, query, qlen);
 }
 
 void pk__sse_open(pk__conn *c, pk__request *r, pk__host *h, const pk__route_match *m,
@@ -251,16 +233,7 @@ void pk__sse_open(pk__conn *c, pk__request *r, pk__host *h, const pk__route_matc
   c->ws = pk__ws_new(pk__conn_new_handle(c));
   if (!c->ws) { pk__conn_close(c); return; }
   c->ws->sse = 1;
-  c->ws->last_seen_ms = now_ms();
-  c->deadline_ms = 0;
-  if (&pk__hub_deliver && !pk__hub_deliver) pk__hub_deliver = deliver_remote;
-  if (pk__log_access_enabled()) {
-    double ms = (double)(uv_hrtime() - c->req_start_ns) / 1e6;
-    pk__log_access("GET", path, plen, 200, ms, NULL, 0);
-  }
-  c->req_handle = c->ws->cid;
-  pk__host_channel_open(h, c->ws->cid, m->index, path, plen, query, qlen, m);
-  c->req_handle = 0;
+  start_channel(c, h, m, 200, path, plen, query, qlen);
 }
 
 /* ---- lifetime -------------------------------------------------------------------------------- */
@@ -337,14 +310,14 @@ static void send_to(pk__conn *c, void *arg) {
   pk__ws_send(c, PK__WS_OP_TEXT, m->data, m->len);
 }
 
-static void deliver_remote(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude) {
+void pk__channel_deliver(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid) {
   msg m = {data, dlen};
-  pk__topic_each(topic, tlen, exclude, send_to, &m);
+  pk__topic_each(topic, tlen, exclude_cid, send_to, &m);
 }
 
 int pk__channel_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid) {
   msg m = {data, dlen};
   int n = pk__topic_each(topic, tlen, exclude_cid, send_to, &m);
-  if (pk__hub_publish) pk__hub_publish(topic, tlen, data, dlen, exclude_cid);
+  pk__hub_publish(topic, tlen, data, dlen, exclude_cid);   /* a no-op without a hub (pikku test) */
   return n;
 }
