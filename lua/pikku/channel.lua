@@ -147,6 +147,14 @@ local function decode_or_nil(s)
   return v
 end
 
+-- A text message is decoded only when it can start a JSON value: cjson reports bad input by
+-- raising an error, and unwinding one per plain-text message costs more than the rest of an echo.
+local JSON_START = '^%s*[%[{"%-0-9tfn]'
+local function decode_message(s)
+  if find(s, JSON_START) then return json_decode(s) end
+  return nil
+end
+
 local function is_array(t)
   return getmetatable(t) == array_mt or t[1] ~= nil
 end
@@ -574,7 +582,7 @@ function M.message(cid, data, is_binary)
     h._wire = new_wire(chan, session_of(cid))
     return rt.start_call(ch.binary.entry, h, data)
   end
-  local msg = json_decode(data)
+  local msg = decode_message(data)
   local object = type(msg) == "table" and find(data, "^%s*{") ~= nil
   if object then
     local key, value, plan = route_of(ch, msg)

@@ -292,18 +292,27 @@ local function inner(plan, svc, data, w)
 end
 
 -- The middleware onion: mws[i](services, wire, next); next() runs the rest and returns its result.
-local function onion(plan, mws, i, svc, data, w)
+-- next is a callable table, not a closure: LuaJIT does not compile closure creation, and a
+-- closure per middleware per call would keep every call's pipeline in the interpreter.
+local onion
+local NextMT = {}
+NextMT.__call = function(n)
+  if n.called then
+    error("middleware #" .. n.i .. " of " .. n.plan.label .. " called next() twice", 2)
+  end
+  n.called = true
+  local result = onion(n.plan, n.mws, n.i + 1, n.svc, n.data, n.w)
+  n.result = result
+  return result
+end
+
+onion = function(plan, mws, i, svc, data, w)
   local mw = mws[i]
   if mw == nil then return inner(plan, svc, data, w) end
-  local called, result = false, nil
-  local function nxt()
-    if called then error("middleware #" .. i .. " of " .. plan.label .. " called next() twice", 2) end
-    called = true
-    result = onion(plan, mws, i + 1, svc, data, w)
-    return result
-  end
+  local nxt = setmetatable({ plan = plan, mws = mws, i = i, svc = svc, data = data, w = w,
+    called = false, result = nil }, NextMT)
   local r = mw(svc, w, nxt)
-  if r == nil and called then return result end
+  if r == nil and nxt.called then return nxt.result end
   return r
 end
 

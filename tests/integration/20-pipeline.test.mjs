@@ -199,6 +199,13 @@ describe('pipeline', () => {
       assert.equal(limited.status, 429);
       checkErrorBody(assert, limited.json, { name: 'TooManyRequests' });
     });
+
+    test('calling next() twice is a 500 naming the middleware', async () => {
+      const r = await call('/mw/twice');
+      assert.equal(r.status, 500);
+      checkErrorBody(assert, r.json, { name: 'InternalServerError' });
+      assert.match(r.json.message, /middleware #\d+ of .* called next\(\) twice/);
+    });
   });
 
   describe('services', () => {

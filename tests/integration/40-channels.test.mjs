@@ -104,6 +104,12 @@ describe('channels (1 worker)', () => {
     assert.deepEqual(await c.next(), { echo: { action: 'nope', v: 1 } });
     c.send('not json');
     assert.deepEqual(await c.next(), { echo: 'not json' });
+    c.send('xyz {"a":1}');
+    assert.deepEqual(await c.next(), { echo: 'xyz {"a":1}' });
+    c.send(' [1, 2]');
+    assert.deepEqual(await c.next(), { echo: [1, 2] });
+    c.send('-7');
+    assert.deepEqual(await c.next(), { echo: -7 });
     c.send(Buffer.from([1, 2, 3]));
     assert.deepEqual(await c.next(), { binary: Buffer.from([3, 2, 1]) });
   });
