@@ -42,21 +42,36 @@ void pk__buf_consume(pk__buf *b, size_t n) {
   b->len -= n;
 }
 
+/* Bytes that need an escape in a JSON string: 0 = none, else the letter after the backslash
+ * ('u' = \u00XX). */
+static const char json_escape[256] = {
+  ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f', ['\r'] = 'r', ['"'] = '"', ['\\'] = '\\',
+  [0] = 'u', [1] = 'u', [2] = 'u', [3] = 'u', [4] = 'u', [5] = 'u', [6] = 'u', [7] = 'u',
+  [11] = 'u', [14] = 'u', [15] = 'u', [16] = 'u', [17] = 'u', [18] = 'u', [19] = 'u', [20] = 'u',
+  [21] = 'u', [22] = 'u', [23] = 'u', [24] = 'u', [25] = 'u', [26] = 'u', [27] = 'u', [28] = 'u',
+  [29] = 'u', [30] = 'u', [31] = 'u',
+};
+
 int pk__buf_append_json_string(pk__buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
-  if (pk__buf_reserve(b, n + 2)) return -ENOMEM;
+  if (pk__buf_reserve(b, n + 2)) return -ENOMEM;    /* grows again only when escapes are met */
   b->data[b->len++] = '"';
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    char esc[6];
-    size_t el = 0;
-    if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; el = 2; }
-    else if (c == '\n') { esc[0] = '\\'; esc[1] = 'n'; el = 2; }
-    else if (c == '\r') { esc[0] = '\\'; esc[1] = 'r'; el = 2; }
-    else if (c == '\t') { esc[0] = '\\'; esc[1] = 't'; el = 2; }
-    else if (c < 0x20) { memcpy(esc, "\\u00", 4); esc[4] = hex[c >> 4]; esc[5] = hex[c & 15]; el = 6; }
-    if (el) { if (pk__buf_append(b, esc, el)) return -ENOMEM; }
-    else { if (pk__buf_reserve(b, 1)) return -ENOMEM; b->data[b->len++] = (char)c; }
+  size_t i = 0;
+  while (i < n) {
+    size_t run = i;
+    while (run < n && !json_escape[(unsigned char)s[run]]) run++;
+    memcpy(b->data + b->len, s + i, run - i);
+    b->len += run - i;
+    if (run == n) break;
+    if (pk__buf_reserve(b, 6 + (n - run - 1) + 1)) return -ENOMEM;
+    unsigned char c = (unsigned char)s[run];
+    char e = json_escape[c], *o = b->data + b->len;
+    o[0] = '\\';
+    o[1] = e;
+    if (e == 'u') { o[2] = '0'; o[3] = '0'; o[4] = hex[c >> 4]; o[5] = hex[c & 15]; b->len += 6; }
+    else b->len += 2;
+    i = run + 1;
   }
-  return pk__buf_append(b, "\"", 1);
+  b->data[b->len++] = '"';
+  return 0;
 }

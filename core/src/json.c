@@ -1,14 +1,17 @@
-/* json.c: a JSON encoder for Lua values that keeps empty arrays as [] (tables marked with array_mt). */
+/* json.c: the pikku.json_c module: encode Lua values (marked empty arrays stay []) and decode. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "buf.h"
+#include "json_decode.h"
 #include "lua_host.h"
 
 #define MAX_DEPTH 128
 
+/* array_mt is the stack index of the array marker (the encoder's upvalue). */
 typedef struct { pk__buf out; int array_mt; const char *err; } enc;
 
 static int encode_value(lua_State *L, enc *e, int idx, int depth);
@@ -16,9 +19,8 @@ static int encode_value(lua_State *L, enc *e, int idx, int depth);
 /* A table is an array if it carries array_mt, or if its keys are exactly 1..n with n >= 1. */
 static int array_length(lua_State *L, enc *e, int idx) {
   if (lua_getmetatable(L, idx)) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->array_mt);
-    int marked = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
+    int marked = lua_rawequal(L, -1, e->array_mt);
+    lua_pop(L, 1);
     if (marked) return (int)lua_objlen(L, idx);
   }
   int n = 0;
@@ -43,10 +45,20 @@ static int encode_string(enc *e, const char *s, size_t n) {
 
 static int encode_number(enc *e, double d) {
   if (isnan(d) || isinf(d)) { e->err = "cannot encode NaN or infinity as JSON"; return -1; }
+  if (floor(d) == d && fabs(d) < 9007199254740992.0) {   /* integers below 2^53: no printf */
+    if (d < 0) {
+      if (pk__buf_append(&e->out, "-", 1)) return -1;
+      return pk__buf_append_uint(&e->out, (unsigned long long)-d);
+    }
+    return pk__buf_append_uint(&e->out, (unsigned long long)d);
+  }
+  /* the shortest of 15, 16 or 17 significant digits that reads back as the same double */
   char tmp[32];
-  int len;
-  if (floor(d) == d && fabs(d) < 1e15) len = snprintf(tmp, sizeof tmp, "%.0f", d);
-  else len = snprintf(tmp, sizeof tmp, "%.14g", d);
+  int len = 0;
+  for (int prec = 15; prec <= 17; prec++) {
+    len = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+    if (prec == 17 || strtod(tmp, NULL) == d) break;
+  }
   return pk__buf_append(&e->out, tmp, (size_t)len);
 }
 
@@ -112,25 +124,46 @@ static int encode_value(lua_State *L, enc *e, int idx, int depth) {
   }
 }
 
+/* One output buffer per process, reused by every encode (workers run one Lua call at a time and
+ * encode calls no Lua code); one that grew past SCRATCH_KEEP is given back afterwards. */
+#define SCRATCH_KEEP (256 * 1024)
+static pk__buf scratch;
+
 /* encode(value) -> string | nil, err */
 static int l_encode(lua_State *L) {
   enc e;
-  pk__buf_init(&e.out);
+  e.out = scratch;
+  pk__buf_reset(&e.out);
   e.err = NULL;
   lua_settop(L, 1);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  e.array_mt = luaL_ref(L, LUA_REGISTRYINDEX);
+  e.array_mt = lua_upvalueindex(1);
   int rc = encode_value(L, &e, 1, 0);
-  luaL_unref(L, LUA_REGISTRYINDEX, e.array_mt);
+  scratch = e.out;                   /* first: lua_pushlstring may raise (out of memory) */
+  if (rc == 0) lua_pushlstring(L, scratch.data ? scratch.data : "", scratch.len);
+  if (scratch.cap > SCRATCH_KEEP) pk__buf_free(&scratch);
   if (rc) {
-    pk__buf_free(&e.out);
     lua_pushnil(L);
     lua_pushstring(L, e.err ? e.err : "out of memory");
     return 2;
   }
-  lua_pushlstring(L, e.out.data ? e.out.data : "", e.out.len);
-  pk__buf_free(&e.out);
   return 1;
+}
+
+/* decode(string) -> value | nil, err */
+static int l_decode(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    lua_pushnil(L);
+    lua_pushstring(L, "JSON to decode must be a string");
+    return 2;
+  }
+  size_t n;
+  const char *s = lua_tolstring(L, 1, &n);
+  char err[128];
+  lua_settop(L, 1);
+  if (pk__json_decode(L, s, n, lua_upvalueindex(1), err, sizeof err) == NULL) return 1;
+  lua_pushnil(L);
+  lua_pushstring(L, err);
+  return 2;
 }
 
 static int open_json(lua_State *L) {
@@ -141,6 +174,9 @@ static int open_json(lua_State *L) {
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, l_encode, 1);
   lua_setfield(L, -3, "encode");
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, l_decode, 1);
+  lua_setfield(L, -3, "decode");
   lua_setfield(L, -2, "array_mt");
   return 1;
 }

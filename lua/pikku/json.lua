@@ -1,4 +1,4 @@
--- JSON for apps and the runtime: encode in C (empty arrays stay [] when marked), decode with lua-cjson.
+-- JSON for apps and the runtime: encode and decode in C (arrays keep their kind, so [] stays []); null is cjson.null.
 local C = require "pikku.json_c"
 local cjson = require "cjson.safe"
 
@@ -7,7 +7,7 @@ local array_mt = C.array_mt
 
 local M = {
   encode = C.encode,        -- encode(value) -> string | nil, err
-  decode = cjson.decode,    -- decode(string) -> value | nil, err
+  decode = C.decode,        -- decode(string) -> value | nil, err (arrays marked with array_mt)
   null = cjson.null,        -- JSON null inside tables
   array_mt = array_mt,
 }

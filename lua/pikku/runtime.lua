@@ -21,7 +21,7 @@ local find, sub, match, gsub, format, lower, upper, concat, gmatch =
 local co_create, co_resume, co_yield, co_running =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running
 local traceback, getinfo = debug.traceback, debug.getinfo
-local json_encode, json_decode, json_null = require("pikku.json").encode, cjson_safe.decode, cjson_safe.null
+local json_encode, json_decode, json_null = require("pikku.json").encode, require("pikku.json").decode, cjson_safe.null
 local core_respond, core_header, core_timer, core_gen_id, core_log, core_log_error =
   core.respond, core.header, core.timer, core.gen_id, core.log, core.log_error
 local is_error = errors.is

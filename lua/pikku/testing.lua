@@ -62,6 +62,7 @@ end
 M.show = show
 
 local deep_equal = require("pikku.json").equal
+local json_decode = require("pikku.json").decode
 M.deep_equal = deep_equal
 
 -- ---- errors ------------------------------------------------------------------------------------
@@ -160,7 +161,7 @@ function M.request(req)
   local res = runtime.request(req)
   local ct = res.headers["content-type"]
   if res.body and ct and find(ct, "json", 1, true) then
-    res.json = cjson.decode(res.body)
+    res.json = json_decode(res.body)
   end
   return res
 end

@@ -14,7 +14,9 @@ S="$ROOT/core/src"
 "${CC[@]}" -o "$OUT/http" "$ROOT/tests/fuzz/fuzz_http_parser.c" "$S/http_parser.c" "$S/buf.c" "${LL[@]}"
 "${CC[@]}" -o "$OUT/ws" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$S/ws_frame.c" "$S/ws_deflate.c" "$S/utf8.c" "$S/buf.c" -lz
 "${CC[@]}" -o "$OUT/router" "$ROOT/tests/fuzz/fuzz_router.c" "$S/router.c"
-for t in http ws router; do
+"${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/json" "$ROOT/tests/fuzz/fuzz_json.c" "$S/json.c" "$S/json_decode.c" \
+  "$S/buf.c" $(pkg-config --libs luajit) -lm
+for t in http ws router json; do
   mkdir -p "$OUT/corpus-$t"
   cp "$ROOT/tests/fuzz/seeds/$t/"* "$OUT/corpus-$t/" 2>/dev/null || true
   echo "fuzzing $t for ${SECS}s"
@@ -22,4 +24,4 @@ for t in http ws router; do
     || { tail -40 "$OUT/$t.log"; echo "fuzz target $t failed"; exit 1; }
   grep -E 'stat::number_of_executed_units|Done' "$OUT/$t.log" | tail -2
 done
-echo "fuzzing: no crash in 3 targets"
+echo "fuzzing: no crash in 4 targets"

@@ -53,6 +53,22 @@ describe('data merge via /echo-data (apps/hello)', () => {
     assert.deepEqual(r.json, { data: { x: 1, nested: { y: [1, 2] }, s: 'é' } });
   });
 
+  test('JSON values come back as they were sent: [] stays [], {} stays {}, null, big and fractional numbers', async () => {
+    const sent = { empty: [], obj: {}, nested: [[], [{}]], nil: null, big: 9007199254740991, third: 1 / 3, neg: -0.5e-7, u: '\u00e9\ud83d\ude00' };
+    const r = await call(srv, '/echo-data', { method: 'POST', type: JSON_T, body: JSON.stringify(sent) });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: sent });
+  });
+
+  test('malformed JSON -> 400 naming the byte: trailing comma, raw control character, lone surrogate', async () => {
+    for (const body of ['{"a":1,}', '{"a":"x\ty"}', '{"a":"\\ud800"}', '{"a":01}', '{"a":1} x']) {
+      const r = await call(srv, '/echo-data', { method: 'POST', type: JSON_T, body });
+      assert.equal(r.status, 400, body + ' -> ' + r.text);
+      checkErrorBody(assert, r.json, { name: 'BadRequest' });
+      assert.match(r.json.message, /malformed JSON body: .* at (byte \d+|the end of the input)/, body);
+    }
+  });
+
   test('JSON content type with charset parameter', async () => {
     const r = await call(srv, '/echo-data', { method: 'POST', type: 'application/json; charset=utf-8', body: '{"x":"y"}' });
     assert.equal(r.status, 200, r.text);

@@ -1,4 +1,4 @@
-/* test_json.c: unit tests of the JSON encoder (arrays, empty arrays, objects, escapes, errors). */
+/* test_json.c: unit tests of the JSON encoder and decoder (arrays, empty arrays, objects, escapes, numbers, errors). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,9 +28,14 @@ static int teardown(void **s) { lua_close(L); return 0; }
 
 /* Runs `return <expr>` and compares the string result. */
 static void check(const char *expr, const char *want) {
-  char code[512];
+  char code[1024];
   snprintf(code, sizeof code, "return %s", expr);
   if (luaL_dostring(L, code)) fail_msg("%s: %s", expr, lua_tostring(L, -1));
+  if (want == NULL) {                  /* a boolean expression that must be true */
+    if (!lua_toboolean(L, -1)) fail_msg("%s: false", expr);
+    lua_settop(L, 0);
+    return;
+  }
   const char *got = lua_tostring(L, -1);
   if (!got || strcmp(got, want)) fail_msg("%s: got %s, want %s", expr, got ? got : "nil", want);
   lua_settop(L, 0);
@@ -44,6 +49,23 @@ static void test_scalars(void **s) {
   check("json.encode(true)", "true");
   check("json.encode(json.null)", "null");
   check("json.encode('a\"b\\n/')", "\"a\\\"b\\n/\"");
+  check("json.encode(-42)", "-42");
+  check("json.encode(1e300)", "1e+300");
+  check("json.encode(-1e15)", "-1000000000000000");
+  check("json.encode(9007199254740991)", "9007199254740991");
+  check("json.encode(2^53)", "9007199254740992");
+  check("json.encode(0.1)", "0.1");
+  check("json.encode(1/3)", "0.3333333333333333");       /* numbers read back as the same double */
+  check("json.decode(json.encode(3.3333333333333333e27)) == 3.3333333333333333e27", NULL);
+}
+
+/* Every control byte is escaped (short forms where JSON has them), in long strings too, where the
+ * output buffer must grow in the middle of a string. */
+static void test_string_escapes(void **s) {
+  check("json.encode('\\8\\12\\t\\r\\0\\1\\31\\127\\\\')", "\"\\b\\f\\t\\r\\u0000\\u0001\\u001f\177\\\\\"");
+  check("json.encode(('\\1'):rep(1000)) == '\"' .. ('\\\\u0001'):rep(1000) .. '\"'", NULL);
+  check("json.encode({s = ('a\"'):rep(5000)}) == '{\"s\":\"' .. ('a\\\\\"'):rep(5000) .. '\"}'", NULL);
+  check("json.encode(('\\0'):rep(70000)):len()", "420002");
 }
 
 static void test_arrays_and_objects(void **s) {
@@ -54,6 +76,27 @@ static void test_arrays_and_objects(void **s) {
   check("json.encode({a = {b = {1}}})", "{\"a\":{\"b\":[1]}}");
   check("json.encode(json.array({{x = 1}}))", "[{\"x\":1}]");
   check("json.encode({[2] = 'b'})", "{\"2\":\"b\"}");
+}
+
+static void test_decode(void **s) {
+  check("json.encode(json.decode(' {\"a\" : [1, 2.5, -3e2, true, false, null, \"x\"]} '))",
+        "{\"a\":[1,2.5,-300,true,false,null,\"x\"]}");
+  check("json.encode(json.decode('{\"tags\":[],\"o\":{}}').tags)", "[]");     /* [] stays [] */
+  check("json.decode('{\"o\":{}}').o ~= nil and getmetatable(json.decode('[]')) == json.array_mt", NULL);
+  check("json.decode('\"\\\\u00e9\\\\ud83d\\\\ude00\\\\n\\\\/\"')", "\xc3\xa9\xf0\x9f\x98\x80\n/");
+  check("json.decode('12345678901234567890') == 12345678901234567890", NULL);
+  check("select(2, json.decode('{\"a\":1,}'))", "expected a string key at byte 8");
+  check("select(2, json.decode('[1 2]'))", "expected ',' or ']' at byte 4");
+  check("select(2, json.decode('01'))", "unexpected data after the JSON value at byte 2");
+  check("select(2, json.decode('1.'))", "bad number (a digit must follow '.') at the end of the input");
+  check("select(2, json.decode('\"a\\tb\"'))", "control character in a string (escape it) at byte 3");
+  check("select(2, json.decode('\"\\\\ud800\"'))", "lone UTF-16 surrogate in a \\u escape at byte 8");
+  check("select(2, json.decode('\"abc'))", "unterminated string at the end of the input");
+  check("select(2, json.decode('nul'))", "unexpected character at byte 1");
+  check("select(2, json.decode('1e999'))", "number out of range at byte 1");
+  check("select(2, json.decode(''))", "expected a value at the end of the input");
+  check("select(2, json.decode(('['):rep(1001)))", "nested too deeply at byte 1001");
+  check("select(2, json.decode(42))", "JSON to decode must be a string");
 }
 
 static void test_errors(void **s) {
@@ -68,6 +111,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_scalars, setup, teardown),
     cmocka_unit_test_setup_teardown(test_arrays_and_objects, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_string_escapes, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_decode, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
