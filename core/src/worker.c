@@ -20,7 +20,10 @@ static void on_connection(uv_stream_t *s, int status) {
   pk__conn_accept(pk__W);
 }
 
+/* The hub goes first, so that the other workers deliver a publish while this one writes to its own
+ * subscribers; and again after, for what close handlers published. */
 static void end_of_turn(void) {
+  pk__hub_client_flush();
   pk__conn_end_of_turn(pk__W);
   pk__hub_client_flush();
   pk__host_collect();
