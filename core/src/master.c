@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <uv.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -270,7 +271,8 @@ int pk__master_run(pk__options *o) {
     fprintf(stderr, "pikku: cannot load the app: %s\n", err);
     return 1;
   }
-  nworkers = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+  /* the CPUs this process may run on (taskset, cgroup cpusets), not every CPU of the machine */
+  nworkers = o->workers > 0 ? o->workers : (int)uv_available_parallelism();
   if (nworkers < 1) nworkers = 1;
   slots = calloc((size_t)nworkers, sizeof *slots);
   int fds[2];
@@ -294,6 +296,7 @@ int pk__master_run(pk__options *o) {
   probe_fd = -1;
   fcntl(ready_r, F_SETFL, fcntl(ready_r, F_GETFL) | O_NONBLOCK);
   pk__log_flush();
-  fprintf(stderr, "pikku: master pid %d, %d workers listening on %s:%d\n", (int)getpid(), nworkers, o->host, o->port);
+  fprintf(stderr, "pikku: master pid %d, %d worker%s listening on %s:%d\n", (int)getpid(), nworkers,
+          nworkers == 1 ? "" : "s", o->host, o->port);
   return run(o);
 }

@@ -17,7 +17,7 @@ const char pk__usage[] =
   "options:\n"
   "  --host H                 address to listen on (default 127.0.0.1)\n"
   "  --port P                 port (default 8080)\n"
-  "  --workers N              worker processes (default: one per core)\n"
+  "  --workers N              worker processes (default: one per CPU it may run on)\n"
   "  --dev                    development mode: error details in responses\n"
   "  --log-format text|json   log line format (default text)\n"
   "  --no-access-log          no line per request\n"

@@ -1,7 +1,8 @@
-// Worker processes: two workers, kill -9 restart under load, graceful SIGTERM drain with in-flight requests.
+// Worker processes: two workers, kill -9 restart under load, graceful SIGTERM drain, the default count.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, loadLoops, RawConn, delay, pollUntil } from './lib/server.mjs';
+import { spawn } from 'node:child_process';
+import { startServer, loadLoops, RawConn, delay, pollUntil, PIKKU_BIN, HELLO_APP } from './lib/server.mjs';
 
 describe('--workers 2', () => {
   let srv;
@@ -126,5 +127,20 @@ describe('graceful shutdown', () => {
     assert.ok(exit, 'the master exited well before the 5 s sleep ended');
     assert.ok(Date.now() - t0 < 4000);
     assert.equal(await c.waitClose(2000), true, 'the in-flight connection is closed');
+  });
+});
+
+describe('default worker count', () => {
+  test('one worker per CPU the process may run on: under taskset -c 0 that is one', async () => {
+    const child = spawn('taskset', ['-c', '0', PIKKU_BIN, 'serve', HELLO_APP, '--port', '0'],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      let err = '';
+      child.stderr.on('data', (d) => { err += d; });
+      await pollUntil(() => /workers? listening/.test(err), { timeout: 10000, what: 'the start line' });
+      assert.match(err, /pikku: master pid \d+, 1 worker listening on /);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 });
