@@ -16,6 +16,8 @@
 #   PEERS_DIR [<repo>/../shared/peers]   NGINX [1]  0 = measure pikku only
 #   NODE_PEER [1]     0 = skip the Pikku-on-Node peer (pikku-direct, port 18085) in the /validate part
 #   PINNED [0]        1 = servers on cpu 0 (taskset), wrk on cpu 1: the peers' "pinned" mode
+#   FLOOR [1]         1 = also measure GET / on tests/bench/floor.c (built into build/floor): a
+#                     do-nothing epoll server with PIKKU_WORKERS processes, the ceiling of this machine
 # The script stops everything it started (pikku by pid, nginx-lua through peerctl.sh).
 set -euo pipefail
 
@@ -45,7 +47,7 @@ command -v curl >/dev/null || { echo "curl is not installed" >&2; exit 1; }
 source "$PEERS_DIR/lib.sh"
 
 TMP="$(mktemp -d)"
-PIKKU_PID=""
+PIKKU_PID="" FLOOR_PID="" FLOOR_PORT=""
 NGINX_STARTED=0
 
 cleanup() {
@@ -60,6 +62,7 @@ cleanup() {
     fi
     wait "$PIKKU_PID" 2>/dev/null || true
   fi
+  if [[ -n "${FLOOR_PID:-}" ]]; then kill "$FLOOR_PID" 2>/dev/null || true; fi
   if [[ "$NGINX_STARTED" == 1 ]]; then "$PEERS_DIR/peerctl.sh" stop nginx-lua >/dev/null || true; fi
   if [[ "$NODE_STARTED" == 1 ]]; then "$PEERS_DIR/peerctl.sh" stop pikku-direct >/dev/null || true; fi
   rm -rf "$TMP"
@@ -135,7 +138,9 @@ ms() { # a wrk latency (812.00us, 1.23ms, 1.02s, 1.5m) in ms
 # CPU ticks (utime + stime, 1/100 s) of a server: the process on PORT and all its descendants
 cpu_ticks() {
   local root pids t=0 p
-  if [[ "$1" == "$PORT" ]]; then root="$PIKKU_PID"; else root="$(find_root "$1")"; fi
+  if [[ "$1" == "$PORT" ]]; then root="$PIKKU_PID"
+  elif [[ "$1" == "${FLOOR_PORT:-}" ]]; then root="$FLOOR_PID"
+  else root="$(find_root "$1")"; fi
   [[ -n "$root" ]] || { echo 0; return; }
   for p in $(tree_pids "$root"); do
     [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
@@ -190,11 +195,35 @@ for w in "${WORKLOADS[@]}"; do
   if [[ "$HAVE_NGINX" == 1 && "$path" != /_pikku/* ]]; then
     read -r n_rps n_p99 n_non n_sock n_cpu < <(measure "$NGINX_PORT" "$path" "$script")
     row nginx-lua "$n_rps" "$n_p99" "$n_non" "$n_sock" "$n_cpu"
+    [[ "$path" == /hello ]] && n_hello_rps="$n_rps"
     echo
     echo "pikku / nginx-lua req/s: $(ratio "$p_rps" "$n_rps")"
   fi
   echo
 done
+
+# ---- the floor: the cheapest server this machine can run, same settings ---------------------------
+if [[ "${FLOOR:-1}" == 1 ]]; then
+  FLOOR_BIN="$(dirname "$PIKKU_BIN")/floor"
+  if [[ ! -x "$FLOOR_BIN" || "$REPO/tests/bench/floor.c" -nt "$FLOOR_BIN" ]]; then
+    "${CC:-cc}" -O2 -Wall -o "$FLOOR_BIN" "$REPO/tests/bench/floor.c"
+  fi
+  FLOOR_PORT="$(free_port)"
+  "${SRV_PIN[@]}" "$FLOOR_BIN" "$FLOOR_PORT" "$PIKKU_WORKERS" &
+  FLOOR_PID=$!
+  for _ in $(seq 1 50); do listening "$FLOOR_PORT" && break; sleep 0.1; done
+  echo "## Ceiling: GET / on tests/bench/floor.c ($PIKKU_WORKERS processes, fixed answer, no parsing)"
+  echo
+  echo "| server    |      req/s |   p99 ms | non-2xx | socket errors | CPU µs/req |"
+  echo "|-----------|-----------:|---------:|--------:|--------------:|----------:|"
+  read -r f_rps f_p99 f_non f_sock f_cpu < <(measure "$FLOOR_PORT" /)
+  kill "$FLOOR_PID" 2>/dev/null; wait "$FLOOR_PID" 2>/dev/null || true; FLOOR_PID=""
+  row floor "$f_rps" "$f_p99" "$f_non" "$f_sock" "$f_cpu"
+  echo
+  [[ -n "${n_hello_rps:-}" ]] && echo "floor / nginx-lua GET /hello req/s: $(ratio "$f_rps" "$n_hello_rps") (no server can do better here);" \
+    "pikku /hello / floor: $(ratio "$HELLO_RPS" "$f_rps")"
+  echo
+fi
 
 echo "## Lua route vs built-in C route (pikku)"
 echo
