@@ -160,23 +160,34 @@ static int l_decode(lua_State *L) {
   const char *s = lua_tolstring(L, 1, &n);
   char err[128];
   lua_settop(L, 1);
-  if (pk__json_decode(L, s, n, lua_upvalueindex(1), err, sizeof err) == NULL) return 1;
+  if (pk__json_decode(L, s, n, lua_upvalueindex(1), lua_upvalueindex(2), err, sizeof err) == NULL) return 1;
   lua_pushnil(L);
   lua_pushstring(L, err);
   return 2;
 }
 
+/* The module: encode, decode, array_mt and object_mt. The two markers are also kept in the registry
+ * (PK_JSON_ARRAY_MT, PK_JSON_OBJECT_MT) for the schema validator. */
 static int open_json(lua_State *L) {
-  lua_newtable(L);
+  lua_newtable(L);                       /* the module */
   lua_newtable(L);                       /* array_mt */
   lua_pushstring(L, "array");
   lua_setfield(L, -2, "__name");
+  lua_newtable(L);                       /* object_mt: marks decoded empty objects */
+  lua_pushstring(L, "object");
+  lua_setfield(L, -2, "__name");
+  lua_pushvalue(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, PK_JSON_ARRAY_MT);
   lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, PK_JSON_OBJECT_MT);
+  lua_pushvalue(L, -2);
   lua_pushcclosure(L, l_encode, 1);
-  lua_setfield(L, -3, "encode");
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, l_decode, 1);
-  lua_setfield(L, -3, "decode");
+  lua_setfield(L, -4, "encode");
+  lua_pushvalue(L, -2);
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, l_decode, 2);
+  lua_setfield(L, -4, "decode");
+  lua_setfield(L, -3, "object_mt");
   lua_setfield(L, -2, "array_mt");
   return 1;
 }

@@ -1,4 +1,4 @@
-/* json_decode.c: a strict RFC 8259 JSON decoder into Lua values (arrays marked, null as cjson.null). */
+/* json_decode.c: a strict RFC 8259 JSON decoder into Lua values (arrays and empty objects marked, null as cjson.null). */
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -15,6 +15,7 @@ typedef struct {
   lua_State *L;
   const unsigned char *s, *p, *end;
   int array_mt;          /* stack index of the array marker, or 0 for none */
+  int object_mt;         /* stack index of the empty-object marker, or 0 for none */
   int depth;
   pk__buf tmp;           /* unescaped strings */
   char err[96];
@@ -192,7 +193,14 @@ static int object(dec *d) {
   lua_State *L = d->L;
   lua_createtable(L, 0, 4);
   skip_ws(d);
-  if (d->p < d->end && *d->p == '}') { d->p++; return 0; }
+  if (d->p < d->end && *d->p == '}') {
+    d->p++;
+    if (d->object_mt) {
+      lua_pushvalue(L, d->object_mt);
+      lua_setmetatable(L, -2);
+    }
+    return 0;
+  }
   for (;;) {
     skip_ws(d);
     if (d->p >= d->end || *d->p != '"') return fail(d, "expected a string key");
@@ -233,9 +241,10 @@ static int value(dec *d) {
   }
 }
 
-const char *pk__json_decode(lua_State *L, const char *s, size_t n, int array_mt, char *err, size_t errlen) {
+const char *pk__json_decode(lua_State *L, const char *s, size_t n, int array_mt, int object_mt, char *err,
+                            size_t errlen) {
   dec d = { .L = L, .s = (const unsigned char *)s, .p = (const unsigned char *)s,
-            .end = (const unsigned char *)s + n, .array_mt = array_mt, .depth = 0 };
+            .end = (const unsigned char *)s + n, .array_mt = array_mt, .object_mt = object_mt, .depth = 0 };
   pk__buf_init(&d.tmp);
   int top = lua_gettop(L);
   int rc = value(&d);

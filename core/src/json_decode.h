@@ -4,8 +4,14 @@
 #include <lua.h>
 #include <stddef.h>
 
+/* Registry keys of the markers that pikku.json_c puts on decoded arrays and empty objects. */
+#define PK_JSON_ARRAY_MT "pikku.json.array_mt"
+#define PK_JSON_OBJECT_MT "pikku.json.object_mt"
+
 /* Decodes the n bytes at s and pushes the value (objects and arrays as tables, null as a NULL
- * light userdata; arrays get the metatable at stack index array_mt unless it is 0). Returns NULL,
- * or err filled with a message naming the byte offset (nothing pushed). */
-const char *pk__json_decode(lua_State *L, const char *s, size_t n, int array_mt, char *err, size_t errlen);
+ * light userdata). Arrays get the metatable at stack index array_mt and empty objects the one at
+ * object_mt (0 = none), so that [] and {} stay apart. Returns NULL, or err filled with a message
+ * naming the byte offset (nothing pushed). */
+const char *pk__json_decode(lua_State *L, const char *s, size_t n, int array_mt, int object_mt, char *err,
+                            size_t errlen);
 #endif

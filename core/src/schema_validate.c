@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "json_decode.h"
 #include "schema_internal.h"
 
 #define MAX_PATH_DEPTH 128   /* nesting of the data */
@@ -36,11 +37,25 @@ static int vnode(vctx *c, const pk__snode *n, int vi);
 
 /* ---- kinds and equality ---------------------------------------------------------------------- */
 
+/* An empty table is an array and an object, unless it carries the JSON decoder's marker for one
+ * (pikku.json.array() or a decoded [], a decoded {}). */
+static unsigned empty_table_kind(lua_State *L, int i) {
+  if (!lua_getmetatable(L, i)) return PK__ST_OBJECT | PK__ST_ARRAY;
+  unsigned kind = PK__ST_OBJECT | PK__ST_ARRAY;
+  lua_getfield(L, LUA_REGISTRYINDEX, PK_JSON_ARRAY_MT);
+  if (lua_rawequal(L, -1, -2)) kind = PK__ST_ARRAY;
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, PK_JSON_OBJECT_MT);
+  if (lua_rawequal(L, -1, -2)) kind = PK__ST_OBJECT;
+  lua_pop(L, 2);
+  return kind;
+}
+
 static unsigned table_kind(lua_State *L, int i) {
   size_t len = lua_objlen(L, i), count = 0;
   int arr = 1;
   lua_pushnil(L);
-  if (!lua_next(L, i)) return PK__ST_OBJECT | PK__ST_ARRAY;
+  if (!lua_next(L, i)) return empty_table_kind(L, i);
   if (len == 0) {
     lua_pop(L, 2);
     return PK__ST_OBJECT;

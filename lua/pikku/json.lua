@@ -10,6 +10,7 @@ local M = {
   decode = C.decode,        -- decode(string) -> value | nil, err (arrays marked with array_mt)
   null = cjson.null,        -- JSON null inside tables
   array_mt = array_mt,
+  object_mt = C.object_mt,  -- on decoded empty objects, so that {} and [] stay apart
 }
 
 --- M.equal(a, b) -> true when a and b are the same value, tables compared field by field.

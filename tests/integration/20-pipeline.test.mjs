@@ -335,6 +335,17 @@ describe('pipeline', () => {
       assert.equal(ok.status, 200, ok.text);
     });
 
+    test('an empty JSON object is not an array, nor [] an object; both come back as sent', async () => {
+      const base = { name: 'a', age: 3, active: true };
+      const bad = await call('/validate', { method: 'POST', json: { ...base, tags: {}, meta: [] } });
+      assert.equal(bad.status, 422, bad.text);
+      assert.deepEqual(bad.json.payload.errors.map((e) => e.path).sort(), ['/meta', '/tags']);
+      const ok = await call('/validate', { method: 'POST', json: { ...base, tags: [], meta: {} } });
+      assert.equal(ok.status, 200, ok.text);
+      assert.deepEqual(ok.json.tags, []);
+      assert.deepEqual(ok.json.meta, {});
+    });
+
     test('query values are coerced to the schema types', async () => {
       const r = await call('/typed?limit=5&done=true');
       assert.equal(r.status, 200, r.text);

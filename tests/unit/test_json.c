@@ -83,6 +83,8 @@ static void test_decode(void **s) {
         "{\"a\":[1,2.5,-300,true,false,null,\"x\"]}");
   check("json.encode(json.decode('{\"tags\":[],\"o\":{}}').tags)", "[]");     /* [] stays [] */
   check("json.decode('{\"o\":{}}').o ~= nil and getmetatable(json.decode('[]')) == json.array_mt", NULL);
+  check("getmetatable(json.decode(' { } ')) == json.object_mt and getmetatable(json.decode('{\"a\":1}')) == nil", NULL);
+  check("json.encode(json.decode('{\"a\":{},\"b\":[]}').a)", "{}");
   check("json.decode('\"\\\\u00e9\\\\ud83d\\\\ude00\\\\n\\\\/\"')", "\xc3\xa9\xf0\x9f\x98\x80\n/");
   check("json.decode('12345678901234567890') == 12345678901234567890", NULL);
   check("select(2, json.decode('{\"a\":1,}'))", "expected a string key at byte 8");
