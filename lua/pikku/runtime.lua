@@ -236,7 +236,7 @@ local function start_call(entry, h, data)
   end
   calls[co] = h
   local ok, res = co_resume(co, entry, h, data)
-  return settle(co, ok, res)
+  settle(co, ok, res)   -- not a tail call: traces may end here (LuaJIT cannot return into the C caller)
 end
 
 -- ---- building data ----------------------------------------------------------------------------
@@ -436,7 +436,7 @@ local function dispatch(handle, index, method, path, query, body, ...)
     if err then return respond_error(handle, err, nil, cors_lines) end
   end
   new_wire(h, handle)
-  return start_call(r.entry, h, data)
+  start_call(r.entry, h, data)
 end
 
 -- Never lets an error escape to C (the contract says dispatch must not raise).
