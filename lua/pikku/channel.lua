@@ -581,7 +581,7 @@ function M.message(cid, data, is_binary)
     h._wire = new_wire(chan, session_of(cid))
     return rt.start_call(ch.binary.entry, h, data)
   end
-  local msg = decode_message(data)
+  local msg, bad_json = decode_message(data)
   local object = type(msg) == "table" and find(data, "^%s*{") ~= nil
   if object then
     local key, value, plan = route_of(ch, msg)
@@ -598,7 +598,8 @@ function M.message(cid, data, is_binary)
   if object and msg.id ~= nil and msg.id ~= json_null then h.reqid = msg.id end
   if not ch.message then
     if msg == nil then
-      return send_error(h, errors.BadRequest("malformed JSON message: send a JSON object such as"
+      return send_error(h, errors.BadRequest("malformed JSON message"
+        .. (bad_json and " (" .. bad_json .. ")" or "") .. ": send a JSON object such as"
         .. ' {"<routing key>": "<value>", ...}'))
     end
     if object then

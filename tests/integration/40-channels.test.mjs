@@ -123,6 +123,11 @@ describe('channels (1 worker)', () => {
     c.send('{bad json');
     e = await c.next();
     assert.equal(e.errorName, 'BadRequest');
+    assert.match(e.error, /^malformed JSON message \(expected a string key at byte 2\)/);
+    c.send('plain words');
+    e = await c.next();
+    assert.equal(e.errorName, 'BadRequest');
+    assert.match(e.error, /^malformed JSON message: send a JSON object/);
     c.send(Buffer.from('x'));
     assert.equal((await c.next()).errorName, 'UnsupportedMediaType');
     assert.equal((await c.call({ action: 'echo' })).action, 'echo');
