@@ -8,6 +8,7 @@
 #include <string.h>
 #include "buf.h"
 #include "json_decode.h"
+#include "utf8.h"
 
 #define MAX_DEPTH 1000
 
@@ -45,20 +46,6 @@ static int hex4(const unsigned char *p, unsigned *out) {
   }
   *out = v;
   return 0;
-}
-
-static int put_utf8(pk__buf *b, unsigned cp) {
-  char u[4];
-  size_t n;
-  if (cp < 0x80) { u[0] = (char)cp; n = 1; }
-  else if (cp < 0x800) { u[0] = (char)(0xC0 | cp >> 6); u[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
-  else if (cp < 0x10000) {
-    u[0] = (char)(0xE0 | cp >> 12); u[1] = (char)(0x80 | (cp >> 6 & 0x3F)); u[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
-  } else {
-    u[0] = (char)(0xF0 | cp >> 18); u[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    u[2] = (char)(0x80 | (cp >> 6 & 0x3F)); u[3] = (char)(0x80 | (cp & 0x3F)); n = 4;
-  }
-  return pk__buf_append(b, u, n);
 }
 
 /* A string at d->p (just after the opening quote), pushed onto the stack. Strings without escapes
@@ -106,7 +93,8 @@ static int string(dec *d) {
       } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
         return fail(d, "lone UTF-16 surrogate in a \\u escape");
       }
-      if (put_utf8(&d->tmp, cp)) return fail(d, "out of memory");
+      char u[4];
+      if (pk__buf_append(&d->tmp, u, (size_t)pk__utf8_encode(cp, u))) return fail(d, "out of memory");
       continue;
     }
     default: return fail(d, "bad escape in a string");

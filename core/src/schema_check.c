@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "schema_internal.h"
+#include "utf8.h"
 
 /* Code points in a UTF-8 string: every byte that is not a continuation byte (10xxxxxx) starts one.
  * Invalid UTF-8 is counted the same way (lua-cjson only produces valid UTF-8). */
@@ -195,16 +196,6 @@ static int hexval(const char *s, int w) {
   return v;
 }
 
-/* Encodes code point cp as UTF-8 into b; returns the length. */
-static int utf8_encode(unsigned cp, char *b) {
-  if (cp < 0x80) { b[0] = (char)cp; return 1; }
-  if (cp < 0x800) { b[0] = (char)(0xC0 | (cp >> 6)); b[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-  b[0] = (char)(0xE0 | (cp >> 12));
-  b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-  b[2] = (char)(0x80 | (cp & 0x3F));
-  return 3;
-}
-
 /* The character of a one-character escape (\n, \t, \uXXXX, \xHH, \. ...) at s[*i] (just after the
  * backslash). Returns the number of bytes written to b, 0 if the escape is not a single character. */
 static int escape_char(const char *s, size_t n, size_t *i, char *b) {
@@ -219,13 +210,13 @@ static int escape_char(const char *s, size_t n, size_t *i, char *b) {
     int v = *i + 2 < n ? hexval(s + *i + 1, 2) : -1;
     if (v <= 0) return 0;
     *i += 3;
-    return utf8_encode((unsigned)v, b);
+    return pk__utf8_encode((unsigned)v, b);
   }
   case 'u': {
     int v = *i + 4 < n ? hexval(s + *i + 1, 4) : -1;
     if (v <= 0) return 0;
     *i += 5;
-    return utf8_encode((unsigned)v, b);
+    return pk__utf8_encode((unsigned)v, b);
   }
   default:
     if (is_alnum((unsigned char)c) || (unsigned char)c >= 0x80 || c == 0) return 0;

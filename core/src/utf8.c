@@ -59,3 +59,19 @@ int pk__utf8_valid(const char *s, size_t n) {
   pk__utf8_init(&st);
   return pk__utf8_feed(&st, s, n) == 0 && pk__utf8_complete(&st);
 }
+
+int pk__utf8_encode(unsigned cp, char *b) {
+  if (cp < 0x80) { b[0] = (char)cp; return 1; }
+  if (cp < 0x800) { b[0] = (char)(0xC0 | cp >> 6); b[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+  if (cp < 0x10000) {
+    b[0] = (char)(0xE0 | cp >> 12);
+    b[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+    b[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  b[0] = (char)(0xF0 | cp >> 18);
+  b[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+  b[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+  b[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}

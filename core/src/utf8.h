@@ -17,6 +17,10 @@ static inline void pk__utf8_init(pk__utf8_state *st) { st->need = 0; st->lo = 0x
  * above U+10FFFF, no code point cut off at the end. 0 otherwise. */
 int pk__utf8_valid(const char *s, size_t n);
 
+/* Writes code point cp (at most 0x10FFFF, not a surrogate) as UTF-8 into b (room for 4 bytes);
+ * returns the number of bytes. */
+int pk__utf8_encode(unsigned cp, char *b);
+
 /* Validates the next n bytes of a text split anywhere (also inside a code point). Returns 0 while
  * what was seen so far is the prefix of some valid text, -EILSEQ as soon as it cannot be; after
  * -EILSEQ the state is undefined until pk__utf8_init. */
