@@ -125,22 +125,36 @@ static int encode_value(lua_State *L, enc *e, int idx, int depth) {
 }
 
 /* One output buffer per process, reused by every encode (workers run one Lua call at a time and
- * encode calls no Lua code); one that grew past SCRATCH_KEEP is given back afterwards. */
+ * encoding runs no Lua code); one that grew past SCRATCH_KEEP is given back afterwards. While it
+ * is in use (lua_pushlstring may run the GC, and a __gc finalizer could encode), an encode gets
+ * its own. */
 #define SCRATCH_KEEP (256 * 1024)
 static pk__buf scratch;
+static int scratch_busy;
 
 /* encode(value) -> string | nil, err */
 static int l_encode(lua_State *L) {
   enc e;
-  e.out = scratch;
-  pk__buf_reset(&e.out);
+  int own = !scratch_busy;
+  if (own) {
+    e.out = scratch;
+    pk__buf_reset(&e.out);
+    scratch_busy = 1;
+  } else {
+    pk__buf_init(&e.out);
+  }
   e.err = NULL;
   lua_settop(L, 1);
   e.array_mt = lua_upvalueindex(1);
   int rc = encode_value(L, &e, 1, 0);
-  scratch = e.out;                   /* first: lua_pushlstring may raise (out of memory) */
-  if (rc == 0) lua_pushlstring(L, scratch.data ? scratch.data : "", scratch.len);
-  if (scratch.cap > SCRATCH_KEEP) pk__buf_free(&scratch);
+  if (own) scratch = e.out;          /* before lua_pushlstring, which may raise (out of memory) */
+  if (rc == 0) lua_pushlstring(L, e.out.data ? e.out.data : "", e.out.len);
+  if (own) {
+    scratch_busy = 0;
+    if (scratch.cap > SCRATCH_KEEP) pk__buf_free(&scratch);
+  } else {
+    pk__buf_free(&e.out);
+  }
   if (rc) {
     lua_pushnil(L);
     lua_pushstring(L, e.err ? e.err : "out of memory");
