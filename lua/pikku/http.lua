@@ -87,9 +87,9 @@ local function is_token(s)
   return type(s) == "string" and s ~= "" and not find(s, "[^%w!#$%%&'*+%-.^_`|~]")
 end
 
-local function check_value(what, v)
+local function check_value(what, v, what2)
   if find(v, "[\r\n%z]") then
-    error(what .. " must not contain CR, LF or NUL", 3)
+    error(what .. (what2 or "") .. " must not contain CR, LF or NUL", 3)
   end
 end
 
@@ -198,17 +198,28 @@ local function add_line(h, line)
 end
 
 --- wire.http:set_header(name, value): adds a response header (Content-Type replaces the type).
+-- Header names seen valid, with their lower-case form: most apps set a handful of names on every
+-- call, so each is checked once (bounded, so that names built per request cannot grow it forever).
+local header_names, header_names_n = {}, 0
+
 function Http:set_header(name, value)
-  if not is_token(name) then
-    error("wire.http:set_header: invalid header name " .. format("%q", tostring(name)), 2)
+  local lname = header_names[name]
+  if lname == nil then
+    if not is_token(name) then
+      error("wire.http:set_header: invalid header name " .. format("%q", tostring(name)), 2)
+    end
+    lname = lower(name)
+    if header_names_n < 256 then
+      header_names[name] = lname
+      header_names_n = header_names_n + 1
+    end
   end
   if type(value) == "number" then
     value = tostring(value)
   elseif type(value) ~= "string" then
     error("wire.http:set_header: value of " .. name .. " must be a string, got " .. type(value), 2)
   end
-  check_value("wire.http:set_header: the value of " .. name, value)
-  local lname = lower(name)
+  check_value("wire.http:set_header: the value of ", value, name)
   if lname == "content-type" then
     self._ctype = value
     return

@@ -79,3 +79,25 @@ describe("t.call", function()
     t.expect_error(function() t.call("no_such_function") end, "NotFound")
   end)
 end)
+
+describe("wire.http:set_header", function()
+  local http = require "pikku.http"
+  it("sets a header; a bad name, a CR/LF in the value or a server-owned header is an error", function()
+    local h = http.new(0, "GET", "/", nil, nil, nil)
+    h:set_header("X-Ok", "1")
+    h:set_header("X-Ok", 2)                        -- a second time: the name is cached, still fine
+    local ok, err = pcall(h.set_header, h, "Bad Name", "x")
+    expect(ok).to_be(false)
+    expect(err).to_contain("invalid header name")
+    for _ = 1, 2 do                                -- twice: a cached name still checks its value
+      ok, err = pcall(h.set_header, h, "X-Ok", "a\r\nInjected: 1")
+      expect(ok).to_be(false)
+      expect(err).to_contain("the value of X-Ok must not contain CR, LF or NUL")
+    end
+    ok, err = pcall(h.set_header, h, "Content-Length", "5")
+    expect(ok).to_be(false)
+    expect(err).to_contain("is set by the server")
+    ok = pcall(h.set_header, h, "X-Ok", {})
+    expect(ok).to_be(false)
+  end)
+end)
