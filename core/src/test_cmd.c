@@ -11,7 +11,14 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
-/* Calls require("pikku.testing")[fn](arg); leaves one result on the stack. Returns 0 or -1. */
+/* stop(): ends the loop once the tests are done, even when a timed-out test left a timer behind. */
+static int stop_loop(lua_State *L) {
+  (void)L;
+  uv_stop(pk__W->loop);
+  return 0;
+}
+
+/* Calls require("pikku.testing")[fn](arg, stop); leaves one result on the stack. Returns 0 or -1. */
 static int call_testing(lua_State *L, const char *fn, const char *arg) {
   lua_pushcfunction(L, traceback);
   int base = lua_gettop(L);
@@ -21,7 +28,11 @@ static int call_testing(lua_State *L, const char *fn, const char *arg) {
   lua_getfield(L, -1, fn);
   lua_remove(L, -2);
   int nargs = 0;
-  if (arg) { lua_pushstring(L, arg); nargs = 1; }
+  if (arg) {
+    lua_pushstring(L, arg);
+    lua_pushcfunction(L, stop_loop);
+    nargs = 2;
+  }
   if (lua_pcall(L, nargs, 1, base)) goto fail;
   lua_remove(L, base);
   return 0;
@@ -48,7 +59,7 @@ int pk__test_run(const pk__options *o) {
   int rc = 1;
   if (call_testing(h->L, "start", o->app_dir) == 0) {
     lua_pop(h->L, 1);
-    uv_run(w.loop, UV_RUN_DEFAULT);        /* until no timer is left */
+    uv_run(w.loop, UV_RUN_DEFAULT);        /* until the tests are done (stop) or no timer is left */
     pk__log_flush();
     if (call_testing(h->L, "finish", NULL) == 0) {
       rc = lua_tointeger(h->L, -1) > 0 ? 1 : 0;

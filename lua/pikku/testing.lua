@@ -1,12 +1,14 @@
 -- `pikku test APP_DIR`: runs APP_DIR/tests/*_test.lua (describe/it/expect) against the loaded app, no socket.
 --
--- The C command loads the app as a worker would, calls start(app_dir) (which collects the tests
--- and runs them, one after the other, in one coroutine of the runtime so they may sleep and make
--- in-process requests), runs the event loop until no timer is left, then calls finish(), which
--- prints the failures and "N passed, N failed" and returns the number failed.
+-- The C command loads the app as a worker would, calls start(app_dir, stop) (which collects the
+-- tests and runs them one after the other, each in a coroutine of the runtime so it may sleep and
+-- make in-process requests, each stopped after its timeout), runs the event loop until stop() is
+-- called or no timer is left, then calls finish(), which prints the failures and
+-- "N passed, N failed" and returns the number failed.
 local M = {}
 
 local runtime = require "pikku.runtime"
+local core = require "pikku.core"
 local errors = require "pikku.errors"
 local cjson = require "cjson.safe"
 
@@ -21,6 +23,10 @@ local root, current
 local tests, failures
 local passed, failed
 local finished, started
+local stop_loop
+
+-- A test that has not finished after this many ms fails (it(name, fn, { timeout = ms }) per test).
+local DEFAULT_TIMEOUT_MS = tonumber(os.getenv("PIKKU_TEST_TIMEOUT_MS")) or 10000
 
 local function reset()
   root = { name = nil, parent = nil, before = {}, after = {} }
@@ -211,10 +217,13 @@ function M.describe(name, fn)
   if not ok then record_failure(full_name(block, "(describe block)"), tostring(err)) end
 end
 
---- it(name, fn): one test; fn may sleep, call functions and make in-process requests.
-function M.it(name, fn)
+--- it(name, fn, opts?): one test; fn may sleep, call functions and make in-process requests.
+--- opts.timeout: ms before the test fails as timed out (default 10000, or $PIKKU_TEST_TIMEOUT_MS).
+function M.it(name, fn, opts)
   if type(fn) ~= "function" then error("it: expected it(name, function() ... end)", 2) end
-  tests[#tests + 1] = { name = full_name(current, tostring(name)), fn = fn, block = current }
+  local timeout = opts and opts.timeout or DEFAULT_TIMEOUT_MS
+  if type(timeout) ~= "number" or timeout <= 0 then error("it: timeout must be a number of ms > 0", 2) end
+  tests[#tests + 1] = { name = full_name(current, tostring(name)), fn = fn, block = current, timeout = timeout }
 end
 
 --- before_each(fn) / after_each(fn): run around every test of the enclosing describe (and nested).
@@ -256,6 +265,7 @@ local function run_test(test)
     end
   end
   test.done = true
+  if test.timed_out then return end       -- already counted as failed; the run has moved on
   if ok then
     passed = passed + 1
     out("ok   " .. test.name)
@@ -264,9 +274,28 @@ local function run_test(test)
   end
 end
 
+-- Each test runs in its own coroutine; the runner waits for it to finish or for its timeout,
+-- whichever comes first (both wake the same token; the second finds nothing to wake).
 local function run_all()
-  for _, test in ipairs(tests) do run_test(test) end
+  for _, test in ipairs(tests) do
+    runtime.spawn(function()
+      run_test(test)
+      if test.waker then core.timer(0, test.waker) end
+    end)
+    if not test.done then
+      runtime._wait(function(token)
+        test.waker = token
+        core.timer(test.timeout, token)
+      end)
+      if not test.done then
+        test.timed_out = true
+        record_failure(test.name, format("timed out after %d ms (it(name, fn, { timeout = ms }) sets"
+          .. " another limit)", test.timeout))
+      end
+    end
+  end
   finished = true
+  if stop_loop then stop_loop() end
 end
 
 -- The globals a test file sees (besides the standard ones).
@@ -296,10 +325,12 @@ function M.files(app_dir)
   return list
 end
 
---- start(app_dir): collects and starts the tests; returns at once (tests may finish later).
-function M.start(app_dir)
+--- start(app_dir, stop?): collects and starts the tests; returns at once (tests may finish later).
+--- stop() is called when the last test is done (it ends the event loop).
+function M.start(app_dir, stop)
   reset()
   started = true
+  stop_loop = stop
   app_dir = tostring(app_dir):gsub("/+$", "")
   local files = M.files(app_dir)
   if #files == 0 then

@@ -1,7 +1,8 @@
 // CLI behaviour: --help, version, and bad flags / missing app dir exit 2 with one stderr line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli, freePort, HELLO_APP } from './lib/server.mjs';
+import path from 'node:path';
+import { runCli, freePort, HELLO_APP, REPO_ROOT } from './lib/server.mjs';
 
 const oneLine = (s) => s.trim().split('\n').filter((l) => l.trim() !== '');
 
@@ -64,4 +65,17 @@ test('flag missing its value exits 2', async () => {
 test('non-numeric size flag exits 2 and names it', async () => {
   const port = await freePort();
   await expectUsageError(['serve', HELLO_APP, '--port', String(port), '--max-body-size', 'big'], '--max-body-size');
+});
+
+test('pikku test: a test that never finishes fails as timed out and the run goes on', () => {
+  const app = path.join(REPO_ROOT, 'tests/integration/fixtures/test-timeout');
+  const t0 = Date.now();
+  const r = runCli(['test', app], { timeout: 20000, env: { PIKKU_TEST_TIMEOUT_MS: '700' } });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.ok(Date.now() - t0 < 10000, 'the run ends long before the ten-minute sleep');
+  assert.match(r.stdout, /FAIL timeouts > waits for a request that never answers/);
+  assert.match(r.stdout, /timed out after 300 ms/);
+  assert.match(r.stdout, /ok {3}timeouts > runs after the one that timed out/);
+  assert.match(r.stdout, /timed out after 700 ms/);
+  assert.match(r.stdout, /1 passed, 2 failed\s*$/);
 });
