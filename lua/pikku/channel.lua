@@ -752,6 +752,24 @@ function M.connect_fake(req, routes)
   return f
 end
 
+--- M.connect_sse_fake { path, headers?, session? } -> an in-process event stream (t.sse): the GET on
+--- an sse route runs as over a socket; each event arrives as a message (conn:receive()).
+function M.connect_sse_fake(req, routes)
+  if type(req) ~= "table" then req = { path = req } end
+  local target = req.path or "/"
+  if sub(target, 1, 1) ~= "/" then error("t.sse: path must start with '/'", 3) end
+  local path, query = match(target, "^([^?#]*)%??([^#]*)")
+  if query == "" then query = nil end
+  local index, params = core.match("GET", path)
+  local r = index and routes[index]
+  if r == nil or r.kind ~= "sse" then
+    error("t.sse: no sse route (wire_http { sse = true }) is wired at GET " .. path, 3)
+  end
+  local f = M.new_fake(req.headers, req.session)
+  M.open_sse(f.id, r, path, query, unpack(params))
+  return f
+end
+
 --- M.new_fake(headers?, session?) -> an in-process connection that is not open on a channel
 --- (t.subscribe uses it to listen to topics).
 function M.new_fake(headers, session)

@@ -570,6 +570,10 @@ function M.request(req)
   if hdrs.host == nil then hdrs.host = "localhost" end
   local fake = setmetatable({ hdrs = hdrs, session = req.session, head = method == "HEAD" }, Fake)
   local index, params, allow = core.match(method, path)
+  if index ~= nil and routes[index].kind == "sse" then
+    error("runtime.request: GET " .. path .. " is an event stream (sse = true): open it with"
+      .. " t.sse { path = ... } and read its events with :receive()", 2)
+  end
   if index == nil then
     if params == 405 then
       respond_error(fake, errors.MethodNotAllowed(), nil, "Allow: " .. tostring(allow) .. "\r\n")
@@ -654,6 +658,11 @@ function M._wait(register)
   end
   register(wait_token())
   co_yield(SLEEPING)
+end
+
+--- runtime.sse { path, headers?, session? } -> an in-process event stream (t.sse)
+function M.sse(req)
+  return channel.connect_sse_fake(req, routes)
 end
 
 --- runtime.channel { path, headers?, session? } -> an in-process WebSocket connection (t.channel)

@@ -183,6 +183,13 @@ function M.channel(req)
   return runtime.channel(req)
 end
 
+--- t.sse { path, headers?, session? } (or t.sse(path)) -> an in-process event stream from a route
+--- wired with sse = true: conn:receive(timeout_ms?) -> the next event (decoded JSON, or the text),
+--- conn.messages (all events), conn.closed once the stream ended, conn:close().
+function M.sse(req)
+  return runtime.sse(req)
+end
+
 --- t.subscribe(topic, ...) -> an in-process listener subscribed to these topics; :receive(timeout_ms?)
 --- returns the next published data (decoded), .messages has them all.
 function M.subscribe(...)

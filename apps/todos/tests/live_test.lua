@@ -110,4 +110,20 @@ describe("todos-live", function()
   it("GET / without the upgrade is 426", function()
     expect(t.request { path = "/" }.status).to_be(426)
   end)
+
+  it("GET /todos/stream in-process (t.sse): the subscription event, then each todo event", function()
+    local stream = t.sse "/todos/stream"
+    local first = stream:receive()
+    expect(first.connected).to_be(true)
+    expect(first.topics).to_contain("todo-created")
+    t.request { method = "POST", path = "/todos", body = { title = "Streamed", userId = "user1" } }
+    local event = stream:receive()
+    expect(event.topic).to_be("todo-created")
+    expect(event.data.title).to_be("Streamed")
+    stream:close()
+    expect(stream.closed).to_be_truthy()
+    -- t.request cannot answer an event stream: it says to use t.sse
+    local err = t.expect_error(function() t.request { path = "/todos/stream" } end)
+    expect(tostring(err)).to_contain("t.sse")
+  end)
 end)
