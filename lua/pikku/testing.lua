@@ -183,6 +183,40 @@ function M.channel(req)
   return runtime.channel(req)
 end
 
+--- t.client() -> a client that keeps cookies between its requests, as a browser would:
+--- client:request(req) is t.request(req) with the cookies set so far sent in a Cookie header;
+--- Set-Cookie answers store a cookie, or remove it (Max-Age=0, an Expires in the past, an empty
+--- value). client.cookies is the jar (name -> value).
+function M.client()
+  local client = { cookies = {} }
+  function client.request(self, req)
+    local jar, sent = self.cookies, {}
+    for name, value in pairs(jar) do sent[#sent + 1] = name .. "=" .. value end
+    sort(sent)
+    local headers = {}
+    for k, v in pairs(req.headers or {}) do headers[k] = v end
+    if #sent > 0 then
+      local own = headers.cookie or headers.Cookie
+      headers.cookie, headers.Cookie = concat(sent, "; ") .. (own and "; " .. own or ""), nil
+    end
+    local copy = {}
+    for k, v in pairs(req) do copy[k] = v end
+    copy.headers = headers
+    local res = M.request(copy)
+    for _, line in ipairs(res.cookies or {}) do
+      local name, value = line:match("^%s*([^=;%s]+)=([^;]*)")
+      if name then
+        local attrs = line:lower()
+        local gone = value == "" or attrs:find(";%s*max%-age=%-?0+%s*;") or attrs:find(";%s*max%-age=%-?0+%s*$")
+          or attrs:find("expires=thu, 01 jan 1970", 1, true)
+        jar[name] = not gone and value or nil
+      end
+    end
+    return res
+  end
+  return client
+end
+
 --- t.sse { path, headers?, session? } (or t.sse(path)) -> an in-process event stream from a route
 --- wired with sse = true: conn:receive(timeout_ms?) -> the next event (decoded JSON, or the text),
 --- conn.messages (all events), conn.closed once the stream ended, conn:close().

@@ -74,6 +74,17 @@ describe("auth routes in-process", function()
     expect(res.json.user).to_equal(USER1)
   end)
 
+  it("a client keeps the cookie as a browser would: login, /me, logout, /me again", function()
+    local browser = t.client()
+    local res = browser:request { method = "POST", path = "/login", body = { username = "demo", password = "test" } }
+    expect(res.status).to_equal(200)
+    expect(browser.cookies.pikku_session).to_be_truthy()
+    expect(browser:request { path = "/me" }.json.user).to_equal(USER1)
+    expect(browser:request { method = "POST", path = "/logout" }.status).to_equal(200)
+    expect(browser.cookies.pikku_session).to_be_nil()
+    expect(browser:request { path = "/me" }.status).to_equal(401)
+  end)
+
   it("GET /me with the bearer token", function()
     local login = { method = "POST", path = "/login", body = { username = "admin", password = "password" } }
     local token = t.request(login).json.token
