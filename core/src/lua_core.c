@@ -274,15 +274,33 @@ static int l_headers(lua_State *L) {
   return 1;
 }
 
-typedef struct { uv_timer_t t; pk__host *h; double token; } lua_timer;
+/* core.timer's timers, kept in a list so that pk__core_cancel_timers can drop the pending ones. */
+typedef struct lua_timer { uv_timer_t t; pk__host *h; double token; struct lua_timer *prev, *next; } lua_timer;
+static lua_timer *pending_timers;
 
 static void timer_closed(uv_handle_t *t) { free(t->data); }
 
+static void timer_unlink(lua_timer *lt) {
+  if (lt->prev) lt->prev->next = lt->next; else pending_timers = lt->next;
+  if (lt->next) lt->next->prev = lt->prev;
+}
+
 static void timer_fired(uv_timer_t *t) {
   lua_timer *lt = t->data;
+  timer_unlink(lt);
   pk__host_resume(lt->h, lt->token);
   pk__host_unref(lt->h);
   uv_close((uv_handle_t *)&lt->t, timer_closed);
+}
+
+void pk__core_cancel_timers(void) {
+  while (pending_timers) {
+    lua_timer *lt = pending_timers;
+    timer_unlink(lt);
+    uv_timer_stop(&lt->t);
+    pk__host_unref(lt->h);
+    uv_close((uv_handle_t *)&lt->t, timer_closed);
+  }
 }
 
 static int l_timer(lua_State *L) {
@@ -294,6 +312,10 @@ static int l_timer(lua_State *L) {
   if (!lt) return luaL_error(L, "out of memory");
   lt->h = HOST(L);
   lt->token = token;
+  lt->prev = NULL;
+  lt->next = pending_timers;
+  if (pending_timers) pending_timers->prev = lt;
+  pending_timers = lt;
   uv_timer_init(pk__W->loop, &lt->t);
   lt->t.data = lt;
   pk__host_ref(lt->h);

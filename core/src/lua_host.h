@@ -57,4 +57,6 @@ void pk__crypto_open(lua_State *L);
 void pk__json_open(lua_State *L);   /* pikku.json_c (json.c) */
 /* Registers the pikku.core module in L (lua_core.c). */
 void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker);
+/* Drops every pending core.timer (nothing is resumed; each releases its host). For pikku test's end. */
+void pk__core_cancel_timers(void);
 #endif

@@ -68,6 +68,8 @@ int pk__test_run(const pk__options *o) {
   }
   pk__log_flush();
   fflush(stdout);
+  pk__core_cancel_timers();                /* what timed-out tests and their limits left behind */
+  uv_run(w.loop, UV_RUN_NOWAIT);           /* their close callbacks */
   pk__host_unref(h);
   pk__host_collect();
   return rc;
