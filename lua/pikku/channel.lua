@@ -735,39 +735,34 @@ function Fake:close(code)
   return close_fake(self, code or 1000, nil, false)
 end
 
---- M.connect_fake { path, headers?, session? } -> an in-process connection (t.channel).
-function M.connect_fake(req, routes)
+-- The in-process GET that opens a channel or an event stream: the route at req.path must be of
+-- `kind`; open(cid, r, path, query, params...) starts it on a new in-process connection. Callers
+-- tail-call it, so error level 3 is the test code that called t.channel or t.sse.
+local function connect_fake(req, routes, kind, helper, wanted, open)
   if type(req) ~= "table" then req = { path = req } end
   local target = req.path or "/"
-  if sub(target, 1, 1) ~= "/" then error("t.channel: path must start with '/'", 3) end
+  if sub(target, 1, 1) ~= "/" then error(helper .. ": path must start with '/'", 3) end
   local path, query = match(target, "^([^?#]*)%??([^#]*)")
   if query == "" then query = nil end
   local index, params = core.match("GET", path)
   local r = index and routes[index]
-  if r == nil or r.kind ~= "channel" then
-    error("t.channel: no channel is wired at " .. path, 3)
+  if r == nil or r.kind ~= kind then
+    error(helper .. ": no " .. wanted .. " is wired at GET " .. path, 3)
   end
   local f = M.new_fake(req.headers, req.session)
-  M.open(f.id, r, path, query, unpack(params))
+  open(f.id, r, path, query, unpack(params))
   return f
+end
+
+--- M.connect_fake { path, headers?, session? } -> an in-process connection (t.channel).
+function M.connect_fake(req, routes)
+  return connect_fake(req, routes, "channel", "t.channel", "channel", M.open)
 end
 
 --- M.connect_sse_fake { path, headers?, session? } -> an in-process event stream (t.sse): the GET on
 --- an sse route runs as over a socket; each event arrives as a message (conn:receive()).
 function M.connect_sse_fake(req, routes)
-  if type(req) ~= "table" then req = { path = req } end
-  local target = req.path or "/"
-  if sub(target, 1, 1) ~= "/" then error("t.sse: path must start with '/'", 3) end
-  local path, query = match(target, "^([^?#]*)%??([^#]*)")
-  if query == "" then query = nil end
-  local index, params = core.match("GET", path)
-  local r = index and routes[index]
-  if r == nil or r.kind ~= "sse" then
-    error("t.sse: no sse route (wire_http { sse = true }) is wired at GET " .. path, 3)
-  end
-  local f = M.new_fake(req.headers, req.session)
-  M.open_sse(f.id, r, path, query, unpack(params))
-  return f
+  return connect_fake(req, routes, "sse", "t.sse", "sse route (wire_http { sse = true })", M.open_sse)
 end
 
 --- M.new_fake(headers?, session?) -> an in-process connection that is not open on a channel
