@@ -10,7 +10,6 @@
 local M = {}
 
 local core = require "pikku.core"
-local cjson_safe = require "cjson.safe"
 local errors = require "pikku.errors"
 local http = require "pikku.http"
 local json = require "pikku.json"
@@ -21,7 +20,7 @@ local type, tostring, pairs, ipairs, next, error, select, setmetatable, getmetat
 local unpack = unpack
 local match, format, lower, sub, find = string.match, string.format, string.lower, string.sub, string.find
 local co_running = coroutine.running
-local json_encode, json_decode, json_null, array_mt = json.encode, json.decode, cjson_safe.null, json.array_mt
+local json_encode, json_decode, json_null, array_mt = json.encode, json.decode, json.null, json.array_mt
 local is_error = errors.is
 local unescape, parse_pairs, http_new = http.unescape, http.parse_pairs, http.new
 local WireMT = pipeline.WireMT
@@ -582,7 +581,7 @@ function M.message(cid, data, is_binary)
     return rt.start_call(ch.binary.entry, h, data)
   end
   local msg, bad_json = decode_message(data)
-  local object = type(msg) == "table" and find(data, "^%s*{") ~= nil
+  local object = json.is_object(msg)
   if object then
     local key, value, plan = route_of(ch, msg)
     if plan then

@@ -2,12 +2,12 @@
 local M = {}
 
 local crypto = require "pikku.crypto_c"
-local cjson = require "cjson.safe"
+local json_mod = require "pikku.json"
 
 local type, tostring, ipairs, error = type, tostring, ipairs, error
 local os_time, floor, format = os.time, math.floor, string.format
 local hmac, b64enc, b64dec, equals = crypto.hmac_sha256, crypto.b64url_encode, crypto.b64url_decode, crypto.equals
-local json_encode, json_decode = cjson.encode, cjson.decode
+local json_encode, json_decode = json_mod.encode, json_mod.decode
 
 M.DEFAULT_MAX_AGE = 86400
 -- Browsers keep at most 4096 bytes per cookie, name and attributes included.

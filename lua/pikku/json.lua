@@ -2,7 +2,7 @@
 local C = require "pikku.json_c"
 local cjson = require "cjson.safe"
 
-local setmetatable, type, pairs = setmetatable, type, pairs
+local setmetatable, getmetatable, type, pairs = setmetatable, getmetatable, type, pairs
 local array_mt = C.array_mt
 
 local M = {
@@ -26,6 +26,11 @@ local function equal(a, b)
   return true
 end
 M.equal = equal
+
+--- M.is_object(v) -> true when v, a decoded value, was a JSON object (the decoder marks arrays).
+function M.is_object(v)
+  return type(v) == "table" and getmetatable(v) ~= array_mt
+end
 
 -- Marks t (or a new table) as a JSON array, so that it encodes as [] even when empty.
 function M.array(t)

@@ -2,12 +2,12 @@
 local M = {}
 
 local crypto = require "pikku.crypto_c"
-local cjson = require "cjson.safe"
+local json_mod = require "pikku.json"
 
 local type, tostring, pairs, ipairs, error = type, tostring, pairs, ipairs, error
 local os_time, floor = os.time, math.floor
 local hmac, b64enc, b64dec, equals = crypto.hmac_sha256, crypto.b64url_encode, crypto.b64url_decode, crypto.equals
-local json_encode, json_decode = cjson.encode, cjson.decode
+local json_encode, json_decode, is_object = json_mod.encode, json_mod.decode, json_mod.is_object
 
 -- The only header sign() writes; verify() reads whatever the token carries.
 local HEADER = b64enc('{"alg":"HS256","typ":"JWT"}')
@@ -62,8 +62,8 @@ function M.verify(token, secrets, now)
 
   local header_json = b64dec(h64)
   if not header_json then return nil, "bad base64url" end
-  local header = header_json:match("^%s*{") and json_decode(header_json)
-  if type(header) ~= "table" then return nil, "bad header" end
+  local header = json_decode(header_json)
+  if not is_object(header) then return nil, "bad header" end
   -- Only HS256: "none", other HMACs and every public-key alg are refused, whatever the key.
   if header.alg ~= "HS256" then return nil, "unsupported alg" end
   -- RFC 7515 4.1.11: extensions we do not know that the signer marked critical must fail.
@@ -82,8 +82,8 @@ function M.verify(token, secrets, now)
   -- The payload is parsed only once the signature is known good.
   local payload_json = b64dec(p64)
   if not payload_json then return nil, "bad base64url" end
-  local claims = payload_json:match("^%s*{") and json_decode(payload_json)
-  if type(claims) ~= "table" then return nil, "bad payload" end
+  local claims = json_decode(payload_json)
+  if not is_object(claims) then return nil, "bad payload" end
 
   now = now or os_time()
   local exp, nbf = claims.exp, claims.nbf

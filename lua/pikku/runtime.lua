@@ -3,7 +3,6 @@
 local M = {}
 
 local core = require "pikku.core"
-local cjson_safe = require "cjson.safe"
 local pikku = require "pikku"
 local errors = require "pikku.errors"
 local http = require "pikku.http"
@@ -21,7 +20,8 @@ local find, sub, match, gsub, format, lower, upper, concat, gmatch =
 local co_create, co_resume, co_yield, co_running =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running
 local traceback, getinfo = debug.traceback, debug.getinfo
-local json_encode, json_decode, json_null = require("pikku.json").encode, require("pikku.json").decode, cjson_safe.null
+local json = require "pikku.json"
+local json_encode, json_decode, json_null, is_object = json.encode, json.decode, json.null, json.is_object
 local core_respond, core_header, core_timer, core_gen_id, core_log, core_log_error =
   core.respond, core.header, core.timer, core.gen_id, core.log, core.log_error
 local is_error = errors.is
@@ -121,7 +121,7 @@ local function respond_error(handle, e, tb, extra, rid)
     message = dev and text or "Internal server error"
   end
   local body = json_encode({ name = name, message = message, payload = payload, errorId = id })
-  if body == nil then   -- a payload cjson cannot encode
+  if body == nil then   -- a payload the JSON encoder cannot encode
     body = json_encode({ name = name, message = message, errorId = id })
   end
   respond(handle, status, body, JSON, extra, id)
@@ -305,7 +305,7 @@ local function add_body(data, r, handle, body)
     if v == nil then
       return data, errors.BadRequest("malformed JSON body: " .. tostring(err))
     end
-    if type(v) == "table" and match(body, "^%s*{") then
+    if is_object(v) then
       if next(data) == nil then return v, nil end
       return data, merge(data, v, r, "body")
     end
@@ -364,7 +364,7 @@ local function dispatch_rpc(handle, method, path, query, body, raw_name, cors_li
     if v == nil then
       return respond_error(handle, errors.BadRequest("malformed JSON body: " .. tostring(err)), nil, cors_lines)
     end
-    if type(v) ~= "table" or not match(body, "^%s*{") then
+    if not is_object(v) then
       return respond_error(handle, errors.BadRequest('an RPC body must be a JSON object {"data": ...}'),
         nil, cors_lines)
     end

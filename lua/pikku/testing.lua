@@ -10,7 +10,7 @@ local M = {}
 local runtime = require "pikku.runtime"
 local core = require "pikku.core"
 local errors = require "pikku.errors"
-local cjson = require "cjson.safe"
+local json_null = require("pikku.json").null
 
 local type, tostring, pairs, ipairs, error, pcall, xpcall, setmetatable, setfenv, loadfile =
   type, tostring, pairs, ipairs, error, pcall, xpcall, setmetatable, setfenv, loadfile
@@ -48,7 +48,7 @@ local function show(v, depth)
   depth = depth or 0
   local t = type(v)
   if t == "string" then return format("%q", v) end
-  if v == cjson.null then return "null" end
+  if v == json_null then return "null" end
   if t ~= "table" then return tostring(v) end
   if errors.is(v) then return "error " .. tostring(v) end
   if depth > 3 then return "{...}" end

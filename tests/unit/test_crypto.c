@@ -37,6 +37,7 @@ static lua_State *new_state(void) {
   lua_setfield(s, -2, "cjson.safe");
   lua_pop(s, 2);
   pk__crypto_open(s);
+  pk__json_open(s);               /* pikku.json_c, which jwt and cookie sessions use, as in the host */
   return s;
 }
 
