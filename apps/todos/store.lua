@@ -205,9 +205,9 @@ local function todo_of(row)
 end
 M.todo_of = todo_of
 
--- "todo12" -> 12; anything else -> nil (no such todo)
+-- "todo12" -> 12; anything else ("todo012", "todo0") -> nil (no such todo)
 local function seq_of(id)
-  local n = match(tostring(id or ""), "^todo(%d+)$")
+  local n = match(tostring(id or ""), "^todo([1-9]%d*)$")
   return n and tonumber(n) or nil
 end
 
@@ -235,6 +235,13 @@ local function check_fields(t, creating)
       if type(tag) ~= "string" then error(invalid("/tags/" .. (i - 1), "each tag must be a string")) end
     end
   end
+end
+
+-- The user a public call names, "user1" when it names none (nil or "", like the sample's
+-- `userId || 'user1'`).
+local function user_or_default(v)
+  if v == nil or v == "" then return "user1" end
+  return v
 end
 
 local function opt_string(v)
@@ -266,7 +273,7 @@ function Store:list(filters)
   if filters.priority ~= nil and filters.priority ~= "" and not PRIORITY[filters.priority] then
     error(invalid("/priority", 'priority must be one of "low", "medium", "high"'))
   end
-  local where, params = { "user_id = ?" }, { filters.userId or "user1" }
+  local where, params = { "user_id = ?" }, { user_or_default(filters.userId) }
   local completed = as_bool(filters.completed)
   if completed ~= nil then
     where[#where + 1] = "completed = ?"
@@ -281,7 +288,7 @@ function Store:list(filters)
     params[#params + 1] = filters.tag
   end
   local sql = "SELECT " .. COLUMNS .. " FROM todos WHERE " .. concat(where, " AND ")
-    .. " ORDER BY created_at DESC, seq ASC"
+    .. " ORDER BY created_at DESC, seq DESC"
   local rows = self:db():query(sql, unpack(params, 1, #params))
   local todos = array()
   for i, row in ipairs(rows) do todos[i] = todo_of(row) end
@@ -299,7 +306,7 @@ end
 function Store:create(user_id, t)
   check_fields(t, true)
   local db = self:db()
-  user_id = user_id or "user1"
+  user_id = user_or_default(user_id)
   if not db:first("SELECT 1 AS x FROM users WHERE id = ?", user_id) then
     error(errors.NotFound("no such user", { userId = user_id }))
   end

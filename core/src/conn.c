@@ -254,7 +254,8 @@ static void on_continue(pk__http_parser *p) {
 }
 
 /* A CORS preflight for a known path: answered here, without Lua. Returns 1 if answered. */
-static int preflight(pk__conn *c, pk__request *r, const pk__cors *cors) {
+static int preflight(pk__conn *c, pk__request *r, const pk__cors *cors, const pk__router *router,
+                     const char *path, size_t plen) {
   size_t olen, mlen, hlen;
   const char *origin = pk__request_header(r, "origin", 6, &olen);
   const char *method = pk__request_header(r, "access-control-request-method", 29, &mlen);
@@ -262,8 +263,13 @@ static int preflight(pk__conn *c, pk__request *r, const pk__cors *cors) {
   const char *req_headers = pk__request_header(r, "access-control-request-headers", 30, &hlen);
   pk__buf extra;
   pk__buf_init(&extra);
-  if (pk__cors_origin_allowed(cors, origin, olen))
-    pk__cors_preflight_headers(cors, &extra, origin, olen, req_headers, req_headers ? hlen : 0);
+  if (pk__cors_origin_allowed(cors, origin, olen)) {
+    pk__route_match all;           /* the methods wired at this path, but the preflight route */
+    char wired[96];
+    pk__router_match(router, -1, path, plen, &all);
+    pk__router_allow_str(all.allow & ~(1u << PK_OPTIONS), wired, sizeof wired);
+    pk__cors_preflight_headers(cors, &extra, origin, olen, req_headers, req_headers ? hlen : 0, wired);
+  }
   else
     pk__buf_append_str(&extra, "Vary: Origin\r\n");   /* no CORS headers: the browser refuses */
   write_response(c, 204, NULL, 0, NULL, 0, extra.data, extra.len);
@@ -314,7 +320,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   pk__host *h = w->host;
   pk__route_match m;
   int found = pk__router_match(h->router, mid, url, plen, &m);
-  if (mid == PK_OPTIONS && found && h->cors && preflight(c, r, h->cors)) return 0;
+  if (mid == PK_OPTIONS && found && h->cors && preflight(c, r, h->cors, h->router, url, plen)) return 0;
   if (found <= 0) {
     /* the core's own 404/405 carry CORS headers too, so a browser can read them */
     pk__buf extra;

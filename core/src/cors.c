@@ -21,13 +21,13 @@ int pk__cors_origin_allowed(const pk__cors *c, const char *origin, size_t len) {
 }
 
 int pk__cors_preflight_headers(const pk__cors *c, pk__buf *out, const char *origin, size_t olen,
-                               const char *req_headers, size_t rhlen) {
+                               const char *req_headers, size_t rhlen, const char *wired) {
   int rc = 0;
   rc |= pk__buf_append_str(out, "Access-Control-Allow-Origin: ");
   if (c->any_origin && !c->credentials) rc |= pk__buf_append_str(out, "*");
   else rc |= pk__buf_append(out, origin, olen);
   rc |= pk__buf_append_str(out, "\r\nVary: Origin\r\nAccess-Control-Allow-Methods: ");
-  rc |= pk__buf_append_str(out, c->methods ? c->methods : "GET, HEAD, POST, PUT, PATCH, DELETE");
+  rc |= pk__buf_append_str(out, c->methods ? c->methods : wired);
   rc |= pk__buf_append_str(out, "\r\n");
   const char *h = c->headers;
   size_t hl = h ? strlen(h) : 0;

@@ -266,10 +266,11 @@ local function cookie_line(name, value, opts)
   return "Set-Cookie: " .. concat(parts, "; ") .. "\r\n"
 end
 
--- Adds a Set-Cookie line built elsewhere (the session cookie); value is the header's value.
-function Http:_add_set_cookie(value)
+-- Sets the session cookie's Set-Cookie line (built by the pipeline; value is the header's value).
+-- One per response: a later set_session or clear_session in the same call replaces it.
+function Http:_set_session_cookie(value)
   check_value("Set-Cookie", value)
-  add_line(self, "Set-Cookie: " .. value .. "\r\n")
+  self._session_line = "Set-Cookie: " .. value .. "\r\n"
 end
 
 --- wire.http:set_cookie(name, value, opts?): opts path (default "/", false for none), domain,
@@ -334,8 +335,9 @@ end
 
 --- The extra header lines set by the function, as one string, or nil.
 function M.header_lines(h)
-  local lines = h._lines
-  if lines == nil then return nil end
+  local lines, session_line = h._lines, h._session_line
+  if lines == nil then return session_line end
+  if session_line then return concat(lines) .. session_line end
   return concat(lines)
 end
 

@@ -105,7 +105,7 @@ local function set_session(w, session)
     local line = cookie_session.set_cookie_header(c.name, value, {
       secure = c.secure, max_age = c.max_age, same_site = c.same_site, path = c.path, domain = c.domain,
     })
-    h:_add_set_cookie(line)
+    h:_set_session_cookie(line)
   end
   rawset(w, "session", session)
   if root ~= w then rawset(root, "session", session) end
@@ -117,7 +117,7 @@ local function clear_session(w)
   local h, root = root_http(w)
   local c = auth and auth.cookie
   if h and c then
-    h:_add_set_cookie(cookie_session.clear_cookie_header(c.name, {
+    h:_set_session_cookie(cookie_session.clear_cookie_header(c.name, {
       secure = c.secure, same_site = c.same_site, path = c.path, domain = c.domain,
     }))
   end
@@ -186,7 +186,9 @@ local function resolve_http(svc, w, strict, upgrade)
         if claims then
           rawset(w, "session", claims)
         elseif strict then
-          error(errors.InvalidSession("invalid bearer token: " .. tostring(reason)), 0)
+          -- the reason (bad signature, expired...) is for the developer, not for the client
+          error(errors.InvalidSession(core.dev and ("invalid bearer token: " .. tostring(reason))
+            or "invalid bearer token"), 0)
         end
         return
       end
@@ -256,8 +258,18 @@ local function close_call(close, extra, label)
   end
 end
 
--- permissions -> per-call services -> function (-> close) -> output validation
+-- (inside the middleware) auth -> input validation -> permissions -> per-call services ->
+-- function (-> close) -> output validation, as Pikku's runner does: middleware may set the session
+-- (an auth middleware), and a caller without a session learns nothing about the input schema.
 local function inner(plan, svc, data, w)
+  if plan.auth and w.session == nil then error(missing_session(), 0) end
+  local vin = plan.vin
+  if vin then
+    local ok, errs = vin:validate(data, true)
+    if not ok then
+      error(errors.UnprocessableContent("Validation failed", { errors = errs }), 0)
+    end
+  end
   local perms = plan.perms
   if perms then check_permissions(perms, svc, data, w.session) end
   local res
@@ -317,19 +329,12 @@ onion = function(plan, mws, i, svc, data, w)
 end
 
 --- M.run(plan, services, data, wire) -> result; raises a pikku error (or any error) on failure.
---- data -> validate -> session -> middleware -> permissions -> per-call services -> function.
+--- session (from the request) -> middleware -> auth -> validate -> permissions -> per-call
+--- services -> function.
 local function run(plan, svc, data, w)
-  local vin = plan.vin
-  if vin then
-    local ok, errs = vin:validate(data, true)
-    if not ok then
-      error(errors.UnprocessableContent("Validation failed", { errors = errs }), 0)
-    end
-  end
   if plan.http_session and not rawget(w, "_given") then
     resolve_http(svc, w, plan.auth)
   end
-  if plan.auth and w.session == nil then error(missing_session(), 0) end
   local mws = plan.mws
   if mws then return onion(plan, mws, 1, svc, data, w) end
   return inner(plan, svc, data, w)

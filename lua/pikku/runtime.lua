@@ -45,6 +45,7 @@ local rpc_plans = {}  -- name -> HTTP plan of an exposed function
 local services = {}   -- the table every function receives first
 local dev = false
 local cors_c = nil    -- compiled pikku.cors settings, or nil
+local key_param = nil -- pikku.auth's api_key.query: a credential, never part of data
 
 -- ---- the request handle: the core's number, or a table for an in-process request --------------
 
@@ -311,9 +312,12 @@ local function add_body(data, r, handle, body)
     end
     if v == json_null then return data, nil end
     return data, merge_one(data, "data", v, r)
-  elseif kind == "form" then
-    if next(data) == nil then return parse_pairs(body, data), nil end
-    return data, merge(data, parse_pairs(body, {}), r, "body")
+  elseif kind == "form" then   -- strings, like the query string: coerced the same way
+    local form = parse_pairs(body, {})
+    local vin = r.vin
+    if vin then form = vin:coerce_query(form) or form end
+    if next(data) == nil then return form, nil end
+    return data, merge(data, form, r, "body")
   elseif kind == "text" then
     return data, merge_one(data, "data", body, r)
   end
@@ -322,9 +326,11 @@ local function add_body(data, r, handle, body)
     .. " or text/plain (or wire the route with raw_body = true)", base))
 end
 
--- The query string as data, coerced to the input schema's types when there is one.
+-- The query string as data, coerced to the input schema's types when there is one; the API-key
+-- parameter of pikku.auth is left out (it is a credential, and a strict schema would refuse it).
 local function query_data(r, query)
   local q = parse_pairs(query, {})
+  if key_param then q[key_param] = nil end
   local vin = r.vin
   if vin then q = vin:coerce_query(q) or q end
   return q
@@ -423,7 +429,7 @@ local function dispatch(handle, index, method, path, query, body, ...)
     for k, v in pairs(params) do data[k] = v end
   end
   if query ~= nil and query ~= "" then
-    if n == 0 and not r.vin then
+    if n == 0 and not r.vin and not key_param then
       parse_pairs(query, data)
     else
       local err = merge(data, query_data(r, query), r, "query")
@@ -827,6 +833,7 @@ function M.load(app_dir)
   routes = {}
   rpc_plans = {}
   cors_c = nil
+  key_param = nil
   dev = core.dev and true or false
   app_dir = gsub(tostring(app_dir), "/+$", "")
   if app_dir == "" then app_dir = "." end
@@ -841,6 +848,7 @@ function M.load(app_dir)
   if not ok then error(e, 0) end
 
   local reg = pikku._registry
+  key_param = reg.auth and reg.auth.api_key and reg.auth.api_key.query or nil
   local logger = make_logger()
   services = {
     sleep = M.sleep, logger = logger, config = reg.config or {},

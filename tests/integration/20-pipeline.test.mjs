@@ -75,6 +75,19 @@ describe('pipeline', () => {
       assert.match(out.headers.get('set-cookie'), /^sid=;.*Max-Age=0/);
     });
 
+    test('one Set-Cookie for the session per response: the last set_session or clear_session wins', async () => {
+      const r = await call('/login-twice', { method: 'POST', json: {} });
+      assert.equal(r.status, 200, r.text);
+      const sets = r.headers.getSetCookie().filter((c) => c.startsWith('sid='));
+      assert.equal(sets.length, 1, sets.join(' | '));
+      const me = await call('/me', { headers: cookie(/^sid=([^;]+)/.exec(sets[0])[1]) });
+      assert.equal(me.json.session.userId, 'second');
+      const cleared = await call('/login-twice', { method: 'POST', json: { clear: true } });
+      const csets = cleared.headers.getSetCookie().filter((c) => c.startsWith('sid='));
+      assert.equal(csets.length, 1, csets.join(' | '));
+      assert.match(csets[0], /^sid=;/);
+    });
+
     test('cookies signed with an older secret are accepted; forged or expired ones are no session', async () => {
       const old = await call('/me', { headers: cookie(sessionCookie({ userId: 'ann' }, 'cookie-old')) });
       assert.equal(old.status, 200, old.text);
@@ -120,6 +133,14 @@ describe('pipeline', () => {
       const bad = await call('/me', { headers: { 'x-api-key': 'nope' } });
       assert.equal(bad.status, 401);
       assert.equal(bad.json.name, 'InvalidSession');
+    });
+
+    test("the API key's query parameter is not part of data (a strict schema accepts the call)", async () => {
+      const r = await call('/strict?api_key=key-1&limit=2');
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json, { limit: 2, out: '<global' });
+      const other = await call('/strict?api_key=key-1&other=1');
+      assert.equal(other.status, 422, other.text);
     });
 
     test('auth: the wiring overrides the group, the group overrides the function', async () => {
@@ -188,6 +209,18 @@ describe('pipeline', () => {
       assert.equal(r.headers.get('x-trace'), 'global>group>wiring>func>');
       assert.equal(r.json.trace, 'global>group>wiring>func>');
       assert.equal(r.json.out, '<func<wiring<group<global');
+    });
+
+    test('run before the auth check and validation: a middleware may set the session', async () => {
+      const ok = await call('/mw-auth', { method: 'POST', headers: { 'x-user': 'bob' }, json: { n: 3 } });
+      assert.equal(ok.status, 200, ok.text);
+      assert.deepEqual(ok.json, { userId: 'bob', n: 3, out: '<global' });
+      // no session: 401 before the schema is looked at (a bad body does not turn it into a 422)
+      const anon = await call('/mw-auth', { method: 'POST', json: { n: 'nope' } });
+      assert.equal(anon.status, 401, anon.text);
+      checkErrorBody(assert, anon.json, { name: 'MissingSession' });
+      const bad = await call('/mw-auth', { method: 'POST', headers: { 'x-user': 'bob' }, json: { n: 'nope' } });
+      assert.equal(bad.status, 422, bad.text);
     });
 
     test('may short-circuit with a value or an error', async () => {
@@ -280,7 +313,8 @@ describe('pipeline', () => {
       assert.equal(r.status, 204);
       assert.equal(r.headers.get('access-control-allow-origin'), 'https://app.example');
       assert.equal(r.headers.get('access-control-allow-credentials'), 'true');
-      assert.match(r.headers.get('access-control-allow-methods'), /GET/);
+      // the methods wired at /me (GET, and HEAD with it), not every method
+      assert.equal(r.headers.get('access-control-allow-methods'), 'GET, HEAD');
       assert.equal(r.headers.get('access-control-allow-headers'), 'authorization');
       assert.equal(r.headers.get('access-control-max-age'), '600');
       const rpc = await call('/rpc/greet', { method: 'OPTIONS', headers: { origin: 'https://app.example' } });
@@ -351,6 +385,11 @@ describe('pipeline', () => {
       assert.equal(r.status, 200, r.text);
       assert.equal(r.json.limit, 5);
       assert.equal(r.json.done, true);
+      // a form body is strings too: coerced the same way
+      const f = await call('/typed', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'limit=7&done=false' });
+      assert.equal(f.status, 200, f.text);
+      assert.deepEqual(f.json, { limit: 7, done: false, out: '<global' });
     });
 
     test('in development mode a result that breaks the output schema is a 500 naming the function and the path', async () => {

@@ -122,6 +122,9 @@ describe('apps/todos: auth, sessions and permissions', () => {
     const forged = Buffer.from(JSON.stringify({ userId: 'user2', role: 'admin' })).toString('base64url');
     r = await call(srv, '/me', { headers: { authorization: `Bearer ${h}.${forged}.${token.split('.')[2]}` } });
     assert.equal(r.status, 401, r.text);
+    // outside --dev the client is not told which check failed
+    assert.equal(r.json.name, 'InvalidSession');
+    assert.equal(r.json.message, 'invalid bearer token');
     r = await call(srv, '/me', { headers: { authorization: `Bearer ${h}.${p}.` } });
     assert.equal(r.status, 401, r.text);
   });

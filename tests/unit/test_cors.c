@@ -20,8 +20,9 @@ static void test_listed_origins(void **s) {
   assert_false(pk__cors_origin_allowed(c, "https://a.example.evil", 22));
   assert_false(pk__cors_origin_allowed(c, "https://b.example", 17));
   pk__buf b; pk__buf_init(&b);
-  assert_int_equal(pk__cors_preflight_headers(c, &b, "https://a.example", 17, "x-a", 3), 0);
+  assert_int_equal(pk__cors_preflight_headers(c, &b, "https://a.example", 17, "x-a", 3, "GET, HEAD"), 0);
   const char *h = str(&b);
+  assert_non_null(strstr(h, "Access-Control-Allow-Methods: GET, HEAD\r\n"));   /* wired at the path */
   assert_non_null(strstr(h, "Access-Control-Allow-Origin: https://a.example\r\n"));
   assert_non_null(strstr(h, "Access-Control-Allow-Headers: x-a\r\n"));
   assert_non_null(strstr(h, "Access-Control-Allow-Credentials: true\r\n"));
@@ -37,7 +38,7 @@ static void test_any_origin(void **s) {
   c->methods = strdup("GET");
   assert_true(pk__cors_origin_allowed(c, "http://x", 8));
   pk__buf b; pk__buf_init(&b);
-  pk__cors_preflight_headers(c, &b, "http://x", 8, NULL, 0);
+  pk__cors_preflight_headers(c, &b, "http://x", 8, NULL, 0, "GET, HEAD, POST");
   const char *h = str(&b);
   assert_non_null(strstr(h, "Access-Control-Allow-Origin: *\r\n"));
   assert_non_null(strstr(h, "Access-Control-Allow-Methods: GET\r\n"));

@@ -94,6 +94,15 @@ static void test_decode(void **s) {
   check("select(2, json.decode('\"a\\tb\"'))", "control character in a string (escape it) at byte 3");
   check("select(2, json.decode('\"\\\\ud800\"'))", "lone UTF-16 surrogate in a \\u escape at byte 8");
   check("select(2, json.decode('\"abc'))", "unterminated string at the end of the input");
+  /* RFC 8259 8.1: the text is UTF-8; well-formed multibyte strings pass (with and without escapes) */
+  check("json.decode('\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"')", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+  check("json.decode('\"\\\\n\xc3\xa9\"')", "\n\xc3\xa9");
+  check("select(2, json.decode('\"ab\xff\"'))", "invalid UTF-8 in a string at byte 4");
+  check("select(2, json.decode('[\"\xc3\"]'))", "invalid UTF-8 in a string at byte 3");          /* cut off */
+  check("select(2, json.decode('\"\xc0\xaf\"'))", "invalid UTF-8 in a string at byte 2");       /* overlong */
+  check("select(2, json.decode('\"\xed\xa0\x80\"'))", "invalid UTF-8 in a string at byte 2");  /* surrogate */
+  check("select(2, json.decode('\"\xf4\x90\x80\x80\"'))", "invalid UTF-8 in a string at byte 2"); /* > U+10FFFF */
+  check("select(2, json.decode('\"\\\\t\x80\"'))", "invalid UTF-8 in a string at byte 4");  /* after an escape */
   check("select(2, json.decode('nul'))", "unexpected character at byte 1");
   check("select(2, json.decode('1e999'))", "number out of range at byte 1");
   check("select(2, json.decode(''))", "expected a value at the end of the input");

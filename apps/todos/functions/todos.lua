@@ -25,7 +25,7 @@ M.list_todos = pikku.func {
   output = schemas.TodoListOutput,
   func = function(services, data)
     local todos = services.store:list(data)
-    services.logger.info("listed %d todos for user %s", #todos, tostring(data.userId or "user1"))
+    services.logger.info("listed %d todos for user %s", #todos, (data.userId ~= nil and data.userId ~= "") and tostring(data.userId) or "user1")
     return { todos = todos, total = #todos }
   end,
 }

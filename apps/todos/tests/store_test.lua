@@ -43,6 +43,22 @@ describe("store", function()
     expect(#store:list { userId = "user2" }).to_equal(0)
   end)
 
+  it("treats an empty userId as user1 (the sample's userId || 'user1'); todo ids have no leading zeros", function()
+    expect(#store:list { userId = "" }).to_equal(2)
+    expect(store:create("", { title = "blank user" }).userId).to_equal("user1")
+    expect(store:get("todo01")).to_be_nil()
+    expect(store:get("todo0")).to_be_nil()
+    expect(store:get("todo1").id).to_equal("todo1")
+  end)
+
+  it("lists todos created in the same millisecond newest first", function()
+    local ids = {}
+    for i = 1, 5 do ids[i] = store:create("user2", { title = "t" .. i }).id end
+    local listed = {}
+    for i, todo in ipairs(store:list { userId = "user2" }) do listed[i] = todo.id end
+    expect(listed).to_equal { ids[5], ids[4], ids[3], ids[2], ids[1] }
+  end)
+
   it("creates with defaults and ids that are never reused", function()
     local a = store:create(nil, { title = "first" })
     expect(a.userId).to_equal("user1")
