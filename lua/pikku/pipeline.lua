@@ -31,6 +31,8 @@ local validate_output = false
 local call_plans = {}        -- def -> plan for direct calls (runtime.invoke, wire.rpc.invoke)
 local by_name = {}           -- name -> def (every pikku.func with a name)
 local trusted_origins = {}   -- origin -> true: CORS origins allowed to send credentials (CSRF)
+local listed_origins = {}    -- origin -> true: every CORS origin (a cookie-less request from one passes)
+local any_origin = false     -- pikku.cors { origins = "*" }
 local jwt, cookie_session    -- the crypto modules, required only when auth needs them
 
 -- wire -> the call it belongs to is found through this: coroutine -> the innermost wire
@@ -154,13 +156,16 @@ local UNSAFE = { POST = true, PUT = true, PATCH = true, DELETE = true }
 -- Cross-origin check for cookie sessions, as Go's net/http CrossOriginProtection does it:
 -- Sec-Fetch-Site when the browser sends it, else Origin (or Referer) against Host; a request
 -- with none of them is not from a browser, so no cross-site forgery is possible.
-local function csrf_ok(h)
+-- with_cookie: the request carries the session cookie (only credentialed CORS origins are trusted);
+-- without it, any origin pikku.cors lets in is (the app opened itself to cross-origin calls).
+local function csrf_ok(h, with_cookie)
   local origin = h:header("origin")
   if origin == nil then
     local ref = h:header("referer")
     if ref then origin = match(ref, "^(%a[%w+.-]*://[^/?#]+)") or "null" end
   end
   if origin and trusted_origins[origin] then return true end
+  if origin and not with_cookie and (any_origin or listed_origins[origin]) then return true end
   local site = h:header("sec-fetch-site")
   if site then return site == "same-origin" or site == "none" end
   if origin == nil then return true end
@@ -214,18 +219,19 @@ local function resolve_http(svc, w, strict, upgrade)
   local c = cfg.cookie
   if c then
     local value = h:cookie(c.name)
-    if value and value ~= "" then
-      local s = cookie_session.decode(value, c.secrets, os_time())
-      if s then
-        if upgrade then
-          if cfg.csrf and not csrf_ok(h) then return end
-        elseif cfg.csrf and UNSAFE[h.method] and not csrf_ok(h) then
-          error(errors.Forbidden("cross-origin request refused: a request that uses the session cookie"
-            .. " must come from the same origin (its Origin or Referer must match Host)"), 0)
-        end
-        rawset(w, "session", s)
-      end
+    local s = value and value ~= "" and cookie_session.decode(value, c.secrets, os_time()) or nil
+    if upgrade then
+      if s and not (cfg.csrf and not csrf_ok(h, true)) then rawset(w, "session", s) end
+      return
     end
+    -- every state-changing request, cookie or not: a cross-site POST to a login route would
+    -- otherwise plant the attacker's session in the victim's browser (login CSRF)
+    if cfg.csrf and UNSAFE[h.method] and not csrf_ok(h, value ~= nil) then
+      error(errors.Forbidden("cross-origin request refused: with cookie sessions, a POST, PUT, PATCH or"
+        .. " DELETE from a browser must come from the same origin (its Origin or Referer must match Host)"
+        .. " or from an origin listed in pikku.cors"), 0)
+    end
+    if s then rawset(w, "session", s) end
   end
 end
 
@@ -482,10 +488,15 @@ function M.setup(state)
   validate_output = state.validate_output and true or false
   call_plans = {}
   by_name = {}
-  trusted_origins = {}
+  trusted_origins, listed_origins, any_origin = {}, {}, false
   local cors = state.cors
-  if cors and cors.credentials and type(cors.origins) == "table" then
-    for _, o in ipairs(cors.origins) do trusted_origins[o] = true end
+  if cors and type(cors.origins) == "table" then
+    for _, o in ipairs(cors.origins) do
+      listed_origins[o] = true
+      if cors.credentials then trusted_origins[o] = true end
+    end
+  elseif cors and cors.origins == "*" then
+    any_origin = true
   end
   jwt, cookie_session = nil, nil
   if auth then

@@ -182,6 +182,17 @@ describe('pipeline', () => {
       assert.equal(viaBearer.status, 200, viaBearer.text);
     });
 
+    test('a cross-site POST without a cookie is refused too (login CSRF); a CORS-listed origin passes', async () => {
+      const evil = await call('/login', { method: 'POST', json: { user: 'mallory' },
+        headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } });
+      assert.equal(evil.status, 403, evil.text);
+      assert.equal(evil.headers.get('set-cookie'), null);
+      const listed = await call('/login', { method: 'POST', json: { user: 'ann' }, headers: { origin: 'https://app.example' } });
+      assert.equal(listed.status, 200, listed.text);
+      const same = await call('/login', { method: 'POST', json: { user: 'ann' }, headers: { origin: srv.base } });
+      assert.equal(same.status, 200, same.text);
+    });
+
     test('GET is not checked', async () => {
       const r = await call('/me', { headers: { ...cookie(sid), origin: 'https://evil.example' } });
       assert.equal(r.status, 200);

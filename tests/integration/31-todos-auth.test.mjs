@@ -172,7 +172,7 @@ describe('apps/todos: auth, sessions and permissions', () => {
     checkErrorBody(assert, r.json, { name: 'MissingSession' });
   });
 
-  test('CSRF: a cross-site POST carrying the session cookie is refused; bearer and cookie-less POSTs pass', async () => {
+  test('CSRF: a cross-site POST is refused (with the session cookie or without: login CSRF); bearer and non-browser POSTs pass', async () => {
     const cookie = cookiePair(setCookie(await login(srv, 'demo', 'test')));
     let r = await call(srv, '/logout', { method: 'POST', headers: { cookie, origin: 'https://evil.example' } });
     assert.equal(r.status, 403, r.text);
@@ -180,8 +180,13 @@ describe('apps/todos: auth, sessions and permissions', () => {
     // the session still works
     r = await call(srv, '/me', { headers: { cookie } });
     assert.equal(r.status, 200, r.text);
-    // no cookie: not a CSRF target
-    r = await call(srv, '/todos', { method: 'POST', body: { title: 'no cookie' }, headers: { origin: 'https://evil.example' } });
+    // no cookie, from another site: refused too (a cross-site POST /login would plant a session)
+    r = await call(srv, '/login', { method: 'POST', body: { username: 'demo', password: 'test' },
+      headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } });
+    assert.equal(r.status, 403, r.text);
+    assert.equal(r.headers.get('set-cookie'), null);
+    // no browser headers (curl, a server): not a CSRF target
+    r = await call(srv, '/todos', { method: 'POST', body: { title: 'no cookie' } });
     assert.equal(r.status, 200, r.text);
     // bearer requests are exempt
     const { token } = (await login(srv, 'demo', 'test')).json;
