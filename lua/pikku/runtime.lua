@@ -427,6 +427,8 @@ local function dispatch(handle, index, method, path, query, body, ...)
     end
     h._params = params
     for k, v in pairs(params) do data[k] = v end
+    local vin = r.vin
+    if vin then vin:coerce_query(data) end   -- strings, like the query: "/items/5" -> 5 for an integer
   end
   if query ~= nil and query ~= "" then
     if n == 0 and not r.vin and not key_param then

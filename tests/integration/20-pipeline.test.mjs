@@ -401,6 +401,12 @@ describe('pipeline', () => {
         body: 'limit=7&done=false' });
       assert.equal(f.status, 200, f.text);
       assert.deepEqual(f.json, { limit: 7, done: false, out: '<global' });
+      // path params too; the same value in the path and the query is no conflict
+      const p = await call('/typed/9?limit=9&done=true');
+      assert.equal(p.status, 200, p.text);
+      assert.deepEqual(p.json, { limit: 9, done: true, out: '<global' });
+      const notInt = await call('/typed/nine');
+      assert.equal(notInt.status, 422, notInt.text);
     });
 
     test('in development mode a result that breaks the output schema is a 500 naming the function and the path', async () => {
