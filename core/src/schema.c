@@ -212,32 +212,68 @@ static void push_pointer(cc_t *c, const char *p) {
   if (*p) { lua_pop(L, 1); lua_pushnil(L); }
 }
 
-static pk__snode *compile_ref(cc_t *c, const char *ref) {
+/* Pushes the schema's own $defs[name], else its definitions[name], else nil; *place says which. */
+static void push_local_def(cc_t *c, const char *name, const char **place) {
+  static const char *const places[] = {"$defs", "definitions"};
   lua_State *L = c->L;
-  const char *name = NULL;
-  int from_registry = 0;
-  if (strcmp(ref, "#") == 0) {
-    lua_pushvalue(L, c->doc);
-  } else if (strncmp(ref, "#/$defs/", 8) == 0 || strncmp(ref, "#/definitions/", 14) == 0) {
-    name = strchr(ref + 2, '/') + 1;
-    if (strchr(name, '/')) { push_pointer(c, ref + 1); name = NULL; }
-    else {
-      push_pointer(c, ref + 1);
-      if (lua_isnil(L, -1)) { lua_pop(L, 1); push_registered(c, name); from_registry = 1; }
+  for (int k = 0; k < 2; k++) {
+    lua_getfield(L, c->doc, places[k]);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_getfield(L, -1, name);
+      lua_remove(L, -2);
+      if (!lua_isnil(L, -1)) {
+        *place = places[k];
+        return;
+      }
     }
-  } else if (strncmp(ref, "#/components/schemas/", 21) == 0) {
-    name = ref + 21;
-    push_registered(c, name);
-    from_registry = 1;
-  } else if (ref[0] == '#' && ref[1] == '/') {
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+}
+
+/* The Name of "#/$defs/Name", "#/definitions/Name" or "#/components/schemas/Name", else NULL. */
+static const char *named_pointer(const char *ref) {
+  static const char *const prefixes[] = {"#/$defs/", "#/definitions/", "#/components/schemas/"};
+  for (int k = 0; k < 3; k++) {
+    size_t n = strlen(prefixes[k]);
+    if (strncmp(ref, prefixes[k], n) == 0 && ref[n] && !strchr(ref + n, '/')) return ref + n;
+  }
+  return NULL;
+}
+
+/* Pushes the target of a $ref (nil if there is none) and writes the pointer to compile it under.
+ * A bare "Name" is the schema's own $defs/Name, else its definitions/Name, else the registered
+ * Name. A pointer "#/..." is followed inside the schema; when one of the named forms points to
+ * nothing there, it is the registered Name (so "#/components/schemas/Name", where OpenAPI keeps
+ * named schemas, is the registered one). Returns 1 for a registered schema, with *name set. */
+static int push_ref_target(cc_t *c, const char *ref, const char **name, char *ptr, size_t cap) {
+  const char *place = NULL;
+  *name = NULL;
+  if (ref[0] == '#' && (ref[1] == '\0' || ref[1] == '/')) {
     push_pointer(c, ref + 1);
+    snprintf(ptr, cap, "%s", ref);
+    if (!lua_isnil(c->L, -1) || !(*name = named_pointer(ref))) return 0;
   } else if (ref[0] && !strchr(ref, '#') && !strchr(ref, '/')) {
-    name = ref;
-    push_registered(c, name);
-    from_registry = 1;
+    *name = ref;
+    push_local_def(c, ref, &place);
+    if (place) {
+      snprintf(ptr, cap, "#/%s/%s", place, ref);
+      return 0;
+    }
   } else {
     cerr(c, "$ref", "unsupported reference \"%s\" (use \"Name\", \"#/$defs/Name\", \"#/components/schemas/Name\" or \"#/...\")", ref);
   }
+  lua_pop(c->L, 1);
+  push_registered(c, *name);
+  snprintf(ptr, cap, "%s#", *name);
+  return 1;
+}
+
+static pk__snode *compile_ref(cc_t *c, const char *ref) {
+  lua_State *L = c->L;
+  const char *name;
+  char target_ptr[sizeof c->ptr];
+  int from_registry = push_ref_target(c, ref, &name, target_ptr, sizeof target_ptr - 4);
   int ti = lua_gettop(L);
   if (lua_isnil(L, ti)) {
     if (name) cerr(c, "$ref", "unknown schema \"%s\" (register it with pikku.schema(\"%s\", ...))", name, name);
@@ -260,12 +296,8 @@ static pk__snode *compile_ref(cc_t *c, const char *ref) {
   size_t saved_len = c->plen;
   int saved_doc = c->doc;
   memcpy(saved, c->ptr, c->plen + 1);
-  if (from_registry) {
-    snprintf(c->ptr, sizeof c->ptr - 4, "%s#", name);
-    c->doc = ti;
-  } else {
-    snprintf(c->ptr, sizeof c->ptr - 4, "%s", ref);
-  }
+  if (from_registry) c->doc = ti;
+  memcpy(c->ptr, target_ptr, strlen(target_ptr) + 1);
   c->plen = strlen(c->ptr);
   pk__snode *n = compile_schema(c, ti, "$ref");
   memcpy(c->ptr, saved, saved_len + 1);
@@ -398,6 +430,19 @@ static void compile_numbers(cc_t *c, pk__snode *n, int si) {
 
 static const char *plural(size_t k, const char *one, const char *many) { return k == 1 ? one : many; }
 
+/* Translates a pattern into POSIX ERE in a userdata left on the stack (collected with it), growing
+ * the buffer until the translation fits. */
+static const char *translate_pattern(cc_t *c, const char *src, size_t len) {
+  for (size_t cap = len * 8 + 256;; cap *= 4) {
+    char *ere = lua_newuserdata(c->L, cap);
+    const char *why = NULL;
+    int rc = pk__spattern_translate(src, len, ere, cap, &why);
+    if (rc == 0) return ere;
+    if (rc != -2 || cap > ((size_t)1 << 24)) cerr(c, "pattern", "%s in \"%s\"", why, src);
+    lua_pop(c->L, 1);
+  }
+}
+
 static void compile_strings(cc_t *c, pk__snode *n, int si) {
   lua_State *L = c->L;
   int i;
@@ -431,10 +476,7 @@ static void compile_strings(cc_t *c, pk__snode *n, int si) {
     size_t len;
     if (lua_type(L, i) != LUA_TSTRING) cerr(c, "pattern", "must be a string");
     const char *src = lua_tolstring(L, i, &len);
-    size_t cap = len * 16 + 16;
-    char *ere = lua_newuserdata(L, cap); /* collected with the stack */
-    const char *why = NULL;
-    if (pk__spattern_translate(src, len, ere, cap, &why)) cerr(c, "pattern", "%s in \"%s\"", why, src);
+    const char *ere = translate_pattern(c, src, len);
     int rc = regcomp(&n->re, ere, REG_EXTENDED | REG_NOSUB);
     if (rc) {
       char msg[128];
@@ -461,6 +503,12 @@ static void compile_strings(cc_t *c, pk__snode *n, int si) {
   }
 }
 
+/* enum and const values are JSON values: no NaN (which cannot even be a table key) or infinity. */
+static void check_finite(cc_t *c, int i, const char *kw) {
+  if (lua_type(c->L, i) == LUA_TNUMBER && !isfinite(lua_tonumber(c->L, i)))
+    cerr(c, kw, "NaN and infinity are not JSON values");
+}
+
 static void compile_enum_const(cc_t *c, pk__snode *n, int si) {
   lua_State *L = c->L;
   int i;
@@ -473,6 +521,7 @@ static void compile_enum_const(cc_t *c, pk__snode *n, int si) {
     int list = set + 1;
     for (int k = 1; k <= count; k++) {
       lua_rawgeti(L, i, k);
+      check_finite(c, lua_gettop(L), "enum");
       if (lua_type(L, -1) == LUA_TTABLE) {
         pk__schema_push_copy(L, lua_gettop(L), 0);
         lua_rawseti(L, list, ++ntables);
@@ -505,6 +554,7 @@ static void compile_enum_const(cc_t *c, pk__snode *n, int si) {
     lua_settop(L, i - 1);
   }
   if ((i = field(c, si, "const"))) {
+    check_finite(c, i, "const");
     pk__schema_push_copy(L, i, 0);
     n->const_val = env_add(c);
     push_repr(L, i);
@@ -795,7 +845,8 @@ static int l_coerce_query(lua_State *L) {
 static int l_compile(lua_State *L) {
   static const char *const fixed[] = {"path", "message", "is required", "is not allowed",
                                       "has a key that is not a string", "is not a JSON value",
-                                      "is nested too deeply"};
+                                      "is nested too deeply",
+                                      "must be a finite number (JSON has no NaN or infinity)"};
   lua_settop(L, 3);
   const char *where = luaL_optstring(L, 2, "schema");
   if (!lua_isnil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);

@@ -1,4 +1,5 @@
-/* schema_check.c: the string checks of JSON Schema: UTF-8 length, formats, and pattern translation. */
+/* schema_check.c: the string checks of JSON Schema: UTF-8 length, formats, and the fast pattern matcher. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "schema_internal.h"
@@ -24,10 +25,6 @@ int pk__sformat_id(const char *name) {
 
 const char *pk__sformat_name(int id) { return id > 0 && id <= PK__SF_URI ? format_names[id] : "?"; }
 
-static int is_digit(int c) { return c >= '0' && c <= '9'; }
-static int is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-static int is_alnum(int c) { return is_digit(c) || is_alpha(c); }
-static int is_hex(int c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 /* The dot-atom local part and host name of the usual HTML/ajv check (no quoted local parts, no IP
  * literals): atext+ ("." atext+)* "@" label ("." label)+, label = alnum (alnum|"-")* alnum. */
@@ -39,7 +36,7 @@ static int check_email(const char *s, size_t n) {
     if (c == '.') {
       if (atom == 0) return 0;
       atom = 0;
-    } else if (is_alnum((unsigned char)c) || (c && strchr(atext_extra, c))) {
+    } else if (pk__is_alnum((unsigned char)c) || (c && strchr(atext_extra, c))) {
       atom++;
     } else {
       return 0;
@@ -50,7 +47,7 @@ static int check_email(const char *s, size_t n) {
   int labels = 0;
   while (i < n) {
     size_t start = i;
-    while (i < n && (is_alnum((unsigned char)s[i]) || s[i] == '-')) i++;
+    while (i < n && (pk__is_alnum((unsigned char)s[i]) || s[i] == '-')) i++;
     if (i == start || s[start] == '-' || s[i - 1] == '-') return 0;
     labels++;
     if (i == n) break;
@@ -65,7 +62,7 @@ static int check_uuid(const char *s, size_t n) {
   for (size_t i = 0; i < 36; i++) {
     if (i == 8 || i == 13 || i == 18 || i == 23) {
       if (s[i] != '-') return 0;
-    } else if (!is_hex((unsigned char)s[i])) {
+    } else if (!pk__is_hex((unsigned char)s[i])) {
       return 0;
     }
   }
@@ -78,7 +75,7 @@ static int digits(const char *s, size_t n, size_t *i, int w, int *out) {
   if (*i + (size_t)w > n) return 0;
   for (int k = 0; k < w; k++) {
     char c = s[*i + k];
-    if (!is_digit((unsigned char)c)) return 0;
+    if (!pk__is_digit((unsigned char)c)) return 0;
     v = v * 10 + (c - '0');
   }
   *i += (size_t)w;
@@ -117,7 +114,7 @@ static int check_date_time(const char *s, size_t n) {
   if (h > 23 || mi > 59 || sec > 60) return 0;
   if (i < n && s[i] == '.') {
     size_t start = ++i;
-    while (i < n && is_digit((unsigned char)s[i])) i++;
+    while (i < n && pk__is_digit((unsigned char)s[i])) i++;
     if (i == start) return 0;
   }
   if (i < n && (s[i] == 'Z' || s[i] == 'z')) return i + 1 == n;
@@ -139,15 +136,15 @@ static int check_date(const char *s, size_t n) {
 static int check_uri(const char *s, size_t n) {
   static const char allowed[] = "-._~:/?#[]@!$&'()*+,;=";
   size_t i = 0;
-  if (n == 0 || !is_alpha((unsigned char)s[0])) return 0;
-  while (i < n && (is_alnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) i++;
+  if (n == 0 || !pk__is_alpha((unsigned char)s[0])) return 0;
+  while (i < n && (pk__is_alnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) i++;
   if (i == n || s[i] != ':') return 0;
   for (i++; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c == '%') {
-      if (i + 2 >= n || !is_hex((unsigned char)s[i + 1]) || !is_hex((unsigned char)s[i + 2])) return 0;
+      if (i + 2 >= n || !pk__is_hex((unsigned char)s[i + 1]) || !pk__is_hex((unsigned char)s[i + 2])) return 0;
       i += 2;
-    } else if (!is_alnum(c) && !(c && strchr(allowed, c))) {
+    } else if (!pk__is_alnum(c) && !(c && strchr(allowed, c))) {
       return 0;
     }
   }
@@ -165,232 +162,6 @@ int pk__sformat_check(int id, const char *s, size_t n) {
   }
 }
 
-/* ---- patterns: ECMA-262 subset -> POSIX ERE -------------------------------------------------- */
-
-typedef struct {
-  char *p, *end;
-  int full;
-} out_t;
-
-static void put(out_t *o, const char *s, size_t n) {
-  if ((size_t)(o->end - o->p) <= n) { o->full = 1; return; }
-  memcpy(o->p, s, n);
-  o->p += n;
-}
-static void putc1(out_t *o, char c) { put(o, &c, 1); }
-static void puts1(out_t *o, const char *s) { put(o, s, strlen(s)); }
-
-/* A literal byte outside brackets, escaped if ERE gives it a meaning. */
-static void put_literal(out_t *o, char c) {
-  if (c && strchr(".[]()*+?{}|^$\\", c)) putc1(o, '\\');
-  putc1(o, c);
-}
-
-static int hexval(const char *s, int w) {
-  int v = 0;
-  for (int i = 0; i < w; i++) {
-    int c = (unsigned char)s[i];
-    if (!is_hex(c)) return -1;
-    v = v * 16 + (is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
-  }
-  return v;
-}
-
-/* The character of a one-character escape (\n, \t, \uXXXX, \xHH, \. ...) at s[*i] (just after the
- * backslash). Returns the number of bytes written to b, 0 if the escape is not a single character. */
-static int escape_char(const char *s, size_t n, size_t *i, char *b) {
-  char c = s[*i];
-  switch (c) {
-  case 'n': b[0] = '\n'; (*i)++; return 1;
-  case 't': b[0] = '\t'; (*i)++; return 1;
-  case 'r': b[0] = '\r'; (*i)++; return 1;
-  case 'f': b[0] = '\f'; (*i)++; return 1;
-  case 'v': b[0] = '\v'; (*i)++; return 1;
-  case 'x': {
-    int v = *i + 2 < n ? hexval(s + *i + 1, 2) : -1;
-    if (v <= 0) return 0;
-    *i += 3;
-    return pk__utf8_encode((unsigned)v, b);
-  }
-  case 'u': {
-    int v = *i + 4 < n ? hexval(s + *i + 1, 4) : -1;
-    if (v <= 0) return 0;
-    *i += 5;
-    return pk__utf8_encode((unsigned)v, b);
-  }
-  default:
-    if (is_alnum((unsigned char)c) || (unsigned char)c >= 0x80 || c == 0) return 0;
-    b[0] = c; /* an escaped punctuation character is itself */
-    (*i)++;
-    return 1;
-  }
-}
-
-/* A bracket expression starting after '[' at s[*i]. POSIX brackets have no escapes, so the ECMA
- * escapes are resolved here and `]`, `^`, `[` and `-` are placed where POSIX reads them literally. */
-static int bracket(const char *s, size_t n, size_t *i, out_t *o, const char **why) {
-  char body[512];
-  size_t bl = 0;
-  int neg = 0, rb = 0, caret = 0, lb = 0, dash = 0;
-  if (*i < n && s[*i] == '^') { neg = 1; (*i)++; }
-  if (*i < n && s[*i] == ']') { *why = "empty character classes ([] and [^]) are not supported"; return -1; }
-  while (*i < n && s[*i] != ']') {
-    char ch[4];
-    int chn;
-    const char *cls = NULL;
-    if (s[*i] == '\\') {
-      (*i)++;
-      if (*i >= n) break;
-      char e = s[*i];
-      if (e == 'd') cls = "0-9";
-      else if (e == 'w') cls = "A-Za-z0-9_";
-      else if (e == 's') cls = "[:space:]";
-      else if (e == 'D' || e == 'W' || e == 'S') {
-        *why = "\\D, \\W and \\S inside [...] are not supported";
-        return -1;
-      }
-      if (cls) {
-        (*i)++;
-        chn = 0;
-      } else if (e == 'b') {
-        ch[0] = '\b';
-        chn = 1;
-        (*i)++;
-      } else if (!(chn = escape_char(s, n, i, ch))) {
-        *why = "unsupported escape inside [...]";
-        return -1;
-      }
-    } else {
-      ch[0] = s[(*i)++];
-      chn = 1;
-    }
-    if (cls) {
-      size_t l = strlen(cls);
-      if (bl + l >= sizeof body) goto toolong;
-      memcpy(body + bl, cls, l);
-      bl += l;
-      continue;
-    }
-    if (chn > 1 || (unsigned char)ch[0] >= 0x80) {
-      *why = "non-ASCII characters inside [...] are not supported (patterns match bytes)";
-      return -1;
-    }
-    /* a range a-z (the '-' is literal at the end of the class) */
-    if (*i + 1 < n && s[*i] == '-' && s[*i + 1] != ']') {
-      char hi[4];
-      int hin = 1;
-      (*i)++;
-      if (s[*i] == '\\') {
-        (*i)++;
-        if (*i >= n || !(hin = escape_char(s, n, i, hi)) || hin > 1) {
-          *why = "unsupported range end inside [...]";
-          return -1;
-        }
-      } else {
-        hi[0] = s[(*i)++];
-      }
-      if (strchr("]^-[", ch[0]) || strchr("]^-[", hi[0]) || (unsigned char)hi[0] >= 0x80 ||
-          (unsigned char)hi[0] < (unsigned char)ch[0]) {
-        *why = "unsupported or reversed range inside [...]";
-        return -1;
-      }
-      if (bl + 3 >= sizeof body) goto toolong;
-      body[bl++] = ch[0];
-      body[bl++] = '-';
-      body[bl++] = hi[0];
-      continue;
-    }
-    if (ch[0] == ']') rb = 1;
-    else if (ch[0] == '^') caret = 1;
-    else if (ch[0] == '[') lb = 1;
-    else if (ch[0] == '-') dash = 1;
-    else {
-      if (bl + 1 >= sizeof body) goto toolong;
-      body[bl++] = ch[0];
-    }
-  }
-  if (*i >= n) { *why = "unterminated [...]"; return -1; }
-  (*i)++; /* ']' */
-  if (!neg && caret && !rb && !lb && !dash && bl == 0) { puts1(o, "\\^"); return 0; }
-  putc1(o, '[');
-  if (neg) putc1(o, '^');
-  if (rb) putc1(o, ']');
-  put(o, body, bl);
-  if (lb) putc1(o, '[');
-  if (caret) putc1(o, '^');
-  if (dash) putc1(o, '-');
-  putc1(o, ']');
-  return 0;
-toolong:
-  *why = "character class too long";
-  return -1;
-}
-
-int pk__spattern_translate(const char *s, size_t n, char *buf, size_t cap, const char **why) {
-  out_t o = {buf, buf + cap, 0};
-  size_t i = 0;
-  while (i < n) {
-    char c = s[i];
-    if (c == '\\') {
-      i++;
-      if (i >= n) { *why = "pattern ends with a backslash"; return -1; }
-      char e = s[i];
-      const char *rep = NULL;
-      switch (e) {
-      case 'd': rep = "[0-9]"; break;
-      case 'D': rep = "[^0-9]"; break;
-      case 's': rep = "[[:space:]]"; break;
-      case 'S': rep = "[^[:space:]]"; break;
-      case 'w': rep = "[A-Za-z0-9_]"; break;
-      case 'W': rep = "[^A-Za-z0-9_]"; break;
-      case 'b': rep = "\\b"; break;
-      case 'B': rep = "\\B"; break;
-      default: break;
-      }
-      if (rep) {
-        puts1(&o, rep);
-        i++;
-      } else if (e >= '1' && e <= '9') {
-        *why = "backreferences are not supported";
-        return -1;
-      } else {
-        char ch[4];
-        int chn = escape_char(s, n, &i, ch);
-        if (!chn) { *why = "unsupported escape (supported: \\d \\D \\s \\S \\w \\W \\b \\B \\n \\t \\r \\f \\v \\xHH \\uHHHH and escaped punctuation)"; return -1; }
-        if (chn == 1) put_literal(&o, ch[0]);
-        else put(&o, ch, (size_t)chn);
-      }
-      continue;
-    }
-    if (c == '[') {
-      i++;
-      if (bracket(s, n, &i, &o, why)) return -1;
-      continue;
-    }
-    if (c == '(' && i + 1 < n && s[i + 1] == '?') {
-      if (i + 2 < n && s[i + 2] == ':') {
-        putc1(&o, '(');
-        i += 3;
-        continue;
-      }
-      *why = "lookahead, lookbehind and named groups are not supported";
-      return -1;
-    }
-    if (c == '.') {
-      puts1(&o, "[^\n]"); /* ECMA's '.' does not match a line break */
-      i++;
-      continue;
-    }
-    putc1(&o, c);
-    i++;
-    /* lazy quantifiers (*? +? ?? {n,m}?) match the same strings as greedy ones */
-    if ((c == '*' || c == '+' || c == '?' || c == '}') && i < n && s[i] == '?') i++;
-  }
-  putc1(&o, '\0');
-  if (o.full) { *why = "pattern too long"; return -1; }
-  return 0;
-}
-
 /* ---- a fast matcher for the common patterns -------------------------------------------------- */
 
 /* Patterns without groups or alternation (a sequence of characters and classes with *, +, ?, {n,m},
@@ -402,12 +173,12 @@ static void set_bit(pk__sre *r, int cls, unsigned c) { r->cls[cls][c >> 5] |= 1u
 static int class_has(const char *name, size_t n, unsigned c) {
 #define IS(s) (n == sizeof s - 1 && memcmp(name, s, n) == 0)
   if (IS("space")) return c == ' ' || (c >= '\t' && c <= '\r');
-  if (IS("digit")) return is_digit((int)c);
-  if (IS("alpha")) return is_alpha((int)c);
-  if (IS("alnum")) return is_alnum((int)c);
+  if (IS("digit")) return pk__is_digit((int)c);
+  if (IS("alpha")) return pk__is_alpha((int)c);
+  if (IS("alnum")) return pk__is_alnum((int)c);
   if (IS("upper")) return c >= 'A' && c <= 'Z';
   if (IS("lower")) return c >= 'a' && c <= 'z';
-  if (IS("xdigit")) return is_hex((int)c);
+  if (IS("xdigit")) return pk__is_hex((int)c);
 #undef IS
   return -1;
 }

@@ -53,6 +53,7 @@ enum {
   PK__SENV_BAD_KEY,         /* "has a key that is not a string" */
   PK__SENV_NOT_JSON,        /* "is not a JSON value" */
   PK__SENV_TOO_DEEP,        /* "is nested too deeply" */
+  PK__SENV_NOT_FINITE,      /* "must be a finite number (JSON has no NaN or infinity)" */
   PK__SENV_WHERE,           /* the `where` given to compile */
   PK__SENV_FIRST_FREE
 };
@@ -142,11 +143,18 @@ size_t pk__utf8_len(const char *s, size_t n);
 int pk__sformat_id(const char *name);
 const char *pk__sformat_name(int id);
 int pk__sformat_check(int id, const char *s, size_t n);
-/* Translates an ECMA-262 style pattern into POSIX ERE. Returns 0, or -1 with *why set. */
+/* Translates an ECMA-262 style pattern into POSIX ERE that matches UTF-8 code points. Returns 0, -1
+ * with *why set for a pattern it does not take, or -2 when `cap` is too small (try a larger one). */
 int pk__spattern_translate(const char *src, size_t n, char *out, size_t cap, const char **why);
 /* Compiles a translated (POSIX ERE) pattern for the fast matcher: 0, or -1 if it needs regexec. */
 int pk__sre_compile(const char *ere, pk__sre *r);
 int pk__sre_match(const pk__sre *r, const char *s, size_t n);
 /* Pushes a deep copy of the value at i (tables copied to depth 64, metatables kept). */
 void pk__schema_push_copy(lua_State *L, int i, int depth);
+/* ASCII character classes (the C locale's, without its locale lookups). */
+static inline int pk__is_digit(int c) { return c >= '0' && c <= '9'; }
+static inline int pk__is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static inline int pk__is_alnum(int c) { return pk__is_digit(c) || pk__is_alpha(c); }
+static inline int pk__is_hex(int c) { return pk__is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
 #endif

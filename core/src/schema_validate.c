@@ -79,7 +79,8 @@ static inline unsigned kind_of(lua_State *L, int i) {
   case LUA_TSTRING: return PK__ST_STRING;
   case LUA_TNUMBER: {
     double d = lua_tonumber(L, i);
-    return PK__ST_NUMBER | (isfinite(d) && d == floor(d) ? PK__ST_INTEGER : 0);
+    if (!isfinite(d)) return 0; /* NaN and infinity: Lua has them, JSON does not */
+    return PK__ST_NUMBER | (d == floor(d) ? PK__ST_INTEGER : 0);
   }
   case LUA_TTABLE: return table_kind(L, i);
   case LUA_TLIGHTUSERDATA: return lua_touserdata(L, i) == NULL ? PK__ST_NULL : 0; /* cjson.null */
@@ -113,7 +114,9 @@ int pk__schema_equal(lua_State *L, int a, int b, int depth) {
     nb++;
     lua_pop(L, 1);
   }
-  return na == nb;
+  if (na != nb) return 0;
+  /* two empty tables: a decoded [] and a decoded {} differ; an unmarked {} is either */
+  return na > 0 || (empty_table_kind(L, a) & empty_table_kind(L, b)) != 0;
 }
 
 /* Pushes a deep copy of the value at i: defaults are copied so no two calls share a table, and
@@ -286,6 +289,24 @@ static int vstring(vctx *c, const pk__snode *n, int vi) {
   return 0;
 }
 
+/* Writes the default of the absent property p into the object at vi (a fresh copy of a table), then
+ * checks the written value as if it had been sent, which fills the defaults inside it too. */
+static void fill_default(vctx *c, const pk__sprop *p, int vi) {
+  lua_State *L = c->L;
+  if (!lua_checkstack(L, 4)) { fail(c, PK__SENV_TOO_DEEP); return; }
+  lua_rawgeti(L, c->env, p->def);
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    pk__schema_push_copy(L, lua_gettop(L), 0);
+    lua_remove(L, -2);
+  }
+  int di = lua_gettop(L);
+  lua_rawgeti(L, c->env, p->key);
+  lua_pushvalue(L, di);
+  lua_rawset(L, vi);
+  if (p->schema) vchild_key(c, p->schema, di, p->name, p->len);
+  lua_settop(L, di - 1);
+}
+
 /* One pass over the object's keys validates the present properties (the key and value are already
  * on the stack from lua_next); absent ones are looked up only when a required property was not seen
  * or defaults are to be written. */
@@ -346,13 +367,7 @@ static int vobject(vctx *c, const pk__snode *n, int vi, int nonempty) {
     lua_pop(L, 1);
     if (!absent) continue;
     if (p->def && c->fill && !c->silent) {
-      lua_rawgeti(L, c->env, p->key);
-      lua_rawgeti(L, c->env, p->def);
-      if (lua_type(L, -1) == LUA_TTABLE) {
-        pk__schema_push_copy(L, lua_gettop(L), 0);
-        lua_remove(L, -2);
-      }
-      lua_rawset(L, vi);
+      fill_default(c, p, vi);
     } else if (p->required && fail_key(c, PK__SENV_REQUIRED, p->name, p->len)) {
       return 1;
     }
@@ -472,7 +487,7 @@ static int vnode(vctx *c, const pk__snode *n, int vi) {
   }
   unsigned kind = kind_of(L, vi);
   if (!kind) {
-    fail(c, PK__SENV_NOT_JSON);
+    fail(c, lua_type(L, vi) == LUA_TNUMBER ? PK__SENV_NOT_FINITE : PK__SENV_NOT_JSON);
     goto out;
   }
   if (n->types && !(kind & n->types)) {

@@ -25,6 +25,7 @@ static const char helpers[] =
   "S = require 'pikku.schema'\n"
   "C = require 'pikku.schema_c'\n"
   "null = cjson.null\n"
+  "J = require 'pikku.json_c'\n"
   "function lines(errs)\n"
   "  local t = {}\n"
   "  for i, e in ipairs(errs) do\n"
@@ -86,6 +87,7 @@ static int setup(void **s) {
   lua_setfield(L, -2, "cjson");
   lua_settop(L, 0);
   pk__schema_open(L);
+  pk__json_open(L);
   if (luaL_dostring(L, helpers)) {
     fprintf(stderr, "%s\n", lua_tostring(L, -1));
     return -1;
@@ -110,7 +112,16 @@ static void test_types(void **s) {
   EXPECT("return check({type='number'}, 2)", "ok");
   EXPECT("return check({type='integer'}, 2)", "ok");
   EXPECT("return check({type='integer'}, 2.5)", " must be integer");
-  EXPECT("return check({type='integer'}, 1/0)", " must be integer");
+  /* NaN and infinity are Lua numbers but not JSON ones */
+  EXPECT("return check({type='integer'}, 1/0)", " must be a finite number (JSON has no NaN or infinity)");
+  EXPECT("return check({type='number'}, 0/0)", " must be a finite number (JSON has no NaN or infinity)");
+  EXPECT("return check({type='number'}, -1/0)", " must be a finite number (JSON has no NaN or infinity)");
+  EXPECT("return check({}, 1/0)", " must be a finite number (JSON has no NaN or infinity)");
+  EXPECT("return check({properties={x={type='number', minimum=0}}}, {x=1/0})",
+         "/x must be a finite number (JSON has no NaN or infinity)");
+  EXPECT("return check({items={type={'number','null'}}}, {1, 0/0, null})",
+         "/1 must be a finite number (JSON has no NaN or infinity)");
+  EXPECT("return check({type='number'}, 1e308)", "ok");
   EXPECT("return check({type='boolean'}, false)", "ok");
   EXPECT("return check({type='boolean'}, 'true')", " must be boolean");
   EXPECT("return check({type='null'}, null)", "ok");
@@ -265,6 +276,60 @@ static void test_objects(void **s) {
   EXPECT("return check({required={'a'}, properties={a={type='string'}}}, {a=null})", "/a must be string");
 }
 
+/* Characters, not bytes: a non-ASCII character is one atom, and ., [^...] and classes with
+ * non-ASCII members match one code point, as minLength counts them. */
+static void test_pattern_unicode(void **s) {
+  /* é is \\195\\169 in UTF-8 */
+  EXPECT("return check({pattern='^\\195\\169+$'}, '\\195\\169\\195\\169')", "ok");
+  EXPECT("return check({pattern='^\\195\\169+$'}, '\\195\\169\\169')", " must match the pattern ^\303\251+$");
+  EXPECT("return check({pattern='^\\195\\169{2}$'}, '\\195\\169\\195\\169')", "ok");
+  EXPECT("return check({pattern='^x\\195\\169?y$'}, 'xy')", "ok");
+  EXPECT("return check({pattern='^\\\\u00e9+$'}, '\\195\\169\\195\\169')", "ok");
+  /* a surrogate pair is one character (U+1F600, 4 bytes) */
+  EXPECT("return check({pattern='^\\\\uD83D\\\\uDE00+$'}, '\\240\\159\\152\\128\\240\\159\\152\\128')", "ok");
+  /* . and negated classes take one whole character */
+  EXPECT("return check({pattern='^.$'}, '\\195\\169')", "ok");
+  EXPECT("return check({pattern='^.{2}$'}, '\\230\\151\\165\\230\\156\\172')", "ok");
+  EXPECT("return check({pattern='^.{3}$'}, '\\230\\151\\165\\230\\156\\172')", " must match the pattern ^.{3}$");
+  EXPECT("return check({pattern='^.{1,20}$'}, '\\240\\159\\152\\128')", "ok");
+  EXPECT("return check({pattern='^.+.$'}, '\\195\\169')", " must match the pattern ^.+.$");
+  EXPECT("return check({pattern='^[^a]$'}, '\\195\\169')", "ok");
+  EXPECT("return check({pattern='^\\\\D\\\\W\\\\S$'}, '\\195\\169\\195\\169\\195\\169')", "ok");
+  EXPECT("return check({pattern='^[\\\\D]$'}, '\\195\\169')", "ok");
+  EXPECT("return check({pattern='^[^]$'}, '\\n')", "ok");
+  /* non-ASCII inside [...]: ranges of code points ([é-ü] is U+00E9..U+00FC) */
+  EXPECT("return check({pattern='^[\\195\\169-\\195\\188]+$'}, '\\195\\188\\195\\169\\195\\170')", "ok");
+  EXPECT("return check({pattern='^[\\195\\169-\\195\\188]$'}, '\\195\\191')", /* ÿ */
+         " must match the pattern ^[\303\251-\303\274]$");
+  EXPECT("return check({pattern='^[\\195\\169-\\195\\188]$'}, 'e')", " must match the pattern ^[\303\251-\303\274]$");
+  EXPECT("return check({pattern='^[\\\\u00e9a-c]+$'}, 'a\\195\\169c')", "ok");
+  EXPECT("return check({pattern='^[^\\195\\169]$'}, '\\195\\188')", "ok");
+  EXPECT("return check({pattern='^[^\\195\\169]$'}, '\\195\\169')", " must match the pattern ^[^\303\251]$");
+  EXPECT("return check({pattern='^[^\\195\\169]$'}, 'a')", "ok");
+  EXPECT("return bad({pattern='^\\195$'})", "function f input: schema #: pattern: the pattern is not valid UTF-8 in \"^\303$\"");
+}
+
+/* As in Annex B of ECMA-262, a '{' that does not start a quantifier {n}, {n,} or {n,m} is the
+ * character itself, and so is '}'. */
+static void test_pattern_braces(void **s) {
+  EXPECT("return check({pattern='^a{,3}$'}, 'a{,3}')", "ok");
+  EXPECT("return check({pattern='^a{,3}$'}, 'aaa')", " must match the pattern ^a{,3}$");
+  EXPECT("return check({pattern='^(a|b{)$'}, 'b{')", "ok");
+  EXPECT("return check({pattern='^(a|b{)$'}, 'a')", "ok");
+  EXPECT("return check({pattern='^{x}$'}, '{x}')", "ok");
+  EXPECT("return check({pattern='^a{2'}, 'a{2')", "ok");
+  EXPECT("return check({pattern='^a}$'}, 'a}')", "ok");
+  EXPECT("return check({pattern='^a{2}$'}, 'aa')", "ok");
+  EXPECT("return check({pattern='^a{2,}$'}, 'a{2,}')", " must match the pattern ^a{2,}$");
+  /* a real quantifier with nothing before it is an error, as in ECMA-262 */
+  EXPECT("return bad({pattern='{2}'})", "function f input: schema #: pattern: nothing to repeat before {n,m} in \"{2}\"");
+  EXPECT("return bad({pattern='a{2}{3}'})", "function f input: schema #: pattern: nothing to repeat before {n,m} in \"a{2}{3}\"");
+  EXPECT("return bad({pattern='a**'})", "function f input: schema #: pattern: nothing to repeat before *, + or ? in \"a**\"");
+  EXPECT("return bad({pattern='^*'})", "function f input: schema #: pattern: nothing to repeat before a quantifier in \"^*\"");
+  EXPECT("return bad({pattern='a{3,2}'})", "function f input: schema #: pattern: numbers out of order in {n,m} in \"a{3,2}\"");
+  EXPECT("return bad({pattern='a)'})", "function f input: schema #: pattern: unmatched ) (write \\) for the character) in \"a)\"");
+}
+
 static void test_arrays(void **s) {
   EXPECT("return check({items={type='string'}}, {'a','b'})", "ok");
   EXPECT("return check({items={type='string'}}, {'a', 2, 'c', 4})", "/1 must be string\n/3 must be string");
@@ -275,6 +340,13 @@ static void test_arrays(void **s) {
   EXPECT("return check({uniqueItems=true}, {1,2,1})", " must not contain duplicate items");
   EXPECT("return check({uniqueItems=true}, {{a=1},{a=1}})", " must not contain duplicate items");
   EXPECT("return check({uniqueItems=true}, {{a=1},{a=2}})", "ok");
+  /* decoded {} and [] differ; two of either are duplicates; a plain Lua {} is either */
+  EXPECT("return check({uniqueItems=true}, J.decode('[{}, []]'))", "ok");
+  EXPECT("return check({uniqueItems=true}, J.decode('[{\"a\":[]}, {\"a\":{}}]'))", "ok");
+  EXPECT("return check({uniqueItems=true}, J.decode('[[], []]'))", " must not contain duplicate items");
+  EXPECT("return check({uniqueItems=true}, J.decode('[{}, {}]'))", " must not contain duplicate items");
+  EXPECT("return check({uniqueItems=true}, {{}, J.decode('[]')})", " must not contain duplicate items");
+  EXPECT("return check({const=J.decode('[]')}, J.decode('{}'))", " must be [...]");
   EXPECT("return check({prefixItems={{type='string'},{type='number'}}}, {'a', 1, true})", "ok");
   EXPECT("return check({prefixItems={{type='string'},{type='number'}}, items=false}, {'a', 'b', true})",
          "/1 must be number\n/2 is not allowed");
@@ -338,6 +410,23 @@ static void test_defaults(void **s) {
   EXPECT("local t = {a={}}\n"
          "assert(C.compile({properties={a={properties={b={default=5}}}}}, 't'):validate(t, true))\n"
          "return tostring(t.a.b)", "5");
+  /* a filled default is checked as if it had been sent: the defaults inside it are filled too */
+  run("VD = C.compile({type='object', properties={opts={type='object', default={}, properties={"
+      "  level={type='integer', default=3}, tags={type='array', default={'a'}},"
+      "  deep={type='object', default={}, properties={on={type='boolean', default=true}}}}}}}, 't')\n"
+      "return ''");
+  EXPECT("local t = {} assert(VD:validate(t, true)) return dump(t)",
+         "{\"opts\":{\"deep\":{\"on\":true},\"level\":3,\"tags\":[\"a\"]}}");
+  EXPECT("local t = {opts={level=1}} assert(VD:validate(t, true)) return dump(t)",
+         "{\"opts\":{\"deep\":{\"on\":true},\"level\":1,\"tags\":[\"a\"]}}");
+  /* ... and each call gets its own copy, however deep: changing one does not change the next */
+  EXPECT("local a, b = {}, {}\n"
+         "VD:validate(a, true) a.opts.tags[1] = 'x' a.opts.deep.on = false a.opts.level = 9\n"
+         "VD:validate(b, true) return dump(b) .. ' ' .. tostring(a.opts ~= b.opts)",
+         "{\"opts\":{\"deep\":{\"on\":true},\"level\":3,\"tags\":[\"a\"]}} true");
+  /* a default that does not match its schema is reported like sent data */
+  EXPECT("local t = {} local ok, errs = C.compile({properties={n={type='integer', default='x'}}}, 't'):validate(t, true)\n"
+         "return lines(errs)", "/n must be integer");
 }
 
 static void test_coerce_query(void **s) {
@@ -417,6 +506,21 @@ static void test_refs(void **s) {
          "/children/0/children/0/name must not be empty\n"
          "/children/0/children/0/x is not allowed\n"
          "/children/0/children/1/name is required");
+  /* a bare name is looked up in the schema's own $defs, then definitions, then the registry */
+  run("S.register('RInt', {type='integer'}) return ''");
+  EXPECT("return check({['$defs']={RInt={type='string'}}, ['$ref']='RInt'}, 'x')", "ok");
+  EXPECT("return check({['$defs']={RInt={type='string'}}, ['$ref']='RInt'}, 5)", " must be string");
+  EXPECT("return check({definitions={RInt={type='string'}}, properties={a={['$ref']='RInt'}}}, {a=5})",
+         "/a must be string");
+  EXPECT("return check({['$ref']='RInt'}, 'x')", " must be integer");
+  EXPECT("return bad({['$defs']={B={type='strng'}}, ['$ref']='B'})",
+         "function f input: schema #/$defs/B: type: unknown type \"strng\" (use string, number, integer, boolean, object, array or null)");
+  /* pointers mean what they say: #/components/schemas/Name (OpenAPI's place for named schemas) is
+   * the registered one even when $defs has the name */
+  EXPECT("return check({['$defs']={RInt={type='string'}}, ['$ref']='#/components/schemas/RInt'}, 'x')",
+         " must be integer");
+  EXPECT("return check({['$defs']={RInt={type='string'}}, ['$ref']='#/$defs/RInt'}, 'x')", "ok");
+  EXPECT("return check({['$defs']={RInt={type='string'}}, ['$ref']='#/definitions/RInt'}, 'x')", " must be integer");
   /* local $defs win over the registry; '#' is the document itself */
   EXPECT("return check({['$defs']={Tag={type='integer'}}, properties={t={['$ref']='#/$defs/Tag'}}}, {t='x'})",
          "/t must be integer");
@@ -527,11 +631,14 @@ static void test_fast_matcher(void **s) {
   static const char *const patterns[] = {
     "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", "^[0-9]{5}$", "b+", "^a.c$", "^\\d{2,4}-?x*$", "ab?c", "^a{2,}$",
     "^[\\]\\-a]+$", "[A-Z][a-z]*", "x$", "^$", "^a*a*a*a*b$", "^\\.\\*$", "^[^a-c]{0,3}$", "^[\\w.-]+$",
+    "^.{2}$", "^[^a]+$", "^.?x$", "^.{1,3}$", "^\\D*$", "^x.+y$", "^[^\\s]{2,}$",
     "^(?:ab)+$", "^(cat|dog)$", "\\bword\\b"};
   static const char *const subjects[] = {
     "", "a", "ab", "abc", "abbbc", "a@b.co", "a b@c.d", "12345", "1234", "123456", "12345\n", "aac", "a\nc",
     "12-xx", "1234x", "ac", "aa", "aaa", "]-a", "Hello", "hello", "x", "yx", "xy", ".*", "dde", "aaaaaaaab",
-    "aaaa", "cat", "dog", "a word here", "foo.bar-baz_1", "abab"};
+    "aaaa", "cat", "dog", "a word here", "foo.bar-baz_1", "abab",
+    "\xc3\xa9", "\xc3\xa9\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "x\xc3\xa9y", "\xc3\xa9x", "ax", "xy",
+    "\xf0\x9f\x98\x80\xc3\xa9" "a"};
   int fast_count = 0;
   for (size_t p = 0; p < sizeof patterns / sizeof *patterns; p++) {
     char ere[512];
@@ -583,6 +690,8 @@ int main(void) {
     cmocka_unit_test(test_numbers),
     cmocka_unit_test(test_strings),
     cmocka_unit_test(test_patterns),
+    cmocka_unit_test(test_pattern_unicode),
+    cmocka_unit_test(test_pattern_braces),
     cmocka_unit_test(test_fast_matcher),
     cmocka_unit_test(test_formats),
     cmocka_unit_test(test_enum_const),
