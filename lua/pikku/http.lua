@@ -2,6 +2,7 @@
 local M = {}
 
 local core = require "pikku.core"
+local json_array = require("pikku.json").array
 
 local type, tostring, tonumber, setmetatable, rawset, error, pairs =
   type, tostring, tonumber, setmetatable, rawset, error, pairs
@@ -38,13 +39,33 @@ local function unescape_form(s)
 end
 M.unescape_form = unescape_form
 
+-- "a,b%2Cc" -> appends "a", "b,c" to list: split on the commas of the raw text, then decoded, so
+-- an encoded comma stays inside its item. "" adds nothing.
+local function split_into(list, raw)
+  if raw == "" then return end
+  for item in gmatch(raw .. ",", "([^,]*),") do list[#list + 1] = unescape_form(item) end
+end
+
 --- Parses "a=1&b=&c&a=2" into t: { a = {"1", "2"}, b = "", c = "" }. Returns t.
-local function parse_pairs(s, t)
+--- split (optional): { name = true } for keys whose values are comma lists (array-typed in the
+--- input schema): each becomes an array (marked, so an empty one stays []), "?tags=a,b&tags=c" ->
+--- tags = {"a", "b", "c"}.
+local function parse_pairs(s, t, split)
   for pair in gmatch(s, "[^&]+") do
     local eq = find(pair, "=", 1, true)
     local k, v
     if eq then
-      k, v = unescape_form(sub(pair, 1, eq - 1)), unescape_form(sub(pair, eq + 1))
+      k = unescape_form(sub(pair, 1, eq - 1))
+      if split and split[k] then
+        local list = t[k]
+        if type(list) ~= "table" then
+          list = json_array()
+          t[k] = list
+        end
+        split_into(list, sub(pair, eq + 1))
+        goto continue
+      end
+      v = unescape_form(sub(pair, eq + 1))
     else
       k, v = unescape_form(pair), ""
     end
@@ -58,6 +79,7 @@ local function parse_pairs(s, t)
         t[k] = { old, v }
       end
     end
+    ::continue::
   end
   return t
 end

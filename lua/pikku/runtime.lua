@@ -279,6 +279,18 @@ end
 
 local NO_BODY_METHODS = { GET = true, HEAD = true, DELETE = true }
 
+-- The keys whose query or form values are comma lists (array-typed in the route's input schema),
+-- or nil; asked of the validator once per route.
+local function comma_keys(r)
+  local keys = r.comma_keys
+  if keys == nil then
+    keys = r.vin and r.vin:array_keys() or false
+    if keys and next(keys) == nil then keys = false end
+    r.comma_keys = keys
+  end
+  return keys or nil
+end
+
 -- "application/json; charset=utf-8" -> "json"; nil for types the runtime does not parse
 local KIND = {
   ["application/json"] = "json",
@@ -313,7 +325,7 @@ local function add_body(data, r, handle, body)
     if v == json_null then return data, nil end
     return data, merge_one(data, "data", v, r)
   elseif kind == "form" then   -- strings, like the query string: coerced the same way
-    local form = parse_pairs(body, {})
+    local form = parse_pairs(body, {}, comma_keys(r))
     local vin = r.vin
     if vin then form = vin:coerce_query(form) or form end
     if next(data) == nil then return form, nil end
@@ -329,7 +341,7 @@ end
 -- The query string as data, coerced to the input schema's types when there is one; the API-key
 -- parameter of pikku.auth is left out (it is a credential, and a strict schema would refuse it).
 local function query_data(r, query)
-  local q = parse_pairs(query, {})
+  local q = parse_pairs(query, {}, comma_keys(r))
   if key_param then q[key_param] = nil end
   local vin = r.vin
   if vin then q = vin:coerce_query(q) or q end
