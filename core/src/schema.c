@@ -841,13 +841,14 @@ static int l_coerce_query(lua_State *L) {
   return 1;
 }
 
-/* validator:array_keys() -> { name = true } (see pk__schema_array_keys) */
-static int l_array_keys(lua_State *L) {
+/* validator:top_keys(arrays_only) -> { name = true } (see pk__schema_top_keys) */
+static int l_top_keys(lua_State *L) {
   pk__svalidator *v = check_validator(L);
   if (!v->root) return luaL_error(L, "validator is closed");
+  int arrays = lua_toboolean(L, 2);
   lua_settop(L, 1);
   lua_getfenv(L, 1);
-  pk__schema_array_keys(L, v);
+  pk__schema_top_keys(L, v, arrays);
   return 1;
 }
 
@@ -899,7 +900,7 @@ static int l_preload(lua_State *L) {
 void pk__schema_open(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"validate", l_validate}, {"coerce_query", l_coerce_query},
-    {"array_keys", l_array_keys}, {NULL, NULL}};
+    {"top_keys", l_top_keys}, {NULL, NULL}};
   /* the module table is built once per state; the preload function returns it */
   lua_newtable(L); /* module */
   lua_newtable(L); /* metatable */

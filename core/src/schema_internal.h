@@ -133,9 +133,10 @@ typedef struct {
 int pk__schema_validate(lua_State *L, const pk__svalidator *v, int env, int vi, int fill);
 /* Query-string coercion of the top-level table at `ti` (schema_validate.c). */
 void pk__schema_coerce(lua_State *L, const pk__svalidator *v, int ti);
-/* Pushes { name = true } for the top-level properties that coercion splits on commas (type array,
- * not string), through $ref and allOf as coercion goes; the validator's env table is on top. */
-void pk__schema_array_keys(lua_State *L, const pk__svalidator *v);
+/* Pushes { name = true } for the top-level properties (through $ref and allOf, as coercion goes);
+ * with `arrays`, only those that coercion splits on commas (type array, not string). The
+ * validator's env table is on top of the stack. */
+void pk__schema_top_keys(lua_State *L, const pk__svalidator *v, int arrays);
 /* JSON equality of two Lua values (absolute indices). */
 int pk__schema_equal(lua_State *L, int a, int b, int depth);
 /* Kind of the value at absolute index i (PK__ST_* bits, 0 = not JSON). */

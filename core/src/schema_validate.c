@@ -645,25 +645,25 @@ static void coerce_props(lua_State *L, int env, const pk__snode *n, int ti, int 
   for (int i = 0; i < n->nall; i++) coerce_props(L, env, n->all[i], ti, depth + 1);
 }
 
-static void array_keys(lua_State *L, int env, const pk__snode *n, int out, int depth) {
+static void top_keys(lua_State *L, int env, const pk__snode *n, int out, int arrays, int depth) {
   if (!n || depth > 8) return;
   for (int i = 0; i < n->nprops; i++) {
     const pk__sprop *p = &n->props[i];
     unsigned t = p->schema ? types_of(p->schema) : 0;
-    if (!(t & PK__ST_ARRAY) || (t & PK__ST_STRING)) continue;
+    if (arrays && (!(t & PK__ST_ARRAY) || (t & PK__ST_STRING))) continue;
     lua_rawgeti(L, env, p->key);
     lua_pushboolean(L, 1);
     lua_rawset(L, out);
   }
-  array_keys(L, env, n->ref, out, depth + 1);
-  for (int i = 0; i < n->nall; i++) array_keys(L, env, n->all[i], out, depth + 1);
+  top_keys(L, env, n->ref, out, arrays, depth + 1);
+  for (int i = 0; i < n->nall; i++) top_keys(L, env, n->all[i], out, arrays, depth + 1);
 }
 
-void pk__schema_array_keys(lua_State *L, const pk__svalidator *v) {
+void pk__schema_top_keys(lua_State *L, const pk__svalidator *v, int arrays) {
   lua_checkstack(L, 8);
   int env = lua_gettop(L);
   lua_newtable(L);
-  array_keys(L, env, v->root, env + 1, 0);
+  top_keys(L, env, v->root, env + 1, arrays, 0);
 }
 
 void pk__schema_coerce(lua_State *L, const pk__svalidator *v, int ti) {

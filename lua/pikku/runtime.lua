@@ -284,7 +284,7 @@ local NO_BODY_METHODS = { GET = true, HEAD = true, DELETE = true }
 local function comma_keys(r)
   local keys = r.comma_keys
   if keys == nil then
-    keys = r.vin and r.vin:array_keys() or false
+    keys = r.vin and r.vin:top_keys(true) or false
     if keys and next(keys) == nil then keys = false end
     r.comma_keys = keys
   end
@@ -650,22 +650,11 @@ local function safe_channel_close(cid, code)
   if not ok then core_log("error", "pikku channel_close failure: " .. tostring(err)) end
 end
 
--- Whether a channel handler's input schema declares a top-level "id": then the message's "id"
--- is passed to the function too (it is still the correlation id of the reply).
-channel_input_has_id = function(input)
-  if input == nil then return false end
-  local ok, schema = pcall(require, "pikku.schema")
-  if not ok then return false end
-  local ok2, s = pcall(schema.expand, input)
-  if not ok2 or type(s) ~= "table" then return false end
-  for _ = 1, 8 do
-    local ref = s["$ref"]
-    if type(ref) ~= "string" then break end
-    local name = match(ref, "^#/%$defs/(.+)$") or match(ref, "^#/definitions/(.+)$") or ref
-    s = schema.registry()[name]
-    if type(s) ~= "table" then return false end
-  end
-  return type(s.properties) == "table" and s.properties.id ~= nil
+-- Whether a channel handler's input schema (its compiled validator) declares a top-level "id"
+-- (through $ref and allOf): then the message's "id" is passed to the function too (it is still
+-- the correlation id of the reply).
+channel_input_has_id = function(vin)
+  return vin ~= nil and vin:top_keys(false).id ~= nil
 end
 
 --- runtime._wait(register): suspends the running call; register(token) is called first, and the
@@ -1006,7 +995,7 @@ function M.load(app_dir)
         local auth = entry.auth
         if auth == nil then auth = default_auth(def) end
         local plan = plan_for(def, format('%s %s "%s"', cl, k.key, value), auth, entry.middleware)
-        plan.keep_id = channel_input_has_id(def.input)
+        plan.keep_id = channel_input_has_id(plan.vin)
         handlers[value] = plan
       end
       ch.keys[#ch.keys + 1] = { key = k.key, handlers = handlers }
