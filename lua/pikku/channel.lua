@@ -225,6 +225,7 @@ function Chan.read_state(c)
 end
 
 function Chan.write_state(c, t)
+  if t == json_null then t = nil end   -- JSON null clears it, as nil does
   if t ~= nil and type(t) ~= "table" then
     error("wire.channel.state: the state must be a table or nil, got " .. type(t), 3)
   end
@@ -369,17 +370,34 @@ end
 
 -- on_connect: a non-nil result is sent as the first message; an error closes the connection
 -- (1008 with the error's name for a 4xx, 1011 for anything else, which is logged).
+-- Messages that arrive while on_connect has not finished (it waits on a service) are held, in
+-- order, and run once it has succeeded; if it refuses the connection they are dropped. At most
+-- HELD_MAX per connection: a client that sends more before it is accepted is closed (1008).
+local HELD_MAX = 256
+local held = {}     -- cid -> list of { data, is_binary } (present while on_connect runs)
+
+local function release_held(cid, accepted)
+  local list = held[cid]
+  held[cid] = nil
+  if not accepted or list == nil then return end
+  for i = 1, #list do M.message(cid, list[i][1], list[i][2]) end
+end
+
 local function finish_connect(h, ok, res, tb)
   if ok then
-    if res == nil then return end
-    local s = type(res) == "string" and res or json_encode(res)
-    if s == nil then
-      core.log("error", format('channel "%s": on_connect returned a result that cannot be encoded as JSON',
-        h.name))
-      return c_close(h.cid, 1011, "InternalServerError")
+    if res ~= nil then
+      local s = type(res) == "string" and res or json_encode(res)
+      if s == nil then
+        held[h.cid] = nil
+        core.log("error", format('channel "%s": on_connect returned a result that cannot be encoded as JSON',
+          h.name))
+        return c_close(h.cid, 1011, "InternalServerError")
+      end
+      c_send(h.cid, s, false)
     end
-    return c_send(h.cid, s, false)
+    return release_held(h.cid, true)
   end
+  held[h.cid] = nil
   if is_error(res) and res.status < 500 then
     return c_close(h.cid, 1008, res.name)
   end
@@ -464,6 +482,7 @@ function M.open(cid, r, path, query, ...)
     local chan = new_channel(cid, ch.name)
     rawset(chan, "opening_data", opening)
     local w = new_wire(chan, session)
+    held[cid] = {}
     rt.start_call(ch.connect.entry, new_call(cid, ch, finish_connect, w), opening)
   end
 end
@@ -558,6 +577,15 @@ end
 
 --- channel_message(cid, data, is_binary): one complete message from the client.
 function M.message(cid, data, is_binary)
+  local list = held[cid]
+  if list then   -- on_connect is still running: the message waits for it
+    if #list >= HELD_MAX then
+      held[cid] = nil
+      return c_close(cid, 1008, "too many messages before on_connect finished")
+    end
+    list[#list + 1] = { data, is_binary }
+    return
+  end
   local name = c_get(cid, "channel")
   if name == nil then return end   -- refused at the upgrade, or already gone
   local ch = channels[name]
@@ -619,6 +647,7 @@ end
 
 --- channel_close(cid, code): the connection is gone (its subscriptions are already dropped).
 function M.close(cid, code)
+  held[cid] = nil
   local m = mirror[cid]
   mirror[cid] = nil
   local name = c_get(cid, "channel")

@@ -186,6 +186,22 @@ describe('channels (1 worker)', () => {
     assert.deepEqual(await ok.next(), { welcome: true });
   });
 
+  test('messages sent while on_connect waits run after it accepts, and never if it refuses', async () => {
+    const ok = new ChannelClient(`ws://${srv.host}:${srv.port}/slowgate?pass=yes`);
+    open.push(ok);
+    await ok.opened;
+    ok.send({ action: 'echo', id: 1, n: 1 });
+    ok.send({ action: 'echo', id: 2, n: 2 });
+    assert.deepEqual(await ok.next(), { welcome: true });
+    assert.deepEqual(await ok.next(), { got: { n: 1 }, action: 'echo', id: 1 });
+    assert.deepEqual(await ok.next(), { got: { n: 2 }, action: 'echo', id: 2 });
+    const no = new ChannelClient(`ws://${srv.host}:${srv.port}/slowgate`);
+    await no.opened;
+    no.send({ action: 'echo', id: 1 });
+    assert.deepEqual(await no.closed, { code: 1008, reason: 'Forbidden' });
+    assert.deepEqual(no.all, []);   // the echo never ran
+  });
+
   test('wire.channel: send, send_binary, state, close', async () => {
     const c = await ws('/ws/a');
     await c.next();
