@@ -65,8 +65,13 @@ M.update_todo = pikku.func {
   input = schemas.UpdateTodoInput,
   output = schemas.TodoSuccessOutput,
   func = function(services, data)
+    local before = data.completed == true and services.store:get(data.id)
     local todo = services.store:update(data.id, data)
-    if todo then publish(services, "todo-updated", todo) end
+    if todo then
+      publish(services, "todo-updated", todo)
+      -- completed by this update: the same event as POST /todos/:id/complete, too
+      if before and not before.completed and todo.completed then publish(services, "todo-completed", todo) end
+    end
     return { todo = todo or json_null, success = todo ~= nil }
   end,
 }

@@ -100,6 +100,19 @@ describe("todos-live", function()
     expect(deletes:receive(50)).to_be_nil()
   end)
 
+  it("a PUT that completes a todo publishes todo-completed too (once)", function()
+    local completions = t.subscribe("todo-completed")
+    local id = t.request { method = "POST", path = "/todos", body = { title = "Finish me" } }.json.todo.id
+    t.request { method = "PUT", path = "/todos/" .. id, body = { title = "Still open" } }
+    expect(completions:receive(50)).to_be_nil()
+    t.request { method = "PUT", path = "/todos/" .. id, body = { completed = true } }
+    local event = completions:receive()
+    expect(event.topic).to_be("todo-completed")
+    expect(event.data.id).to_be(id)
+    t.request { method = "PUT", path = "/todos/" .. id, body = { completed = true } }   -- already done
+    expect(completions:receive(50)).to_be_nil()
+  end)
+
   it("a bearer token at the upgrade is the session", function()
     local login_res = t.request { method = "POST", path = "/login", body = { username = "demo", password = "test" } }
     local ws = t.channel { path = "/", headers = { authorization = "Bearer " .. login_res.json.token } }
