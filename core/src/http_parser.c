@@ -34,6 +34,7 @@ static int on_message_begin(llhttp_t *ll) {
   r->upgrade = 0;
   r->content_length = -1;
   p->last_was_value = 1;
+  p->value_done = 0;
   p->state = PK_PS_HEADERS;
   p->begun++;
   return 0;
@@ -65,6 +66,7 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
     h->value_off = 0;
     h->value_len = 0;
     p->last_was_value = 0;
+    p->value_done = 0;
   }
   if (append_head(p, at, len)) return -1;
   r->headers[r->nheaders - 1].name_len += (uint32_t)len;
@@ -74,11 +76,33 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
 static int on_header_value(llhttp_t *ll, const char *at, size_t len) {
   pk__http_parser *p = P(ll);
   pk__request *r = &p->req;
+  /* a value after a complete one, with no name between: a line such as ": b" (empty name) */
+  if (p->value_done || r->nheaders == 0) return fail(p, 400, "Empty header name");
   pk__header *h = &r->headers[r->nheaders - 1];
-  if (!p->last_was_value) { h->value_off = (uint32_t)r->head.len; p->last_was_value = 1; }
+  if (!p->last_was_value) {
+    if (h->name_len == 0) return fail(p, 400, "Empty header name");
+    h->value_off = (uint32_t)r->head.len;
+    p->last_was_value = 1;
+  }
   if (append_head(p, at, len)) return -1;
   h->value_len += (uint32_t)len;
   return 0;
+}
+
+static int on_header_value_complete(llhttp_t *ll) {
+  P(ll)->value_done = 1;
+  return 0;
+}
+
+/* Transfer-Encoding other than "chunked" alone (gzip, chunked...) is not decoded here: 501
+ * (RFC 9112 section 6.1), rather than passing compressed bytes on as the body. */
+static int transfer_coding_ok(const pk__request *r) {
+  size_t n;
+  const char *v = pk__request_header(r, "transfer-encoding", 17, &n);
+  if (!v) return 1;
+  while (n && (*v == ' ' || *v == '\t')) { v++; n--; }
+  while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+  return n == 7 && strncasecmp(v, "chunked", 7) == 0;
 }
 
 static int on_headers_complete(llhttp_t *ll) {
@@ -89,6 +113,7 @@ static int on_headers_complete(llhttp_t *ll) {
   r->http_minor = ll->http_minor;
   r->keep_alive = llhttp_should_keep_alive(ll);
   r->upgrade = ll->upgrade;
+  if (!transfer_coding_ok(r)) return fail(p, 501, "Transfer-Encoding not implemented (only chunked)");
   if (ll->flags & F_CONTENT_LENGTH) {
     r->content_length = (int64_t)ll->content_length;
     if (ll->content_length > p->limits->max_body) return fail(p, 413, "Payload too large");
@@ -114,6 +139,13 @@ static int on_body(llhttp_t *ll, const char *at, size_t len) {
   return 0;
 }
 
+/* A chunk announced bigger than what the body may still take: 413 now, not after its bytes. */
+static int on_chunk_header(llhttp_t *ll) {
+  pk__http_parser *p = P(ll);
+  if (ll->content_length > p->limits->max_body - p->req.body.len) return fail(p, 413, "Payload too large");
+  return 0;
+}
+
 static int on_message_complete(llhttp_t *ll) {
   pk__http_parser *p = P(ll);
   p->state = PK_PS_HANDLER;
@@ -131,6 +163,8 @@ void pk__http_parser_init(pk__http_parser *p, const pk__limits *l, pk__on_reques
   p->settings.on_url = on_url;
   p->settings.on_header_field = on_header_field;
   p->settings.on_header_value = on_header_value;
+  p->settings.on_header_value_complete = on_header_value_complete;
+  p->settings.on_chunk_header = on_chunk_header;
   p->settings.on_headers_complete = on_headers_complete;
   p->settings.on_body = on_body;
   p->settings.on_message_complete = on_message_complete;
@@ -161,6 +195,10 @@ int pk__http_parser_feed(pk__http_parser *p, const char *data, size_t len, size_
      * connection closes after it (keep_alive is forced off by the owner). */
     llhttp_resume_after_upgrade(&p->ll);
     return PK_FEED_PAUSED;
+  }
+  if (!p->error_status && e == HPE_INVALID_VERSION && pos && pos < data + len && *pos == '\r') {
+    p->error_status = 505;            /* a well-formed version llhttp does not speak: HTTP/1.2, HTTP/3.5 */
+    p->error_message = "HTTP version not supported";
   }
   if (!p->error_status) {
     p->error_status = 400;

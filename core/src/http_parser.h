@@ -58,6 +58,7 @@ struct pk__http_parser {
   int error_status;             /* read-only: after PK_FEED_ERROR, the status to answer */
   const char *error_message;    /* read-only: after PK_FEED_ERROR */
   int last_was_value;           /* private */
+  int value_done;               /* private: the last header value is complete (a new one needs a name) */
   unsigned begun;               /* read-only: requests begun so far */
   pk__on_request on_request;
   pk__on_continue on_continue;

@@ -108,12 +108,28 @@ describe('size limits and parse errors (defaults)', () => {
     ['NUL byte in the request line', 'GET /he\0llo HTTP/1.1\r\nHost: t\r\n\r\n'],
     ['HTTP/1.1 without Host', 'GET /hello HTTP/1.1\r\n\r\n'],
     ['HTTP/1.1 with two Host headers', 'GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
+    // request smuggling guards (llhttp in strict mode)
+    ['chunk data not followed by CRLF', 'POST /raw HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n'],
+    ['a space in a header name', 'GET /hello HTTP/1.1\r\nHost: t\r\nX A: b\r\n\r\n'],
+    ['an empty header name', 'GET /hello HTTP/1.1\r\nHost: t\r\n: b\r\n\r\n'],
   ]) {
     test(`parse error (${label}) -> 400 then close`, async () => {
       const r = await rawRequest(srv.port, bytes, { timeout: 3000 });
       errorStatus(r, 400);
       assert.equal(r.closed, true, 'connection closed after the 400');
       await assertAlive(srv);
+    });
+  }
+
+  for (const [label, bytes, status] of [
+    ['HTTP/1.2', 'GET /hello HTTP/1.2\r\nHost: t\r\n\r\n', 505],
+    ['HTTP/2.0 request line', 'GET /hello HTTP/2.0\r\nHost: t\r\n\r\n', 505],
+    ['Transfer-Encoding: gzip, chunked', 'POST /raw HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 501],
+  ]) {
+    test(`${label} -> ${status} then close`, async () => {
+      const r = await rawRequest(srv.port, bytes, { timeout: 3000 });
+      errorStatus(r, status);
+      assert.equal(r.closed, true, `connection closed after the ${status}`);
     });
   }
 
@@ -139,6 +155,13 @@ describe('configured size limits', () => {
     assert.deepEqual(ok.json(), { size: 1000 });
     const big = await httpRequest(srv.port, { method: 'POST', path: '/raw', agent: false, headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(1001) });
     assert.equal(big.status, 413);
+  });
+
+  test('a chunk announced over the body limit is a 413 at once, before its bytes', async () => {
+    const r = await rawRequest(srv.port, 'POST /raw HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n'
+      + 'Transfer-Encoding: chunked\r\n\r\n3e9\r\nab', { timeout: 3000 });
+    errorStatus(r, 413);
+    assert.equal(r.closed, true);
   });
 
   test('--max-header-size 2048: 1000-byte header ok, 3000-byte header -> 431', async () => {
