@@ -1,6 +1,7 @@
 /* buf.c: a growable byte buffer (doubling growth, no shrinking until freed). */
 #include "buf.h"
 #include <errno.h>
+#include "utf8.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,8 +44,12 @@ void pk__buf_consume(pk__buf *b, size_t n) {
 }
 
 /* Bytes that need an escape in a JSON string: 0 = none, else the letter after the backslash
- * ('u' = \u00XX). */
+ * ('u' = \u00XX); 'U' = a byte of 0x80 or more, to check as UTF-8. */
+#define U8(x) [x] = 'U', [x + 1] = 'U', [x + 2] = 'U', [x + 3] = 'U', [x + 4] = 'U', [x + 5] = 'U', \
+  [x + 6] = 'U', [x + 7] = 'U'
+#define U64(x) U8(x), U8(x + 8), U8(x + 16), U8(x + 24), U8(x + 32), U8(x + 40), U8(x + 48), U8(x + 56)
 static const char json_escape[256] = {
+  U64(0x80), U64(0xc0),
   ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f', ['\r'] = 'r', ['"'] = '"', ['\\'] = '\\',
   [0] = 'u', [1] = 'u', [2] = 'u', [3] = 'u', [4] = 'u', [5] = 'u', [6] = 'u', [7] = 'u',
   [11] = 'u', [14] = 'u', [15] = 'u', [16] = 'u', [17] = 'u', [18] = 'u', [19] = 'u', [20] = 'u',
@@ -66,6 +71,14 @@ int pk__buf_append_json_string(pk__buf *b, const char *s, size_t n) {
     if (pk__buf_reserve(b, 6 + (n - run - 1) + 1)) return -ENOMEM;
     unsigned char c = (unsigned char)s[run];
     char e = json_escape[c], *o = b->data + b->len;
+    if (e == 'U') {   /* JSON text is UTF-8 (RFC 8259 8.1): a malformed byte becomes U+FFFD */
+      size_t k = pk__utf8_seq((const unsigned char *)s + run, n - run);
+      if (k) memcpy(o, s + run, k);
+      else { o[0] = (char)0xef; o[1] = (char)0xbf; o[2] = (char)0xbd; }
+      b->len += k ? k : 3;
+      i = run + (k ? k : 1);
+      continue;
+    }
     o[0] = '\\';
     o[1] = e;
     if (e == 'u') { o[2] = '0'; o[3] = '0'; o[4] = hex[c >> 4]; o[5] = hex[c & 15]; b->len += 6; }

@@ -48,19 +48,6 @@ static int hex4(const unsigned char *p, unsigned *out) {
   return 0;
 }
 
-/* The length of the well-formed UTF-8 sequence (RFC 3629) of 2 to 4 bytes at p, or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
-  unsigned c = p[0], lo = 0x80, hi = 0xbf;
-  size_t n;
-  if (c >= 0xc2 && c <= 0xdf) n = 2;
-  else if (c >= 0xe0 && c <= 0xef) { n = 3; if (c == 0xe0) lo = 0xa0; else if (c == 0xed) hi = 0x9f; }
-  else if (c >= 0xf0 && c <= 0xf4) { n = 4; if (c == 0xf0) lo = 0x90; else if (c == 0xf4) hi = 0x8f; }
-  else return 0;
-  if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi) return 0;
-  for (size_t i = 2; i < n; i++) if (p[i] < 0x80 || p[i] > 0xbf) return 0;
-  return n;
-}
-
 /* Skips the bytes of a string that need no work (not a quote, backslash or control character;
  * non-ASCII bytes must be well-formed UTF-8, RFC 8259 section 8.1). Returns where it stopped, or
  * NULL at a malformed UTF-8 sequence (d->p is set to it). */
@@ -69,7 +56,7 @@ static const unsigned char *plain_run(dec *d, const unsigned char *p) {
   for (;;) {
     while (p < end && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x80) p++;
     if (p >= end || *p < 0x80) return p;
-    size_t n = utf8_seq(p, end);
+    size_t n = pk__utf8_seq(p, (size_t)(end - p));
     if (!n) { d->p = p; return NULL; }
     p += n;
   }

@@ -75,3 +75,15 @@ int pk__utf8_encode(unsigned cp, char *b) {
   b[3] = (char)(0x80 | (cp & 0x3F));
   return 4;
 }
+
+size_t pk__utf8_seq(const unsigned char *p, size_t avail) {
+  unsigned c = p[0], lo = 0x80, hi = 0xbf;
+  size_t n;
+  if (c >= 0xc2 && c <= 0xdf) n = 2;
+  else if (c >= 0xe0 && c <= 0xef) { n = 3; if (c == 0xe0) lo = 0xa0; else if (c == 0xed) hi = 0x9f; }
+  else if (c >= 0xf0 && c <= 0xf4) { n = 4; if (c == 0xf0) lo = 0x90; else if (c == 0xf4) hi = 0x8f; }
+  else return 0;
+  if (avail < n || p[1] < lo || p[1] > hi) return 0;
+  for (size_t i = 2; i < n; i++) if (p[i] < 0x80 || p[i] > 0xbf) return 0;
+  return n;
+}

@@ -17,6 +17,10 @@ static inline void pk__utf8_init(pk__utf8_state *st) { st->need = 0; st->lo = 0x
  * above U+10FFFF, no code point cut off at the end. 0 otherwise. */
 int pk__utf8_valid(const char *s, size_t n);
 
+/* The length (2 to 4) of the well-formed UTF-8 sequence that starts at p, with avail bytes
+ * readable there, or 0 when p[0] does not start one. */
+size_t pk__utf8_seq(const unsigned char *p, size_t avail);
+
 /* Writes code point cp (at most 0x10FFFF, not a surrogate) as UTF-8 into b (room for 4 bytes);
  * returns the number of bytes. */
 int pk__utf8_encode(unsigned cp, char *b);

@@ -21,6 +21,14 @@ describe('data merge via /echo-data (apps/hello)', () => {
   before(async () => { srv = await startServer(); });
   after(() => srv?.stop());
 
+  test('JSON responses are UTF-8: a percent-encoded byte that is not UTF-8 comes back as U+FFFD', async () => {
+    const res = await srv.fetch('/users/a%FFb');
+    assert.equal(res.status, 200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    assert.ok(!bytes.includes(0xff), bytes.toString('hex'));
+    assert.equal(JSON.parse(bytes.toString('utf8')).id, 'a\uFFFDb');
+  });
+
   test('query string only', async () => {
     const r = await call(srv, '/echo-data?a=x&b=y');
     assert.equal(r.status, 200, r.text);

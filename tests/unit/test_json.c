@@ -114,7 +114,21 @@ static void test_errors(void **s) {
   check("select(2, json.encode(function() end))", "cannot encode a value of this type as JSON");
   check("select(2, json.encode(0/0))", "cannot encode NaN or infinity as JSON");
   check("(function() local t = {} t.self = t return select(2, json.encode(t)) end)()",
-        "table nested too deeply (or a cycle) for JSON");
+        "table nested more than 1000 levels deep (or a cycle) for JSON");
+  /* what the decoder reads (up to 1000 levels) can be written back */
+  check("#json.encode(json.decode(('['):rep(1000) .. (']'):rep(1000)))", NULL);
+  check("json.encode(json.decode(('['):rep(1000) .. (']'):rep(1000))) == ('['):rep(1000) .. (']'):rep(1000)", NULL);
+}
+
+/* JSON text is UTF-8: well-formed sequences pass as they are, each malformed byte is U+FFFD
+ * (as Go's encoding/json does), so a response never carries invalid UTF-8. */
+static void test_encode_utf8(void **s) {
+  check("json.encode('\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80')", "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+  check("json.encode('a\xff" "b')", "\"a\xef\xbf\xbd" "b\"");
+  check("json.encode('\xc3')", "\"\xef\xbf\xbd\"");                                  /* cut off */
+  check("json.encode('\xc0\xaf')", "\"\xef\xbf\xbd\xef\xbf\xbd\"");                  /* overlong */
+  check("json.encode('\xed\xa0\x80x')", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdx\"");  /* surrogate */
+  check("json.encode({['k\xff'] = '\\n\xe9'})", "{\"k\xef\xbf\xbd\":\"\\n\xef\xbf\xbd\"}");
 }
 
 int main(void) {
@@ -122,6 +136,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_scalars, setup, teardown),
     cmocka_unit_test_setup_teardown(test_arrays_and_objects, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_encode_utf8, setup, teardown),
     cmocka_unit_test_setup_teardown(test_string_escapes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_decode, setup, teardown),
   };
