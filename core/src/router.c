@@ -115,11 +115,20 @@ int pk__router_add(pk__router *r, const char *method, const char *pattern, int i
   return 0;
 }
 
-/* Finds the node for path p..end, preferring static, then param, then wildcard at each level. */
-static const node *find(const node *n, const char *p, const char *end, pk__route_match *m) {
+/* The handler of node n for method, or 0 (HEAD falls back to GET). */
+static int handler_of(const node *n, int method) {
+  if (n->handlers[method]) return n->handlers[method];
+  if (method == PK_HEAD) return n->handlers[PK_GET];
+  return 0;
+}
+
+/* Finds the node for path p..end that has a handler for method, preferring static, then param,
+ * then wildcard at each level and backtracking when a branch has no such handler (so with
+ * "GET /users/me" and "DELETE /users/:id", DELETE /users/me reaches the param route). */
+static const node *find(const node *n, const char *p, const char *end, pk__route_match *m, int method) {
   if (p >= end) {
-    if (n->any) return n;
-    if (n->wild && n->wild->any && m->nparams < PK_MAX_PARAMS) {   /* "/files/" matches "/files/ *rest" with an empty value */
+    if (n->any && handler_of(n, method)) return n;
+    if (n->wild && handler_of(n->wild, method) && m->nparams < PK_MAX_PARAMS) {   /* "/files/" matches "/files/ *rest" with an empty value */
       m->params[m->nparams].p = end;
       m->params[m->nparams++].n = 0;
       return n->wild;
@@ -131,20 +140,40 @@ static const node *find(const node *n, const char *p, const char *end, pk__route
   size_t len = (size_t)(segend - p);
   const char *next = slash ? slash + 1 : end;
   const node *c = static_child(n, p, len), *hit;
-  if (c && (hit = find(c, next, end, m))) return hit;
   int saved = m->nparams;
+  if (c && (hit = find(c, next, end, m, method))) return hit;
+  m->nparams = saved;
   if (n->param && len > 0 && m->nparams < PK_MAX_PARAMS) {
     m->params[m->nparams].p = p;
     m->params[m->nparams++].n = len;
-    if ((hit = find(n->param, next, end, m))) return hit;
+    if ((hit = find(n->param, next, end, m, method))) return hit;
     m->nparams = saved;
   }
-  if (n->wild && n->wild->any && m->nparams < PK_MAX_PARAMS) {
+  if (n->wild && handler_of(n->wild, method) && m->nparams < PK_MAX_PARAMS) {
     m->params[m->nparams].p = p;
     m->params[m->nparams++].n = (size_t)(end - p);
     return n->wild;
   }
   return NULL;
+}
+
+/* The methods wired at every route that matches path p..end (for 405's Allow). */
+static unsigned allow_of(const node *n, const char *p, const char *end) {
+  unsigned allow = 0;
+  if (p >= end) {
+    for (int i = 0; i < PK_METHODS; i++) if (n->handlers[i]) allow |= 1u << i;
+    if (n->wild) for (int i = 0; i < PK_METHODS; i++) if (n->wild->handlers[i]) allow |= 1u << i;
+    return allow;
+  }
+  const char *slash = memchr(p, '/', (size_t)(end - p));
+  const char *segend = slash ? slash : end;
+  size_t len = (size_t)(segend - p);
+  const char *next = slash ? slash + 1 : end;
+  const node *c = static_child(n, p, len);
+  if (c) allow |= allow_of(c, next, end);
+  if (n->param && len > 0) allow |= allow_of(n->param, next, end);
+  if (n->wild) for (int i = 0; i < PK_METHODS; i++) if (n->wild->handlers[i]) allow |= 1u << i;
+  return allow;
 }
 
 int pk__router_match(const pk__router *r, int method, const char *path, size_t len, pk__route_match *m) {
@@ -154,12 +183,13 @@ int pk__router_match(const pk__router *r, int method, const char *path, size_t l
   if (len == 0 || path[0] != '/') return 0;
   const char *end = path + len;
   if (len > 1 && end[-1] == '/') end--;
-  const node *n = find(&r->root, path + 1, end, m);
-  if (!n) return 0;
-  if (method >= 0 && method < PK_METHODS && n->handlers[method]) { m->index = n->handlers[method]; return 1; }
-  if (method == PK_HEAD && n->handlers[PK_GET]) { m->index = n->handlers[PK_GET]; return 1; }
-  for (int i = 0; i < PK_METHODS; i++)
-    if (n->handlers[i]) m->allow |= 1u << i;
+  if (method >= 0 && method < PK_METHODS) {
+    const node *n = find(&r->root, path + 1, end, m, method);
+    if (n) { m->index = handler_of(n, method); return 1; }
+    m->nparams = 0;
+  }
+  m->allow = allow_of(&r->root, path + 1, end);
+  if (!m->allow) return 0;
   if (m->allow & (1u << PK_GET)) m->allow |= 1u << PK_HEAD;
   return -1;
 }

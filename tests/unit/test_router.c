@@ -85,6 +85,20 @@ static void test_404_and_405(void **s) {
   assert_string_equal(allow, "POST");
 }
 
+/* A static segment wired for other methods does not hide a param route that has the method. */
+static void test_method_backtracks_to_param(void **s) {
+  pk__route_match m;
+  assert_int_equal(match(PK_DELETE, "/users/me", &m), 1);
+  assert_int_equal(m.index, 7);
+  assert_int_equal(m.nparams, 1);
+  assert_memory_equal(m.params[0].p, "me", 2);
+  assert_int_equal(match(PK_PUT, "/users/me", &m), -1);   /* Allow: every route matching the path */
+  char allow[64];
+  pk__router_allow_str(m.allow, allow, sizeof allow);
+  assert_string_equal(allow, "GET, HEAD, DELETE");
+  assert_int_equal(m.nparams, 0);
+}
+
 static void test_head_falls_back_to_get(void **s) {
   pk__route_match m;
   assert_int_equal(match(PK_HEAD, "/users/7", &m), 1);
@@ -108,6 +122,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_wildcard, setup, teardown),
     cmocka_unit_test_setup_teardown(test_backtracking_params, setup, teardown),
     cmocka_unit_test_setup_teardown(test_404_and_405, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_method_backtracks_to_param, setup, teardown),
     cmocka_unit_test_setup_teardown(test_head_falls_back_to_get, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
   };
