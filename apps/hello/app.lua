@@ -65,7 +65,7 @@ local nap = pikku.func {
   auth = false,
   func = function(services, data)
     local ms = tonumber(data.ms) or 0
-    if ms < 0 or ms > 60000 then
+    if not (ms >= 0 and ms <= 60000) then   -- also false for NaN
       error(errors.BadRequest("ms must be between 0 and 60000"))
     end
     services.sleep(ms)

@@ -204,8 +204,9 @@ end
 
 --- wire.http:set_status(code)
 function Http:set_status(code)
-  if type(code) ~= "number" or code ~= floor(code) or code < 100 or code > 599 then
-    error("wire.http:set_status: status must be an integer from 100 to 599, got " .. tostring(code), 2)
+  if type(code) ~= "number" or code ~= floor(code) or code < 200 or code > 599 then
+    error("wire.http:set_status: status must be an integer from 200 to 599 (a 1xx is not a final"
+      .. " response), got " .. tostring(code), 2)
   end
   self._status = code
 end
@@ -223,6 +224,9 @@ end
 -- Header names seen valid, with their lower-case form: most apps set a handful of names on every
 -- call, so each is checked once (bounded, so that names built per request cannot grow it forever).
 local header_names, header_names_n = {}, 0
+-- headers the core writes itself (once each): a second one would make the response ambiguous
+local SERVER_SET = { ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
+                     date = true, server = true }
 
 function Http:set_header(name, value)
   local lname = header_names[name]
@@ -246,7 +250,7 @@ function Http:set_header(name, value)
     self._ctype = value
     return
   end
-  if lname == "content-length" or lname == "transfer-encoding" or lname == "connection" then
+  if SERVER_SET[lname] then
     error("wire.http:set_header: " .. name .. " is set by the server", 2)
   end
   add_line(self, name .. ": " .. value .. "\r\n")
@@ -270,7 +274,8 @@ local function cookie_line(name, value, opts)
   end
   if opts.max_age ~= nil then
     local n = tonumber(opts.max_age)
-    if not n then error("wire.http:set_cookie: max_age must be a number of seconds", 3) end
+    if not n or n ~= n then error("wire.http:set_cookie: max_age must be a number of seconds", 3) end
+    if n > 2 ^ 31 then n = 2 ^ 31 elseif n < 0 then n = 0 end   -- RFC 6265: larger is as good as 2^31; %d must not overflow
     parts[#parts + 1] = "Max-Age=" .. format("%d", n)
   end
   if opts.expires then

@@ -138,7 +138,7 @@ end
 
 -- ---- finishing a call -------------------------------------------------------------------------
 
-local NO_BODY = { [204] = true, [304] = true }
+local NO_BODY = { [204] = true, [205] = true, [304] = true }
 
 local function finish(h, ok, res)
   if h._done then return end
@@ -490,6 +490,8 @@ local function wait_token()
 end
 
 --- runtime.sleep(ms): suspends the running call; the core resumes it after ms milliseconds.
+local MAX_SLEEP_MS = 2 ^ 31 - 1   -- about 24.8 days, as JavaScript's setTimeout
+
 function M.sleep(ms)
   local co = co_running()
   if co == nil or calls[co] == nil then
@@ -497,8 +499,8 @@ function M.sleep(ms)
       .. " request (inside the function, not at load time or in a coroutine of your own)", 2)
   end
   local n = tonumber(ms)
-  if n == nil or n < 0 then
-    error("pikku.sleep: ms must be a number >= 0, got " .. tostring(ms), 2)
+  if n == nil or n ~= n or n < 0 or n > MAX_SLEEP_MS then   -- n ~= n: NaN
+    error("pikku.sleep: ms must be a number from 0 to " .. MAX_SLEEP_MS .. " (24 days), got " .. tostring(ms), 2)
   end
   core_timer(n, wait_token())
   co_yield(SLEEPING)
@@ -707,6 +709,7 @@ local function parse_route(route)
   local shape, names, set = {}, {}, {}
   local segs = {}
   local rest = sub(route, 2)
+  if #rest > 0 and sub(rest, -1) == "/" then rest = sub(rest, 1, -2) end   -- "/a/b/" is "/a/b" (as matched)
   while true do
     local slash = find(rest, "/", 1, true)
     if slash then

@@ -94,10 +94,37 @@ describe("wire.http:set_header", function()
       expect(ok).to_be(false)
       expect(err).to_contain("the value of X-Ok must not contain CR, LF or NUL")
     end
-    ok, err = pcall(h.set_header, h, "Content-Length", "5")
-    expect(ok).to_be(false)
-    expect(err).to_contain("is set by the server")
+    for _, name in ipairs { "Content-Length", "Date", "server" } do   -- the core writes these once
+      ok, err = pcall(h.set_header, h, name, "5")
+      expect(ok).to_be(false)
+      expect(err).to_contain("is set by the server")
+    end
     ok = pcall(h.set_header, h, "X-Ok", {})
     expect(ok).to_be(false)
+  end)
+
+  it("set_status takes final statuses only (200-599); set_cookie clamps a huge max_age", function()
+    local h = http.new(0, "GET", "/", nil, nil, nil)
+    for _, code in ipairs { 100, 101, 199, 600, 2.5 } do
+      local ok, err = pcall(h.set_status, h, code)
+      expect(ok).to_be(false)
+      expect(err).to_contain("from 200 to 599")
+    end
+    h:set_status(205)
+    h:set_cookie("a", "b", { max_age = 1e20 })
+    expect(http.header_lines(h)).to_contain("Max-Age=2147483648")
+    expect(pcall(h.set_cookie, h, "a", "b", { max_age = 0 / 0 })).to_be(false)
+  end)
+end)
+
+describe("services.sleep", function()
+  it("refuses NaN, infinity and negative or huge delays", function()
+    local sleep = require("pikku.runtime").sleep
+    for _, ms in ipairs { 0 / 0, math.huge, -1, 2 ^ 40 } do
+      local ok, err = pcall(sleep, ms)
+      expect(ok).to_be(false)
+      expect(tostring(err)).to_contain("ms must be a number from 0 to")
+    end
+    expect(t.request { path = "/sleep?ms=nan" }.status).to_be(400)   -- the app's own check, too
   end)
 end)
