@@ -259,3 +259,31 @@ describe('route precedence (fixture app)', () => {
     assert.deepEqual(await getJson(res), { kind: 'wild', id: 'other', rest: 'x/y' });
   });
 });
+
+describe('wiring errors stop the load and name the place', () => {
+  const head = 'local pikku = require "pikku"\nlocal f = pikku.func { auth = false, func = function() return {} end }\n';
+  for (const [label, wiring, expected] of [
+    ['a route wired twice names both places',
+      'pikku.wire_http { method = "get", route = "/a/:id", func = f }\npikku.wire_http { method = "get", route = "/a/:other", func = f }\n',
+      /app\.lua:4: route "GET \/a\/:id" is wired twice \(.*app\.lua:3 and .*app\.lua:4\)/],
+    ['a trailing slash is the same route',
+      'pikku.wire_http { method = "get", route = "/a/b", func = f }\npikku.wire_http { method = "get", route = "/a/b/", func = f }\n',
+      /app\.lua:4: route "GET \/a\/b" is wired twice \(.*app\.lua:3 and .*app\.lua:4\)/],
+    ['a wildcard that is not last',
+      'pikku.wire_http { method = "get", route = "/x/*rest/more", func = f }\n', /app\.lua:3: .*must be the last segment/],
+    ['a bad parameter name',
+      'pikku.wire_http { method = "get", route = "/x/:9", func = f }\n', /app\.lua:3: .*bad parameter name/],
+  ]) {
+    test(label, async () => {
+      const fs = await import('node:fs');
+      const os = await import('node:os');
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-wiring-'));
+      try {
+        fs.writeFileSync(path.join(dir, 'app.lua'), head + wiring);
+        const r = runCli(['serve', dir, '--port', '0', '--workers', '1']);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, expected);
+      } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+    });
+  }
+});
