@@ -56,8 +56,21 @@ static int probe_listen(pk__options *o) {
     fprintf(stderr, "pikku: --host \"%s\" is not an IP address\n", o->host);
     return 2;
   }
-  probe_fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
+  if (o->port != 0) {
+    /* Without SO_REUSEPORT first: a port another server already listens on (even another pikku,
+     * whose sockets would otherwise share the port with ours) is refused here. SO_REUSEADDR
+     * only lets connections of a previous run in TIME_WAIT not count. */
+    int check = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    setsockopt(check, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(check, (struct sockaddr *)&ss, len)) {
+      fprintf(stderr, "pikku: cannot listen on %s:%d: %s\n", o->host, o->port, strerror(errno));
+      close(check);
+      return 1;
+    }
+    close(check);
+  }
+  probe_fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   setsockopt(probe_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (bind(probe_fd, (struct sockaddr *)&ss, len)) {
     fprintf(stderr, "pikku: cannot listen on %s:%d: %s\n", o->host, o->port, strerror(errno));

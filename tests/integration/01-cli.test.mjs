@@ -79,3 +79,14 @@ test('pikku test: a test that never finishes fails as timed out and the run goes
   assert.match(r.stdout, /timed out after 700 ms/);
   assert.match(r.stdout, /1 passed, 2 failed\s*$/);
 });
+
+test('a port another server (even another pikku) listens on: exit 1 naming it', async () => {
+  const { startServer } = await import('./lib/server.mjs');
+  const first = await startServer({ workers: 1 });
+  try {
+    const r = runCli(['serve', HELLO_APP, '--port', String(first.port), '--workers', '1'], { timeout: 15000 });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.port}: Address already in use`));
+    assert.equal((await first.fetch('/hello')).status, 200);   // the first one still serves alone
+  } finally { await first.stop(); }
+});
