@@ -171,7 +171,9 @@ static void reload(const pk__options *o) {
     generation++;
     pk__logf("info", "reloading the app in every worker (generation %d)", generation);
   } else {
-    pk__logf("error", "reload failed, workers keep the previous code: %s", err);
+    /* the workers load the files themselves and log their own outcome (the files may have
+     * changed again since): each keeps its previous code if it fails too */
+    pk__logf("error", "reload failed in the master (restarted workers keep the previous code): %s", err);
   }
   signal_all(SIGHUP);
 }
