@@ -18,11 +18,14 @@ typedef struct pk__ws {
   struct pk__topic **topics;      /* private: topics subscribed to */
   int ntopics, topics_cap;        /* private */
   int sse;                        /* read-only: a server-sent events stream, not a WebSocket */
+  int deflate_bits;               /* private: permessage-deflate agreed: the server's window (8..15), else 0 */
   int close_sent;                 /* private: our close frame is queued */
   int close_code;                 /* private: the code the connection closes with (for Lua) */
   int ping_out;                   /* private: a ping waits for its pong */
   int doomed;                     /* private: over its send limit, closed at the end of the turn */
   uint64_t last_seen_ms;          /* private: last frame from the client (SSE: last event sent) */
+  size_t pong_at, pong_len;       /* private: the last pong queued: where it is in the conn's out */
+  uint64_t pong_taken;            /* private: the conn's out_taken then (ws_conn.c on_ping) */
 } pk__ws;
 
 pk__ws *pk__ws_new(double cid);

@@ -39,25 +39,57 @@ size_t pk__gen_id(char *buf) {
   return 32;
 }
 
+/* A handle (an HTTP request's, or a channel's cid: the same numbers) is
+ *   (serial << (WORKER_BITS + SLOT_BITS)) | (worker id << SLOT_BITS) | slot
+ * so that it names its connection's slot (found without a search), is unique among the workers
+ * of a server (a cid crosses workers in a publish's exclude), and is an exact integer in a double
+ * (Lua's number): 22 + 11 + 20 = 53 bits. The serial counts per slot, so an old handle of a slot
+ * matches again only after 2^22 uses of that very slot; it starts at a random value in each
+ * worker process, so a worker restarted by the master does not hand out its predecessor's ids
+ * (a message from the old worker still in the hub, excluding one of its ids, would otherwise skip
+ * a new connection). */
+#define SLOT_BITS 20                    /* slots per worker: 2^20 connections */
+#define WORKER_BITS 11                  /* worker ids 1..2047 (--workers is at most 1024) */
+#define SERIAL_BITS 22
+#define SLOT_MASK ((1u << SLOT_BITS) - 1)
+#define SERIAL_MASK ((1u << SERIAL_BITS) - 1)
+#define HANDLE_LIMIT 9007199254740992.0 /* 2^53 */
+
+static uint32_t serial_base(void) {
+  static uint32_t base;
+  if (!base) {
+    uint32_t r = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&r, sizeof r, 1, f) != 1) r = (uint32_t)(uv_hrtime() ^ ((uint64_t)getpid() << 16));
+    if (f) fclose(f);
+    base = (r & SERIAL_MASK) | 1;
+  }
+  return base;
+}
+
 double pk__conn_new_handle(pk__conn *c) {
-  pk__W->serial = (pk__W->serial + 1) & 0x7fffffff;
-  if (!pk__W->serial) pk__W->serial = 1;
-  return (double)pk__W->serial * 1048576.0 + c->slot;
+  pk__worker *w = pk__W;
+  uint32_t serial = (w->serials[c->slot] + 1) & SERIAL_MASK;
+  if (!serial) serial = 1;
+  w->serials[c->slot] = serial;
+  uint64_t h = ((uint64_t)serial << (WORKER_BITS + SLOT_BITS)) |
+               ((uint64_t)((unsigned)w->id & ((1u << WORKER_BITS) - 1)) << SLOT_BITS) | c->slot;
+  return (double)h;
+}
+
+static pk__conn *slot_of(double handle) {
+  if (!(handle > 0 && handle < HANDLE_LIMIT) || !pk__W) return NULL;
+  uint32_t slot = (uint32_t)((uint64_t)handle & SLOT_MASK);
+  return slot < pk__W->nslots ? pk__W->slots[slot] : NULL;
 }
 
 pk__conn *pk__conn_from_handle(double handle) {
-  if (!(handle > 0)) return NULL;
-  uint32_t slot = (uint32_t)((uint64_t)handle & 0xFFFFF);
-  if (slot >= pk__W->nslots) return NULL;
-  pk__conn *c = pk__W->slots[slot];
+  pk__conn *c = slot_of(handle);
   return c && c->req_handle == handle ? c : NULL;
 }
 
 pk__conn *pk__conn_from_cid(double cid) {
-  if (!(cid > 0) || !pk__W) return NULL;
-  uint32_t slot = (uint32_t)((uint64_t)cid & 0xFFFFF);
-  if (slot >= pk__W->nslots) return NULL;
-  pk__conn *c = pk__W->slots[slot];
+  pk__conn *c = slot_of(cid);
   return c && c->ws && c->ws->cid == cid && !c->closing ? c : NULL;
 }
 
@@ -67,8 +99,13 @@ static int take_slot(pk__conn *c) {
     uint32_t s = (w->free_slot_hint + i) % w->nslots;
     if (!w->slots[s]) { w->slots[s] = c; c->slot = s; w->free_slot_hint = s + 1; return 0; }
   }
-  if (w->nslots >= 0x100000) return -1;
+  if (w->nslots >= (1u << SLOT_BITS)) return -1;
   uint32_t n = w->nslots ? w->nslots * 2 : 1024;
+  uint32_t *sp = realloc(w->serials, sizeof *sp * n);
+  if (!sp) return -1;
+  w->serials = sp;
+  uint32_t base = serial_base();
+  for (uint32_t i = w->nslots; i < n; i++) sp[i] = base;
   pk__conn **p = realloc(w->slots, sizeof *p * n);
   if (!p) return -1;
   memset(p + w->nslots, 0, sizeof *p * (n - w->nslots));
@@ -169,6 +206,7 @@ static void flush(pk__conn *c) {
     if (n == UV_EAGAIN) n = 0;
     if (n < 0) { pk__conn_close(c); return; }
     pk__buf_consume(&c->out, (size_t)n);
+    if (n) c->out_taken++;
     if (c->out.len) {
       write_req *wr = malloc(sizeof *wr + c->out.len);
       if (!wr) { pk__conn_close(c); return; }
@@ -176,6 +214,7 @@ static void flush(pk__conn *c) {
       wr->len = c->out.len;
       memcpy(wr->data, c->out.data, c->out.len);
       c->out.len = 0;
+      c->out_taken++;
       uv_buf_t rb = uv_buf_init(wr->data, (unsigned)wr->len);
       if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &rb, 1, on_write)) { free(wr); pk__conn_close(c); return; }
       c->writing = 1;
@@ -236,7 +275,7 @@ void pk__conn_respond_error(pk__conn *c, int status, const char *message, const 
 int pk__conn_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
                      const char *extra, size_t elen, const char *error_id, size_t idlen) {
   pk__conn *c = pk__conn_from_handle(handle);
-  if (!c) return -1;
+  if (!c || c->upgraded) return -1;     /* a cid during channel_open is no request to answer */
   c->req_handle = 0;
   write_response(c, status, body, blen, ct, ctlen, extra, elen);
   pk__conn_access_log(c, status, error_id, idlen);
@@ -278,9 +317,13 @@ static int preflight(pk__conn *c, pk__request *r, const pk__cors *cors, const pk
   return 1;
 }
 
+/* Returns 1 to pause the parser right after this request: a handler answers later, or nothing
+ * after this request may be parsed on this connection (it closes after the answer, or it is a
+ * WebSocket or an event stream now); feed() sorts out which. */
 static int on_request(pk__http_parser *p, pk__request *r) {
   pk__conn *c = p->data;
   pk__worker *w = pk__W;
+  if (c->upgraded || c->close_after || c->closing) return 1;
   c->req_start_ns = uv_hrtime();
   c->keep_alive = r->keep_alive && !r->upgrade && !w->draining;
   const char *url = pk__request_url(r);
@@ -345,11 +388,11 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   int kind = pk__host_is_channel(h, m.index);
   if (kind == 1) {
     pk__ws_upgrade(c, r, h, &m, url, plen, q ? q + 1 : NULL, q ? ulen - plen - 1 : 0);
-    return 0;
+    return 1;          /* upgraded (the rest is frames) or refused (the connection closes) */
   }
   if (kind == 2 && (mid == PK_GET || mid == PK_HEAD)) {
     pk__sse_open(c, r, h, &m, url, plen, q ? q + 1 : NULL, q ? ulen - plen - 1 : 0);
-    return 0;
+    return 1;          /* an event stream (nothing more is parsed), or a HEAD that closes */
   }
   c->req_handle = pk__conn_new_handle(c);
   c->req_host = h;
@@ -362,7 +405,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   if (rc && c->req_handle) {
     pk__conn_respond(c->req_handle, 500, NULL, 0, NULL, 0, NULL, 0, NULL, 0);
   }
-  return c->req_handle ? 1 : 0;
+  return c->req_handle || c->close_after || c->closing ? 1 : 0;
 }
 
 /* ---- input ------------------------------------------------------------------------------------ */
@@ -401,8 +444,12 @@ static void feed(pk__conn *c, char *data, size_t len) {
       return;
     }
     if (rc == PK_FEED_PAUSED) {
-      if (c->ws) {                       /* upgraded: the rest is WebSocket frames */
-        if (len) pk__ws_feed(c, data, len);
+      if (c->upgraded) {
+        /* The bytes after a WebSocket upgrade request are frames, never HTTP. After the head
+         * of an event stream's GET the client has nothing to say: what it sends is dropped
+         * unparsed (and so is anything it sends later, in on_read), and the stream goes on;
+         * reading goes on too, to notice when the client goes. */
+        if (len && c->ws && !c->ws->sse && !c->closing) pk__ws_feed(c, data, len);
         return;
       }
       if (c->req_handle) {               /* a handler answers later: keep the rest for then */
@@ -433,9 +480,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     pk__conn_close(c);
     return;
   }
-  if (c->ws && c->ws->sse) return;      /* an event stream: the client has nothing more to say */
-  if (c->ws) pk__ws_feed(c, buf->base, (size_t)nread);
-  else feed(c, buf->base, (size_t)nread);
+  if (c->upgraded) {                    /* frames; or an event stream's client, ignored (feed) */
+    if (c->ws && !c->ws->sse) pk__ws_feed(c, buf->base, (size_t)nread);
+    return;
+  }
+  feed(c, buf->base, (size_t)nread);
 }
 
 static void start_reading(pk__conn *c) {

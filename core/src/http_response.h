@@ -7,7 +7,8 @@
 typedef struct pk__response {
   int status;
   const char *content_type; size_t content_type_len;   /* NULL: no Content-Type */
-  const char *extra; size_t extra_len;                 /* complete "Name: v\r\n" lines */
+  const char *extra; size_t extra_len;                 /* complete "Name: v\r\n" lines; for a 426
+                                                          the Upgrade line (Connection is written here) */
   const char *body; size_t body_len;
   int keep_alive;        /* 0: "Connection: close" */
   int http10;            /* request was HTTP/1.0: keep-alive must be announced */
@@ -19,7 +20,9 @@ typedef struct pk__response {
 const char *pk__status_reason(int status);
 /* Error name used in JSON error bodies for a status ("NotFound"). */
 const char *pk__status_error_name(int status);
-/* Appends the whole response. Returns 0 or -ENOMEM. */
+/* Appends the whole response, with one Connection header: "close" without keep_alive,
+ * "keep-alive" for HTTP/1.0 with it; for a 426 "Upgrade" is put in front of those (RFC 9110
+ * section 7.8) and Connection lines in extra are dropped. Returns 0 or -ENOMEM. */
 int pk__response_write(pk__buf *out, const pk__response *r);
 /* Appends {"name":...,"message":...,"errorId":...} for a core-generated error. */
 int pk__error_body(pk__buf *out, int status, const char *message, const char *error_id, size_t id_len);

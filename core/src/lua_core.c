@@ -112,10 +112,17 @@ static pk__conn *ws_conn(lua_State *L) {
   return pk__W ? pk__conn_from_cid(luaL_checknumber(L, 1)) : NULL;
 }
 
+/* Text goes out as UTF-8 (RFC 6455 section 5.6 for text frames and close reasons; an EventSource
+ * decodes its stream as UTF-8): text that is not is the app's mistake, raised here where the app
+ * can see it, instead of sent to a client that must then fail the connection. The check is on
+ * every text sent; the validator goes eight bytes at a time over ASCII, so JSON costs little. */
+#define NOT_UTF8 "text must be valid UTF-8; use send_binary for bytes"
+
 static int l_ws_send(lua_State *L) {
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   int binary = lua_toboolean(L, 3);
+  if (!binary && !pk__utf8_valid(data, len)) return luaL_error(L, NOT_UTF8);
   pk__conn *c = ws_conn(L);
   if (!c || pk__ws_send(c, binary ? PK__WS_OP_BINARY : PK__WS_OP_TEXT, data, len)) return 0;
   lua_pushboolean(L, 1);
@@ -128,6 +135,7 @@ static int l_ws_close(lua_State *L) {
   const char *reason = luaL_optlstring(L, 3, "", &rlen);
   if (code != 1000 && !(code >= 3000 && code <= 4999) && !pk__ws_close_code_valid(code))
     return luaL_error(L, "ws_close: %d is not a close code an app may send (1000 or 3000-4999)", code);
+  if (!pk__utf8_valid(reason, rlen)) return luaL_error(L, "ws_close: the close reason must be valid UTF-8 text");
   pk__conn *c = ws_conn(L);
   if (!c) return 0;
   pk__ws_close(c, code, reason, rlen);
@@ -183,6 +191,8 @@ static int l_publish(lua_State *L) {
   const char *topic = luaL_checklstring(L, 1, &tlen);
   const char *data = luaL_checklstring(L, 2, &dlen);
   double exclude = luaL_optnumber(L, 3, 0);
+  if (!pk__utf8_valid(data, dlen))
+    return luaL_error(L, "publish: the data must be valid UTF-8 text (it goes out as text frames and events)");
   if (!pk__W) return 0;
   lua_pushinteger(L, pk__channel_publish(topic, tlen, data, dlen, exclude));
   return 1;

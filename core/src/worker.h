@@ -23,8 +23,11 @@ typedef struct pk__conn {
   uv_shutdown_t shutdown_req;   /* private: lingering close */
   pk__ws *ws;                   /* private: set once the connection is a WebSocket */
   size_t writing_bytes;         /* private: bytes in the write in flight */
+  uint64_t out_taken;           /* private: bumped whenever bytes leave out (written or dropped),
+                                   so a position in out can be known to still hold what it held */
   unsigned char in_parser, keep_alive, close_after, closing, writing, throttled, queued_flush,
       queued_resume, paused, linger, lingering;
+  unsigned char upgraded;       /* read-only: a WebSocket or event stream now: no more HTTP on it */
   struct pk__conn *prev, *next; /* private: all connections */
   struct pk__conn *flush_next, *resume_next; /* private: work lists for the end of the turn */
 } pk__conn;
@@ -44,7 +47,7 @@ typedef struct pk__worker {
   int nconns;
   pk__conn **slots;
   uint32_t nslots, free_slot_hint;
-  uint32_t serial;
+  uint32_t *serials;            /* private: per slot, the serial of its last handle (conn.c) */
   pk__conn *flush_list, *resume_list;
   int draining;
   uint64_t drain_deadline_ms;

@@ -24,7 +24,8 @@ static pk__buf zbuf;              /* inflate/deflate output, shared by the worke
 static void append_frame(pk__conn *c, int opcode, const char *data, size_t len) {
   uint8_t hdr[PK__WS_MAX_HEADER];
   int rsv1 = 0;
-  if (c->ws->parser.deflate && len >= DEFLATE_MIN && pk__ws_deflate(data, len, &zbuf) == 0 && zbuf.len < len) {
+  if (c->ws->deflate_bits && len >= DEFLATE_MIN &&
+      pk__ws_deflate_window(data, len, c->ws->deflate_bits, &zbuf) == 0 && zbuf.len < len) {
     data = zbuf.data;
     len = zbuf.len;
     rsv1 = 1;
@@ -36,38 +37,51 @@ static void append_frame(pk__conn *c, int opcode, const char *data, size_t len) 
   pk__conn_queue_flush(c);
 }
 
-/* An event: "data: <line>\n" per line of data, then a blank line. */
+/* An event: "data: <line>\n" per line of data, then a blank line. A line ends at CR, LF or CRLF,
+ * as the client reads it (WHATWG HTML, "server-sent events", parsing an event stream): a CR left
+ * inside a data: line would end it there and let the rest start a field of its own ("event:",
+ * "id:", "retry:"). n line ends make n + 1 data: lines, so the client gets the text back with
+ * each line end as LF (a final line end too: "a\n" is "data: a\ndata: \n"). */
 static void append_event(pk__conn *c, const char *data, size_t len) {
   const char *p = data, *end = data + len;
-  do {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    const char *le = nl ? nl : end;
+  for (;;) {
+    const char *le = p;
+    while (le < end && *le != '\n' && *le != '\r') le++;
     pk__buf_append(&c->out, "data: ", 6);
     pk__buf_append(&c->out, p, (size_t)(le - p));
     pk__buf_append(&c->out, "\n", 1);
-    p = nl ? nl + 1 : end;
-  } while (p < end);
+    if (le == end) break;
+    p = le + 1;
+    if (*le == '\r' && p < end && *p == '\n') p++;
+  }
   pk__buf_append(&c->out, "\n", 1);
   c->ws->last_seen_ms = now_ms();
   pk__conn_queue_flush(c);
+}
+
+/* Room for len more bytes under --ws-send-buffer (what is queued and what is being written)?
+ * If not, the connection is doomed: closed with 1008 at the end of the turn, sent nothing more.
+ * Returns 0 or -1. */
+static int reserve(pk__conn *c, size_t len) {
+  pk__ws *ws = c->ws;
+  if (c->out.len + c->writing_bytes + len <= pk__W->opts->limits.ws_send_buffer) return 0;
+  ws->doomed = 1;
+  if (ndoomed == doomed_cap) {
+    int cap = doomed_cap ? doomed_cap * 2 : 16;
+    pk__conn **p = realloc(doomed, sizeof *p * (size_t)cap);
+    if (!p) { pk__conn_close(c); return -1; }
+    doomed = p;
+    doomed_cap = cap;
+  }
+  doomed[ndoomed++] = c;
+  return -1;
 }
 
 int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len) {
   pk__ws *ws = c->ws;
   if (!ws || c->closing || ws->close_sent || ws->doomed) return -1;
   if (ws->sse && opcode != PK__WS_OP_TEXT) return -1;   /* an event stream carries text only */
-  if (c->out.len + c->writing_bytes + len > pk__W->opts->limits.ws_send_buffer) {
-    ws->doomed = 1;
-    if (ndoomed == doomed_cap) {
-      int cap = doomed_cap ? doomed_cap * 2 : 16;
-      pk__conn **p = realloc(doomed, sizeof *p * (size_t)cap);
-      if (!p) { pk__conn_close(c); return -1; }
-      doomed = p;
-      doomed_cap = cap;
-    }
-    doomed[ndoomed++] = c;
-    return -1;
-  }
+  if (reserve(c, len)) return -1;
   if (ws->sse) append_event(c, data, len);
   else append_frame(c, opcode, data, len);
   return 0;
@@ -115,12 +129,25 @@ static int on_message(pk__ws_parser *p, int opcode, const char *data, size_t len
   return c->closing || c->ws->close_sent;
 }
 
+/* A pong for every ping, but only one waiting: while the pong to an earlier ping is still the
+ * last thing queued (not written yet, nothing queued after it), it is replaced by the pong to
+ * this one (RFC 6455 section 5.5.3 allows answering only the latest ping). So a ping flood from
+ * a client that does not read keeps one pong queued, not one per ping; and pongs count against
+ * --ws-send-buffer like any frame (over it: 1008 at the end of the turn). */
 static int on_ping(pk__ws_parser *p, const char *data, size_t len) {
   pk__conn *c = p->data;
-  if (c->ws->close_sent) return 0;
+  pk__ws *ws = c->ws;
+  if (ws->close_sent || ws->doomed) return 1;
+  if (ws->pong_len && ws->pong_taken == c->out_taken && ws->pong_at + ws->pong_len == c->out.len)
+    c->out.len = ws->pong_at;
+  ws->pong_len = 0;
   uint8_t frame[2 + PK__WS_MAX_CONTROL];
   size_t n = pk__ws_pong_frame(frame, data, len);
-  pk__buf_append(&c->out, frame, n);
+  if (reserve(c, n)) return 1;
+  ws->pong_at = c->out.len;
+  if (pk__buf_append(&c->out, frame, n)) { pk__conn_close(c); return 1; }
+  ws->pong_len = n;
+  ws->pong_taken = c->out_taken;
   pk__conn_queue_flush(c);
   return 0;
 }
@@ -145,7 +172,7 @@ void pk__ws_feed(pk__conn *c, char *data, size_t len) {
   pk__ws *ws = c->ws;
   ws->last_seen_ms = now_ms();
   ws->ping_out = 0;
-  while (len > 0 && !c->closing && !ws->close_sent) {
+  while (len > 0 && !c->closing && !ws->close_sent && !ws->doomed) {
     size_t used = 0;
     int rc = pk__ws_parser_feed(&ws->parser, data, len, &used);
     data += used;
@@ -163,10 +190,6 @@ void pk__ws_feed(pk__conn *c, char *data, size_t len) {
 
 /* ---- upgrade ----------------------------------------------------------------------------------- */
 
-static const char *hdr(pk__request *r, const char *name, size_t *len) {
-  return pk__request_header(r, name, strlen(name), len);
-}
-
 /* The connection is a channel now (WebSocket or event stream): log the request, then let the
  * app open it; headers are readable through core.header(cid, ...) during channel_open only. */
 static void start_channel(pk__conn *c, pk__host *h, const pk__route_match *m, int status, const char *path,
@@ -181,21 +204,13 @@ static void start_channel(pk__conn *c, pk__host *h, const pk__route_match *m, in
 
 void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_match *m,
                     const char *path, size_t plen, const char *query, size_t qlen) {
+  static pk__buf joined;           /* header lines joined into one list; reused by the next upgrade */
   pk__ws_upgrade_req q;
-  memset(&q, 0, sizeof q);
-  q.method = llhttp_method_name((llhttp_method_t)r->method);
-  q.method_len = strlen(q.method);
-  q.http_major = 1;
-  q.http_minor = r->http_minor;
-  q.upgrade = hdr(r, "upgrade", &q.upgrade_len);
-  q.connection = hdr(r, "connection", &q.connection_len);
-  q.key = hdr(r, "sec-websocket-key", &q.key_len);
-  q.version = hdr(r, "sec-websocket-version", &q.version_len);
-  q.protocol = hdr(r, "sec-websocket-protocol", &q.protocol_len);
   pk__ws_upgrade_res res;
   c->keep_alive = 0;
-  if (!q.upgrade) {
-    static const char upgrade[] = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n";
+  if (pk__ws_upgrade_req_from(&q, r, &joined)) { pk__conn_close(c); return; }
+  if (!q.upgrade) {   /* a plain GET (pk__response_write adds the Connection: upgrade of a 426) */
+    static const char upgrade[] = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
     pk__conn_respond_error(c, 426, "this route is a WebSocket channel: connect with Upgrade: websocket",
                            upgrade, sizeof upgrade - 1);
     return;
@@ -204,19 +219,14 @@ void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_ma
     pk__conn_respond_error(c, res.status, res.reason, res.extra, res.extra ? strlen(res.extra) : 0);
     return;
   }
-  if (pk__ws_upgrade_write(&c->out, &res)) { pk__conn_close(c); return; }
-  size_t elen;
-  const char *ext = hdr(r, "sec-websocket-extensions", &elen);
-  int deflate = ext && pk__ws_deflate_offered(ext, elen);
-  if (deflate) {   /* add the extension to the 101's headers, before its blank line */
-    c->out.len -= 2;
-    pk__buf_append_str(&c->out, "Sec-WebSocket-Extensions: " PK__WS_DEFLATE_RESPONSE "\r\n\r\n");
-  }
+  if (pk__ws_upgrade_write(&c->out, &res)) { pk__conn_close(c); return; }   /* with the extension */
+  c->upgraded = 1;                 /* from here on the bytes from the client are frames */
   pk__conn_queue_flush(c);
   c->ws = pk__ws_new(pk__conn_new_handle(c));
   if (!c->ws) { pk__conn_close(c); return; }
   pk__ws_parser_init(&c->ws->parser, &callbacks, pk__W->opts->limits.ws_max_message, c);
-  c->ws->parser.deflate = (uint8_t)deflate;
+  c->ws->parser.deflate = res.deflate.window_bits != 0;
+  c->ws->deflate_bits = res.deflate.window_bits;
   start_channel(c, h, m, 101, path, plen, query, qlen);
 }
 
@@ -230,6 +240,7 @@ void pk__sse_open(pk__conn *c, pk__request *r, pk__host *h, const pk__route_matc
   pk__conn_queue_flush(c);
   c->keep_alive = 0;
   if (r->method == HTTP_HEAD) { c->close_after = 1; return; }
+  c->upgraded = 1;                 /* nothing from the client is parsed any more (conn.c feed) */
   c->ws = pk__ws_new(pk__conn_new_handle(c));
   if (!c->ws) { pk__conn_close(c); return; }
   c->ws->sse = 1;
@@ -289,6 +300,7 @@ void pk__ws_end_of_turn(pk__worker *w) {
              c->ws->cid, slow_clients_closed);
     c->ws->doomed = 0;
     c->out.len = 0;               /* drop what it would not read; the close frame goes first */
+    c->out_taken++;
     pk__ws_close(c, PK__WS_CLOSE_POLICY, "send buffer full", 16);
   }
   ndoomed = 0;

@@ -64,6 +64,8 @@ static unsigned ext_len(const pk__ws_parser *p) {
 
 /* The payload length is known: check it against the message limit and count it. */
 static int set_length(pk__ws_parser *p, uint64_t len) {
+  if ((p->opcode & 8) && len > PK__WS_MAX_CONTROL)
+    return fail(p, PK__WS_CLOSE_PROTOCOL, "control frame payload over 125 bytes");
   if (!(p->opcode & 8)) {
     if (len > p->max_message || p->msg_size > p->max_message - len)
       return fail(p, PK__WS_CLOSE_TOO_BIG, "message larger than the maximum message size");
@@ -104,8 +106,7 @@ static int header_step(pk__ws_parser *p) {
     case PK__WS_OP_PING:
     case PK__WS_OP_PONG:
       if (!p->fin) return fail(p, PK__WS_CLOSE_PROTOCOL, "fragmented control frame");
-      if ((b1 & 0x7f) > PK__WS_MAX_CONTROL) return fail(p, PK__WS_CLOSE_PROTOCOL, "control frame payload over 125 bytes");
-      break;
+      break;       /* its length (at most 125) is checked once known, extended form or not */
     default:
       return fail(p, PK__WS_CLOSE_PROTOCOL, "unknown opcode");
     }
@@ -116,7 +117,8 @@ static int header_step(pk__ws_parser *p) {
     uint64_t len = be_read(p->hdr + 2, (int)ext);
     if (len >> 63) return fail(p, PK__WS_CLOSE_PROTOCOL, "64-bit payload length with the top bit set");
     /* Lengths not in their shortest form (126 with a value under 126...) are accepted: the
-     * minimal form is a MUST for senders, and nothing is gained by refusing it. */
+     * minimal form is a MUST for senders, and nothing is gained by refusing it. That holds for
+     * control frames too: what counts is that their payload is at most 125 bytes. */
     return set_length(p, len);
   }
   memcpy(p->key, p->hdr + p->hdr_len - 4, 4);

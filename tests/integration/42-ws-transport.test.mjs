@@ -1,12 +1,14 @@
 // WebSocket transport in C (RFC 6455): real ws client and raw frames against a stand-in runtime.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import readline from 'node:readline';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import WebSocket from 'ws';
-import { startServer, REPO_ROOT, HOST } from './lib/server.mjs';
+import { startServer, PikkuServer, freePort, PIKKU_BIN, REPO_ROOT, HOST, delay } from './lib/server.mjs';
 
 const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'ws-echo');
 const start = (args = [], workers = 1) => startServer({ app: APP, workers, args, env: { PIKKU_LUA_DIR: APP } });
@@ -33,12 +35,13 @@ function open(srv, p = '/echo', opts = {}) {
 }
 
 // A raw client: handshake by hand, then frames we build ourselves (masked unless told not to).
-async function rawOpen(srv, p = '/echo', extraHeaders = '') {
+// `after`: bytes sent in the same write as the upgrade request.
+async function rawOpen(srv, p = '/echo', extraHeaders = '', after = Buffer.alloc(0)) {
   const sock = net.connect(srv.port, HOST);
   await new Promise((r) => sock.once('connect', r));
   const key = crypto.randomBytes(16).toString('base64');
-  sock.write(`GET ${p} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`);
+  sock.write(Buffer.concat([Buffer.from(`GET ${p} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`), Buffer.from(after)]));
   let buf = Buffer.alloc(0);
   const waiters = [];
   sock.on('data', (d) => { buf = Buffer.concat([buf, d]); waiters.splice(0).forEach((w) => w()); });
@@ -73,7 +76,7 @@ async function rawOpen(srv, p = '/echo', extraHeaders = '') {
     }
     return out;
   };
-  return { sock, ended, frames, waitFor, status, clear: () => { buf = Buffer.alloc(0); } };
+  return { sock, ended, frames, waitFor, status, clear: () => { buf = Buffer.alloc(0); }, bytes: () => buf };
 }
 
 function frame(op, payload, { fin = true, mask = true, rsv = 0 } = {}) {
@@ -193,6 +196,51 @@ describe('WebSocket transport', () => {
     a.close(); await a.closed;
   });
 
+  test('bytes sent right behind the upgrade request are frames, never HTTP', async () => {
+    const raw = await rawOpen(srv, '/echo', '', frame(1, 'early'));
+    const fs = await raw.waitFor(() => { const f = raw.frames(); return f.length >= 2 ? f : null; });
+    assert.equal(fs[1].payload.toString(), 'early', 'the frame that came with the request was read as one');
+    raw.sock.destroy();
+    const http = await rawOpen(srv, '/echo', '', 'GET /plain HTTP/1.1\r\nHost: x\r\n\r\n');
+    await expectClose(http, 1002);            // "GET " read as a frame header: RSV bits set
+    assert.doesNotMatch(http.bytes().toString('latin1'), /HTTP\/1\.1/, 'no HTTP answer on a WebSocket');
+  });
+
+  test('a burst of pings is answered by one pong, to the latest ping (RFC 6455 5.5.3)', async () => {
+    const raw = await rawOpen(srv);
+    await raw.waitFor(() => raw.frames().length >= 1);
+    raw.clear();
+    const n = 300;
+    raw.sock.write(Buffer.concat(Array.from({ length: n }, (_, i) => frame(9, `p${i}`))));
+    const pongs = await raw.waitFor(() => {
+      const f = raw.frames().filter((x) => x.op === 10);
+      return f.length && f[f.length - 1].payload.toString() === `p${n - 1}` ? f : null;
+    });
+    assert.ok(pongs.length < n / 10, `${pongs.length} pongs for ${n} pings sent at once`);
+    const seen = pongs.map((f) => Number(f.payload.toString().slice(1)));
+    assert.deepEqual(seen, [...seen].sort((a, b) => a - b), 'pongs follow the order of the pings');
+    raw.clear();
+    raw.sock.write(frame(1, 'still open'));
+    const echo = await raw.waitFor(() => raw.frames().find((f) => f.op === 1));
+    assert.equal(echo.payload.toString(), 'still open');
+    raw.sock.destroy();
+  });
+
+  test('text that is not UTF-8 is refused with an error: send, close reason, publish; bytes go as binary', async () => {
+    const ws = await open(srv); await ws.next();
+    ws.send('bad:send');
+    assert.equal(await ws.next(), 'error:text must be valid UTF-8; use send_binary for bytes');
+    ws.send('bad:close');
+    assert.equal(await ws.next(), 'error:ws_close: the close reason must be valid UTF-8 text');
+    ws.send('bad:publish');
+    assert.match(await ws.next(), /^error:publish: the data must be valid UTF-8 text/);
+    ws.send('bad:binary');
+    assert.deepEqual([...(await ws.next())], [...Buffer.from('bad \xff\xfe', 'latin1')]);
+    assert.equal(await ws.next(), 'ok:true');
+    ws.close(1000);
+    assert.equal((await ws.closed).code, 1000, 'the connection was never failed (1007) by the client');
+  });
+
   test('a client that stops reading is closed (1008) once over --ws-send-buffer; others are unaffected', async () => {
     const raw = await rawOpen(srv);
     await raw.waitFor(() => raw.frames().length >= 1);
@@ -296,6 +344,60 @@ describe('server-sent events', () => {
     s.sock.destroy();
   });
 
+  test('nothing after the GET of an event stream is parsed or answered; its topics end with it', async () => {
+    const sock = net.connect(srv.port, HOST);
+    await new Promise((r) => sock.once('connect', r));
+    let text = '';
+    sock.on('data', (d) => { text += d.toString('latin1'); });
+    const until = async (pred, what) => {
+      const end = Date.now() + 3000;
+      while (!pred(text)) {
+        if (Date.now() > end) throw new Error(`${what}; stream so far: ${JSON.stringify(text)}`);
+        await delay(20);
+      }
+    };
+    // An event stream, then (same packet) a plain GET, a second stream and a WebSocket upgrade.
+    sock.write('GET /events?topic=piped HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'GET /plain HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'GET /events?topic=other HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await until((t) => t.includes('data: {"hello":true}\n\n'), 'the first event');
+    await delay(200);
+    sock.write('GET /plain HTTP/1.1\r\nHost: x\r\n\r\n');     // later bytes: dropped as well
+    await delay(200);
+    assert.equal(text.match(/HTTP\/1\.1 \d{3}/g).length, 1, `one answer only: ${JSON.stringify(text)}`);
+    assert.equal(text.split('{"hello":true}').length - 1, 1, 'one stream opened');
+    const publish = async (topic) => (await (await fetch(`http://${HOST}:${srv.port}/publish/${topic}`,
+      { method: 'POST', body: '{"n":1}', headers: { 'content-type': 'application/json' } })).json()).receivers;
+    assert.equal(await publish('piped'), 1);
+    await until((t) => t.includes('data: {"n":1}\n\n'), 'the published event');
+    assert.equal(await publish('other'), 0, 'the pipelined stream was never opened');
+    sock.destroy();
+    await delay(100);
+    const ws = await open(srv); await ws.next();                    // never subscribed to anything
+    assert.equal(await publish('piped'), 0, 'the closed stream left its topic');
+    await assert.rejects(ws.next(300), /no message/);
+    ws.close(); await ws.closed;
+  });
+
+  test('CR, LF and CRLF in an event\'s text each end a data: line; none starts a field', async () => {
+    const s = await sseOpen(srv, '/events?topic=lines&lines=1');
+    const text = await s.until((t) => t.includes('data: c\ndata: \n\n'));
+    const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+    assert.ok(body.includes('data: x\ndata: event: evil\ndata: data: injected\n\n'), JSON.stringify(body));
+    assert.ok(body.includes('data: a\ndata: b\ndata: \ndata: c\ndata: \n\n'), JSON.stringify(body));
+    assert.ok(!body.includes('\r'), 'no CR left in the stream');
+    for (const line of body.split('\n')) assert.match(line, /^(data: .*|: heartbeat|)$/);
+    s.sock.destroy();
+  });
+
+  test('an event stream refuses text that is not UTF-8', async () => {
+    const s = await sseOpen(srv, '/events?topic=x&badutf8=1');
+    await s.until((t) => t.includes('data: refused:true:text must be valid UTF-8; use send_binary for bytes\n\n'));
+    s.sock.destroy();
+  });
+
   test('EventSource-style reading with fetch works too', async () => {
     const res = await fetch(`http://${HOST}:${srv.port}/events?topic=other`);
     assert.equal(res.headers.get('content-type'), 'text/event-stream');
@@ -303,6 +405,66 @@ describe('server-sent events', () => {
     const { value } = await reader.read();
     assert.match(Buffer.from(value).toString(), /data: \{"hello":true\}/);
     await reader.cancel();
+  });
+});
+
+// A server started without the health check startServer makes, so that no connection reaches a
+// worker before the test's own: the workers are in the same state when the test connects.
+class QuietServer extends PikkuServer {
+  async start() {
+    this.port ??= await freePort();
+    this.args = ['serve', this.app, '--host', HOST, '--port', String(this.port), '--workers', String(this.workers), ...this.extraArgs];
+    this.proc = spawn(PIKKU_BIN, this.args, { cwd: REPO_ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => { this.exitInfo = { code, signal }; resolve(this.exitInfo); }));
+    readline.createInterface({ input: this.proc.stderr }).on('line', (l) => this._line(l));
+    readline.createInterface({ input: this.proc.stdout }).on('line', (l) => this.stdoutLines.push(l));
+    await this.waitForLine(/workers? listening on/, { timeout: 10000 });
+    return this;
+  }
+}
+
+describe('channel ids across workers', () => {
+  test('the first connections of two workers have different ids; publish { exclude } skips only its own', async () => {
+    const srv = await new QuietServer({ app: APP, workers: 2, env: { PIKKU_LUA_DIR: APP } }).start();
+    const all = [];
+    try {
+      const first = new Map();                      // worker -> { ws, cid } of its first connection
+      for (let i = 0; i < 60 && first.size < 2; i++) {
+        const ws = await open(srv); all.push(ws);
+        const hello = JSON.parse(await ws.next());
+        if (!first.has(hello.worker)) first.set(hello.worker, { ws, cid: hello.cid, worker: hello.worker });
+      }
+      assert.equal(first.size, 2, 'connections reached both workers');
+      const [a, b] = [...first.values()];
+      assert.notEqual(a.cid, b.cid);
+      for (const x of [a, b]) { x.ws.send('sub:room'); assert.equal(await x.ws.next(), 'subscribed:room'); }
+      a.ws.send('pubx:room');
+      assert.equal(await a.ws.next(), 'published:0');
+      assert.equal(await b.ws.next(), `from ${a.cid}`, 'the other worker\'s connection got it');
+      b.ws.send('pubx:room');
+      assert.equal(await b.ws.next(), 'published:0');
+      assert.equal(await a.ws.next(), `from ${b.cid}`);
+
+      // A worker restarted by the master does not hand out the ids of the one it replaces.
+      const pidLine = srv.findLines(new RegExp(`worker ${a.worker} pid \\d+ started`)).pop();
+      const oldPid = Number(/pid (\d+)/.exec(pidLine)[1]);
+      const mark = srv.mark();
+      process.kill(oldPid, 'SIGKILL');
+      await srv.waitForLine(new RegExp(`worker ${a.worker} pid \\d+ started`), { from: mark, timeout: 5000 });
+      let again = null;
+      for (const until = Date.now() + 10000; !again && Date.now() < until; await delay(20)) {
+        let ws;
+        try { ws = await open(srv); } catch { continue; }
+        const hello = JSON.parse(await ws.next());
+        if (hello.worker === a.worker) again = hello;
+        ws.terminate();
+      }
+      assert.ok(again, 'a connection reached the restarted worker');
+      assert.notEqual(again.cid, a.cid, 'the restarted worker\'s first id is new');
+    } finally {
+      for (const ws of all) ws.terminate();
+      await srv.stop();
+    }
   });
 });
 

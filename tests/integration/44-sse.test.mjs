@@ -2,9 +2,31 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, REPO_ROOT, HOST } from './lib/server.mjs';
+import { startServer, REPO_ROOT, HOST, delay } from './lib/server.mjs';
+
+// A raw connection: writes the bytes given, collects what comes back (latin1 text).
+async function rawStream(port, bytes) {
+  const sock = net.connect(port, HOST);
+  await new Promise((r) => sock.once('connect', r));
+  let text = '';
+  sock.on('data', (d) => { text += d.toString('latin1'); });
+  sock.write(bytes);
+  return {
+    sock,
+    get text() { return text; },
+    async until(pred, what, ms = 3000) {
+      const end = Date.now() + ms;
+      while (!pred(text)) {
+        if (Date.now() > end) throw new Error(`${what}; received: ${JSON.stringify(text)}`);
+        await delay(20);
+      }
+      return text;
+    },
+  };
+}
 
 // Reads events ("data: ...\n\n") from a fetch stream; next() resolves with the parsed JSON.
 async function stream(url) {
@@ -78,6 +100,41 @@ describe('sse = true routes', () => {
     const e = await s.next();
     assert.deepEqual([e.type, e.name, e.message], ['error', 'Conflict', 'nope']);
     assert.equal(await s.ended(), true);
+  });
+
+  test('requests pipelined behind an event stream\'s GET are neither parsed nor answered', async () => {
+    const publish = async (topic) => (await (await fetch(`${srv.base}/publish/${topic}`, { method: 'POST' })).json()).receivers;
+    const s = await rawStream(srv.port, 'GET /events/first HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'GET /events/second HTTP/1.1\r\nHost: x\r\n\r\n' +       // would subscribe a second stream
+      'GET /stream/piped HTTP/1.1\r\nHost: x\r\n\r\n');
+    await s.until((t) => t.includes('data: {"subscribed":"first"}\n\n'), 'the first stream\'s result');
+    await delay(200);
+    assert.equal(s.text.match(/HTTP\/1\.1 \d{3}/g).length, 1, `one answer only: ${JSON.stringify(s.text)}`);
+    assert.doesNotMatch(s.text, /second|piped/);
+    assert.equal(await publish('second'), 0, 'the pipelined stream was never opened');
+    assert.equal(await publish('first'), 1);
+    await s.until((t) => t.includes('data: {"n":1}\n\n'), 'the published event');
+    s.sock.destroy();
+    await delay(100);
+    assert.equal(await publish('first'), 0, 'the stream left its topic when it closed');
+  });
+
+  test('a HEAD on an sse route is answered alone; what follows it is not', async () => {
+    const s = await rawStream(srv.port, 'HEAD /events/head HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'GET /stream/piped HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((r) => s.sock.once('close', r));
+    assert.equal(s.text.match(/HTTP\/1\.1 \d{3}/g).length, 1, JSON.stringify(s.text));
+    assert.match(s.text, /^HTTP\/1\.1 200 [^]*text\/event-stream/);
+    assert.doesNotMatch(s.text, /piped/);
+  });
+
+  test('a CR in an event\'s text ends its data: line; it never starts a field ("event:")', async () => {
+    const s = await rawStream(srv.port, 'GET /cr HTTP/1.1\r\nHost: x\r\n\r\n');
+    const text = await s.until((t) => t.includes('data: plain\n\n'), 'both events');
+    const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+    assert.ok(body.startsWith('data: x\ndata: event: evil\ndata: data: injected\n\n'), JSON.stringify(body));
+    assert.ok(!body.includes('\r'));
+    s.sock.destroy();
   });
 
   test('other methods on an sse route are 405', async () => {

@@ -437,6 +437,52 @@ static void test_bad_control_frames(void **s) {
   expect_error(1007);
 }
 
+/* A masked frame whose length is written in the 16-bit (form 126) or 64-bit (form 127) extended
+ * form, whatever its size. */
+static void frame_len_form(int b0, const void *payload, size_t len, int form) {
+  uint8_t h[14];
+  size_t hn = 2;
+  h[0] = (uint8_t)b0;
+  h[1] = (uint8_t)(0x80 | form);
+  for (int i = form == 126 ? 1 : 7; i >= 0; i--) h[hn++] = (uint8_t)((uint64_t)len >> (8 * i));
+  memcpy(h + hn, KEY, 4);
+  raw(h, hn + 4);
+  assert_true(WN + len <= WIRE_MAX);
+  pk__ws_mask((char *)W + WN, payload, len, KEY, 0);
+  WN += len;
+}
+
+/* docs/websocket.md: lengths not in their shortest form are accepted; for a control frame too,
+ * as long as the payload is at most 125 bytes. */
+static void test_control_frame_extended_length(void **s) {
+  static char p[126];
+  memset(p, 'p', sizeof p);
+  p[124] = 'z';
+  frame_len_form(0x89, p, 125, 126);                        /* a 125-byte ping, 16-bit form */
+  frame_len_form(0x8a, "pong", 4, 127);                     /* a pong, 64-bit form */
+  frame_len_form(0x89, "", 0, 126);
+  uint8_t c[2 + 3] = { 0x03, 0xe8, 'b', 'y', 'e' };
+  frame_len_form(0x88, c, sizeof c, 126);                   /* a close, 16-bit form */
+  run_all();
+  expect_ok(4);
+  assert_int_equal(R.ev[0].kind, EV_PING);
+  assert_int_equal(R.ev[0].len, 125);
+  assert_memory_equal(R.ev[0].data, p, 125);
+  expect_event(1, EV_PONG, "pong");
+  expect_event(2, EV_PING, "");
+  expect_event(3, EV_CLOSE, "bye");
+  assert_int_equal(R.ev[3].code, 1000);
+  WN = 0;
+  frame_len_form(0x89, p, 126, 126);                        /* 126 bytes: too long, any form */
+  run_all();
+  expect_error(1002);
+  assert_int_equal(R.nev, 0);
+  WN = 0;
+  raw("\x89\xff\x00\x00\x01\x00\x00\x00\x00\x00", 10);      /* 2^40: refused before the key */
+  run_all();
+  expect_error(1002);
+}
+
 static void test_fragment_order(void **s) {
   frame_s(0x80, "orphan");                                  /* continuation with nothing open */
   run_all();
@@ -763,6 +809,7 @@ int main(void) {
     T(test_reserved_bits),
     T(test_unknown_opcodes),
     T(test_bad_control_frames),
+    T(test_control_frame_extended_length),
     T(test_fragment_order),
     T(test_length_top_bit),
     T(test_max_message_size),
