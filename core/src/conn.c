@@ -222,6 +222,8 @@ static void flush(pk__conn *c) {
       return;
     }
   }
+  /* all written at once (no on_write will come): a connection stopped for its backlog reads again */
+  if (c->throttled) { c->throttled = 0; queue_resume(c); }
   if (c->close_after && !c->lingering) {
     if (c->linger) start_linger(c);
     else pk__conn_close(c);
@@ -238,8 +240,11 @@ void pk__conn_access_log(pk__conn *c, int status, const char *error_id, size_t i
   if (!url || !plen) { url = "-"; plen = 1; }    /* an error before any byte of the target */
   const char *q = memchr(url, '?', plen);
   if (q) plen = (size_t)(q - url);
-  double ms = (double)(uv_hrtime() - c->req_start_ns) / 1e6;
-  pk__log_access(llhttp_method_name((llhttp_method_t)r->method), url, plen, status, ms, error_id, idlen);
+  /* before its head was complete a request has no method yet (r->method is the last one's) */
+  int head_done = c->parser.state != PK_PS_HEADERS && c->parser.state != PK_PS_IDLE;
+  const char *method = head_done ? llhttp_method_name((llhttp_method_t)r->method) : "-";
+  double ms = c->req_start_ns ? (double)(uv_hrtime() - c->req_start_ns) / 1e6 : 0;
+  pk__log_access(method, url, plen, status, ms, error_id, idlen);
 }
 
 static void write_response(pk__conn *c, int status, const char *body, size_t blen, const char *ct,
@@ -324,7 +329,6 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   pk__conn *c = p->data;
   pk__worker *w = pk__W;
   if (c->upgraded || c->close_after || c->closing) return 1;
-  c->req_start_ns = uv_hrtime();
   c->keep_alive = r->keep_alive && !r->upgrade && !w->draining;
   const char *url = pk__request_url(r);
   size_t ulen = r->url_len;
@@ -336,6 +340,8 @@ static int on_request(pk__http_parser *p, pk__request *r) {
       if (slash) { ulen -= (size_t)(slash - url); url = slash; }
     }
   }
+  const char *frag = ulen ? memchr(url, '#', ulen) : NULL;   /* a fragment is the client's business */
+  if (frag) ulen = (size_t)(frag - url);
   if (!ulen || url[0] != '/') {
     c->keep_alive = 0;
     pk__conn_respond_error(c, 400, "Bad request target", NULL, 0);
@@ -426,8 +432,12 @@ static void set_deadline(pk__conn *c) {
 }
 
 static void feed(pk__conn *c, char *data, size_t len) {
+  uint64_t arrived = uv_hrtime();
   while (len > 0 && !c->closing && !c->close_after) {
     size_t used = 0;
+    /* a request is timed from the arrival of the bytes it begins in (also one the core refuses
+     * before it is complete: 400, 408, 413...) */
+    if (c->parser.state == PK_PS_IDLE) c->req_start_ns = arrived;
     c->in_parser = 1;
     int rc = pk__http_parser_feed(&c->parser, data, len, &used);
     c->in_parser = 0;
@@ -520,17 +530,20 @@ static void resume(pk__conn *c) {
 
 void pk__conn_end_of_turn(pk__worker *w) {
   pk__ws_end_of_turn(w);
-  while (w->resume_list) {
-    pk__conn *c = w->resume_list;
-    w->resume_list = c->resume_next;
-    c->queued_resume = 0;
-    resume(c);
-  }
-  while (w->flush_list) {
-    pk__conn *c = w->flush_list;
-    w->flush_list = c->flush_next;
-    c->queued_flush = 0;
-    flush(c);
+  /* until both lists are empty: a flush that wrote a backlog at once queues a resume */
+  while (w->resume_list || w->flush_list) {
+    while (w->resume_list) {
+      pk__conn *c = w->resume_list;
+      w->resume_list = c->resume_next;
+      c->queued_resume = 0;
+      resume(c);
+    }
+    while (w->flush_list) {
+      pk__conn *c = w->flush_list;
+      w->flush_list = c->flush_next;
+      c->queued_flush = 0;
+      flush(c);
+    }
   }
 }
 

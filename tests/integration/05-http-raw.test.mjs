@@ -70,6 +70,44 @@ describe('raw HTTP/1.1', () => {
     } finally { c.destroy(); }
   });
 
+  test('after a response over 256 KiB the connection reads the next request', async () => {
+    const body = JSON.stringify({ big: 'x'.repeat(300000) });
+    const c = await RawConn.connect(srv.port);
+    try {
+      await c.write(`POST /echo-data HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      const [big] = await c.responses(1, { timeout: 10000 });
+      assert.equal(big.status, 200);
+      await c.write(get('/hello'));
+      const rs = await c.responses(2, { timeout: 5000 });
+      assert.equal(rs[1].status, 200);
+      assert.deepEqual(rs[1].json(), { message: 'hello' });
+    } finally { c.destroy(); }
+  });
+
+  test('pipelined requests whose answers pass 256 KiB are all answered, and the next one too', async () => {
+    const c = await RawConn.connect(srv.port);
+    try {
+      await c.write(get('/users/1').repeat(3000));
+      await c.responses(3000, { timeout: 15000 });
+      await c.write(get('/users/2'));
+      const rs = await c.responses(3001, { timeout: 5000 });
+      assert.deepEqual(rs[3000].json(), { id: '2', name: 'user2' });
+    } finally { c.destroy(); }
+  });
+
+  test('a fragment in the request target is not part of the path or the query', async () => {
+    const r = await rawRequest(srv.port, get('/users/7#frag', 'Connection: close\r\n') );
+    assert.deepEqual(r.responses[0].json(), { id: '7', name: 'user7' });
+    const q = await rawRequest(srv.port, get('/echo-data?a=1#b=2', 'Connection: close\r\n'));
+    assert.deepEqual(q.responses[0].json(), { data: { a: '1' } });
+  });
+
+  test('a request pipelined after Connection: close is not answered', async () => {
+    const r = await rawRequest(srv.port, get('/hello', 'Connection: close\r\n') + get('/users/1'));
+    assert.equal(r.responses.length, 1, r.text);
+    assert.equal(r.closed, true);
+  });
+
   test('a request split across many small writes', async () => {
     const req = get('/users/99');
     const parts = [];

@@ -1,7 +1,7 @@
 // Access and error logs on stderr: text line fields, --log-format json keys, --no-access-log.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, httpRequest } from './lib/server.mjs';
+import { startServer, httpRequest, rawRequest } from './lib/server.mjs';
 
 describe('text logs', () => {
   let srv;
@@ -25,6 +25,19 @@ describe('text logs', () => {
     assert.match(line, /\b200\b/);
     assert.match(line, /\d+(\.\d+)?ms\b/, `a duration like 1.2ms: ${line}`);
     assert.ok(!/errorId=/.test(line), line);
+  });
+
+  test('a request the core refuses before its head is complete: no method ("-"), its own duration', async () => {
+    const warm = await srv.fetch('/hello');   // a previous request whose method and time must not leak
+    await warm.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 300));
+    const mark = srv.mark();
+    const r = await rawRequest(srv.port, 'GET /users/505 HTTP/2.0\r\nHost: t\r\n\r\n', { timeout: 3000 });
+    assert.equal(r.responses[0].status, 505);
+    const line = await srv.waitForLine((l) => l.includes('/users/505'), { from: mark });
+    assert.match(line, / - \/users\/505 505 /, line);
+    const ms = Number(/ (\d+\.\d+)ms/.exec(line)[1]);
+    assert.ok(ms < 250, `the duration is this request's, not since the last one: ${line}`);
   });
 
   test('one access line per request (the logged path has no query string or is the raw target)', async () => {
