@@ -16,11 +16,45 @@ local PRIMITIVE = { string = true, number = true, integer = true, boolean = true
 local SCHEMA_KEYS = { "type", "properties", "$ref", "oneOf", "anyOf", "allOf", "enum", "const",
                       "items", "not" }
 
-local function is_schema(t)
+-- Every keyword the compiler reads or accepts as an annotation (docs/schemas.md).
+local KEYWORDS = {}
+for k in string.gmatch("type properties required additionalProperties items prefixItems enum const"
+    .. " minimum maximum exclusiveMinimum exclusiveMaximum multipleOf minLength maxLength pattern"
+    .. " minItems maxItems uniqueItems format allOf anyOf oneOf not default $ref $defs definitions"
+    .. " nullable title description examples $schema $id $comment deprecated readOnly writeOnly", "%S+") do
+  KEYWORDS[k] = true
+end
+
+-- A shorthand type string ("number", "string?", "Todo[]"): what a shorthand field's value looks like.
+local function looks_like_type(v)
+  if type(v) ~= "string" then return false end
+  local base = match(v, "^(.-)%[?%]?%??$") or v
+  return PRIMITIVE[base] or base == "any"
+end
+
+local function is_schema(t, where)
+  local marked = false
   for _, k in ipairs(SCHEMA_KEYS) do
-    if t[k] ~= nil then return true end
+    if t[k] ~= nil then marked = true break end
   end
-  return false
+  if not marked then
+    -- shorthand values are only strings and tables: a number or boolean ({ minLength = 1 }) is a keyword's
+    for _, v in pairs(t) do
+      local tv = type(v)
+      if tv ~= "string" and tv ~= "table" then return true end
+    end
+    return false
+  end
+  -- { type = "string", amount = "number" } would silently be JSON Schema: say so instead
+  for k, v in pairs(t) do
+    if type(k) == "string" and not KEYWORDS[k] and looks_like_type(v) then
+      error(format('%s: ambiguous schema: it has the JSON Schema keyword(s) of a schema and a field "%s" = %q'
+        .. " as in the shorthand; a shorthand object with a field named like a keyword (type, items, enum,"
+        .. ' const, not...) must be written as JSON Schema: { type = "object", properties = { ... } }',
+        where, k, v), 0)
+    end
+  end
+  return true
 end
 
 -- "file:line" of the first caller outside the pikku Lua modules (the app's own code).
@@ -71,7 +105,7 @@ expand = function(v, where)
   if tv ~= "table" then
     error(format("%s: a schema must be a table or a type string, not %s", where, tv), 0)
   end
-  if is_schema(v) then return v end
+  if is_schema(v, where) then return v end
   -- { "string" } or { { title = "string" } }: an array of that item
   if v[1] ~= nil and next(v, 1) == nil and #v == 1 then
     return { type = "array", items = expand(v[1], where .. "[1]") }

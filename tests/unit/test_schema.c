@@ -546,6 +546,14 @@ static void test_shorthand(void **s) {
          "\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"a\"],\"type\":\"object\"},"
          "\"todo\":{\"$ref\":\"#\\/$defs\\/Todo\"}},\"required\":[\"todo\"],\"type\":\"object\"}");
   EXPECT("local js = {type='string', minLength=1} return tostring(S.expand(js) == js)", "true");
+  /* a keyword with a number or boolean value marks JSON Schema without type/properties */
+  EXPECT("local js = {minLength=1} return tostring(S.expand(js) == js)", "true");
+  /* JSON Schema keywords next to a shorthand-looking field: a load error, not a silent misreading */
+  EXPECT("local ok, e = pcall(S.expand, {type='string', amount='number'}, 'f input') return e:match('^f input: ambiguous schema') and e:match('\"amount\"') and 'err'",
+         "err");
+  EXPECT("return dump(S.expand({title='string', description='string?'}))",
+         "{\"additionalProperties\":false,\"properties\":{\"description\":{\"type\":\"string\"},"
+         "\"title\":{\"type\":\"string\"}},\"required\":[\"title\"],\"type\":\"object\"}");
   EXPECT("return dump(S.expand({{id='integer'}}))",
          "{\"items\":{\"additionalProperties\":false,\"properties\":{\"id\":{\"type\":\"integer\"}},"
          "\"required\":[\"id\"],\"type\":\"object\"},\"type\":\"array\"}");
