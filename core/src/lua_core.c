@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "hub.h"
 #include "log.h"
 #include "lua_host.h"
 #include "pikku.h"
@@ -193,6 +194,11 @@ static int l_publish(lua_State *L) {
   double exclude = luaL_optnumber(L, 3, 0);
   if (!pk__utf8_valid(data, dlen))
     return luaL_error(L, "publish: the data must be valid UTF-8 text (it goes out as text frames and events)");
+  /* the same limit everywhere: a message the hub cannot carry reaches no subscriber at all,
+   * rather than only those of this worker */
+  if (PK_HUB_PUBLISH_FIXED + tlen + dlen > PK_HUB_MAX_FRAME)
+    return luaL_error(L, "publish: topic and data over %d bytes (the limit of a message between workers)",
+                      (int)(PK_HUB_MAX_FRAME - PK_HUB_PUBLISH_FIXED));
   if (!pk__W) return 0;
   lua_pushinteger(L, pk__channel_publish(topic, tlen, data, dlen, exclude));
   return 1;

@@ -9,6 +9,9 @@ local json = require "pikku.json"
 local type, tostring, error = type, tostring, error
 local json_encode = json.encode
 
+-- 8 MiB (the hub's frame limit, core/src/hub.h) minus the 25 bytes of a publish frame's fixed part
+local MAX_MESSAGE = 8 * 1024 * 1024 - 25
+
 local function check_topic(topic, what)
   if type(topic) ~= "string" or topic == "" then
     error("services.eventhub:" .. what .. ": topic must be a non-empty string, got "
@@ -54,6 +57,10 @@ function M.new()
     local text, err = json_encode(data)
     if text == nil then
       error("services.eventhub:publish: the data cannot be encoded as JSON: " .. tostring(err), 2)
+    end
+    if #topic + #text > MAX_MESSAGE then   -- checked here too, so that pikku test behaves the same
+      error("services.eventhub:publish: topic and data over " .. MAX_MESSAGE
+        .. " bytes (the limit of a message between workers)", 2)
     end
     local exclude = nil
     if opts ~= nil then

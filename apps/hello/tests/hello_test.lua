@@ -128,3 +128,13 @@ describe("services.sleep", function()
     expect(t.request { path = "/sleep?ms=nan" }.status).to_be(400)   -- the app's own check, too
   end)
 end)
+
+describe("services.eventhub:publish", function()
+  it("refuses a message over the hub's 8 MiB limit, so it reaches no one rather than some", function()
+    local eventhub = require("pikku.runtime").services().eventhub
+    local ok, err = pcall(eventhub.publish, eventhub, "big", { blob = string.rep("x", 8 * 1024 * 1024) })
+    expect(ok).to_be(false)
+    expect(tostring(err)).to_contain("the limit of a message between workers")
+    expect(pcall(eventhub.publish, eventhub, "small", { blob = "x" })).to_be(true)
+  end)
+end)
