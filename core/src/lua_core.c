@@ -32,6 +32,18 @@ static int l_add_route(lua_State *L) {
     return 2;
   }
   if (k && pk__host_mark_channel(h, index, k)) return luaL_error(L, "out of memory");
+  if (k == 1 && lua_type(L, 5) == LUA_TTABLE) {   /* the channel's subprotocols, in preference order */
+    const char *names[64];
+    int n = (int)lua_objlen(L, 5);
+    if (n > 64) return luaL_error(L, "add_route: at most 64 subprotocols");
+    for (int i = 0; i < n; i++) {
+      lua_rawgeti(L, 5, i + 1);
+      names[i] = lua_tostring(L, -1);
+      if (!names[i]) return luaL_error(L, "add_route: subprotocols must be strings");
+      lua_pop(L, 1);   /* the string stays alive in the table */
+    }
+    if (n && pk__host_set_protocols(h, index, names, n)) return luaL_error(L, "out of memory");
+  }
   lua_pushboolean(L, 1);
   return 1;
 }

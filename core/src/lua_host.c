@@ -103,6 +103,12 @@ void pk__host_free(pk__host *h) {
   if (h->L) lua_close(h->L);
   pk__router_free(h->router);
   pk__cors_free(h->cors);
+  for (int i = 0; h->channel_protocols && i < h->channel_routes_cap; i++) {
+    char **list = h->channel_protocols[i];
+    for (int k = 0; list && list[k]; k++) free(list[k]);
+    free(list);
+  }
+  free(h->channel_protocols);
   free(h->channel_routes);
   free(h);
 }
@@ -180,9 +186,28 @@ int pk__host_mark_channel(pk__host *h, int index, int kind) {
     if (!p) return -1;
     memset(p + h->channel_routes_cap, 0, (size_t)(cap - h->channel_routes_cap));
     h->channel_routes = p;
+    char ***pp = realloc(h->channel_protocols, sizeof *pp * (size_t)cap);
+    if (!pp) return -1;
+    memset(pp + h->channel_routes_cap, 0, sizeof *pp * (size_t)(cap - h->channel_routes_cap));
+    h->channel_protocols = pp;
     h->channel_routes_cap = cap;
   }
   h->channel_routes[index] = (unsigned char)kind;
+  return 0;
+}
+
+int pk__host_set_protocols(pk__host *h, int index, const char *const *names, int n) {
+  if (index < 0 || index >= h->channel_routes_cap || n <= 0) return -1;
+  char **list = calloc((size_t)n + 1, sizeof *list);
+  if (!list) return -1;
+  for (int i = 0; i < n; i++) {
+    if (!(list[i] = strdup(names[i]))) {
+      for (int k = 0; k < i; k++) free(list[k]);
+      free(list);
+      return -1;
+    }
+  }
+  h->channel_protocols[index] = list;
   return 0;
 }
 

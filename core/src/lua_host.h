@@ -14,6 +14,7 @@ typedef struct pk__host {
   int refs;                 /* private: current-state ref + requests in flight + timers */
   int generation;           /* read-only: 1 for the first load, +1 per reload */
   unsigned char *channel_routes;  /* private: route index -> 1 for channel routes */
+  char ***channel_protocols;      /* private: route index -> NULL-terminated subprotocols, or NULL */
   int channel_routes_cap;   /* private */
   int channel_open_ref, channel_message_ref, channel_close_ref;  /* private: LUA_NOREF if absent */
   pk__cors *cors;           /* read-only outside lua_core.c: set by pikku.cors at load, or NULL */
@@ -39,6 +40,13 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
 int pk__host_mark_channel(pk__host *h, int index, int kind);
 static inline int pk__host_is_channel(const pk__host *h, int index) {
   return index >= 0 && index < h->channel_routes_cap ? h->channel_routes[index] : 0;
+}
+/* The subprotocols a channel route speaks (a copy is kept): n names. Returns 0 or -1. */
+int pk__host_set_protocols(pk__host *h, int index, const char *const *names, int n);
+/* NULL-terminated list of the route's subprotocols, or NULL for none. */
+static inline const char *const *pk__host_protocols(const pk__host *h, int index) {
+  return index >= 0 && index < h->channel_routes_cap && h->channel_protocols
+             ? (const char *const *)h->channel_protocols[index] : NULL;
 }
 void pk__host_channel_open(pk__host *h, double cid, int index, const char *path, size_t plen,
                            const char *query, size_t qlen, const pk__route_match *m);

@@ -215,7 +215,7 @@ void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_ma
                            upgrade, sizeof upgrade - 1);
     return;
   }
-  if (pk__ws_upgrade_check(&q, NULL, &res)) {
+  if (pk__ws_upgrade_check(&q, pk__host_protocols(h, m->index), &res)) {
     pk__conn_respond_error(c, res.status, res.reason, res.extra, res.extra ? strlen(res.extra) : 0);
     return;
   }
@@ -227,6 +227,8 @@ void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_ma
   pk__ws_parser_init(&c->ws->parser, &callbacks, pk__W->opts->limits.ws_max_message, c);
   c->ws->parser.deflate = res.deflate.window_bits != 0;
   c->ws->deflate_bits = res.deflate.window_bits;
+  /* the agreed subprotocol, for wire.channel.protocol (kept with the connection, like its state) */
+  if (res.protocol && pk__ws_kv_set(c->ws, "protocol", res.protocol, res.protocol_len)) { pk__conn_close(c); return; }
   start_channel(c, h, m, 101, path, plen, query, qlen);
 }
 

@@ -239,6 +239,10 @@ end
 
 ChanMT.__index = function(c, k)
   if k == "state" then return Chan.read_state(c) end
+  if k == "protocol" then   -- the subprotocol agreed at the upgrade (pikku.wire_channel protocols)
+    if rawget(c, "_gone") then return nil end
+    return c_get(c.id, "protocol")
+  end
   if k == "opening_data" then
     local s = rawget(c, "_opening_text")
     if s == nil and not rawget(c, "_gone") then s = c_get(c.id, "opening") end
@@ -258,7 +262,7 @@ end
 
 ChanMT.__newindex = function(c, k, v)
   if k == "state" then return Chan.write_state(c, v) end
-  if k == "id" or k == "name" or k == "opening_data" or BOUND[k] then
+  if k == "id" or k == "name" or k == "opening_data" or k == "protocol" or BOUND[k] then
     error("wire.channel." .. tostring(k) .. " is read-only", 2)
   end
   rawset(c, k, v)

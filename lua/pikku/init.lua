@@ -253,13 +253,25 @@ function M.wire_channel(c)
   end
   check_auth(c.auth, what, 2)
   check_middleware(c.middleware, what, 2)
+  local protocols = c.protocols
+  if protocols ~= nil then
+    if type(protocols) ~= "table" or #protocols == 0 then
+      error(what .. ': protocols must be a non-empty list of subprotocol names, e.g. { "chat.v2", "chat" }', 2)
+    end
+    for i, p in ipairs(protocols) do   -- RFC 6455 4.1: a subprotocol name is an RFC 2616 token
+      if type(p) ~= "string" or p == "" or find(p, "[^%w!#$%%&'*+%-.^_`|~]") then
+        error(what .. ": protocols[" .. i .. "] must be a token (letters, digits, !#$%&'*+-.^_`|~), got "
+          .. (type(p) == "string" and ('"' .. p .. '"') or type(p)), 2)
+      end
+    end
+  end
   for _, other in ipairs(registry.channels) do
     if other.name == c.name then
       error(format('channel "%s" is wired twice (%s and %s)', c.name, other.place, place(2)), 2)
     end
   end
   local ch = { name = c.name, route = route, auth = c.auth, middleware = c.middleware, place = place(2),
-               keys = {} }
+               keys = {}, protocols = protocols }
   for _, k in ipairs { "on_connect", "on_disconnect", "on_message", "on_binary" } do
     if c[k] ~= nil then ch[k] = channel_def(c[k], what .. ": " .. k, 2) end
   end

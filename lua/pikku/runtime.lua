@@ -1006,6 +1006,7 @@ function M.load(app_dir)
     compiled_channels[c.name] = ch
     routes[#routes + 1] = {
       kind = "channel", channel = ch, method = "GET", route = c.route, shape = shape, place = c.place,
+      protocols = c.protocols,
       names = #pnames > 0 and pnames or nil, name_set = set, n = #pnames,
     }
   end
@@ -1029,7 +1030,7 @@ function M.load(app_dir)
   for i, r in ipairs(routes) do
     local added, aerr
     if r.kind == "channel" or r.kind == "sse" then
-      added, aerr = core.add_route(r.method, r.route, i, r.kind)
+      added, aerr = core.add_route(r.method, r.route, i, r.kind, r.protocols)
     else
       added, aerr = core.add_route(r.method, r.route, i)
     end

@@ -186,6 +186,20 @@ describe('channels (1 worker)', () => {
     assert.deepEqual(await ok.next(), { welcome: true });
   });
 
+  test('subprotocols: the first offered one the channel speaks is agreed; none when nothing matches', async () => {
+    const v2 = new ChannelClient(`ws://${srv.host}:${srv.port}/proto`, ['x-unknown', 'chat', 'chat.v2']);
+    open.push(v2);
+    await v2.opened;
+    assert.equal(v2.ws.protocol, 'chat');   // the client's order decides among those spoken
+    assert.deepEqual(await v2.next(), { protocol: 'chat' });
+    const plain = await ws('/proto');
+    assert.equal(plain.ws.protocol, '');
+    assert.deepEqual(await plain.next(), { protocol: null });
+    // a client that insists on a protocol the channel does not speak fails the handshake itself
+    const other = new ChannelClient(`ws://${srv.host}:${srv.port}/proto`, ['graphql-ws']);
+    await assert.rejects(other.opened);
+  });
+
   test('messages sent while on_connect waits run after it accepts, and never if it refuses', async () => {
     const ok = new ChannelClient(`ws://${srv.host}:${srv.port}/slowgate?pass=yes`);
     open.push(ok);
