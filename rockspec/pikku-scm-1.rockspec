@@ -25,6 +25,7 @@ build = {
     ["pikku.cors"] = "lua/pikku/cors.lua",
     ["pikku.errors"] = "lua/pikku/errors.lua",
     ["pikku.eventhub"] = "lua/pikku/eventhub.lua",
+    ["pikku.fields"] = "lua/pikku/fields.lua",
     ["pikku.host"] = "lua/pikku/host.lua",
     ["pikku.http"] = "lua/pikku/http.lua",
     ["pikku"] = "lua/pikku/init.lua",

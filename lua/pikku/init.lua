@@ -2,6 +2,7 @@
 local M = {}
 
 local errors = require "pikku.errors"
+local fields = require "pikku.fields"
 
 local type, tostring, pairs, ipairs = type, tostring, pairs, ipairs
 local setmetatable, getmetatable = setmetatable, getmetatable
@@ -105,7 +106,7 @@ end
 
 --- pikku.func(def) -> def. def.func(services, data, wire) is required. Optional: name, input,
 --- output, auth (default true), permissions, middleware, expose, title, description, tags
---- (any other field is kept as given). pikku.func(fn) is short for pikku.func { func = fn }.
+--- (any other field is a load error: see pikku.fields). pikku.func(fn) is short for pikku.func { func = fn }.
 function M.func(def)
   if type(def) == "function" then
     def = { func = def }
@@ -122,6 +123,7 @@ function M.func(def)
     error("pikku.func: the definition table already has a metatable", 2)
   end
   local what = "pikku.func" .. (def.name and (' "' .. tostring(def.name) .. '"') or "")
+  fields.check(def, fields.func, what, 2)
   if def.name ~= nil and (type(def.name) ~= "string" or def.name == "" or find(def.name, "[/%s]")) then
     error(what .. ": name must be a non-empty string without '/' or spaces", 2)
   end
@@ -151,6 +153,7 @@ local function add_wiring(w, group, level, what)
   if type(w) ~= "table" then
     error(what .. ": expected a table { method = ..., route = ..., func = ... }", level + 1)
   end
+  fields.check(w, fields.wire_http, what, level + 1)
   local method = w.method
   if type(method) ~= "string" or not METHODS[upper(method)] then
     error(what .. ": method must be one of get, post, put, patch, delete, head, options; got "
@@ -205,6 +208,7 @@ function M.http_group(g)
   if type(g) ~= "table" then
     error("pikku.http_group: expected a table { base_path = ..., routes = { ... } }", 2)
   end
+  fields.check(g, fields.http_group, "pikku.http_group", 2)
   local base = g.base_path or ""
   if type(base) ~= "string" or (base ~= "" and sub(base, 1, 1) ~= "/") then
     error("pikku.http_group: base_path must be a string starting with '/', got " .. tostring(base), 2)
@@ -246,6 +250,7 @@ function M.wire_channel(c)
     error(what .. ": name must be a non-empty string", 2)
   end
   what = what .. ' "' .. c.name .. '"'
+  fields.check(c, fields.wire_channel, what, 2)
   local route = c.route
   if type(route) ~= "string" or sub(route, 1, 1) ~= "/" then
     error(what .. ": route must be a string starting with '/', got "
@@ -302,6 +307,7 @@ function M.wire_channel(c)
         local hw = what .. ": on_message_wiring." .. key .. "." .. value
         local entry
         if type(h) == "table" and not M.is_func(h) then
+          fields.check(h, fields.channel_entry, hw, 2)
           check_auth(h.auth, hw, 2)
           check_middleware(h.middleware, hw, 2)
           if h.func == nil then error(hw .. ": a table handler needs func = a pikku.func or a function", 2) end
@@ -343,6 +349,7 @@ function M.cors(c)
   if type(c) ~= "table" then
     error("pikku.cors: expected a table { origins = { ... } or \"*\", ... }", 2)
   end
+  fields.check(c, fields.cors, "pikku.cors", 2)
   local origins = c.origins
   if origins ~= "*" then
     if type(origins) ~= "table" or origins[1] == nil then
@@ -368,6 +375,7 @@ function M.auth(a)
   if type(a) ~= "table" then
     error("pikku.auth: expected a table { cookie = ..., jwt = ..., api_key = ... }", 2)
   end
+  fields.check(a, fields.auth, "pikku.auth", 2)
   local function secrets(t, what)
     local s = t.secrets
     if type(s) == "string" then s = { s } end
@@ -385,6 +393,7 @@ function M.auth(a)
   if a.cookie ~= nil then
     if type(a.cookie) ~= "table" then error("pikku.auth: cookie must be a table", 2) end
     local c = a.cookie
+    fields.check(c, fields.auth_cookie, "pikku.auth: cookie", 2)
     cfg.cookie = {
       name = c.name or "pikku_session", secrets = secrets(c, "cookie"), secure = c.secure and true or false,
       max_age = c.max_age or 86400, same_site = c.same_site, path = c.path, domain = c.domain,
@@ -395,6 +404,7 @@ function M.auth(a)
   end
   if a.jwt ~= nil then
     if type(a.jwt) ~= "table" then error("pikku.auth: jwt must be a table", 2) end
+    fields.check(a.jwt, fields.auth_jwt, "pikku.auth: jwt", 2)
     cfg.jwt = { secrets = secrets(a.jwt, "jwt"), expires_in = a.jwt.expires_in }
   end
   if a.api_key ~= nil then
@@ -402,6 +412,7 @@ function M.auth(a)
     if type(k) ~= "table" or type(k.check) ~= "function" then
       error("pikku.auth: api_key must be a table with check = function(services, key) -> session or nil", 2)
     end
+    fields.check(k, fields.auth_api_key, "pikku.auth: api_key", 2)
     if k.header == nil and k.query == nil then
       error("pikku.auth: api_key needs a header name, a query parameter name, or both", 2)
     end

@@ -273,6 +273,15 @@ describe('wiring errors stop the load and name the place', () => {
       'pikku.wire_http { method = "get", route = "/x/*rest/more", func = f }\n', /app\.lua:3: .*must be the last segment/],
     ['a bad parameter name',
       'pikku.wire_http { method = "get", route = "/x/:9", func = f }\n', /app\.lua:3: .*bad parameter name/],
+    ['a misspelt field of pikku.func (a permission that would silently not apply)',
+      'local g = pikku.func { permision = function() return false end, func = function() return {} end }\n',
+      /app\.lua:3: pikku\.func: unknown field "permision" \(did you mean "permissions"\?\)/],
+    ['an unknown field of a wiring',
+      'pikku.wire_http { method = "get", route = "/x", func = f, rawbody = true }\n',
+      /app\.lua:3: pikku\.wire_http: unknown field "rawbody" \(did you mean "raw_body"\?\)/],
+    ['an unknown field of pikku.auth',
+      'pikku.auth { cookie = { secrets = { "s" }, maxage = 5 } }\n',
+      /app\.lua:3: pikku\.auth: cookie: unknown field "maxage" \(did you mean "max_age"\?\)/],
   ]) {
     test(label, async () => {
       const fs = await import('node:fs');
