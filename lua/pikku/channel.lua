@@ -534,13 +534,22 @@ function M.open_sse(cid, r, path, query, ...)
   end
   local name = "sse " .. r.route
   local h = new_call(cid, { name = name }, finish_sse, nil)
-  local hreq = http_new(cid, "GET", path, query, nil, params)
-  local w0 = setmetatable({ http = hreq, _services = rt.services }, WireMT)
-  local ok, e = pcall(pipeline.resolve_session, rt.services, w0, r.auth, true)
-  if not ok then return finish_sse(h, false, e, nil) end
+  -- the session, from the request's cookie, bearer token or API key; an in-process stream
+  -- (t.sse) reads its own headers, or takes the session it was given
+  local fake = fakes[cid]
+  local session
+  if fake and fake.given_session ~= nil then
+    session = fake.given_session
+  else
+    local hreq = http_new(fake or cid, "GET", path, query, nil, params)
+    local w0 = setmetatable({ http = hreq, _services = rt.services }, WireMT)
+    local ok, e = pcall(pipeline.resolve_session, rt.services, w0, r.auth, true)
+    if not ok then return finish_sse(h, false, e, nil) end
+    session = rawget(w0, "session")
+  end
   local chan = new_channel(cid, name)
   rawset(chan, "opening_data", data)
-  h._wire = new_wire(chan, rawget(w0, "session"))
+  h._wire = new_wire(chan, session)
   return rt.start_call(r.entry, h, data)
 end
 

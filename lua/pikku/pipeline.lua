@@ -86,8 +86,14 @@ end
 
 local invoke_from   -- defined below
 
+-- rpc.invoke(name, data), also called as rpc:invoke(name, data) like the other services
 function LAZY.rpc(w)
-  return { invoke = function(name, data) return invoke_from(w, name, data) end }
+  local rpc = {}
+  rpc.invoke = function(a, b, c)
+    if a == rpc then a, b = b, c end
+    return invoke_from(w, a, b)
+  end
+  return rpc
 end
 
 -- The HTTP object of the call this wire belongs to (nested RPC wires share the root's).
@@ -284,8 +290,11 @@ local function inner(plan, svc, data, w)
     local extra = factory(svc, w)
     if type(extra) == "table" then
       local call_svc = setmetatable({}, { __index = svc })
+      -- a test's mocks (t.call { services = ... }: svc is then not the app's table) win over
+      -- per-call services of the same name
+      local mocked = svc ~= services
       for k, v in pairs(extra) do
-        if k ~= "close" then call_svc[k] = v end
+        if k ~= "close" and not (mocked and rawget(svc, k) ~= nil) then call_svc[k] = v end
       end
       local close = extra.close
       local ok, r = xpcall(plan.func, capture, call_svc, data, w)
@@ -393,8 +402,10 @@ invoke_from = function(w, name, data)
   return run_nested(plan, svc, data, nested)
 end
 
---- services.rpc.invoke(name, data): like wire.rpc.invoke, for the call running now.
-function M.services_invoke(name, data)
+--- services.rpc.invoke(name, data): like wire.rpc.invoke, for the call running now. A table of
+--- services.rpc itself as the first argument is a call with ':' (services.rpc:invoke(name, data)).
+function M.services_invoke(name, data, extra)
+  if name ~= nil and name == services.rpc then name, data = data, extra end
   local co = co_running()
   local w = co and (active[co] or M.root_wire(co))
   if w == nil then w = M.new_wire(nil, nil, services) end

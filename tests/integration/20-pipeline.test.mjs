@@ -3,7 +3,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { startServer, checkErrorBody, REPO_ROOT } from './lib/server.mjs';
+import { startServer, checkErrorBody, runCli, REPO_ROOT } from './lib/server.mjs';
 
 const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'pipeline');
 
@@ -424,6 +424,12 @@ describe('pipeline', () => {
       assert.match(r.json.message, /\/id/);
     });
   });
+});
+
+test("in-process: pikku test runs the fixture's own tests (t.sse with a session)", () => {
+  const r = runCli(['test', APP], { timeout: 20000 });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, / 0 failed/);
 });
 
 describe('pipeline load errors', () => {
