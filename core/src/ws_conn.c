@@ -236,9 +236,18 @@ void pk__sse_open(pk__conn *c, pk__request *r, pk__host *h, const pk__route_matc
                   const char *path, size_t plen, const char *query, size_t qlen) {
   static const char head[] =
     "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
-  pk__response resp = {.status = 200, .extra = head, .extra_len = sizeof head - 1, .keep_alive = 0,
+  pk__buf extra;                   /* with the CORS headers for an allowed origin, as any response */
+  pk__buf_init(&extra);
+  pk__buf_append(&extra, head, sizeof head - 1);
+  if (h->cors) {
+    size_t olen;
+    const char *origin = pk__request_header(r, "origin", 6, &olen);
+    pk__cors_response_headers(h->cors, &extra, origin, origin ? olen : 0);
+  }
+  pk__response resp = {.status = 200, .extra = extra.data, .extra_len = extra.len, .keep_alive = 0,
                        .http10 = r->http_minor == 0, .head = 1, .stream = 1};
   pk__response_write(&c->out, &resp);
+  pk__buf_free(&extra);
   pk__conn_queue_flush(c);
   c->keep_alive = 0;
   if (r->method == HTTP_HEAD) { c->close_after = 1; return; }

@@ -333,6 +333,17 @@ describe('pipeline', () => {
       assert.match(rpc.headers.get('access-control-allow-methods'), /POST/);
     });
 
+    test('an event stream (sse route) carries them too, so EventSource with credentials can read it', async () => {
+      const { token } = await login('sse-user');
+      const ac = new AbortController();
+      const res = await srv.fetch('/me/stream', { headers: { origin: 'https://app.example', ...bearer(token) }, signal: ac.signal });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'text/event-stream');
+      assert.equal(res.headers.get('access-control-allow-origin'), 'https://app.example');
+      assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+      ac.abort();
+    });
+
     test('no CORS headers for another origin', async () => {
       const pre = await call('/me', { method: 'OPTIONS', headers: { origin: 'https://evil.example' } });
       assert.equal(pre.status, 204);
