@@ -5,12 +5,16 @@ PORT ?= 8080
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps run test clean asan
+.PHONY: all build deps deps-run run test clean asan
 
 all: build
 
+# what the tests need too (make test); deps-run: only what building and serving need (make run)
 deps:
 	@./tests/install-deps.sh
+
+deps-run:
+	@./tests/install-deps.sh run
 
 $(BUILD)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
@@ -18,10 +22,13 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: deps build
+run: deps-run build
 	$(BUILD)/pikku serve $(APP) --port $(PORT)
 
-test: deps build
+# configures again: a build made by `make run` before the test tools were there finds them now
+test: deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 600
 
 asan:

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need when it is missing: Debian packages, then the tests' npm packages.
+# Installs what is missing: `install-deps.sh run` what building and serving need (Debian packages);
+# without an argument also what the tests need (Debian packages, then the tests' npm packages).
 set -euo pipefail
+MODE="${1:-test}"
 PKGS=(cmake make gcc pkg-config libluajit2-5.1-dev libuv1-dev node-llhttp lua-cjson-dev libssl-dev
-      libsqlite3-dev zlib1g-dev libcmocka-dev curl nodejs npm
-      python3 python3-websockets chromium luarocks clang libclang-rt-14-dev)
+      libsqlite3-dev zlib1g-dev)
+if [ "$MODE" != run ]; then
+  PKGS+=(libcmocka-dev curl nodejs npm python3 python3-websockets chromium luarocks clang libclang-rt-14-dev)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,6 +26,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}"
 fi
+
+[ "$MODE" = run ] && exit 0
 
 # npm packages of the integration tests (the WebSocket client `ws`), installed once
 TESTS_DIR="$(cd "$(dirname "$0")" && pwd)/integration"
