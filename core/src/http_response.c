@@ -11,6 +11,7 @@ static const status_info statuses[] = {
   {200, "OK", NULL}, {201, "Created", NULL}, {202, "Accepted", NULL},
   {203, "Non-Authoritative Information", NULL}, {204, "No Content", NULL}, {205, "Reset Content", NULL},
   {206, "Partial Content", NULL}, {207, "Multi-Status", NULL}, {208, "Already Reported", NULL},
+  {226, "IM Used", NULL},
   {300, "Multiple Choices", NULL}, {301, "Moved Permanently", NULL}, {302, "Found", NULL},
   {303, "See Other", NULL}, {304, "Not Modified", NULL}, {307, "Temporary Redirect", NULL},
   {308, "Permanent Redirect", NULL},
@@ -25,6 +26,7 @@ static const status_info statuses[] = {
   {413, "Payload Too Large", "PayloadTooLarge"}, {414, "URI Too Long", "URITooLong"},
   {415, "Unsupported Media Type", "UnsupportedMediaType"},
   {416, "Range Not Satisfiable", "RangeNotSatisfiable"}, {417, "Expectation Failed", "ExpectationFailed"},
+  {418, "I'm a teapot", "ImATeapot"},
   {421, "Misdirected Request", "MisdirectedRequest"},
   {422, "Unprocessable Content", "UnprocessableContent"}, {423, "Locked", "Locked"},
   {424, "Failed Dependency", "FailedDependency"}, {425, "Too Early", "TooEarly"},
@@ -48,7 +50,7 @@ static const status_info *find_status(int code) {
 
 const char *pk__status_reason(int status) {
   const status_info *s = find_status(status);
-  return s ? s->reason : "Unknown";
+  return s ? s->reason : "";   /* the reason phrase is optional (RFC 9112 4): none for other codes */
 }
 
 const char *pk__status_error_name(int status) {

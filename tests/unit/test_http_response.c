@@ -109,6 +109,15 @@ static void test_status_table(void **s) {
     assert_string_equal(pk__status_reason(want[i].code), want[i].reason);
     assert_string_equal(pk__status_error_name(want[i].code), want[i].name);
   }
+  assert_string_equal(pk__status_reason(418), "I'm a teapot");
+  /* a code without a phrase gets none (it is optional), not a made-up one */
+  assert_string_equal(pk__status_reason(299), "");
+  pk__buf b;
+  pk__buf_init(&b);
+  pk__response r = {.status = 299, .keep_alive = 1};
+  assert_int_equal(pk__response_write(&b, &r), 0);
+  assert_memory_equal(b.data, "HTTP/1.1 299 \r\n", 15);
+  pk__buf_free(&b);
   assert_string_equal(pk__status_reason(205), "Reset Content");
   assert_string_equal(pk__status_error_name(499), "BadRequest");      /* unknown: by class */
   assert_string_equal(pk__status_error_name(599), "InternalServerError");
