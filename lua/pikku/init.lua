@@ -386,6 +386,13 @@ function M.auth(a)
       if type(v) ~= "string" or v == "" then
         error("pikku.auth: " .. what .. ".secrets[" .. i .. "] must be a non-empty string", 3)
       end
+      if #v < 32 then   -- works, but is guessable offline from one signed token or cookie
+        local ok, core = pcall(require, "pikku.core")
+        if ok and type(core) == "table" and core.log then
+          core.log("warn", format("%s: pikku.auth: %s.secrets[%d] is %d bytes; use at least 32 random bytes"
+            .. " (openssl rand -base64 32)", place(3), what, i, #v))
+        end
+      end
     end
     return s
   end
