@@ -46,6 +46,7 @@ local services = {}   -- the table every function receives first
 local dev = false
 local cors_c = nil    -- compiled pikku.cors settings, or nil
 local key_param = nil -- pikku.auth's api_key.query: a credential, never part of data
+local challenge = nil -- "WWW-Authenticate: Bearer\r\n" when pikku.auth has jwt (every 401 carries it)
 
 -- ---- the request handle: the core's number, or a table for an in-process request --------------
 
@@ -121,6 +122,7 @@ local function respond_error(handle, e, tb, extra, rid)
     name, status = "InternalServerError", 500
     message = dev and text or "Internal server error"
   end
+  if status == 401 and challenge then extra = extra and (extra .. challenge) or challenge end
   local body = json_encode({ name = name, message = message, payload = payload, errorId = id })
   if body == nil then   -- a payload the JSON encoder cannot encode
     body = json_encode({ name = name, message = message, errorId = id })
@@ -840,6 +842,7 @@ function M.load(app_dir)
   rpc_plans = {}
   cors_c = nil
   key_param = nil
+  challenge = nil
   dev = core.dev and true or false
   app_dir = gsub(tostring(app_dir), "/+$", "")
   if app_dir == "" then app_dir = "." end
@@ -855,6 +858,7 @@ function M.load(app_dir)
 
   local reg = pikku._registry
   key_param = reg.auth and reg.auth.api_key and reg.auth.api_key.query or nil
+  if reg.auth and reg.auth.jwt then challenge = 'WWW-Authenticate: Bearer realm="pikku"\r\n' end
   local logger = make_logger()
   services = {
     sleep = M.sleep, logger = logger, config = reg.config or {},

@@ -53,6 +53,14 @@ describe('pipeline', () => {
   }
 
   describe('auth', () => {
+    test('a 401 carries WWW-Authenticate (RFC 9110) naming the Bearer scheme when JWT is configured', async () => {
+      const r = await call('/me');
+      assert.equal(r.status, 401);
+      assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="pikku"');
+      const other = await call('/public');
+      assert.equal(other.headers.get('www-authenticate'), null);
+    });
+
     test('a function needs a session by default: 401 MissingSession', async () => {
       const r = await call('/me');
       assert.equal(r.status, 401);
