@@ -123,6 +123,11 @@ pikku.wire_http {
   func = function(_, _, wire) return { size = #(wire.http.body or "") } end,
 }
 
+-- the client's address as the server sees it (wire.http.remote_addr / remote_port)
+pikku.wire_http { method = "get", route = "/whoami", func = function(_, _, wire)
+  return { addr = wire.http.remote_addr, port = wire.http.remote_port }
+end }
+
 -- POST /validate: the benchmark workload (schema checked in C, one middleware, one permission);
 -- POST /validate-schema: only the schema; POST /validate-bare: none of it (what the pipeline costs).
 pikku.wire_http {

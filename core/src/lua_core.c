@@ -272,6 +272,30 @@ static int l_header(lua_State *L) {
   return 1;
 }
 
+/* peer(handle) -> "ip", port | nil: the address of the client of a request or channel */
+static int l_peer(lua_State *L) {
+  double handle = luaL_checknumber(L, 1);
+  pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
+  if (!c) return 0;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len)) return 0;
+  char ip[INET6_ADDRSTRLEN] = "";
+  int port;
+  if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+  } else {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+    uv_ip4_name(a, ip, sizeof ip);
+    port = ntohs(a->sin_port);
+  }
+  lua_pushstring(L, ip);
+  lua_pushinteger(L, port);
+  return 2;
+}
+
 static int l_headers(lua_State *L) {
   double handle = luaL_checknumber(L, 1);
   pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
@@ -387,6 +411,7 @@ void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker) 
     {"add_route", l_add_route}, {"match", l_match}, {"cors", l_cors}, {"ws_send", l_ws_send},
     {"ws_close", l_ws_close}, {"channel_set", l_channel_set}, {"channel_get", l_channel_get},
     {"subscribe", l_subscribe}, {"unsubscribe", l_unsubscribe}, {"publish", l_publish}, {"respond", l_respond}, {"header", l_header}, {"headers", l_headers},
+    {"peer", l_peer},
     {"timer", l_timer}, {"now", l_now}, {"gen_id", l_gen_id}, {"log", l_log}, {"log_error", l_log_error},
     {NULL, NULL},
   };

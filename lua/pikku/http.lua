@@ -167,6 +167,25 @@ function LAZY.params(h)
   return h._params or {}
 end
 
+-- The client's address and port (the TCP peer: behind a proxy, the proxy's; read X-Forwarded-For
+-- yourself if you trust it). An in-process request (pikku test) is 127.0.0.1 unless it says.
+local function peer(h)
+  local handle = h.handle
+  if type(handle) == "table" then return handle.remote_addr or "127.0.0.1", handle.remote_port or 0 end
+  local ip, port = core.peer(handle)
+  return ip, port
+end
+
+function LAZY.remote_addr(h)
+  local ip = peer(h)
+  return ip
+end
+
+function LAZY.remote_port(h)
+  local _, port = peer(h)
+  return port
+end
+
 -- A handle is the core's request number, or a table (an in-process request made by
 -- runtime.request) that answers header lookups itself.
 

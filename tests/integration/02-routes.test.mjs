@@ -236,6 +236,22 @@ describe('apps/hello routes', () => {
   });
 });
 
+test('wire.http.remote_addr and remote_port are the client socket\'s', async () => {
+  const net = await import('node:net');
+  const srv = await startServer();
+  try {
+    const sock = net.connect(srv.port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    const localPort = sock.localPort;
+    const chunks = [];
+    sock.on('data', (d) => chunks.push(d));
+    sock.write('GET /whoami HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
+    await new Promise((r) => sock.once('close', r));
+    const body = JSON.parse(Buffer.concat(chunks).toString().split('\r\n\r\n')[1]);
+    assert.deepEqual(body, { addr: '127.0.0.1', port: localPort });
+  } finally { await srv.stop(); }
+});
+
 describe('route precedence (fixture app)', () => {
   let srv;
   before(async () => { srv = await startServer({ app: path.join(REPO_ROOT, 'tests/integration/fixtures/routes') }); });

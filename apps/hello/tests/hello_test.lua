@@ -138,3 +138,9 @@ describe("services.eventhub:publish", function()
     expect(pcall(eventhub.publish, eventhub, "small", { blob = "x" })).to_be(true)
   end)
 end)
+
+describe("wire.http.remote_addr", function()
+  it("is 127.0.0.1 for an in-process request", function()
+    expect(t.request { path = "/whoami" }.json).to_equal { addr = "127.0.0.1", port = 0 }
+  end)
+end)
