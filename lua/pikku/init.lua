@@ -325,8 +325,8 @@ function M.wire_channel(c)
   list[#list + 1] = ch
 end
 
---- pikku.use(mw): global middleware, run first for every HTTP call (before group, wiring and
---- function middleware), in the order pikku.use was called.
+--- pikku.use(mw): global middleware, run first for every HTTP call, POST /rpc and channel message
+--- (before group or channel, wiring and function middleware), in the order pikku.use was called.
 function M.use(mw)
   if type(mw) ~= "function" then
     error("pikku.use: expected a function(services, wire, next), got " .. type(mw), 2)

@@ -1,4 +1,4 @@
--- The call pipeline: plans compiled at load, then validate -> session -> middleware -> permissions -> function.
+-- The call pipeline: plans compiled at load, then session -> middleware -> auth -> validate -> permissions -> function.
 --
 -- A plan is everything one entry point needs, resolved once when the app loads: the compiled
 -- input/output validators, the effective auth flag, the flattened middleware list and the
