@@ -11,6 +11,14 @@ local M = {}
 
 -- Every change is published to the channel subscribers of its topic, on every worker
 -- (todo-created, todo-updated, todo-completed, todo-deleted), as { topic, data = the todo }.
+-- The user a call is about: the `userId` it names; else, on the channel (where `auth` set a
+-- session), the session's user; else nil (the store's default, user1, as in the sample).
+local function user_of(data, wire)
+  local uid = data.userId
+  if (uid == nil or uid == "") and wire and wire.channel and wire.session then uid = wire.session.userId end
+  return uid
+end
+
 local function publish(services, topic, todo)
   services.eventhub:publish(topic, { topic = topic, data = todo })
 end
@@ -23,7 +31,8 @@ M.list_todos = pikku.func {
   auth = false,
   input = schemas.ListTodosInput,
   output = schemas.TodoListOutput,
-  func = function(services, data)
+  func = function(services, data, wire)
+    data.userId = user_of(data, wire)
     local todos = services.store:list(data)
     services.logger.info("listed %d todos for user %s", #todos, (data.userId ~= nil and data.userId ~= "") and tostring(data.userId) or "user1")
     return { todos = todos, total = #todos }
@@ -49,8 +58,8 @@ M.create_todo = pikku.func {
   auth = false,
   input = schemas.CreateTodoInput,
   output = schemas.CreateTodoOutput,
-  func = function(services, data)
-    local todo = services.store:create(data.userId, data)
+  func = function(services, data, wire)
+    local todo = services.store:create(user_of(data, wire), data)
     services.logger.info("created todo %s for user %s", todo.id, todo.userId)
     publish(services, "todo-created", todo)
     return { todo = todo }

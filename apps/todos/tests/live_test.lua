@@ -39,6 +39,19 @@ describe("todos-live", function()
     ws:close()
   end)
 
+  it("on the channel, list and create without a userId are about the signed-in user", function()
+    local ws = connect()
+    expect(ws:call { action = "auth", username = "admin", password = "password" }.userId).to_be("user2")
+    local created = ws:call { action = "create", title = "admin's own" }
+    expect(created.todo.userId).to_be("user2")
+    local listed = ws:call { action = "list" }
+    expect(listed.total).to_be(1)
+    expect(listed.todos[1].id).to_be(created.todo.id)
+    -- naming a user still works, as over HTTP
+    expect(ws:call { action = "list", userId = "user1" }.total >= 2).to_be(true)
+    ws:close()
+  end)
+
   it("unknown actions and bad input get error frames; the connection stays open", function()
     local ws = connect()
     login(ws)
