@@ -62,9 +62,13 @@ static void append_event(pk__conn *c, const char *data, size_t len) {
 /* Room for len more bytes under --ws-send-buffer (what is queued and what is being written)?
  * If not, the connection is doomed: closed with 1008 at the end of the turn, sent nothing more.
  * Returns 0 or -1. */
+/* The send-buffer limit is on the backlog: a message goes out when the queue is empty, whatever
+ * its size (a client that reads is not closed for one big message), and is refused, closing the
+ * connection with 1008, when what already waits plus it would pass the limit. */
 static int reserve(pk__conn *c, size_t len) {
   pk__ws *ws = c->ws;
-  if (c->out.len + c->writing_bytes + len <= pk__W->opts->limits.ws_send_buffer) return 0;
+  size_t queued = c->out.len + c->writing_bytes;
+  if (queued == 0 || queued + len <= pk__W->opts->limits.ws_send_buffer) return 0;
   ws->doomed = 1;
   if (ndoomed == doomed_cap) {
     int cap = doomed_cap ? doomed_cap * 2 : 16;

@@ -241,6 +241,16 @@ describe('WebSocket transport', () => {
     assert.equal((await ws.closed).code, 1000, 'the connection was never failed (1007) by the client');
   });
 
+  test('one message bigger than --ws-send-buffer reaches a client that reads (the limit is on the backlog)', async () => {
+    const ws = await open(srv); await ws.next();
+    ws.send('one:100000');
+    const m = await ws.next();
+    assert.equal(m.length, 100000);
+    ws.send('still open');
+    assert.equal(await ws.next(), 'still open');
+    ws.close(1000); await ws.closed;
+  });
+
   test('a client that stops reading is closed (1008) once over --ws-send-buffer; others are unaffected', async () => {
     const raw = await rawOpen(srv);
     await raw.waitFor(() => raw.frames().length >= 1);
