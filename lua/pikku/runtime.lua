@@ -85,8 +85,17 @@ end
 
 local last_traceback   -- set by on_error just before xpcall returns false
 
+-- LuaJIT's error for a failed allocation. What the failed call held is garbage once it has
+-- unwound, but the collector's next cycle is due only at twice the memory in use then, which the
+-- process may never reach: collect now, or the worker would answer every later call with this.
+local OOM = "not enough memory"
+
 -- xpcall handler: keeps the error value, records a traceback when it will be logged.
 local function on_error(e)
+  if e == OOM then   -- no traceback: building it needs memory there is none of
+    last_traceback = nil
+    return e
+  end
   if is_error(e) and e.status < 500 then
     last_traceback = nil
   elseif e == pipeline.carried_err and pipeline.carried_tb then
@@ -188,6 +197,11 @@ end
 local function runner(fn, h, data)
   while true do
     local ok, res = xpcall(fn, on_error, services, data, h._wire)
+    if not ok and res == OOM then
+      collectgarbage("collect")
+      last_traceback = nil
+      res = errors.InternalServerError("the function ran out of memory")
+    end
     finish(h, ok, res)
     fn, h, data = co_yield(DONE)
   end
@@ -211,6 +225,7 @@ local function settle(co, ok, res)
   -- the function yielded by itself, or the coroutine broke: it is dropped
   local h = calls[co]
   calls[co] = nil
+  if not ok and res == OOM then collectgarbage("collect") end
   local msg
   if ok then
     msg = "the function yielded outside a pikku service (coroutine.yield is not allowed in a call;"
@@ -465,6 +480,7 @@ end
 local function safe_dispatch(handle, ...)
   local ok, err = xpcall(dispatch, traceback, handle, ...)
   if not ok then
+    if find(tostring(err), OOM, 1, true) then collectgarbage("collect") end
     core_log("error", "pikku dispatch failure: " .. tostring(err))
     respond(handle, 500, '{"name":"InternalServerError","message":"Internal server error"}', JSON, nil, nil)
   end

@@ -1,7 +1,8 @@
 // Error responses: JSON error shape, errorId from x-request-id, 500 hidden vs --dev, recovery, error log lines with tracebacks.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, checkErrorBody } from './lib/server.mjs';
+import path from 'node:path';
+import { startServer, checkErrorBody, PIKKU_BIN } from './lib/server.mjs';
 
 async function call(srv, p, init = {}) {
   const res = await srv.fetch(p, init);
@@ -126,3 +127,38 @@ describe('errors with --dev', () => {
     assert.equal(r.status, 200);
   });
 });
+
+// Needs an address-space limit, which ASan's shadow memory cannot live under: skipped there.
+const asanBuild = (await import('node:fs')).readFileSync(PIKKU_BIN).includes('__asan_init');
+test('a function that runs out of memory gets a 500 with an errorId, and the worker goes on serving',
+  { skip: asanBuild && 'ASan build' }, async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-oom-'));
+    fs.writeFileSync(path.join(dir, 'app.lua'), [
+      'local pikku = require "pikku"',
+      'pikku.wire_http { method = "get", route = "/oom", func = function()',
+      '  local t = {}',
+      '  for i = 1, 1e9 do t[i] = { i, i, i, i } end',
+      '  return { n = #t }',
+      'end }',
+      'pikku.wire_http { method = "get", route = "/ok", func = function() return { ok = true } end }',
+    ].join('\n'));
+    const srv = await startServer({ app: dir, limitAsKb: 1500000 });
+    try {
+      const oom = await srv.fetch('/oom', { signal: AbortSignal.timeout(60000) });
+      assert.equal(oom.status, 500);
+      const body = await oom.json();
+      assert.equal(body.name, 'InternalServerError');
+      assert.match(body.errorId, /^[0-9a-f]{32}$/);
+      for (let i = 0; i < 5; i++) {
+        const r = await srv.fetch('/ok');
+        assert.equal(r.status, 200, 'the worker recovered its memory');
+        await r.arrayBuffer();
+      }
+      assert.ok(srv.lines.some((l) => l.includes('ran out of memory')), srv.stderrText());
+    } finally {
+      await srv.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });

@@ -81,8 +81,9 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 export class PikkuServer {
-  constructor({ app = HELLO_APP, workers = 1, args = [], env = {}, port } = {}) {
+  constructor({ app = HELLO_APP, workers = 1, args = [], env = {}, port, limitAsKb } = {}) {
     this.app = app;
+    this.limitAsKb = limitAsKb;   // an address-space limit (ulimit -v, as systemd's LimitAS=)
     this.workers = workers;
     this.extraArgs = args;
     this.env = env;
@@ -104,7 +105,10 @@ export class PikkuServer {
     this.port ??= await freePort();
     this.args = ['serve', this.app, '--host', HOST, '--port', String(this.port),
       '--workers', String(this.workers), ...this.extraArgs];
-    this.proc = spawn(PIKKU_BIN, this.args, {
+    const [cmd, argv] = this.limitAsKb
+      ? ['bash', ['-c', `ulimit -v ${this.limitAsKb} && exec "$0" "$@"`, PIKKU_BIN, ...this.args]]
+      : [PIKKU_BIN, this.args];
+    this.proc = spawn(cmd, argv, {
       cwd: REPO_ROOT,
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
