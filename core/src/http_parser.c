@@ -14,6 +14,7 @@ void pk__limits_default(pk__limits *l) {
   l->ws_max_message = 1048576;
   l->ws_send_buffer = 4194304;
   l->ws_ping_ms = 30000;
+  l->worker_timeout_ms = 30000;
 }
 
 static pk__http_parser *P(llhttp_t *ll) { return (pk__http_parser *)ll->data; }

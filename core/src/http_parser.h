@@ -19,6 +19,7 @@ typedef struct pk__limits {
   uint64_t ws_max_message;      /* WebSocket message bytes -> close 1009 */
   uint64_t ws_send_buffer;      /* WebSocket bytes queued to a client that does not read -> close 1008 */
   uint64_t ws_ping_ms;          /* WebSocket idle time before a server ping; no answer in as long -> close */
+  uint64_t worker_timeout_ms;   /* a worker whose loop is stuck this long is killed and restarted (0: never) */
 } pk__limits;
 
 void pk__limits_default(pk__limits *l);

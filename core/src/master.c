@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <uv.h>
 #include <sys/socket.h>
@@ -21,9 +22,11 @@
 
 /* worker.c (worker.h still declares the older pk__worker_run, which passes no hub socket). */
 int pk__worker_run_hub(const pk__options *o, int id, int ready_fd, int hub_fd, pk__host *loaded);
+extern volatile double *pk__heartbeat;   /* worker.h: the slot a forked worker stamps */
 
 /* The app as last loaded successfully: a worker (re)started now runs exactly this code. */
 static pk__host *current;
+static volatile double *beats;   /* one heartbeat per slot, in a page shared with the workers */
 static int generation = 1;
 
 typedef struct { pid_t pid; double started_ms; int restart_pending; } slot;
@@ -86,6 +89,10 @@ static pid_t spawn(pk__options *o, int i) {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
     pk__logf("error", "cannot create the hub socket of worker %d: %s", i + 1, strerror(errno));
     return -1;
+  }
+  if (beats) {
+    beats[i] = mono_ms();          /* loading the app is not being stuck */
+    pk__heartbeat = &beats[i];
   }
   pid_t pid = fork();
   if (pid == 0) {
@@ -218,6 +225,21 @@ static int finish(void) {
   return 0;
 }
 
+/* A worker whose loop has not ticked for --worker-timeout-ms (a function in an endless loop: Lua
+ * code cannot be interrupted inside the worker) is killed; the loop above restarts it. */
+static void check_heartbeats(const pk__options *o, double now) {
+  double limit = (double)o->limits.worker_timeout_ms;
+  if (!beats || limit <= 0) return;
+  for (int i = 0; i < nworkers; i++) {
+    if (slots[i].pid <= 0 || now - beats[i] < limit) continue;
+    pk__logf("error", "worker %d pid %d has not run its event loop for %.0f ms (a function in an endless"
+             " loop?): killing it (--worker-timeout-ms %llu)", i + 1, (int)slots[i].pid, now - beats[i],
+             (unsigned long long)o->limits.worker_timeout_ms);
+    kill(slots[i].pid, SIGKILL);
+    beats[i] = now;                /* once: the restart follows from its exit */
+  }
+}
+
 /* The master's loop: signals (signalfd), restarted workers' ready bytes, and the hub sockets. */
 static int run(pk__options *o) {
   struct pollfd *pf = calloc((size_t)nworkers + 2, sizeof *pf);
@@ -263,10 +285,16 @@ static int run(pk__options *o) {
     }
     if (stopping) {
       if (alive_count() == 0) break;
-      if (mono_ms() > stop_until) { signal_all(SIGKILL); stop_until = mono_ms() + 60000; }
+      if (mono_ms() > stop_until) {
+        pk__logf("warn", "drain: %d worker(s) still running %llu ms after SIGTERM: killing them", alive_count(),
+                 (unsigned long long)o->limits.drain_timeout_ms + 5000);
+        signal_all(SIGKILL);
+        stop_until = mono_ms() + 60000;
+      }
       continue;
     }
     double now = mono_ms();
+    check_heartbeats(o, now);
     for (int i = 0; i < nworkers; i++) {
       /* restart at once, but not more than once a second per slot (a crash loop) */
       if (slots[i].restart_pending && now - slots[i].started_ms >= 1000) spawn(o, i);
@@ -290,6 +318,8 @@ int pk__master_run(pk__options *o) {
   nworkers = o->workers > 0 ? o->workers : (int)uv_available_parallelism();
   if (nworkers < 1) nworkers = 1;
   slots = calloc((size_t)nworkers, sizeof *slots);
+  void *page = mmap(NULL, sizeof *beats * (size_t)nworkers, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page != MAP_FAILED) beats = page;   /* without it, no watchdog: the rest works the same */
   int fds[2];
   if (!slots || pk__hub_init(&hub, nworkers) || pipe(fds)) { fprintf(stderr, "pikku: out of resources\n"); return 1; }
   ready_r = fds[0];

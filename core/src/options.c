@@ -33,6 +33,8 @@ const char pk__usage[] =
   "                           (default 4194304; over: close 1008)\n"
   "  --ws-ping-ms MS          WebSocket idle time before a ping; no pong in as long: close\n"
   "                           (default 30000)\n"
+  "  --worker-timeout-ms MS   a worker whose event loop is stuck this long (a function in an\n"
+  "                           endless loop) is killed and restarted (default 30000; 0: never)\n"
   "\n"
   "signals: SIGHUP reloads the app's scripts; SIGTERM/SIGINT drain and exit.\n";
 
@@ -98,6 +100,7 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     NUM("--ws-max-message", 1, 1LL << 34, o->limits.ws_max_message)
     NUM("--ws-send-buffer", 1024, 1LL << 34, o->limits.ws_send_buffer)
     NUM("--ws-ping-ms", 10, 86400000, o->limits.ws_ping_ms)
+    NUM("--worker-timeout-ms", 0, 86400000, o->limits.worker_timeout_ms)
 #undef NUM
     if (a[0] == '-') { snprintf(err, errlen, "unknown option \"%s\" (try: pikku --help)", a); return -1; }
     if (o->app_dir) { snprintf(err, errlen, "unexpected argument \"%s\": one APP_DIR only", a); return -1; }

@@ -13,6 +13,14 @@
 #include "log.h"
 
 pk__worker *pk__W;
+volatile double *pk__heartbeat;
+
+static void beat(void) {
+  if (!pk__heartbeat) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  *pk__heartbeat = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 static pk__worker worker;
 
 static void on_connection(uv_stream_t *s, int status) {
@@ -39,6 +47,7 @@ static void stop_all(void) {
 
 static void on_tick(uv_timer_t *t) {
   pk__worker *w = pk__W;
+  beat();
   uv_update_time(w->loop);
   pk__date_update(time(NULL));
   uint64_t now = uv_now(w->loop);

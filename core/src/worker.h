@@ -57,6 +57,9 @@ extern pk__worker *pk__W;
 
 /* Runs a worker until it has drained; returns the exit code. */
 int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded);
+/* The worker's heartbeat: set by the master (before fork) to this worker's slot of a page shared
+ * with it; the worker stamps it with CLOCK_MONOTONIC milliseconds on every tick. NULL: none. */
+extern volatile double *pk__heartbeat;
 
 /* conn.c */
 void pk__conn_accept(pk__worker *w);

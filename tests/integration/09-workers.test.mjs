@@ -144,3 +144,30 @@ describe('default worker count', () => {
     }
   });
 });
+
+describe('watchdog', () => {
+  test('a worker stuck in an endless loop is killed after --worker-timeout-ms and restarted', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-loop-'));
+    fs.writeFileSync(path.join(dir, 'app.lua'), [
+      'local pikku = require "pikku"',
+      'pikku.wire_http { method = "get", route = "/loop", func = function() while true do end end }',
+      'pikku.wire_http { method = "get", route = "/ok", func = function() return { ok = true } end }',
+    ].join('\n'));
+    const srv = await startServer({ app: dir, workers: 1, args: ['--worker-timeout-ms', '1000'] });
+    try {
+      const stuck = await srv.fetch('/loop', { signal: AbortSignal.timeout(8000) }).catch((e) => e);
+      assert.ok(stuck instanceof Error, 'the stuck call never answers: its worker is killed');
+      await srv.waitForLine((l) => /has not run its event loop for \d+ ms .*killing it/.test(l), { timeout: 5000 });
+      await pollUntil(async () => {
+        const r = await srv.fetch('/ok').catch(() => null);
+        return r && r.status === 200;
+      }, { timeout: 5000, what: 'the restarted worker serves' });
+    } finally {
+      await srv.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
