@@ -46,8 +46,9 @@ M.root_wire = function() return nil end
 -- An error caught (to run `close`) and raised again keeps the traceback of where it happened.
 M.carried_err, M.carried_tb = nil, nil
 
+-- (carried_tb is the "something is carried" mark: the value itself may be nil, as error(nil) raises)
 local function capture(e)
-  if e ~= M.carried_err and not (is_error(e) and e.status < 500) then
+  if not (M.carried_tb and e == M.carried_err) and not (is_error(e) and e.status < 500) then
     M.carried_err, M.carried_tb = e, traceback(tostring(e), 2)
   end
   return e

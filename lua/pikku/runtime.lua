@@ -196,6 +196,9 @@ end
 -- fn is the plan's entry: the function itself for a fast plan, else the pipeline.
 local function runner(fn, h, data)
   while true do
+    if pipeline.carried_tb then   -- left by an error the app caught itself: not this call's
+      pipeline.carried_err, pipeline.carried_tb = nil, nil
+    end
     local ok, res = xpcall(fn, on_error, services, data, h._wire)
     if not ok and res == OOM then
       collectgarbage("collect")

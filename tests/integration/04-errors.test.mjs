@@ -162,3 +162,27 @@ test('a function that runs out of memory gets a 500 with an errorId, and the wor
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+test('error(nil) in a function with per-call services: 500, and the logged traceback names the app line', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-nil-'));
+  fs.writeFileSync(path.join(dir, 'app.lua'), [
+    'local pikku = require "pikku"',
+    'pikku.session_services(function() return { close = function() end } end)',
+    'pikku.wire_http { method = "get", route = "/nil", func = pikku.func { auth = false, func = function()',
+    '  error(nil)',
+    'end } }',
+  ].join('\n'));
+  const srv = await startServer({ app: dir });
+  try {
+    const r = await srv.fetch('/nil');
+    assert.equal(r.status, 500);
+    const { errorId } = await r.json();
+    const line = await srv.waitForLine((l) => l.includes(errorId) && /traceback/.test(l));
+    assert.match(line, /app\.lua:4: in function/);
+  } finally {
+    await srv.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
