@@ -111,6 +111,7 @@ static int on_headers_complete(llhttp_t *ll) {
   pk__request *r = &p->req;
   if (ll->http_major != 1) return fail(p, 505, "HTTP version not supported");
   r->method = ll->method;
+  p->state = PK_PS_BODY;   /* the head is complete (the access log names the method from here on) */
   r->http_minor = ll->http_minor;
   r->keep_alive = llhttp_should_keep_alive(ll);
   r->upgrade = ll->upgrade;

@@ -239,6 +239,12 @@ int pk_respond(double handle, int status, const char *body, size_t blen, const c
   return pk__conn_respond(handle, status, body, blen, ct, ctlen, extra, elen, error_id, idlen);
 }
 
+/* Repeated field lines form one list joined with ", " (RFC 9110 5.3), but Cookie lines are
+ * joined with "; " (RFC 6265 5.4), as one Cookie header would carry them. */
+static const char *list_separator(const char *name, size_t nlen) {
+  return nlen == 6 && strncasecmp(name, "cookie", 6) == 0 ? "; " : ", ";
+}
+
 const char *pk_header(double handle, const char *name, size_t nlen, size_t *vlen) {
   static pk__buf joined;    /* repeated headers, joined; reused by the next call */
   pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
@@ -253,7 +259,7 @@ const char *pk_header(double handle, const char *name, size_t nlen, size_t *vlen
     if (count == 0) { first = v; *vlen = hd->value_len; }
     else {
       if (count == 1) { pk__buf_reset(&joined); pk__buf_append(&joined, first, *vlen); }
-      pk__buf_append(&joined, ", ", 2);
+      pk__buf_append(&joined, list_separator(name, nlen), 2);
       pk__buf_append(&joined, v, hd->value_len);
     }
     count++;
@@ -314,7 +320,7 @@ static int l_headers(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_rawget(L, -3);
     if (lua_isstring(L, -1)) {
-      lua_pushlstring(L, ", ", 2);
+      lua_pushlstring(L, list_separator(name, n), 2);
       lua_pushlstring(L, r->head.data + hd->value_off, hd->value_len);
       lua_concat(L, 3);
     } else {

@@ -20,7 +20,7 @@ function M.respond(handle, status, body, ctype, extra, id)
   return nil
 end
 
---- header(handle, name) -> value | nil (case-insensitive; repeated headers joined with ", ")
+--- header(handle, name) -> value | nil (case-insensitive; repeated headers joined with ", ", Cookie lines with "; ")
 function M.header(handle, name)
   local p = C.pk_header(handle, name, #name, vlen)
   if p == nil then return nil end

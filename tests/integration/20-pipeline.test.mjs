@@ -3,7 +3,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { startServer, checkErrorBody, runCli, REPO_ROOT } from './lib/server.mjs';
+import { startServer, checkErrorBody, runCli, rawRequest, REPO_ROOT } from './lib/server.mjs';
 
 const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'pipeline');
 
@@ -94,6 +94,15 @@ describe('pipeline', () => {
       const csets = cleared.headers.getSetCookie().filter((c) => c.startsWith('sid='));
       assert.equal(csets.length, 1, csets.join(' | '));
       assert.match(csets[0], /^sid=;/);
+    });
+
+    test('two Cookie lines (as proxies from HTTP/2 send them) still carry the session', async () => {
+      const { cookie: sid } = await login('two-lines');
+      for (const order of [[`sid=${sid}`, 'theme=dark'], ['theme=dark', `sid=${sid}`]]) {
+        const r = await rawRequest(srv.port, `GET /me HTTP/1.1\r\nHost: t\r\nCookie: ${order[0]}\r\nCookie: ${order[1]}\r\nConnection: close\r\n\r\n`);
+        assert.equal(r.responses[0].status, 200, r.text);
+        assert.equal(r.responses[0].json().session.userId, 'two-lines');
+      }
     });
 
     test('cookies signed with an older secret are accepted; forged or expired ones are no session', async () => {
