@@ -87,7 +87,9 @@ int pk__hub_publish(const char *topic, size_t tlen, const char *data, size_t dle
     return -EMSGSIZE;
   size_t queued = C.pending.len + uv_stream_get_write_queue_size((uv_stream_t *)&C.pipe);
   if (queued + PK_HUB_PUBLISH_FIXED + tlen + dlen > PK_HUB_BACKLOG_MAX) {
-    if (!C.warned) pk__logf("warn", "hub: the master is not reading; messages to other workers are dropped");
+    if (!C.warned) pk__logf("warn", "hub: over %zu bytes of publishes wait for the master (a burst, or a master"
+                            " that does not read): publishes are refused until it catches up",
+                            (size_t)PK_HUB_BACKLOG_MAX);
     C.warned = 1;
     return -ENOBUFS;
   }
