@@ -23,6 +23,8 @@ setmetatable(M, { __index = function(t, k)
   end
 end })
 
+local short_warned = {}   -- secrets already warned about as short, in this process
+
 -- Registrations made by app.lua; pikku.runtime reads and clears them on every load.
 local registry
 --- Clears every registration (pikku.runtime calls this before running app.lua).
@@ -386,7 +388,8 @@ function M.auth(a)
       if type(v) ~= "string" or v == "" then
         error("pikku.auth: " .. what .. ".secrets[" .. i .. "] must be a non-empty string", 3)
       end
-      if #v < 32 then   -- works, but is guessable offline from one signed token or cookie
+      if #v < 32 and not short_warned[v] then   -- works, but is guessable offline from one signed token or cookie
+        short_warned[v] = true   -- once per secret (cookie and jwt often share one)
         local ok, core = pcall(require, "pikku.core")
         if ok and type(core) == "table" and core.log then
           core.log("warn", format("%s: pikku.auth: %s.secrets[%d] is %d bytes; use at least 32 random bytes"
