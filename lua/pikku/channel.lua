@@ -239,6 +239,13 @@ end
 
 ChanMT.__index = function(c, k)
   if k == "state" then return Chan.read_state(c) end
+  if k == "remote_addr" or k == "remote_port" then   -- the client's TCP address, while connected
+    if rawget(c, "_gone") then return nil end
+    if fakes[c.id] then return k == "remote_addr" and "127.0.0.1" or 0 end
+    local ip, port = core.peer(c.id)
+    if k == "remote_addr" then return ip end
+    return port
+  end
   if k == "protocol" then   -- the subprotocol agreed at the upgrade (pikku.wire_channel protocols)
     if rawget(c, "_gone") then return nil end
     return c_get(c.id, "protocol")
@@ -262,7 +269,8 @@ end
 
 ChanMT.__newindex = function(c, k, v)
   if k == "state" then return Chan.write_state(c, v) end
-  if k == "id" or k == "name" or k == "opening_data" or k == "protocol" or BOUND[k] then
+  if k == "id" or k == "name" or k == "opening_data" or k == "protocol" or k == "remote_addr"
+      or k == "remote_port" or BOUND[k] then
     error("wire.channel." .. tostring(k) .. " is read-only", 2)
   end
   rawset(c, k, v)

@@ -191,10 +191,12 @@ describe('channels (1 worker)', () => {
     open.push(v2);
     await v2.opened;
     assert.equal(v2.ws.protocol, 'chat');   // the client's order decides among those spoken
-    assert.deepEqual(await v2.next(), { protocol: 'chat' });
+    const first = await v2.next();
+    // wire.channel.remote_addr/remote_port: the client's socket
+    assert.deepEqual(first, { protocol: 'chat', addr: '127.0.0.1', port: v2.ws._socket.localPort });
     const plain = await ws('/proto');
     assert.equal(plain.ws.protocol, '');
-    assert.deepEqual(await plain.next(), { protocol: null });
+    assert.equal((await plain.next()).protocol, null);
     // a client that insists on a protocol the channel does not speak fails the handshake itself
     const other = new ChannelClient(`ws://${srv.host}:${srv.port}/proto`, ['graphql-ws']);
     await assert.rejects(other.opened);
