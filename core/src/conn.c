@@ -486,7 +486,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   pk__conn *c = (pk__conn *)s->data;
   if (nread == 0) return;
   if (nread < 0) {
-    /* The peer closed or failed: a request still in a handler is abandoned. */
+    /* The peer closed or failed: a request still in a handler is abandoned, and one whose body
+     * had not all arrived is dropped; both are logged as 499 (nginx's "client closed request"). */
+    if (!c->upgraded && (c->req_handle || c->parser.state == PK_PS_BODY)) pk__conn_access_log(c, 499, NULL, 0);
     pk__conn_close(c);
     return;
   }

@@ -40,6 +40,18 @@ describe('text logs', () => {
     assert.ok(ms < 250, `the duration is this request's, not since the last one: ${line}`);
   });
 
+  test('a client that goes away before its body has all arrived is logged as 499', async () => {
+    const net = await import('node:net');
+    const mark = srv.mark();
+    const sock = net.connect(srv.port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    sock.write('POST /echo/aborted HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na');
+    await new Promise((r) => setTimeout(r, 100));
+    sock.destroy();
+    const line = await srv.waitForLine((l) => l.includes('/echo/aborted'), { from: mark });
+    assert.match(line, /POST \/echo\/aborted 499 /);
+  });
+
   test('one access line per request (the logged path has no query string or is the raw target)', async () => {
     const mark = srv.mark();
     const tag = `count${Date.now()}`;
