@@ -442,6 +442,20 @@ local function close_reason(e)
   return "InternalServerError"
 end
 
+-- The session of a connection's opening request (a WebSocket upgrade or an event stream's GET),
+-- from its cookie, bearer token or API key as over HTTP; an in-process connection (t.channel,
+-- t.sse) reads its own headers, or takes the session it was given. Returns true, session or
+-- false, error (bad credentials when strict).
+local function opening_session(cid, path, query, params, strict)
+  local fake = fakes[cid]
+  if fake and fake.given_session ~= nil then return true, fake.given_session end
+  local h = http_new(fake or cid, "GET", path, query, nil, params)
+  local w = setmetatable({ http = h, _services = rt.services }, WireMT)
+  local ok, e = pcall(pipeline.resolve_session, rt.services, w, strict, true)
+  if not ok then return false, e end
+  return true, rawget(w, "session")
+end
+
 --- channel_open(cid, route, path, query, p1, ...): the connection was upgraded on a channel route.
 function M.open(cid, r, path, query, ...)
   local ch = r.channel
@@ -459,19 +473,11 @@ function M.open(cid, r, path, query, ...)
       opening[r.names[i]] = v
     end
   end
-  -- the session, from the upgrade request's cookie, bearer token or API key (as over HTTP)
-  local session
-  if fake and fake.given_session ~= nil then
-    session = fake.given_session
-  else
-    local h = http_new(fake or cid, "GET", path, query, nil, params)
-    local w = setmetatable({ http = h, _services = rt.services }, WireMT)
-    local ok, e = pcall(pipeline.resolve_session, rt.services, w, ch.auth == true, true)
-    if not ok then
-      if not is_error(e) then core.log("error", "channel " .. ch.name .. ": session: " .. tostring(e)) end
-      return c_close(cid, 1008, close_reason(e))
-    end
-    session = rawget(w, "session")
+  local ok, session = opening_session(cid, path, query, params, ch.auth == true)
+  if not ok then
+    local e = session
+    if not is_error(e) then core.log("error", "channel " .. ch.name .. ": session: " .. tostring(e)) end
+    return c_close(cid, 1008, close_reason(e))
   end
   if ch.auth == true and session == nil then
     return c_close(cid, 1008, "MissingSession")
@@ -542,19 +548,8 @@ function M.open_sse(cid, r, path, query, ...)
   end
   local name = "sse " .. r.route
   local h = new_call(cid, { name = name }, finish_sse, nil)
-  -- the session, from the request's cookie, bearer token or API key; an in-process stream
-  -- (t.sse) reads its own headers, or takes the session it was given
-  local fake = fakes[cid]
-  local session
-  if fake and fake.given_session ~= nil then
-    session = fake.given_session
-  else
-    local hreq = http_new(fake or cid, "GET", path, query, nil, params)
-    local w0 = setmetatable({ http = hreq, _services = rt.services }, WireMT)
-    local ok, e = pcall(pipeline.resolve_session, rt.services, w0, r.auth, true)
-    if not ok then return finish_sse(h, false, e, nil) end
-    session = rawget(w0, "session")
-  end
+  local ok, session = opening_session(cid, path, query, params, r.auth)
+  if not ok then return finish_sse(h, false, session, nil) end
   local chan = new_channel(cid, name)
   rawset(chan, "opening_data", data)
   h._wire = new_wire(chan, session)

@@ -1,8 +1,8 @@
 // Error responses: JSON error shape, errorId from x-request-id, 500 hidden vs --dev, recovery, error log lines with tracebacks.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { startServer, checkErrorBody, PIKKU_BIN } from './lib/server.mjs';
+import fs from 'node:fs';
+import { startServer, checkErrorBody, withApp, PIKKU_BIN } from './lib/server.mjs';
 
 async function call(srv, p, init = {}) {
   const res = await srv.fetch(p, init);
@@ -129,21 +129,17 @@ describe('errors with --dev', () => {
 });
 
 // Needs an address-space limit, which ASan's shadow memory cannot live under: skipped there.
-const asanBuild = (await import('node:fs')).readFileSync(PIKKU_BIN).includes('__asan_init');
+const asanBuild = fs.readFileSync(PIKKU_BIN).includes('__asan_init');
 test('a function that runs out of memory gets a 500 with an errorId, and the worker goes on serving',
-  { skip: asanBuild && 'ASan build' }, async () => {
-    const fs = await import('node:fs');
-    const os = await import('node:os');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-oom-'));
-    fs.writeFileSync(path.join(dir, 'app.lua'), [
-      'local pikku = require "pikku"',
-      'pikku.wire_http { method = "get", route = "/oom", func = function()',
-      '  local t = {}',
-      '  for i = 1, 1e9 do t[i] = { i, i, i, i } end',
-      '  return { n = #t }',
-      'end }',
-      'pikku.wire_http { method = "get", route = "/ok", func = function() return { ok = true } end }',
-    ].join('\n'));
+  { skip: asanBuild && 'ASan build' }, () => withApp([
+    'local pikku = require "pikku"',
+    'pikku.wire_http { method = "get", route = "/oom", func = function()',
+    '  local t = {}',
+    '  for i = 1, 1e9 do t[i] = { i, i, i, i } end',
+    '  return { n = #t }',
+    'end }',
+    'pikku.wire_http { method = "get", route = "/ok", func = function() return { ok = true } end }',
+  ], async (dir) => {
     const srv = await startServer({ app: dir, limitAsKb: 1500000 });
     try {
       const oom = await srv.fetch('/oom', { signal: AbortSignal.timeout(60000) });
@@ -157,23 +153,16 @@ test('a function that runs out of memory gets a 500 with an errorId, and the wor
         await r.arrayBuffer();
       }
       assert.ok(srv.lines.some((l) => l.includes('ran out of memory')), srv.stderrText());
-    } finally {
-      await srv.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    } finally { await srv.stop(); }
+  }));
 
-test('error(nil) in a function with per-call services: 500, and the logged traceback names the app line', async () => {
-  const fs = await import('node:fs');
-  const os = await import('node:os');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-nil-'));
-  fs.writeFileSync(path.join(dir, 'app.lua'), [
-    'local pikku = require "pikku"',
-    'pikku.session_services(function() return { close = function() end } end)',
-    'pikku.wire_http { method = "get", route = "/nil", func = pikku.func { auth = false, func = function()',
-    '  error(nil)',
-    'end } }',
-  ].join('\n'));
+test('error(nil) in a function with per-call services: 500, and the logged traceback names the app line', () => withApp([
+  'local pikku = require "pikku"',
+  'pikku.session_services(function() return { close = function() end } end)',
+  'pikku.wire_http { method = "get", route = "/nil", func = pikku.func { auth = false, func = function()',
+  '  error(nil)',
+  'end } }',
+], async (dir) => {
   const srv = await startServer({ app: dir });
   try {
     const r = await srv.fetch('/nil');
@@ -181,8 +170,5 @@ test('error(nil) in a function with per-call services: 500, and the logged trace
     const { errorId } = await r.json();
     const line = await srv.waitForLine((l) => l.includes(errorId) && /traceback/.test(l));
     assert.match(line, /app\.lua:4: in function/);
-  } finally {
-    await srv.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  } finally { await srv.stop(); }
+}));

@@ -2,7 +2,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { startServer, loadLoops, RawConn, delay, pollUntil, PIKKU_BIN, HELLO_APP } from './lib/server.mjs';
+import { startServer, loadLoops, RawConn, delay, pollUntil, withApp, PIKKU_BIN, HELLO_APP } from './lib/server.mjs';
 
 describe('--workers 2', () => {
   let srv;
@@ -146,16 +146,11 @@ describe('default worker count', () => {
 });
 
 describe('watchdog', () => {
-  test('a worker stuck in an endless loop is killed after --worker-timeout-ms and restarted', async () => {
-    const fs = await import('node:fs');
-    const os = await import('node:os');
-    const path = await import('node:path');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-loop-'));
-    fs.writeFileSync(path.join(dir, 'app.lua'), [
-      'local pikku = require "pikku"',
-      'pikku.wire_http { method = "get", route = "/loop", func = function() while true do end end }',
-      'pikku.wire_http { method = "get", route = "/ok", func = function() return { ok = true } end }',
-    ].join('\n'));
+  test('a worker stuck in an endless loop is killed after --worker-timeout-ms and restarted', () => withApp([
+    'local pikku = require "pikku"',
+    'pikku.wire_http { method = "get", route = "/loop", func = function() while true do end end }',
+    'pikku.wire_http { method = "get", route = "/ok", func = function() return { ok = true } end }',
+  ], async (dir) => {
     const srv = await startServer({ app: dir, workers: 1, args: ['--worker-timeout-ms', '1000'] });
     try {
       const stuck = await srv.fetch('/loop', { signal: AbortSignal.timeout(8000) }).catch((e) => e);
@@ -165,9 +160,6 @@ describe('watchdog', () => {
         const r = await srv.fetch('/ok').catch(() => null);
         return r && r.status === 200;
       }, { timeout: 5000, what: 'the restarted worker serves' });
-    } finally {
-      await srv.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    } finally { await srv.stop(); }
+  }));
 });

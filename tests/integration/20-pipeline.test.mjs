@@ -3,7 +3,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { startServer, checkErrorBody, runCli, rawRequest, REPO_ROOT } from './lib/server.mjs';
+import { startServer, checkErrorBody, runCli, rawRequest, withApp, REPO_ROOT } from './lib/server.mjs';
 
 const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'pipeline');
 
@@ -461,21 +461,14 @@ test("in-process: pikku test runs the fixture's own tests (t.sse with a session)
 });
 
 describe('pipeline load errors', () => {
-  test('a secret shorter than 32 bytes loads, with a warning naming the line', async () => {
-    const fs = await import('node:fs');
-    const os = await import('node:os');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-secret-'));
-    fs.writeFileSync(path.join(dir, 'app.lua'),
-      'local pikku = require "pikku"\npikku.auth { jwt = { secrets = { "short" } } }\n');
-    const s = await startServer({ app: dir, workers: 1 });
-    try {
-      const line = await s.waitForLine((l) => /warn/.test(l) && /secrets\[1\] is 5 bytes/.test(l));
-      assert.match(line, /app\.lua:2: pikku\.auth: jwt\.secrets\[1\] is 5 bytes; use at least 32 random bytes/);
-    } finally {
-      await s.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test('a secret shorter than 32 bytes loads, with a warning naming the line', () => withApp(
+    ['local pikku = require "pikku"', 'pikku.auth { jwt = { secrets = { "short" } } }'], async (dir) => {
+      const s = await startServer({ app: dir, workers: 1 });
+      try {
+        const line = await s.waitForLine((l) => /warn/.test(l) && /secrets\[1\] is 5 bytes/.test(l));
+        assert.match(line, /app\.lua:2: pikku\.auth: jwt\.secrets\[1\] is 5 bytes; use at least 32 random bytes/);
+      } finally { await s.stop(); }
+    }));
 
   test('pikku.cors with origins "*" and credentials is a load error naming the line', async () => {
     const fs = await import('node:fs');

@@ -8,7 +8,7 @@ import readline from 'node:readline';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import WebSocket from 'ws';
-import { startServer, PikkuServer, freePort, PIKKU_BIN, REPO_ROOT, HOST, delay } from './lib/server.mjs';
+import { startServer, PikkuServer, freePort, withApp, PIKKU_BIN, REPO_ROOT, HOST, delay } from './lib/server.mjs';
 
 const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'ws-echo');
 const start = (args = [], workers = 1) => startServer({ app: APP, workers, args, env: { PIKKU_LUA_DIR: APP } });
@@ -514,30 +514,22 @@ describe('WebSocket and SSE on SIGTERM', () => {
   });
 });
 
-test('a burst of publishes over the 16 MiB hub backlog: the rest raise, reaching no one', async () => {
-  const fs = await import('node:fs');
-  const os = await import('node:os');
-  const path = await import('node:path');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-burst-'));
-  fs.writeFileSync(path.join(dir, 'app.lua'), [
-    'local pikku = require "pikku"',
-    'pikku.wire_http { method = "post", route = "/burst", func = function(services)',
-    '  local blob, sent, err = string.rep("x", 1024 * 1024), 0, nil',
-    '  for _ = 1, 20 do',   // one loop turn: nothing reaches the master meanwhile
-    '    local ok, e = pcall(services.eventhub.publish, services.eventhub, "t", { blob = blob })',
-    '    if ok then sent = sent + 1 else err = tostring(e) break end',
-    '  end',
-    '  return { sent = sent, err = err }',
-    'end }',
-  ].join('\n'));
+test('a burst of publishes over the 16 MiB hub backlog: the rest raise, reaching no one', () => withApp([
+  'local pikku = require "pikku"',
+  'pikku.wire_http { method = "post", route = "/burst", func = function(services)',
+  '  local blob, sent, err = string.rep("x", 1024 * 1024), 0, nil',
+  '  for _ = 1, 20 do', // one loop turn: nothing reaches the master meanwhile
+  '    local ok, e = pcall(services.eventhub.publish, services.eventhub, "t", { blob = blob })',
+  '    if ok then sent = sent + 1 else err = tostring(e) break end',
+  '  end',
+  '  return { sent = sent, err = err }',
+  'end }',
+], async (dir) => {
   const s = await startServer({ app: dir, workers: 2 });
   try {
     const r = await s.fetch('/burst', { method: 'POST' });
     const body = await r.json();
     assert.ok(body.sent >= 14 && body.sent <= 16, JSON.stringify(body));
     assert.match(body.err, /over 16 MiB of publishes already wait to go to the other workers/);
-  } finally {
-    await s.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  } finally { await s.stop(); }
+}));

@@ -267,6 +267,17 @@ export class PikkuServer {
 }
 
 /** Start a server (see PikkuServer options) and wait until /_pikku/health answers. */
+/** Runs fn(dir) with a fresh temp app dir holding app.lua (lines joined), removed afterwards. */
+export async function withApp(lines, fn) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-app-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'app.lua'), Array.isArray(lines) ? lines.join('\n') : lines);
+    return await fn(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function startServer(opts = {}) {
   const s = new PikkuServer(opts);
   await s.start();
