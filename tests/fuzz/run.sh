@@ -16,7 +16,9 @@ S="$ROOT/core/src"
 "${CC[@]}" -o "$OUT/router" "$ROOT/tests/fuzz/fuzz_router.c" "$S/router.c"
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/json" "$ROOT/tests/fuzz/fuzz_json.c" "$S/json.c" "$S/json_decode.c" "$S/utf8.c" \
   "$S/buf.c" $(pkg-config --libs luajit) -lm
-for t in http ws router json; do
+"${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/pattern" "$ROOT/tests/fuzz/fuzz_pattern.c" "$S/schema_pattern.c" \
+  "$S/schema_check.c" "$S/utf8.c" $(pkg-config --libs luajit)
+for t in http ws router json pattern; do
   mkdir -p "$OUT/corpus-$t"
   cp "$ROOT/tests/fuzz/seeds/$t/"* "$OUT/corpus-$t/" 2>/dev/null || true
   echo "fuzzing $t for ${SECS}s"
@@ -24,4 +26,4 @@ for t in http ws router json; do
     || { tail -40 "$OUT/$t.log"; echo "fuzz target $t failed"; exit 1; }
   grep -E 'stat::number_of_executed_units|Done' "$OUT/$t.log" | tail -2
 done
-echo "fuzzing: no crash in 4 targets"
+echo "fuzzing: no crash in 5 targets"
