@@ -77,7 +77,7 @@ int pk__response_write(pk__buf *out, const pk__response *r) {
   int st = r->status;
   if (st < 100 || st > 999) st = 500;
   const char *reason = pk__status_reason(st);
-  int no_body = (st < 200 || st == 204 || st == 304);
+  int no_body = (st < 200 || st == 204 || st == 205 || st == 304);
   /* 426 Upgrade Required names the protocol in an Upgrade header (the caller's, in extra), and
    * whoever sends Upgrade must also send Connection: upgrade (RFC 9110 sections 15.5.22, 7.8):
    * one Connection header with both options, and any Connection line in extra left out. */

@@ -213,11 +213,10 @@ static int l_publish(lua_State *L) {
     return luaL_error(L, "publish: topic and data over %d bytes (the limit of a message between workers)",
                       (int)(PK_HUB_MAX_FRAME - PK_HUB_PUBLISH_FIXED));
   if (!pk__W) return 0;
-  int n = pk__channel_publish(topic, tlen, data, dlen, exclude);
-  if (n == -ENOBUFS)
+  int n = pk__channel_publish(topic, tlen, data, dlen, exclude);   /* the size was checked above */
+  if (n < 0)
     return luaL_error(L, "publish: over 16 MiB of publishes already wait to go to the other workers (a burst"
                       " faster than the master forwards it); this one is dropped for every subscriber");
-  if (n < 0) return luaL_error(L, "publish: the message is too large for the hub");
   lua_pushinteger(L, n);
   return 1;
 }

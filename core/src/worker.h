@@ -103,7 +103,7 @@ void pk__ws_end_of_turn(pk__worker *w);
 void pk__channel_deliver(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid);
 /* Sends data to every local subscriber of topic but exclude_cid, and to the other workers. */
 int pk__channel_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid);
-/* (returns the local receivers, or -ENOBUFS / -EMSGSIZE when the hub refused it: then no one got it) */
+/* (returns the local receivers, or the hub's -ENOBUFS / -EMSGSIZE when it refused it: then no one got it) */
 
 /* Fills buf (>= 33 bytes) with a new unique id; returns its length. */
 size_t pk__gen_id(char *buf);

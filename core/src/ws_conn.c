@@ -345,7 +345,7 @@ void pk__channel_deliver(const char *topic, size_t tlen, const char *data, size_
 int pk__channel_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid) {
   /* the hub first: a publish the other workers cannot take (their queue is full) reaches no one */
   int rc = pk__hub_publish(topic, tlen, data, dlen, exclude_cid);   /* a no-op without a hub (pikku test) */
-  if (rc == -ENOBUFS || rc == -EMSGSIZE) return rc;
+  if (rc < 0) return rc;
   msg m = {data, dlen};
   return pk__topic_each(topic, tlen, exclude_cid, send_to, &m);
 }

@@ -177,12 +177,14 @@ local function peer(h)
 end
 
 function LAZY.remote_addr(h)
-  local ip = peer(h)
+  local ip, port = peer(h)
+  rawset(h, "remote_port", port)
   return ip
 end
 
 function LAZY.remote_port(h)
-  local _, port = peer(h)
+  local ip, port = peer(h)
+  rawset(h, "remote_addr", ip)
   return port
 end
 

@@ -90,6 +90,16 @@ local last_traceback   -- set by on_error just before xpcall returns false
 -- process may never reach: collect now, or the worker would answer every later call with this.
 local OOM = "not enough memory"
 
+-- After a call failed: collects at once when it failed for memory (also when the error came
+-- wrapped in a traceback). Returns true then.
+local function reclaim_if_oom(e)
+  if e == OOM or (type(e) == "string" and find(e, OOM, 1, true)) then
+    collectgarbage("collect")
+    return true
+  end
+  return false
+end
+
 -- xpcall handler: keeps the error value, records a traceback when it will be logged.
 local function on_error(e)
   if e == OOM then   -- no traceback: building it needs memory there is none of
@@ -200,8 +210,7 @@ local function runner(fn, h, data)
       pipeline.carried_err, pipeline.carried_tb = nil, nil
     end
     local ok, res = xpcall(fn, on_error, services, data, h._wire)
-    if not ok and res == OOM then
-      collectgarbage("collect")
+    if not ok and reclaim_if_oom(res) then
       last_traceback = nil
       res = errors.InternalServerError("the function ran out of memory")
     end
@@ -228,7 +237,7 @@ local function settle(co, ok, res)
   -- the function yielded by itself, or the coroutine broke: it is dropped
   local h = calls[co]
   calls[co] = nil
-  if not ok and res == OOM then collectgarbage("collect") end
+  if not ok then reclaim_if_oom(res) end
   local msg
   if ok then
     msg = "the function yielded outside a pikku service (coroutine.yield is not allowed in a call;"
@@ -324,6 +333,15 @@ local function body_kind(ct)
   return kind, base
 end
 
+-- "a=1&b=x,y" (a query string or a form body) as data: comma lists split where the input schema
+-- says array, values coerced to its types.
+local function string_pairs(r, s)
+  local t = parse_pairs(s, {}, comma_keys(r))
+  local vin = r.vin
+  if vin then t = vin:coerce_query(t) or t end
+  return t
+end
+
 -- Adds the body to data; returns data (maybe a new table) and a pikku error or nil.
 local function add_body(data, r, handle, body)
   local ct = header(handle, "content-type")
@@ -345,9 +363,7 @@ local function add_body(data, r, handle, body)
     if v == json_null then return data, nil end
     return data, merge_one(data, "data", v, r)
   elseif kind == "form" then   -- strings, like the query string: coerced the same way
-    local form = parse_pairs(body, {}, comma_keys(r))
-    local vin = r.vin
-    if vin then form = vin:coerce_query(form) or form end
+    local form = string_pairs(r, body)
     if next(data) == nil then return form, nil end
     return data, merge(data, form, r, "body")
   elseif kind == "text" then
@@ -361,10 +377,8 @@ end
 -- The query string as data, coerced to the input schema's types when there is one; the API-key
 -- parameter of pikku.auth is left out (it is a credential, and a strict schema would refuse it).
 local function query_data(r, query)
-  local q = parse_pairs(query, {}, comma_keys(r))
+  local q = string_pairs(r, query)
   if key_param then q[key_param] = nil end
-  local vin = r.vin
-  if vin then q = vin:coerce_query(q) or q end
   return q
 end
 
@@ -483,7 +497,7 @@ end
 local function safe_dispatch(handle, ...)
   local ok, err = xpcall(dispatch, traceback, handle, ...)
   if not ok then
-    if find(tostring(err), OOM, 1, true) then collectgarbage("collect") end
+    reclaim_if_oom(err)
     core_log("error", "pikku dispatch failure: " .. tostring(err))
     respond(handle, 500, '{"name":"InternalServerError","message":"Internal server error"}', JSON, nil, nil)
   end
