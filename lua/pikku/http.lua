@@ -188,11 +188,17 @@ function LAZY.remote_port(h)
   return port
 end
 
+-- wire.http.header("x") (a dot instead of a colon) would fail deep inside with a puzzling message.
+local function colon_needed(name)
+  error("wire.http." .. name .. ": call it with a colon: wire.http:" .. name .. "(...)", 3)
+end
+
 -- A handle is the core's request number, or a table (an in-process request made by
 -- runtime.request) that answers header lookups itself.
 
 --- wire.http:header(name) -> value or nil (case-insensitive; repeats joined with ", ")
 function Http:header(name)
+  if type(self) ~= "table" then colon_needed("header") end
   local handle = self.handle
   if type(handle) == "table" then return handle:header(name) end
   return core_header(handle, name)
@@ -200,6 +206,7 @@ end
 
 --- wire.http:headers() -> { lower-case name = value }
 function Http:headers()
+  if type(self) ~= "table" then colon_needed("headers") end
   local all = self._headers
   if all == nil then
     local handle = self.handle
@@ -215,6 +222,7 @@ end
 
 --- wire.http:cookie(name) -> value or nil
 function Http:cookie(name)
+  if type(self) ~= "table" then colon_needed("cookie") end
   local c = self._cookies
   if c == nil then
     c = parse_cookies(self:header("cookie"))
@@ -225,6 +233,7 @@ end
 
 --- wire.http:set_status(code)
 function Http:set_status(code)
+  if type(self) ~= "table" then colon_needed("set_status") end
   if type(code) ~= "number" or code ~= floor(code) or code < 200 or code > 599 then
     error("wire.http:set_status: status must be an integer from 200 to 599 (a 1xx is not a final"
       .. " response), got " .. tostring(code), 2)
@@ -250,6 +259,7 @@ local SERVER_SET = { ["content-length"] = true, ["transfer-encoding"] = true, co
                      date = true, server = true }
 
 function Http:set_header(name, value)
+  if type(self) ~= "table" then colon_needed("set_header") end
   local lname = header_names[name]
   if lname == nil then
     if not is_token(name) then
@@ -324,6 +334,7 @@ end
 --- wire.http:set_cookie(name, value, opts?): opts path (default "/", false for none), domain,
 --- max_age (seconds), expires (an HTTP date string), http_only, secure, same_site.
 function Http:set_cookie(name, value, opts)
+  if type(self) ~= "table" then colon_needed("set_cookie") end
   if not is_token(name) then
     error("wire.http:set_cookie: invalid cookie name " .. format("%q", tostring(name)), 2)
   end
@@ -337,6 +348,7 @@ end
 
 --- wire.http:clear_cookie(name, opts?): tells the client to drop the cookie (same path/domain).
 function Http:clear_cookie(name, opts)
+  if type(self) ~= "table" then colon_needed("clear_cookie") end
   if not is_token(name) then
     error("wire.http:clear_cookie: invalid cookie name " .. format("%q", tostring(name)), 2)
   end
@@ -350,6 +362,7 @@ end
 
 --- wire.http:redirect(url, status?): status defaults to 302; the response body is empty.
 function Http:redirect(url, status)
+  if type(self) ~= "table" then colon_needed("redirect") end
   if type(url) ~= "string" or url == "" then
     error("wire.http:redirect: url must be a non-empty string", 2)
   end
@@ -367,6 +380,7 @@ end
 
 --- wire.http:send(body, content_type?): responds with these bytes instead of the JSON result.
 function Http:send(body, content_type)
+  if type(self) ~= "table" then colon_needed("send") end
   if body ~= nil and type(body) ~= "string" then
     error("wire.http:send: body must be a string or nil, got " .. type(body), 2)
   end

@@ -115,6 +115,17 @@ describe("wire.http:set_header", function()
     expect(http.header_lines(h)).to_contain("Max-Age=2147483648")
     expect(pcall(h.set_cookie, h, "a", "b", { max_age = 0 / 0 })).to_be(false)
   end)
+
+  it("a method called with a dot instead of a colon says so", function()
+    local h = http.new(0, "GET", "/", nil, nil, nil)
+    for name, args in pairs { header = { "x-a" }, headers = {}, cookie = { "sid" }, set_status = { 201 },
+                              set_header = { "X-A", "1" }, set_cookie = { "a", "b" }, clear_cookie = { "a" },
+                              redirect = { "/x" }, send = { "body" } } do
+      local ok, err = pcall(h[name], unpack(args))
+      expect(ok).to_be(false)
+      expect(err).to_contain("wire.http." .. name .. ": call it with a colon: wire.http:" .. name)
+    end
+  end)
 end)
 
 describe("services.sleep", function()
