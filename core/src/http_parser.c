@@ -90,8 +90,17 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len) {
   return 0;
 }
 
+/* The value ends before trailing spaces and tabs (RFC 9110 section 5.5: they are not part of it);
+ * llhttp has already skipped the leading ones. */
 static int on_header_value_complete(llhttp_t *ll) {
-  P(ll)->value_done = 1;
+  pk__http_parser *p = P(ll);
+  pk__request *r = &p->req;
+  p->value_done = 1;
+  if (p->last_was_value && r->nheaders > 0) {
+    pk__header *h = &r->headers[r->nheaders - 1];
+    const char *v = r->head.data + h->value_off;
+    while (h->value_len && (v[h->value_len - 1] == ' ' || v[h->value_len - 1] == '\t')) h->value_len--;
+  }
   return 0;
 }
 

@@ -52,6 +52,19 @@ static void test_simple_and_headers(void **s) {
   assert_true(P.req.keep_alive);
 }
 
+static void test_value_whitespace(void **s) {
+  size_t used, n;
+  assert_int_equal(feed("GET / HTTP/1.1\r\nHost: x\r\nX-A: \t two words \t \r\nX-B:   \r\n\r\n", &used), PK_FEED_OK);
+  assert_int_equal(requests, 1);
+  const char *v = pk__request_header(&P.req, "x-a", 3, &n);
+  assert_non_null(v);
+  assert_int_equal(n, 9);                    /* leading and trailing spaces/tabs are not the value */
+  assert_memory_equal(v, "two words", 9);
+  v = pk__request_header(&P.req, "x-b", 3, &n);
+  assert_non_null(v);
+  assert_int_equal(n, 0);
+}
+
 static void test_split_input(void **s) {
   const char *msg = "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
   size_t used;
@@ -145,6 +158,7 @@ static void test_http10(void **s) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_simple_and_headers, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_value_whitespace, setup, teardown),
     cmocka_unit_test_setup_teardown(test_split_input, setup, teardown),
     cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
     cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
