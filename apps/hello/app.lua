@@ -95,6 +95,10 @@ pikku.wire_http { method = "get", route = "/users/:id", func = get_user }
 pikku.wire_http { method = "post", route = "/echo", func = echo }
 pikku.wire_http { method = "get", route = "/books/:id", func = get_book }
 pikku.wire_http { method = "get", route = "/boom", func = boom }
+-- a 5xx with a payload: the payload reaches the log, and the client only in development mode
+pikku.wire_http { method = "get", route = "/unavailable", func = pikku.func { auth = false, func = function()
+  error(errors.ServiceUnavailable("the database at 10.0.0.5 is down", { dsn = "postgres://app:secret@10.0.0.5" }))
+end } }
 pikku.wire_http { method = "get", route = "/native", func = pikku.func { auth = false, func = native.info } }
 pikku.wire_http { method = "get", route = "/sleep", func = nap }
 pikku.wire_http { method = "post", route = "/items", func = create_item }

@@ -299,7 +299,7 @@ local function error_frame(h, e, tb)
     name, status, message, payload = e.name, e.status, e.message, e.payload
     if status >= 500 then
       core.log_error(id, tb or tostring(e))
-      if not rt.dev then message = errors.DEFAULT_MESSAGE[name] or "Internal server error" end
+      if not rt.dev then message, payload = errors.DEFAULT_MESSAGE[name] or "Internal server error", nil end
     end
   else
     local text = tostring(e)
@@ -515,7 +515,7 @@ local function finish_sse(h, ok, res, tb)
       name, message, payload = res.name, res.message, res.payload
       if res.status >= 500 then
         core.log_error(id, tb or tostring(res))
-        if not rt.dev then message = errors.DEFAULT_MESSAGE[name] or "Internal server error" end
+        if not rt.dev then message, payload = errors.DEFAULT_MESSAGE[name] or "Internal server error", nil end
       end
     else
       core.log_error(id, tb or tostring(res))

@@ -212,6 +212,15 @@ local function resolve_http(svc, w, strict, upgrade)
     if (key == nil or key == "") and k.query then
       key = h.query[k.query]
       if type(key) == "table" then key = key[1] end
+      -- a key in the URL fits in a cross-site form (no preflight, unlike a header): it does not
+      -- exempt a state-changing request from the CSRF check that cookie sessions need
+      local c = cfg.cookie
+      if key and key ~= "" and c and cfg.csrf and UNSAFE[h.method] and not upgrade
+          and not csrf_ok(h, h:cookie(c.name) ~= nil) then
+        error(errors.Forbidden("cross-origin request refused: an API key in the query string does not"
+          .. " exempt a POST, PUT, PATCH or DELETE from another origin from the CSRF check (send it in the "
+          .. (k.header or "API key") .. " header)"), 0)
+      end
     end
     if key and key ~= "" then
       local s = k.check(svc, key)

@@ -133,7 +133,7 @@ local function respond_error(handle, e, tb, extra, rid)
     name, status, message, payload = e.name, e.status, e.message, e.payload
     if status >= 500 then
       core_log_error(id, tb or tostring(e))
-      if not dev then message = errors.DEFAULT_MESSAGE[name] or "Internal server error" end
+      if not dev then message, payload = errors.DEFAULT_MESSAGE[name] or "Internal server error", nil end
     end
   else
     local text = tostring(e)
@@ -174,6 +174,7 @@ local function finish(h, ok, res)
   if not ok then
     local tb = last_traceback
     last_traceback = nil
+    h._session_line = nil   -- a failed call changes no session (a login that raised logs no one in)
     return respond_error(handle, res, tb, extra_lines(h), h._rid)
   end
   local status, body, ctype = h._status, nil, nil
@@ -191,6 +192,7 @@ local function finish(h, ok, res)
       local err
       body, err = json_encode(res)
       if body == nil then
+        h._session_line = nil
         return respond_error(handle, "the function's result cannot be encoded as JSON: " .. tostring(err),
           nil, extra_lines(h))
       end

@@ -59,6 +59,14 @@ describe("in-process HTTP", function()
     expect(res.status).to_equal(500)
     expect(res.json.name).to_equal("InternalServerError")
   end)
+
+  it("drops a 5xx's message and payload outside development mode", function()
+    local res = t.request { path = "/unavailable" }
+    expect(res.status).to_equal(503)
+    expect(res.json.name).to_equal("ServiceUnavailable")
+    expect(res.json.payload).to_be_nil()
+    expect(res.body:find("secret", 1, true)).to_be_nil()
+  end)
 end)
 
 describe("t.call", function()
