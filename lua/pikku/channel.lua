@@ -649,8 +649,12 @@ function M.message(cid, data, is_binary)
       local key, value = key_in(ch, msg)
       if key then
         h.key, h.value = key, value
+        -- a table or null value is named by its JSON type, not by tostring (a heap address)
+        local shown = type(value) == "string" and value or type(value) == "number" and tostring(value)
+          or type(value) == "boolean" and tostring(value) or value == json_null and "null"
+          or (type(value) == "table" and "(an object or array)") or "(" .. type(value) .. ")"
         return send_error(h, errors.NotFound(format('no handler for %s "%s" on channel "%s"',
-          key, tostring(value), name)))
+          key, shown, name)))
       end
     end
     return send_error(h, errors.NotFound(format('channel "%s" has no handler for this message (no routing'

@@ -34,7 +34,8 @@ function M.new()
 
   --- hub:subscribe(topic): the calling connection receives what is published on topic.
   function hub.subscribe(a, b)
-    local topic = a == hub and b or a
+    local topic = a
+    if a == hub then topic = b end   -- not "a == hub and b or a": a nil topic must say nil
     check_topic(topic, "subscribe")
     channel.subscribe(current("subscribe"), topic)
     return true
@@ -42,7 +43,8 @@ function M.new()
 
   --- hub:unsubscribe(topic)
   function hub.unsubscribe(a, b)
-    local topic = a == hub and b or a
+    local topic = a
+    if a == hub then topic = b end   -- not "a == hub and b or a": a nil topic must say nil
     check_topic(topic, "unsubscribe")
     channel.unsubscribe(current("unsubscribe"), topic)
     return true
