@@ -194,6 +194,9 @@ describe('channels (1 worker)', () => {
     const first = await v2.next();
     // wire.channel.remote_addr/remote_port: the client's socket
     assert.deepEqual(first, { protocol: 'chat', addr: '127.0.0.1', port: v2.ws._socket.localPort });
+    // and in message handlers, after the upgrade request is gone
+    const peer = await v2.call({ action: 'peer' });
+    assert.deepEqual([peer.addr, peer.port], ['127.0.0.1', v2.ws._socket.localPort]);
     const plain = await ws('/proto');
     assert.equal(plain.ws.protocol, '');
     assert.equal((await plain.next()).protocol, null);
