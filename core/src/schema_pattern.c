@@ -522,18 +522,39 @@ static void put_set(out_t *o, const cpset *st, const quant *q) {
   }
 }
 
+/* How many copies of its item a quantifier makes regcomp build: it expands {n,m} into m copies. */
+static double copies(const quant *q) {
+  if (q->hi >= 0) return q->hi > 1 ? (double)q->hi : 1;
+  return q->lo > 0 ? (double)q->lo + 1 : 1;
+}
+
 int pk__spattern_translate(const char *s, size_t n, char *buf, size_t cap, const char **why) {
   tr_t t = {s, n, 0, 0, {buf, buf + cap, 0}, NULL};
+  /* the size regcomp will build, group by group: nested counted repeats multiply, and
+   * ((a{255}){255}){255} would take gigabytes, so the total is capped */
+  double size[PK__SPATTERN_MAX_DEPTH + 1] = {0};
+  int depth = 0;
   while (t.i < n && !t.why) {
     cpset st;
     quant q = {1, 1};
     st.n = 0;
+    char first = s[t.i];
     int kind = read_item(&t, &st);
     int repeated = t.why ? 0 : read_quant(&t, &q);
     if (t.why) break;
     if (repeated && kind == IT_OTHER) tr_fail(&t, "nothing to repeat before a quantifier");
     else if (kind == IT_SET) put_set(&t.o, &st, &q);
     else if (repeated) put_quant(&t.o, &q);
+    if (kind == IT_OTHER && first == '(') {
+      if (depth == PK__SPATTERN_MAX_DEPTH) { tr_fail(&t, "groups nested too deep"); break; }
+      size[++depth] = 0;
+    } else if (kind == IT_GROUP && depth > 0) {
+      double g = size[depth--] * copies(&q);
+      size[depth] += g > 1 ? g : 1;
+    } else if (kind == IT_SET) {
+      size[depth] += copies(&q);
+    }
+    if (size[depth] > PK__SPATTERN_MAX_COPIES) tr_fail(&t, "counted repeats expand too far (nested {n,m} multiply)");
   }
   putc1(&t.o, '\0');
   if (t.why) {

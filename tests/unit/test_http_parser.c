@@ -65,6 +65,31 @@ static void test_value_whitespace(void **s) {
   assert_int_equal(n, 0);
 }
 
+static void test_bare_lf(void **s) {
+  size_t used;
+  const char *bad[] = {
+    "GET / HTTP/1.1\r\nHost: x\r\n\n",                 /* the head's last line */
+    "GET / HTTP/1.1\nHost: x\r\n\r\n",                 /* the request line */
+    "GET / HTTP/1.0\r\n\n",                             /* no headers at all */
+    "GET / HTTP/1.1\r\nHost: x  \r\nA: b\t\r\n\n",     /* after trailing blanks */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    teardown(s);
+    setup(s);
+    assert_int_equal(feed(bad[i], &used), PK_FEED_ERROR);
+    assert_int_equal(P.error_status, 400);
+    assert_int_equal(requests, 0);
+  }
+  teardown(s);
+  setup(s);
+  assert_int_equal(feed("GET / HTTP/1.0\r\n\r\n", &used), PK_FEED_OK);   /* CRLF everywhere passes */
+  assert_int_equal(requests, 1);
+  teardown(s);
+  setup(s);
+  assert_int_equal(feed("GET / HTTP/1.1\r\nHost: x\r\nA:\r\n\r\n", &used), PK_FEED_OK);
+  assert_int_equal(requests, 1);
+}
+
 static void test_split_input(void **s) {
   const char *msg = "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
   size_t used;
@@ -159,6 +184,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_simple_and_headers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_value_whitespace, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_bare_lf, setup, teardown),
     cmocka_unit_test_setup_teardown(test_split_input, setup, teardown),
     cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
     cmocka_unit_test_setup_teardown(test_limits, setup, teardown),

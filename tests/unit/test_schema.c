@@ -311,6 +311,22 @@ static void test_pattern_unicode(void **s) {
 
 /* As in Annex B of ECMA-262, a '{' that does not start a quantifier {n}, {n,} or {n,m} is the
  * character itself, and so is '}'. */
+/* Nested counted repeats multiply what regcomp builds: past PK__SPATTERN_MAX_COPIES the pattern is
+ * refused (the fuzzer found ((x{n}){m}){k} taking over a gigabyte). */
+static void test_pattern_expansion(void **s) {
+  char ere[4096];
+  const char *why = NULL;
+  const char *ok[] = {"^(a{100}){50}$", "^[0-9]{1,5000}$", "(ab){2}(cd){3}", "^(?:x|y{3})*$"};
+  for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+    assert_int_equal(pk__spattern_translate(ok[i], strlen(ok[i]), ere, sizeof ere, &why), 0);
+  const char *bad[] = {"((a{255}){255}){255}", "(a{101}){100}", "^[a-z]{10001}$"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    why = NULL;
+    assert_int_equal(pk__spattern_translate(bad[i], strlen(bad[i]), ere, sizeof ere, &why), -1);
+    assert_non_null(strstr(why, "expand too far"));
+  }
+}
+
 static void test_pattern_braces(void **s) {
   EXPECT("return check({pattern='^a{,3}$'}, 'a{,3}')", "ok");
   EXPECT("return check({pattern='^a{,3}$'}, 'aaa')", " must match the pattern ^a{,3}$");
@@ -700,6 +716,7 @@ int main(void) {
     cmocka_unit_test(test_patterns),
     cmocka_unit_test(test_pattern_unicode),
     cmocka_unit_test(test_pattern_braces),
+    cmocka_unit_test(test_pattern_expansion),
     cmocka_unit_test(test_fast_matcher),
     cmocka_unit_test(test_formats),
     cmocka_unit_test(test_enum_const),
