@@ -2,6 +2,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "json_decode.h"
@@ -117,6 +118,84 @@ int pk__schema_equal(lua_State *L, int a, int b, int depth) {
   if (na != nb) return 0;
   /* two empty tables: a decoded [] and a decoded {} differ; an unmarked {} is either */
   return na > 0 || (empty_table_kind(L, a) & empty_table_kind(L, b)) != 0;
+}
+
+/* ---- uniqueItems on long arrays: hash, sort, compare only items whose hashes are equal ---------- */
+
+#define UNIQUE_PAIRWISE_MAX 32   /* up to this many items, every pair is compared */
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 33; x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL;
+  return x ^ (x >> 33);
+}
+
+/* A hash under which values pk__schema_equal calls equal hash alike (a table's is the sum over its
+ * pairs, so the order of lua_next does not matter; below depth 8 a table counts by its size). */
+static uint64_t value_hash(lua_State *L, int i, int depth) {
+  int t = lua_type(L, i);
+  switch (t) {
+  case LUA_TNUMBER: {
+    double d = lua_tonumber(L, i);
+    if (d == 0) d = 0;               /* -0 equals 0 */
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return mix64(u ^ 0x1);
+  }
+  case LUA_TSTRING: {
+    size_t n;
+    const unsigned char *p = (const unsigned char *)lua_tolstring(L, i, &n);
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t k = 0; k < n; k++) h = (h ^ p[k]) * 1099511628211ULL;
+    return mix64(h ^ n);
+  }
+  case LUA_TBOOLEAN: return lua_toboolean(L, i) ? 0x3a : 0x3b;
+  case LUA_TTABLE: {
+    uint64_t h = 0x7ab1e;
+    size_t count = 0;
+    if (depth > 8 || !lua_checkstack(L, 4)) return h;
+    lua_pushnil(L);
+    while (lua_next(L, i)) {
+      int top = lua_gettop(L);
+      h += mix64(value_hash(L, top - 1, depth + 1) * 31 + value_hash(L, top, depth + 1));
+      count++;
+      lua_pop(L, 1);
+    }
+    return h + count;
+  }
+  default: return (uint64_t)t * 0x9e3779b97f4a7c15ULL;   /* nil, null (a light userdata): by type */
+  }
+}
+
+typedef struct { uint64_t h; size_t i; } hashed;
+
+static int by_hash(const void *a, const void *b) {
+  uint64_t x = ((const hashed *)a)->h, y = ((const hashed *)b)->h;
+  return x < y ? -1 : x > y;
+}
+
+/* 1 if the array at vi (len items) has two equal items, 0 if not, -1 out of memory. */
+static int has_duplicates(lua_State *L, int vi, size_t len) {
+  hashed *v = malloc(len * sizeof *v);
+  if (!v) return -1;
+  for (size_t i = 0; i < len; i++) {
+    lua_rawgeti(L, vi, (int)i + 1);
+    v[i].h = value_hash(L, lua_gettop(L), 0);
+    v[i].i = i + 1;
+    lua_pop(L, 1);
+  }
+  qsort(v, len, sizeof *v, by_hash);
+  int dup = 0;
+  for (size_t a = 0; a < len && !dup; a++) {
+    for (size_t b = a + 1; b < len && v[b].h == v[a].h && !dup; b++) {
+      lua_rawgeti(L, vi, (int)v[a].i);
+      lua_rawgeti(L, vi, (int)v[b].i);
+      dup = pk__schema_equal(L, lua_gettop(L) - 1, lua_gettop(L), 0);
+      lua_pop(L, 2);
+    }
+  }
+  free(v);
+  return dup;
 }
 
 /* Pushes a deep copy of the value at i: defaults are copied so no two calls share a table, and
@@ -401,8 +480,10 @@ static int varray(vctx *c, const pk__snode *n, int vi) {
       if (c->silent && c->nerr != start) return 1;
     }
   }
-  if (k & BIT(PK__SK_UNIQUE)) {
-    /* quadratic, which is fine for request-sized arrays and allocates nothing */
+  if ((k & BIT(PK__SK_UNIQUE)) && len > UNIQUE_PAIRWISE_MAX) {
+    if (has_duplicates(L, vi, len)) return fail(c, n->msg[PK__SK_UNIQUE]);   /* -1: no memory to tell */
+  } else if (k & BIT(PK__SK_UNIQUE)) {
+    /* small arrays: pairwise, which allocates nothing */
     for (size_t i = 1; i < len; i++) {
       lua_rawgeti(L, vi, (int)i);
       for (size_t j = i + 1; j <= len; j++) {

@@ -360,6 +360,17 @@ static void test_arrays(void **s) {
   EXPECT("return check({uniqueItems=true}, J.decode('[{}, []]'))", "ok");
   EXPECT("return check({uniqueItems=true}, J.decode('[{\"a\":[]}, {\"a\":{}}]'))", "ok");
   EXPECT("return check({uniqueItems=true}, J.decode('[[], []]'))", " must not contain duplicate items");
+  /* long arrays are hashed and sorted (no quadratic time for a request of 100,000 items) */
+  EXPECT("local t = {} for i = 1, 100000 do t[i] = i end return check({uniqueItems=true}, t)", "ok");
+  EXPECT("local t = {} for i = 1, 100000 do t[i] = i end t[100001] = 5 return check({uniqueItems=true}, t)",
+         " must not contain duplicate items");
+  EXPECT("local t = {} for i = 1, 40 do t[i] = 's' .. i end t[41] = -0 t[42] = 0 return check({uniqueItems=true}, t)",
+         " must not contain duplicate items");
+  EXPECT("local t = {} for i = 1, 40 do t[i] = {n = i, tag = 'x'} end "
+         "t[41] = J.decode('{\"tag\":\"x\",\"n\":7}') return check({uniqueItems=true}, t)",
+         " must not contain duplicate items");
+  EXPECT("local t = {} for i = 1, 40 do t[i] = {i, {i}} end t[41] = J.decode('{}') t[42] = J.decode('[]') "
+         "return check({uniqueItems=true}, t)", "ok");
   EXPECT("return check({uniqueItems=true}, J.decode('[{}, {}]'))", " must not contain duplicate items");
   EXPECT("return check({uniqueItems=true}, {{}, J.decode('[]')})", " must not contain duplicate items");
   EXPECT("return check({const=J.decode('[]')}, J.decode('{}'))", " must be [...]");
