@@ -163,6 +163,12 @@ static void test_numbers(void **s) {
   EXPECT("return check({multipleOf=0.1}, 0.3)", "ok");
   EXPECT("return check({multipleOf=0.01}, 19.99)", "ok");
   EXPECT("return check({multipleOf=0.1}, 0.35)", " must be a multiple of 0.1");
+  /* large values: integers are checked exactly, others with a tolerance that does not grow to a unit */
+  EXPECT("return check({multipleOf=3}, 1000000001)", " must be a multiple of 3");
+  EXPECT("return check({multipleOf=100}, 1000000099)", " must be a multiple of 100");
+  EXPECT("return check({multipleOf=3}, 3000000000003)", "ok");
+  EXPECT("return check({multipleOf=0.5}, 1000000000.5)", "ok");
+  EXPECT("return check({multipleOf=0.5}, 1000000000.25)", " must be a multiple of 0.5");
   /* number keywords ignore other types */
   EXPECT("return check({minimum=5}, 'abc')", "ok");
   EXPECT("return check({type='number', minimum=0.5, maximum=2}, 3)", " must be <= 2");
