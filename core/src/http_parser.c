@@ -153,6 +153,9 @@ static int on_headers_complete(llhttp_t *ll) {
   r->keep_alive = llhttp_should_keep_alive(ll);
   r->upgrade = ll->upgrade;
   if (!transfer_coding_ok(r)) return fail(p, 501, "Transfer-Encoding not implemented (only chunked)");
+  /* RFC 9112 6.1: an HTTP/1.0 request with Transfer-Encoding is read, then the connection closes
+   * (an HTTP/1.0 hop before us may have framed it otherwise) */
+  if (r->http_minor == 0 && pk__request_header(r, "transfer-encoding", 17, &(size_t){0})) r->keep_alive = 0;
   if (ll->flags & F_CONTENT_LENGTH) {
     r->content_length = (int64_t)ll->content_length;
     if (ll->content_length > p->limits->max_body) return fail(p, 413, "Payload too large");

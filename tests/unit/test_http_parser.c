@@ -90,6 +90,15 @@ static void test_bare_lf(void **s) {
   assert_int_equal(requests, 1);
 }
 
+static void test_http10_chunked_closes(void **s) {
+  size_t used;
+  assert_int_equal(feed("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "3\r\nabc\r\n0\r\n\r\n", &used), PK_FEED_OK);
+  assert_int_equal(requests, 1);
+  assert_string_equal(last_body, "abc");
+  assert_false(P.req.keep_alive);
+}
+
 static void test_split_input(void **s) {
   const char *msg = "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
   size_t used;
@@ -185,6 +194,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_simple_and_headers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_value_whitespace, setup, teardown),
     cmocka_unit_test_setup_teardown(test_bare_lf, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_http10_chunked_closes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_split_input, setup, teardown),
     cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
     cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
