@@ -37,6 +37,7 @@ static int on_message_begin(llhttp_t *ll) {
   p->last_was_value = 1;
   p->value_done = 0;
   p->state = PK_PS_HEADERS;
+  p->url_end = p->value_end = NULL;   /* not the previous request's, in the same read */
   p->begun++;
   return 0;
 }
