@@ -134,9 +134,7 @@ static int on_header_value_complete(llhttp_t *ll) {
 
 /* Transfer-Encoding other than "chunked" alone (gzip, chunked...) is not decoded here: 501
  * (RFC 9112 section 6.1), rather than passing compressed bytes on as the body. */
-static int transfer_coding_ok(const pk__request *r) {
-  size_t n;
-  const char *v = pk__request_header(r, "transfer-encoding", 17, &n);
+static int transfer_coding_ok(const char *v, size_t n) {
   if (!v) return 1;
   while (n && (*v == ' ' || *v == '\t')) { v++; n--; }
   while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
@@ -153,10 +151,12 @@ static int on_headers_complete(llhttp_t *ll) {
   r->http_minor = ll->http_minor;
   r->keep_alive = llhttp_should_keep_alive(ll);
   r->upgrade = ll->upgrade;
-  if (!transfer_coding_ok(r)) return fail(p, 501, "Transfer-Encoding not implemented (only chunked)");
+  size_t ten;
+  const char *te = pk__request_header(r, "transfer-encoding", 17, &ten);
+  if (!transfer_coding_ok(te, ten)) return fail(p, 501, "Transfer-Encoding not implemented (only chunked)");
   /* RFC 9112 6.1: an HTTP/1.0 request with Transfer-Encoding is read, then the connection closes
    * (an HTTP/1.0 hop before us may have framed it otherwise) */
-  if (r->http_minor == 0 && pk__request_header(r, "transfer-encoding", 17, &(size_t){0})) r->keep_alive = 0;
+  if (te && r->http_minor == 0) r->keep_alive = 0;
   if (ll->flags & F_CONTENT_LENGTH) {
     r->content_length = (int64_t)ll->content_length;
     if (ll->content_length > p->limits->max_body) return fail(p, 413, "Payload too large");

@@ -283,9 +283,8 @@ static int l_header(lua_State *L) {
   return 1;
 }
 
-/* peer(handle) -> "ip", port | nil: the address of the client of a request or channel */
-/* peer(handle_or_channel_id) -> ip, port: an HTTP request's handle, or a channel's id (its upgrade
- * request's handle is gone once the connection is a channel) */
+/* peer(handle or channel id) -> "ip", port | nil: the address of the client of a request, or of a
+ * channel (whose upgrade request's handle is gone once the connection is a channel) */
 static int l_peer(lua_State *L) {
   double handle = luaL_checknumber(L, 1);
   pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;

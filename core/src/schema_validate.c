@@ -131,7 +131,7 @@ static uint64_t mix64(uint64_t x) {
 }
 
 /* A hash under which values pk__schema_equal calls equal hash alike (a table's is the sum over its
- * pairs, so the order of lua_next does not matter; below depth 8 a table counts by its size). */
+ * pairs, so the order of lua_next does not matter; below depth 8 all tables hash alike). */
 static uint64_t value_hash(lua_State *L, int i, int depth) {
   int t = lua_type(L, i);
   switch (t) {

@@ -294,19 +294,8 @@ M.new_channel = new_channel
 -- The error frame: {"error": message, "errorName": name, "payload"?, "errorId", <key>: value, "id"?}
 local function error_frame(h, e, tb)
   local id = h._rid or core.gen_id()
-  local name, status, message, payload
-  if is_error(e) then
-    name, status, message, payload = e.name, e.status, e.message, e.payload
-    if status >= 500 then
-      core.log_error(id, tb or tostring(e))
-      if not rt.dev then message, payload = errors.DEFAULT_MESSAGE[name] or "Internal server error", nil end
-    end
-  else
-    local text = tostring(e)
-    core.log_error(id, tb or text)
-    name = "InternalServerError"
-    message = rt.dev and text or "Internal server error"
-  end
+  local name, _, message, payload, log = errors.for_client(e, rt.dev)
+  if log then core.log_error(id, tb or tostring(e)) end
   local out = { error = message, errorName = name, payload = payload, errorId = id }
   if h.key then out[h.key] = h.value end
   if h.reqid ~= nil then out.id = h.reqid end
@@ -510,17 +499,8 @@ end
 local function finish_sse(h, ok, res, tb)
   if not ok then
     local id = h._rid or core.gen_id()
-    local name, message, payload = "InternalServerError", "Internal server error", nil
-    if is_error(res) then
-      name, message, payload = res.name, res.message, res.payload
-      if res.status >= 500 then
-        core.log_error(id, tb or tostring(res))
-        if not rt.dev then message, payload = errors.DEFAULT_MESSAGE[name] or "Internal server error", nil end
-      end
-    else
-      core.log_error(id, tb or tostring(res))
-      if rt.dev then message = tostring(res) end
-    end
+    local name, _, message, payload, log = errors.for_client(res, rt.dev)
+    if log then core.log_error(id, tb or tostring(res)) end
     local s = json_encode({ type = "error", name = name, message = message, payload = payload, errorId = id })
       or json_encode({ type = "error", name = name, message = message, errorId = id })
     c_send(h.cid, s, false)
@@ -649,10 +629,10 @@ function M.message(cid, data, is_binary)
       local key, value = key_in(ch, msg)
       if key then
         h.key, h.value = key, value
-        -- a table or null value is named by its JSON type, not by tostring (a heap address)
-        local shown = type(value) == "string" and value or type(value) == "number" and tostring(value)
-          or type(value) == "boolean" and tostring(value) or value == json_null and "null"
-          or (type(value) == "table" and "(an object or array)") or "(" .. type(value) .. ")"
+        -- a table or null is named by its JSON type: tostring would show a heap address
+        local t = type(value)
+        local shown = (t == "table" and "(an object or array)") or (value == json_null and "null")
+          or tostring(value)
         return send_error(h, errors.NotFound(format('no handler for %s "%s" on channel "%s"',
           key, shown, name)))
       end

@@ -73,4 +73,16 @@ define("BadGateway", 502, "Bad gateway")
 define("ServiceUnavailable", 503, "Service unavailable")
 define("GatewayTimeout", 504, "Gateway timeout")
 
+--- errors.for_client(e, dev) -> name, status, message, payload, log: what a client may see of a
+--- raised value e. A 5xx (and any value that is not a pikku error) keeps its message and payload
+--- for the log (log is true) and shows the client the default message and no payload, unless dev.
+function M.for_client(e, dev)
+  if M.is(e) then
+    if e.status < 500 then return e.name, e.status, e.message, e.payload, false end
+    if dev then return e.name, e.status, e.message, e.payload, true end
+    return e.name, e.status, DEFAULT_MESSAGE[e.name] or "Internal server error", nil, true
+  end
+  return "InternalServerError", 500, dev and tostring(e) or "Internal server error", nil, true
+end
+
 return M

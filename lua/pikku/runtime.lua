@@ -25,6 +25,7 @@ local json_encode, json_decode, json_null, is_object = json.encode, json.decode,
 local core_respond, core_header, core_timer, core_gen_id, core_log, core_log_error =
   core.respond, core.header, core.timer, core.gen_id, core.log, core.log_error
 local is_error = errors.is
+local for_client = errors.for_client
 local unescape, parse_pairs, http_new, header_lines =
   http.unescape, http.parse_pairs, http.new, http.header_lines
 local WireMT = pipeline.WireMT
@@ -128,19 +129,8 @@ end
 -- Responds with an error; e is a pikku error or any other value raised. Never raises.
 local function respond_error(handle, e, tb, extra, rid)
   local id = rid or request_id(handle)
-  local name, status, message, payload
-  if is_error(e) then
-    name, status, message, payload = e.name, e.status, e.message, e.payload
-    if status >= 500 then
-      core_log_error(id, tb or tostring(e))
-      if not dev then message, payload = errors.DEFAULT_MESSAGE[name] or "Internal server error", nil end
-    end
-  else
-    local text = tostring(e)
-    core_log_error(id, tb or text)
-    name, status = "InternalServerError", 500
-    message = dev and text or "Internal server error"
-  end
+  local name, status, message, payload, log = for_client(e, dev)
+  if log then core_log_error(id, tb or tostring(e)) end
   if status == 401 and challenge then extra = extra and (extra .. challenge) or challenge end
   local body = json_encode({ name = name, message = message, payload = payload, errorId = id })
   if body == nil then   -- a payload the JSON encoder cannot encode
