@@ -369,7 +369,23 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   pk__host *h = w->host;
   pk__route_match m;
   int found = pk__router_match(h->router, mid, url, plen, &m);
-  if (mid == PK_OPTIONS && found && h->cors && preflight(c, r, h->cors, h->router, url, plen)) return 0;
+  /* a preflight route is the one pikku.cors adds; an OPTIONS route the app wires itself runs */
+  if (mid == PK_OPTIONS && found > 0 && h->cors && pk__host_is_channel(h, m.index) == 3 &&
+      preflight(c, r, h->cors, h->router, url, plen))
+    return 0;
+  if (found < 0 && mid == PK_OPTIONS) {   /* RFC 9110 section 9.3.7: what the path allows */
+    char allow[96];
+    pk__buf extra;
+    pk__buf_init(&extra);
+    pk__router_allow_str(m.allow | (1u << PK_OPTIONS), allow, sizeof allow);
+    pk__buf_append_str(&extra, "Allow: ");
+    pk__buf_append_str(&extra, allow);
+    pk__buf_append_str(&extra, "\r\n");
+    write_response(c, 204, NULL, 0, NULL, 0, extra.data, extra.len);
+    pk__conn_access_log(c, 204, NULL, 0);
+    pk__buf_free(&extra);
+    return 0;
+  }
   if (found <= 0) {
     /* the core's own 404/405 carry CORS headers too, so a browser can read them */
     pk__buf extra;

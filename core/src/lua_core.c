@@ -25,8 +25,10 @@ static int l_add_route(lua_State *L) {
   int index = (int)luaL_checkinteger(L, 3);
   const char *kind = luaL_optstring(L, 4, "http");
   char err[512];
-  int k = !strcmp(kind, "channel") ? 1 : !strcmp(kind, "sse") ? 2 : !strcmp(kind, "http") ? 0 : -1;
-  if (k < 0) return luaL_error(L, "add_route: kind must be \"http\", \"channel\" or \"sse\", got \"%s\"", kind);
+  int k = !strcmp(kind, "channel") ? 1 : !strcmp(kind, "sse") ? 2 : !strcmp(kind, "preflight") ? 3
+        : !strcmp(kind, "http") ? 0 : -1;
+  if (k < 0)
+    return luaL_error(L, "add_route: kind must be \"http\", \"channel\", \"sse\" or \"preflight\", got \"%s\"", kind);
   if (pk__router_add(h->router, method, pattern, index, err, sizeof err)) {
     lua_pushnil(L);
     lua_pushstring(L, err);

@@ -36,7 +36,7 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
                       size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                       const pk__route_match *m);
 /* Channel routes and entry points (see docs/internals.md, Channels). */
-/* kind: 1 WebSocket channel, 2 server-sent events */
+/* kind: 1 WebSocket channel, 2 server-sent events, 3 the CORS preflight route pikku.cors adds */
 int pk__host_mark_channel(pk__host *h, int index, int kind);
 static inline int pk__host_is_channel(const pk__host *h, int index) {
   return index >= 0 && index < h->channel_routes_cap ? h->channel_routes[index] : 0;

@@ -275,14 +275,28 @@ local function conflict(k, first, second)
   return errors.UnprocessableContent(msg, { errors = { { path = pointer(k), message = msg } } })
 end
 
+-- Path and query values are text: "42" in the path and 42 in a JSON body are the same value
+-- (the typed one is kept; "0x2a" or " 42" is not 42). Returns the value to keep, or nil.
+local function agree(old, v)
+  if same(old, v) then return old end
+  local tv = type(v)
+  if type(old) ~= "string" then return nil end
+  if tv == "number" and tonumber(old) == v and not find(old, "[^%d%.eE+%-]") or tv == "boolean" and old == tostring(v) then
+    return v
+  end
+  return nil
+end
+
 -- Merges src into data; returns a pikku error on the first key with two different values.
 local function merge(data, src, r, source)
   for k, v in pairs(src) do
     local old = data[k]
     if old == nil then
       data[k] = v
-    elseif not same(old, v) then
-      return conflict(k, r.name_set[k] and "path" or "query", source)
+    else
+      local kept = agree(old, v)
+      if kept == nil then return conflict(k, r.name_set[k] and "path" or "query", source) end
+      data[k] = kept
     end
   end
   return nil
@@ -292,8 +306,10 @@ local function merge_one(data, k, v, r)
   local old = data[k]
   if old == nil then
     data[k] = v
-  elseif not same(old, v) then
-    return conflict(k, r.name_set[k] and "path" or "query", "body")
+  else
+    local kept = agree(old, v)
+    if kept == nil then return conflict(k, r.name_set[k] and "path" or "query", "body") end
+    data[k] = kept
   end
   return nil
 end
@@ -624,7 +640,9 @@ function M.request(req)
       .. " t.sse { path = ... } and read its events with :receive()", 2)
   end
   if index == nil then
-    if params == 405 then
+    if params == 405 and method == "OPTIONS" then   -- as the core answers: what the path allows
+      respond(fake, 204, nil, nil, "Allow: " .. tostring(allow) .. ", OPTIONS\r\n", nil)
+    elseif params == 405 then
       respond_error(fake, errors.MethodNotAllowed(), nil, "Allow: " .. tostring(allow) .. "\r\n")
     else
       respond_error(fake, errors.NotFound("Route not found"), nil, nil)
@@ -1058,7 +1076,7 @@ function M.load(app_dir)
 
   for i, r in ipairs(routes) do
     local added, aerr
-    if r.kind == "channel" or r.kind == "sse" then
+    if r.kind == "channel" or r.kind == "sse" or r.kind == "preflight" then
       added, aerr = core.add_route(r.method, r.route, i, r.kind, r.protocols)
     else
       added, aerr = core.add_route(r.method, r.route, i)

@@ -211,6 +211,16 @@ describe('apps/hello routes', () => {
     assert.deepEqual(allowOf(res), ['GET', 'HEAD', 'POST']);
   });
 
+  test('OPTIONS on a known path (no options route, no pikku.cors) -> 204 with Allow; unknown path -> 404', async () => {
+    const res = await srv.fetch('/echo-data', { method: 'OPTIONS' });
+    assert.equal(res.status, 204);
+    assert.equal((await res.arrayBuffer()).byteLength, 0);
+    assert.deepEqual(allowOf(res), ['GET', 'HEAD', 'OPTIONS', 'POST']);
+    const none = await srv.fetch('/no/such/path', { method: 'OPTIONS' });
+    assert.equal(none.status, 404);
+    await none.arrayBuffer();
+  });
+
   test('HEAD /hello -> GET headers, no body', async () => {
     const get = await srv.fetch('/hello');
     const getBody = await get.text();

@@ -95,6 +95,16 @@ describe('data merge via /echo-data (apps/hello)', () => {
     assert.deepEqual(r.json, { data: { a: 'same' } });
   });
 
+  test('a path or query value agrees with the same number or boolean in the JSON body (the typed one is kept)', async () => {
+    let r = await call(srv, '/echo-data?n=42&b=true', { method: 'POST', type: JSON_T, body: JSON.stringify({ n: 42, b: true }) });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { data: { n: 42, b: true } });
+    r = await call(srv, '/echo-data?n=0x2a', { method: 'POST', type: JSON_T, body: JSON.stringify({ n: 42 }) });
+    assert.equal(r.status, 422, r.text);
+    r = await call(srv, '/echo-data?n=43', { method: 'POST', type: JSON_T, body: JSON.stringify({ n: 42 }) });
+    assert.equal(r.status, 422, r.text);
+  });
+
   test('same key with different values in query and body -> 422', async () => {
     const r = await call(srv, '/echo-data?a=one', { method: 'POST', type: JSON_T, body: JSON.stringify({ a: 'two' }) });
     assert.equal(r.status, 422, r.text);

@@ -350,6 +350,17 @@ describe('pipeline', () => {
       assert.match(rpc.headers.get('access-control-allow-methods'), /POST/);
     });
 
+    test('an options route the app wires itself runs for a preflight, with the CORS headers added', async () => {
+      const r = await call('/own-options', {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+      });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.own, true);   // (the global middleware adds its mark too)
+      assert.equal(r.headers.get('x-own-options'), 'yes');
+      assert.equal(r.headers.get('access-control-allow-origin'), 'https://app.example');
+    });
+
     test('an event stream (sse route) carries them too, so EventSource with credentials can read it', async () => {
       const { token } = await login('sse-user');
       const ac = new AbortController();

@@ -24,6 +24,18 @@ describe("in-process HTTP", function()
     expect(res.json.data).to_equal { a = { "1", "2" }, b = "x" }
   end)
 
+  it("answers OPTIONS on a known path with 204 and Allow, as the server does", function()
+    local res = t.request { method = "OPTIONS", path = "/echo-data" }
+    expect(res.status).to_equal(204)
+    expect(res.headers.allow).to_equal("GET, HEAD, POST, OPTIONS")
+  end)
+
+  it("takes a path value and the same number in the body as one value", function()
+    local res = t.request { method = "POST", path = "/echo-data?n=7", body = { n = 7 } }
+    expect(res.status).to_equal(200)
+    expect(res.json.data).to_equal { n = 7 }
+  end)
+
   it("parses a JSON body given as a table", function()
     local res = t.request { method = "POST", path = "/echo", body = { name = "bench" } }
     expect(res.json).to_equal { name = "bench" }
