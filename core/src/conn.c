@@ -361,9 +361,16 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   size_t plen = q ? (size_t)(q - url) : ulen;
   const char *mname = llhttp_method_name((llhttp_method_t)r->method);
   int mid = pk__method_id(mname, strlen(mname));
-  if (plen == sizeof HEALTH_PATH - 1 && memcmp(url, HEALTH_PATH, plen) == 0 && (mid == PK_GET || mid == PK_HEAD)) {
-    write_response(c, 200, health_body, sizeof health_body - 1, "application/json", 16, NULL, 0);
-    pk__conn_access_log(c, 200, NULL, 0);
+  if (plen == sizeof HEALTH_PATH - 1 && memcmp(url, HEALTH_PATH, plen) == 0) {
+    if (mid == PK_GET || mid == PK_HEAD) {
+      write_response(c, 200, health_body, sizeof health_body - 1, "application/json", 16, NULL, 0);
+      pk__conn_access_log(c, 200, NULL, 0);
+    } else if (mid == PK_OPTIONS) {
+      write_response(c, 204, NULL, 0, NULL, 0, "Allow: GET, HEAD, OPTIONS\r\n", 27);
+      pk__conn_access_log(c, 204, NULL, 0);
+    } else {
+      pk__conn_respond_error(c, 405, "Method not allowed", "Allow: GET, HEAD\r\n", 18);
+    }
     return 0;
   }
   pk__host *h = w->host;
@@ -599,9 +606,9 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
     if (st == PK_PS_HEADERS || st == PK_PS_BODY) {
       c->keep_alive = 0;
       c->linger = 1;
-      c->parser.state = PK_PS_IDLE;
       pk__conn_respond_error(c, 408, st == PK_PS_HEADERS ? "Timed out reading the request headers"
                                                      : "Timed out reading the request body", NULL, 0);
+      c->parser.state = PK_PS_IDLE;   /* after the answer: its log line names a body's method */
       uv_read_stop((uv_stream_t *)&c->tcp);
       c->deadline_ms = 0;
     } else {

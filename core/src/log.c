@@ -20,6 +20,7 @@ void pk__log_setup(int format, int access, int worker) {
 }
 
 int pk__log_access_enabled(void) { return access_on; }
+int pk__log_json(void) { return fmt_json; }
 
 static const char *now_stamp(void) {
   time_t t = time(NULL);
@@ -48,13 +49,21 @@ static void begin_text(void) {
   pk__buf_append(&out, " ", 1);
 }
 
-/* Text lines stay one line per event: a traceback's line breaks become " | ". */
+/* Text lines stay one line per event and hold no terminal control: a traceback's line breaks
+ * become " | ", a tab a space, CR nothing, and other control bytes (ESC, NUL, DEL...) \xNN. */
 static void append_one_line(const char *msg, size_t len) {
   size_t start = 0;
   for (size_t i = 0; i < len; i++) {
-    if (msg[i] != '\n' && msg[i] != '\t' && msg[i] != '\r') continue;
+    unsigned char ch = (unsigned char)msg[i];
+    if (ch >= 0x20 && ch != 0x7f) continue;
     pk__buf_append(&out, msg + start, i - start);
-    if (msg[i] == '\n') pk__buf_append(&out, " | ", 3);
+    if (ch == '\n') pk__buf_append(&out, " | ", 3);
+    else if (ch == '\t') pk__buf_append(&out, " ", 1);
+    else if (ch != '\r') {
+      char hex[5];
+      snprintf(hex, sizeof hex, "\\x%02x", ch);
+      pk__buf_append(&out, hex, 4);
+    }
     start = i + 1;
   }
   pk__buf_append(&out, msg + start, len - start);
@@ -83,7 +92,7 @@ void pk__log_access(const char *method, const char *path, size_t path_len, int s
     begin_text();
     pk__buf_append_str(&out, method);
     pk__buf_append(&out, " ", 1);
-    pk__buf_append(&out, path, path_len);
+    append_one_line(path, path_len);
     pk__buf_append(&out, " ", 1);
     pk__buf_append_uint(&out, (unsigned)status);
     pk__buf_append(&out, " ", 1);
@@ -91,7 +100,7 @@ void pk__log_access(const char *method, const char *path, size_t path_len, int s
     pk__buf_append_str(&out, "ms");
     if (error_id) {
       pk__buf_append_str(&out, " errorId=");
-      pk__buf_append(&out, error_id, id_len);
+      append_one_line(error_id, id_len);
     }
     pk__buf_append(&out, "\n", 1);
   }
@@ -113,7 +122,7 @@ void pk__log_msg(const char *level, const char *msg, size_t len, const char *err
     pk__buf_append_str(&out, level);
     if (error_id) {
       pk__buf_append_str(&out, " errorId=");
-      pk__buf_append(&out, error_id, id_len);
+      append_one_line(error_id, id_len);
     }
     pk__buf_append_str(&out, ": ");
     append_one_line(msg, len);

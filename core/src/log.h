@@ -8,6 +8,7 @@ enum { PK_LOG_TEXT, PK_LOG_JSON };
 /* worker: 0 for the master. access: 0 turns the per-request line off. */
 void pk__log_setup(int format, int access, int worker);
 int pk__log_access_enabled(void);
+int pk__log_json(void);   /* 1 under --log-format json */
 void pk__log_access(const char *method, const char *path, size_t path_len, int status, double ms,
                     const char *error_id, size_t id_len);
 /* level: "info", "warn", "error". error_id may be NULL. */

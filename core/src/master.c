@@ -340,8 +340,12 @@ int pk__master_run(pk__options *o) {
   close(probe_fd);
   probe_fd = -1;
   fcntl(ready_r, F_SETFL, fcntl(ready_r, F_GETFL) | O_NONBLOCK);
+  if (pk__log_json())    /* one format per stream: a JSON line like the others */
+    pk__logf("info", "master pid %d, %d worker%s listening on %s:%d", (int)getpid(), nworkers,
+             nworkers == 1 ? "" : "s", o->host, o->port);
   pk__log_flush();
-  fprintf(stderr, "pikku: master pid %d, %d worker%s listening on %s:%d\n", (int)getpid(), nworkers,
-          nworkers == 1 ? "" : "s", o->host, o->port);
+  if (!pk__log_json())
+    fprintf(stderr, "pikku: master pid %d, %d worker%s listening on %s:%d\n", (int)getpid(), nworkers,
+            nworkers == 1 ? "" : "s", o->host, o->port);
   return run(o);
 }

@@ -244,6 +244,17 @@ describe('apps/hello routes', () => {
     assert.equal(await res.text(), '');
     assert.equal(res.headers.get('content-length'), String(Buffer.byteLength('{"status":"ok"}')));
   });
+
+  test('POST /_pikku/health -> 405 with Allow: GET, HEAD; OPTIONS -> 204', async () => {
+    const res = await srv.fetch('/_pikku/health', { method: 'POST', body: '' });
+    assert.equal(res.status, 405);
+    checkErrorBody(assert, await getJson(res), { name: 'MethodNotAllowed' });
+    assert.deepEqual(allowOf(res), ['GET', 'HEAD']);
+    const opt = await srv.fetch('/_pikku/health', { method: 'OPTIONS' });
+    assert.equal(opt.status, 204);
+    await opt.arrayBuffer();
+    assert.deepEqual(allowOf(opt), ['GET', 'HEAD', 'OPTIONS']);
+  });
 });
 
 test('wire.http.remote_addr and remote_port are the client socket\'s', async () => {

@@ -202,7 +202,8 @@ describe('timeouts', () => {
     await assertAlive(srv);
   });
 
-  test('stalled body -> 408 then close after the body timeout', async () => {
+  test('stalled body -> 408 then close after the body timeout (logged with its method)', async () => {
+    const from = srv.mark();
     const c = await RawConn.connect(srv.port);
     try {
       await c.write('POST /raw HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\n0123456789');
@@ -210,6 +211,8 @@ describe('timeouts', () => {
       const [r] = await c.responses(1);
       assert.equal(r.status, 408);
     } finally { c.destroy(); }
+    const line = await srv.waitForLine((l) => / 408 /.test(l) && l.includes('/raw'), { from });
+    assert.match(line, /POST \/raw 408 /);
     await assertAlive(srv);
   });
 

@@ -95,6 +95,14 @@ describe('json logs', () => {
     try { return JSON.parse(l); } catch { return null; }
   });
 
+  test('the start line is a JSON object too', async () => {
+    const line = await srv.waitForLine((l) => l.includes('listening on'));
+    let obj;
+    assert.doesNotThrow(() => { obj = JSON.parse(line); }, `not JSON: ${line}`);
+    assert.equal(obj.level, 'info');
+    assert.match(obj.message, /^master pid \d+, \d+ workers? listening on 127\.0\.0\.1:\d+$/);
+  });
+
   test('access lines are JSON objects with method, path, status, duration_ms', async () => {
     const mark = srv.mark();
     const r = await srv.fetch('/users/9');

@@ -20,6 +20,15 @@ describe('services.logger', () => {
     assert.match(line, /errorId=trace-42\b/);
   });
 
+  test('control bytes from the caller (ESC, NUL, CR, tabs) reach a text log line escaped, on one line', async () => {
+    const from = srv.mark();
+    const r = await srv.fetch(`/log?who=${encodeURIComponent('eve\x1b[31mred\x00\r\tx')}`);
+    assert.equal(r.status, 200);
+    const line = await srv.waitForLine((l) => l.includes('hello from eve'), { from });
+    assert.ok(line.includes('hello from eve\\x1b[31mred\\x00 x'), line);
+    assert.ok(!/[\x00-\x08\x0b-\x1f\x7f]/.test(line), `raw control byte in: ${JSON.stringify(line)}`);
+  });
+
   test('without x-request-id, the id in the log is the errorId of the error answer', async () => {
     const from = srv.mark();
     const r = await srv.fetch('/log-then-fail');
