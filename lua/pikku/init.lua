@@ -452,6 +452,14 @@ function M.config(t)
   return t
 end
 
+--- pikku.rpc_max_depth(n): how deeply functions may call each other through rpc.invoke (default 16).
+function M.rpc_max_depth(n)
+  if type(n) ~= "number" or n ~= math.floor(n) or n < 1 or n > 1000 then
+    error("pikku.rpc_max_depth: expected an integer from 1 to 1000, got " .. tostring(n), 2)
+  end
+  registry.rpc_max_depth = n
+end
+
 --- pikku.singleton_services(factory_or_table): factory(config) returns a table whose fields are
 --- added to the services every function receives (called once per load, after app.lua).
 function M.singleton_services(f)

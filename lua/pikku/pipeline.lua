@@ -507,6 +507,7 @@ function M.setup(state)
   auth = state.auth
   session_factory = state.session_factory
   validate_output = state.validate_output and true or false
+  M.MAX_DEPTH = state.rpc_max_depth or 16
   call_plans = {}
   by_name = {}
   trusted_origins, listed_origins, any_origin = {}, {}, false

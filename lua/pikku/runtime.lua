@@ -923,7 +923,7 @@ function M.load(app_dir)
 
   ok, e = xpcall(pipeline.setup, load_error, {
     services = services, auth = reg.auth, session_factory = reg.session_factory, cors = reg.cors,
-    validate_output = core.dev or core.test,
+    validate_output = core.dev or core.test, rpc_max_depth = reg.rpc_max_depth,
   })
   if not ok then error(e, 0) end
   if reg.cors then

@@ -278,6 +278,14 @@ describe('route precedence (fixture app)', () => {
   before(async () => { srv = await startServer({ app: path.join(REPO_ROOT, 'tests/integration/fixtures/routes') }); });
   after(() => srv?.stop());
 
+  test('pikku.rpc_max_depth(3) stops the fourth nested rpc.invoke', async () => {
+    const res = await srv.fetch('/rpc/dive', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"data":{}}' });
+    assert.equal(res.status, 200);
+    const body = await getJson(res);
+    assert.equal(body.deepest, 4);
+    assert.match(body.error, /depth limit of 3 nested calls/);
+  });
+
   test('a static segment beats a :param', async () => {
     const res = await srv.fetch('/things/special');
     assert.equal(res.status, 200);
