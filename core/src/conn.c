@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <strings.h>
 #include <unistd.h>
 #include "date_cache.h"
@@ -572,6 +573,25 @@ void pk__conn_end_of_turn(pk__worker *w) {
   }
 }
 
+/* Near the file-descriptor limit, connections are refused: libuv accepts and closes them (its
+ * EMFILE trick) without telling us, so warn, at most once a second, when an accepted socket's
+ * number comes within a few of the limit (descriptors are given lowest first). */
+static void warn_if_few_fds(pk__conn *c) {
+  static long limit = -1;
+  static uint64_t last_ms;
+  uv_os_fd_t fd;
+  if (limit < 0) {
+    struct rlimit rl;
+    limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 0;
+  }
+  if (!limit || uv_fileno((uv_handle_t *)&c->tcp, &fd) || fd + 4 < limit) return;
+  uint64_t now = now_ms();
+  if (last_ms && now - last_ms < 1000) return;
+  last_ms = now;
+  pk__logf("warn", "out of file descriptors: socket %d of a limit of %ld (ulimit -n); new connections"
+           " are refused until some close: raise the limit", (int)fd, limit);
+}
+
 void pk__conn_accept(pk__worker *w) {
   pk__conn *c = calloc(1, sizeof *c);
   if (!c) return;
@@ -583,6 +603,7 @@ void pk__conn_accept(pk__worker *w) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  warn_if_few_fds(c);
   pk__http_parser_init(&c->parser, &w->opts->limits, on_request, on_continue, c);
   pk__buf_init(&c->out);
   pk__buf_init(&c->pending_in);

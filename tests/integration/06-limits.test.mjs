@@ -275,3 +275,22 @@ describe('timeouts', () => {
     await assertAlive(srv);
   });
 });
+
+describe('out of file descriptors', () => {
+  test('running out is logged (once a second at most) and the worker serves again when fds free up', async () => {
+    const srv = await startServer({ workers: 1, limitFiles: 64 });
+    const conns = [];
+    try {
+      const from = srv.mark();
+      for (let i = 0; i < 90; i++) conns.push(await RawConn.connect(srv.port).catch(() => null));
+      const line = await srv.waitForLine((l) => /warn: out of file descriptors/.test(l), { from, timeout: 5000 });
+      assert.match(line, /limit of 64 \(ulimit -n\)/);
+      for (const c of conns) c?.destroy();
+      await delay(200);
+      await assertAlive(srv);
+    } finally {
+      for (const c of conns) c?.destroy();
+      await srv.stop();
+    }
+  });
+});

@@ -81,9 +81,10 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 export class PikkuServer {
-  constructor({ app = HELLO_APP, workers = 1, args = [], env = {}, port, limitAsKb } = {}) {
+  constructor({ app = HELLO_APP, workers = 1, args = [], env = {}, port, limitAsKb, limitFiles } = {}) {
     this.app = app;
     this.limitAsKb = limitAsKb;   // an address-space limit (ulimit -v, as systemd's LimitAS=)
+    this.limitFiles = limitFiles; // a file-descriptor limit (ulimit -n, as systemd's LimitNOFILE=)
     this.workers = workers;
     this.extraArgs = args;
     this.env = env;
@@ -105,8 +106,10 @@ export class PikkuServer {
     this.port ??= await freePort();
     this.args = ['serve', this.app, '--host', HOST, '--port', String(this.port),
       '--workers', String(this.workers), ...this.extraArgs];
-    const [cmd, argv] = this.limitAsKb
-      ? ['bash', ['-c', `ulimit -v ${this.limitAsKb} && exec "$0" "$@"`, PIKKU_BIN, ...this.args]]
+    const limits = [this.limitAsKb && `ulimit -v ${this.limitAsKb}`, this.limitFiles && `ulimit -n ${this.limitFiles}`]
+      .filter(Boolean);
+    const [cmd, argv] = limits.length
+      ? ['bash', ['-c', `${limits.join(' && ')} && exec "$0" "$@"`, PIKKU_BIN, ...this.args]]
       : [PIKKU_BIN, this.args];
     this.proc = spawn(cmd, argv, {
       cwd: REPO_ROOT,
