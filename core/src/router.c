@@ -183,6 +183,7 @@ int pk__router_match(const pk__router *r, int method, const char *path, size_t l
   if (len == 0 || path[0] != '/') return 0;
   const char *end = path + len;
   if (len > 1 && end[-1] == '/') end--;
+  if (end - path > 1 && end[-1] == '/') return 0;   /* one trailing slash is ignored, not two */
   if (method >= 0 && method < PK_METHODS) {
     const node *n = find(&r->root, path + 1, end, m, method);
     if (n) { m->index = handler_of(n, method); return 1; }

@@ -48,6 +48,9 @@ static void test_root_and_trailing_slash(void **s) {
   assert_int_equal(m.index, 1);
   assert_int_equal(match(PK_GET, "/users/42/", &m), 1);
   assert_int_equal(m.index, 2);
+  /* one trailing slash is ignored, two are not (an empty last segment) */
+  assert_int_equal(match(PK_GET, "/users/42//", &m), 0);
+  assert_int_equal(match(PK_GET, "/users//", &m), 0);
 }
 
 static void test_wildcard(void **s) {
