@@ -23,11 +23,13 @@
 /* worker.c (worker.h still declares the older pk__worker_run, which passes no hub socket). */
 int pk__worker_run_hub(const pk__options *o, int id, int ready_fd, int hub_fd, pk__host *loaded);
 extern volatile double *pk__heartbeat;   /* worker.h: the slot a forked worker stamps */
+extern volatile int *pk__reload_generation;   /* worker.h: the generation a reload asks for */
 
 /* The app as last loaded successfully: a worker (re)started now runs exactly this code. */
 static pk__host *current;
 static volatile double *beats;   /* one heartbeat per slot, in a page shared with the workers */
-static int generation = 1;
+static int generation = 1;   /* of the code the master holds (what a restarted worker runs) */
+static int requested = 1;    /* of the last reload asked for (SIGHUP), whether it loaded or not */
 
 typedef struct { pid_t pid; double started_ms; int restart_pending; } slot;
 
@@ -171,11 +173,13 @@ static int wait_ready(void) {
 /* Reloads the master's copy (what restarted workers will run), then asks every worker to reload. */
 static void reload(const pk__options *o) {
   char err[4096];
-  pk__host *h = pk__host_new(o, 0, generation + 1, err, sizeof err);
+  int next = ++requested;                 /* the number every worker's reload takes too */
+  if (pk__reload_generation) *pk__reload_generation = next;
+  pk__host *h = pk__host_new(o, 0, next, err, sizeof err);
   if (h) {
     pk__host_free(current);
     current = h;
-    generation++;
+    generation = next;
     pk__logf("info", "reloading the app in every worker (generation %d)", generation);
   } else {
     /* the workers load the files themselves and log their own outcome (the files may have
@@ -318,8 +322,13 @@ int pk__master_run(pk__options *o) {
   nworkers = o->workers > 0 ? o->workers : (int)uv_available_parallelism();
   if (nworkers < 1) nworkers = 1;
   slots = calloc((size_t)nworkers, sizeof *slots);
-  void *page = mmap(NULL, sizeof *beats * (size_t)nworkers, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (page != MAP_FAILED) beats = page;   /* without it, no watchdog: the rest works the same */
+  /* one heartbeat per worker, then the reload generation */
+  void *page = mmap(NULL, sizeof *beats * (size_t)(nworkers + 1), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page != MAP_FAILED) {               /* without it, no watchdog: the rest works the same */
+    beats = page;
+    pk__reload_generation = (volatile int *)&beats[nworkers];
+    *pk__reload_generation = requested;
+  }
   int fds[2];
   if (!slots || pk__hub_init(&hub, nworkers) || pipe(fds)) { fprintf(stderr, "pikku: out of resources\n"); return 1; }
   ready_r = fds[0];

@@ -14,6 +14,7 @@
 
 pk__worker *pk__W;
 volatile double *pk__heartbeat;
+volatile int *pk__reload_generation;
 
 static void beat(void) {
   if (!pk__heartbeat) return;
@@ -75,14 +76,18 @@ static void on_tick(uv_timer_t *t) {
 
 static void reload(pk__worker *w) {
   char err[4096];
-  pk__host *h = pk__host_new(w->opts, w->id, w->generation + 1, err, sizeof err);
+  int next = pk__reload_generation ? *pk__reload_generation : w->generation + 1;
+  /* already loaded at this number: that load began after the master asked for it, so it read
+   * files at least as new as this signal's (a SIGHUP that arrived while the worker was loading) */
+  if (next <= w->generation) return;
+  pk__host *h = pk__host_new(w->opts, w->id, next, err, sizeof err);
   if (!h) {
     pk__logf("error", "reload failed, keeping the previous code: %s", err);
     return;
   }
   pk__host *old = w->host;
   w->host = h;
-  w->generation++;
+  w->generation = next;
   pk__host_unref(old);
   pk__logf("info", "reloaded app %s (generation %d)", w->opts->app_dir, w->generation);
 }

@@ -60,6 +60,10 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded)
 /* The worker's heartbeat: set by the master (before fork) to this worker's slot of a page shared
  * with it; the worker stamps it with CLOCK_MONOTONIC milliseconds on every tick. NULL: none. */
 extern volatile double *pk__heartbeat;
+/* The generation a reload asks for, in the same shared page, written by the master before it
+ * signals the workers (so a worker that got several SIGHUPs at once takes the last number). NULL:
+ * none, each worker counts its own. */
+extern volatile int *pk__reload_generation;
 
 /* conn.c */
 void pk__conn_accept(pk__worker *w);

@@ -147,6 +147,30 @@ describe('reload', () => {
     assert.equal(srv.workerPids().length, WORKERS);
   });
 
+  test('after a burst of SIGHUPs every worker ends on the generation the master announced last', async () => {
+    const mark = srv.mark();
+    // faster than a worker reloads: signals the master forwards while a worker is loading coalesce
+    for (let i = 0; i < 8; i++) { srv.signal('SIGHUP'); await delay(3 + 4 * (i % 3)); }
+    const masterRe = /master info: reloading the app in every worker \(generation (\d+)\)/;
+    const workerRe = /w(\d+) info: reloaded app .* \(generation (\d+)\)/;
+    let master = 0;
+    const last = new Map();
+    await pollUntil(() => {
+      master = 0;
+      last.clear();
+      for (const l of srv.lines.slice(mark)) {
+        const m = masterRe.exec(l);
+        if (m) master = Math.max(master, Number(m[1]));
+        const w = workerRe.exec(l);
+        if (w) last.set(w[1], Math.max(last.get(w[1]) ?? 0, Number(w[2])));
+      }
+      return master > 0 && last.size === WORKERS && [...last.values()].every((g) => g === master);
+    }, { timeout: 10000, interval: 50, what: 'every worker at the master\'s last generation' }).catch((e) => {
+      throw new Error(`${e.message}: master ${master}, workers ${JSON.stringify([...last])}; stderr:\n${srv.stderrText()}`);
+    });
+    await expectServed('hello');
+  });
+
   test('a reload picks up a new route added to app.lua', async () => {
     fs.writeFileSync(appFile, `${appOrig.replace(/\n*$/, '\n')}pikku.wire_http { method = "get", route = "/added", func = function() return { added = true } end }\n`);
     srv.signal('SIGHUP');
