@@ -23,6 +23,7 @@ typedef struct {
   int refs;                /* schema table -> lightuserdata node, for $ref (and recursion) */
   int registry;            /* name -> schema, or 0 */
   int doc;                 /* root of the document being compiled (for "#" and "#/$defs/...") */
+  int ptrs;                /* lightuserdata node -> its schema pointer, for the $ref cycle error */
   const char *where;
   int depth;
   size_t plen;
@@ -191,22 +192,55 @@ static void push_registered(cc_t *c, const char *name) {
   lua_getfield(c->L, c->registry, name);
 }
 
+/* Pushes the reference token of a JSON Pointer in a URI fragment that starts at p (after its '/'),
+ * decoded: first the %HH escapes of the URI (RFC 3986: "a%20b" is "a b"), then ~0 and ~1 (RFC
+ * 6901: "~1" is "/", so "a~1b" is the key "a/b"). Returns the end of the token. */
+static const char *push_token(cc_t *c, const char *ref, const char *p) {
+  luaL_Buffer b;
+  luaL_buffinit(c->L, &b);
+  for (; *p && *p != '/'; p++) {
+    int ch = (unsigned char)*p;
+    if (ch == '%') {
+      if (!pk__is_hex((unsigned char)p[1]) || !pk__is_hex((unsigned char)p[2]))
+        cerr(c, "$ref", "\"%s\": %% must start an escape %%HH", ref);
+      char hex[3] = {p[1], p[2], 0};
+      ch = (int)strtol(hex, NULL, 16);
+      p += 2;
+    }
+    luaL_addchar(&b, (char)ch);
+  }
+  luaL_pushresult(&b);
+  size_t n;
+  const char *raw = lua_tolstring(c->L, -1, &n);
+  if (!memchr(raw, '~', n)) return p;
+  luaL_buffinit(c->L, &b);
+  for (size_t k = 0; k < n; k++) {
+    if (raw[k] != '~') { luaL_addchar(&b, raw[k]); continue; }
+    if (k + 1 == n || (raw[k + 1] != '0' && raw[k + 1] != '1'))
+      cerr(c, "$ref", "\"%s\": ~ must be written ~0 in a JSON Pointer (~1 is /)", ref);
+    luaL_addchar(&b, raw[++k] == '0' ? '~' : '/');
+  }
+  luaL_pushresult(&b);
+  lua_remove(c->L, -2);
+  return p;
+}
+
 /* Follows a JSON Pointer ("#/a/b") inside the document; pushes the target or nil. */
-static void push_pointer(cc_t *c, const char *p) {
+static void push_pointer(cc_t *c, const char *ref, const char *p) {
   lua_State *L = c->L;
-  char seg[256];
   lua_pushvalue(L, c->doc);
   while (*p == '/' && lua_type(L, -1) == LUA_TTABLE) {
-    size_t n = 0;
-    for (p++; *p && *p != '/' && n < sizeof seg - 1; p++) {
-      if (*p == '~' && (p[1] == '0' || p[1] == '1')) seg[n++] = p[1] == '0' ? '~' : '/', p++;
-      else seg[n++] = *p;
-    }
-    seg[n] = '\0';
+    p = push_token(c, ref, p + 1);
+    size_t n;
+    const char *seg = lua_tolstring(L, -1, &n);
     char *end;
     long idx = strtol(seg, &end, 10);
-    if (n > 0 && *end == '\0' && idx >= 0 && is_list_table(L, -1)) lua_rawgeti(L, -1, (int)idx + 1);
-    else lua_getfield(L, -1, seg);
+    if (n > 0 && pk__is_digit((unsigned char)seg[0]) && *end == '\0' && idx >= 0 && is_list_table(L, -2)) {
+      lua_pop(L, 1);
+      lua_rawgeti(L, -1, (int)idx + 1);
+    } else {
+      lua_gettable(L, -2);
+    }
     lua_remove(L, -2);
   }
   if (*p) { lua_pop(L, 1); lua_pushnil(L); }
@@ -231,12 +265,16 @@ static void push_local_def(cc_t *c, const char *name, const char **place) {
   lua_pushnil(L);
 }
 
-/* The Name of "#/$defs/Name", "#/definitions/Name" or "#/components/schemas/Name", else NULL. */
-static const char *named_pointer(const char *ref) {
+/* The Name of "#/$defs/Name", "#/definitions/Name" or "#/components/schemas/Name" (decoded as a
+ * pointer's token, and left on the stack), else NULL (nothing pushed). */
+static const char *named_pointer(cc_t *c, const char *ref) {
   static const char *const prefixes[] = {"#/$defs/", "#/definitions/", "#/components/schemas/"};
   for (int k = 0; k < 3; k++) {
     size_t n = strlen(prefixes[k]);
-    if (strncmp(ref, prefixes[k], n) == 0 && ref[n] && !strchr(ref + n, '/')) return ref + n;
+    if (strncmp(ref, prefixes[k], n) == 0 && ref[n] && !strchr(ref + n, '/')) {
+      push_token(c, ref, ref + n);
+      return lua_tostring(c->L, -1);
+    }
   }
   return NULL;
 }
@@ -250,9 +288,10 @@ static int push_ref_target(cc_t *c, const char *ref, const char **name, char *pt
   const char *place = NULL;
   *name = NULL;
   if (ref[0] == '#' && (ref[1] == '\0' || ref[1] == '/')) {
-    push_pointer(c, ref + 1);
+    push_pointer(c, ref, ref + 1);
     snprintf(ptr, cap, "%s", ref);
-    if (!lua_isnil(c->L, -1) || !(*name = named_pointer(ref))) return 0;
+    if (!lua_isnil(c->L, -1) || !(*name = named_pointer(c, ref))) return 0;
+    lua_insert(c->L, -2); /* the name stays below, alive while it is used */
   } else if (ref[0] && !strchr(ref, '#') && !strchr(ref, '/')) {
     *name = ref;
     push_local_def(c, ref, &place);
@@ -273,6 +312,7 @@ static pk__snode *compile_ref(cc_t *c, const char *ref) {
   lua_State *L = c->L;
   const char *name;
   char target_ptr[sizeof c->ptr];
+  int base = lua_gettop(L);
   int from_registry = push_ref_target(c, ref, &name, target_ptr, sizeof target_ptr - 4);
   int ti = lua_gettop(L);
   if (lua_isnil(L, ti)) {
@@ -286,7 +326,7 @@ static pk__snode *compile_ref(cc_t *c, const char *ref) {
     lua_rawget(L, c->refs);
     if (lua_touserdata(L, -1)) {
       pk__snode *n = lua_touserdata(L, -1);
-      lua_settop(L, ti - 1);
+      lua_settop(L, base);
       return n;
     }
     lua_pop(L, 1);
@@ -303,7 +343,7 @@ static pk__snode *compile_ref(cc_t *c, const char *ref) {
   memcpy(c->ptr, saved, saved_len + 1);
   c->plen = saved_len;
   c->doc = saved_doc;
-  lua_settop(L, ti - 1);
+  lua_settop(L, base);
   return n;
 }
 
@@ -326,8 +366,8 @@ static pk__snode *sub_schema(cc_t *c, int i, const char *kw, const char *sub) {
 
 static pk__snode **schema_list(cc_t *c, int i, const char *kw, int *count) {
   lua_State *L = c->L;
-  if (!is_array_table(L, i)) cerr(c, kw, "must be a non-empty array of schemas");
-  int n = (int)lua_objlen(L, i);
+  int n = is_array_table(L, i) ? (int)lua_objlen(L, i) : 0;
+  if (n == 0) cerr(c, kw, "must be a non-empty array of schemas");
   pk__snode **arr = salloc(c, sizeof *arr * (size_t)n);
   size_t old = ptr_push(c, kw);
   for (int k = 1; k <= n; k++) {
@@ -347,7 +387,8 @@ static void compile_type(cc_t *c, pk__snode *n, int si) {
   int i = field(c, si, "type");
   if (i) {
     if (lua_type(L, i) == LUA_TTABLE) {
-      if (!is_array_table(L, i)) cerr(c, "type", "must be a type name or a non-empty array of them");
+      if (!is_array_table(L, i) || lua_objlen(L, i) == 0)
+        cerr(c, "type", "must be a type name or a non-empty array of them");
       for (int k = 1; k <= (int)lua_objlen(L, i); k++) {
         lua_rawgeti(L, i, k);
         n->types |= type_bit(c, lua_gettop(L));
@@ -369,6 +410,23 @@ static void compile_type(cc_t *c, pk__snode *n, int si) {
     if (shown & PK__ST_NUMBER) shown &= ~(unsigned)PK__ST_INTEGER;
     n->msg[PK__SK_TYPE] = type_message(c, shown);
   }
+}
+
+/* A lower and an upper bound that leave no number between them are a load error. The stricter of
+ * minimum and exclusiveMinimum is the lower bound (at the same value, the exclusive one). */
+static void check_number_range(cc_t *c, const pk__snode *n, int excl_min, int excl_max) {
+  unsigned k = n->checks;
+  int has_lo = (k & (1u << PK__SK_MINIMUM)) || (k & (1u << PK__SK_XMIN));
+  int has_hi = (k & (1u << PK__SK_MAXIMUM)) || (k & (1u << PK__SK_XMAX));
+  if (!has_lo || !has_hi) return;
+  int lo_x = (k & (1u << PK__SK_XMIN)) && (!(k & (1u << PK__SK_MINIMUM)) || n->xmin >= n->minimum);
+  int hi_x = (k & (1u << PK__SK_XMAX)) && (!(k & (1u << PK__SK_MAXIMUM)) || n->xmax <= n->maximum);
+  double lo = lo_x ? n->xmin : n->minimum, hi = hi_x ? n->xmax : n->maximum;
+  if (lo < hi || (lo == hi && !lo_x && !hi_x)) return;
+  /* exclusiveMinimum: true (OpenAPI 3.0) makes `minimum` the exclusive bound: name the keyword given */
+  const char *lo_kw = lo_x && !excl_min ? "exclusiveMinimum" : "minimum";
+  const char *hi_kw = hi_x && !excl_max ? "exclusiveMaximum" : "maximum";
+  cerr(c, lo_kw, "%f with %s %f leaves no number allowed", lo, hi_kw, hi);
 }
 
 static void compile_numbers(cc_t *c, pk__snode *n, int si) {
@@ -426,19 +484,32 @@ static void compile_numbers(cc_t *c, pk__snode *n, int si) {
     n->msg[PK__SK_MULTIPLE] = env_msg(c, "must be a multiple of %f", n->multiple);
     lua_pop(L, 1);
   }
+  check_number_range(c, n, excl_min, excl_max);
 }
 
 static const char *plural(size_t k, const char *one, const char *many) { return k == 1 ? one : many; }
 
+/* Pushes the pattern as messages show it: a NUL character (which a C string cannot hold) as \0. */
+static const char *shown_pattern(lua_State *L, const char *src, size_t len) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t k = 0; k < len; k++) {
+    if (src[k]) luaL_addchar(&b, src[k]);
+    else luaL_addstring(&b, "\\0");
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
 /* Translates a pattern into POSIX ERE in a userdata left on the stack (collected with it), growing
  * the buffer until the translation fits. */
-static const char *translate_pattern(cc_t *c, const char *src, size_t len) {
+static const char *translate_pattern(cc_t *c, const char *src, size_t len, const char *shown) {
   for (size_t cap = len * 8 + 256;; cap *= 4) {
     char *ere = lua_newuserdata(c->L, cap);
     const char *why = NULL;
     int rc = pk__spattern_translate(src, len, ere, cap, &why);
     if (rc == 0) return ere;
-    if (rc != -2 || cap > ((size_t)1 << 24)) cerr(c, "pattern", "%s in \"%s\"", why, src);
+    if (rc != -2 || cap > ((size_t)1 << 24)) cerr(c, "pattern", "%s in \"%s\"", why, shown);
     lua_pop(c->L, 1);
   }
 }
@@ -475,8 +546,9 @@ static void compile_strings(cc_t *c, pk__snode *n, int si) {
   if ((i = field(c, si, "pattern"))) {
     size_t len;
     if (lua_type(L, i) != LUA_TSTRING) cerr(c, "pattern", "must be a string");
-    const char *src = lua_tolstring(L, i, &len);
-    const char *ere = translate_pattern(c, src, len);
+    const char *raw = lua_tolstring(L, i, &len);
+    const char *src = shown_pattern(L, raw, len);
+    const char *ere = translate_pattern(c, raw, len, src);
     int rc = regcomp(&n->re, ere, REG_EXTENDED | REG_NOSUB);
     if (rc) {
       char msg[128];
@@ -488,7 +560,7 @@ static void compile_strings(cc_t *c, pk__snode *n, int si) {
     if (pk__sre_compile(ere, fast) == 0) n->fast = fast;
     n->checks |= 1u << PK__SK_PATTERN;
     n->msg[PK__SK_PATTERN] = env_msg(c, "must match the pattern %s", src);
-    lua_pop(L, 2);
+    lua_pop(L, 3);
   }
   if ((i = field(c, si, "format"))) {
     if (lua_type(L, i) != LUA_TSTRING) cerr(c, "format", "must be a string");
@@ -503,10 +575,23 @@ static void compile_strings(cc_t *c, pk__snode *n, int si) {
   }
 }
 
-/* enum and const values are JSON values: no NaN (which cannot even be a table key) or infinity. */
-static void check_finite(cc_t *c, int i, const char *kw) {
-  if (lua_type(c->L, i) == LUA_TNUMBER && !isfinite(lua_tonumber(c->L, i)))
+static void check_finite_at(cc_t *c, int i, const char *kw, int depth) {
+  lua_State *L = c->L;
+  if (lua_type(L, i) == LUA_TNUMBER && !isfinite(lua_tonumber(L, i)))
     cerr(c, kw, "NaN and infinity are not JSON values");
+  if (lua_type(L, i) != LUA_TTABLE || depth >= 64) return;
+  lua_checkstack(L, 4);
+  lua_pushnil(L);
+  while (lua_next(L, i)) {
+    check_finite_at(c, lua_gettop(L), kw, depth + 1);
+    lua_pop(L, 1);
+  }
+}
+
+/* enum, const and default values are JSON values: no NaN (which cannot even be a table key) or
+ * infinity, in them or in the tables inside them (to the 64 levels that defaults are copied to). */
+static void check_finite(cc_t *c, int i, const char *kw) {
+  check_finite_at(c, i, kw, 0);
 }
 
 static void compile_enum_const(cc_t *c, pk__snode *n, int si) {
@@ -699,6 +784,8 @@ static void compile_array(cc_t *c, pk__snode *n, int si) {
     n->msg[PK__SK_MAXITEMS] = env_msg(c, "must have at most %d %s", (int)n->max_items, plural(n->max_items, "item", "items"));
     lua_pop(L, 1);
   }
+  if ((n->checks & (1u << PK__SK_MINITEMS)) && (n->checks & (1u << PK__SK_MAXITEMS)) && n->min_items > n->max_items)
+    cerr(c, "minItems", "is greater than maxItems");
   if ((i = field(c, si, "uniqueItems"))) {
     if (lua_type(L, i) != LUA_TBOOLEAN) cerr(c, "uniqueItems", "must be a boolean");
     if (lua_toboolean(L, i)) {
@@ -741,11 +828,49 @@ static void compile_logic(cc_t *c, pk__snode *n, int si) {
   }
 }
 
+/* The keys a schema object may have besides "x-" extensions: the keywords read above, annotations,
+ * and the JSON Schema (2020-12 and 2019-09) and OpenAPI keywords that are accepted but not checked.
+ * Any other key is a load error: a misspelt keyword ({minlength = 1}) would otherwise check nothing. */
+static const char *const known_keys[] = {
+  "type", "properties", "required", "additionalProperties", "items", "prefixItems", "enum", "const",
+  "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength",
+  "maxLength", "pattern", "minItems", "maxItems", "uniqueItems", "format", "allOf", "anyOf", "oneOf",
+  "not", "default", "$ref", "$defs", "definitions", "nullable",
+  /* annotations */
+  "title", "description", "examples", "example", "$schema", "$id", "$comment", "deprecated",
+  "readOnly", "writeOnly", "discriminator", "xml", "externalDocs", "contentEncoding",
+  "contentMediaType", "contentSchema",
+  /* not supported: accepted and ignored (docs/schemas.md) */
+  "patternProperties", "propertyNames", "dependentRequired", "dependentSchemas", "dependencies", "if",
+  "then", "else", "contains", "minContains", "maxContains", "minProperties", "maxProperties",
+  "unevaluatedProperties", "unevaluatedItems", "additionalItems", "$anchor", "$dynamicRef",
+  "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor", "$vocabulary"};
+
+static void check_keys(cc_t *c, int si) {
+  lua_State *L = c->L;
+  lua_pushnil(L);
+  while (lua_next(L, si)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      cerr(c, NULL, "a schema object's keys are keywords (strings), not %s", luaL_typename(L, -1));
+    const char *k = lua_tostring(L, -1);
+    if (strncmp(k, "x-", 2) == 0) continue;
+    size_t j = 0, count = sizeof known_keys / sizeof *known_keys;
+    while (j < count && strcmp(k, known_keys[j]) != 0) j++;
+    if (j == count)
+      cerr(c, k, "not a JSON Schema keyword (misspelt? keywords are case-sensitive; extensions start with \"x-\")");
+  }
+}
+
 /* Fills node n from the schema table at si. */
 static void compile_into(cc_t *c, pk__snode *n, int si) {
   if (++c->depth > MAX_SCHEMA_DEPTH) cerr(c, NULL, "nested too deeply");
   lua_checkstack(c->L, 24);
   int top = lua_gettop(c->L);
+  check_keys(c, si);
+  int d = field(c, si, "default");
+  if (d) check_finite(c, d, "default");
+  lua_settop(c->L, top);
   compile_type(c, n, si);
   compile_numbers(c, n, si);
   compile_strings(c, n, si);
@@ -775,8 +900,75 @@ static pk__snode *compile_schema(cc_t *c, int si, const char *kw) {
   lua_pushvalue(L, si);
   lua_pushlightuserdata(L, n);
   lua_rawset(L, c->refs);
+  lua_pushlightuserdata(L, n);
+  lua_pushlstring(L, c->ptr, c->plen);
+  lua_rawset(L, c->ptrs);
   compile_into(c, n, si);
   return n;
+}
+
+/* ---- $ref cycles ----------------------------------------------------------------------------- */
+
+/* The keywords that apply a schema to the same value (not to a property or an item): the k-th of
+ * them, NULL when that one is absent; *count is how many there can be. */
+static pk__snode *same_value_child(const pk__snode *n, int k, int *count) {
+  *count = 2 + n->nall + n->nany + n->none;
+  if (k == 0) return n->ref;
+  if (--k < n->nall) return n->all[k];
+  if ((k -= n->nall) < n->nany) return n->any[k];
+  if ((k -= n->nany) < n->none) return n->one[k];
+  return n->not_;
+}
+
+/* A $ref that leads back to its own schema through $ref, allOf, anyOf, oneOf and not only (A =
+ * {$ref = "B"}, B = {$ref = "A"}; A = {allOf = {{$ref = "A"}}}) would apply that schema to the same
+ * value forever: a load error listing the cycle. Cycles through properties, items, prefixItems or
+ * additionalProperties (a tree of Nodes) go one level into the value each time, and are fine.
+ * An iterative depth-first search over the nodes (grey = mark 1 = on the path). */
+static void check_ref_cycles(cc_t *c) {
+  typedef struct { pk__snode *n; int k; } frame;
+  lua_State *L = c->L;
+  int total = 0;
+  for (pk__snode *n = c->v->nodes; n; n = n->next) n->mark = 0, total++;
+  frame *st = lua_newuserdata(L, sizeof *st * (size_t)(total + 1));
+  for (pk__snode *root = c->v->nodes; root; root = root->next) {
+    if (root->mark) continue;
+    int top = 0, count;
+    st[0].n = root, st[0].k = 0, root->mark = 1;
+    while (top >= 0) {
+      frame *f = &st[top];
+      same_value_child(f->n, 0, &count);
+      if (f->k >= count) {
+        f->n->mark = 2;
+        top--;
+        continue;
+      }
+      pk__snode *next = same_value_child(f->n, f->k++, &count);
+      if (!next || next->mark == 2) continue;
+      if (next->mark == 0) {
+        next->mark = 1;
+        st[++top].n = next, st[top].k = 0;
+        continue;
+      }
+      /* next is on the path: the cycle is the path from it to here, and back to it */
+      int from = top, pieces = 0;
+      while (st[from].n != next) from--;
+      lua_checkstack(L, 2 * (top - from) + 8);
+      for (int j = from; j <= top + 1; j++) {
+        if (pieces) lua_pushliteral(L, " -> "), pieces++;
+        lua_pushlightuserdata(L, j <= top ? st[j].n : next);
+        lua_rawget(L, c->ptrs);
+        pieces++;
+      }
+      lua_concat(L, pieces);
+      lua_pushlightuserdata(L, next);
+      lua_rawget(L, c->ptrs);
+      snprintf(c->ptr, sizeof c->ptr, "%s", lua_tostring(L, -1));
+      cerr(c, "$ref", "a cycle that never goes into a property or an item, so it would check the same value forever: %s",
+           lua_tostring(L, -2));
+    }
+  }
+  lua_pop(L, 1);
 }
 
 /* ---- Lua bindings ---------------------------------------------------------------------------- */
@@ -876,18 +1068,21 @@ static int l_compile(lua_State *L) {
   lua_pushvalue(L, 5);
   lua_setfenv(L, 4);
   lua_newtable(L); /* 6: refs */
+  lua_newtable(L); /* 7: node -> pointer */
   cc_t c;
   memset(&c, 0, sizeof c);
   c.L = L;
   c.v = v;
   c.env = 5;
   c.refs = 6;
+  c.ptrs = 7;
   c.registry = lua_isnil(L, 3) ? 0 : 3;
   c.doc = 1;
   c.where = where;
   strcpy(c.ptr, "#");
   c.plen = 1;
   v->root = compile_schema(&c, 1, NULL);
+  check_ref_cycles(&c);
   lua_settop(L, 4);
   return 1;
 }

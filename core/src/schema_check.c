@@ -101,10 +101,11 @@ static int parse_date(const char *s, size_t n, size_t *i) {
   return 1;
 }
 
-/* date-time of RFC 3339: full-date ("T" / "t" / " ") HH:MM:SS[.frac] ("Z" / "z" / ±HH:MM). */
+/* date-time of RFC 3339: full-date ("T" / "t" / " ") HH:MM:SS[.frac] ("Z" / "z" / ±HH:MM). A leap
+ * second (SS = 60) only at 23:59 UTC: the local time minus the offset (as ajv's full mode checks). */
 static int check_date_time(const char *s, size_t n) {
   size_t i = 0;
-  int h, mi, sec;
+  int h, mi, sec, oh = 0, om = 0, sign = 0;
   if (!parse_date(s, n, &i)) return 0;
   if (i >= n || (s[i] != 'T' && s[i] != 't' && s[i] != ' ')) return 0;
   i++;
@@ -117,13 +118,18 @@ static int check_date_time(const char *s, size_t n) {
     while (i < n && pk__is_digit((unsigned char)s[i])) i++;
     if (i == start) return 0;
   }
-  if (i < n && (s[i] == 'Z' || s[i] == 'z')) return i + 1 == n;
-  if (i < n && (s[i] == '+' || s[i] == '-')) {
-    i++;
-    if (!digits(s, n, &i, 2, &h) || !lit(s, n, &i, ':') || !digits(s, n, &i, 2, &mi)) return 0;
-    return h <= 23 && mi <= 59 && i == n;
+  if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+    if (++i != n) return 0;
+  } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+    sign = s[i++] == '+' ? 1 : -1;
+    if (!digits(s, n, &i, 2, &oh) || !lit(s, n, &i, ':') || !digits(s, n, &i, 2, &om)) return 0;
+    if (oh > 23 || om > 59 || i != n) return 0;
+  } else {
+    return 0;
   }
-  return 0;
+  if (sec < 60) return 1;
+  int utc = ((h * 60 + mi - sign * (oh * 60 + om)) % 1440 + 1440) % 1440;
+  return utc == 23 * 60 + 59;
 }
 
 static int check_date(const char *s, size_t n) {
@@ -131,24 +137,65 @@ static int check_date(const char *s, size_t n) {
   return parse_date(s, n, &i) && i == n;
 }
 
-/* An absolute URI of RFC 3986: scheme ":" then only URI characters, with valid %HH escapes. The
- * parts after the scheme are not parsed further. */
+/* Characters of RFC 3986 (besides letters, digits and %HH escapes) by where they may appear. */
+static int uri_char(unsigned char c, const char *extra) {
+  return pk__is_alnum(c) || (c && strchr("-._~!$&'()*+,;=", c)) || (c && strchr(extra, c));
+}
+
+/* Skips characters of the given kind and valid %HH escapes from s[*i]; 0 at a bad escape. */
+static int uri_run(const char *s, size_t n, size_t *i, const char *extra) {
+  for (; *i < n; (*i)++) {
+    unsigned char c = (unsigned char)s[*i];
+    if (c == '%') {
+      if (*i + 2 >= n || !pk__is_hex((unsigned char)s[*i + 1]) || !pk__is_hex((unsigned char)s[*i + 2])) return 0;
+      *i += 2;
+    } else if (!uri_char(c, extra)) {
+      break;
+    }
+  }
+  return 1;
+}
+
+/* The authority s[i..end) of RFC 3986: [userinfo "@"] host [":" port], the host a reg-name or an
+ * IP literal in brackets (an IPv6 address or "v" version "." ...; its inside is not parsed further). */
+static int check_authority(const char *s, size_t i, size_t end) {
+  const char *at = memchr(s + i, '@', end - i);
+  if (at) {
+    size_t u = i;
+    if (!uri_run(s, end, &u, ":") || s + u != at) return 0;
+    i = u + 1;
+  }
+  if (i < end && s[i] == '[') {
+    size_t h = ++i;
+    if (!uri_run(s, end, &i, ":") || i == h || i >= end || s[i] != ']') return 0;
+    i++;
+  } else if (!uri_run(s, end, &i, "")) {
+    return 0;
+  }
+  if (i < end && s[i] == ':')
+    for (i++; i < end && pk__is_digit((unsigned char)s[i]); i++) {}
+  return i == end;
+}
+
+/* An absolute URI of RFC 3986: scheme ":" ["//" authority] path ["?" query] ["#" fragment], each
+ * part of its own characters with valid %HH escapes (so no second '#', and '[' ']' only around an
+ * IP literal host). One pass over the string. */
 static int check_uri(const char *s, size_t n) {
-  static const char allowed[] = "-._~:/?#[]@!$&'()*+,;=";
   size_t i = 0;
   if (n == 0 || !pk__is_alpha((unsigned char)s[0])) return 0;
   while (i < n && (pk__is_alnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) i++;
   if (i == n || s[i] != ':') return 0;
-  for (i++; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '%') {
-      if (i + 2 >= n || !pk__is_hex((unsigned char)s[i + 1]) || !pk__is_hex((unsigned char)s[i + 2])) return 0;
-      i += 2;
-    } else if (!pk__is_alnum(c) && !(c && strchr(allowed, c))) {
-      return 0;
-    }
+  i++;
+  if (i + 1 < n && s[i] == '/' && s[i + 1] == '/') {
+    size_t end = i += 2;
+    while (end < n && s[end] != '/' && s[end] != '?' && s[end] != '#') end++;
+    if (!check_authority(s, i, end)) return 0;
+    i = end;
   }
-  return 1;
+  if (!uri_run(s, n, &i, ":@/")) return 0;                          /* path */
+  if (i < n && s[i] == '?' && (i++, !uri_run(s, n, &i, ":@/?"))) return 0; /* query */
+  if (i < n && s[i] == '#' && (i++, !uri_run(s, n, &i, ":@/?"))) return 0; /* fragment */
+  return i == n;
 }
 
 int pk__sformat_check(int id, const char *s, size_t n) {

@@ -115,6 +115,7 @@ struct pk__snode {
   int nall, nany, none;
   pk__snode *not_;
   pk__snode *ref;           /* $ref target, applied in addition to the other keywords */
+  int mark;                 /* private: the compiler's search for $ref cycles */
 };
 
 /* The userdata `compile` returns; its environment table holds the strings and values it uses. */

@@ -146,9 +146,8 @@ static long next_char(tr_t *t) {
   return (long)cp;
 }
 
-/* A literal character of the pattern. */
+/* A literal character of the pattern (NUL too: it is written as [^\001-\377], see put_bytes). */
 static long literal_char(tr_t *t) {
-  if (t->s[t->i] == '\0') return tr_fail(t, "NUL characters are not supported");
   long cp = next_char(t);
   return cp < 0 ? tr_fail(t, "the pattern is not valid UTF-8") : cp;
 }
@@ -163,7 +162,8 @@ static long low_surrogate(tr_t *t, long hi) {
 }
 
 /* The character of a one-character escape at s[t->i], just after the backslash: \n \t \r \f \v,
- * \xHH, \uHHHH (a surrogate pair is one character) or escaped punctuation; -1 if it is not one. */
+ * \0 (not followed by a digit), \xHH, \uHHHH (a surrogate pair is one character) or escaped
+ * punctuation; -1 if it is not one. */
 static long escape_char(tr_t *t) {
   static const char from[] = "ntrfv", to[] = "\n\t\r\f\v";
   const char *s = t->s;
@@ -176,9 +176,13 @@ static long escape_char(tr_t *t) {
   if (c == 'x' || c == 'u') {
     size_t w = c == 'x' ? 2 : 4;
     long v = t->i + w < t->n ? hexval(s + t->i + 1, (int)w) : -1;
-    if (v <= 0) return -1;
+    if (v < 0) return -1;
     t->i += w + 1;
     return c == 'u' && v >= 0xd800 && v <= 0xdbff ? low_surrogate(t, v) : v;
+  }
+  if (c == '0' && !(t->i + 1 < t->n && pk__is_digit((unsigned char)s[t->i + 1]))) {
+    t->i++;
+    return 0;
   }
   if (pk__is_alnum((unsigned char)c) || (unsigned char)c >= 0x80 || c == 0) return -1;
   t->i++;

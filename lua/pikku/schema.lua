@@ -21,7 +21,8 @@ local KEYWORDS = {}
 for k in string.gmatch("type properties required additionalProperties items prefixItems enum const"
     .. " minimum maximum exclusiveMinimum exclusiveMaximum multipleOf minLength maxLength pattern"
     .. " minItems maxItems uniqueItems format allOf anyOf oneOf not default $ref $defs definitions"
-    .. " nullable title description examples $schema $id $comment deprecated readOnly writeOnly", "%S+") do
+    .. " nullable title description examples $schema $id $comment deprecated readOnly writeOnly"
+    .. " example discriminator xml externalDocs", "%S+") do
   KEYWORDS[k] = true
 end
 
@@ -33,21 +34,29 @@ local function looks_like_type(v)
 end
 
 local function is_schema(t, where)
-  local marked = false
+  local marked, valued = false, nil
   for _, k in ipairs(SCHEMA_KEYS) do
     if t[k] ~= nil then marked = true break end
   end
   if not marked then
     -- shorthand values are only strings and tables: a number or boolean ({ minLength = 1 }) is a keyword's
-    for _, v in pairs(t) do
+    for k, v in pairs(t) do
       local tv = type(v)
-      if tv ~= "string" and tv ~= "table" then return true end
+      if tv ~= "string" and tv ~= "table" then valued = k break end
     end
-    return false
+    if valued == nil then return false end
   end
-  -- { type = "string", amount = "number" } would silently be JSON Schema: say so instead
+  -- { type = "string", amount = "number" } or { title = "string", count = 5 } would silently be JSON
+  -- Schema: say so instead. A field with a type's value is shorthand-like when its key is not a
+  -- keyword ("x-" extensions aside), or, in a table without the keys above, any key (title, description)
   for k, v in pairs(t) do
-    if type(k) == "string" and not KEYWORDS[k] and looks_like_type(v) then
+    if type(k) == "string" and (not KEYWORDS[k] or not marked) and sub(k, 1, 2) ~= "x-" and looks_like_type(v) then
+      if not marked then
+        error(format('%s: ambiguous schema: it has a field "%s" = %q as in the shorthand and "%s" = %s,'
+          .. " a value only a JSON Schema keyword has (shorthand fields are type strings or tables); write"
+          .. ' the object as JSON Schema: { type = "object", properties = { ... } }',
+          where, k, v, tostring(valued), tostring(t[valued])), 0)
+      end
       error(format('%s: ambiguous schema: it has the JSON Schema keyword(s) of a schema and a field "%s" = %q'
         .. " as in the shorthand; a shorthand object with a field named like a keyword (type, items, enum,"
         .. ' const, not...) must be written as JSON Schema: { type = "object", properties = { ... } }',

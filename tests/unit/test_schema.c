@@ -217,6 +217,24 @@ static void test_patterns(void **s) {
   EXPECT("return check({pattern='^[a-z]+$'}, 'ab\\0cd')", " must match the pattern ^[a-z]+$");
 }
 
+/* U+0000 in a pattern: a literal NUL, \0, \x00 and \u0000 (the ERE holds it as [^\001-\377]) */
+static void test_pattern_nul(void **s) {
+  EXPECT("return check({pattern='^a\\0b$'}, 'a\\0b')", "ok");
+  EXPECT("return check({pattern='^a\\0b$'}, 'ab')", " must match the pattern ^a\\0b$");
+  EXPECT("return check({pattern='^a\\\\0b$'}, 'a\\0b')", "ok");
+  EXPECT("return check({pattern='^a(\\\\x00|c)b$'}, 'a\\0b')", "ok");
+  EXPECT("return check({pattern='^a(\\\\x00|c)b$'}, 'axb')", " must match the pattern ^a(\\x00|c)b$");
+  EXPECT("return check({pattern='[\\\\x00-\\\\x1f]'}, 'x\\0')", "ok");
+  EXPECT("return check({pattern='^\\\\u0000+$'}, '\\0\\0')", "ok");
+  EXPECT("return check({pattern='^\\\\u0000+$'}, '\\0a')", " must match the pattern ^\\u0000+$");
+  /* \0 followed by a digit is not NUL (an octal escape in old JavaScript) */
+  EXPECT("return bad({pattern='\\\\01'})",
+         "function f input: schema #: pattern: unsupported escape (supported: \\d \\D \\s \\S \\w \\W \\b \\B \\n \\t \\r \\f \\v \\xHH \\uHHHH and escaped punctuation) in \"\\01\"");
+  /* messages show a NUL as \0 */
+  EXPECT("return bad({pattern='(?=\\0)'})",
+         "function f input: schema #: pattern: lookahead, lookbehind and named groups are not supported in \"(?=\\0)\"");
+}
+
 static void test_formats(void **s) {
   EXPECT("return check({format='email'}, 'john.doe+x@example.co.uk')", "ok");
   EXPECT("return check({format='email'}, 'john@localhost')", " must be an email address (format email)");
@@ -240,6 +258,20 @@ static void test_formats(void **s) {
   EXPECT("return check({format='uri'}, '/relative/path')", " must be an absolute URI (format uri)");
   EXPECT("return check({format='uri'}, 'http://a b')", " must be an absolute URI (format uri)");
   EXPECT("return check({format='uri'}, 'http://a/%zz')", " must be an absolute URI (format uri)");
+  /* a leap second only at 23:59:60 UTC, the offset taken into account */
+  EXPECT("return check({format='date-time'}, '2016-12-31T23:59:60Z')", "ok");
+  EXPECT("return check({format='date-time'}, '2016-12-31T15:59:60.5-08:00')", "ok");
+  EXPECT("return check({format='date-time'}, '2017-01-01T00:59:60+01:00')", "ok");
+  EXPECT("return check({format='date-time'}, '2016-12-31T12:59:60Z')", " must be an RFC 3339 date-time (format date-time)");
+  EXPECT("return check({format='date-time'}, '2016-12-31T23:59:60+01:00')", " must be an RFC 3339 date-time (format date-time)");
+  EXPECT("return check({format='date-time'}, '2016-12-31T23:59:61Z')", " must be an RFC 3339 date-time (format date-time)");
+  /* RFC 3986 parts: one '#', brackets only around an IP literal host, a numeric port, one '@' */
+  EXPECT("local r = {} for _, u in ipairs{'http://a/b#c#d', 'http://a/[x]', 'http://a/?q=[x]', 'http://a/#[x]',"
+         " 'http://h:8x/', 'http://a@b@c/', 'http://[]/', 'http://[::1/', 'http://a]/'} do"
+         " r[#r + 1] = check({format='uri'}, u) == 'ok' and u or nil end return table.concat(r, ' ')", "");
+  EXPECT("local r = {} for _, u in ipairs{'http://a/b#c?d/e:f@g', 'http://[::1]:8080/x', 'http://u:p@h:80/p?q',"
+         " 'file:///etc/hosts', 'mailto:a@b.c', 'urn:', 'http://[v1.x]/', 'foo://h:/'} do"
+         " r[#r + 1] = check({format='uri'}, u) == 'ok' and '' or u end return table.concat(r)", "");
   /* unknown formats are annotations */
   EXPECT("return check({format='hostname'}, '%%%')", "ok");
   EXPECT("return check({format='email'}, 42)", "ok");
@@ -517,10 +549,43 @@ static void test_bad_schemas(void **s) {
   EXPECT("S.register('Broken', {type='object', properties={x={type='strng'}}})\n"
          "return bad({properties={b={['$ref']='Broken'}}})",
          "function f input: schema Broken#/properties/x: type: unknown type \"strng\" (use string, number, integer, boolean, object, array or null)");
-  /* unknown keywords and annotations are ignored */
+  /* annotations, OpenAPI's extras, "x-" extensions and unsupported JSON Schema keywords are ignored */
   EXPECT("return check({title='t', description='d', examples={1}, ['$schema']='x', ['$id']='y', deprecated=true,"
-         " readOnly=true, writeOnly=false, ['$comment']='c', propertyNames={}, foo=1, ['$defs']={X={type='bogus'}}}, 1)",
+         " readOnly=true, writeOnly=false, ['$comment']='c', propertyNames={}, ['$defs']={X={type='bogus'}},"
+         " example=1, discriminator={propertyName='k'}, xml={}, externalDocs={}, ['x-foo']=1, ['if']={}}, 1)",
          "ok");
+  /* any other key is a misspelt keyword: a load error (it would check nothing) */
+  EXPECT("return bad({properties={a={type='string', minlength=1}}})",
+         "function f input: schema #/properties/a: minlength: not a JSON Schema keyword (misspelt? keywords are case-sensitive; extensions start with \"x-\")");
+  EXPECT("return bad({type='object', [1]='x'})",
+         "function f input: schema #: a schema object's keys are keywords (strings), not number");
+}
+
+/* Schemas that no value can match, or that are not JSON, are load errors naming the keyword. */
+static void test_unsatisfiable(void **s) {
+  /* empty lists, also as the decoder's marked empty arrays */
+  EXPECT("return bad({oneOf=J.decode('[]')})", "function f input: schema #: oneOf: must be a non-empty array of schemas");
+  EXPECT("return bad(cjson.decode('{\"allOf\": []}'))", "function f input: schema #: allOf: must be a non-empty array of schemas");
+  EXPECT("return bad({anyOf=J.decode('[]')})", "function f input: schema #: anyOf: must be a non-empty array of schemas");
+  EXPECT("return bad({prefixItems=J.decode('[]')})", "function f input: schema #: prefixItems: must be a non-empty array of schemas");
+  EXPECT("return bad({type=J.decode('[]')})", "function f input: schema #: type: must be a type name or a non-empty array of them");
+  /* empty ranges */
+  EXPECT("return bad({minimum=3, maximum=1})", "function f input: schema #: minimum: 3 with maximum 1 leaves no number allowed");
+  EXPECT("return bad({minimum=3, exclusiveMaximum=3})",
+         "function f input: schema #: minimum: 3 with exclusiveMaximum 3 leaves no number allowed");
+  EXPECT("return bad({exclusiveMinimum=2, minimum=1, maximum=2})",
+         "function f input: schema #: exclusiveMinimum: 2 with maximum 2 leaves no number allowed");
+  EXPECT("return bad({minimum=2, exclusiveMinimum=true, maximum=2})",
+         "function f input: schema #: minimum: 2 with maximum 2 leaves no number allowed");
+  EXPECT("return check({minimum=2, maximum=2}, 2)", "ok");
+  EXPECT("return check({exclusiveMinimum=1, minimum=0, maximum=2, exclusiveMaximum=3}, 2)", "ok");
+  EXPECT("return bad({minLength=3, maxLength=2})", "function f input: schema #: minLength: is greater than maxLength");
+  EXPECT("return bad({minItems=3, maxItems=2})", "function f input: schema #: minItems: is greater than maxItems");
+  EXPECT("return check({minItems=2, maxItems=2}, {1, 2})", "ok");
+  /* a default must be JSON, inside tables too */
+  EXPECT("return bad({properties={a={default=0/0}}})", "function f input: schema #/properties/a: default: NaN and infinity are not JSON values");
+  EXPECT("return bad({properties={a={default={b={1/0}}}}})", "function f input: schema #/properties/a: default: NaN and infinity are not JSON values");
+  EXPECT("return bad({default=-1/0})", "function f input: schema #: default: NaN and infinity are not JSON values");
 }
 
 static void test_refs(void **s) {
@@ -561,8 +626,35 @@ static void test_refs(void **s) {
          " {v=1, next={v=2, next={v='x'}}})", "/next/next/v must be number");
   /* $ref with sibling keywords: both apply */
   EXPECT("return check({['$ref']='Tag', maxLength=2}, 'abc')", " must be at most 2 characters long");
-  /* a self-referencing schema without data to descend into stops */
-  EXPECT("S.register('Loop', {['$ref']='Loop'}) return check({['$ref']='Loop'}, 1)", " is nested too deeply");
+  /* a $ref cycle that never goes into the value is a load error naming the cycle */
+  EXPECT("S.register('Loop', {['$ref']='Loop'}) return bad({['$ref']='Loop'})",
+         "function f input: schema Loop#: $ref: a cycle that never goes into a property or an item, so it would"
+         " check the same value forever: Loop# -> Loop#");
+  EXPECT("S.register('CA', {['$ref']='CB'}) S.register('CB', {['$ref']='CA'}) return bad({properties={x={['$ref']='CA'}}})",
+         "function f input: schema CB#: $ref: a cycle that never goes into a property or an item, so it would"
+         " check the same value forever: CB# -> CA# -> CB#");
+  EXPECT("S.register('CS', {allOf={{['$ref']='CS'}}}) return bad({['$ref']='CS'})",
+         "function f input: schema CS#/allOf/0: $ref: a cycle that never goes into a property or an item, so it"
+         " would check the same value forever: CS#/allOf/0 -> CS# -> CS#/allOf/0");
+  EXPECT("return bad({anyOf={{type='string'}, {['not']={['$ref']='#'}}}})",
+         "function f input: schema #/anyOf/1/not: $ref: a cycle that never goes into a property or an item, so it"
+         " would check the same value forever: #/anyOf/1/not -> # -> #/anyOf/1 -> #/anyOf/1/not");
+  /* through a property, an item, a prefix item or additionalProperties it is a tree, and loads */
+  EXPECT("S.register('Tree', {type='object', properties={children={type='array', items={['$ref']='Tree'}}}})\n"
+         "return check({['$ref']='Tree'}, {children={{children={{children=5}}}}})",
+         "/children/0/children/0/children must be array");
+  EXPECT("local t = {anyOf={{type='number'}, {type='array', prefixItems={{['$ref']='#'}}},"
+         " {type='object', additionalProperties={['$ref']='#'}}}}"
+         " return check(t, {a={{b=1}}}) .. ', ' .. check(t, {a={{b='x'}}})",
+         "ok,  must match at least one of the schemas in anyOf");
+  /* JSON Pointer tokens: %HH escapes of the URI fragment, then ~1 and ~0 */
+  EXPECT("return check({['$defs']={['a b']={type='string'}, ['c/d~']={type='integer'}},"
+         " properties={x={['$ref']='#/$defs/a%20b'}, y={['$ref']='#/$defs/c~1d~0'}, z={['$ref']='#/$defs/c%7E1d%7e0'}}},"
+         " {x=1, y='s', z='s'})", "/x must be string\n/y must be integer\n/z must be integer");
+  EXPECT("S.register('Sp ace', {type='integer'}) return check({['$ref']='#/components/schemas/Sp%20ace'}, 'x')", " must be integer");
+  EXPECT("return bad({['$ref']='#/$defs/a%2'})", "function f input: schema #: $ref: \"#/$defs/a%2\": % must start an escape %HH");
+  EXPECT("return bad({['$ref']='#/$defs/a~2'})",
+         "function f input: schema #: $ref: \"#/$defs/a~2\": ~ must be written ~0 in a JSON Pointer (~1 is /)");
   /* a cyclic Lua value stops too */
   EXPECT("local t = {name='a', children={}} t.children[1] = t local r = check({['$ref']='Node'}, t)"
          " return r:match('^/children/0/children/0/.* is nested too deeply$') and 'stopped' or r", "stopped");
@@ -584,6 +676,17 @@ static void test_shorthand(void **s) {
   /* JSON Schema keywords next to a shorthand-looking field: a load error, not a silent misreading */
   EXPECT("local ok, e = pcall(S.expand, {type='string', amount='number'}, 'f input') return e:match('^f input: ambiguous schema') and e:match('\"amount\"') and 'err'",
          "err");
+  /* a number or boolean next to a field that looks like a shorthand type is ambiguous too */
+  EXPECT("local ok, e = pcall(S.expand, {title='string', count=5}, 'f input') return e",
+         "f input: ambiguous schema: it has a field \"title\" = \"string\" as in the shorthand and \"count\" = 5, a value"
+         " only a JSON Schema keyword has (shorthand fields are type strings or tables); write the object as JSON"
+         " Schema: { type = \"object\", properties = { ... } }");
+  EXPECT("local ok, e = pcall(S.expand, {name='integer?', required=true}, 'f input') return e:match('^f input: ambiguous schema') and 'err' or e",
+         "err");
+  EXPECT("local js = {minLength=1, format='email', ['x-note']='string'} return tostring(S.expand(js) == js)", "true");
+  /* a misspelt keyword is then a compile error */
+  EXPECT("local ok, e = pcall(S.compile, {minlength=1}, 'f input') return e",
+         "f input: schema #: minlength: not a JSON Schema keyword (misspelt? keywords are case-sensitive; extensions start with \"x-\")");
   EXPECT("return dump(S.expand({title='string', description='string?'}))",
          "{\"additionalProperties\":false,\"properties\":{\"description\":{\"type\":\"string\"},"
          "\"title\":{\"type\":\"string\"}},\"required\":[\"title\"],\"type\":\"object\"}");
@@ -735,6 +838,7 @@ int main(void) {
     cmocka_unit_test(test_pattern_braces),
     cmocka_unit_test(test_pattern_expansion),
     cmocka_unit_test(test_fast_matcher),
+    cmocka_unit_test(test_pattern_nul),
     cmocka_unit_test(test_formats),
     cmocka_unit_test(test_enum_const),
     cmocka_unit_test(test_objects),
@@ -744,6 +848,7 @@ int main(void) {
     cmocka_unit_test(test_defaults),
     cmocka_unit_test_setup(test_coerce_query, reset_registry),
     cmocka_unit_test_setup(test_bad_schemas, reset_registry),
+    cmocka_unit_test_setup(test_unsatisfiable, reset_registry),
     cmocka_unit_test_setup(test_refs, reset_registry),
     cmocka_unit_test_setup(test_shorthand, reset_registry),
     cmocka_unit_test(test_validate_workload),
