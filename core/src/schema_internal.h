@@ -152,6 +152,7 @@ int pk__sformat_check(int id, const char *s, size_t n);
  * with *why set for a pattern it does not take, or -2 when `cap` is too small (try a larger one). */
 #define PK__SPATTERN_MAX_DEPTH 64      /* groups nested in a pattern */
 #define PK__SPATTERN_MAX_COPIES 10000  /* items regcomp builds once counted repeats are expanded */
+#define PK__SPATTERN_MAX_OPTIONAL 2000 /* of those, the optional ones ({2,5} makes 3): memory ~ their square */
 int pk__spattern_translate(const char *src, size_t n, char *out, size_t cap, const char **why);
 /* Compiles a translated (POSIX ERE) pattern for the fast matcher: 0, or -1 if it needs regexec. */
 int pk__sre_compile(const char *ere, pk__sre *r);

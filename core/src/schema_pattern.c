@@ -532,11 +532,18 @@ static double copies(const quant *q) {
   return q->lo > 0 ? (double)q->lo + 1 : 1;
 }
 
+/* How many of those copies are optional ({2,5}: 3): regcomp's memory grows with their square
+ * (a{1,8080} takes 500 MB), so their total is capped on its own. */
+static double optional_copies(const quant *q) {
+  return q->hi > q->lo ? (double)(q->hi - q->lo) : 0;
+}
+
 int pk__spattern_translate(const char *s, size_t n, char *buf, size_t cap, const char **why) {
   tr_t t = {s, n, 0, 0, {buf, buf + cap, 0}, NULL};
   /* the size regcomp will build, group by group: nested counted repeats multiply, and
    * ((a{255}){255}){255} would take gigabytes, so the total is capped */
   double size[PK__SPATTERN_MAX_DEPTH + 1] = {0};
+  double optional = 0;
   int depth = 0;
   while (t.i < n && !t.why) {
     cpset st;
@@ -553,12 +560,17 @@ int pk__spattern_translate(const char *s, size_t n, char *buf, size_t cap, const
       if (depth == PK__SPATTERN_MAX_DEPTH) { tr_fail(&t, "groups nested too deep"); break; }
       size[++depth] = 0;
     } else if (kind == IT_GROUP && depth > 0) {
-      double g = size[depth--] * copies(&q);
+      double inner = size[depth--];
+      double g = inner * copies(&q);
       size[depth] += g > 1 ? g : 1;
+      optional += (inner > 1 ? inner : 1) * optional_copies(&q);
     } else if (kind == IT_SET) {
       size[depth] += copies(&q);
+      optional += optional_copies(&q);
     }
     if (size[depth] > PK__SPATTERN_MAX_COPIES) tr_fail(&t, "counted repeats expand too far (nested {n,m} multiply)");
+    else if (optional > PK__SPATTERN_MAX_OPTIONAL)
+      tr_fail(&t, "counted repeats with too many optional copies ({n,m} with m - n over 2000 in all; for a length use minLength/maxLength)");
   }
   putc1(&t.o, '\0');
   if (t.why) {

@@ -354,7 +354,8 @@ static void test_pattern_unicode(void **s) {
 static void test_pattern_expansion(void **s) {
   char ere[4096];
   const char *why = NULL;
-  const char *ok[] = {"^(a{100}){50}$", "^[0-9]{1,5000}$", "(ab){2}(cd){3}", "^(?:x|y{3})*$"};
+  const char *ok[] = {"^(a{100}){50}$", "^[0-9]{5000}$", "(ab){2}(cd){3}", "^(?:x|y{3})*$", "^[0-9]{1,2000}$",
+                      "^(a{0,10}){0,190}$", "a{0,999}b{0,999}"};
   for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
     assert_int_equal(pk__spattern_translate(ok[i], strlen(ok[i]), ere, sizeof ere, &why), 0);
   const char *bad[] = {"((a{255}){255}){255}", "(a{101}){100}", "^[a-z]{10001}$"};
@@ -362,6 +363,14 @@ static void test_pattern_expansion(void **s) {
     why = NULL;
     assert_int_equal(pk__spattern_translate(bad[i], strlen(bad[i]), ere, sizeof ere, &why), -1);
     assert_non_null(strstr(why, "expand too far"));
+  }
+  /* optional copies cost regcomp memory by their square (a{1,8080}: 500 MB): 2000 in all */
+  const char *optional[] = {"^[0-9]{1,5000}$", "u{1,4{1,y{1,4{1,8080}", "(ab){1,1002}", "a{0,1000}b{0,1001}",
+                            "(a{0,10}){0,200}"};
+  for (size_t i = 0; i < sizeof optional / sizeof *optional; i++) {
+    why = NULL;
+    assert_int_equal(pk__spattern_translate(optional[i], strlen(optional[i]), ere, sizeof ere, &why), -1);
+    assert_non_null(strstr(why, "too many optional copies"));
   }
 }
 
