@@ -561,9 +561,9 @@ int pk__spattern_translate(const char *s, size_t n, char *buf, size_t cap, const
       size[++depth] = 0;
     } else if (kind == IT_GROUP && depth > 0) {
       double inner = size[depth--];
-      double g = inner * copies(&q);
-      size[depth] += g > 1 ? g : 1;
-      optional += (inner > 1 ? inner : 1) * optional_copies(&q);
+      if (inner < 1) inner = 1;      /* an empty group "()" is still a node regcomp copies */
+      size[depth] += inner * copies(&q);
+      optional += inner * optional_copies(&q);
     } else if (kind == IT_SET) {
       size[depth] += copies(&q);
       optional += optional_copies(&q);

@@ -358,7 +358,7 @@ static void test_pattern_expansion(void **s) {
                       "^(a{0,10}){0,190}$", "a{0,999}b{0,999}"};
   for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
     assert_int_equal(pk__spattern_translate(ok[i], strlen(ok[i]), ere, sizeof ere, &why), 0);
-  const char *bad[] = {"((a{255}){255}){255}", "(a{101}){100}", "^[a-z]{10001}$"};
+  const char *bad[] = {"((a{255}){255}){255}", "(a{101}){100}", "^[a-z]{10001}$", "(){13434}", "((){200}){200}"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     why = NULL;
     assert_int_equal(pk__spattern_translate(bad[i], strlen(bad[i]), ere, sizeof ere, &why), -1);
