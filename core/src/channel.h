@@ -26,6 +26,9 @@ typedef struct pk__ws {
   uint64_t last_seen_ms;          /* private: last frame from the client (SSE: last event sent) */
   size_t pong_at, pong_len;       /* private: the last pong queued: where it is in the conn's out */
   uint64_t pong_taken;            /* private: the conn's out_taken then (ws_conn.c on_ping) */
+  size_t out_part;                /* private: bytes at the head of the conn's out that end a frame
+                                     the kernel took the start of (ws_conn.c write_now) */
+  uint64_t part_taken;            /* private: the conn's out_taken then (else out_part is 0) */
 } pk__ws;
 
 pk__ws *pk__ws_new(double cid);

@@ -169,7 +169,6 @@ static void on_write(uv_write_t *req, int status) {
   free(wr);
   if (c->closing) return;
   c->writing = 0;
-  c->writing_bytes = 0;
   if (status < 0) { pk__conn_close(c); return; }
   if (c->out.len || c->close_after) queue_flush(c);
   if (c->throttled && c->out.len < OUT_HIGH_WATER) { c->throttled = 0; queue_resume(c); }
@@ -219,7 +218,6 @@ static void flush(pk__conn *c) {
       uv_buf_t rb = uv_buf_init(wr->data, (unsigned)wr->len);
       if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &rb, 1, on_write)) { free(wr); pk__conn_close(c); return; }
       c->writing = 1;
-      c->writing_bytes = wr->len;
       return;
     }
   }
@@ -229,6 +227,25 @@ static void flush(pk__conn *c) {
     if (c->linger) start_linger(c);
     else pk__conn_close(c);
   }
+}
+
+/* Mid-turn (a burst bigger than the send buffer): how many of out's first bytes the kernel takes
+ * now, without waiting. Only what uv_try_write takes at once; it takes nothing while libuv still
+ * holds bytes of an earlier write, so the order is kept. Nothing is closed here: an error counts
+ * as nothing taken and shows again at the end of the turn's flush. The bytes taken are still in
+ * out: the caller drops them (pk__buf_consume, out_taken++). */
+size_t pk__conn_try_write(pk__conn *c) {
+  if (c->closing || !c->out.len) return 0;
+  size_t len = c->out.len < (1u << 30) ? c->out.len : (1u << 30);
+  uv_buf_t b = uv_buf_init(c->out.data, (unsigned)len);
+  int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  return n > 0 ? (size_t)n : 0;
+}
+
+/* Bytes queued for the connection that the kernel has not taken yet: in out, and in libuv's
+ * write queue (what a write in flight still holds; libuv counts down as the kernel takes them). */
+size_t pk__conn_unsent(pk__conn *c) {
+  return c->out.len + (c->closing ? 0 : uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp));
 }
 
 /* ---- answering ------------------------------------------------------------------------------ */

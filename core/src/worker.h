@@ -22,7 +22,6 @@ typedef struct pk__conn {
   unsigned deadline_req;        /* private: request count the deadline was set for */
   uv_shutdown_t shutdown_req;   /* private: lingering close */
   pk__ws *ws;                   /* private: set once the connection is a WebSocket */
-  size_t writing_bytes;         /* private: bytes in the write in flight */
   uint64_t out_taken;           /* private: bumped whenever bytes leave out (written or dropped),
                                    so a position in out can be known to still hold what it held */
   unsigned char in_parser, keep_alive, close_after, closing, writing, throttled, queued_flush,
@@ -82,6 +81,11 @@ void pk__conn_respond_error(pk__conn *c, int status, const char *message, const 
 /* The access log line of the connection's current request. */
 void pk__conn_access_log(pk__conn *c, int status, const char *error_id, size_t idlen);
 void pk__conn_queue_flush(pk__conn *c);
+/* Bytes queued for c that the kernel has not taken (in out, or held by a write in flight). */
+size_t pk__conn_unsent(pk__conn *c);
+/* How many of out's first bytes the kernel takes now, without waiting (for a burst bigger than
+ * the send buffer within one turn); never closes c. The caller drops them from out. */
+size_t pk__conn_try_write(pk__conn *c);
 /* The WebSocket connection with this cid, or NULL. */
 pk__conn *pk__conn_from_cid(double cid);
 

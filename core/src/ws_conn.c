@@ -1,4 +1,5 @@
 /* ws_conn.c: a connection after the WebSocket upgrade: frames in and out, pings, close, fan-out. */
+#define _GNU_SOURCE             /* memmem */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,16 +60,75 @@ static void append_event(pk__conn *c, const char *data, size_t len) {
   pk__conn_queue_flush(c);
 }
 
-/* Room for len more bytes under --ws-send-buffer (what is queued and what is being written)?
- * If not, the connection is doomed: closed with 1008 at the end of the turn, sent nothing more.
+/* Where the frame or event of out that holds byte n ends (n itself if one starts there), from
+ * `from`, where one starts. Frames and events go into out whole. A frame of ours is never masked:
+ * a 2, 4 or 10-byte header, then the payload. An event ends at its first blank line ("\n\n"
+ * is found nowhere else: each of its lines starts with "data: " or ": "). */
+static size_t message_end(const pk__conn *c, size_t from, size_t n) {
+  const pk__buf *out = &c->out;
+  if (n <= from) return from;
+  if (c->ws->sse) {
+    size_t at = n >= from + 2 ? n - 2 : from;
+    const char *e = memmem(out->data + at, out->len - at, "\n\n", 2);
+    return e ? (size_t)(e - out->data) + 2 : out->len;
+  }
+  size_t pos = from;
+  while (pos < n && pos + 2 <= out->len) {
+    const uint8_t *h = (const uint8_t *)out->data + pos;
+    uint64_t len = h[1] & 0x7f;
+    size_t hl = 2;
+    if (len == 126) { len = (uint64_t)h[2] << 8 | h[3]; hl = 4; }
+    else if (len == 127) { len = 0; for (int i = 0; i < 8; i++) len = len << 8 | h[2 + i]; hl = 10; }
+    pos += hl + (size_t)len;
+  }
+  return pos;
+}
+
+/* Bytes at the head of out that must go out before any can be dropped: the response head of the
+ * upgrade (or of the event stream), or the rest of a frame (an event) the kernel took the start
+ * of. 0 once out_taken moved on without us: out was flushed (what it held went whole into a
+ * write) or dropped. */
+static size_t out_part(pk__conn *c) {
+  return c->ws->part_taken == c->out_taken ? c->ws->out_part : 0;
+}
+
+static void set_out_part(pk__conn *c, size_t part) {
+  c->ws->out_part = part;
+  c->ws->part_taken = c->out_taken;
+}
+
+/* Hands what out holds to the kernel now, as far as it takes it without waiting. Returns the
+ * bytes the kernel has not taken. */
+static size_t write_now(pk__conn *c) {
+  size_t n = pk__conn_try_write(c);
+  if (!n) return pk__conn_unsent(c);
+  size_t part = out_part(c);
+  size_t keep = n < part ? part - n : message_end(c, part, n) - n;
+  pk__buf_consume(&c->out, n);
+  c->out_taken++;
+  set_out_part(c, keep);
+  return pk__conn_unsent(c);
+}
+
+/* Room for len more bytes under --ws-send-buffer? The limit is on the backlog a client that
+ * does not read leaves: bytes the kernel has not taken (pk__conn_unsent), not bytes sent in one
+ * turn. Everything sent during a turn is queued in out and written at the end of it; when the
+ * queue would pass the limit, what it holds is written now (write_now), and only what the kernel
+ * did not take counts. So a burst bigger than the limit reaches a client that reads (as long as
+ * the kernel's buffers and the client's reading keep what waits under the limit), while a loop
+ * sending without end to a client that does not read is stopped once the kernel's buffers are
+ * full and the limit is passed: memory stays near the limit.
+ * A message goes out when nothing waits, whatever its size (a client that reads is not closed
+ * for one big message); else, when what waits plus it would pass the limit, it is refused and
+ * the connection is doomed: closed with 1008 at the end of the turn, sent nothing more.
  * Returns 0 or -1. */
-/* The send-buffer limit is on the backlog: a message goes out when the queue is empty, whatever
- * its size (a client that reads is not closed for one big message), and is refused, closing the
- * connection with 1008, when what already waits plus it would pass the limit. */
 static int reserve(pk__conn *c, size_t len) {
   pk__ws *ws = c->ws;
-  size_t queued = c->out.len + c->writing_bytes;
-  if (queued == 0 || queued + len <= pk__W->opts->limits.ws_send_buffer) return 0;
+  uint64_t limit = pk__W->opts->limits.ws_send_buffer;
+  size_t unsent = pk__conn_unsent(c);
+  if (unsent == 0 || unsent + len <= limit) return 0;
+  unsent = write_now(c);
+  if (unsent == 0 || unsent + len <= limit) return 0;
   ws->doomed = 1;
   if (ndoomed == doomed_cap) {
     int cap = doomed_cap ? doomed_cap * 2 : 16;
@@ -231,6 +291,7 @@ void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_ma
   pk__ws_parser_init(&c->ws->parser, &callbacks, pk__W->opts->limits.ws_max_message, c);
   c->ws->parser.deflate = res.deflate.window_bits != 0;
   c->ws->deflate_bits = res.deflate.window_bits;
+  set_out_part(c, c->out.len);      /* the 101 head is no frame: never dropped, never walked */
   /* the agreed subprotocol, for wire.channel.protocol (kept with the connection, like its state) */
   if (res.protocol && pk__ws_kv_set(c->ws, "protocol", res.protocol, res.protocol_len)) { pk__conn_close(c); return; }
   start_channel(c, h, m, 101, path, plen, query, qlen);
@@ -259,6 +320,7 @@ void pk__sse_open(pk__conn *c, pk__request *r, pk__host *h, const pk__route_matc
   c->ws = pk__ws_new(pk__conn_new_handle(c));
   if (!c->ws) { pk__conn_close(c); return; }
   c->ws->sse = 1;
+  set_out_part(c, c->out.len);      /* the response head: never dropped */
   start_channel(c, h, m, 200, path, plen, query, qlen);
 }
 
@@ -314,7 +376,8 @@ void pk__ws_end_of_turn(pk__worker *w) {
     pk__logf("warn", "websocket %.0f: closed with 1008: the client does not read (%llu so far)",
              c->ws->cid, slow_clients_closed);
     c->ws->doomed = 0;
-    c->out.len = 0;               /* drop what it would not read; the close frame goes first */
+    /* drop what it would not read (but the rest of a frame begun): the close frame goes first */
+    c->out.len = out_part(c);
     c->out_taken++;
     pk__ws_close(c, PK__WS_CLOSE_POLICY, "send buffer full", 16);
   }

@@ -251,11 +251,29 @@ describe('WebSocket transport', () => {
     ws.close(1000); await ws.closed;
   });
 
+  test('a burst over --ws-send-buffer in one handler call reaches a client that reads (the limit is on what the kernel did not take)', async () => {
+    const big = await start();                           // the default send buffer: 4 MiB
+    try {
+      const ws = await open(big, '/echo', { perMessageDeflate: false }); await ws.next();
+      ws.send('burst:96:65536');                         // 6 MiB from one channel_message call
+      for (let i = 1; i <= 96; i++) assert.equal((await ws.next()).length, 65536, `message ${i}`);
+      assert.equal(await ws.next(), 'sent:96', 'no send was refused');
+      ws.send('still open');
+      assert.equal(await ws.next(), 'still open');
+      ws.close(1000);
+      assert.equal((await ws.closed).code, 1000);
+    } finally {
+      await big.stop();
+    }
+  });
+
   test('a client that stops reading is closed (1008) once over --ws-send-buffer; others are unaffected', async () => {
     const raw = await rawOpen(srv);
     await raw.waitFor(() => raw.frames().length >= 1);
     raw.sock.pause();                                    // stop reading
-    raw.sock.write(frame(1, 'big:60000'));               // asks for 64 x 60 kB
+    // 1000 x 64 KiB from one call: far more than the kernel's socket buffers take, so what waits
+    // passes the limit; the sends after that are refused, so the server holds little of it
+    raw.sock.write(frame(1, 'burst:1000:65536'));
     const other = await open(srv); await other.next();
     other.send('still here'); assert.equal(await other.next(), 'still here');
     await new Promise((r) => setTimeout(r, 300));
@@ -265,6 +283,9 @@ describe('WebSocket transport', () => {
     const close = fs.find((f) => f.op === 8);
     assert.ok(close, 'a close frame arrived');
     assert.equal(closeCode(close), 1008);
+    const got = fs.filter((f) => f.op === 1 && f.payload.length === 65536).length;
+    assert.ok(got < 1000, `the sends stopped early (${got} of 1000 arrived)`);
+    assert.ok(!fs.some((f) => f.op === 1 && f.payload.toString().startsWith('sent:')), 'nothing went after the limit was passed');
     other.close(); await other.closed;
   });
 });
@@ -400,6 +421,27 @@ describe('server-sent events', () => {
     assert.ok(!body.includes('\r'), 'no CR left in the stream');
     for (const line of body.split('\n')) assert.match(line, /^(data: .*|: heartbeat|)$/);
     s.sock.destroy();
+  });
+
+  test('a burst of events over --ws-send-buffer (4 MiB) in one call reaches a client that reads', async () => {
+    const s = await sseOpen(srv, '/events?topic=x&burst=96');   // 96 x 64 KiB from channel_open
+    const text = await s.until((t) => t.includes('data: sent:'), 10000);
+    await s.until((t) => t.endsWith('data: sent:96\n\n'), 1000);
+    assert.equal(text.split('data: ' + 'z'.repeat(65536) + '\n\n').length - 1, 96);
+    s.sock.destroy();
+  });
+
+  test('an event stream whose client does not read ends once over --ws-send-buffer', async () => {
+    const s = await sseOpen(srv, '/events?topic=x&burst=1000');  // 1000 x 64 KiB from channel_open
+    s.sock.pause();
+    await delay(300);
+    const ended = new Promise((r) => s.sock.on('close', r));
+    s.sock.resume();
+    await ended;
+    const text = await s.until(() => true);
+    const got = text.split('data: ' + 'z'.repeat(65536) + '\n\n').length - 1;
+    assert.ok(got > 0 && got < 1000, `the stream ended early (${got} of 1000 events arrived)`);
+    assert.ok(!text.includes('data: sent:'), 'nothing went after the limit was passed');
   });
 
   test('an event stream refuses text that is not UTF-8', async () => {
