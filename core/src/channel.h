@@ -20,6 +20,7 @@ typedef struct pk__ws {
   int sse;                        /* read-only: a server-sent events stream, not a WebSocket */
   int deflate_bits;               /* private: permessage-deflate agreed: the server's window (8..15), else 0 */
   int close_sent;                 /* private: our close frame is queued */
+  uint64_t close_sent_ms;         /* private: when (a client that never takes it is cut off) */
   int close_code;                 /* private: the code the connection closes with (for Lua) */
   int ping_out;                   /* private: a ping waits for its pong */
   int doomed;                     /* private: over its send limit, closed at the end of the turn */

@@ -154,6 +154,7 @@ int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len) {
 void pk__ws_close(pk__conn *c, int code, const char *reason, size_t rlen) {
   pk__ws *ws = c->ws;
   if (!ws || c->closing) return;
+  if (!ws->close_sent) ws->close_sent_ms = now_ms();
   if (ws->sse) {                 /* the end of an event stream is the end of the connection */
     ws->close_sent = 1;
     if (!ws->close_code) ws->close_code = code;
@@ -347,7 +348,13 @@ void pk__ws_closed(pk__conn *c) {
 void pk__ws_sweep(pk__conn *c, uint64_t now) {
   pk__ws *ws = c->ws;
   uint64_t idle = pk__W->opts->limits.ws_ping_ms;
-  if (ws->close_sent || now - ws->last_seen_ms < idle) return;
+  if (ws->close_sent) {
+    /* a client that does not read never gets our close (it waits behind what it did not read):
+     * after one idle period the connection is cut */
+    if (now - ws->close_sent_ms >= idle) pk__conn_close(c);
+    return;
+  }
+  if (now - ws->last_seen_ms < idle) return;
   if (ws->sse) {                 /* a comment line keeps proxies from closing an idle stream */
     pk__buf_append(&c->out, ": heartbeat\n\n", 13);
     pk__conn_queue_flush(c);

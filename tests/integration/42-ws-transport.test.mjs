@@ -2,6 +2,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -532,6 +533,40 @@ describe('WebSocket idle pings', () => {
     await expectClose(raw, 1001);
     ws.send('alive'); assert.equal(await ws.next(), 'alive');
     ws.close(); await ws.closed;
+  });
+});
+
+// The state of the server's end of a loopback connection in /proc/net/tcp ('01' is ESTABLISHED),
+// or null when the kernel has forgotten it.
+function serverSideState(serverPort, clientPort) {
+  const hex = (n) => n.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 3 && f[1].endsWith(':' + hex(serverPort)) && f[2].endsWith(':' + hex(clientPort))) return f[3];
+  }
+  return null;
+}
+
+describe('a client closed for not reading that never reads again', () => {
+  let srv;
+  before(async () => { srv = await start(['--ws-ping-ms', '200']); });
+  after(() => srv?.stop());
+
+  test('is cut off one idle period after its 1008 close was queued, holding nothing', async () => {
+    const raw = await rawOpen(srv);
+    await raw.waitFor(() => raw.frames().length >= 1);
+    raw.sock.pause();                                    // and never reads again
+    raw.sock.write(frame(1, 'burst:1000:65536'));
+    const port = raw.sock.localPort;
+    const until = Date.now() + 5000;
+    let state = serverSideState(srv.port, port);
+    assert.equal(state, '01', 'established at first');
+    while (state === '01' && Date.now() < until) {
+      await delay(100);
+      state = serverSideState(srv.port, port);
+    }
+    assert.notEqual(state, '01', 'the server closed its end although the client never read');
+    raw.sock.destroy();
   });
 });
 
