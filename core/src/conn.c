@@ -340,6 +340,10 @@ static int preflight(pk__conn *c, pk__request *r, const pk__cors *cors, const pk
   return 1;
 }
 
+/* After an answer written at once: 1 (parse nothing more) when the connection closes after it,
+ * so bytes that follow a "Connection: close" request get no answer of their own. */
+static int answered(const pk__conn *c) { return c->close_after || c->closing; }
+
 /* Returns 1 to pause the parser right after this request: a handler answers later, or nothing
  * after this request may be parsed on this connection (it closes after the answer, or it is a
  * WebSocket or an event stream now); feed() sorts out which. */
@@ -363,7 +367,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   if (!ulen || url[0] != '/') {
     c->keep_alive = 0;
     pk__conn_respond_error(c, 400, "Bad request target", NULL, 0);
-    return 0;
+    return answered(c);
   }
   if (r->http_minor >= 1) {      /* RFC 9112 section 3.2: exactly one Host in HTTP/1.1 */
     int hosts = 0;
@@ -372,7 +376,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     if (hosts != 1) {
       c->keep_alive = 0;
       pk__conn_respond_error(c, 400, hosts ? "More than one Host header" : "Missing Host header", NULL, 0);
-      return 0;
+      return answered(c);
     }
   }
   const char *q = memchr(url, '?', ulen);
@@ -389,7 +393,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     } else {
       pk__conn_respond_error(c, 405, "Method not allowed", "Allow: GET, HEAD\r\n", 18);
     }
-    return 0;
+    return answered(c);
   }
   pk__host *h = w->host;
   pk__route_match m;
@@ -397,7 +401,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   /* a preflight route is the one pikku.cors adds; an OPTIONS route the app wires itself runs */
   if (mid == PK_OPTIONS && found > 0 && h->cors && pk__host_is_channel(h, m.index) == 3 &&
       preflight(c, r, h->cors, h->router, url, plen))
-    return 0;
+    return answered(c);
   if (found < 0 && mid == PK_OPTIONS) {   /* RFC 9110 section 9.3.7: what the path allows */
     char allow[96];
     pk__buf extra;
@@ -409,7 +413,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     write_response(c, 204, NULL, 0, NULL, 0, extra.data, extra.len);
     pk__conn_access_log(c, 204, NULL, 0);
     pk__buf_free(&extra);
-    return 0;
+    return answered(c);
   }
   if (found <= 0) {
     /* the core's own 404/405 carry CORS headers too, so a browser can read them */
@@ -430,7 +434,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     if (found == 0) pk__conn_respond_error(c, 404, "Route not found", extra.data, extra.len);
     else pk__conn_respond_error(c, 405, "Method not allowed", extra.data, extra.len);
     pk__buf_free(&extra);
-    return 0;
+    return answered(c);
   }
   int kind = pk__host_is_channel(h, m.index);
   if (kind == 1) {

@@ -77,7 +77,10 @@ int pk__response_write(pk__buf *out, const pk__response *r) {
   int st = r->status;
   if (st < 100 || st > 999) st = 500;
   const char *reason = pk__status_reason(st);
-  int no_body = (st < 200 || st == 204 || st == 205 || st == 304);
+  int no_body = (st < 200 || st == 204 || st == 304);
+  /* 205 has no content either, but clients read it by its length: Content-Length: 0 (RFC 9110
+   * section 15.3.6), and whatever body was given is dropped */
+  int reset = st == 205;
   /* 426 Upgrade Required names the protocol in an Upgrade header (the caller's, in extra), and
    * whoever sends Upgrade must also send Connection: upgrade (RFC 9110 sections 15.5.22, 7.8):
    * one Connection header with both options, and any Connection line in extra left out. */
@@ -90,11 +93,12 @@ int pk__response_write(pk__buf *out, const pk__response *r) {
   pk__buf_append_str(out, reason);
   LIT(out, "\r\nServer: pikku/" PIKKU_VERSION "\r\nDate: ");
   pk__buf_append(out, pk__date_str(), 29);
-  if (r->content_type && !no_body) {
+  if (r->content_type && !no_body && !reset) {
     LIT(out, "\r\nContent-Type: ");
     pk__buf_append(out, r->content_type, r->content_type_len);
   }
-  if (!no_body && !r->stream) {
+  if (reset) LIT(out, "\r\nContent-Length: 0");
+  else if (!no_body && !r->stream) {
     LIT(out, "\r\nContent-Length: ");
     pk__buf_append_uint(out, r->body_len);
   }
@@ -109,7 +113,7 @@ int pk__response_write(pk__buf *out, const pk__response *r) {
   if (upgrade) append_without_connection(out, r->extra, r->extra_len);
   else pk__buf_append(out, r->extra, r->extra_len);
   LIT(out, "\r\n");
-  if (!r->head && !no_body) pk__buf_append(out, r->body, r->body_len);
+  if (!r->head && !no_body && !reset) pk__buf_append(out, r->body, r->body_len);
   return 0;
 }
 

@@ -108,6 +108,16 @@ describe('raw HTTP/1.1', () => {
     assert.equal(r.closed, true);
   });
 
+  test('bytes after Connection: close get no answer, also after answers the core writes itself', async () => {
+    for (const [req, status] of [[get('/_pikku/health', 'Connection: close\r\n'), 200], [get('/no/such', 'Connection: close\r\n'), 404],
+      [`OPTIONS /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`, 204]]) {
+      const r = await rawRequest(srv.port, req + 'NOT HTTP AT ALL\r\n\r\n');
+      assert.equal(r.responses.length, 1, r.text);
+      assert.equal(r.responses[0].status, status, r.text);
+      assert.equal(r.closed, true);
+    }
+  });
+
   test('a request split across many small writes', async () => {
     const req = get('/users/99');
     const parts = [];

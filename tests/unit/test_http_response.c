@@ -46,6 +46,20 @@ static void test_204_and_http10(void **s) {
   pk__buf_free(&b);
 }
 
+/* 205 Reset Content: no content, but Content-Length: 0 so that clients know it has ended */
+static void test_205_has_length_zero(void **s) {
+  pk__buf b; pk__buf_init(&b);
+  pk__response r = {.status = 205, .keep_alive = 1, .body = "{\"x\":1}", .body_len = 7,
+                    .content_type = "application/json", .content_type_len = 16};
+  pk__response_write(&b, &r);
+  const char *s2 = str(&b);
+  assert_non_null(strstr(s2, "HTTP/1.1 205 Reset Content\r\n"));
+  assert_non_null(strstr(s2, "\r\nContent-Length: 0\r\n"));
+  assert_null(strstr(s2, "Content-Type"));
+  assert_int_equal(strcmp(s2 + strlen(s2) - 4, "\r\n\r\n"), 0);   /* nothing after the head */
+  pk__buf_free(&b);
+}
+
 static void test_error_body_escapes(void **s) {
   pk__buf b; pk__buf_init(&b);
   assert_int_equal(pk__error_body(&b, 413, "too \"big\"\n", "id-1", 4), 0);
@@ -128,6 +142,7 @@ int main(void) {
     cmocka_unit_test(test_json_response),
     cmocka_unit_test(test_close_head_and_extra),
     cmocka_unit_test(test_204_and_http10),
+    cmocka_unit_test(test_205_has_length_zero),
     cmocka_unit_test(test_error_body_escapes),
     cmocka_unit_test(test_426_upgrade_required),
     cmocka_unit_test(test_status_table),
