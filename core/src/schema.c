@@ -560,6 +560,13 @@ static void compile_strings(cc_t *c, pk__snode *n, int si) {
     if (pk__sre_compile(ere, fast) == 0) n->fast = fast;
     n->checks |= 1u << PK__SK_PATTERN;
     n->msg[PK__SK_PATTERN] = env_msg(c, "must match the pattern %s", src);
+    if (!n->fast) {
+      n->msg[PK__SK_PATTERN_LONG] = env_msg(c, "is longer than %d bytes, the most matched against the pattern %s"
+                                            " (a pattern with groups or |)", PK__SPATTERN_MAX_SUBJECT, src);
+      n->msg[PK__SK_PATTERN_BUDGET] = env_msg(c, "cannot be matched against the pattern %s: this value holds more"
+                                              " than %d bytes of text for patterns with groups or |",
+                                              src, PK__SPATTERN_MAX_SUBJECTS);
+    }
     lua_pop(L, 3);
   }
   if ((i = field(c, si, "format"))) {

@@ -39,6 +39,8 @@ enum {
   PK__SK_ANYOF,
   PK__SK_ONEOF,
   PK__SK_NOT,
+  PK__SK_PATTERN_LONG,    /* a string too long for a pattern matched by regexec (message only) */
+  PK__SK_PATTERN_BUDGET,  /* one validation fed regexec too much text in all (message only) */
   PK__SK_COUNT
 };
 
@@ -152,6 +154,11 @@ int pk__sformat_check(int id, const char *s, size_t n);
  * with *why set for a pattern it does not take, or -2 when `cap` is too small (try a larger one). */
 #define PK__SPATTERN_MAX_DEPTH 64      /* groups nested in a pattern */
 #define PK__SPATTERN_MAX_COPIES 10000  /* items regcomp builds once counted repeats are expanded */
+/* regexec (patterns with groups or |) takes time quadratic in the string on some patterns
+ * ((x+x+)+y: 20 ms at 4 KiB, 30 s at 200 KiB): a string longer than this is refused unmatched,
+ * and so is the text past this total in one validation */
+#define PK__SPATTERN_MAX_SUBJECT 4096
+#define PK__SPATTERN_MAX_SUBJECTS (64 * 1024)
 #define PK__SPATTERN_MAX_OPTIONAL 2000 /* of those, the optional ones ({2,5} makes 3): memory ~ their square */
 int pk__spattern_translate(const char *src, size_t n, char *out, size_t cap, const char **why);
 /* Compiles a translated (POSIX ERE) pattern for the fast matcher: 0, or -1 if it needs regexec. */

@@ -31,6 +31,7 @@ typedef struct {
   int fill;     /* write defaults */
   int level;
   int depth;
+  size_t regexec_bytes;   /* text given to regexec so far (PK__SPATTERN_MAX_SUBJECTS) */
   seg_t seg[MAX_PATH_DEPTH];
 } vctx;
 
@@ -359,6 +360,10 @@ static int vstring(vctx *c, const pk__snode *n, int vi) {
   }
   if ((k & BIT(PK__SK_PATTERN)) && n->fast) {
     if (!pk__sre_match(n->fast, s, len) && fail(c, n->msg[PK__SK_PATTERN])) return 1;
+  } else if ((k & BIT(PK__SK_PATTERN)) && len > PK__SPATTERN_MAX_SUBJECT) {
+    if (fail(c, n->msg[PK__SK_PATTERN_LONG])) return 1;
+  } else if ((k & BIT(PK__SK_PATTERN)) && (c->regexec_bytes += len) > PK__SPATTERN_MAX_SUBJECTS) {
+    if (fail(c, n->msg[PK__SK_PATTERN_BUDGET])) return 1;
   } else if (k & BIT(PK__SK_PATTERN)) {
     int rc;
 #ifdef REG_STARTEND
@@ -614,6 +619,7 @@ int pk__schema_validate(lua_State *L, const pk__svalidator *v, int env, int vi, 
   c.L = L;
   c.env = env;
   c.nerr = c.nrep = c.silent = c.level = c.depth = 0;
+  c.regexec_bytes = 0;
   c.fill = fill;
   lua_pushnil(L);
   c.errs = lua_gettop(L);

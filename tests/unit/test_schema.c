@@ -189,6 +189,22 @@ static void test_strings(void **s) {
   EXPECT("return check({minLength=5}, 123)", "ok");
 }
 
+/* Patterns that regexec matches (groups or |) take time quadratic in the string on some inputs:
+ * strings over 4096 bytes, and text past 64 KiB in one validation, are refused unmatched. Patterns
+ * the built-in matcher takes (linear) have no such limit. */
+static void test_pattern_subject_limits(void **s) {
+  EXPECT("return check({pattern='(x+x+)+y'}, string.rep('x', 4095) .. 'y')", "ok");
+  EXPECT("return check({pattern='(x+x+)+y'}, string.rep('x', 200000))",
+         " is longer than 4096 bytes, the most matched against the pattern (x+x+)+y (a pattern with groups or |)");
+  EXPECT("return check({pattern='^x+$'}, string.rep('x', 200000))", "ok");
+  EXPECT("local t = {} for i = 1, 16 do t[i] = string.rep('a', 4096) end\n"
+         "return check({type='array', items={pattern='^(a|b)+$'}}, t)", "ok");
+  EXPECT("local t = {} for i = 1, 17 do t[i] = string.rep('a', 4096) end\n"
+         "return check({type='array', items={pattern='^(a|b)+$'}}, t)",
+         "/16 cannot be matched against the pattern ^(a|b)+$: this value holds more than 65536 bytes of text"
+         " for patterns with groups or |");
+}
+
 static void test_patterns(void **s) {
   EXPECT("return check({pattern='^[0-9]{5}$'}, '12345')", "ok");
   EXPECT("return check({pattern='^[0-9]{5}$'}, '1234')", " must match the pattern ^[0-9]{5}$");
@@ -845,6 +861,7 @@ int main(void) {
     cmocka_unit_test(test_patterns),
     cmocka_unit_test(test_pattern_unicode),
     cmocka_unit_test(test_pattern_braces),
+    cmocka_unit_test(test_pattern_subject_limits),
     cmocka_unit_test(test_pattern_expansion),
     cmocka_unit_test(test_fast_matcher),
     cmocka_unit_test(test_pattern_nul),
