@@ -14,7 +14,10 @@ local function str(extra)
 end
 
 M.Priority = { type = "string", enum = { "low", "medium", "high" } }
-local Tags = { type = "array", items = { type = "string" } }
+-- What is stored (and answered)
+local TagList = { type = "array", items = { type = "string" } }
+-- What may be sent: lengths have limits (the sample has none) so one user cannot make lists huge
+local Tags = { type = "array", items = { type = "string", minLength = 1, maxLength = 50 }, maxItems = 20 }
 
 M.Todo = {
   type = "object",
@@ -26,7 +29,7 @@ M.Todo = {
     completed = { type = "boolean" },
     priority = M.Priority,
     dueDate = str(),
-    tags = Tags,
+    tags = TagList,
     createdAt = str { format = "date-time" },
     updatedAt = str { format = "date-time" },
   },
@@ -74,11 +77,11 @@ M.CreateTodoInput = {
   type = "object",
   properties = {
     userId = str { description = "User ID (the demo user, user1, if not given)" },
-    title = str { minLength = 1 },
-    description = str(),
+    title = str { minLength = 1, maxLength = 200 },
+    description = str { maxLength = 2000 },
     priority = { type = "string", enum = { "low", "medium", "high" }, default = "medium" },
-    dueDate = str(),
-    tags = { type = "array", items = { type = "string" }, default = json.array() },
+    dueDate = str { maxLength = 40 },
+    tags = { type = "array", items = Tags.items, maxItems = Tags.maxItems, default = json.array() },
   },
   required = { "title" },
 }
@@ -87,10 +90,10 @@ M.UpdateTodoInput = {
   type = "object",
   properties = {
     id = str { description = "Todo ID" },
-    title = str { minLength = 1 },
-    description = { type = { "string", "null" } },
+    title = str { minLength = 1, maxLength = 200 },
+    description = { type = { "string", "null" }, maxLength = 2000 },
     priority = M.Priority,
-    dueDate = { type = { "string", "null" } },
+    dueDate = { type = { "string", "null" }, maxLength = 40 },
     tags = Tags,
     completed = { type = "boolean" },
   },

@@ -19,8 +19,14 @@ local function user_of(data, wire)
   return uid
 end
 
+-- The change is saved before it is published: a publish that fails (the queue to the other
+-- workers is full under a burst) is logged, and the call still answers with what was saved.
 local function publish(services, topic, todo)
-  services.eventhub:publish(topic, { topic = topic, data = todo })
+  local ok, err = pcall(services.eventhub.publish, services.eventhub, topic, { topic = topic, data = todo })
+  if not ok then
+    services.logger.warn("%s for todo %s not published: %s", topic, tostring(todo.id),
+      type(err) == "table" and tostring(err.message) or tostring(err))
+  end
 end
 
 M.list_todos = pikku.func {

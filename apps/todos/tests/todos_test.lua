@@ -57,6 +57,23 @@ describe("todo functions", function()
     expect(todo.tags).to_equal { "release" }
   end)
 
+  it("createTodo: a title over 200 characters, or more than 20 tags, is 422", function()
+    local e = t.expect_error(function() t.call(todos.create_todo, { title = string.rep("x", 201) }, opts) end, 422)
+    expect(e.payload.errors[1].path).to_equal("/title")
+    local tags = {}
+    for i = 1, 21 do tags[i] = "t" .. i end
+    t.expect_error(function() t.call(todos.create_todo, { title = "x", tags = tags }, opts) end, 422)
+    expect(t.call(todos.create_todo, { title = string.rep("x", 200) }, opts).todo.title).to_equal(string.rep("x", 200))
+  end)
+
+  it("a change whose event cannot be published is still saved and answered", function()
+    local failing = { publish = function() error("the hub queue is full", 0) end }
+    local o = { services = { store = store, eventhub = failing } }
+    local todo = t.call(todos.create_todo, { title = "Saved anyway" }, o).todo
+    expect(todo.title).to_equal("Saved anyway")
+    expect(t.call(todos.get_todo, { id = todo.id }, opts).todo.title).to_equal("Saved anyway")
+  end)
+
   it("createTodo: a missing or empty title is 422 naming /title", function()
     local e = t.expect_error(function() t.call(todos.create_todo, {}, opts) end, "UnprocessableContent")
     expect(e.payload.errors[1].path).to_equal("/title")
