@@ -380,8 +380,9 @@ void pk__ws_end_of_turn(pk__worker *w) {
     pk__conn *c = doomed[i];
     if (!c || c->closing) continue;
     slow_clients_closed++;
-    pk__logf("warn", "websocket %.0f: closed with 1008: the client does not read (%llu so far)",
-             c->ws->cid, slow_clients_closed);
+    pk__logf("warn", "%s %.0f: closed%s: the client does not read (%llu so far)",
+             c->ws->sse ? "event stream" : "websocket", c->ws->cid, c->ws->sse ? "" : " with 1008",
+             slow_clients_closed);
     c->ws->doomed = 0;
     /* drop what it would not read (but the rest of a frame begun): the close frame goes first */
     c->out.len = out_part(c);
