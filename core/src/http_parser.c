@@ -227,6 +227,23 @@ void pk__http_parser_free(pk__http_parser *p) {
   pk__buf_free(&p->req.body);
 }
 
+static int tchar(unsigned char ch) {   /* RFC 9110 section 5.6.2: the characters of a token */
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+         (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* llhttp refused the method at pos: is it a well-formed token ("PURGE /x", "FOO *"), which is
+ * 501, rather than bytes that are not HTTP at all (400)? */
+static int unknown_method(const char *start, const char *end, const char *pos) {
+  const char *b = pos, *f = pos;
+  while (b > start && tchar((unsigned char)b[-1])) b--;
+  while (f < end && tchar((unsigned char)*f)) f++;
+  if (f == b || f + 1 >= end || *f != ' ') return 0;
+  if (b > start && b[-1] != '\n') return 0;       /* the method begins a line */
+  return f[1] == '/' || f[1] == '*' || (end - f > 8 && strncasecmp(f + 1, "http://", 7) == 0) ||
+         (end - f > 9 && strncasecmp(f + 1, "https://", 8) == 0);
+}
+
 int pk__http_parser_feed(pk__http_parser *p, const char *data, size_t len, size_t *used) {
   p->feed_end = data + len;
   p->url_end = p->value_end = NULL;   /* pointers into earlier reads are gone */
@@ -244,6 +261,10 @@ int pk__http_parser_feed(pk__http_parser *p, const char *data, size_t len, size_
   if (!p->error_status && e == HPE_INVALID_VERSION && pos && pos < data + len && *pos == '\r') {
     p->error_status = 505;            /* a well-formed version llhttp does not speak: HTTP/1.2, HTTP/3.5 */
     p->error_message = "HTTP version not supported";
+  }
+  if (!p->error_status && e == HPE_INVALID_METHOD && pos && unknown_method(data, data + len, pos)) {
+    p->error_status = 501;            /* RFC 9110 section 9.1: a method the server does not know */
+    p->error_message = "Method not implemented";
   }
   if (!p->error_status) {
     p->error_status = 400;

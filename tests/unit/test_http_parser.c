@@ -65,6 +65,24 @@ static void test_value_whitespace(void **s) {
   assert_int_equal(n, 0);
 }
 
+/* A method llhttp does not know is 501 when it is a well-formed token; other bytes are 400. */
+static void test_unknown_method(void **s) {
+  size_t used;
+  const struct { const char *req; int status; } cases[] = {
+    {"FOO / HTTP/1.1\r\nHost: x\r\n\r\n", 501},
+    {"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501},
+    {"GET / HTTP/1.1\r\nHost: x\r\n\r\nFROB * HTTP/1.1\r\nHost: x\r\n\r\n", 501},   /* the second */
+    {"NOT HTTP AT ALL\r\n\r\n", 400},
+    {"G(T / HTTP/1.1\r\n\r\n", 400},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    teardown(s);
+    setup(s);
+    assert_int_equal(feed(cases[i].req, &used), PK_FEED_ERROR);
+    assert_int_equal(P.error_status, cases[i].status);
+  }
+}
+
 static void test_bare_lf(void **s) {
   size_t used;
   const char *bad[] = {
@@ -193,6 +211,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_simple_and_headers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_value_whitespace, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_unknown_method, setup, teardown),
     cmocka_unit_test_setup_teardown(test_bare_lf, setup, teardown),
     cmocka_unit_test_setup_teardown(test_http10_chunked_closes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_split_input, setup, teardown),
