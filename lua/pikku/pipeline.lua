@@ -203,6 +203,9 @@ local function resolve_http(svc, w, strict, upgrade)
             or "invalid bearer token"), 0)
         end
         return
+      elseif strict and match(authz, "^[Bb][Ee][Aa][Rr][Ee][Rr] ") then
+        -- "Bearer" with no single token after it (two Authorization headers arrive joined by ", ")
+        error(errors.InvalidSession("malformed bearer token: send one Authorization: Bearer <token>"), 0)
       end
     end
   end

@@ -127,6 +127,10 @@ describe('apps/todos: auth, sessions and permissions', () => {
     assert.equal(r.json.message, 'invalid bearer token');
     r = await call(srv, '/me', { headers: { authorization: `Bearer ${h}.${p}.` } });
     assert.equal(r.status, 401, r.text);
+    // two Authorization headers arrive joined ("Bearer a, Bearer b"): not a session, and said so
+    r = await call(srv, '/me', { headers: { authorization: `Bearer ${token}, Bearer ${token}` } });
+    assert.equal(r.status, 401, r.text);
+    assert.equal(r.json.name, 'InvalidSession');
   });
 
   test('POST /logout clears the cookie; the old browser cookie jar then has no session', async () => {
