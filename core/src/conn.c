@@ -364,6 +364,11 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   }
   const char *frag = ulen ? memchr(url, '#', ulen) : NULL;   /* a fragment is the client's business */
   if (frag) ulen = (size_t)(frag - url);
+  if (ulen == 1 && url[0] == '*' && r->method == HTTP_OPTIONS) {   /* RFC 9110 9.3.7: the server itself */
+    write_response(c, 204, NULL, 0, NULL, 0, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n", 53);
+    pk__conn_access_log(c, 204, NULL, 0);
+    return answered(c);
+  }
   if (!ulen || url[0] != '/') {
     c->keep_alive = 0;
     pk__conn_respond_error(c, 400, "Bad request target", NULL, 0);

@@ -118,6 +118,13 @@ describe('raw HTTP/1.1', () => {
     }
   });
 
+  test('OPTIONS * -> 204 with the methods the server knows', async () => {
+    const r = await rawRequest(srv.port, 'OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
+    assert.equal(r.responses.length, 1, r.text);
+    assert.equal(r.responses[0].status, 204, r.text);
+    assert.match(r.text, /\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n/);
+  });
+
   test('a request split across many small writes', async () => {
     const req = get('/users/99');
     const parts = [];
