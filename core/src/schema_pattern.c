@@ -544,6 +544,12 @@ int pk__spattern_translate(const char *s, size_t n, char *buf, size_t cap, const
    * ((a{255}){255}){255} would take gigabytes, so the total is capped */
   double size[PK__SPATTERN_MAX_DEPTH + 1] = {0};
   double optional = 0;
+  /* whether each open group can match the empty string: its current alternative so far, and any
+   * finished one. regcomp treats every copy of such a group as optional, and ((a*)*)... chains
+   * take it exponential time, so an unbounded repeat of one is refused */
+  unsigned char alt_empty[PK__SPATTERN_MAX_DEPTH + 1], any_empty[PK__SPATTERN_MAX_DEPTH + 1];
+  alt_empty[0] = 1;
+  any_empty[0] = 0;
   int depth = 0;
   while (t.i < n && !t.why) {
     cpset st;
@@ -559,14 +565,27 @@ int pk__spattern_translate(const char *s, size_t n, char *buf, size_t cap, const
     if (kind == IT_OTHER && first == '(') {
       if (depth == PK__SPATTERN_MAX_DEPTH) { tr_fail(&t, "groups nested too deep"); break; }
       size[++depth] = 0;
+      alt_empty[depth] = 1;
+      any_empty[depth] = 0;
+    } else if (kind == IT_OTHER && first == '|') {
+      any_empty[depth] |= alt_empty[depth];
+      alt_empty[depth] = 1;
     } else if (kind == IT_GROUP && depth > 0) {
+      int empty = any_empty[depth] || alt_empty[depth];
       double inner = size[depth--];
       if (inner < 1) inner = 1;      /* an empty group "()" is still a node regcomp copies */
       size[depth] += inner * copies(&q);
-      optional += inner * optional_copies(&q);
+      if (empty && q.hi < 0) {
+        tr_fail(&t, "a group that can match the empty string repeated without bound ((a*)*, (a|)+): drop the"
+                    " outer or the inner repeat");
+        break;
+      }
+      optional += inner * (empty ? copies(&q) : optional_copies(&q));
+      if (!empty && q.lo > 0) alt_empty[depth] = 0;
     } else if (kind == IT_SET) {
       size[depth] += copies(&q);
       optional += optional_copies(&q);
+      if (q.lo > 0) alt_empty[depth] = 0;
     }
     if (size[depth] > PK__SPATTERN_MAX_COPIES) tr_fail(&t, "counted repeats expand too far (nested {n,m} multiply)");
     else if (optional > PK__SPATTERN_MAX_OPTIONAL)

@@ -380,6 +380,22 @@ static void test_pattern_expansion(void **s) {
     assert_int_equal(pk__spattern_translate(bad[i], strlen(bad[i]), ere, sizeof ere, &why), -1);
     assert_non_null(strstr(why, "expand too far"));
   }
+  /* a group that can match nothing: every copy counts as optional ((a*){10000} took 773 MB), and an
+   * unbounded repeat of one is refused (((a*)*)? twenty times took regcomp seconds) */
+  const char *empty_ok[] = {"^(a*b)*$", "^(\\d+(\\.\\d+)*)?$", "(a|b)+", "(){2000}", "^(x?){3}$"};
+  for (size_t i = 0; i < sizeof empty_ok / sizeof *empty_ok; i++) {
+    why = NULL;
+    assert_int_equal(pk__spattern_translate(empty_ok[i], strlen(empty_ok[i]), ere, sizeof ere, &why), 0);
+  }
+  const char *empty_star[] = {"(a*)*", "((a*)*)?", "(a|)+", "(a?b?){2,}", "(()|x)*", "(^)*"};
+  for (size_t i = 0; i < sizeof empty_star / sizeof *empty_star; i++) {
+    why = NULL;
+    assert_int_equal(pk__spattern_translate(empty_star[i], strlen(empty_star[i]), ere, sizeof ere, &why), -1);
+    assert_non_null(strstr(why, "can match the empty string repeated without bound"));
+  }
+  why = NULL;
+  assert_int_equal(pk__spattern_translate("(a*){10000}", 11, ere, sizeof ere, &why), -1);
+  assert_non_null(strstr(why, "too many optional copies"));
   /* optional copies cost regcomp memory by their square (a{1,8080}: 500 MB): 2000 in all */
   const char *optional[] = {"^[0-9]{1,5000}$", "u{1,4{1,y{1,4{1,8080}", "(ab){1,1002}", "a{0,1000}b{0,1001}",
                             "(a{0,10}){0,200}"};
