@@ -107,9 +107,10 @@ const char *pk__ws_kv_get(const pk__ws *ws, const char *key, size_t *vlen) {
 int pk__topic_subscribe(struct pk__conn *c, pk__ws *ws, const char *name, size_t len) {
   uint32_t h = hash(name, len);
   pk__topic *t = find(name, len, h);
-  if (t) {
+  if (t)
     for (int i = 0; i < ws->ntopics; i++) if (ws->topics[i] == t) return 0;
-  } else {
+  if (ws->ntopics >= PK__WS_MAX_TOPICS) return -E2BIG;
+  if (!t) {
     if (!(t = calloc(1, sizeof *t)) || !(t->name = malloc(len + 1))) { free(t); return -ENOMEM; }
     memcpy(t->name, name, len);
     t->name[len] = 0;

@@ -40,7 +40,9 @@ void pk__ws_free(pk__ws *ws);
 int pk__ws_kv_set(pk__ws *ws, const char *key, const char *value, size_t vlen);  /* value NULL: remove */
 const char *pk__ws_kv_get(const pk__ws *ws, const char *key, size_t *vlen);
 
-/* Topics. subscribe is idempotent. */
+/* Topics. subscribe is idempotent; a connection holds at most PK__WS_MAX_TOPICS (then -E2BIG:
+ * subscribing and leaving cost time in the number a connection holds). */
+#define PK__WS_MAX_TOPICS 1024
 int pk__topic_subscribe(struct pk__conn *c, pk__ws *ws, const char *topic, size_t len);
 int pk__topic_unsubscribe(pk__ws *ws, const char *topic, size_t len);
 /* Calls fn(conn, arg) for every subscriber of topic except the connection with exclude_cid.

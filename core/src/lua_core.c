@@ -132,13 +132,19 @@ static pk__conn *ws_conn(lua_State *L) {
  * decodes its stream as UTF-8): text that is not is the app's mistake, raised here where the app
  * can see it, instead of sent to a client that must then fail the connection. The check is on
  * every text sent; the validator goes eight bytes at a time over ASCII, so JSON costs little. */
-#define NOT_UTF8 "text must be valid UTF-8; use send_binary for bytes"
+#define NOT_UTF8 "wire.channel.send: text must be valid UTF-8; use send_binary for bytes"
+
+/* Raises msg as it is: no "file:line" of pikku's own Lua module that called the core. */
+static int raise_plain(lua_State *L, const char *msg) {
+  lua_pushstring(L, msg);
+  return lua_error(L);
+}
 
 static int l_ws_send(lua_State *L) {
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   int binary = lua_toboolean(L, 3);
-  if (!binary && !pk__utf8_valid(data, len)) return luaL_error(L, NOT_UTF8);
+  if (!binary && !pk__utf8_valid(data, len)) return raise_plain(L, NOT_UTF8);
   pk__conn *c = ws_conn(L);
   if (!c || pk__ws_send(c, binary ? PK__WS_OP_BINARY : PK__WS_OP_TEXT, data, len)) return 0;
   lua_pushboolean(L, 1);
@@ -151,7 +157,7 @@ static int l_ws_close(lua_State *L) {
   const char *reason = luaL_optlstring(L, 3, "", &rlen);
   if (code != 1000 && !(code >= 3000 && code <= 4999) && !pk__ws_close_code_valid(code))
     return luaL_error(L, "ws_close: %d is not a close code an app may send (1000 or 3000-4999)", code);
-  if (!pk__utf8_valid(reason, rlen)) return luaL_error(L, "ws_close: the close reason must be valid UTF-8 text");
+  if (!pk__utf8_valid(reason, rlen)) return raise_plain(L, "wire.channel.close: the close reason must be valid UTF-8 text");
   pk__conn *c = ws_conn(L);
   if (!c) return 0;
   pk__ws_close(c, code, reason, rlen);
@@ -187,7 +193,14 @@ static int l_subscribe(lua_State *L) {
   const char *topic = luaL_checklstring(L, 2, &tlen);
   pk__conn *c = ws_conn(L);
   if (!c) return 0;
-  if (pk__topic_subscribe(c, c->ws, topic, tlen)) return luaL_error(L, "out of memory");
+  int rc = pk__topic_subscribe(c, c->ws, topic, tlen);
+  if (rc == -E2BIG) {   /* nil, why: the caller raises it as the app's error (429) */
+    lua_pushnil(L);
+    lua_pushfstring(L, "a connection may subscribe to at most %d topics (unsubscribe some first)",
+                    PK__WS_MAX_TOPICS);
+    return 2;
+  }
+  if (rc) return luaL_error(L, "out of memory");
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -208,7 +221,7 @@ static int l_publish(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &dlen);
   double exclude = luaL_optnumber(L, 3, 0);
   if (!pk__utf8_valid(data, dlen))
-    return luaL_error(L, "publish: the data must be valid UTF-8 text (it goes out as text frames and events)");
+    return raise_plain(L, "services.eventhub:publish: the data must be valid UTF-8 text (it goes out as text frames and events)");
   /* the same limit everywhere: a message the hub cannot carry reaches no subscriber at all,
    * rather than only those of this worker */
   if (PK_HUB_PUBLISH_FIXED + tlen + dlen > PK_HUB_MAX_FRAME)

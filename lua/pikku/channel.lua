@@ -84,10 +84,20 @@ local function c_get(cid, key)
   return core.channel_get(cid, key)
 end
 
+M.MAX_TOPICS = 1024   -- topics one connection may hold
+
 function M.subscribe(cid, topic)
   local f = fakes[cid]
   if f then
     if f.closed then return nil end
+    if not f.topics[topic] then   -- the core's limit (PK__WS_MAX_TOPICS in channel.h), in tests too
+      f.ntopics = (f.ntopics or 0) + 1
+      if f.ntopics > M.MAX_TOPICS then
+        f.ntopics = f.ntopics - 1
+        return nil, format("a connection may subscribe to at most %d topics (unsubscribe some first)",
+          M.MAX_TOPICS)
+      end
+    end
     local set = fake_topics[topic]
     if set == nil then
       set = {}
@@ -109,6 +119,7 @@ function M.unsubscribe(cid, topic)
       set[cid] = nil
       if next(set) == nil then fake_topics[topic] = nil end
     end
+    if f.topics[topic] then f.ntopics = f.ntopics - 1 end
     f.topics[topic] = nil
     return true
   end

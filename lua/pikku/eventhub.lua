@@ -4,6 +4,7 @@
 local M = {}
 
 local channel = require "pikku.channel"
+local errors = require "pikku.errors"
 local json = require "pikku.json"
 
 local type, tostring, error = type, tostring, error
@@ -37,7 +38,8 @@ function M.new()
     local topic = a
     if a == hub then topic = b end   -- not "a == hub and b or a": a nil topic must say nil
     check_topic(topic, "subscribe")
-    channel.subscribe(current("subscribe"), topic)
+    local ok, why = channel.subscribe(current("subscribe"), topic)
+    if ok == nil and why then error(errors.TooManyRequests(why), 0) end
     return true
   end
 

@@ -236,6 +236,20 @@ describe('channels (1 worker)', () => {
     assert.deepEqual(await c.closed, { code: 4000, reason: 'bye' });
   });
 
+  test('a connection holds at most 1024 topics: the next subscribe is an error frame, re-subscribing is fine, leaving one makes room', async () => {
+    const a = await ws('/ws/lim');
+    await a.next();
+    assert.deepEqual(await a.call({ action: 'subscribeMany', prefix: 't', n: 1024, id: 'm' }), { action: 'subscribeMany', id: 'm', subscribed: 1024 });
+    const over = await a.call({ action: 'subscribe', topic: 'one-more', id: 'x' });
+    assert.equal(over.id, 'x');
+    assert.match(over.error, /at most 1024 topics/);
+    assert.equal(over.errorName, 'TooManyRequests');
+    assert.equal((await a.call({ action: 'subscribe', topic: 't7', id: 'again' })).subscribed, true);
+    await a.call({ action: 'unsubscribe', topic: 't1' });
+    assert.equal((await a.call({ action: 'subscribe', topic: 'one-more', id: 'y' })).subscribed, true);
+    a.close();
+  });
+
   test('pub/sub: an HTTP publish reaches subscribers; exclude; unsubscribe stops it; a closed connection leaves its topics', async () => {
     const a = await ws('/ws/a');
     const b = await ws('/ws/b');

@@ -230,11 +230,11 @@ describe('WebSocket transport', () => {
   test('text that is not UTF-8 is refused with an error: send, close reason, publish; bytes go as binary', async () => {
     const ws = await open(srv); await ws.next();
     ws.send('bad:send');
-    assert.equal(await ws.next(), 'error:text must be valid UTF-8; use send_binary for bytes');
+    assert.equal(await ws.next(), 'error:wire.channel.send: text must be valid UTF-8; use send_binary for bytes');
     ws.send('bad:close');
-    assert.equal(await ws.next(), 'error:ws_close: the close reason must be valid UTF-8 text');
+    assert.equal(await ws.next(), 'error:wire.channel.close: the close reason must be valid UTF-8 text');
     ws.send('bad:publish');
-    assert.match(await ws.next(), /^error:publish: the data must be valid UTF-8 text/);
+    assert.match(await ws.next(), /^error:services.eventhub:publish: the data must be valid UTF-8 text/);
     ws.send('bad:binary');
     assert.deepEqual([...(await ws.next())], [...Buffer.from('bad \xff\xfe', 'latin1')]);
     assert.equal(await ws.next(), 'ok:true');
@@ -447,7 +447,7 @@ describe('server-sent events', () => {
 
   test('an event stream refuses text that is not UTF-8', async () => {
     const s = await sseOpen(srv, '/events?topic=x&badutf8=1');
-    await s.until((t) => t.includes('data: refused:true:text must be valid UTF-8; use send_binary for bytes\n\n'));
+    await s.until((t) => t.includes('data: refused:true:wire.channel.send: text must be valid UTF-8; use send_binary for bytes\n\n'));
     s.sock.destroy();
   });
 

@@ -47,8 +47,8 @@ M.auth = pikku.func {
   func = function(services, data, wire)
     local user = auth.check_credentials(services, data.username, data.password)
     wire.set_session { userId = user.id, role = user.role }
-    services.logger.info("user %s authenticated on channel connection %s", user.id,
-      tostring(wire.channel and wire.channel.id))
+    services.logger.info("user %s authenticated on channel connection %.0f", user.id,
+      wire.channel and wire.channel.id or 0)
     return { authenticated = true, userId = user.id }
   end,
 }
