@@ -18,7 +18,7 @@ local pipeline = require "pikku.pipeline"
 local type, tostring, pairs, ipairs, next, error, select, setmetatable, getmetatable, rawget, rawset =
   type, tostring, pairs, ipairs, next, error, select, setmetatable, getmetatable, rawget, rawset
 local unpack = unpack
-local match, format, lower, sub, find = string.match, string.format, string.lower, string.sub, string.find
+local match, format, lower, sub, find, gmatch = string.match, string.format, string.lower, string.sub, string.find, string.gmatch
 local co_running = coroutine.running
 local json_encode, json_decode, json_null, array_mt = json.encode, json.decode, json.null, json.array_mt
 local is_error = errors.is
@@ -789,6 +789,13 @@ local function connect_fake(req, routes, kind, helper, wanted, open)
     error(helper .. ": no " .. wanted .. " is wired at GET " .. path, 3)
   end
   local f = M.new_fake(req.headers, req.session)
+  if r.protocols and f.hdrs["sec-websocket-protocol"] then   -- as the core agrees one at the upgrade
+    local ours = {}
+    for _, p in ipairs(r.protocols) do ours[p] = true end
+    for offer in gmatch(f.hdrs["sec-websocket-protocol"], "[^,%s]+") do
+      if ours[offer] then f.store.protocol = offer break end
+    end
+  end
   open(f.id, r, path, query, unpack(params))
   return f
 end
