@@ -8,6 +8,7 @@
 #include "hub.h"
 #include "log.h"
 #include "lua_host.h"
+#include "lua_work.h"
 #include "pikku.h"
 #include "worker.h"
 
@@ -461,6 +462,7 @@ void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker) 
   lua_setfield(L, -2, "worker");
   lua_pushstring(L, PIKKU_VERSION);
   lua_setfield(L, -2, "version");
+  pk__work_open(L, h);
   lua_setfield(L, -2, "pikku.core");
   lua_pop(L, 2);
 }

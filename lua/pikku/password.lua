@@ -9,8 +9,8 @@ local pbkdf2, random_bytes = crypto.pbkdf2_sha256, crypto.random_bytes
 local b64enc, b64dec, equals = crypto.b64url_encode, crypto.b64url_decode, crypto.equals
 
 -- About 55 ms per hash on one core of the development machine (0.22 ms per 1000 iterations; see
--- docs/auth-primitives.md). The hash runs on the worker's thread, so this is also how long a
--- login blocks that worker. Raise it with hardware; needs_rehash() upgrades stored hashes.
+-- docs/auth-primitives.md). Inside a call it runs on libuv's thread pool (4 threads unless
+-- UV_THREADPOOL_SIZE says otherwise): the worker serves other requests meanwhile. Raise it with hardware; needs_rehash() upgrades stored hashes.
 M.DEFAULT_ITERATIONS = 250000
 M.SALT_LEN = 16
 M.HASH_LEN = 32
@@ -19,6 +19,15 @@ M.HASH_LEN = 32
 M.MAX_ITERATIONS = 5000000
 
 local PREFIX = "pbkdf2-sha256"
+
+-- PBKDF2 on libuv's thread pool when a call of the runtime runs this (the worker goes on serving
+-- while it computes); on this thread otherwise (at load time, seeding users, say).
+local function derive(password, salt, iterations, keylen)
+  local runtime = package.loaded["pikku.runtime"]
+  local dk = runtime and runtime.pbkdf2_wait(password, salt, iterations, keylen)
+  if dk == nil then return pbkdf2(password, salt, iterations, keylen) end
+  return dk or nil
+end
 
 --- password.hash(password, opts) -> "pbkdf2-sha256$<iterations>$<b64url salt>$<b64url hash>"
 -- opts.iterations (default M.DEFAULT_ITERATIONS). A fresh 16-byte salt every call.
@@ -34,7 +43,7 @@ function M.hash(password, opts)
   end
   local salt, err = random_bytes(M.SALT_LEN)
   if not salt then error("password.hash: " .. err, 2) end
-  local dk = pbkdf2(password, salt, iterations, M.HASH_LEN)
+  local dk = derive(password, salt, iterations, M.HASH_LEN)
   if not dk then error("password.hash: PBKDF2 failed", 2) end
   return PREFIX .. "$" .. iterations .. "$" .. b64enc(salt) .. "$" .. b64enc(dk)
 end
@@ -58,7 +67,7 @@ function M.verify(password, stored)
   if type(password) ~= "string" then return false end
   local iterations, salt, hash = parse(stored)
   if not iterations then return false end
-  local dk = pbkdf2(password, salt, iterations, #hash)
+  local dk = derive(password, salt, iterations, #hash)
   return dk ~= nil and equals(dk, hash)
 end
 

@@ -549,6 +549,18 @@ function M.sleep(ms)
   co_yield(SLEEPING)
 end
 
+--- M.pbkdf2_wait(password, salt, iterations, keylen) -> key, false (failed), or nil when the running
+--- code cannot wait (no call of the runtime runs it: load time): PBKDF2-HMAC-SHA256 on libuv's
+--- thread pool while this call is suspended, so a login does not stop the worker.
+function M.pbkdf2_wait(password, salt, iterations, keylen)
+  local co = co_running()
+  if co == nil or calls[co] == nil or core.pbkdf2_async == nil then return nil end
+  local token = wait_token()
+  core.pbkdf2_async(password, salt, iterations, keylen, token)
+  co_yield(SLEEPING)
+  return core.work_result(token) or false
+end
+
 -- ---- calls without a socket (pikku test) -------------------------------------------------------
 
 local function task_body(fn, ...)

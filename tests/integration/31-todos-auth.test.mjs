@@ -53,6 +53,16 @@ describe('apps/todos: auth, sessions and permissions', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  test('a login hashes on the thread pool: the one worker answers a request sent after it first', async () => {
+    const order = [];
+    const logins = [1, 2, 3].map((i) => login(srv, 'demo', 'test').then((r) => { order.push(`login${i}:${r.status}`); }));
+    await new Promise((r) => setTimeout(r, 5));   // the logins are in the worker, hashing
+    const list = call(srv, '/todos').then((r) => { order.push(`list:${r.status}`); });
+    await Promise.all([...logins, list]);
+    assert.equal(order[0], 'list:200', `order: ${order.join(' ')}`);
+    assert.deepEqual(order.slice(1).sort(), ['login1:200', 'login2:200', 'login3:200']);
+  });
+
   test('POST /login demo/test -> {token, user} and an HttpOnly session cookie', async () => {
     const r = await login(srv, 'demo', 'test');
     assert.equal(r.status, 200, r.text);

@@ -1,0 +1,103 @@
+/* lua_work.c: CPU-heavy work for a Lua call on libuv's thread pool (PBKDF2), resumed by token when done. */
+#include "lua_work.h"
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <uv.h>
+#include "worker.h"
+
+#define HOST(L) ((pk__host *)lua_touserdata((L), lua_upvalueindex(1)))
+#define MAX_KEY 64
+
+typedef struct work {
+  uv_work_t req;
+  pk__host *h;
+  double token;
+  int iterations, keylen, ok;
+  size_t plen, slen;
+  unsigned char key[MAX_KEY];
+  char *pass, *salt;        /* copies, in the same allocation */
+} work;
+
+/* In each Lua state's registry: token -> derived key (or false), until core.work_result takes it. */
+#define RESULTS "pikku.work_results"
+
+static void run(uv_work_t *req) {   /* on a pool thread: no Lua here */
+  work *w = req->data;
+  w->ok = PKCS5_PBKDF2_HMAC(w->pass, (int)w->plen, (const unsigned char *)w->salt, (int)w->slen,
+                            w->iterations, EVP_sha256(), w->keylen, w->key) == 1;
+}
+
+static void done(uv_work_t *req, int status) {
+  work *w = req->data;
+  lua_State *L = w->h->L;
+  lua_getfield(L, LUA_REGISTRYINDEX, RESULTS);
+  lua_pushnumber(L, w->token);
+  if (status == 0 && w->ok) lua_pushlstring(L, (const char *)w->key, (size_t)w->keylen);
+  else lua_pushboolean(L, 0);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  OPENSSL_cleanse(w->key, sizeof w->key);
+  OPENSSL_cleanse(w->pass, w->plen);
+  pk__host_resume(w->h, w->token);
+  pk__host_unref(w->h);
+  free(w);
+}
+
+/* core.pbkdf2_async(password, salt, iterations, keylen, token): derives the key on the thread
+ * pool; the runtime's resume(token) runs when it is ready, and core.work_result(token) takes it. */
+static int l_pbkdf2_async(lua_State *L) {
+  if (!pk__W) return luaL_error(L, "pikku.core: not available while the app is loading");
+  size_t plen, slen;
+  const char *pass = luaL_checklstring(L, 1, &plen);
+  const char *salt = luaL_checklstring(L, 2, &slen);
+  lua_Integer iterations = luaL_checkinteger(L, 3), keylen = luaL_checkinteger(L, 4);
+  double token = luaL_checknumber(L, 5);
+  luaL_argcheck(L, iterations >= 1 && iterations <= INT_MAX, 3, "iterations out of range");
+  luaL_argcheck(L, keylen >= 1 && keylen <= MAX_KEY, 4, "key length from 1 to 64");
+  luaL_argcheck(L, plen < INT_MAX && slen < INT_MAX, 1, "longer than 2 GiB");
+  work *w = malloc(sizeof *w + plen + slen);
+  if (!w) return luaL_error(L, "out of memory");
+  memset(w, 0, sizeof *w);
+  w->pass = (char *)(w + 1);
+  w->salt = w->pass + plen;
+  memcpy(w->pass, pass, plen);
+  memcpy(w->salt, salt, slen);
+  w->plen = plen;
+  w->slen = slen;
+  w->iterations = (int)iterations;
+  w->keylen = (int)keylen;
+  w->token = token;
+  w->h = HOST(L);
+  w->req.data = w;
+  if (uv_queue_work(pk__W->loop, &w->req, run, done)) {
+    free(w);
+    return luaL_error(L, "pbkdf2_async: cannot queue the work");
+  }
+  pk__host_ref(w->h);
+  return 0;
+}
+
+/* core.work_result(token) -> the result of finished work (removed), or nil */
+static int l_work_result(lua_State *L) {
+  double token = luaL_checknumber(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, RESULTS);
+  lua_pushnumber(L, token);
+  lua_rawget(L, -2);
+  lua_pushnumber(L, token);
+  lua_pushnil(L);
+  lua_rawset(L, -4);
+  return 1;
+}
+
+void pk__work_open(lua_State *L, pk__host *h) {
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, RESULTS);
+  lua_pushlightuserdata(L, h);
+  lua_pushcclosure(L, l_pbkdf2_async, 1);
+  lua_setfield(L, -2, "pbkdf2_async");
+  lua_pushcfunction(L, l_work_result);
+  lua_setfield(L, -2, "work_result");
+}
