@@ -1,5 +1,6 @@
 /* conn.c: HTTP connections of a worker: reading, parsing, routing, answering, timeouts, closing. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -340,6 +341,15 @@ static int preflight(pk__conn *c, pk__request *r, const pk__cors *cors, const pk
   return 1;
 }
 
+/* OPTIONS answered by the core (RFC 9110 section 9.3.7): 204 with the methods allowed. */
+static void answer_options(pk__conn *c, unsigned allow) {
+  char methods[96], extra[128];
+  pk__router_allow_str(allow | (1u << PK_OPTIONS), methods, sizeof methods);
+  int n = snprintf(extra, sizeof extra, "Allow: %s\r\n", methods);
+  write_response(c, 204, NULL, 0, NULL, 0, extra, (size_t)n);
+  pk__conn_access_log(c, 204, NULL, 0);
+}
+
 /* After an answer written at once: 1 (parse nothing more) when the connection closes after it,
  * so bytes that follow a "Connection: close" request get no answer of their own. */
 static int answered(const pk__conn *c) { return c->close_after || c->closing; }
@@ -364,9 +374,8 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   }
   const char *frag = ulen ? memchr(url, '#', ulen) : NULL;   /* a fragment is the client's business */
   if (frag) ulen = (size_t)(frag - url);
-  if (ulen == 1 && url[0] == '*' && r->method == HTTP_OPTIONS) {   /* RFC 9110 9.3.7: the server itself */
-    write_response(c, 204, NULL, 0, NULL, 0, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n", 53);
-    pk__conn_access_log(c, 204, NULL, 0);
+  if (ulen == 1 && url[0] == '*' && r->method == HTTP_OPTIONS) {   /* the server itself */
+    answer_options(c, (1u << PK_METHODS) - 1);
     return answered(c);
   }
   if (!ulen || url[0] != '/') {
@@ -393,8 +402,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
       write_response(c, 200, health_body, sizeof health_body - 1, "application/json", 16, NULL, 0);
       pk__conn_access_log(c, 200, NULL, 0);
     } else if (mid == PK_OPTIONS) {
-      write_response(c, 204, NULL, 0, NULL, 0, "Allow: GET, HEAD, OPTIONS\r\n", 27);
-      pk__conn_access_log(c, 204, NULL, 0);
+      answer_options(c, (1u << PK_GET) | (1u << PK_HEAD));
     } else {
       pk__conn_respond_error(c, 405, "Method not allowed", "Allow: GET, HEAD\r\n", 18);
     }
@@ -407,17 +415,8 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   if (mid == PK_OPTIONS && found > 0 && h->cors && pk__host_is_channel(h, m.index) == 3 &&
       preflight(c, r, h->cors, h->router, url, plen))
     return answered(c);
-  if (found < 0 && mid == PK_OPTIONS) {   /* RFC 9110 section 9.3.7: what the path allows */
-    char allow[96];
-    pk__buf extra;
-    pk__buf_init(&extra);
-    pk__router_allow_str(m.allow | (1u << PK_OPTIONS), allow, sizeof allow);
-    pk__buf_append_str(&extra, "Allow: ");
-    pk__buf_append_str(&extra, allow);
-    pk__buf_append_str(&extra, "\r\n");
-    write_response(c, 204, NULL, 0, NULL, 0, extra.data, extra.len);
-    pk__conn_access_log(c, 204, NULL, 0);
-    pk__buf_free(&extra);
+  if (found < 0 && mid == PK_OPTIONS) {   /* what the path allows */
+    answer_options(c, m.allow);
     return answered(c);
   }
   if (found <= 0) {
