@@ -96,6 +96,7 @@ static pid_t spawn(pk__options *o, int i) {
     beats[i] = mono_ms();          /* loading the app is not being stuck */
     pk__heartbeat = &beats[i];
   }
+  pk__log_flush();                 /* else the child inherits the unwritten lines and writes them again */
   pid_t pid = fork();
   if (pid == 0) {
     close(ready_r);

@@ -1,7 +1,8 @@
 // Access and error logs on stderr: text line fields, --log-format json keys, --no-access-log.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, httpRequest, rawRequest } from './lib/server.mjs';
+import path from 'node:path';
+import { startServer, httpRequest, rawRequest, REPO_ROOT } from './lib/server.mjs';
 
 describe('text logs', () => {
   let srv;
@@ -165,5 +166,21 @@ describe('--no-access-log', () => {
     await srv.waitForLine((l) => l.includes('quiet-boom') && /boom/.test(l.replace('quiet-boom', '')), { from: mark });
     assert.equal(srv.findLines('/users/quiet', mark).length, 0, srv.stderrText(mark));
     assert.equal(srv.findLines((l) => l.includes('/boom') && /\b500\b/.test(l), mark).length, 0, 'no access line for /boom');
+  });
+});
+
+describe('lines written while the master loads the app', () => {
+  test('appear once, not again from every worker it forks', async () => {
+    const app = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'pipeline');
+    const srv = await startServer({ app, workers: 2 });
+    try {
+      await srv.waitForWorkers(2);
+      await srv.waitForLine((l) => /listening on/.test(l));
+      for (let i = 0; i < 4; i++) await (await srv.fetch('/public')).arrayBuffer();   // every worker has run its loop
+      const warned = srv.lines.filter((l) => /jwt\.secrets\[2\] is 7 bytes/.test(l));
+      assert.equal(warned.length, 1, srv.stderrText());
+    } finally {
+      await srv.stop();
+    }
   });
 });
