@@ -147,10 +147,13 @@ M.Http = Http
 --- M.new(handle, method, raw_path, raw_query, body, params) -> the wire.http object.
 --- params is the table of decoded route params, or nil when the route has none.
 function M.new(handle, method, path, query, body, params)
-  return setmetatable({
+  -- not "return setmetatable(...)": a tail call of a builtin leaves the frame a trace began in,
+  -- and LuaJIT then gives up compiling the request path ("leaving loop in root trace")
+  local h = setmetatable({
     handle = handle, method = method, body = body,
     _raw_path = path, _raw_query = query, _params = params,
   }, HttpMT)
+  return h
 end
 
 function LAZY.path(h)

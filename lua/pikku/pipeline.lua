@@ -152,7 +152,8 @@ end
 
 --- M.new_wire(h, session, svc) -> a wire for a new top-level call (h: the wire.http object or nil)
 function M.new_wire(h, session, svc)
-  return setmetatable({ http = h, session = session, _services = svc }, WireMT)
+  local w = setmetatable({ http = h, session = session, _services = svc }, WireMT)
+  return w   -- (not a tail call of a builtin: see pikku.http M.new)
 end
 M.WireMT = WireMT
 
