@@ -412,7 +412,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   pk__route_match m;
   int found = pk__router_match(h->router, mid, url, plen, &m);
   /* a preflight route is the one pikku.cors adds; an OPTIONS route the app wires itself runs */
-  if (mid == PK_OPTIONS && found > 0 && h->cors && pk__host_is_channel(h, m.index) == 3 &&
+  if (mid == PK_OPTIONS && found > 0 && h->cors && pk__host_route_kind(h, m.index) == PK_ROUTE_PREFLIGHT &&
       preflight(c, r, h->cors, h->router, url, plen))
     return answered(c);
   if (found < 0 && mid == PK_OPTIONS) {   /* what the path allows */
@@ -440,12 +440,12 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     pk__buf_free(&extra);
     return answered(c);
   }
-  int kind = pk__host_is_channel(h, m.index);
-  if (kind == 1) {
+  int kind = pk__host_route_kind(h, m.index);
+  if (kind == PK_ROUTE_CHANNEL) {
     pk__ws_upgrade(c, r, h, &m, url, plen, q ? q + 1 : NULL, q ? ulen - plen - 1 : 0);
     return 1;          /* upgraded (the rest is frames) or refused (the connection closes) */
   }
-  if (kind == 2 && (mid == PK_GET || mid == PK_HEAD)) {
+  if (kind == PK_ROUTE_SSE && (mid == PK_GET || mid == PK_HEAD)) {
     pk__sse_open(c, r, h, &m, url, plen, q ? q + 1 : NULL, q ? ulen - plen - 1 : 0);
     return 1;          /* an event stream (nothing more is parsed), or a HEAD that closes */
   }

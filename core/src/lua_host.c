@@ -177,7 +177,7 @@ void pk__host_set_worker(pk__host *h, int worker) {
   lua_pop(L, 3);
 }
 
-int pk__host_mark_channel(pk__host *h, int index, int kind) {
+int pk__host_mark_route(pk__host *h, int index, int kind) {
   if (index < 0) return -1;
   if (index >= h->channel_routes_cap) {
     int cap = h->channel_routes_cap ? h->channel_routes_cap : 64;

@@ -13,7 +13,7 @@ typedef struct pk__host {
   int resume_ref;           /* private */
   int refs;                 /* private: current-state ref + requests in flight + timers */
   int generation;           /* read-only: 1 for the first load, +1 per reload */
-  unsigned char *channel_routes;  /* private: route index -> 1 for channel routes */
+  unsigned char *channel_routes;  /* private: route index -> PK_ROUTE_* (0 for plain HTTP) */
   char ***channel_protocols;      /* private: route index -> NULL-terminated subprotocols, or NULL */
   int channel_routes_cap;   /* private */
   int channel_open_ref, channel_message_ref, channel_close_ref;  /* private: LUA_NOREF if absent */
@@ -36,9 +36,15 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
                       size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                       const pk__route_match *m);
 /* Channel routes and entry points (see docs/internals.md, Channels). */
-/* kind: 1 WebSocket channel, 2 server-sent events, 3 the CORS preflight route pikku.cors adds */
-int pk__host_mark_channel(pk__host *h, int index, int kind);
-static inline int pk__host_is_channel(const pk__host *h, int index) {
+/* What the core does itself at a route before Lua runs (pk__host_route_kind). */
+enum {
+  PK_ROUTE_HTTP,        /* a request for Lua */
+  PK_ROUTE_CHANNEL,     /* a WebSocket upgrade */
+  PK_ROUTE_SSE,         /* an event stream */
+  PK_ROUTE_PREFLIGHT,   /* the CORS preflight route pikku.cors adds (answered in C) */
+};
+int pk__host_mark_route(pk__host *h, int index, int kind);
+static inline int pk__host_route_kind(const pk__host *h, int index) {
   return index >= 0 && index < h->channel_routes_cap ? h->channel_routes[index] : 0;
 }
 /* The subprotocols a channel route speaks (a copy is kept): n names. Returns 0 or -1. */
