@@ -598,23 +598,34 @@ void pk__conn_end_of_turn(pk__worker *w) {
   }
 }
 
+/* Warnings about refused connections: at most one a second, whatever refuses them. */
+static int refusal_warning_due(void) {
+  static uint64_t last_ms;
+  uint64_t now = now_ms();
+  if (last_ms && now - last_ms < 1000) return 0;
+  last_ms = now;
+  return 1;
+}
+
 /* Near the file-descriptor limit, connections are refused: libuv accepts and closes them (its
- * EMFILE trick) without telling us, so warn, at most once a second, when an accepted socket's
- * number comes within a few of the limit (descriptors are given lowest first). */
+ * EMFILE trick) without telling us, so warn when an accepted socket's number comes within a few
+ * of the limit (descriptors are given lowest first). */
 static void warn_if_few_fds(pk__conn *c) {
   static long limit = -1;
-  static uint64_t last_ms;
   uv_os_fd_t fd;
   if (limit < 0) {
     struct rlimit rl;
     limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 0;
   }
-  if (!limit || uv_fileno((uv_handle_t *)&c->tcp, &fd) || fd + 4 < limit) return;
-  uint64_t now = now_ms();
-  if (last_ms && now - last_ms < 1000) return;
-  last_ms = now;
+  if (!limit || uv_fileno((uv_handle_t *)&c->tcp, &fd) || fd + 4 < limit || !refusal_warning_due()) return;
   pk__logf("warn", "out of file descriptors: socket %d of a limit of %ld (ulimit -n); new connections"
            " are refused until some close: raise the limit", (int)fd, limit);
+}
+
+void pk__conn_accept_failed(int status) {
+  if (refusal_warning_due())
+    pk__logf("warn", "accept failed: %s; new connections are refused (raise `ulimit -n` or lower the load)",
+             uv_strerror(status));
 }
 
 void pk__conn_accept(pk__worker *w) {

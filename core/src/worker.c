@@ -24,24 +24,10 @@ static void beat(void) {
 }
 static pk__worker worker;
 
-/* A failed accept (out of file descriptors: EMFILE/ENFILE, or memory) is logged at most once a
- * second; libuv closes the waiting connection so the listener does not spin. */
 static void on_connection(uv_stream_t *s, int status) {
   (void)s;
-  if (status < 0) {
-    static uint64_t last_ms;
-    static unsigned missed;
-    uint64_t now = uv_now(pk__W->loop);
-    missed++;
-    if (!last_ms || now - last_ms >= 1000) {
-      pk__logf("warn", "accept failed: %s (%u connection%s refused since the last warning; raise"
-               " `ulimit -n` or lower the load)", uv_strerror(status), missed, missed == 1 ? "" : "s");
-      last_ms = now;
-      missed = 0;
-    }
-    return;
-  }
-  pk__conn_accept(pk__W);
+  if (status < 0) pk__conn_accept_failed(status);   /* libuv already closed the waiting connection */
+  else pk__conn_accept(pk__W);
 }
 
 /* The hub goes first, so that the other workers deliver a publish while this one writes to its own

@@ -66,6 +66,8 @@ extern volatile int *pk__reload_generation;
 
 /* conn.c */
 void pk__conn_accept(pk__worker *w);
+/* The listener's accept failed (status < 0): logged, at most once a second with the fd warnings. */
+void pk__conn_accept_failed(int status);
 void pk__conn_end_of_turn(pk__worker *w);
 void pk__conn_sweep(pk__worker *w, uint64_t now_ms);
 void pk__conn_drain(pk__worker *w);

@@ -91,7 +91,7 @@ function M.subscribe(cid, topic)
   if f then
     if f.closed then return nil end
     if not f.topics[topic] then   -- the core's limit (PK__WS_MAX_TOPICS in channel.h), in tests too
-      f.ntopics = (f.ntopics or 0) + 1
+      f.ntopics = f.ntopics + 1
       if f.ntopics > M.MAX_TOPICS then
         f.ntopics = f.ntopics - 1
         return nil, format("a connection may subscribe to at most %d topics (unsubscribe some first)",
@@ -819,7 +819,7 @@ function M.new_fake(headers, session)
   for k, v in pairs(headers or {}) do hdrs[lower(k)] = tostring(v) end
   if hdrs.host == nil then hdrs.host = "localhost" end
   local f = setmetatable({
-    id = -fake_seq, hdrs = hdrs, given_session = session, store = {}, topics = {},
+    id = -fake_seq, hdrs = hdrs, given_session = session, store = {}, topics = {}, ntopics = 0,
     messages = {}, inbox = {}, frames = {},
   }, Fake)
   fakes[f.id] = f
