@@ -1123,6 +1123,12 @@ void pk__schema_open(lua_State *L) {
   lua_pushvalue(L, mt);
   lua_pushcclosure(L, l_compile, 1);
   lua_setfield(L, -3, "compile");
+  lua_createtable(L, 0, (int)(sizeof known_keys / sizeof *known_keys));   /* keywords: set of known_keys */
+  for (size_t k = 0; k < sizeof known_keys / sizeof *known_keys; k++) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, known_keys[k]);
+  }
+  lua_setfield(L, -3, "keywords");
   lua_pop(L, 1); /* metatable */
   lua_pushcclosure(L, l_preload, 1);
   pk__preload_top(L, "pikku.schema_c");

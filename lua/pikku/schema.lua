@@ -16,15 +16,8 @@ local PRIMITIVE = { string = true, number = true, integer = true, boolean = true
 local SCHEMA_KEYS = { "type", "properties", "$ref", "oneOf", "anyOf", "allOf", "enum", "const",
                       "items", "not" }
 
--- Every keyword the compiler reads or accepts as an annotation (docs/schemas.md).
-local KEYWORDS = {}
-for k in string.gmatch("type properties required additionalProperties items prefixItems enum const"
-    .. " minimum maximum exclusiveMinimum exclusiveMaximum multipleOf minLength maxLength pattern"
-    .. " minItems maxItems uniqueItems format allOf anyOf oneOf not default $ref $defs definitions"
-    .. " nullable title description examples $schema $id $comment deprecated readOnly writeOnly"
-    .. " example discriminator xml externalDocs", "%S+") do
-  KEYWORDS[k] = true
-end
+-- Every key the compiler reads or accepts (known_keys in core/src/schema.c; docs/schemas.md).
+local KEYWORDS = require("pikku.schema_c").keywords
 
 -- A shorthand type string ("number", "string?", "Todo[]"): what a shorthand field's value looks like.
 local function looks_like_type(v)
