@@ -287,29 +287,25 @@ local function agree(old, v)
   return nil
 end
 
--- Merges src into data; returns a pikku error on the first key with two different values.
-local function merge(data, src, r, source)
-  for k, v in pairs(src) do
-    local old = data[k]
-    if old == nil then
-      data[k] = v
-    else
-      local kept = agree(old, v)
-      if kept == nil then return conflict(k, r.name_set[k] and "path" or "query", source) end
-      data[k] = kept
-    end
-  end
-  return nil
-end
-
-local function merge_one(data, k, v, r)
+-- Adds k = v to data from source ("query" or "body"); returns a pikku error when data already
+-- holds another value for k.
+local function merge_one(data, k, v, r, source)
   local old = data[k]
   if old == nil then
     data[k] = v
-  else
-    local kept = agree(old, v)
-    if kept == nil then return conflict(k, r.name_set[k] and "path" or "query", "body") end
-    data[k] = kept
+    return nil
+  end
+  local kept = agree(old, v)
+  if kept == nil then return conflict(k, r.name_set[k] and "path" or "query", source) end
+  data[k] = kept
+  return nil
+end
+
+-- Merges src into data; returns a pikku error on the first key with two different values.
+local function merge(data, src, r, source)
+  for k, v in pairs(src) do
+    local err = merge_one(data, k, v, r, source)
+    if err then return err end
   end
   return nil
 end
@@ -369,13 +365,13 @@ local function add_body(data, r, handle, body)
       return data, merge(data, v, r, "body")
     end
     if v == json_null then return data, nil end
-    return data, merge_one(data, "data", v, r)
+    return data, merge_one(data, "data", v, r, "body")
   elseif kind == "form" then   -- strings, like the query string: coerced the same way
     local form = string_pairs(r, body)
     if next(data) == nil then return form, nil end
     return data, merge(data, form, r, "body")
   elseif kind == "text" then
-    return data, merge_one(data, "data", body, r)
+    return data, merge_one(data, "data", body, r, "body")
   end
   return data, errors.UnsupportedMediaType(format(
     'unsupported Content-Type "%s"; send application/json, application/x-www-form-urlencoded'
