@@ -15,6 +15,7 @@ typedef struct pk__options {
   int test;              /* `pikku test`: functions run without a transport */
   int log_format;        /* PK_LOG_TEXT / PK_LOG_JSON */
   int access_log;
+  int sched_batch;       /* --sched batch: workers run under SCHED_BATCH */
   pk__limits limits;
 } pk__options;
 

@@ -1,6 +1,8 @@
 /* worker.c: one worker process: loop, SO_REUSEPORT listener, signals (reload, drain), end-of-turn work. */
+#define _GNU_SOURCE   /* SCHED_BATCH */
 #include "worker.h"
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +124,15 @@ static int listen_on(pk__worker *w) {
   return 0;
 }
 
+/* --sched batch: SCHED_BATCH keeps a worker woken by new input from preempting the task on its CPU
+ * (often the client or proxy that sent it), so it wakes less often and takes more per wake-up. */
+static void set_sched(const pk__options *o) {
+  if (!o->sched_batch) return;
+  struct sched_param p = {0};
+  if (sched_setscheduler(0, SCHED_BATCH, &p))
+    pk__logf("warn", "--sched batch: cannot set SCHED_BATCH: %s; the worker keeps the normal policy", strerror(errno));
+}
+
 /* hub_fd: this worker's end of its socket pair to the master's hub, -1 for none. (Declared in
  * master.c; pk__worker_run below keeps worker.h's signature.) */
 int pk__worker_run_hub(const pk__options *o, int id, int ready_fd, int hub_fd, pk__host *loaded) {
@@ -140,6 +151,7 @@ int pk__worker_run_hub(const pk__options *o, int id, int ready_fd, int hub_fd, p
   w->generation = loaded->generation;
   pk__host_set_worker(loaded, id);
   if (listen_on(w)) return 4;
+  set_sched(o);
   pk__date_update(time(NULL));
   uv_signal_init(w->loop, &w->sig_hup);
   uv_signal_start(&w->sig_hup, on_signal, SIGHUP);

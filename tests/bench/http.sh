@@ -18,6 +18,9 @@
 #   PINNED [0]        1 = servers on cpu 0 (taskset), wrk on cpu 1: the peers' "pinned" mode
 #   FLOOR [1]         1 = also measure GET / on tests/bench/floor.c (built into build/floor): a
 #                     do-nothing epoll server with PIKKU_WORKERS processes, the ceiling of this machine
+#   SCHED [normal]    batch = pikku runs with --sched batch, and every other server measured (the
+#                     nginx-lua and Node processes, the floor) is put under SCHED_BATCH with chrt,
+#                     so the comparison stays like for like (see docs/benchmarks.md)
 # The script stops everything it started (pikku by pid, nginx-lua through peerctl.sh).
 set -euo pipefail
 
@@ -30,6 +33,8 @@ DURATION="${DURATION:-5}" WARMUP="${WARMUP:-3}" RUNS="${RUNS:-1}"
 CONNS="${CONNS:-64}" THREADS="${THREADS:-1}"
 NGINX="${NGINX:-1}"
 PINNED="${PINNED:-0}"
+SCHED="${SCHED:-normal}"
+case "$SCHED" in normal|batch) ;; *) echo "SCHED must be normal or batch" >&2; exit 64 ;; esac
 NODE_PEER="${NODE_PEER:-1}"
 NODE_PORT=18085   # pikku-direct, fixed by peerctl.sh
 NODE_STARTED=0
@@ -72,6 +77,19 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
+# SCHED=batch: the processes listening on port $1 and their descendants go under SCHED_BATCH.
+batch_port() {
+  [[ "$SCHED" == batch ]] || return 0
+  local todo pids=() p
+  todo=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+  while [[ -n "$todo" ]]; do
+    p=${todo%%$'\n'*}; [[ "$todo" == *$'\n'* ]] && todo=${todo#*$'\n'} || todo=""
+    pids+=("$p")
+    local kids; kids=$(pgrep -P "$p" || true)
+    [[ -n "$kids" ]] && todo="${todo:+$todo$'\n'}$kids"
+  done
+  for p in "${pids[@]}"; do chrt -b -p 0 "$p" || echo "cannot put pid $p under SCHED_BATCH" >&2; done
+}
 
 free_port() {
   local p
@@ -85,7 +103,7 @@ free_port() {
 # ---- start pikku --------------------------------------------------------------------------
 PORT="$(free_port)"
 "${SRV_PIN[@]}" "$PIKKU_BIN" serve "$APP" --host "$HOST" --port "$PORT" --workers "$PIKKU_WORKERS" --no-access-log \
-  2>"$TMP/pikku.log" &
+  --sched "$SCHED" 2>"$TMP/pikku.log" &
 PIKKU_PID=$!
 for _ in $(seq 1 100); do
   curl -sf -m 1 "http://$HOST:$PORT/_pikku/health" >/dev/null 2>&1 && break
@@ -123,6 +141,7 @@ check_server() {
   check "$1" /echo '"name":"bench"' -X POST -H 'content-type: application/json' -d '{"name":"bench"}'
 }
 check_server "http://$HOST:$PORT" || exit 1
+[[ "$HAVE_NGINX" == 1 ]] && batch_port "$NGINX_PORT"
 check "http://$HOST:$PORT" /_pikku/health '"status":"ok"' || exit 1
 if [[ "$HAVE_NGINX" == 1 ]] && ! check_server "http://$HOST:$NGINX_PORT"; then
   echo "nginx-lua failed a check, measuring pikku only" >&2; HAVE_NGINX=0
@@ -174,9 +193,9 @@ row() { printf '| %-9s | %10.0f | %8.3f | %7d | %13d | %9.2f |\n' "$1" "$2" "$3"
 ECHO_LUA="$PEERS_DIR/wrk/post-echo.lua"
 WORKLOADS=("GET /hello|/hello|" "GET /users/42|/users/42|" "POST /echo|/echo|$ECHO_LUA" "GET /_pikku/health|/_pikku/health|")
 
-echo "# pikku vs nginx-lua ($([[ $PINNED == 1 ]] && echo pinned || echo shared)): wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, warm-up ${WARMUP}s, median of $RUNS run(s)"
+echo "# pikku vs nginx-lua ($([[ $PINNED == 1 ]] && echo pinned || echo shared), scheduling policy $SCHED): wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, warm-up ${WARMUP}s, median of $RUNS run(s)"
 echo
-echo "- pikku: $PIKKU_BIN serve $APP --workers $PIKKU_WORKERS --no-access-log (port $PORT, pid $PIKKU_PID)"
+echo "- pikku: $PIKKU_BIN serve $APP --workers $PIKKU_WORKERS --no-access-log --sched $SCHED (port $PORT, pid $PIKKU_PID)"
 if [[ "$HAVE_NGINX" == 1 ]]; then echo "- nginx-lua: port $NGINX_PORT (peerctl.sh)"; else echo "- nginx-lua: not measured"; fi
 echo "- $(nproc) cpus, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
@@ -212,6 +231,7 @@ if [[ "${FLOOR:-1}" == 1 ]]; then
   "${SRV_PIN[@]}" "$FLOOR_BIN" "$FLOOR_PORT" "$PIKKU_WORKERS" &
   FLOOR_PID=$!
   for _ in $(seq 1 50); do listening "$FLOOR_PORT" && break; sleep 0.1; done
+  batch_port "$FLOOR_PORT"
   echo "## Ceiling: GET / on tests/bench/floor.c ($PIKKU_WORKERS processes, fixed answer, no parsing)"
   echo
   echo "| server    |      req/s |   p99 ms | non-2xx | socket errors | CPU µs/req |"
@@ -247,6 +267,7 @@ if [[ "$NODE_PEER" == 1 ]]; then
     echo "could not start pikku-direct (run $PEERS_DIR/setup.sh), skipping it:" >&2; cat "$TMP/peerctl-node.log" >&2
   fi
 fi
+[[ "$HAVE_NODE" == 1 ]] && batch_port "$NODE_PORT"
 echo
 echo "## POST /validate (10-field body; pikku: schema + 1 middleware + 1 permission)"
 echo

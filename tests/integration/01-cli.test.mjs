@@ -58,6 +58,11 @@ test('bad --log-format exits 2 and names the flag', async () => {
   await expectUsageError(['serve', HELLO_APP, '--port', String(port), '--log-format', 'xml'], '--log-format');
 });
 
+test('bad --sched exits 2 and names the flag', async () => {
+  const port = await freePort();
+  await expectUsageError(['serve', HELLO_APP, '--port', String(port), '--sched', 'fifo'], '--sched');
+});
+
 test('flag missing its value exits 2', async () => {
   await expectUsageError(['serve', HELLO_APP, '--port'], '--port');
 });

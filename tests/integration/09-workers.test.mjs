@@ -2,6 +2,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { startServer, loadLoops, RawConn, delay, pollUntil, withApp, PIKKU_BIN, HELLO_APP } from './lib/server.mjs';
 
 describe('--workers 2', () => {
@@ -142,6 +143,34 @@ describe('default worker count', () => {
     } finally {
       child.kill('SIGTERM');
     }
+  });
+});
+
+// The scheduling policy of a process: field 41 of /proc/PID/stat (0 SCHED_OTHER, 3 SCHED_BATCH).
+function schedPolicy(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
+}
+
+describe('--sched', () => {
+  test('workers run SCHED_OTHER by default and SCHED_BATCH with --sched batch, a replaced worker too; the master keeps the normal policy', async () => {
+    const normal = await startServer({ workers: 1 });
+    try {
+      const [w] = await normal.waitForWorkers(1);
+      assert.equal(schedPolicy(w), 0);
+    } finally { await normal.stop(); }
+    const srv = await startServer({ workers: 2, args: ['--sched', 'batch'] });
+    try {
+      const before = await srv.waitForWorkers(2);
+      for (const p of before) assert.equal(schedPolicy(p), 3, `worker ${p}`);
+      assert.equal(schedPolicy(srv.pid), 0, 'the master');
+      process.kill(before[0], 'SIGKILL');
+      const after = await srv.waitForWorkers(2, { timeout: 3000, pred: (p) => !p.includes(before[0]) });
+      for (const p of after) assert.equal(schedPolicy(p), 3, `worker ${p} (after the restart)`);
+      const r = await srv.fetch('/hello');
+      assert.equal(r.status, 200);
+      assert.deepEqual(await r.json(), { message: 'hello' });
+    } finally { await srv.stop(); }
   });
 });
 
