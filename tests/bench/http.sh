@@ -78,17 +78,18 @@ trap 'exit 130' INT TERM
 
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
 # SCHED=batch: the processes listening on port $1 and their descendants go under SCHED_BATCH.
+batch_tree() {
+  local p
+  for p in "$@"; do
+    chrt -b -p 0 "$p" || echo "cannot put pid $p under SCHED_BATCH" >&2
+    # shellcheck disable=SC2046
+    batch_tree $(pgrep -P "$p" || true)
+  done
+}
 batch_port() {
   [[ "$SCHED" == batch ]] || return 0
-  local todo pids=() p
-  todo=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
-  while [[ -n "$todo" ]]; do
-    p=${todo%%$'\n'*}; [[ "$todo" == *$'\n'* ]] && todo=${todo#*$'\n'} || todo=""
-    pids+=("$p")
-    local kids; kids=$(pgrep -P "$p" || true)
-    [[ -n "$kids" ]] && todo="${todo:+$todo$'\n'}$kids"
-  done
-  for p in "${pids[@]}"; do chrt -b -p 0 "$p" || echo "cannot put pid $p under SCHED_BATCH" >&2; done
+  # shellcheck disable=SC2046
+  batch_tree $(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
 }
 
 free_port() {
