@@ -168,7 +168,7 @@ if [[ "$FANOUT_PART" == 1 ]]; then
     if [[ "$FANOUT_CLIENT" == c ]]; then "${LOAD_PIN[@]}" "$WSBENCH" fanout "${args[@]}"
     else "${LOAD_PIN[@]}" "$NODE_BIN" "$REPO/tests/bench/ws-fanout.mjs" "${args[@]}"; fi
   }
-  p5099() { sed -n 's/^p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms$/\1 \2/p' <<<"$1"; }   # "p50 p99" from a report
+  p50_p99() { sed -n 's/^p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms$/\1 \2/p' <<<"$1"; }   # "p50 p99" from a report
   CLIENT_NAME="wsbench (C)"; [[ "$FANOUT_CLIENT" == node ]] && CLIENT_NAME="ws-fanout.mjs (Node)"
   echo "## Fan-out: one publish to $FANOUT_CONNS subscribers over $PIKKU_WORKERS workers, $ROUNDS rounds, $MODE"
   echo
@@ -192,8 +192,8 @@ if [[ "$FANOUT_PART" == 1 ]]; then
     f_out="$(fanout_run "$FPORT" "$FFLOOR_PID $(pgrep -P "$FFLOOR_PID" | tr '\n' ' ')")"
     stop_floor
     echo "$f_out"
-    read -r pp50 pp99 < <(p5099 "$p_out") || true
-    read -r fp50 fp99 < <(p5099 "$f_out") || true
+    read -r pp50 pp99 < <(p50_p99 "$p_out") || true
+    read -r fp50 fp99 < <(p50_p99 "$f_out") || true
     echo
     echo "pikku / floor: p50 $(ratio "${pp50:-0}" "${fp50:-0}"), p99 $(ratio "${pp99:-0}" "${fp99:-0}")"
   fi
