@@ -288,3 +288,29 @@ const char *pk__request_header(const pk__request *r, const char *name, size_t nl
   }
   return NULL;
 }
+
+/* Repeated field lines form one list joined with ", " (RFC 9110 5.3), but Cookie lines are
+ * joined with "; " (RFC 6265 5.4), as one Cookie header would carry them. */
+const char *pk__header_separator(const char *name, size_t nlen) {
+  return nlen == 6 && strncasecmp(name, "cookie", 6) == 0 ? "; " : ", ";
+}
+
+const char *pk__request_header_joined(const pk__request *r, const char *name, size_t nlen, size_t *vlen) {
+  static pk__buf joined;    /* repeated headers, joined; reused by the next call */
+  const char *first = NULL;
+  int count = 0;
+  for (int i = 0; i < r->nheaders; i++) {
+    const pk__header *hd = &r->headers[i];
+    if (hd->name_len != nlen || strncasecmp(r->head.data + hd->name_off, name, nlen)) continue;
+    const char *v = hd->value_len ? r->head.data + hd->value_off : "";
+    if (count == 0) { first = v; *vlen = hd->value_len; }
+    else {
+      if (count == 1) { pk__buf_reset(&joined); pk__buf_append(&joined, first, *vlen); }
+      pk__buf_append(&joined, pk__header_separator(name, nlen), 2);
+      pk__buf_append(&joined, v, hd->value_len);
+    }
+    count++;
+  }
+  if (count > 1) { *vlen = joined.len; return joined.data; }
+  return first;
+}

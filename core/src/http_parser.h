@@ -80,5 +80,10 @@ void pk__http_parser_resume(pk__http_parser *p);
 
 /* Finds a header (case-insensitive). Returns its value and sets *len, or NULL. */
 const char *pk__request_header(const pk__request *r, const char *name, size_t nlen, size_t *len);
+/* The same, with repeated headers joined into one value (pk__header_separator between them);
+ * the value stays valid until the next call. */
+const char *pk__request_header_joined(const pk__request *r, const char *name, size_t nlen, size_t *vlen);
+/* "; " for Cookie, ", " for every other header: what joins repeated lines of one header. */
+const char *pk__header_separator(const char *name, size_t nlen);
 static inline const char *pk__request_url(const pk__request *r) { return r->head.data; }
 #endif

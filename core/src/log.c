@@ -6,7 +6,6 @@
 #include <time.h>
 #include <unistd.h>
 #include "buf.h"
-#include "pikku.h"
 
 static pk__buf out;
 static int fmt_json, access_on = 1, worker_no;
@@ -153,4 +152,3 @@ void pk__log_flush(void) {
   out.len = 0;
 }
 
-void pk_log(const char *level, const char *message) { pk__logf(level, "%s", message); }

@@ -5,12 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "clock.h"
+#include "host.h"
+#include "http_conn.h"
 #include "hub.h"
 #include "log.h"
-#include "lua_host.h"
-#include "lua_work.h"
-#include "pikku.h"
+#include "lua_core.h"
+#include "lua_modules.h"
+#include "utf8.h"
 #include "worker.h"
+#include "ws_conn.h"
 
 #define HOST(L) ((pk__host *)lua_touserdata((L), lua_upvalueindex(1)))
 
@@ -254,46 +258,12 @@ static int l_respond(lua_State *L) {
   return 1;
 }
 
-int pk_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
-               const char *extra, size_t elen, const char *error_id, size_t idlen) {
-  if (!pk__W) return -1;
-  return pk__conn_respond(handle, status, body, blen, ct, ctlen, extra, elen, error_id, idlen);
-}
-
-/* Repeated field lines form one list joined with ", " (RFC 9110 5.3), but Cookie lines are
- * joined with "; " (RFC 6265 5.4), as one Cookie header would carry them. */
-static const char *list_separator(const char *name, size_t nlen) {
-  return nlen == 6 && strncasecmp(name, "cookie", 6) == 0 ? "; " : ", ";
-}
-
-const char *pk_header(double handle, const char *name, size_t nlen, size_t *vlen) {
-  static pk__buf joined;    /* repeated headers, joined; reused by the next call */
-  pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
-  if (!c) return NULL;
-  pk__request *r = &c->parser.req;
-  const char *first = NULL;
-  int count = 0;
-  for (int i = 0; i < r->nheaders; i++) {
-    pk__header *hd = &r->headers[i];
-    if (hd->name_len != nlen || strncasecmp(r->head.data + hd->name_off, name, nlen)) continue;
-    const char *v = hd->value_len ? r->head.data + hd->value_off : "";
-    if (count == 0) { first = v; *vlen = hd->value_len; }
-    else {
-      if (count == 1) { pk__buf_reset(&joined); pk__buf_append(&joined, first, *vlen); }
-      pk__buf_append(&joined, list_separator(name, nlen), 2);
-      pk__buf_append(&joined, v, hd->value_len);
-    }
-    count++;
-  }
-  if (count > 1) { *vlen = joined.len; return joined.data; }
-  return first;
-}
-
 static int l_header(lua_State *L) {
   double handle = luaL_checknumber(L, 1);
   size_t nlen, vlen;
   const char *name = luaL_checklstring(L, 2, &nlen);
-  const char *v = pk_header(handle, name, nlen, &vlen);
+  pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
+  const char *v = c ? pk__request_header_joined(&c->parser.req, name, nlen, &vlen) : NULL;
   if (!v) return 0;
   lua_pushlstring(L, v, vlen);
   return 1;
@@ -343,7 +313,7 @@ static int l_headers(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_rawget(L, -3);
     if (lua_isstring(L, -1)) {
-      lua_pushlstring(L, list_separator(name, n), 2);
+      lua_pushlstring(L, pk__header_separator(name, n), 2);
       lua_pushlstring(L, r->head.data + hd->value_off, hd->value_len);
       lua_concat(L, 3);
     } else {
@@ -369,7 +339,7 @@ static void timer_unlink(lua_timer *lt) {
 static void timer_fired(uv_timer_t *t) {
   lua_timer *lt = t->data;
   timer_unlink(lt);
-  pk__host_resume(lt->h, lt->token);
+  pk__host_resume(lt->h, lt->token, 0);
   pk__host_unref(lt->h);
   uv_close((uv_handle_t *)&lt->t, timer_closed);
 }
@@ -405,7 +375,7 @@ static int l_timer(lua_State *L) {
 }
 
 static int l_now(lua_State *L) {
-  lua_pushnumber(L, (double)uv_hrtime() / 1e6);
+  lua_pushnumber(L, pk__clock_ms());
   return 1;
 }
 
@@ -435,7 +405,10 @@ static int l_log_error(lua_State *L) {
   return 0;
 }
 
-void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker) {
+int luaopen_pikku_core(lua_State *L) {
+  pk__host *h = pk__host_of(L);
+  if (!h) return luaL_error(L, "pikku.core: only inside the pikku host (a state made by pk__host_new)");
+  const pk__options *o = h->opts;
   static const luaL_Reg fns[] = {
     {"add_route", l_add_route}, {"match", l_match}, {"cors", l_cors}, {"ws_send", l_ws_send},
     {"ws_close", l_ws_close}, {"channel_set", l_channel_set}, {"channel_get", l_channel_get},
@@ -444,8 +417,6 @@ void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker) 
     {"timer", l_timer}, {"now", l_now}, {"gen_id", l_gen_id}, {"log", l_log}, {"log_error", l_log_error},
     {NULL, NULL},
   };
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "loaded");
   lua_newtable(L);
   for (const luaL_Reg *f = fns; f->name; f++) {
     lua_pushlightuserdata(L, h);
@@ -458,11 +429,9 @@ void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker) 
   lua_setfield(L, -2, "test");
   lua_pushstring(L, o->app_dir);
   lua_setfield(L, -2, "app_dir");
-  lua_pushinteger(L, worker);
+  lua_pushinteger(L, h->worker);
   lua_setfield(L, -2, "worker");
   lua_pushstring(L, PIKKU_VERSION);
   lua_setfield(L, -2, "version");
-  pk__work_open(L, h);
-  lua_setfield(L, -2, "pikku.core");
-  lua_pop(L, 2);
+  return 1;
 }

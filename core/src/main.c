@@ -2,13 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 #include "log.h"
+#include "master.h"
 #include "options.h"
-#include "pikku.h"
-
-int pk__master_run(pk__options *o);
-int pk__test_run(const pk__options *o);
-
-const char *pk_version(void) { return PIKKU_VERSION; }
+#include "test_cmd.h"
 
 int main(int argc, char **argv) {
   static pk__options o;

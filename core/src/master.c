@@ -15,15 +15,14 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "master.h"
+#include "clock.h"
+#include "host.h"
+#include "host_state.h"
 #include "hub.h"
 #include "log.h"
-#include "lua_host.h"
 #include "options.h"
-
-/* worker.c (worker.h still declares the older pk__worker_run, which passes no hub socket). */
-int pk__worker_run_hub(const pk__options *o, int id, int ready_fd, int hub_fd, pk__host *loaded);
-extern volatile double *pk__heartbeat;   /* worker.h: the slot a forked worker stamps */
-extern volatile int *pk__reload_generation;   /* worker.h: the generation a reload asks for */
+#include "worker.h"
 
 /* The app as last loaded successfully: a worker (re)started now runs exactly this code. */
 static pk__host *current;
@@ -38,12 +37,6 @@ static int nworkers;
 static int ready_r = -1, ready_w = -1, probe_fd = -1, sig_fd = -1;
 /* The workers' pub/sub fan-out: one socket pair per worker slot (see hub.c, docs/hub.md). */
 static pk__hub hub;
-
-static double mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Binds once in the master: a clear error before any fork, and port 0 resolved to a real port. */
 static int probe_listen(pk__options *o) {
@@ -93,7 +86,7 @@ static pid_t spawn(pk__options *o, int i) {
     return -1;
   }
   if (beats) {
-    beats[i] = mono_ms();          /* loading the app is not being stuck */
+    beats[i] = pk__clock_ms();          /* loading the app is not being stuck */
     pk__heartbeat = &beats[i];
   }
   pk__log_flush();                 /* else the child inherits the unwritten lines and writes them again */
@@ -104,13 +97,13 @@ static pid_t spawn(pk__options *o, int i) {
     close(sv[0]);
     pk__hub_close_fds(&hub);   /* the other workers' sockets are the master's business */
     if (probe_fd >= 0) close(probe_fd);
-    _exit(pk__worker_run_hub(o, i + 1, ready_w, sv[1], current));
+    _exit(pk__worker_run(o, i + 1, ready_w, sv[1], current));
   }
   close(sv[1]);
   if (pid > 0) {
     pk__hub_attach(&hub, i, sv[0]);
     slots[i].pid = pid;
-    slots[i].started_ms = mono_ms();
+    slots[i].started_ms = pk__clock_ms();
     slots[i].restart_pending = 0;
     pk__logf("info", "worker %d pid %d started", i + 1, (int)pid);
   } else {
@@ -141,7 +134,7 @@ static void describe_exit(int i, pid_t pid, int status) {
 /* Waits for every worker to say it listens; a worker that dies first makes startup fail. */
 static int wait_ready(void) {
   int ready = 0;
-  double until = mono_ms() + 30000;
+  double until = pk__clock_ms() + 30000;
   while (ready < nworkers) {
     struct pollfd p = {.fd = ready_r, .events = POLLIN};
     int n = poll(&p, 1, 100);
@@ -162,7 +155,7 @@ static int wait_ready(void) {
       while (waitpid(-1, &status, 0) > 0) {}
       return -1;
     }
-    if (mono_ms() > until) {
+    if (pk__clock_ms() > until) {
       fprintf(stderr, "pikku: workers did not start within 30 s\n");
       signal_all(SIGKILL);
       return -1;
@@ -273,7 +266,7 @@ static int run(pk__options *o) {
       /* drain: workers finish what they have (the hub keeps forwarding meanwhile), then exit */
       stopping = 1;
       signal_all(SIGTERM);
-      stop_until = mono_ms() + (double)o->limits.drain_timeout_ms + 5000;
+      stop_until = pk__clock_ms() + (double)o->limits.drain_timeout_ms + 5000;
     } else if (!stopping && (sigs & 1u << SIGHUP)) {
       reload(o);
     }
@@ -290,15 +283,15 @@ static int run(pk__options *o) {
     }
     if (stopping) {
       if (alive_count() == 0) break;
-      if (mono_ms() > stop_until) {
+      if (pk__clock_ms() > stop_until) {
         pk__logf("warn", "drain: %d worker(s) still running %llu ms after SIGTERM: killing them", alive_count(),
                  (unsigned long long)o->limits.drain_timeout_ms + 5000);
         signal_all(SIGKILL);
-        stop_until = mono_ms() + 60000;
+        stop_until = pk__clock_ms() + 60000;
       }
       continue;
     }
-    double now = mono_ms();
+    double now = pk__clock_ms();
     check_heartbeats(o, now);
     for (int i = 0; i < nworkers; i++) {
       /* restart at once, but not more than once a second per slot (a crash loop) */

@@ -2,8 +2,10 @@
 #include <lauxlib.h>
 #include <stdio.h>
 #include <string.h>
+#include "test_cmd.h"
+#include "host_state.h"
 #include "log.h"
-#include "lua_host.h"
+#include "lua_core.h"
 #include "worker.h"
 
 static int traceback(lua_State *L) {

@@ -10,7 +10,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "clock.h"
 #include "date_cache.h"
+#include "host_state.h"
+#include "http_conn.h"
+#include "ws_conn.h"
 #include "hub_client.h"
 #include "log.h"
 
@@ -19,10 +23,7 @@ volatile double *pk__heartbeat;
 volatile int *pk__reload_generation;
 
 static void beat(void) {
-  if (!pk__heartbeat) return;
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  *pk__heartbeat = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  if (pk__heartbeat) *pk__heartbeat = pk__clock_ms();
 }
 static pk__worker worker;
 
@@ -133,9 +134,7 @@ static void set_sched(const pk__options *o) {
     pk__logf("warn", "--sched batch: cannot set SCHED_BATCH: %s; the worker keeps the normal policy", strerror(errno));
 }
 
-/* hub_fd: this worker's end of its socket pair to the master's hub, -1 for none. (Declared in
- * master.c; pk__worker_run below keeps worker.h's signature.) */
-int pk__worker_run_hub(const pk__options *o, int id, int ready_fd, int hub_fd, pk__host *loaded) {
+int pk__worker_run(const pk__options *o, int id, int ready_fd, int hub_fd, pk__host *loaded) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   sigset_t none;
   sigemptyset(&none);
@@ -180,8 +179,4 @@ int pk__worker_run_hub(const pk__options *o, int id, int ready_fd, int hub_fd, p
   return 0;
 }
 
-int pk__worker_run(const pk__options *o, int id, int ready_fd, pk__host *loaded) {
-  return pk__worker_run_hub(o, id, ready_fd, -1, loaded);
-}
 
-double pk_now_ms(void) { return pk__W ? (double)uv_now(pk__W->loop) : (double)uv_hrtime() / 1e6; }

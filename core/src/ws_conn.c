@@ -1,5 +1,6 @@
 /* ws_conn.c: a connection after the WebSocket upgrade: frames in and out, pings, close, fan-out. */
 #define _GNU_SOURCE             /* memmem */
+#include "ws_conn.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,6 @@ static closed_note *closed;          /* channel_close calls owed to Lua at the e
 static int nclosed, closed_cap;
 static pk__conn **doomed;            /* over their send buffer: closed at the end of the turn */
 static int ndoomed, doomed_cap;
-
-static uint64_t now_ms(void) { return uv_now(pk__W->loop); }
 
 static pk__buf zbuf;              /* inflate/deflate output, shared by the worker's connections */
 #define DEFLATE_MIN 128           /* smaller messages are sent as they are */
@@ -56,7 +55,7 @@ static void append_event(pk__conn *c, const char *data, size_t len) {
     if (*le == '\r' && p < end && *p == '\n') p++;
   }
   pk__buf_append(&c->out, "\n", 1);
-  c->ws->last_seen_ms = now_ms();
+  c->ws->last_seen_ms = pk__worker_now_ms();
   pk__conn_queue_flush(c);
 }
 
@@ -154,7 +153,7 @@ int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len) {
 void pk__ws_close(pk__conn *c, int code, const char *reason, size_t rlen) {
   pk__ws *ws = c->ws;
   if (!ws || c->closing) return;
-  if (!ws->close_sent) ws->close_sent_ms = now_ms();
+  if (!ws->close_sent) ws->close_sent_ms = pk__worker_now_ms();
   if (ws->sse) {                 /* the end of an event stream is the end of the connection */
     ws->close_sent = 1;
     if (!ws->close_code) ws->close_code = code;
@@ -235,7 +234,7 @@ static const pk__ws_callbacks callbacks = {on_message, on_ping, on_pong, on_clos
 
 void pk__ws_feed(pk__conn *c, char *data, size_t len) {
   pk__ws *ws = c->ws;
-  ws->last_seen_ms = now_ms();
+  ws->last_seen_ms = pk__worker_now_ms();
   ws->ping_out = 0;
   while (len > 0 && !c->closing && !ws->close_sent && !ws->doomed) {
     size_t used = 0;
@@ -259,7 +258,7 @@ void pk__ws_feed(pk__conn *c, char *data, size_t len) {
  * app open it; headers are readable through core.header(cid, ...) during channel_open only. */
 static void start_channel(pk__conn *c, pk__host *h, const pk__route_match *m, int status, const char *path,
                           size_t plen, const char *query, size_t qlen) {
-  c->ws->last_seen_ms = now_ms();
+  c->ws->last_seen_ms = pk__worker_now_ms();
   c->deadline_ms = 0;
   pk__conn_access_log(c, status, NULL, 0);
   c->req_handle = c->ws->cid;

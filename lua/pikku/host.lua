@@ -1,10 +1,10 @@
--- FFI bindings of the host's exported request functions (core/include/pikku.h): calls the JIT can compile.
+-- FFI bindings of the runtime's own exported calls (pk_rt_*, core/include/pikku.h): calls the JIT can compile.
 local ffi = require "ffi"
 
 ffi.cdef [[
-  int pk_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
-                 const char *extra, size_t elen, const char *error_id, size_t idlen);
-  const char *pk_header(double handle, const char *name, size_t nlen, size_t *vlen);
+  int pk_rt_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
+                    const char *extra, size_t elen, const char *error_id, size_t idlen);
+  const char *pk_rt_header(double handle, const char *name, size_t nlen, size_t *vlen);
 ]]
 
 local C, ffi_string = ffi.C, ffi.string
@@ -14,7 +14,7 @@ local M = {}
 
 --- respond(handle, status, body?, content_type?, extra_headers?, error_id?) -> true | nil (request gone)
 function M.respond(handle, status, body, ctype, extra, id)
-  local rc = C.pk_respond(handle, status, body, body and #body or 0, ctype, ctype and #ctype or 0,
+  local rc = C.pk_rt_respond(handle, status, body, body and #body or 0, ctype, ctype and #ctype or 0,
     extra, extra and #extra or 0, id, id and #id or 0)
   if rc == 0 then return true end
   return nil
@@ -22,7 +22,7 @@ end
 
 --- header(handle, name) -> value | nil (case-insensitive; repeated headers joined with ", ", Cookie lines with "; ")
 function M.header(handle, name)
-  local p = C.pk_header(handle, name, #name, vlen)
+  local p = C.pk_rt_header(handle, name, #name, vlen)
   if p == nil then return nil end
   return ffi_string(p, vlen[0])
 end

@@ -507,16 +507,16 @@ local function safe_dispatch(handle, ...)
   end
 end
 
-local function resume(token)
+local function resume(token, ...)
   local co = waiting[token]
   if co == nil then return end
   waiting[token] = nil
-  local ok, res = co_resume(co)
+  local ok, res = co_resume(co, ...)
   return settle(co, ok, res)
 end
 
-local function safe_resume(token)
-  local ok, err = xpcall(resume, traceback, token)
+local function safe_resume(token, ...)
+  local ok, err = xpcall(resume, traceback, token, ...)
   if not ok then core_log("error", "pikku resume failure: " .. tostring(err)) end
 end
 
@@ -550,11 +550,10 @@ end
 --- thread pool while this call is suspended, so a login does not stop the worker.
 function M.pbkdf2_wait(password, salt, iterations, keylen)
   local co = co_running()
-  if co == nil or calls[co] == nil or core.pbkdf2_async == nil then return nil end
+  if co == nil or calls[co] == nil then return nil end
   local token = wait_token()
-  core.pbkdf2_async(password, salt, iterations, keylen, token)
-  co_yield(SLEEPING)
-  return core.work_result(token) or false
+  require("pikku.work_c").pbkdf2_async(password, salt, iterations, keylen, token)
+  return co_yield(SLEEPING) or false
 end
 
 -- ---- calls without a socket (pikku test) -------------------------------------------------------

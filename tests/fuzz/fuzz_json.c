@@ -4,16 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include "lua_host.h"
-
-/* lua_host.c is not linked here: the one helper json.c needs */
-void pk__preload(lua_State *L, const char *name, lua_CFunction fn) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, fn);
-  lua_setfield(L, -2, name);
-  lua_pop(L, 2);
-}
+#include "lua_modules.h"
 
 static lua_State *L;
 
@@ -21,7 +12,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!L) {
     L = luaL_newstate();
     luaL_openlibs(L);
-    pk__json_open(L);
+    lua_getglobal(L, "package");   /* host_state.c is not linked here: the module is preloaded by hand */
+    lua_getfield(L, -1, "preload");
+    lua_pushcfunction(L, luaopen_pikku_json_c);
+    lua_setfield(L, -2, "pikku.json_c");
+    lua_pop(L, 2);
     if (luaL_dostring(L, "local j = require 'pikku.json_c'\n"
         "local function same(a, b)\n"
         "  if a == b then return true end\n"

@@ -14,7 +14,7 @@ S="$ROOT/core/src"
 "${CC[@]}" -o "$OUT/http" "$ROOT/tests/fuzz/fuzz_http_parser.c" "$S/http_parser.c" "$S/buf.c" "$S/utf8.c" "${LL[@]}"
 "${CC[@]}" -o "$OUT/ws" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$S/ws_frame.c" "$S/ws_deflate.c" "$S/utf8.c" "$S/buf.c" -lz
 "${CC[@]}" -o "$OUT/router" "$ROOT/tests/fuzz/fuzz_router.c" "$S/router.c"
-"${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/json" "$ROOT/tests/fuzz/fuzz_json.c" "$S/json.c" "$S/json_decode.c" "$S/utf8.c" \
+"${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/json" "$ROOT/tests/fuzz/fuzz_json.c" "$S/lua_json.c" "$S/json_decode.c" "$S/utf8.c" \
   "$S/buf.c" $(pkg-config --libs luajit) -lm
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/pattern" "$ROOT/tests/fuzz/fuzz_pattern.c" "$S/schema_pattern.c" \
   "$S/schema_check.c" "$S/utf8.c" $(pkg-config --libs luajit)

@@ -12,10 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "crypto.h"
-#include "lua_host.h"
-
-extern int luaopen_cjson(lua_State *L);
-extern int luaopen_cjson_safe(lua_State *L);
+#include "host_state.h"
 
 #define CASES_FILE PIKKU_LUA_DIR "/../tests/lua/auth_primitives_test.lua"
 
@@ -25,19 +22,11 @@ static int cases_ref = LUA_NOREF;
 static int lua_cases_run;
 
 static lua_State *new_state(void) {
-  lua_State *s = luaL_newstate();
-  luaL_openlibs(s);
+  lua_State *s = pk__lua_state_new();   /* the host's C modules in package.preload, as in a worker */
   lua_getglobal(s, "package");
   lua_pushstring(s, PIKKU_LUA_DIR "/?.lua;" PIKKU_LUA_DIR "/?/init.lua");
   lua_setfield(s, -2, "path");
-  lua_getfield(s, -1, "preload");
-  lua_pushcfunction(s, luaopen_cjson);
-  lua_setfield(s, -2, "cjson");
-  lua_pushcfunction(s, luaopen_cjson_safe);
-  lua_setfield(s, -2, "cjson.safe");
-  lua_pop(s, 2);
-  pk__crypto_open(s);
-  pk__json_open(s);               /* pikku.json_c, which jwt and cookie sessions use, as in the host */
+  lua_pop(s, 1);
   return s;
 }
 

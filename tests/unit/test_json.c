@@ -7,20 +7,11 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <string.h>
-#include "lua_host.h"
-
-extern int luaopen_cjson_safe(lua_State *L);
+#include "host_state.h"
 static lua_State *L;
 
 static int setup(void **s) {
-  L = luaL_newstate();
-  luaL_openlibs(L);
-  pk__json_open(L);
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, luaopen_cjson_safe);
-  lua_setfield(L, -2, "cjson.safe");
-  lua_pop(L, 2);
+  L = pk__lua_state_new();   /* pikku.json_c and cjson.safe in package.preload, as in a worker */
   assert_int_equal(luaL_dostring(L, "package.path = '" PIKKU_LUA_DIR "/?.lua;' .. package.path; json = require 'pikku.json'"), 0);
   return 0;
 }

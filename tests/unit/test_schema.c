@@ -11,10 +11,8 @@
 #include <regex.h>
 #include <string.h>
 #include <time.h>
-#include "lua_host.h"
+#include "host_state.h"
 #include "schema_internal.h"
-
-extern int luaopen_cjson(lua_State *L);
 
 static lua_State *L;
 static char result[8192];
@@ -77,17 +75,11 @@ static const char *run(const char *code) {
 #define EXPECT(code, want) assert_string_equal(run(code), want)
 
 static int setup(void **s) {
-  L = luaL_newstate();
-  luaL_openlibs(L);
+  L = pk__lua_state_new();   /* pikku.schema_c, pikku.json_c and cjson in package.preload */
   lua_getglobal(L, "package");
   lua_pushstring(L, PIKKU_LUA_DIR "/?.lua");
   lua_setfield(L, -2, "path");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, luaopen_cjson);
-  lua_setfield(L, -2, "cjson");
   lua_settop(L, 0);
-  pk__schema_open(L);
-  pk__json_open(L);
   if (luaL_dostring(L, helpers)) {
     fprintf(stderr, "%s\n", lua_tostring(L, -1));
     return -1;

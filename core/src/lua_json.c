@@ -1,4 +1,4 @@
-/* json.c: the pikku.json_c module: encode Lua values (marked empty arrays stay []) and decode. */
+/* lua_json.c: the pikku.json_c module: encode Lua values (marked empty arrays stay []) and decode. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include "buf.h"
 #include "json_decode.h"
-#include "lua_host.h"
+#include "lua_modules.h"
 
 #define MAX_DEPTH 1000   /* as the decoder: what it reads can be written back */
 
@@ -182,7 +182,7 @@ static int l_decode(lua_State *L) {
 
 /* The module: encode, decode, array_mt and object_mt. The two markers are also kept in the registry
  * (PK_JSON_ARRAY_MT, PK_JSON_OBJECT_MT) for the schema validator. */
-static int open_json(lua_State *L) {
+int luaopen_pikku_json_c(lua_State *L) {
   lua_newtable(L);                       /* the module */
   lua_newtable(L);                       /* array_mt */
   lua_pushstring(L, "array");
@@ -204,9 +204,4 @@ static int open_json(lua_State *L) {
   lua_setfield(L, -3, "object_mt");
   lua_setfield(L, -2, "array_mt");
   return 1;
-}
-
-/* Puts the `pikku.json_c` C module in package.preload of L. */
-void pk__json_open(lua_State *L) {
-  pk__preload(L, "pikku.json_c", open_json);
 }

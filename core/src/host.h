@@ -1,14 +1,16 @@
-/* lua_host.h: one LuaJIT state with an app loaded, its routes, and the count of what pins it. */
-#ifndef PK_LUA_HOST_H
-#define PK_LUA_HOST_H
+/* host.h: one LuaJIT state with an app loaded (a host), its routes, what pins it, and calls into its runtime. */
+#ifndef PK_HOST_H
+#define PK_HOST_H
 #include <lua.h>
 #include "options.h"
 #include "cors.h"
 #include "router.h"
 
 typedef struct pk__host {
-  lua_State *L;             /* read-only outside lua_host.c */
-  pk__router *router;       /* read-only outside lua_host.c: built while app.lua loads */
+  lua_State *L;             /* read-only outside host.c and host_state.c */
+  pk__router *router;       /* read-only outside host.c: built while app.lua loads */
+  const pk__options *opts;  /* read-only: the settings it was loaded with */
+  int worker;               /* read-only: the worker id it serves (0: the master's copy) */
   int dispatch_ref;         /* private */
   int resume_ref;           /* private */
   int refs;                 /* private: current-state ref + requests in flight + timers */
@@ -21,9 +23,10 @@ typedef struct pk__host {
   struct pk__host *next;    /* private: close list */
 } pk__host;
 
-/* Builds a state and loads APP_DIR/app.lua. Returns NULL with err set ("file:line: msg") on failure.
- * The new host holds one reference (the caller's). */
-pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *err, size_t errlen);
+/* The host whose state L is (set by host_state.c before any C module opens), or NULL in a bare
+ * state (unit tests). */
+#define PK_HOST_REGISTRY_KEY "pikku.host"
+pk__host *pk__host_of(lua_State *L);
 void pk__host_ref(pk__host *h);
 /* Drops a reference; at zero the host is queued and closed by pk__host_collect (never while its
  * own Lua code is on the C stack). */
@@ -58,19 +61,9 @@ void pk__host_channel_open(pk__host *h, double cid, int index, const char *path,
                            const char *query, size_t qlen, const pk__route_match *m);
 void pk__host_channel_message(pk__host *h, double cid, const char *data, size_t len, int binary);
 void pk__host_channel_close(pk__host *h, double cid, int code);
-/* Calls the runtime's resume(token). */
-void pk__host_resume(pk__host *h, double token);
-/* Sets pikku.core.worker in a state loaded before the worker existed (the master's copy). */
+/* Calls the runtime's resume(token, v1..vn): the nvals values on top of h->L's stack (popped) are
+ * what the waiting call's yield returns; 0 for none (a timer). */
+void pk__host_resume(pk__host *h, double token, int nvals);
+/* Sets the worker id of a host loaded before the worker existed (the master's copy). */
 void pk__host_set_worker(pk__host *h, int worker);
-/* package.preload[name] = the function on top of the stack (popped), or fn. */
-void pk__preload_top(lua_State *L, const char *name);
-void pk__preload(lua_State *L, const char *name, lua_CFunction fn);
-/* Put C modules in package.preload: pikku.schema_c (schema.c), pikku.crypto_c (crypto.c). */
-void pk__schema_open(lua_State *L);
-void pk__crypto_open(lua_State *L);
-void pk__json_open(lua_State *L);   /* pikku.json_c (json.c) */
-/* Registers the pikku.core module in L (lua_core.c). */
-void pk__core_open(lua_State *L, pk__host *h, const pk__options *o, int worker);
-/* Drops every pending core.timer (nothing is resumed; each releases its host). For pikku test's end. */
-void pk__core_cancel_timers(void);
 #endif

@@ -1,4 +1,5 @@
-/* conn.c: HTTP connections of a worker: reading, parsing, routing, answering, timeouts, closing. */
+/* http_conn.c: HTTP connections of a worker: reading, parsing, routing, answering, timeouts, closing. */
+#include "http_conn.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "router.h"
 #include "worker.h"
+#include "ws_conn.h"
 
 #define READ_BUF_SIZE 65536
 #define OUT_HIGH_WATER (256 * 1024)
@@ -19,8 +21,6 @@
 
 static char read_buf[READ_BUF_SIZE];
 static const char health_body[] = "{\"status\":\"ok\"}";
-
-static uint64_t now_ms(void) { return uv_now(pk__W->loop); }
 
 /* ---- ids and handles ------------------------------------------------------------------------ */
 
@@ -192,7 +192,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 
 static void start_linger(pk__conn *c) {
   c->lingering = 1;
-  c->deadline_ms = now_ms() + LINGER_MS;
+  c->deadline_ms = pk__worker_now_ms() + LINGER_MS;
   c->shutdown_req.data = c;
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) ||
       uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read))
@@ -473,9 +473,9 @@ static void set_deadline(pk__conn *c) {
   c->deadline_state = st;
   c->deadline_req = begun;
   switch (st) {
-  case PK_PS_IDLE: c->deadline_ms = now_ms() + l->idle_timeout_ms; break;
-  case PK_PS_HEADERS: c->deadline_ms = now_ms() + l->header_timeout_ms; break;
-  case PK_PS_BODY: c->deadline_ms = now_ms() + l->body_timeout_ms; break;
+  case PK_PS_IDLE: c->deadline_ms = pk__worker_now_ms() + l->idle_timeout_ms; break;
+  case PK_PS_HEADERS: c->deadline_ms = pk__worker_now_ms() + l->header_timeout_ms; break;
+  case PK_PS_BODY: c->deadline_ms = pk__worker_now_ms() + l->body_timeout_ms; break;
   default: c->deadline_ms = 0; break;
   }
 }
@@ -601,7 +601,7 @@ void pk__conn_end_of_turn(pk__worker *w) {
 /* Warnings about refused connections: at most one a second, whatever refuses them. */
 static int refusal_warning_due(void) {
   static uint64_t last_ms;
-  uint64_t now = now_ms();
+  uint64_t now = pk__worker_now_ms();
   if (last_ms && now - last_ms < 1000) return 0;
   last_ms = now;
   return 1;
@@ -648,7 +648,7 @@ void pk__conn_accept(pk__worker *w) {
   w->conns = c;
   w->nconns++;
   c->deadline_state = PK_PS_IDLE;
-  c->deadline_ms = now_ms() + w->opts->limits.idle_timeout_ms;
+  c->deadline_ms = pk__worker_now_ms() + w->opts->limits.idle_timeout_ms;
   start_reading(c);
 }
 

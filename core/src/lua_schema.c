@@ -1,11 +1,11 @@
-/* schema.c: the pikku.schema_c Lua module: compiles JSON Schema tables into validators in C. */
+/* lua_schema.c: the pikku.schema_c Lua module: compiles JSON Schema tables into validators in C. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include "lua_host.h"
+#include "lua_modules.h"
 #include "schema_internal.h"
 
 #define MAX_SCHEMA_DEPTH 200
@@ -1094,16 +1094,10 @@ static int l_compile(lua_State *L) {
   return 1;
 }
 
-static int l_preload(lua_State *L) {
-  lua_pushvalue(L, lua_upvalueindex(1));
-  return 1;
-}
-
-void pk__schema_open(lua_State *L) {
+int luaopen_pikku_schema_c(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"validate", l_validate}, {"coerce_query", l_coerce_query},
     {"top_keys", l_top_keys}, {NULL, NULL}};
-  /* the module table is built once per state; the preload function returns it */
   lua_newtable(L); /* module */
   lua_newtable(L); /* metatable */
   int mt = lua_gettop(L);
@@ -1130,6 +1124,5 @@ void pk__schema_open(lua_State *L) {
   }
   lua_setfield(L, -3, "keywords");
   lua_pop(L, 1); /* metatable */
-  lua_pushcclosure(L, l_preload, 1);
-  pk__preload_top(L, "pikku.schema_c");
+  return 1;
 }

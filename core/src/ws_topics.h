@@ -1,6 +1,6 @@
-/* channel.h: WebSocket connections of a worker as channels: ids, per-connection strings, topics. */
-#ifndef PK_CHANNEL_H
-#define PK_CHANNEL_H
+/* ws_topics.h: a worker's topic table (topic -> subscribed connections) and each WebSocket's channel data. */
+#ifndef PK_WS_TOPICS_H
+#define PK_WS_TOPICS_H
 #include <stddef.h>
 #include <stdint.h>
 #include "ws_frame.h"

@@ -1,5 +1,5 @@
-/* lua_host.c: creates a LuaJIT state for an app, loads it through pikku.runtime, and calls into it. */
-#include "lua_host.h"
+/* host.c: a loaded app (host): its references, route kinds, and the calls into its runtime's entry points. */
+#include "host.h"
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -7,95 +7,13 @@
 #include <string.h>
 #include "log.h"
 
-extern int luaopen_cjson(lua_State *L);
-extern int luaopen_cjson_safe(lua_State *L);
-
 static pk__host *close_list;
 
-static const char *lua_dir(void) {
-  const char *d = getenv("PIKKU_LUA_DIR");
-  return d && *d ? d : PIKKU_LUA_DIR;
-}
-
-/* Load errors are reported as the runtime raised them ("file:line: message"): a traceback through
- * the runtime's own loader would only hide the line that matters. */
-static int load_error(lua_State *L) {
-  if (!lua_isstring(L, 1)) {
-    if (!(luaL_callmeta(L, 1, "__tostring") && lua_isstring(L, -1)))
-      lua_pushstring(L, "(error object is not a string)");
-  }
-  return 1;
-}
-
-void pk__preload_top(lua_State *L, const char *name) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  lua_pushvalue(L, -3);
-  lua_setfield(L, -2, name);
-  lua_pop(L, 3);
-}
-
-void pk__preload(lua_State *L, const char *name, lua_CFunction fn) {
-  lua_pushcfunction(L, fn);
-  pk__preload_top(L, name);
-}
-
-static void set_path(lua_State *L, const char *app_dir) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");
-  const char *def = lua_tostring(L, -1);
-  const char *ld = lua_dir();
-  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua;%s", app_dir, app_dir, ld, ld, def ? def : "");
-  lua_setfield(L, -3, "path");
-  lua_pop(L, 2);
-  pk__preload(L, "cjson", luaopen_cjson);
-  pk__preload(L, "cjson.safe", luaopen_cjson_safe);
-}
-
-pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *err, size_t errlen) {
-  pk__host *h = calloc(1, sizeof *h);
-  if (!h) { snprintf(err, errlen, "out of memory"); return NULL; }
-  h->refs = 1;
-  h->generation = generation;
-  h->router = pk__router_new();
-  h->L = luaL_newstate();
-  if (!h->router || !h->L) { snprintf(err, errlen, "out of memory"); pk__host_free(h); return NULL; }
-  lua_State *L = h->L;
-  luaL_openlibs(L);
-  set_path(L, o->app_dir);
-  pk__core_open(L, h, o, worker);
-  pk__schema_open(L);
-  pk__crypto_open(L);
-  pk__json_open(L);
-  lua_pushcfunction(L, load_error);
-  lua_getglobal(L, "require");
-  lua_pushstring(L, "pikku.runtime");
-  if (lua_pcall(L, 1, 1, -3)) goto fail;
-  lua_getfield(L, -1, "load");
-  lua_remove(L, -2);
-  lua_pushstring(L, o->app_dir);
-  if (lua_pcall(L, 1, 1, -3)) goto fail;
-  if (!lua_istable(L, -1)) {
-    lua_pushstring(L, "pikku.runtime.load did not return its entry points");
-    goto fail;
-  }
-  lua_getfield(L, -1, "dispatch");
-  h->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_getfield(L, -1, "resume");
-  h->resume_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  h->channel_open_ref = h->channel_message_ref = h->channel_close_ref = LUA_NOREF;
-  lua_getfield(L, -1, "channel_open");
-  if (lua_isfunction(L, -1)) h->channel_open_ref = luaL_ref(L, LUA_REGISTRYINDEX); else lua_pop(L, 1);
-  lua_getfield(L, -1, "channel_message");
-  if (lua_isfunction(L, -1)) h->channel_message_ref = luaL_ref(L, LUA_REGISTRYINDEX); else lua_pop(L, 1);
-  lua_getfield(L, -1, "channel_close");
-  if (lua_isfunction(L, -1)) h->channel_close_ref = luaL_ref(L, LUA_REGISTRYINDEX); else lua_pop(L, 1);
-  lua_settop(L, 0);
+pk__host *pk__host_of(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, PK_HOST_REGISTRY_KEY);
+  pk__host *h = lua_touserdata(L, -1);
+  lua_pop(L, 1);
   return h;
-fail:
-  snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown error");
-  pk__host_free(h);
-  return NULL;
 }
 
 void pk__host_free(pk__host *h) {
@@ -160,20 +78,25 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
   return 0;
 }
 
-void pk__host_resume(pk__host *h, double token) {
+void pk__host_resume(pk__host *h, double token, int nvals) {
   lua_State *L = h->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, h->resume_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->resume_ref);   /* resume and token go under the values */
+  lua_insert(L, -1 - nvals);
   lua_pushnumber(L, token);
-  if (lua_pcall(L, 1, 0, 0)) log_lua_failure(h, "resume");
+  lua_insert(L, -1 - nvals);
+  if (lua_pcall(L, 1 + nvals, 0, 0)) log_lua_failure(h, "resume");
 }
 
 void pk__host_set_worker(pk__host *h, int worker) {
   lua_State *L = h->L;
+  h->worker = worker;
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "loaded");
   lua_getfield(L, -1, "pikku.core");
-  lua_pushinteger(L, worker);
-  lua_setfield(L, -2, "worker");
+  if (lua_istable(L, -1)) {
+    lua_pushinteger(L, worker);
+    lua_setfield(L, -2, "worker");
+  }
   lua_pop(L, 3);
 }
 

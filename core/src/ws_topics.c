@@ -1,5 +1,5 @@
-/* channel.c: per-connection strings and the topic table (topic -> subscribed connections) of a worker. */
-#include "channel.h"
+/* ws_topics.c: a worker's topic table (topic -> subscribed connections) and each WebSocket's strings. */
+#include "ws_topics.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

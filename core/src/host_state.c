@@ -1,0 +1,113 @@
+/* host_state.c: creates a host: a LuaJIT state, the table of C modules it preloads, its app loaded. */
+#include "host_state.h"
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "lua_modules.h"
+
+/* Every C module Lua sees, as Lua's own linit.c lists the standard libraries: a module is one line
+ * here (its opener declared in lua_modules.h). Each is put in package.preload, so it opens at its
+ * first require and never calls back into this file. */
+static const luaL_Reg modules[] = {
+  {"pikku.core", luaopen_pikku_core},
+  {"pikku.work_c", luaopen_pikku_work_c},
+  {"pikku.json_c", luaopen_pikku_json_c},
+  {"pikku.schema_c", luaopen_pikku_schema_c},
+  {"pikku.crypto_c", luaopen_pikku_crypto_c},
+  {"cjson", luaopen_cjson},
+  {"cjson.safe", luaopen_cjson_safe},
+  {NULL, NULL},
+};
+
+lua_State *pk__lua_state_new(void) {
+  lua_State *L = luaL_newstate();
+  if (!L) return NULL;
+  luaL_openlibs(L);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  for (const luaL_Reg *m = modules; m->name; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 2);
+  return L;
+}
+
+static const char *lua_dir(void) {
+  const char *d = getenv("PIKKU_LUA_DIR");
+  return d && *d ? d : PIKKU_LUA_DIR;
+}
+
+/* package.path: the app's folder first, then pikku's Lua modules, then the default. */
+static void set_path(lua_State *L, const char *app_dir) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  const char *def = lua_tostring(L, -1);
+  const char *ld = lua_dir();
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua;%s", app_dir, app_dir, ld, ld, def ? def : "");
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
+}
+
+/* Load errors are reported as the runtime raised them ("file:line: message"): a traceback through
+ * the runtime's own loader would only hide the line that matters. */
+static int load_error(lua_State *L) {
+  if (!lua_isstring(L, 1)) {
+    if (!(luaL_callmeta(L, 1, "__tostring") && lua_isstring(L, -1)))
+      lua_pushstring(L, "(error object is not a string)");
+  }
+  return 1;
+}
+
+/* The runtime's entry point `name` from the table on top of the stack, as a registry reference
+ * (LUA_NOREF when the runtime has none). */
+static int entry_ref(lua_State *L, const char *name) {
+  lua_getfield(L, -1, name);
+  if (lua_isfunction(L, -1)) return luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+  return LUA_NOREF;
+}
+
+pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *err, size_t errlen) {
+  pk__host *h = calloc(1, sizeof *h);
+  if (!h) { snprintf(err, errlen, "out of memory"); return NULL; }
+  h->refs = 1;
+  h->generation = generation;
+  h->opts = o;
+  h->worker = worker;
+  h->router = pk__router_new();
+  h->L = pk__lua_state_new();
+  if (!h->router || !h->L) { snprintf(err, errlen, "out of memory"); pk__host_free(h); return NULL; }
+  lua_State *L = h->L;
+  lua_pushlightuserdata(L, h);
+  lua_setfield(L, LUA_REGISTRYINDEX, PK_HOST_REGISTRY_KEY);
+  set_path(L, o->app_dir);
+  lua_pushcfunction(L, load_error);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "pikku.runtime");
+  if (lua_pcall(L, 1, 1, -3)) goto fail;
+  lua_getfield(L, -1, "load");
+  lua_remove(L, -2);
+  lua_pushstring(L, o->app_dir);
+  if (lua_pcall(L, 1, 1, -3)) goto fail;
+  if (!lua_istable(L, -1)) {
+    lua_pushstring(L, "pikku.runtime.load did not return its entry points");
+    goto fail;
+  }
+  h->dispatch_ref = entry_ref(L, "dispatch");
+  h->resume_ref = entry_ref(L, "resume");
+  h->channel_open_ref = entry_ref(L, "channel_open");
+  h->channel_message_ref = entry_ref(L, "channel_message");
+  h->channel_close_ref = entry_ref(L, "channel_close");
+  if (h->dispatch_ref == LUA_NOREF || h->resume_ref == LUA_NOREF) {
+    lua_pushstring(L, "pikku.runtime.load did not return dispatch and resume");
+    goto fail;
+  }
+  lua_settop(L, 0);
+  return h;
+fail:
+  snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown error");
+  pk__host_free(h);
+  return NULL;
+}

@@ -1,0 +1,14 @@
+/* lua_modules.h: the C modules Lua sees, one luaopen_* each; host_state.c's table registers them. */
+#ifndef PK_LUA_MODULES_H
+#define PK_LUA_MODULES_H
+#include <lua.h>
+
+int luaopen_pikku_core(lua_State *L);       /* pikku.core (lua_core.c): the worker, for the runtime */
+int luaopen_pikku_work_c(lua_State *L);     /* pikku.work_c (lua_work.c): thread-pool work */
+int luaopen_pikku_json_c(lua_State *L);     /* pikku.json_c (lua_json.c): JSON encode / decode */
+int luaopen_pikku_schema_c(lua_State *L);   /* pikku.schema_c (lua_schema.c): JSON Schema validators */
+int luaopen_pikku_crypto_c(lua_State *L);   /* pikku.crypto_c (lua_crypto.c): hashes, HMAC, random */
+/* lua-cjson (linked in statically; its package ships no header) */
+int luaopen_cjson(lua_State *L);
+int luaopen_cjson_safe(lua_State *L);
+#endif
