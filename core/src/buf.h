@@ -6,7 +6,7 @@
 typedef struct pk__buf {
   char *data;   /* read-only outside buf.c: contents */
   size_t len;   /* read-only outside buf.c: bytes used */
-  size_t cap;   /* private: bytes allocated */
+  size_t cap;   /* private: bytes allocated (changed only through the functions below) */
 } pk__buf;
 
 void pk__buf_init(pk__buf *b);
@@ -20,6 +20,16 @@ int pk__buf_append_uint(pk__buf *b, unsigned long long v);
 /* Drops the first n bytes. */
 void pk__buf_consume(pk__buf *b, size_t n);
 static inline void pk__buf_reset(pk__buf *b) { b->len = 0; }
+/* Keeps only the first n bytes (n <= len). */
+static inline void pk__buf_truncate(pk__buf *b, size_t n) { if (n < b->len) b->len = n; }
+/* Writing in place: room for at least `want` more bytes (NULL on ENOMEM) and how much there is
+ * (*room); pk__buf_commit(b, n) then adds the n bytes written there. */
+static inline char *pk__buf_space(pk__buf *b, size_t want, size_t *room) {
+  if (pk__buf_reserve(b, want)) return NULL;
+  if (room) *room = b->cap - b->len;
+  return b->data + b->len;
+}
+static inline void pk__buf_commit(pk__buf *b, size_t n) { b->len += n; }
 
 
 /* Appends s as a JSON string literal (quotes included), escaping as RFC 8259 requires. */

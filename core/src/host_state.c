@@ -15,6 +15,7 @@ static const luaL_Reg modules[] = {
   {"pikku.json_c", luaopen_pikku_json_c},
   {"pikku.schema_c", luaopen_pikku_schema_c},
   {"pikku.crypto_c", luaopen_pikku_crypto_c},
+  {"pikku.status_c", luaopen_pikku_status_c},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL},

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <strings.h>
 #include <unistd.h>
+#include "clock.h"
 #include "date_cache.h"
 #include "http_response.h"
 #include "log.h"
@@ -24,15 +25,18 @@ static const char health_body[] = "{\"status\":\"ok\"}";
 
 /* ---- ids and handles ------------------------------------------------------------------------ */
 
+/* A random seed from the kernel (uv_random, synchronous: getrandom(2)), or, if it has none to give,
+ * the clock mixed with the process id. */
+static uint64_t random_seed(void) {
+  uint64_t r;
+  if (uv_random(NULL, NULL, &r, sizeof r, 0, NULL)) r = pk__clock_ns() ^ ((uint64_t)getpid() << 16);
+  return r;
+}
+
 size_t pk__gen_id(char *buf) {
   static uint64_t seed, counter;
   static const char hex[] = "0123456789abcdef";
-  if (!seed) {
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(&seed, sizeof seed, 1, f) != 1) seed = (uint64_t)uv_hrtime() ^ (uint64_t)getpid();
-    if (f) fclose(f);
-    seed |= 1;
-  }
+  if (!seed) seed = random_seed() | 1;
   uint64_t a = seed, b = ++counter;
   b ^= b >> 33; b *= 0xff51afd7ed558ccdULL; b ^= b >> 33;   /* spread the counter's bits */
   for (int i = 0; i < 16; i++) buf[i] = hex[(a >> (60 - 4 * i)) & 15];
@@ -59,13 +63,7 @@ size_t pk__gen_id(char *buf) {
 
 static uint32_t serial_base(void) {
   static uint32_t base;
-  if (!base) {
-    uint32_t r = 0;
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(&r, sizeof r, 1, f) != 1) r = (uint32_t)(uv_hrtime() ^ ((uint64_t)getpid() << 16));
-    if (f) fclose(f);
-    base = (r & SERIAL_MASK) | 1;
-  }
+  if (!base) base = ((uint32_t)random_seed() & SERIAL_MASK) | 1;
   return base;
 }
 
@@ -214,7 +212,7 @@ static void flush(pk__conn *c) {
       wr->c = c;
       wr->len = c->out.len;
       memcpy(wr->data, c->out.data, c->out.len);
-      c->out.len = 0;
+      pk__buf_reset(&c->out);
       c->out_taken++;
       uv_buf_t rb = uv_buf_init(wr->data, (unsigned)wr->len);
       if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &rb, 1, on_write)) { free(wr); pk__conn_close(c); return; }
@@ -262,7 +260,7 @@ void pk__conn_access_log(pk__conn *c, int status, const char *error_id, size_t i
   /* before its head was complete a request has no method yet (r->method is the last one's) */
   int head_done = c->parser.state != PK_PS_HEADERS && c->parser.state != PK_PS_IDLE;
   const char *method = head_done ? llhttp_method_name((llhttp_method_t)r->method) : "-";
-  double ms = c->req_start_ns ? (double)(uv_hrtime() - c->req_start_ns) / 1e6 : 0;
+  double ms = c->req_start_ns ? (double)(pk__clock_ns() - c->req_start_ns) / 1e6 : 0;
   pk__log_access(method, url, plen, status, ms, error_id, idlen);
 }
 
@@ -287,7 +285,7 @@ void pk__conn_respond_error(pk__conn *c, int status, const char *message, const 
   char gen[33];
   size_t idlen;
   const char *id = pk__request_header(r, "x-request-id", 12, &idlen);
-  if (!id || idlen == 0 || idlen > 200) { idlen = pk__gen_id(gen); id = gen; }
+  if (!pk__request_id_valid(id, id ? idlen : 0)) { idlen = pk__gen_id(gen); id = gen; }
   pk__buf body;
   pk__buf_init(&body);
   if (pk__error_body(&body, status, message, id, idlen)) { pk__buf_free(&body); pk__conn_close(c); return; }
@@ -324,17 +322,15 @@ static int preflight(pk__conn *c, pk__request *r, const pk__cors *cors, const pk
   const char *method = pk__request_header(r, "access-control-request-method", 29, &mlen);
   if (!origin || !method) return 0;
   const char *req_headers = pk__request_header(r, "access-control-request-headers", 30, &hlen);
+  char wired[96];
+  pk__router_path_methods(router, path, plen, wired, sizeof wired);
   pk__buf extra;
   pk__buf_init(&extra);
-  if (pk__cors_origin_allowed(cors, origin, olen)) {
-    pk__route_match all;           /* the methods wired at this path, but the preflight route */
-    char wired[96];
-    pk__router_match(router, -1, path, plen, &all);
-    pk__router_allow_str(all.allow & ~(1u << PK_OPTIONS), wired, sizeof wired);
-    pk__cors_preflight_headers(cors, &extra, origin, olen, req_headers, req_headers ? hlen : 0, wired);
+  if (pk__cors_preflight_headers(cors, &extra, origin, olen, req_headers, req_headers ? hlen : 0, wired)) {
+    pk__buf_free(&extra);
+    pk__conn_close(c);
+    return 1;
   }
-  else
-    pk__buf_append_str(&extra, "Vary: Origin\r\n");   /* no CORS headers: the browser refuses */
   write_response(c, 204, NULL, 0, NULL, 0, extra.data, extra.len);
   pk__conn_access_log(c, 204, NULL, 0);
   pk__buf_free(&extra);
@@ -481,7 +477,7 @@ static void set_deadline(pk__conn *c) {
 }
 
 static void feed(pk__conn *c, char *data, size_t len) {
-  uint64_t arrived = uv_hrtime();
+  uint64_t arrived = pk__clock_ns();
   while (len > 0 && !c->closing && !c->close_after) {
     size_t used = 0;
     /* a request is timed from the arrival of the bytes it begins in (also one the core refuses

@@ -1,60 +1,93 @@
-/* http_response.c: status table, response head serialisation (memcpy only) and core error bodies. */
+/* http_response.c: the status table, response head serialisation (memcpy only), core error bodies. */
 #include "http_response.h"
 #include <string.h>
 #include <strings.h>
 #include "date_cache.h"
 
-typedef struct { int code; const char *reason; const char *name; } status_info;
-
-static const status_info statuses[] = {
-  {100, "Continue", NULL}, {101, "Switching Protocols", NULL}, {103, "Early Hints", NULL},
-  {200, "OK", NULL}, {201, "Created", NULL}, {202, "Accepted", NULL},
-  {203, "Non-Authoritative Information", NULL}, {204, "No Content", NULL}, {205, "Reset Content", NULL},
-  {206, "Partial Content", NULL}, {207, "Multi-Status", NULL}, {208, "Already Reported", NULL},
-  {226, "IM Used", NULL},
-  {300, "Multiple Choices", NULL}, {301, "Moved Permanently", NULL}, {302, "Found", NULL},
-  {303, "See Other", NULL}, {304, "Not Modified", NULL}, {307, "Temporary Redirect", NULL},
-  {308, "Permanent Redirect", NULL},
-  {400, "Bad Request", "BadRequest"}, {401, "Unauthorized", "Unauthorized"},
-  {402, "Payment Required", "PaymentRequired"}, {403, "Forbidden", "Forbidden"},
-  {404, "Not Found", "NotFound"}, {405, "Method Not Allowed", "MethodNotAllowed"},
-  {406, "Not Acceptable", "NotAcceptable"},
-  {407, "Proxy Authentication Required", "ProxyAuthenticationRequired"},
-  {408, "Request Timeout", "RequestTimeout"}, {409, "Conflict", "Conflict"}, {410, "Gone", "Gone"},
-  {411, "Length Required", "LengthRequired"}, {412, "Precondition Failed", "PreconditionFailed"},
-  /* RFC 9110 renamed 413 "Content Too Large"; the old phrase and name stay, as the Lua errors do */
-  {413, "Payload Too Large", "PayloadTooLarge"}, {414, "URI Too Long", "URITooLong"},
-  {415, "Unsupported Media Type", "UnsupportedMediaType"},
-  {416, "Range Not Satisfiable", "RangeNotSatisfiable"}, {417, "Expectation Failed", "ExpectationFailed"},
-  {418, "I'm a teapot", "ImATeapot"},
-  {421, "Misdirected Request", "MisdirectedRequest"},
-  {422, "Unprocessable Content", "UnprocessableContent"}, {423, "Locked", "Locked"},
-  {424, "Failed Dependency", "FailedDependency"}, {425, "Too Early", "TooEarly"},
-  {426, "Upgrade Required", "UpgradeRequired"}, {428, "Precondition Required", "PreconditionRequired"},
-  {429, "Too Many Requests", "TooManyRequests"},
-  {431, "Request Header Fields Too Large", "RequestHeaderFieldsTooLarge"},
-  {451, "Unavailable For Legal Reasons", "UnavailableForLegalReasons"},
-  {500, "Internal Server Error", "InternalServerError"}, {501, "Not Implemented", "NotImplemented"},
-  {502, "Bad Gateway", "BadGateway"}, {503, "Service Unavailable", "ServiceUnavailable"},
-  {504, "Gateway Timeout", "GatewayTimeout"}, {505, "HTTP Version Not Supported", "HTTPVersionNotSupported"},
-  {506, "Variant Also Negotiates", "VariantAlsoNegotiates"},
-  {507, "Insufficient Storage", "InsufficientStorage"}, {508, "Loop Detected", "LoopDetected"},
-  {511, "Network Authentication Required", "NetworkAuthenticationRequired"},
+/* The one status table: reason phrases for the status line, and for the error statuses Pikku's
+ * error name and the default message (pikku.errors builds its constructors from it through
+ * pikku.status_c). RFC 9110 renamed 413 "Content Too Large"; the old phrase and name stay, as
+ * Pikku's do. */
+static const pk__status_info statuses[] = {
+  {100, "Continue", NULL, NULL},
+  {101, "Switching Protocols", NULL, NULL},
+  {103, "Early Hints", NULL, NULL},
+  {200, "OK", NULL, NULL},
+  {201, "Created", NULL, NULL},
+  {202, "Accepted", NULL, NULL},
+  {203, "Non-Authoritative Information", NULL, NULL},
+  {204, "No Content", NULL, NULL},
+  {205, "Reset Content", NULL, NULL},
+  {206, "Partial Content", NULL, NULL},
+  {207, "Multi-Status", NULL, NULL},
+  {208, "Already Reported", NULL, NULL},
+  {226, "IM Used", NULL, NULL},
+  {300, "Multiple Choices", NULL, NULL},
+  {301, "Moved Permanently", NULL, NULL},
+  {302, "Found", NULL, NULL},
+  {303, "See Other", NULL, NULL},
+  {304, "Not Modified", NULL, NULL},
+  {307, "Temporary Redirect", NULL, NULL},
+  {308, "Permanent Redirect", NULL, NULL},
+  {400, "Bad Request", "BadRequest", "Bad request"},
+  {401, "Unauthorized", "Unauthorized", "Unauthorized"},
+  {402, "Payment Required", "PaymentRequired", "Payment required"},
+  {403, "Forbidden", "Forbidden", "Permission denied"},
+  {404, "Not Found", "NotFound", "Not found"},
+  {405, "Method Not Allowed", "MethodNotAllowed", "Method not allowed"},
+  {406, "Not Acceptable", "NotAcceptable", "Not acceptable"},
+  {407, "Proxy Authentication Required", "ProxyAuthenticationRequired", "Proxy authentication required"},
+  {408, "Request Timeout", "RequestTimeout", "Request timeout"},
+  {409, "Conflict", "Conflict", "Conflict"},
+  {410, "Gone", "Gone", "Gone"},
+  {411, "Length Required", "LengthRequired", "Length required"},
+  {412, "Precondition Failed", "PreconditionFailed", "Precondition failed"},
+  {413, "Payload Too Large", "PayloadTooLarge", "Payload too large"},
+  {414, "URI Too Long", "URITooLong", "URI too long"},
+  {415, "Unsupported Media Type", "UnsupportedMediaType", "Unsupported media type"},
+  {416, "Range Not Satisfiable", "RangeNotSatisfiable", "Range not satisfiable"},
+  {417, "Expectation Failed", "ExpectationFailed", "Expectation failed"},
+  {418, "I'm a teapot", "ImATeapot", "I'm a teapot"},
+  {421, "Misdirected Request", "MisdirectedRequest", "Misdirected request"},
+  {422, "Unprocessable Content", "UnprocessableContent", "Unprocessable content"},
+  {423, "Locked", "Locked", "Locked"},
+  {424, "Failed Dependency", "FailedDependency", "Failed dependency"},
+  {425, "Too Early", "TooEarly", "Too early"},
+  {426, "Upgrade Required", "UpgradeRequired", "Upgrade required"},
+  {428, "Precondition Required", "PreconditionRequired", "Precondition required"},
+  {429, "Too Many Requests", "TooManyRequests", "Too many requests"},
+  {431, "Request Header Fields Too Large", "RequestHeaderFieldsTooLarge", "Request header fields too large"},
+  {451, "Unavailable For Legal Reasons", "UnavailableForLegalReasons", "Unavailable for legal reasons"},
+  {500, "Internal Server Error", "InternalServerError", "Internal server error"},
+  {501, "Not Implemented", "NotImplemented", "Not implemented"},
+  {502, "Bad Gateway", "BadGateway", "Bad gateway"},
+  {503, "Service Unavailable", "ServiceUnavailable", "Service unavailable"},
+  {504, "Gateway Timeout", "GatewayTimeout", "Gateway timeout"},
+  {505, "HTTP Version Not Supported", "HTTPVersionNotSupported", "HTTP version not supported"},
+  {506, "Variant Also Negotiates", "VariantAlsoNegotiates", "Variant also negotiates"},
+  {507, "Insufficient Storage", "InsufficientStorage", "Insufficient storage"},
+  {508, "Loop Detected", "LoopDetected", "Loop detected"},
+  {511, "Network Authentication Required", "NetworkAuthenticationRequired", "Network authentication required"},
 };
 
-static const status_info *find_status(int code) {
+const pk__status_info *pk__status_table(size_t *n) {
+  *n = sizeof statuses / sizeof statuses[0];
+  return statuses;
+}
+
+static const pk__status_info *find_status(int code) {
   for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
     if (statuses[i].code == code) return &statuses[i];
   return NULL;
 }
 
 const char *pk__status_reason(int status) {
-  const status_info *s = find_status(status);
+  const pk__status_info *s = find_status(status);
   return s ? s->reason : "";   /* the reason phrase is optional (RFC 9112 4): none for other codes */
 }
 
 const char *pk__status_error_name(int status) {
-  const status_info *s = find_status(status);
+  const pk__status_info *s = find_status(status);
   if (s && s->name) return s->name;
   return status >= 500 ? "InternalServerError" : "BadRequest";
 }
@@ -127,4 +160,11 @@ int pk__error_body(pk__buf *out, int status, const char *message, const char *er
   rc |= pk__buf_append_json_string(out, error_id, id_len);
   rc |= LIT(out, "}");
   return rc ? -1 : 0;
+}
+
+int pk__request_id_valid(const char *id, size_t n) {
+  if (!id || n == 0 || n > PK_REQUEST_ID_MAX) return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f) return 0;
+  return 1;
 }

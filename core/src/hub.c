@@ -23,8 +23,8 @@ int pk__hub_encode_publish(pk__buf *out, const pk__hub_msg *m) {
       PK_HUB_PUBLISH_FIXED + m->tlen + m->dlen > PK_HUB_MAX_FRAME)
     return -EMSGSIZE;
   size_t len = PK_HUB_PUBLISH_FIXED + m->tlen + m->dlen;
-  if (pk__buf_reserve(out, PK_HUB_HEADER + len)) return -ENOMEM;
-  char *p = out->data + out->len;
+  char *p = pk__buf_space(out, PK_HUB_HEADER + len, NULL);
+  if (!p) return -ENOMEM;
   uint64_t xbits;
   memcpy(&xbits, &m->exclude, sizeof xbits);
   put32(p, (uint32_t)len);
@@ -35,7 +35,7 @@ int pk__hub_encode_publish(pk__buf *out, const pk__hub_msg *m) {
   put32(p + 25, (uint32_t)m->tlen);
   if (m->tlen) memcpy(p + 29, m->topic, m->tlen);
   if (m->dlen) memcpy(p + 29 + m->tlen, m->data, m->dlen);
-  out->len += PK_HUB_HEADER + len;
+  pk__buf_commit(out, PK_HUB_HEADER + len);
   return 0;
 }
 
@@ -67,16 +67,13 @@ void pk__hub_decoder_free(pk__hub_decoder *d) {
 
 char *pk__hub_decoder_space(pk__hub_decoder *d, size_t want, size_t *got) {
   if (d->pos) {   /* drop the frames already returned */
-    memmove(d->buf.data, d->buf.data + d->pos, d->buf.len - d->pos);
-    d->buf.len -= d->pos;
+    pk__buf_consume(&d->buf, d->pos);
     d->pos = 0;
   }
-  if (pk__buf_reserve(&d->buf, want)) return NULL;
-  *got = d->buf.cap - d->buf.len;
-  return d->buf.data + d->buf.len;
+  return pk__buf_space(&d->buf, want, got);
 }
 
-void pk__hub_decoder_commit(pk__hub_decoder *d, size_t n) { d->buf.len += n; }
+void pk__hub_decoder_commit(pk__hub_decoder *d, size_t n) { pk__buf_commit(&d->buf, n); }
 
 int pk__hub_decoder_feed(pk__hub_decoder *d, const void *p, size_t n) {
   size_t got;
@@ -133,9 +130,9 @@ void pk__hub_detach(pk__hub *h, int i) {
   pk__hub_peer *p = &h->peers[i];
   if (p->fd >= 0) close(p->fd);
   p->fd = -1;
-  p->in.buf.len = 0;
+  pk__buf_reset(&p->in.buf);
   p->in.pos = 0;
-  p->out.len = 0;
+  pk__buf_reset(&p->out);
   p->out_pos = 0;
   p->front_left = 0;
 }
@@ -159,7 +156,7 @@ static void drop_backlog(pk__hub *h, int i) {
   size_t at = p->out_pos + p->front_left, bytes = p->out.len - at;
   uint64_t frames = 0;
   for (size_t q = at; q + PK_HUB_HEADER <= p->out.len; q += PK_HUB_HEADER + get32(p->out.data + q)) frames++;
-  p->out.len = at;
+  pk__buf_truncate(&p->out, at);
   p->dropped += frames;
   pk__logf("warn", "hub: worker %d is not reading its messages; dropped %llu queued message(s) (%zu bytes)",
            i + 1, (unsigned long long)frames, bytes);
@@ -171,7 +168,7 @@ int pk__hub_route(pk__hub *h, int from, const pk__hub_frame *f) {
     pk__hub_peer *p = &h->peers[i];
     if (i == from || p->fd < 0) continue;
     if (pk__hub_pending(h, i) + f->raw_len > h->backlog_max) drop_backlog(h, i);
-    if (p->out_pos && p->out_pos == p->out.len) p->out.len = p->out_pos = 0;
+    if (p->out_pos && p->out_pos == p->out.len) { pk__buf_reset(&p->out); p->out_pos = 0; }
     if (pk__buf_append(&p->out, f->raw, f->raw_len)) {
       pk__logf("error", "hub: out of memory; a message to worker %d is dropped", i + 1);
       p->dropped++;
@@ -235,10 +232,10 @@ int pk__hub_flush(pk__hub *h, int i) {
     p->out_pos = end;
   }
   if (p->out_pos == p->out.len) {
-    p->out.len = p->out_pos = 0;
+    pk__buf_reset(&p->out);
+    p->out_pos = 0;
   } else if (p->out_pos > p->out.len / 2) {
-    memmove(p->out.data, p->out.data + p->out_pos, p->out.len - p->out_pos);
-    p->out.len -= p->out_pos;
+    pk__buf_consume(&p->out, p->out_pos);
     p->out_pos = 0;
   }
   return 0;

@@ -113,7 +113,7 @@ void pk__hub_client_flush(void) {
   if (uv_stream_get_write_queue_size(s) == 0) {
     uv_buf_t b = uv_buf_init(C.pending.data, (unsigned)C.pending.len);
     int n = uv_try_write(s, &b, 1);
-    if (n == (int)C.pending.len) { C.pending.len = 0; return; }
+    if (n == (int)C.pending.len) { pk__buf_reset(&C.pending); return; }
     if (n > 0) pk__buf_consume(&C.pending, (size_t)n);
     else if (n != UV_EAGAIN) { lose(uv_strerror(n)); return; }
   }

@@ -149,6 +149,6 @@ void pk__log_flush(void) {
     if (w <= 0) break;
     off += (size_t)w;
   }
-  out.len = 0;
+  pk__buf_reset(&out);
 }
 

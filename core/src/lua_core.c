@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "host.h"
 #include "http_conn.h"
+#include "http_response.h"
 #include "hub.h"
 #include "log.h"
 #include "lua_core.h"
@@ -17,6 +18,10 @@
 #include "ws_conn.h"
 
 #define HOST(L) ((pk__host *)lua_touserdata((L), lua_upvalueindex(1)))
+#define STR(x) #x
+#define XSTR(x) STR(x)
+/* why a subscribe over the limit is refused (a 429 for the app) */
+#define TOO_MANY_TOPICS "a connection may subscribe to at most " XSTR(PK__WS_MAX_TOPICS) " topics (unsubscribe some first)"
 
 static int need_worker(lua_State *L) {
   if (!pk__W) return luaL_error(L, "pikku.core: not available while the app is loading");
@@ -82,16 +87,39 @@ static int l_match(lua_State *L) {
   return 3;
 }
 
-static char *dup_field(lua_State *L, int t, const char *name) {
+/* The list field `name` of table t joined with ", " (upper-cased for methods), or NULL when absent
+ * or empty. A string is taken as it is. */
+static char *joined_field(lua_State *L, int t, const char *name, int upper) {
   lua_getfield(L, t, name);
-  const char *v = lua_tostring(L, -1);
-  char *r = v ? strdup(v) : NULL;
+  char *r = NULL;
+  if (lua_isstring(L, -1)) r = strdup(lua_tostring(L, -1));
+  else if (lua_istable(L, -1) && lua_objlen(L, -1) > 0) {
+    pk__buf b;
+    pk__buf_init(&b);
+    int n = (int)lua_objlen(L, -1), rc = 0;
+    for (int i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      size_t len;
+      const char *v = lua_tolstring(L, -1, &len);
+      if (v) {
+        if (b.len) rc |= pk__buf_append(&b, ", ", 2);
+        size_t at = b.len;
+        rc |= pk__buf_append(&b, v, len);
+        for (size_t k = 0; upper && !rc && k < len; k++)
+          if (b.data[at + k] >= 'a' && b.data[at + k] <= 'z') b.data[at + k] = (char)(b.data[at + k] - 32);
+      }
+      lua_pop(L, 1);
+    }
+    if (!rc && pk__buf_append(&b, "", 1) == 0) r = b.data;   /* NUL-terminated, handed over */
+    else pk__buf_free(&b);
+  }
   lua_pop(L, 1);
   return r;
 }
 
-/* cors{ origins = {...} | "*", methods = "GET, POST", headers = "..."?, credentials = bool, max_age = n? }
- * Preflight requests (OPTIONS with Access-Control-Request-Method) are then answered in C. */
+/* cors{ origins = {...} | "*", methods = {...}?, headers = {...}?, expose_headers = {...}?,
+ * credentials = bool, max_age = n? } (as given to pikku.cors, checked there): the settings every
+ * CORS answer of this app is made from, by cors.c alone (preflights without entering Lua). */
 static int l_cors(lua_State *L) {
   pk__host *h = HOST(L);
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -102,15 +130,16 @@ static int l_cors(lua_State *L) {
   else if (lua_istable(L, -1)) {
     int n = (int)lua_objlen(L, -1);
     c->origins = calloc((size_t)(n ? n : 1), sizeof(char *));
-    for (int i = 1; i <= n; i++) {
+    for (int i = 1; c->origins && i <= n; i++) {
       lua_rawgeti(L, -1, i);
       if (lua_isstring(L, -1)) c->origins[c->norigins++] = strdup(lua_tostring(L, -1));
       lua_pop(L, 1);
     }
   }
   lua_pop(L, 1);
-  c->methods = dup_field(L, 1, "methods");
-  c->headers = dup_field(L, 1, "headers");
+  c->methods = joined_field(L, 1, "methods", 1);
+  c->headers = joined_field(L, 1, "headers", 0);
+  c->expose = joined_field(L, 1, "expose_headers", 0);
   lua_getfield(L, 1, "credentials");
   c->credentials = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -120,6 +149,53 @@ static int l_cors(lua_State *L) {
   pk__cors_free(h->cors);
   h->cors = c;
   return 0;
+}
+
+/* Pushes the header lines in b (nil when there are none) and frees b. */
+static int push_lines(lua_State *L, pk__buf *b, int rc) {
+  if (rc) { pk__buf_free(b); return luaL_error(L, "out of memory"); }
+  if (b->len) lua_pushlstring(L, b->data, b->len); else lua_pushnil(L);
+  pk__buf_free(b);
+  return 1;
+}
+
+/* cors_response(origin?) -> the CORS header lines of an answer to this origin, or nil (also
+ * without pikku.cors): for the answers Lua makes, the same lines the core's own answers carry. */
+static int l_cors_response(lua_State *L) {
+  pk__host *h = HOST(L);
+  size_t olen = 0;
+  const char *origin = lua_isstring(L, 1) ? lua_tolstring(L, 1, &olen) : NULL;
+  if (!h->cors) return 0;
+  pk__buf b;
+  pk__buf_init(&b);
+  return push_lines(L, &b, pk__cors_response_headers(h->cors, &b, origin, olen));
+}
+
+/* cors_preflight(origin?, request_headers?, path) -> the header lines of the 204 answer to a
+ * preflight on path (what the core answers itself on a socket; for in-process requests). */
+static int l_cors_preflight(lua_State *L) {
+  pk__host *h = HOST(L);
+  size_t olen = 0, rlen = 0, plen;
+  const char *origin = lua_isstring(L, 1) ? lua_tolstring(L, 1, &olen) : NULL;
+  const char *req = lua_isstring(L, 2) ? lua_tolstring(L, 2, &rlen) : NULL;
+  const char *path = luaL_checklstring(L, 3, &plen);
+  if (!h->cors) return 0;
+  char wired[96];
+  pk__router_path_methods(h->router, path, plen, wired, sizeof wired);
+  pk__buf b;
+  pk__buf_init(&b);
+  return push_lines(L, &b, pk__cors_preflight_headers(h->cors, &b, origin, olen, req, rlen, wired));
+}
+
+/* request_id(x_request_id?) -> the errorId of a call: the client's X-Request-Id when the core's
+ * rule takes it (pk__request_id_valid), else a new id */
+static int l_request_id(lua_State *L) {
+  size_t n = 0;
+  const char *id = lua_isstring(L, 1) ? lua_tolstring(L, 1, &n) : NULL;
+  if (id && pk__request_id_valid(id, n)) { lua_pushvalue(L, 1); return 1; }
+  char gen[33];
+  lua_pushlstring(L, gen, pk__gen_id(gen));
+  return 1;
 }
 
 static const char *opt_lstring(lua_State *L, int i, size_t *len) {
@@ -201,8 +277,7 @@ static int l_subscribe(lua_State *L) {
   int rc = pk__topic_subscribe(c, c->ws, topic, tlen);
   if (rc == -E2BIG) {   /* nil, why: the caller raises it as the app's error (429) */
     lua_pushnil(L);
-    lua_pushfstring(L, "a connection may subscribe to at most %d topics (unsubscribe some first)",
-                    PK__WS_MAX_TOPICS);
+    lua_pushstring(L, TOO_MANY_TOPICS);
     return 2;
   }
   if (rc) return luaL_error(L, "out of memory");
@@ -410,7 +485,8 @@ int luaopen_pikku_core(lua_State *L) {
   if (!h) return luaL_error(L, "pikku.core: only inside the pikku host (a state made by pk__host_new)");
   const pk__options *o = h->opts;
   static const luaL_Reg fns[] = {
-    {"add_route", l_add_route}, {"match", l_match}, {"cors", l_cors}, {"ws_send", l_ws_send},
+    {"add_route", l_add_route}, {"match", l_match}, {"cors", l_cors}, {"cors_response", l_cors_response},
+    {"cors_preflight", l_cors_preflight}, {"request_id", l_request_id}, {"ws_send", l_ws_send},
     {"ws_close", l_ws_close}, {"channel_set", l_channel_set}, {"channel_get", l_channel_get},
     {"subscribe", l_subscribe}, {"unsubscribe", l_unsubscribe}, {"publish", l_publish}, {"respond", l_respond}, {"header", l_header}, {"headers", l_headers},
     {"peer", l_peer},
@@ -433,5 +509,9 @@ int luaopen_pikku_core(lua_State *L) {
   lua_setfield(L, -2, "worker");
   lua_pushstring(L, PIKKU_VERSION);
   lua_setfield(L, -2, "version");
+  lua_pushinteger(L, PK__WS_MAX_TOPICS);   /* the limit C applies; in-process channels ask it too */
+  lua_setfield(L, -2, "MAX_TOPICS");
+  lua_pushstring(L, TOO_MANY_TOPICS);
+  lua_setfield(L, -2, "TOO_MANY_TOPICS");
   return 1;
 }

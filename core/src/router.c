@@ -205,3 +205,9 @@ void pk__router_allow_str(unsigned allow, char *out, size_t cap) {
     used += (size_t)w;
   }
 }
+
+void pk__router_path_methods(const pk__router *r, const char *path, size_t len, char *out, size_t cap) {
+  pk__route_match all;
+  pk__router_match(r, -1, path, len, &all);   /* method -1 matches none: allow gets every method */
+  pk__router_allow_str(all.allow & ~(1u << PK_OPTIONS), out, cap);
+}

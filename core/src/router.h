@@ -33,4 +33,7 @@ int pk__router_match(const pk__router *r, int method, const char *path, size_t l
                      pk__route_match *m);
 /* Writes "GET, HEAD, POST" for an allow mask into out (always NUL-terminated). */
 void pk__router_allow_str(unsigned allow, char *out, size_t cap);
+/* Writes the methods wired at path but OPTIONS ("GET, HEAD, POST"; "" for none) into out: what a
+ * CORS preflight on it allows. */
+void pk__router_path_methods(const pk__router *r, const char *path, size_t len, char *out, size_t cap);
 #endif

@@ -55,7 +55,7 @@ static void on_tick(uv_timer_t *t) {
   beat();
   uv_update_time(w->loop);
   pk__date_update(time(NULL));
-  uint64_t now = uv_now(w->loop);
+  uint64_t now = pk__worker_now_ms();
   pk__conn_sweep(w, now);
   if (w->draining && (w->nconns == 0 || now >= w->drain_deadline_ms)) {
     if (w->nconns) pk__logf("warn", "drain timeout: closing %d connection(s) with requests in flight", w->nconns);
@@ -84,7 +84,7 @@ static void reload(pk__worker *w) {
 static void start_drain(pk__worker *w) {
   if (w->draining) return;
   w->draining = 1;
-  w->drain_deadline_ms = uv_now(w->loop) + w->opts->limits.drain_timeout_ms;
+  w->drain_deadline_ms = pk__worker_now_ms() + w->opts->limits.drain_timeout_ms;
   uv_close((uv_handle_t *)&w->listener, NULL);
   pk__conn_drain(w);
 }

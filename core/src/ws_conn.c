@@ -203,7 +203,7 @@ static int on_ping(pk__ws_parser *p, const char *data, size_t len) {
   pk__ws *ws = c->ws;
   if (ws->close_sent || ws->doomed) return 1;
   if (ws->pong_len && ws->pong_taken == c->out_taken && ws->pong_at + ws->pong_len == c->out.len)
-    c->out.len = ws->pong_at;
+    pk__buf_truncate(&c->out, ws->pong_at);
   ws->pong_len = 0;
   uint8_t frame[2 + PK__WS_MAX_CONTROL];
   size_t n = pk__ws_pong_frame(frame, data, len);
@@ -384,7 +384,7 @@ void pk__ws_end_of_turn(pk__worker *w) {
              slow_clients_closed);
     c->ws->doomed = 0;
     /* drop what it would not read (but the rest of a frame begun): the close frame goes first */
-    c->out.len = out_part(c);
+    pk__buf_truncate(&c->out, out_part(c));
     c->out_taken++;
     pk__ws_close(c, PK__WS_CLOSE_POLICY, "send buffer full", 16);
   }

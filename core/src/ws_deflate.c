@@ -1,6 +1,7 @@
 /* ws_deflate.c: permessage-deflate offer negotiation and inflate/deflate of whole messages; streams reset per message. */
 #include "ws_deflate.h"
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 #include <zlib.h>
@@ -169,11 +170,14 @@ int pk__ws_inflate(const char *data, size_t len, size_t max, pk__buf *out) {
     inf.next_in = (Bytef *)(part ? tail : (const unsigned char *)data);
     inf.avail_in = (uInt)(part ? sizeof tail : len);
     while (inf.avail_in > 0) {
-      if (pk__buf_reserve(out, 16384)) return -ENOMEM;
-      inf.next_out = (Bytef *)out->data + out->len;
-      inf.avail_out = (uInt)(out->cap - out->len);
+      size_t room;
+      char *at = pk__buf_space(out, 16384, &room);
+      if (!at) return -ENOMEM;
+      if (room > UINT_MAX) room = UINT_MAX;
+      inf.next_out = (Bytef *)at;
+      inf.avail_out = (uInt)room;
       int rc = inflate(&inf, Z_SYNC_FLUSH);
-      out->len = out->cap - inf.avail_out;
+      pk__buf_commit(out, room - inf.avail_out);
       if (out->len > max) return -E2BIG;
       if (rc == Z_STREAM_END) break;
       if (rc == Z_BUF_ERROR && inf.avail_out > 0) break;   /* nothing more to do with this input */
@@ -201,12 +205,15 @@ int pk__ws_deflate_window(const char *data, size_t len, int window_bits, pk__buf
   z->next_in = (Bytef *)data;
   z->avail_in = (uInt)len;
   do {
-    if (pk__buf_reserve(out, len / 2 + 64)) return -ENOMEM;
-    z->next_out = (Bytef *)out->data + out->len;
-    z->avail_out = (uInt)(out->cap - out->len);
+    size_t room;
+    char *at = pk__buf_space(out, len / 2 + 64, &room);
+    if (!at) return -ENOMEM;
+    if (room > UINT_MAX) room = UINT_MAX;
+    z->next_out = (Bytef *)at;
+    z->avail_out = (uInt)room;
     if (deflate(z, Z_SYNC_FLUSH) == Z_STREAM_ERROR) return -EINVAL;
-    out->len = out->cap - z->avail_out;
+    pk__buf_commit(out, room - z->avail_out);
   } while (z->avail_out == 0);
-  if (out->len >= 4 && memcmp(out->data + out->len - 4, "\x00\x00\xff\xff", 4) == 0) out->len -= 4;
+  if (out->len >= 4 && memcmp(out->data + out->len - 4, "\x00\x00\xff\xff", 4) == 0) pk__buf_truncate(out, out->len - 4);
   return 0;
 }

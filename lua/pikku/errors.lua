@@ -2,7 +2,7 @@
 local M = {}
 
 local setmetatable, getmetatable, type, tostring = setmetatable, getmetatable, type, tostring
-local error, floor = error, math.floor
+local error, floor, ipairs = error, math.floor, ipairs
 
 -- The metatable every pikku error shares; is() compares against it.
 local Error = {}
@@ -49,29 +49,14 @@ local function define(name, status, default_message)
   end
 end
 
-define("BadRequest", 400, "Bad request")
-define("Unauthorized", 401, "Unauthorized")
+-- One constructor per error status of the core's status table (core/src/http_response.c owns the
+-- names, statuses and default messages; the C core's own error answers use the same table).
+for _, st in ipairs(require("pikku.status_c").errors) do
+  define(st.name, st.status, st.message)
+end
+-- Pikku's two session errors, both 401: no session at all, or one that does not hold.
 define("MissingSession", 401, "Missing session")
 define("InvalidSession", 401, "Invalid session")
-define("Forbidden", 403, "Permission denied")
-define("NotFound", 404, "Not found")
-define("MethodNotAllowed", 405, "Method not allowed")
-define("RequestTimeout", 408, "Request timeout")
-define("Conflict", 409, "Conflict")
-define("Gone", 410, "Gone")
-define("PreconditionFailed", 412, "Precondition failed")
-define("PayloadTooLarge", 413, "Payload too large")
-define("URITooLong", 414, "URI too long")
-define("UnsupportedMediaType", 415, "Unsupported media type")
-define("RangeNotSatisfiable", 416, "Range not satisfiable")
-define("UnprocessableContent", 422, "Unprocessable content")
-define("Locked", 423, "Locked")
-define("TooManyRequests", 429, "Too many requests")
-define("InternalServerError", 500, "Internal server error")
-define("NotImplemented", 501, "Not implemented")
-define("BadGateway", 502, "Bad gateway")
-define("ServiceUnavailable", 503, "Service unavailable")
-define("GatewayTimeout", 504, "Gateway timeout")
 
 --- errors.for_client(e, dev) -> name, status, message, payload, log: what a client may see of a
 --- raised value e. A 5xx (and any value that is not a pikku error) keeps its message and payload
