@@ -1,5 +1,6 @@
 /* host.c: a loaded app (host): its references, route kinds, and the calls into its runtime's entry points. */
 #include "host.h"
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -65,7 +66,7 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
                       size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                       const pk__route_match *m) {
   lua_State *L = h->L;
-  if (!lua_checkstack(L, 8 + m->nparams)) return -1;
+  if (!lua_checkstack(L, 8 + m->nparams)) return -ENOMEM;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->dispatch_ref);
   lua_pushnumber(L, handle);
   lua_pushinteger(L, index);
@@ -74,7 +75,7 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
   if (query) lua_pushlstring(L, query, qlen); else lua_pushnil(L);
   if (body) lua_pushlstring(L, body, blen); else lua_pushnil(L);
   for (int i = 0; i < m->nparams; i++) lua_pushlstring(L, m->params[i].p, m->params[i].n);
-  if (lua_pcall(L, 6 + m->nparams, 0, 0)) { log_lua_failure(h, "dispatch"); return -1; }
+  if (lua_pcall(L, 6 + m->nparams, 0, 0)) { log_lua_failure(h, "dispatch"); return -EIO; }
   return 0;
 }
 
@@ -101,16 +102,16 @@ void pk__host_set_worker(pk__host *h, int worker) {
 }
 
 int pk__host_mark_route(pk__host *h, int index, int kind) {
-  if (index < 0) return -1;
+  if (index < 0) return -EINVAL;
   if (index >= h->channel_routes_cap) {
     int cap = h->channel_routes_cap ? h->channel_routes_cap : 64;
     while (cap <= index) cap *= 2;
     unsigned char *p = realloc(h->channel_routes, (size_t)cap);
-    if (!p) return -1;
+    if (!p) return -ENOMEM;
     memset(p + h->channel_routes_cap, 0, (size_t)(cap - h->channel_routes_cap));
     h->channel_routes = p;
     char ***pp = realloc(h->channel_protocols, sizeof *pp * (size_t)cap);
-    if (!pp) return -1;
+    if (!pp) return -ENOMEM;
     memset(pp + h->channel_routes_cap, 0, sizeof *pp * (size_t)(cap - h->channel_routes_cap));
     h->channel_protocols = pp;
     h->channel_routes_cap = cap;
@@ -120,14 +121,14 @@ int pk__host_mark_route(pk__host *h, int index, int kind) {
 }
 
 int pk__host_set_protocols(pk__host *h, int index, const char *const *names, int n) {
-  if (index < 0 || index >= h->channel_routes_cap || n <= 0) return -1;
+  if (index < 0 || index >= h->channel_routes_cap || n <= 0) return -EINVAL;
   char **list = calloc((size_t)n + 1, sizeof *list);
-  if (!list) return -1;
+  if (!list) return -ENOMEM;
   for (int i = 0; i < n; i++) {
     if (!(list[i] = strdup(names[i]))) {
       for (int k = 0; k < i; k++) free(list[k]);
       free(list);
-      return -1;
+      return -ENOMEM;
     }
   }
   h->channel_protocols[index] = list;

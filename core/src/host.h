@@ -34,7 +34,7 @@ void pk__host_unref(pk__host *h);
 void pk__host_collect(void);
 void pk__host_free(pk__host *h);
 /* Calls the runtime's dispatch. Errors inside are the runtime's job; a failure of the call itself
- * returns -1 (and is logged). */
+ * returns -EIO (logged), or -ENOMEM when the Lua stack cannot grow. */
 int pk__host_dispatch(pk__host *h, double handle, int index, const char *method, const char *path,
                       size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                       const pk__route_match *m);
@@ -46,11 +46,12 @@ enum {
   PK_ROUTE_SSE,         /* an event stream */
   PK_ROUTE_PREFLIGHT,   /* the CORS preflight route pikku.cors adds (answered in C) */
 };
+/* Sets what the core does at route `index` (PK_ROUTE_*). Returns 0, -EINVAL or -ENOMEM. */
 int pk__host_mark_route(pk__host *h, int index, int kind);
 static inline int pk__host_route_kind(const pk__host *h, int index) {
   return index >= 0 && index < h->channel_routes_cap ? h->channel_routes[index] : 0;
 }
-/* The subprotocols a channel route speaks (a copy is kept): n names. Returns 0 or -1. */
+/* The subprotocols a channel route speaks (a copy is kept): n names. Returns 0, -EINVAL or -ENOMEM. */
 int pk__host_set_protocols(pk__host *h, int index, const char *const *names, int n);
 /* NULL-terminated list of the route's subprotocols, or NULL for none. */
 static inline const char *const *pk__host_protocols(const pk__host *h, int index) {

@@ -99,15 +99,15 @@ static int take_slot(pk__conn *c) {
     uint32_t s = (w->free_slot_hint + i) % w->nslots;
     if (!w->slots[s]) { w->slots[s] = c; c->slot = s; w->free_slot_hint = s + 1; return 0; }
   }
-  if (w->nslots >= (1u << SLOT_BITS)) return -1;
+  if (w->nslots >= (1u << SLOT_BITS)) return -EMFILE;
   uint32_t n = w->nslots ? w->nslots * 2 : 1024;
   uint32_t *sp = realloc(w->serials, sizeof *sp * n);
-  if (!sp) return -1;
+  if (!sp) return -ENOMEM;
   w->serials = sp;
   uint32_t base = serial_base();
   for (uint32_t i = w->nslots; i < n; i++) sp[i] = base;
   pk__conn **p = realloc(w->slots, sizeof *p * n);
-  if (!p) return -1;
+  if (!p) return -ENOMEM;
   memset(p + w->nslots, 0, sizeof *p * (n - w->nslots));
   w->slots = p;
   c->slot = w->nslots;
@@ -297,7 +297,7 @@ void pk__conn_respond_error(pk__conn *c, int status, const char *message, const 
 int pk__conn_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
                      const char *extra, size_t elen, const char *error_id, size_t idlen) {
   pk__conn *c = pk__conn_from_handle(handle);
-  if (!c || c->upgraded) return -1;     /* a cid during channel_open is no request to answer */
+  if (!c || c->upgraded) return -ENOENT;     /* a cid during channel_open is no request to answer */
   c->req_handle = 0;
   write_response(c, status, body, blen, ct, ctlen, extra, elen);
   pk__conn_access_log(c, status, error_id, idlen);

@@ -40,7 +40,7 @@ void pk__conn_sweep(pk__worker *w, uint64_t now_ms);
 void pk__conn_drain(pk__worker *w);
 void pk__conn_close(pk__conn *c);
 pk__conn *pk__conn_from_handle(double handle);
-/* Answers the Lua request identified by handle. Returns 0, or -1 if it is gone. */
+/* Answers the Lua request identified by handle. Returns 0, or -ENOENT if it is gone. */
 int pk__conn_respond(double handle, int status, const char *body, size_t blen, const char *ct,
                      size_t ctlen, const char *extra, size_t elen, const char *error_id, size_t idlen);
 double pk__conn_new_handle(pk__conn *c);

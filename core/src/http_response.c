@@ -1,5 +1,6 @@
 /* http_response.c: the status table, response head serialisation (memcpy only), core error bodies. */
 #include "http_response.h"
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 #include "date_cache.h"
@@ -119,7 +120,7 @@ int pk__response_write(pk__buf *out, const pk__response *r) {
    * one Connection header with both options, and any Connection line in extra left out. */
   int upgrade = st == 426;
   size_t need = 192 + strlen(reason) + r->content_type_len + r->extra_len + (r->head ? 0 : r->body_len);
-  if (pk__buf_reserve(out, need)) return -1;
+  if (pk__buf_reserve(out, need)) return -ENOMEM;
   char code[4] = {(char)('0' + st / 100), (char)('0' + st / 10 % 10), (char)('0' + st % 10), ' '};
   LIT(out, "HTTP/1.1 ");
   pk__buf_append(out, code, 4);
@@ -159,7 +160,7 @@ int pk__error_body(pk__buf *out, int status, const char *message, const char *er
   rc |= LIT(out, ",\"errorId\":");
   rc |= pk__buf_append_json_string(out, error_id, id_len);
   rc |= LIT(out, "}");
-  return rc ? -1 : 0;
+  return rc ? -ENOMEM : 0;
 }
 
 int pk__request_id_valid(const char *id, size_t n) {

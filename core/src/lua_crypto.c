@@ -184,7 +184,7 @@ static int ctx_init(crypto_ctx *c) {
   c->md_ctx = EVP_MD_CTX_new();
   c->mac_ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
   EVP_MAC_free(mac); /* the context holds its own reference */
-  if (!c->md || !c->md_ctx || !c->mac_ctx || !EVP_MAC_CTX_set_params(c->mac_ctx, params)) return -1;
+  if (!c->md || !c->md_ctx || !c->mac_ctx || !EVP_MAC_CTX_set_params(c->mac_ctx, params)) return -ENOSYS;
   return 0;
 }
 

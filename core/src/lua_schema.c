@@ -1,4 +1,5 @@
 /* lua_schema.c: the pikku.schema_c Lua module: compiles JSON Schema tables into validators in C. */
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
@@ -509,7 +510,7 @@ static const char *translate_pattern(cc_t *c, const char *src, size_t len, const
     const char *why = NULL;
     int rc = pk__spattern_translate(src, len, ere, cap, &why);
     if (rc == 0) return ere;
-    if (rc != -2 || cap > ((size_t)1 << 24)) cerr(c, "pattern", "%s in \"%s\"", why, shown);
+    if (rc != -ENOSPC || cap > ((size_t)1 << 24)) cerr(c, "pattern", "%s in \"%s\"", why, shown);
     lua_pop(c->L, 1);
   }
 }

@@ -153,12 +153,12 @@ static int wait_ready(void) {
               WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
       signal_all(SIGKILL);
       while (waitpid(-1, &status, 0) > 0) {}
-      return -1;
+      return -EIO;
     }
     if (pk__clock_ms() > until) {
       fprintf(stderr, "pikku: workers did not start within 30 s\n");
       signal_all(SIGKILL);
-      return -1;
+      return -EIO;
     }
   }
   return 0;

@@ -43,11 +43,11 @@ const char pk__usage[] =
   "signals: SIGHUP reloads the app's scripts; SIGTERM/SIGINT drain and exit.\n";
 
 static int parse_num(const char *s, long long min, long long max, long long *out) {
-  if (!s || !*s) return -1;
+  if (!s || !*s) return -EINVAL;
   char *end;
   errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (errno || *end || v < min || v > max) return -1;
+  if (errno || *end || v < min || v > max) return -ERANGE;
   *out = v;
   return 0;
 }
@@ -59,13 +59,13 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
   o->access_log = 1;
   o->log_format = PK_LOG_TEXT;
   pk__limits_default(&o->limits);
-  if (argc < 2) { snprintf(err, errlen, "no command given (try: pikku --help)"); return -1; }
+  if (argc < 2) { snprintf(err, errlen, "no command given (try: pikku --help)"); return -EINVAL; }
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) { o->command = PK_CMD_HELP; return 0; }
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { o->command = PK_CMD_VERSION; return 0; }
   if (!strcmp(cmd, "test")) { o->command = PK_CMD_TEST; o->test = 1; }
   else if (!strcmp(cmd, "serve")) o->command = PK_CMD_SERVE;
-  else { snprintf(err, errlen, "unknown command \"%s\" (try: pikku --help)", cmd); return -1; }
+  else { snprintf(err, errlen, "unknown command \"%s\" (try: pikku --help)", cmd); return -EINVAL; }
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -75,7 +75,7 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
       if (parse_num(v, min, max, &n)) {                                                       \
         snprintf(err, errlen, "%s needs a number from %lld to %lld, got \"%s\"", flag,        \
                  (long long)(min), (long long)(max), v ? v : "");                             \
-        return -1;                                                                            \
+        return -EINVAL;                                                                            \
       }                                                                                       \
       dst = n; i++; continue;                                                                 \
     }
@@ -83,19 +83,19 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     if (!strcmp(a, "--dev")) { o->dev = 1; continue; }
     if (!strcmp(a, "--no-access-log")) { o->access_log = 0; continue; }
     if (!strcmp(a, "--host")) {
-      if (!v || !*v) { snprintf(err, errlen, "--host needs an address"); return -1; }
+      if (!v || !*v) { snprintf(err, errlen, "--host needs an address"); return -EINVAL; }
       o->host = v; i++; continue;
     }
     if (!strcmp(a, "--log-format")) {
       if (v && !strcmp(v, "json")) o->log_format = PK_LOG_JSON;
       else if (v && !strcmp(v, "text")) o->log_format = PK_LOG_TEXT;
-      else { snprintf(err, errlen, "--log-format must be text or json, got \"%s\"", v ? v : ""); return -1; }
+      else { snprintf(err, errlen, "--log-format must be text or json, got \"%s\"", v ? v : ""); return -EINVAL; }
       i++; continue;
     }
     if (!strcmp(a, "--sched")) {
       if (v && !strcmp(v, "batch")) o->sched_batch = 1;
       else if (v && !strcmp(v, "normal")) o->sched_batch = 0;
-      else { snprintf(err, errlen, "--sched must be normal or batch, got \"%s\"", v ? v : ""); return -1; }
+      else { snprintf(err, errlen, "--sched must be normal or batch, got \"%s\"", v ? v : ""); return -EINVAL; }
       i++; continue;
     }
     NUM("--port", 0, 65535, o->port)
@@ -112,18 +112,18 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     NUM("--ws-ping-ms", 10, 86400000, o->limits.ws_ping_ms)
     NUM("--worker-timeout-ms", 0, 86400000, o->limits.worker_timeout_ms)
 #undef NUM
-    if (a[0] == '-') { snprintf(err, errlen, "unknown option \"%s\" (try: pikku --help)", a); return -1; }
-    if (o->app_dir) { snprintf(err, errlen, "unexpected argument \"%s\": one APP_DIR only", a); return -1; }
+    if (a[0] == '-') { snprintf(err, errlen, "unknown option \"%s\" (try: pikku --help)", a); return -EINVAL; }
+    if (o->app_dir) { snprintf(err, errlen, "unexpected argument \"%s\": one APP_DIR only", a); return -EINVAL; }
     o->app_dir = a;
   }
-  if (!o->app_dir) { snprintf(err, errlen, "%s needs an APP_DIR (a folder with app.lua)", cmd); return -1; }
+  if (!o->app_dir) { snprintf(err, errlen, "%s needs an APP_DIR (a folder with app.lua)", cmd); return -EINVAL; }
   char path[4096];
   struct stat st;
   if (stat(o->app_dir, &st) || !S_ISDIR(st.st_mode)) {
     snprintf(err, errlen, "app directory \"%s\" does not exist", o->app_dir);
-    return -1;
+    return -EINVAL;
   }
   snprintf(path, sizeof path, "%s/app.lua", o->app_dir);
-  if (stat(path, &st)) { snprintf(err, errlen, "no app.lua in \"%s\"", o->app_dir); return -1; }
+  if (stat(path, &st)) { snprintf(err, errlen, "no app.lua in \"%s\"", o->app_dir); return -ENOENT; }
   return 0;
 }

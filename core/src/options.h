@@ -19,7 +19,7 @@ typedef struct pk__options {
   pk__limits limits;
 } pk__options;
 
-/* Parses argv. Returns 0, or -1 with a one-line message in err (exit code 2). */
+/* Parses argv. Returns 0, or -EINVAL (-ENOENT: no app.lua) with a one-line message in err (exit code 2). */
 int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t errlen);
 extern const char pk__usage[];
 #endif

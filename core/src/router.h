@@ -20,7 +20,7 @@ typedef struct pk__router pk__router;
 
 pk__router *pk__router_new(void);
 void pk__router_free(pk__router *r);
-/* Method name (upper-case) to PK_GET..., or -1. */
+/* Method name (upper-case) to PK_GET... (a value, not an error code: -1 for a method the router does not know). */
 int pk__method_id(const char *name, size_t len);
 const char *pk__method_name(int id);
 /* Adds a route. Returns 0, -EINVAL for a bad method or pattern, -EEXIST if already wired;

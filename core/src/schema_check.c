@@ -1,5 +1,6 @@
 /* schema_check.c: the string checks of JSON Schema: UTF-8 length, formats, and the fast pattern matcher. */
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "schema_internal.h"
@@ -266,7 +267,7 @@ static size_t sre_bracket(pk__sre *r, int cls, const char *s, size_t i) {
 }
 
 static int sre_add(pk__sre *r, int kind, int cls) {
-  if (r->n >= PK__SRE_MAX - 1) return -1;
+  if (r->n >= PK__SRE_MAX - 1) return -E2BIG;
   r->kind[r->n] = (unsigned char)kind;
   r->state_cls[r->n] = (unsigned char)cls;
   r->n++;
@@ -279,18 +280,18 @@ int pk__sre_compile(const char *s, pk__sre *r) {
   if (s[0] == '^') { r->anchored_start = 1; i++; }
   while (s[i]) {
     if (s[i] == '$' && s[i + 1] == '\0') { r->anchored_end = 1; break; }
-    if (r->ncls >= PK__SRE_MAX - 1) return -1;
+    if (r->ncls >= PK__SRE_MAX - 1) return -ENOTSUP;
     int cls = r->ncls++;
     unsigned char c = (unsigned char)s[i];
     if (c == '[') {
-      if (!(i = sre_bracket(r, cls, s, i + 1))) return -1;
+      if (!(i = sre_bracket(r, cls, s, i + 1))) return -ENOTSUP;
     } else if (c == '\\') {
       c = (unsigned char)s[i + 1];
-      if (!c || !strchr(".[]()*+?{}|^$\\", c)) return -1;
+      if (!c || !strchr(".[]()*+?{}|^$\\", c)) return -ENOTSUP;
       set_bit(r, cls, c);
       i += 2;
     } else if (strchr("()|^$*+?{}", c)) {
-      return -1;
+      return -ENOTSUP;
     } else if (c == '.') {
       for (int w = 0; w < 8; w++) r->cls[cls][w] = ~0u;
       i++;
@@ -307,28 +308,28 @@ int pk__sre_compile(const char *s, pk__sre *r) {
     else if (q == '{') {
       char *end;
       long a = strtol(s + i + 1, &end, 10), b = a;
-      if (end == s + i + 1) return -1;
+      if (end == s + i + 1) return -ENOTSUP;
       if (*end == ',') {
         if (end[1] == '}') b = -1, end++;
         else {
           char *e2;
           b = strtol(end + 1, &e2, 10);
-          if (e2 == end + 1 || b < a) return -1;
+          if (e2 == end + 1 || b < a) return -ENOTSUP;
           end = e2;
         }
       }
-      if (*end != '}' || a > PK__SRE_MAX || b > PK__SRE_MAX) return -1;
+      if (*end != '}' || a > PK__SRE_MAX || b > PK__SRE_MAX) return -ENOTSUP;
       lo = (int)a, hi = (int)b;
       i = (size_t)(end - s) + 1;
     }
-    if (s[i] && strchr("*+?{", s[i])) return -1;
+    if (s[i] && strchr("*+?{", s[i])) return -ENOTSUP;
     for (int k = 0; k < lo; k++)
-      if (sre_add(r, 0, cls)) return -1;
+      if (sre_add(r, 0, cls)) return -ENOTSUP;
     if (hi < 0) {
-      if (sre_add(r, 2, cls)) return -1;
+      if (sre_add(r, 2, cls)) return -ENOTSUP;
     } else {
       for (int k = lo; k < hi; k++)
-        if (sre_add(r, 1, cls)) return -1;
+        if (sre_add(r, 1, cls)) return -ENOTSUP;
     }
   }
   /* epsilon closures: an optional or starred state may be skipped */

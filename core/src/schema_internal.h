@@ -150,8 +150,9 @@ size_t pk__utf8_len(const char *s, size_t n);
 int pk__sformat_id(const char *name);
 const char *pk__sformat_name(int id);
 int pk__sformat_check(int id, const char *s, size_t n);
-/* Translates an ECMA-262 style pattern into POSIX ERE that matches UTF-8 code points. Returns 0, -1
- * with *why set for a pattern it does not take, or -2 when `cap` is too small (try a larger one). */
+/* Translates an ECMA-262 style pattern into POSIX ERE that matches UTF-8 code points. Returns 0,
+ * -EINVAL with *why set for a pattern it does not take, or -ENOSPC when `cap` is too small (try a
+ * larger one). */
 #define PK__SPATTERN_MAX_DEPTH 64      /* groups nested in a pattern */
 #define PK__SPATTERN_MAX_COPIES 10000  /* items regcomp builds once counted repeats are expanded */
 /* regexec (patterns with groups or |) takes time quadratic in the string on some patterns
@@ -161,7 +162,8 @@ int pk__sformat_check(int id, const char *s, size_t n);
 #define PK__SPATTERN_MAX_SUBJECTS (64 * 1024)
 #define PK__SPATTERN_MAX_OPTIONAL 2000 /* of those, the optional ones ({2,5} makes 3): memory ~ their square */
 int pk__spattern_translate(const char *src, size_t n, char *out, size_t cap, const char **why);
-/* Compiles a translated (POSIX ERE) pattern for the fast matcher: 0, or -1 if it needs regexec. */
+/* Compiles a translated (POSIX ERE) pattern for the fast matcher: 0, or -ENOTSUP (-E2BIG: too
+ * many states) if it needs regexec. */
 int pk__sre_compile(const char *ere, pk__sre *r);
 int pk__sre_match(const pk__sre *r, const char *s, size_t n);
 /* Pushes a deep copy of the value at i (tables copied to depth 64, metatables kept). */

@@ -1,5 +1,6 @@
 /* schema_pattern.c: JSON Schema patterns (an ECMA-262 subset, by code point) translated to POSIX ERE. */
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ static void put_literal(out_t *o, char c) {
 
 static int tr_fail(tr_t *t, const char *why) {
   if (!t->why) t->why = why;
-  return -1;
+  return -EINVAL;
 }
 
 static int hexval(const char *s, int w) {
@@ -218,15 +219,15 @@ static int parse_class(tr_t *t, cpset *st) {
       continue;
     }
     long lo = class_char(t), hi = lo;
-    if (lo < 0) return -1;
+    if (lo < 0) return -EINVAL;
     if (t->i + 1 < t->n && t->s[t->i] == '-' && t->s[t->i + 1] != ']') {
       if (is_class_escape(t, ++t->i)) return tr_fail(t, "a range inside [...] cannot end with \\d, \\w or \\s");
-      if ((hi = class_char(t)) < 0) return -1;
+      if ((hi = class_char(t)) < 0) return -EINVAL;
       if (hi < lo) return tr_fail(t, "reversed range inside [...]");
     }
     set_add(t, st, (unsigned)lo, (unsigned)hi);
   }
-  if (t->why) return -1;
+  if (t->why) return -EINVAL;
   if (t->i >= t->n) return tr_fail(t, "unterminated [...]");
   t->i++;
   set_normalize(st);
@@ -594,11 +595,11 @@ int pk__spattern_translate(const char *s, size_t n, char *buf, size_t cap, const
   putc1(&t.o, '\0');
   if (t.why) {
     *why = t.why;
-    return -1;
+    return -EINVAL;
   }
   if (t.o.full) {
     *why = "pattern too long";
-    return -2;
+    return -ENOSPC;
   }
   return 0;
 }

@@ -1,5 +1,6 @@
 /* schema_validate.c: walks a Lua value against a compiled schema, collecting every error; query coercion. */
 #include <lauxlib.h>
+#include <errno.h>
 #include <lua.h>
 #include <math.h>
 #include <stdint.h>
@@ -178,7 +179,7 @@ static int by_hash(const void *a, const void *b) {
 /* 1 if the array at vi (len items) has two equal items, 0 if not, -1 out of memory. */
 static int has_duplicates(lua_State *L, int vi, size_t len) {
   hashed *v = malloc(len * sizeof *v);
-  if (!v) return -1;
+  if (!v) return -ENOMEM;
   for (size_t i = 0; i < len; i++) {
     lua_rawgeti(L, vi, (int)i + 1);
     v[i].h = value_hash(L, lua_gettop(L), 0);
@@ -264,7 +265,7 @@ static int fail(vctx *c, int msg) {
 }
 
 static int push_key(vctx *c, const char *s, size_t len) {
-  if (c->depth >= MAX_PATH_DEPTH) return -1;
+  if (c->depth >= MAX_PATH_DEPTH) return -E2BIG;
   seg_t *g = &c->seg[c->depth++];
   g->s = s;
   g->len = len;
@@ -272,7 +273,7 @@ static int push_key(vctx *c, const char *s, size_t len) {
 }
 
 static int push_index(vctx *c, size_t idx) {
-  if (c->depth >= MAX_PATH_DEPTH) return -1;
+  if (c->depth >= MAX_PATH_DEPTH) return -E2BIG;
   seg_t *g = &c->seg[c->depth++];
   g->s = NULL;
   g->idx = idx;

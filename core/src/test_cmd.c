@@ -1,5 +1,6 @@
 /* test_cmd.c: `pikku test APP_DIR`: loads the app in one Lua state and runs its tests, no transport. */
 #include <lauxlib.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include "test_cmd.h"
@@ -42,7 +43,7 @@ fail:
   pk__log_flush();
   fprintf(stderr, "pikku test: %s\n", lua_tostring(L, -1));
   lua_settop(L, base - 1);
-  return -1;
+  return -EIO;
 }
 
 int pk__test_run(const pk__options *o) {

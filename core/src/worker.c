@@ -107,7 +107,7 @@ static int listen_on(pk__worker *w) {
   if (uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&addr)) {
     if (uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&addr)) {
       pk__logf("error", "cannot listen: \"%s\" is not an IP address", o->host);
-      return -1;
+      return -EADDRNOTAVAIL;
     }
     family = AF_INET6;
   }
@@ -120,7 +120,7 @@ static int listen_on(pk__worker *w) {
   if (!rc) rc = uv_listen((uv_stream_t *)&w->listener, 1024, on_connection);
   if (rc) {
     pk__logf("error", "cannot listen on %s:%d: %s", o->host, o->port, uv_strerror(rc));
-    return -1;
+    return -EADDRINUSE;
   }
   return 0;
 }

@@ -132,19 +132,19 @@ static int reserve(pk__conn *c, size_t len) {
   if (ndoomed == doomed_cap) {
     int cap = doomed_cap ? doomed_cap * 2 : 16;
     pk__conn **p = realloc(doomed, sizeof *p * (size_t)cap);
-    if (!p) { pk__conn_close(c); return -1; }
+    if (!p) { pk__conn_close(c); return -ENOMEM; }
     doomed = p;
     doomed_cap = cap;
   }
   doomed[ndoomed++] = c;
-  return -1;
+  return -ENOBUFS;
 }
 
 int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len) {
   pk__ws *ws = c->ws;
-  if (!ws || c->closing || ws->close_sent || ws->doomed) return -1;
-  if (ws->sse && opcode != PK__WS_OP_TEXT) return -1;   /* an event stream carries text only */
-  if (reserve(c, len)) return -1;
+  if (!ws || c->closing || ws->close_sent || ws->doomed) return -ENOTCONN;
+  if (ws->sse && opcode != PK__WS_OP_TEXT) return -EINVAL;   /* an event stream carries text only */
+  if (reserve(c, len)) return -ENOBUFS;
   if (ws->sse) append_event(c, data, len);
   else append_frame(c, opcode, data, len);
   return 0;

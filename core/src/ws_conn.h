@@ -14,8 +14,9 @@ void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_ma
 void pk__sse_open(pk__conn *c, pk__request *r, pk__host *h, const pk__route_match *m,
                   const char *path, size_t plen, const char *query, size_t qlen);
 void pk__ws_feed(pk__conn *c, char *data, size_t len);
-/* Queues one frame; -1 (and the connection is closed with 1008 at the end of the turn) when the
- * client is over its send buffer. */
+/* Queues one frame. Returns 0; -ENOBUFS when the client is over its send buffer (the connection
+ * is then closed with 1008 at the end of the turn); -ENOTCONN when it is closing; -EINVAL for
+ * binary on an event stream. */
 int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len);
 void pk__ws_close(pk__conn *c, int code, const char *reason, size_t rlen);
 /* Called by pk__conn_close: leaves every topic and tells Lua at the end of the turn. */
