@@ -119,9 +119,6 @@ static int take_slot(pk__conn *c) {
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-void pk__conn_queue_flush(pk__conn *c);
-static void queue_flush(pk__conn *c) { pk__conn_queue_flush(c); }
-
 void pk__conn_queue_flush(pk__conn *c) {
   if (c->queued_flush || c->closing) return;
   c->queued_flush = 1;
@@ -169,7 +166,7 @@ static void on_write(uv_write_t *req, int status) {
   if (c->closing) return;
   c->writing = 0;
   if (status < 0) { pk__conn_close(c); return; }
-  if (c->out.len || c->close_after) queue_flush(c);
+  if (c->out.len || c->close_after) pk__conn_queue_flush(c);
   if (c->throttled && c->out.len < OUT_HIGH_WATER) { c->throttled = 0; queue_resume(c); }
 }
 
@@ -275,7 +272,7 @@ static void write_response(pk__conn *c, int status, const char *body, size_t ble
   };
   if (pk__response_write(&c->out, &resp)) { pk__conn_close(c); return; }
   if (!c->keep_alive) c->close_after = 1;
-  queue_flush(c);
+  pk__conn_queue_flush(c);
   if (c->out.len > OUT_HIGH_WATER) c->throttled = 1;
 }
 
@@ -569,7 +566,7 @@ static void resume(pk__conn *c) {
   if (c->throttled) return;
   if (pk__W->draining && c->parser.state == PK_PS_IDLE && !c->out.len && !c->writing) {
     c->close_after = 1;
-    queue_flush(c);
+    pk__conn_queue_flush(c);
     return;
   }
   start_reading(c);

@@ -26,7 +26,6 @@ int pk__method_id(const char *name, size_t len) {
   return -1;
 }
 
-const char *pk__method_name(int id) { return id >= 0 && id < PK_METHODS ? method_names[id] : "?"; }
 
 pk__router *pk__router_new(void) { return calloc(1, sizeof(pk__router)); }
 

@@ -22,7 +22,6 @@ pk__router *pk__router_new(void);
 void pk__router_free(pk__router *r);
 /* Method name (upper-case) to PK_GET... (a value, not an error code: -1 for a method the router does not know). */
 int pk__method_id(const char *name, size_t len);
-const char *pk__method_name(int id);
 /* Adds a route. Returns 0, -EINVAL for a bad method or pattern, -EEXIST if already wired;
  * err receives a one-line explanation. */
 int pk__router_add(pk__router *r, const char *method, const char *pattern, int index,

@@ -140,8 +140,6 @@ void pk__schema_coerce(lua_State *L, const pk__svalidator *v, int ti);
  * with `arrays`, only those that coercion splits on commas (type array, not string). The
  * validator's env table is on top of the stack. */
 void pk__schema_top_keys(lua_State *L, const pk__svalidator *v, int arrays);
-/* JSON equality of two Lua values (absolute indices). */
-int pk__schema_equal(lua_State *L, int a, int b, int depth);
 /* Kind of the value at absolute index i (PK__ST_* bits, 0 = not JSON). */
 unsigned pk__schema_kind(lua_State *L, int i);
 

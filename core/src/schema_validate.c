@@ -93,7 +93,8 @@ static inline unsigned kind_of(lua_State *L, int i) {
 
 unsigned pk__schema_kind(lua_State *L, int i) { return kind_of(L, i); }
 
-int pk__schema_equal(lua_State *L, int a, int b, int depth) {
+/* JSON equality of two Lua values (absolute indices). */
+static int json_equal(lua_State *L, int a, int b, int depth) {
   int t = lua_type(L, a);
   if (t != lua_type(L, b)) return 0;
   if (t != LUA_TTABLE) return lua_rawequal(L, a, b);
@@ -106,7 +107,7 @@ int pk__schema_equal(lua_State *L, int a, int b, int depth) {
     na++;
     lua_pushvalue(L, vi - 1);
     lua_rawget(L, b);
-    if (!pk__schema_equal(L, vi, vi + 1, depth + 1)) {
+    if (!json_equal(L, vi, vi + 1, depth + 1)) {
       lua_pop(L, 3);
       return 0;
     }
@@ -132,7 +133,7 @@ static uint64_t mix64(uint64_t x) {
   return x ^ (x >> 33);
 }
 
-/* A hash under which values pk__schema_equal calls equal hash alike (a table's is the sum over its
+/* A hash under which values json_equal calls equal hash alike (a table's is the sum over its
  * pairs, so the order of lua_next does not matter; below depth 8 all tables hash alike). */
 static uint64_t value_hash(lua_State *L, int i, int depth) {
   int t = lua_type(L, i);
@@ -192,7 +193,7 @@ static int has_duplicates(lua_State *L, int vi, size_t len) {
     for (size_t b = a + 1; b < len && v[b].h == v[a].h && !dup; b++) {
       lua_rawgeti(L, vi, (int)v[a].i);
       lua_rawgeti(L, vi, (int)v[b].i);
-      dup = pk__schema_equal(L, lua_gettop(L) - 1, lua_gettop(L), 0);
+      dup = json_equal(L, lua_gettop(L) - 1, lua_gettop(L), 0);
       lua_pop(L, 2);
     }
   }
@@ -502,7 +503,7 @@ static int varray(vctx *c, const pk__snode *n, int vi) {
       lua_rawgeti(L, vi, (int)i);
       for (size_t j = i + 1; j <= len; j++) {
         lua_rawgeti(L, vi, (int)j);
-        int eq = pk__schema_equal(L, lua_gettop(L) - 1, lua_gettop(L), 0);
+        int eq = json_equal(L, lua_gettop(L) - 1, lua_gettop(L), 0);
         lua_pop(L, 1);
         if (eq) {
           lua_pop(L, 1);
@@ -529,7 +530,7 @@ static int venum(vctx *c, const pk__snode *n, int vi) {
     int list = lua_gettop(L);
     for (int i = 1; !ok && i <= (int)lua_objlen(L, list); i++) {
       lua_rawgeti(L, list, i);
-      ok = pk__schema_equal(L, vi, lua_gettop(L), 0);
+      ok = json_equal(L, vi, lua_gettop(L), 0);
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -603,7 +604,7 @@ static int vnode(vctx *c, const pk__snode *n, int vi) {
   if ((n->checks & BIT(PK__SK_ENUM)) && venum(c, n, vi)) goto out;
   if (n->checks & BIT(PK__SK_CONST)) {
     lua_rawgeti(L, c->env, n->const_val);
-    int eq = pk__schema_equal(L, vi, lua_gettop(L), 0);
+    int eq = json_equal(L, vi, lua_gettop(L), 0);
     lua_pop(L, 1);
     if (!eq && fail(c, n->msg[PK__SK_CONST])) goto out;
   }

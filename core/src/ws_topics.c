@@ -17,7 +17,6 @@ typedef struct pk__topic {
 } pk__topic;
 
 static pk__topic *table[BUCKETS];
-static int ntopics;
 
 static uint32_t hash(const char *s, size_t n) {
   uint32_t h = 2166136261u;
@@ -39,7 +38,6 @@ static void drop_topic(pk__topic *t) {
   free(t->subs);
   free(t->sub_ws);
   free(t);
-  ntopics--;
 }
 
 pk__ws *pk__ws_new(double cid) {
@@ -118,7 +116,6 @@ int pk__topic_subscribe(struct pk__conn *c, pk__ws *ws, const char *name, size_t
     t->hash = h;
     t->next = table[h % BUCKETS];
     table[h % BUCKETS] = t;
-    ntopics++;
   }
   if (t->nsubs == t->cap) {
     int cap = t->cap ? t->cap * 2 : 4;
@@ -167,4 +164,3 @@ int pk__topic_each(const char *name, size_t len, double exclude_cid,
   return n;
 }
 
-int pk__topic_count(void) { return ntopics; }

@@ -49,6 +49,4 @@ int pk__topic_unsubscribe(pk__ws *ws, const char *topic, size_t len);
  * fn must not subscribe or unsubscribe. Returns the number of calls. */
 int pk__topic_each(const char *topic, size_t len, double exclude_cid,
                    void (*fn)(struct pk__conn *, void *), void *arg);
-/* Number of topics with subscribers (for tests and stats). */
-int pk__topic_count(void);
 #endif
