@@ -22,13 +22,18 @@ local co_create, co_resume, co_yield, co_running =
 local traceback, getinfo = debug.traceback, debug.getinfo
 local json = require "pikku.json"
 local json_encode, json_decode, json_null, is_object = json.encode, json.decode, json.null, json.is_object
-local core_respond, core_header, core_timer, core_gen_id, core_log, core_log_error =
-  core.respond, core.header, core.timer, core.gen_id, core.log, core.log_error
+local core_timer, core_gen_id, core_log, core_log_error = core.timer, core.gen_id, core.log, core.log_error
 local is_error = errors.is
 local for_client = errors.for_client
 local unescape, parse_pairs, http_new, header_lines =
   http.unescape, http.parse_pairs, http.new, http.header_lines
 local WireMT = pipeline.WireMT
+local request_handle = require "pikku.request_handle"
+local respond, header = request_handle.respond, request_handle.header
+local request_data = require "pikku.request_data"
+local merge, query_data, add_body, body_kind, NO_BODY_METHODS =
+  request_data.merge, request_data.query_data, request_data.add_body, request_data.body_kind,
+  request_data.NO_BODY_METHODS
 
 local channel_input_has_id   -- defined with the channel entry points
 
@@ -48,24 +53,6 @@ local dev = false
 local cors_c = nil    -- compiled pikku.cors settings, or nil
 local key_param = nil -- pikku.auth's api_key.query: a credential, never part of data
 local challenge = nil -- "WWW-Authenticate: Bearer\r\n" when pikku.auth has jwt (every 401 carries it)
-
--- ---- the request handle: the core's number, or a table for an in-process request --------------
-
--- The two calls every request makes go through LuaJIT FFI (pikku.host), not the classic C API.
-do
-  local host = require "pikku.host"
-  core_respond, core_header = host.respond, host.header
-end
-
-local function respond(handle, status, body, ctype, extra, id)
-  if type(handle) == "table" then return handle:respond(status, body, ctype, extra, id) end
-  return core_respond(handle, status, body, ctype, extra, id)
-end
-
-local function header(handle, name)
-  if type(handle) == "table" then return handle:header(name) end
-  return core_header(handle, name)
-end
 
 -- ---- coroutines -------------------------------------------------------------------------------
 
@@ -261,131 +248,6 @@ local function start_call(entry, h, data)
   settle(co, ok, res)   -- not a tail call: traces may end here (LuaJIT cannot return into the C caller)
 end
 
--- ---- building data ----------------------------------------------------------------------------
-
-local same = require("pikku.json").equal
-
-local function pointer(k)
-  k = gsub(gsub(tostring(k), "~", "~0"), "/", "~1")
-  return "/" .. k
-end
-
-local function conflict(k, first, second)
-  local msg = format('"%s" has different values in the %s and the %s', tostring(k), first, second)
-  return errors.UnprocessableContent(msg, { errors = { { path = pointer(k), message = msg } } })
-end
-
--- Path and query values are text: "42" in the path and 42 in a JSON body are the same value
--- (the typed one is kept; "0x2a" or " 42" is not 42). Returns the value to keep, or nil.
-local function agree(old, v)
-  if same(old, v) then return old end
-  local tv = type(v)
-  if type(old) ~= "string" then return nil end
-  if tv == "number" and tonumber(old) == v and not find(old, "[^%d%.eE+%-]") or tv == "boolean" and old == tostring(v) then
-    return v
-  end
-  return nil
-end
-
--- Adds k = v to data from source ("query" or "body"); returns a pikku error when data already
--- holds another value for k.
-local function merge_one(data, k, v, r, source)
-  local old = data[k]
-  if old == nil then
-    data[k] = v
-    return nil
-  end
-  local kept = agree(old, v)
-  if kept == nil then return conflict(k, r.name_set[k] and "path" or "query", source) end
-  data[k] = kept
-  return nil
-end
-
--- Merges src into data; returns a pikku error on the first key with two different values.
-local function merge(data, src, r, source)
-  for k, v in pairs(src) do
-    local err = merge_one(data, k, v, r, source)
-    if err then return err end
-  end
-  return nil
-end
-
-local NO_BODY_METHODS = { GET = true, HEAD = true, DELETE = true }
-
--- The keys whose query or form values are comma lists (array-typed in the route's input schema),
--- or nil; asked of the validator once per route.
-local function comma_keys(r)
-  local keys = r.comma_keys
-  if keys == nil then
-    keys = r.vin and r.vin:top_keys(true) or false
-    if keys and next(keys) == nil then keys = false end
-    r.comma_keys = keys
-  end
-  return keys or nil
-end
-
--- "application/json; charset=utf-8" -> "json"; nil for types the runtime does not parse
-local KIND = {
-  ["application/json"] = "json",
-  ["application/x-www-form-urlencoded"] = "form",
-  ["text/plain"] = "text",
-}
-local function body_kind(ct)
-  local base = lower(match(ct, "^%s*([^;%s]+)") or "")
-  local kind = KIND[base]
-  if kind == nil and find(base, "^application/[^/]+%+json$") then kind = "json" end
-  return kind, base
-end
-
--- "a=1&b=x,y" (a query string or a form body) as data: comma lists split where the input schema
--- says array, values coerced to its types.
-local function string_pairs(r, s)
-  local t = parse_pairs(s, {}, comma_keys(r))
-  local vin = r.vin
-  if vin then t = vin:coerce_query(t) or t end
-  return t
-end
-
--- Adds the body to data; returns data (maybe a new table) and a pikku error or nil.
-local function add_body(data, r, handle, body)
-  local ct = header(handle, "content-type")
-  if ct == nil then
-    return data, errors.UnsupportedMediaType(
-      "the request has a body but no Content-Type; send application/json,"
-      .. " application/x-www-form-urlencoded or text/plain")
-  end
-  local kind, base = body_kind(ct)
-  if kind == "json" then
-    local v, err = json_decode(body)
-    if v == nil then
-      return data, errors.BadRequest("malformed JSON body: " .. tostring(err))
-    end
-    if is_object(v) then
-      if next(data) == nil then return v, nil end
-      return data, merge(data, v, r, "body")
-    end
-    if v == json_null then return data, nil end
-    return data, merge_one(data, "data", v, r, "body")
-  elseif kind == "form" then   -- strings, like the query string: coerced the same way
-    local form = string_pairs(r, body)
-    if next(data) == nil then return form, nil end
-    return data, merge(data, form, r, "body")
-  elseif kind == "text" then
-    return data, merge_one(data, "data", body, r, "body")
-  end
-  return data, errors.UnsupportedMediaType(format(
-    'unsupported Content-Type "%s"; send application/json, application/x-www-form-urlencoded'
-    .. " or text/plain (or wire the route with raw_body = true)", base))
-end
-
--- The query string as data, coerced to the input schema's types when there is one; the API-key
--- parameter of pikku.auth is left out (it is a credential, and a strict schema would refuse it).
-local function query_data(r, query)
-  local q = string_pairs(r, query)
-  if key_param then q[key_param] = nil end
-  return q
-end
-
 -- ---- dispatch ---------------------------------------------------------------------------------
 
 local function new_wire(h, handle)
@@ -484,7 +346,7 @@ local function dispatch(handle, index, method, path, query, body, ...)
     if n == 0 and not r.vin and not key_param then
       parse_pairs(query, data)
     else
-      local err = merge(data, query_data(r, query), r, "query")
+      local err = merge(data, query_data(r, query, key_param), r, "query")
       if err then return respond_error(handle, err, nil, cors_lines) end
     end
   end
