@@ -3,23 +3,21 @@
 local M = {}
 
 local core = require "pikku.core"
-local pikku = require "pikku"
 local errors = require "pikku.errors"
 local http = require "pikku.http"
 local pipeline = require "pikku.pipeline"
 local cors = require "pikku.cors"
 local channel = require "pikku.channel"
-local eventhub = require "pikku.eventhub"
+local app_loader = require "pikku.app_loader"
 
-local type, tostring, tonumber, pairs, ipairs, select, next, error, xpcall, loadfile, setmetatable =
-  type, tostring, tonumber, pairs, ipairs, select, next, error, xpcall, loadfile, setmetatable
+local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable =
+  type, tostring, tonumber, pairs, select, error, xpcall, setmetatable
 local unpack = unpack   -- LuaJIT (Lua 5.1)
-local find, sub, match, gsub, format, lower, upper, concat, gmatch =
-  string.find, string.sub, string.match, string.gsub, string.format, string.lower, string.upper,
-  table.concat, string.gmatch
+local find, sub, match, format, lower, upper, gmatch =
+  string.find, string.sub, string.match, string.format, string.lower, string.upper, string.gmatch
 local co_create, co_resume, co_yield, co_running =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running
-local traceback, getinfo = debug.traceback, debug.getinfo
+local traceback = debug.traceback
 local json = require "pikku.json"
 local json_encode, json_decode, json_null, is_object = json.encode, json.decode, json.null, json.is_object
 local core_timer, core_gen_id, core_log, core_log_error = core.timer, core.gen_id, core.log, core.log_error
@@ -35,17 +33,15 @@ local merge, query_data, add_body, body_kind, NO_BODY_METHODS =
   request_data.merge, request_data.query_data, request_data.add_body, request_data.body_kind,
   request_data.NO_BODY_METHODS
 
-local channel_input_has_id   -- defined with the channel entry points
-
 local JSON = "application/json"
 local TEXT = "text/plain; charset=utf-8"
 local OCTETS = "application/octet-stream"
 local POOL_MAX = 1024
 
--- ---- state of the loaded app ------------------------------------------------------------------
+-- ---- state of the loaded app (set by M.load from pikku.app_loader's result) ----------------------
 
 -- index -> a plan (see pikku.pipeline) plus the route's kind, names, name_set, n, method, route,
--- place; kind is "http", "rpc" (POST /rpc/:name) or "preflight" (CORS OPTIONS)
+-- place; kind is "http", "sse", "channel", "rpc" (POST /rpc/:name) or "preflight" (CORS OPTIONS)
 local routes = {}
 local rpc_plans = {}  -- name -> HTTP plan of an exposed function
 local services = {}   -- the table every function receives first
@@ -567,13 +563,6 @@ local function safe_channel_close(cid, code)
   if not ok then core_log("error", "pikku channel_close failure: " .. tostring(err)) end
 end
 
--- Whether a channel handler's input schema (its compiled validator) declares a top-level "id"
--- (through $ref and allOf): then the message's "id" is passed to the function too (it is still
--- the correlation id of the reply).
-channel_input_has_id = function(vin)
-  return vin ~= nil and vin:top_keys(false).id ~= nil
-end
-
 --- runtime._wait(register): suspends the running call; register(token) is called first, and the
 --- call goes on when the core calls resume(token) (core.timer(ms, token)). For pikku.channel's
 --- in-process connections.
@@ -603,63 +592,7 @@ function M.listen(...)
   return f
 end
 
--- ---- loading ----------------------------------------------------------------------------------
-
--- Turns any error raised while loading into a "file:line: message" string.
-local function load_error(e)
-  local msg = tostring(e)
-  if find(msg, "^[^\n]-:%d+: ") then return msg end
-  for level = 2, 30 do
-    local info = getinfo(level, "Sl")
-    if not info then break end
-    if info.currentline and info.currentline > 0 and sub(info.source or "", 1, 1) == "@" then
-      return sub(info.source, 2) .. ":" .. info.currentline .. ": " .. msg
-    end
-  end
-  return "?:0: " .. msg
-end
-
--- "/a/:id/*rest" -> shape "/a/:/*", names { "id", "rest" } (or an error message)
-local function parse_route(route)
-  local shape, names, set = {}, {}, {}
-  local segs = {}
-  local rest = sub(route, 2)
-  if #rest > 0 and sub(rest, -1) == "/" then rest = sub(rest, 1, -2) end   -- "/a/b/" is "/a/b" (as matched)
-  while true do
-    local slash = find(rest, "/", 1, true)
-    if slash then
-      segs[#segs + 1] = sub(rest, 1, slash - 1)
-      rest = sub(rest, slash + 1)
-    else
-      segs[#segs + 1] = rest
-      break
-    end
-  end
-  for i, seg in ipairs(segs) do
-    local c = sub(seg, 1, 1)
-    if c == ":" or c == "*" then
-      local name = sub(seg, 2)
-      if not find(name, "^[%a_][%w_]*$") then
-        return nil, format('bad parameter name "%s" in route "%s" (use letters, digits and _)', seg, route)
-      end
-      if c == "*" and i ~= #segs then
-        return nil, format('wildcard "%s" must be the last segment of route "%s"', seg, route)
-      end
-      if set[name] then
-        return nil, format('parameter "%s" appears twice in route "%s"', name, route)
-      end
-      set[name] = true
-      names[#names + 1] = name
-      shape[i] = c
-    else
-      if find(seg, "[:*]") then
-        return nil, format('"%s" in route "%s": ":" and "*" may only start a segment', seg, route)
-      end
-      shape[i] = seg
-    end
-  end
-  return "/" .. concat(shape, "/"), names, set
-end
+-- ---- loading (pikku.app_loader does the work) ----------------------------------------------------
 
 -- The id of the call running in this coroutine, for log lines: the request's x-request-id or a
 -- new id, made on first use and kept, so an error answer later in the call carries the same errorId.
@@ -680,281 +613,19 @@ local function current_call_id()
   return id
 end
 
-local function make_logger()
-  local logger = {}
-  for _, level in ipairs { "debug", "info", "warn", "error" } do
-    logger[level] = function(a, b, ...)
-      local msg = a
-      if a == logger then   -- called as logger:info(...)
-        msg = b
-        if select("#", ...) > 0 then msg = format(tostring(msg), ...) end
-      elseif b ~= nil or select("#", ...) > 0 then
-        msg = format(tostring(msg), b, ...)
-      end
-      core_log(level, tostring(msg), current_call_id())
-    end
-  end
-  return logger
-end
+local loader_ctx = {
+  sleep = M.sleep, call_id = current_call_id,
+  set_services = function(svc) services = svc end,
+}
 
--- services.jwt: sign and verify with the secrets of pikku.auth { jwt = ... }.
-local function make_jwt_service(cfg)
-  local svc = {}
-  local function need()
-    if not (cfg and cfg.jwt) then
-      error("services.jwt: configure the secrets first: pikku.auth { jwt = { secrets = { \"...\" } } }", 3)
-    end
-    return require "pikku.jwt"
-  end
-  -- accepts svc:sign(claims, opts) and svc.sign(claims, opts)
-  function svc.sign(a, b, c)
-    if a == svc then a, b = b, c end
-    local opts = b
-    if opts == nil and cfg and cfg.jwt and cfg.jwt.expires_in then opts = { expires_in = cfg.jwt.expires_in } end
-    return need().sign(a, cfg.jwt.secrets, opts)
-  end
-  function svc.verify(a, b)
-    if a == svc then a = b end
-    return need().verify(a, cfg.jwt.secrets, os.time())
-  end
-  return svc
-end
-
--- The methods wired at each path shape, for preflight answers and the OPTIONS routes.
-local function add_preflight_routes(list, first_index)
-  local shapes, order = {}, {}
-  for _, r in ipairs(list) do
-    local s = shapes[r.shape]
-    if s == nil then
-      s = { route = r.route, methods = {} }
-      shapes[r.shape] = s
-      order[#order + 1] = r.shape
-    end
-    s.methods[r.method] = true
-  end
-  local added = {}
-  local index = first_index
-  for _, shape in ipairs(order) do
-    local s = shapes[shape]
-    if not s.methods.OPTIONS then
-      routes[index] = { kind = "preflight", methods = cors.methods_string(s.methods), route = s.route,
-                        method = "OPTIONS", place = "pikku.cors" }
-      added[#added + 1] = index
-      index = index + 1
-    end
-  end
-  return added
-end
-
---- runtime.load(app_dir) -> { dispatch = fn, resume = fn }; raises "file:line: message" on failure.
+--- runtime.load(app_dir) -> { dispatch, resume, channel_open, channel_message, channel_close }, the
+--- entry points the core keeps (docs/internals.md); raises "file:line: message" on failure.
 function M.load(app_dir)
-  pikku._reset()
-  local ok_schema, schema = pcall(require, "pikku.schema")
-  if ok_schema and type(schema) == "table" and schema.reset then schema.reset() end
-  routes = {}
-  rpc_plans = {}
-  cors_c = nil
-  key_param = nil
-  challenge = nil
   dev = core.dev and true or false
-  app_dir = gsub(tostring(app_dir), "/+$", "")
-  if app_dir == "" then app_dir = "." end
-  local file = app_dir .. "/app.lua"
-
-  local chunk, err = loadfile(file)
-  if not chunk then
-    if not find(err, "^[^\n]-:%d+: ") then err = file .. ":0: " .. err end
-    error(err, 0)
-  end
-  local ok, e = xpcall(chunk, load_error)
-  if not ok then error(e, 0) end
-
-  local reg = pikku._registry
-  key_param = reg.auth and reg.auth.api_key and reg.auth.api_key.query or nil
-  if reg.auth and reg.auth.jwt then challenge = 'WWW-Authenticate: Bearer realm="pikku"\r\n' end
-  local logger = make_logger()
-  services = {
-    sleep = M.sleep, logger = logger, config = reg.config or {},
-    jwt = make_jwt_service(reg.auth), eventhub = eventhub.new(),
-    rpc = { invoke = pipeline.services_invoke },
-  }
-  local factory = reg.singleton_factory
-  if factory then
-    local extra = factory
-    if type(factory) == "function" then
-      ok, extra = xpcall(factory, load_error, services.config)
-      if not ok then error(extra, 0) end
-    end
-    if type(extra) ~= "table" then
-      error(file .. ":0: pikku.singleton_services: the factory must return a table, got " .. type(extra), 0)
-    end
-    for k, v in pairs(extra) do services[k] = v end
-  end
-
-  ok, e = xpcall(pipeline.setup, load_error, {
-    services = services, auth = reg.auth, session_factory = reg.session_factory, cors = reg.cors,
-    validate_output = core.dev or core.test, rpc_max_depth = reg.rpc_max_depth,
-  })
-  if not ok then error(e, 0) end
-  if reg.cors then
-    cors_c = cors.compile(reg.cors)
-    -- preflights (OPTIONS + Origin + Access-Control-Request-Method) are answered by the C core
-    -- from these settings, without entering Lua; the Lua preflight route stays for plain OPTIONS
-    core.cors {
-      origins = reg.cors.origins, methods = cors_c.methods, headers = cors_c.headers,
-      credentials = cors_c.credentials, max_age = reg.cors.max_age,
-    }
-  end
-
-  -- every function: compile its schemas (a bad schema fails the load), and its direct-call plan
-  local compiled = {}
-  local names = {}
-  local function compile(def, label)
-    local fc = compiled[def]
-    if fc == nil then
-      local place = reg.func_place[def] or file .. ":0"
-      fc = pipeline.compile_function(def, label, place)
-      compiled[def] = fc
-    end
-    return fc
-  end
-  for _, def in ipairs(reg.funcs) do
-    local place = reg.func_place[def]
-    if def.name then
-      if names[def.name] then
-        error(format('%s: function name "%s" is used twice (%s and %s)', place, def.name, names[def.name], place), 0)
-      end
-      names[def.name] = place
-    end
-    local fc = compile(def, def.name and ('function "' .. def.name .. '"') or ("function at " .. place))
-    pipeline.add_call_plan(def, pipeline.make_plan(fc, { auth = def.auth ~= false, mws = def.middleware }))
-    if def.expose then
-      rpc_plans[def.name] = pipeline.make_plan(fc, {
-        auth = def.auth ~= false, http = true,
-        mws = pipeline.flatten_middleware(reg.middleware, nil, nil, def.middleware),
-      })
-    end
-  end
-
-  local seen = {}
-  local list = {}
-  for i, w in ipairs(reg.wirings) do
-    local shape, pnames, set = parse_route(w.route)
-    if not shape then error(w.place .. ": " .. pnames, 0) end
-    local key = w.method .. " " .. shape
-    local first = seen[key]
-    if first then
-      error(format('%s: route "%s %s" is wired twice (%s and %s)',
-        w.place, w.method, first.route, first.place, w.place), 0)
-    end
-    seen[key] = w
-    local def, group = w.def, w.group
-    local label = def.name and ('function "' .. def.name .. '"') or (w.method .. " " .. w.route)
-    local fc = compile(def, label)
-    -- auth: the most specific explicit setting wins: wiring, then group, then the function
-    local auth = w.auth
-    if auth == nil and group then auth = group.auth end
-    if auth == nil then auth = def.auth end
-    if auth == nil then auth = true end
-    if w.sse and w.method ~= "GET" then
-      error(format('%s: route "%s %s": sse = true needs method = "get" (an event stream is a GET)',
-        w.place, w.method, w.route), 0)
-    end
-    local r = pipeline.make_plan(fc, {
-      auth = auth, http = not w.sse,
-      mws = pipeline.flatten_middleware(reg.middleware, group and group.middleware, w.middleware, def.middleware),
-    })
-    r.kind, r.raw_body, r.method, r.route, r.place = w.sse and "sse" or "http", w.raw_body, w.method, w.route, w.place
-    r.auth = auth
-    r.names, r.name_set, r.n, r.shape = #pnames > 0 and pnames or nil, set, #pnames, shape
-    routes[i] = r
-    list[#list + 1] = r
-  end
-
-  -- channels: a GET route each, upgraded by the core; their handlers get plans like routes do
-  local compiled_channels = {}
-  for _, c in ipairs(reg.channels) do
-    local shape, pnames, set = parse_route(c.route)
-    if not shape then error(c.place .. ": " .. pnames, 0) end
-    local key = "GET " .. shape
-    local first = seen[key]
-    if first then
-      error(format('%s: route "GET %s" of channel "%s" is already wired (%s and %s); a channel route'
-        .. " takes the GET of its path (a GET without the WebSocket upgrade there gets 426)",
-        c.place, first.route, c.name, first.place, c.place), 0)
-    end
-    seen[key] = c
-    local ch = { name = c.name, auth = c.auth, keys = {} }
-    local cl = 'channel "' .. c.name .. '"'
-    local function plan_for(def, label, auth, entry_mws, lifecycle)
-      local fc = compile(def, def.name and ('function "' .. def.name .. '"') or label)
-      if lifecycle then
-        return pipeline.make_plan(fc, { auth = false, mws = def.middleware })
-      end
-      return pipeline.make_plan(fc, {
-        auth = auth, mws = pipeline.flatten_middleware(reg.middleware, c.middleware, entry_mws, def.middleware),
-      })
-    end
-    local function default_auth(def)
-      if c.auth ~= nil then return c.auth end
-      if def.auth ~= nil then return def.auth end
-      return true
-    end
-    if c.on_connect then ch.connect = plan_for(c.on_connect, cl .. " on_connect", false, nil, true) end
-    if c.on_disconnect then ch.disconnect = plan_for(c.on_disconnect, cl .. " on_disconnect", false, nil, true) end
-    if c.on_message then
-      ch.message = plan_for(c.on_message, cl .. " on_message", default_auth(c.on_message))
-    end
-    if c.on_binary then
-      ch.binary = plan_for(c.on_binary, cl .. " on_binary", default_auth(c.on_binary))
-    end
-    for _, k in ipairs(c.keys) do
-      local handlers = {}
-      for value, entry in pairs(k.handlers) do
-        local def = entry.def
-        local auth = entry.auth
-        if auth == nil then auth = default_auth(def) end
-        local plan = plan_for(def, format('%s %s "%s"', cl, k.key, value), auth, entry.middleware)
-        plan.keep_id = channel_input_has_id(plan.vin)
-        handlers[value] = plan
-      end
-      ch.keys[#ch.keys + 1] = { key = k.key, handlers = handlers }
-    end
-    compiled_channels[c.name] = ch
-    routes[#routes + 1] = {
-      kind = "channel", channel = ch, method = "GET", route = c.route, shape = shape, place = c.place,
-      protocols = c.protocols,
-      names = #pnames > 0 and pnames or nil, name_set = set, n = #pnames,
-    }
-  end
-  channel.setup({ start_call = start_call, wait = M._wait, dev = dev, services = services }, compiled_channels)
-
-  -- POST /rpc/:name, when some function is exposed and the app has no route of that shape
-  if next(rpc_plans) then
-    if seen["POST /rpc/:"] then
-      core_log("warn", format('POST /rpc/:name is not added for the exposed functions: the app wires "%s" itself (%s)',
-        seen["POST /rpc/:"].route, seen["POST /rpc/:"].place))
-    else
-      local r = { kind = "rpc", method = "POST", route = "/rpc/:name", shape = "/rpc/:", place = "pikku (RPC)",
-                  n = 1, names = { "name" }, name_set = { name = true } }
-      routes[#routes + 1] = r
-      list[#list + 1] = r
-    end
-  end
-
-  if cors_c then add_preflight_routes(list, #routes + 1) end
-
-  for i, r in ipairs(routes) do
-    local added, aerr
-    if r.kind == "channel" or r.kind == "sse" or r.kind == "preflight" then
-      added, aerr = core.add_route(r.method, r.route, i, r.kind, r.protocols)
-    else
-      added, aerr = core.add_route(r.method, r.route, i)
-    end
-    if not added then
-      error(format('%s: route "%s %s" rejected: %s', r.place, r.method, r.route, tostring(aerr)), 0)
-    end
-  end
+  local app = app_loader.load(app_dir, loader_ctx)
+  routes, rpc_plans, services = app.routes, app.rpc_plans, app.services
+  cors_c, key_param, challenge = app.cors, app.key_param, app.challenge
+  channel.setup({ start_call = start_call, wait = M._wait, dev = dev, services = services }, app.channels)
   return {
     dispatch = safe_dispatch, resume = safe_resume,
     channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,
