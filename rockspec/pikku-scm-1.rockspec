@@ -31,6 +31,7 @@ build = {
     ["pikku.host"] = "lua/pikku/host.lua",
     ["pikku.http"] = "lua/pikku/http.lua",
     ["pikku"] = "lua/pikku/init.lua",
+    ["pikku.inprocess"] = "lua/pikku/inprocess.lua",
     ["pikku.json"] = "lua/pikku/json.lua",
     ["pikku.jwt"] = "lua/pikku/jwt.lua",
     ["pikku.password"] = "lua/pikku/password.lua",

@@ -1,5 +1,6 @@
--- The C core's entry points (see docs/internals.md): load an app, dispatch requests, resume timers;
--- and the same pipeline without a socket: runtime.request (in-process HTTP) and runtime.invoke.
+-- The C core's entry points (docs/internals.md): load, dispatch, resume; calls in coroutines, sleep.
+-- Loading is pikku.app_loader's job, a request's data pikku.request_data's, channels pikku.channel's,
+-- calls without a socket (runtime.request, runtime.invoke, ...) pikku.inprocess's: this file wires them.
 local M = {}
 
 local core = require "pikku.core"
@@ -9,16 +10,17 @@ local pipeline = require "pikku.pipeline"
 local cors = require "pikku.cors"
 local channel = require "pikku.channel"
 local app_loader = require "pikku.app_loader"
+local inprocess = require "pikku.inprocess"
+local json = require "pikku.json"
+local request_handle = require "pikku.request_handle"
+local request_data = require "pikku.request_data"
 
 local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable =
   type, tostring, tonumber, pairs, select, error, xpcall, setmetatable
-local unpack = unpack   -- LuaJIT (Lua 5.1)
-local find, sub, match, format, lower, upper, gmatch =
-  string.find, string.sub, string.match, string.format, string.lower, string.upper, string.gmatch
+local find, format = string.find, string.format
 local co_create, co_resume, co_yield, co_running =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running
 local traceback = debug.traceback
-local json = require "pikku.json"
 local json_encode, json_decode, json_null, is_object = json.encode, json.decode, json.null, json.is_object
 local core_timer, core_gen_id, core_log, core_log_error = core.timer, core.gen_id, core.log, core.log_error
 local is_error = errors.is
@@ -26,9 +28,7 @@ local for_client = errors.for_client
 local unescape, parse_pairs, http_new, header_lines =
   http.unescape, http.parse_pairs, http.new, http.header_lines
 local WireMT = pipeline.WireMT
-local request_handle = require "pikku.request_handle"
 local respond, header = request_handle.respond, request_handle.header
-local request_data = require "pikku.request_data"
 local merge, query_data, add_body, body_kind, NO_BODY_METHODS =
   request_data.merge, request_data.query_data, request_data.add_body, request_data.body_kind,
   request_data.NO_BODY_METHODS
@@ -378,12 +378,29 @@ local function safe_resume(token)
   if not ok then core_log("error", "pikku resume failure: " .. tostring(err)) end
 end
 
--- Suspends the running call until the core calls resume(token); returns the token first via `arm`.
-local function wait_token()
+-- A new token for the core to resume a call with (core.timer(ms, token), ...).
+local function new_token()
   timer_seq = timer_seq + 1
-  local token = timer_seq
+  return timer_seq
+end
+
+-- Suspends the running call until the core calls resume(token).
+local function suspend(token)
+  waiting[token] = co_running()
+  return co_yield(SLEEPING)
+end
+
+-- Registers the running call as waiting for a new token, and returns the token.
+local function wait_token()
+  local token = new_token()
   waiting[token] = co_running()
   return token
+end
+
+-- Whether the running coroutine is one of the runtime's (it runs a call or a task: it may wait).
+local function in_call()
+  local co = co_running()
+  return co ~= nil and calls[co] ~= nil
 end
 
 --- runtime.sleep(ms): suspends the running call; the core resumes it after ms milliseconds.
@@ -415,7 +432,7 @@ function M.pbkdf2_wait(password, salt, iterations, keylen)
   return core.work_result(token) or false
 end
 
--- ---- calls without a socket (pikku test) -------------------------------------------------------
+-- ---- tasks ------------------------------------------------------------------------------------
 
 local function task_body(fn, ...)
   local ok, err = xpcall(fn, traceback, ...)
@@ -430,102 +447,6 @@ function M.spawn(fn, ...)
   calls[co] = TASK
   local ok, res = co_resume(co, fn, ...)
   return settle(co, ok, res)
-end
-
---- runtime.invoke(def_or_name, data, { session = ..., services = overrides }) -> result, or raises
---- the error the call raised. Runs the whole pipeline (validation, auth with the given session,
---- the function's middleware, permissions, per-call services, output validation) in the caller's
---- coroutine.
-function M.invoke(target, data, opts)
-  opts = opts or {}
-  local plan, err = pipeline.call_plan(target)
-  if plan == nil then
-    if type(target) == "string" then error(errors.NotFound(err), 2) end
-    error("runtime.invoke: " .. tostring(err), 2)
-  end
-  local svc = services
-  if opts.services then
-    svc = setmetatable({}, { __index = services })
-    for k, v in pairs(opts.services) do svc[k] = v end
-  end
-  if data == nil then data = {} end
-  local w = pipeline.new_wire(nil, opts.session, svc)
-  return pipeline.run_nested(plan, svc, data, w)
-end
-
-local Fake = {}
-Fake.__index = Fake
-
-Fake.header, Fake.headers = http.fake_request.header, http.fake_request.headers
-
-function Fake:respond(status, body, ctype, extra, id)
-  if self.res then return nil end
-  local headers, cookies, list = {}, {}, {}
-  if ctype then headers["content-type"] = ctype; list[#list + 1] = { "Content-Type", ctype } end
-  for line in gmatch(extra or "", "([^\r\n]+)\r\n") do
-    local name, value = match(line, "^([^:]+):%s*(.*)$")
-    if name then
-      local lname = lower(name)
-      list[#list + 1] = { name, value }
-      if lname == "set-cookie" then cookies[#cookies + 1] = value end
-      headers[lname] = headers[lname] and (headers[lname] .. ", " .. value) or value
-    end
-  end
-  if self.head then body = nil end
-  self.res = { status = status, headers = headers, header_list = list, cookies = cookies, body = body,
-               error_id = id }
-  if self.token then core_timer(0, self.token) end
-  return true
-end
-
---- runtime.request { method, path, headers = {}, body, session } -> { status, headers, body, ... }
---- Runs the full HTTP pipeline in-process: routing (core.match), data, CORS, session, ... as for a
---- real request. body may be a string or a table (sent as JSON). headers in the answer have
---- lower-case names (repeats joined with ", "); cookies lists the Set-Cookie values; session sets
---- wire.session directly (no cookie or token needed). A call that sleeps makes this wait, which
---- needs a coroutine of the runtime (runtime.spawn, as pikku test runs every test).
-function M.request(req)
-  if type(req) ~= "table" then error("runtime.request: expected a table { method, path, ... }", 2) end
-  local method = upper(req.method or "GET")
-  local target = req.path or "/"
-  if sub(target, 1, 1) ~= "/" then error("runtime.request: path must start with '/'", 2) end
-  local path, query = match(target, "^([^?#]*)%??([^#]*)")
-  if query == "" then query = nil end
-  local hdrs = {}
-  for k, v in pairs(req.headers or {}) do hdrs[lower(k)] = tostring(v) end
-  local body = req.body
-  if type(body) == "table" then
-    body = json_encode(body)
-    if hdrs["content-type"] == nil then hdrs["content-type"] = JSON end
-  end
-  if hdrs.host == nil then hdrs.host = "localhost" end
-  local fake = setmetatable({ hdrs = hdrs, session = req.session, head = method == "HEAD" }, Fake)
-  local index, params, allow = core.match(method, path)
-  if index ~= nil and routes[index].kind == "sse" then
-    error("runtime.request: GET " .. path .. " is an event stream (sse = true): open it with"
-      .. " t.sse { path = ... } and read its events with :receive()", 2)
-  end
-  if index == nil then
-    if params == 405 and method == "OPTIONS" then   -- as the core answers: what the path allows
-      respond(fake, 204, nil, nil, "Allow: " .. tostring(allow) .. ", OPTIONS\r\n", nil)
-    elseif params == 405 then
-      respond_error(fake, errors.MethodNotAllowed(), nil, "Allow: " .. tostring(allow) .. "\r\n")
-    else
-      respond_error(fake, errors.NotFound("Route not found"), nil, nil)
-    end
-  else
-    safe_dispatch(fake, index, method, path, query, body, unpack(params))
-  end
-  if fake.res == nil then
-    local co = co_running()
-    if co == nil or calls[co] == nil then
-      error("runtime.request: the call did not finish at once (it sleeps); make the request from a"
-        .. " coroutine of the runtime (runtime.spawn; every pikku test runs in one)", 2)
-    end
-    fake.token = wait_token()
-    co_yield(SLEEPING)
-  end
-  return fake.res
 end
 
 -- ---- channels (pikku.channel does the work) ----------------------------------------------------
@@ -575,23 +496,6 @@ function M._wait(register)
   co_yield(SLEEPING)
 end
 
---- runtime.sse { path, headers?, session? } -> an in-process event stream (t.sse)
-function M.sse(req)
-  return channel.connect_sse_fake(req, routes)
-end
-
---- runtime.channel { path, headers?, session? } -> an in-process WebSocket connection (t.channel)
-function M.channel(req)
-  return channel.connect_fake(req, routes)
-end
-
---- runtime.listen(topic, ...) -> an in-process connection subscribed to these topics (t.subscribe)
-function M.listen(...)
-  local f = channel.new_fake()
-  for i = 1, select("#", ...) do channel.subscribe(f.id, (select(i, ...))) end
-  return f
-end
-
 -- ---- loading (pikku.app_loader does the work) ----------------------------------------------------
 
 -- The id of the call running in this coroutine, for log lines: the request's x-request-id or a
@@ -637,5 +541,14 @@ function M.services() return services end
 
 --- runtime.routes() -> the loaded routes (for tools: method, route, kind, def, auth)
 function M.routes() return routes end
+
+-- ---- calls without a socket (pikku.inprocess does the work) --------------------------------------
+
+inprocess.setup {
+  respond_error = respond_error, dispatch = safe_dispatch, in_call = in_call, new_token = new_token,
+  suspend = suspend, routes = M.routes, services = M.services,
+}
+M.invoke, M.request = inprocess.invoke, inprocess.request
+M.channel, M.sse, M.listen = inprocess.channel, inprocess.sse, inprocess.listen
 
 return M
