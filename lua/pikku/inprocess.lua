@@ -7,6 +7,7 @@ local http = require "pikku.http"
 local json = require "pikku.json"
 local pipeline = require "pikku.pipeline"
 local channel = require "pikku.channel"
+local channel_fake = require "pikku.channel_fake"
 
 local type, tostring, pairs, select, error, setmetatable = type, tostring, pairs, select, error, setmetatable
 local unpack = unpack   -- LuaJIT (Lua 5.1)
@@ -21,11 +22,16 @@ local JSON = "application/json"
 
 -- respond_error(handle, e, tb, extra), dispatch(handle, index, method, path, query, body, ...)
 -- (never raises), in_call() (whether a call of the runtime runs the current coroutine),
--- new_token(), suspend(token) (waits for resume(token)), routes(), services()
+-- new_token(), suspend(token) (waits for resume(token)), wait(register) (runtime._wait),
+-- routes(), services()
 local rt = {}
 
 function M.setup(ctx)
   rt = ctx
+  channel_fake.setup {   -- an in-process connection talks to pikku.channel as the core would
+    open = channel.open, open_sse = channel.open_sse, message = channel.message, close = channel.close,
+    wait = ctx.wait,
+  }
 end
 
 -- ---- direct calls -------------------------------------------------------------------------------
@@ -134,17 +140,17 @@ end
 
 --- runtime.sse { path, headers?, session? } -> an in-process event stream (t.sse)
 function M.sse(req)
-  return channel.connect_sse_fake(req, rt.routes())
+  return channel_fake.connect_sse(req, rt.routes())
 end
 
 --- runtime.channel { path, headers?, session? } -> an in-process WebSocket connection (t.channel)
 function M.channel(req)
-  return channel.connect_fake(req, rt.routes())
+  return channel_fake.connect(req, rt.routes())
 end
 
 --- runtime.listen(topic, ...) -> an in-process connection subscribed to these topics (t.subscribe)
 function M.listen(...)
-  local f = channel.new_fake()
+  local f = channel_fake.new()
   for i = 1, select("#", ...) do channel.subscribe(f.id, (select(i, ...))) end
   return f
 end

@@ -529,7 +529,7 @@ function M.load(app_dir)
   local app = app_loader.load(app_dir, loader_ctx)
   routes, rpc_plans, services = app.routes, app.rpc_plans, app.services
   cors_c, key_param, challenge = app.cors, app.key_param, app.challenge
-  channel.setup({ start_call = start_call, wait = M._wait, dev = dev, services = services }, app.channels)
+  channel.setup({ start_call = start_call, dev = dev, services = services }, app.channels)
   return {
     dispatch = safe_dispatch, resume = safe_resume,
     channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,
@@ -546,7 +546,7 @@ function M.routes() return routes end
 
 inprocess.setup {
   respond_error = respond_error, dispatch = safe_dispatch, in_call = in_call, new_token = new_token,
-  suspend = suspend, routes = M.routes, services = M.services,
+  suspend = suspend, wait = M._wait, routes = M.routes, services = M.services,
 }
 M.invoke, M.request = inprocess.invoke, inprocess.request
 M.channel, M.sse, M.listen = inprocess.channel, inprocess.sse, inprocess.listen
