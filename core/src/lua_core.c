@@ -369,7 +369,7 @@ static void timer_unlink(lua_timer *lt) {
 static void timer_fired(uv_timer_t *t) {
   lua_timer *lt = t->data;
   timer_unlink(lt);
-  pk__host_resume(lt->h, lt->token);
+  pk__host_resume(lt->h, lt->token, 0);
   pk__host_unref(lt->h);
   uv_close((uv_handle_t *)&lt->t, timer_closed);
 }

@@ -160,11 +160,13 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
   return 0;
 }
 
-void pk__host_resume(pk__host *h, double token) {
+void pk__host_resume(pk__host *h, double token, int nargs) {
   lua_State *L = h->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->resume_ref);
+  lua_insert(L, -1 - nargs);
   lua_pushnumber(L, token);
-  if (lua_pcall(L, 1, 0, 0)) log_lua_failure(h, "resume");
+  lua_insert(L, -1 - nargs);
+  if (lua_pcall(L, 1 + nargs, 0, 0)) log_lua_failure(h, "resume");
 }
 
 void pk__host_set_worker(pk__host *h, int worker) {

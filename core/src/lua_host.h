@@ -58,8 +58,9 @@ void pk__host_channel_open(pk__host *h, double cid, int index, const char *path,
                            const char *query, size_t qlen, const pk__route_match *m);
 void pk__host_channel_message(pk__host *h, double cid, const char *data, size_t len, int binary);
 void pk__host_channel_close(pk__host *h, double cid, int code);
-/* Calls the runtime's resume(token). */
-void pk__host_resume(pk__host *h, double token);
+/* Calls the runtime's resume(token, ...): the nargs values on top of h->L's stack (popped) become
+ * the results of the coroutine.yield the call waiting on token is suspended in. */
+void pk__host_resume(pk__host *h, double token, int nargs);
 /* Sets pikku.core.worker in a state loaded before the worker existed (the master's copy). */
 void pk__host_set_worker(pk__host *h, int worker);
 /* package.preload[name] = the function on top of the stack (popped), or fn. */

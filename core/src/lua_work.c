@@ -21,9 +21,6 @@ typedef struct work {
   char *pass, *salt;        /* copies, in the same allocation */
 } work;
 
-/* In each Lua state's registry: token -> derived key (or false), until core.work_result takes it. */
-#define RESULTS "pikku.work_results"
-
 static void run(uv_work_t *req) {   /* on a pool thread: no Lua here */
   work *w = req->data;
   w->ok = PKCS5_PBKDF2_HMAC(w->pass, (int)w->plen, (const unsigned char *)w->salt, (int)w->slen,
@@ -33,21 +30,17 @@ static void run(uv_work_t *req) {   /* on a pool thread: no Lua here */
 static void done(uv_work_t *req, int status) {
   work *w = req->data;
   lua_State *L = w->h->L;
-  lua_getfield(L, LUA_REGISTRYINDEX, RESULTS);
-  lua_pushnumber(L, w->token);
   if (status == 0 && w->ok) lua_pushlstring(L, (const char *)w->key, (size_t)w->keylen);
   else lua_pushboolean(L, 0);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
   OPENSSL_cleanse(w->key, sizeof w->key);
   OPENSSL_cleanse(w->pass, w->plen);
-  pk__host_resume(w->h, w->token);
+  pk__host_resume(w->h, w->token, 1);
   pk__host_unref(w->h);
   free(w);
 }
 
 /* core.pbkdf2_async(password, salt, iterations, keylen, token): derives the key on the thread
- * pool; the runtime's resume(token) runs when it is ready, and core.work_result(token) takes it. */
+ * pool; when it is ready the runtime's resume(token, key) runs (key is false if PBKDF2 failed). */
 static int l_pbkdf2_async(lua_State *L) {
   if (!pk__W) return luaL_error(L, "pikku.core: not available while the app is loading");
   size_t plen, slen;
@@ -80,24 +73,8 @@ static int l_pbkdf2_async(lua_State *L) {
   return 0;
 }
 
-/* core.work_result(token) -> the result of finished work (removed), or nil */
-static int l_work_result(lua_State *L) {
-  double token = luaL_checknumber(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, RESULTS);
-  lua_pushnumber(L, token);
-  lua_rawget(L, -2);
-  lua_pushnumber(L, token);
-  lua_pushnil(L);
-  lua_rawset(L, -4);
-  return 1;
-}
-
 void pk__work_open(lua_State *L, pk__host *h) {
-  lua_newtable(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, RESULTS);
   lua_pushlightuserdata(L, h);
   lua_pushcclosure(L, l_pbkdf2_async, 1);
   lua_setfield(L, -2, "pbkdf2_async");
-  lua_pushcfunction(L, l_work_result);
-  lua_setfield(L, -2, "work_result");
 }

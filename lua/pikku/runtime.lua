@@ -365,16 +365,21 @@ local function safe_dispatch(handle, ...)
   end
 end
 
-local function resume(token)
+-- ---- waiting: a call suspended until the core resumes it ---------------------------------------
+
+-- resume(token, ...): the core resumes the call waiting on token (a core.timer fired, work it ran
+-- for the call is done); the values after the token become the results of the coroutine.yield
+-- the call waits in (a timer passes none). A token no call waits on (any more) is ignored.
+local function resume(token, ...)
   local co = waiting[token]
   if co == nil then return end
   waiting[token] = nil
-  local ok, res = co_resume(co)
+  local ok, res = co_resume(co, ...)
   return settle(co, ok, res)
 end
 
-local function safe_resume(token)
-  local ok, err = xpcall(resume, traceback, token)
+local function safe_resume(token, ...)
+  local ok, err = xpcall(resume, traceback, token, ...)
   if not ok then core_log("error", "pikku resume failure: " .. tostring(err)) end
 end
 
@@ -384,17 +389,12 @@ local function new_token()
   return timer_seq
 end
 
--- Suspends the running call until the core calls resume(token).
+-- Suspends the running call until the core calls resume(token, ...), and returns the values it
+-- passed after the token. The call is registered only here, right before it yields: a token whose
+-- timer or work could not be started is never waited on.
 local function suspend(token)
   waiting[token] = co_running()
   return co_yield(SLEEPING)
-end
-
--- Registers the running call as waiting for a new token, and returns the token.
-local function wait_token()
-  local token = new_token()
-  waiting[token] = co_running()
-  return token
 end
 
 -- Whether the running coroutine is one of the runtime's (it runs a call or a task: it may wait).
@@ -407,8 +407,7 @@ end
 local MAX_SLEEP_MS = 2 ^ 31 - 1   -- about 24.8 days, as JavaScript's setTimeout
 
 function M.sleep(ms)
-  local co = co_running()
-  if co == nil or calls[co] == nil then
+  if not in_call() then
     error("pikku.sleep: called outside a function call; sleep only works in code that runs for a"
       .. " request (inside the function, not at load time or in a coroutine of your own)", 2)
   end
@@ -416,20 +415,32 @@ function M.sleep(ms)
   if n == nil or n ~= n or n < 0 or n > MAX_SLEEP_MS then   -- n ~= n: NaN
     error("pikku.sleep: ms must be a number from 0 to " .. MAX_SLEEP_MS .. " (24 days), got " .. tostring(ms), 2)
   end
-  core_timer(n, wait_token())
-  co_yield(SLEEPING)
+  local token = new_token()
+  core_timer(n, token)
+  suspend(token)
 end
 
 --- M.pbkdf2_wait(password, salt, iterations, keylen) -> key, false (failed), or nil when the running
 --- code cannot wait (no call of the runtime runs it: load time): PBKDF2-HMAC-SHA256 on libuv's
---- thread pool while this call is suspended, so a login does not stop the worker.
+--- thread pool while this call is suspended, so a login does not stop the worker. The core
+--- resumes the call with the key (or false) as resume(token, key).
 function M.pbkdf2_wait(password, salt, iterations, keylen)
-  local co = co_running()
-  if co == nil or calls[co] == nil or core.pbkdf2_async == nil then return nil end
-  local token = wait_token()
+  if not in_call() or core.pbkdf2_async == nil then return nil end
+  local token = new_token()
   core.pbkdf2_async(password, salt, iterations, keylen, token)
-  co_yield(SLEEPING)
-  return core.work_result(token) or false
+  return suspend(token) or false
+end
+
+--- runtime._wait(register): suspends the running call; register(token) is called first, and the
+--- call goes on when the core calls resume(token) (core.timer(ms, token)). For pikku test's
+--- in-process connections and its per-test timeouts.
+function M._wait(register)
+  if not in_call() then
+    error("waiting for a channel message needs a coroutine of the runtime (every pikku test runs in one)", 3)
+  end
+  local token = new_token()
+  register(token)
+  suspend(token)
 end
 
 -- ---- tasks ------------------------------------------------------------------------------------
@@ -482,18 +493,6 @@ end
 local function safe_channel_close(cid, code)
   local ok, err = xpcall(channel.close, traceback, cid, code)
   if not ok then core_log("error", "pikku channel_close failure: " .. tostring(err)) end
-end
-
---- runtime._wait(register): suspends the running call; register(token) is called first, and the
---- call goes on when the core calls resume(token) (core.timer(ms, token)). For pikku.channel's
---- in-process connections.
-function M._wait(register)
-  local co = co_running()
-  if co == nil or calls[co] == nil then
-    error("waiting for a channel message needs a coroutine of the runtime (every pikku test runs in one)", 3)
-  end
-  register(wait_token())
-  co_yield(SLEEPING)
 end
 
 -- ---- loading (pikku.app_loader does the work) ----------------------------------------------------
