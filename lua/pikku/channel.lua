@@ -37,7 +37,7 @@ function M.setup(ctx, compiled)
   channels = compiled
 end
 
--- ---- the connection, through its transport --------------------------------------------------
+-- ---- the connection, through its transport -----------------------------------------------------
 
 local c_send, c_close, c_get, c_peer, c_opening =
   transport.send, transport.close, transport.get, transport.peer, transport.opening

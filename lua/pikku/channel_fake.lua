@@ -19,7 +19,7 @@ local core_timer, core_match = core.timer, core.match
 --- kept by in-process connections too.
 M.MAX_TOPICS = core.MAX_TOPICS or 1024
 
--- ---- set once by pikku.inprocess ----------------------------------------------------------------
+-- ---- set once by pikku.inprocess ---------------------------------------------------------------
 
 -- pikku.channel's entry points open(cid, r, path, query, ...), open_sse(...), message(cid, data,
 -- is_binary), close(cid, code); and wait(register), runtime._wait
@@ -29,7 +29,7 @@ function M.setup(ctx)
   entry = ctx
 end
 
--- ---- the transport ------------------------------------------------------------------------------
+-- ---- the transport -----------------------------------------------------------------------------
 
 local fakes = {}             -- id -> open in-process connection
 local fake_topics = {}       -- topic -> { [id] = true }
@@ -131,7 +131,7 @@ function M.opening(cid)
   return f, f.given_session
 end
 
--- ---- the test's end of a connection -------------------------------------------------------------
+-- ---- the test's end of a connection ------------------------------------------------------------
 
 local Fake = {}
 Fake.__index = Fake

@@ -18,7 +18,7 @@ local respond = require("pikku.request_handle").respond
 
 local JSON = "application/json"
 
--- ---- set once by pikku.runtime ------------------------------------------------------------------
+-- ---- set once by pikku.runtime -----------------------------------------------------------------
 
 -- respond_error(handle, e, tb, extra), dispatch(handle, index, method, path, query, body, ...)
 -- (never raises), in_call() (whether a call of the runtime runs the current coroutine),
@@ -34,7 +34,7 @@ function M.setup(ctx)
   }
 end
 
--- ---- direct calls -------------------------------------------------------------------------------
+-- ---- direct calls ------------------------------------------------------------------------------
 
 --- runtime.invoke(def_or_name, data, { session = ..., services = overrides }) -> result, or raises
 --- the error the call raised. Runs the whole pipeline (validation, auth with the given session,
@@ -58,7 +58,7 @@ function M.invoke(target, data, opts)
   return pipeline.run_nested(plan, svc, data, w)
 end
 
--- ---- in-process HTTP requests -------------------------------------------------------------------
+-- ---- in-process HTTP requests ------------------------------------------------------------------
 
 -- The request handle of an in-process request: answers header lookups, and keeps the response.
 local Fake = {}
@@ -136,7 +136,7 @@ function M.request(req)
   return fake.res
 end
 
--- ---- in-process connections ---------------------------------------------------------------------
+-- ---- in-process connections --------------------------------------------------------------------
 
 --- runtime.sse { path, headers?, session? } -> an in-process event stream (t.sse)
 function M.sse(req)

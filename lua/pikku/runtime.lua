@@ -38,7 +38,7 @@ local TEXT = "text/plain; charset=utf-8"
 local OCTETS = "application/octet-stream"
 local POOL_MAX = 1024
 
--- ---- state of the loaded app (set by M.load from pikku.app_loader's result) ----------------------
+-- ---- state of the loaded app (set by M.load from pikku.app_loader's result) --------------------
 
 -- index -> a plan (see pikku.pipeline) plus the route's kind, names, name_set, n, method, route,
 -- place; kind is "http", "sse", "channel", "rpc" (POST /rpc/:name) or "preflight" (CORS OPTIONS)
@@ -50,13 +50,13 @@ local cors_c = nil    -- compiled pikku.cors settings, or nil
 local key_param = nil -- pikku.auth's api_key.query: a credential, never part of data
 local challenge = nil -- "WWW-Authenticate: Bearer\r\n" when pikku.auth has jwt (every 401 carries it)
 
--- ---- coroutines -------------------------------------------------------------------------------
+-- ---- coroutines --------------------------------------------------------------------------------
 
 local DONE, SLEEPING, TASK_DONE = {}, {}, {}   -- private markers a coroutine yields to say why it stopped
 local TASK = {}                                -- calls[co] for a coroutine started by M.spawn
 local pool, pool_n = {}, 0      -- idle runner coroutines
 local calls = {}                -- coroutine -> the wire.http object of the call it runs (or TASK)
-local waiting = {}              -- timer token -> coroutine sleeping on it
+local waiting = {}              -- token -> the coroutine suspended until resume(token, ...)
 local timer_seq = 0
 
 pipeline.root_wire = function(co)
@@ -65,7 +65,7 @@ pipeline.root_wire = function(co)
   return nil
 end
 
--- ---- errors -----------------------------------------------------------------------------------
+-- ---- errors ------------------------------------------------------------------------------------
 
 local last_traceback   -- set by on_error just before xpcall returns false
 
@@ -109,6 +109,25 @@ local function request_id(handle)
   return id
 end
 
+-- The id of the call running in this coroutine, for log lines: the request's x-request-id or a
+-- new id, made on first use and kept, so an error answer later in the call carries the same errorId.
+local function current_call_id()
+  local co = co_running()
+  local h = co and calls[co]
+  if h == nil or h == TASK then return nil end
+  local id = h._rid
+  if id == nil and h._chan then
+    id = core_gen_id()
+    h._rid = id
+  end
+  if id == nil and h.handle == nil then return nil end
+  if id == nil then
+    id = type(h.handle) == "number" and request_id(h.handle) or core_gen_id()
+    h._rid = id
+  end
+  return id
+end
+
 -- Responds with an error; e is a pikku error or any other value raised. Never raises.
 local function respond_error(handle, e, tb, extra, rid)
   local id = rid or request_id(handle)
@@ -130,7 +149,7 @@ local function extra_lines(h)
   return lines
 end
 
--- ---- finishing a call -------------------------------------------------------------------------
+-- ---- finishing a call --------------------------------------------------------------------------
 
 local NO_BODY = { [204] = true, [205] = true, [304] = true }
 
@@ -244,7 +263,7 @@ local function start_call(entry, h, data)
   settle(co, ok, res)   -- not a tail call: traces may end here (LuaJIT cannot return into the C caller)
 end
 
--- ---- dispatch ---------------------------------------------------------------------------------
+-- ---- dispatch ----------------------------------------------------------------------------------
 
 local function new_wire(h, handle)
   local w = setmetatable({ http = h }, WireMT)
@@ -443,7 +462,7 @@ function M._wait(register)
   suspend(token)
 end
 
--- ---- tasks ------------------------------------------------------------------------------------
+-- ---- tasks -------------------------------------------------------------------------------------
 
 local function task_body(fn, ...)
   local ok, err = xpcall(fn, traceback, ...)
@@ -495,26 +514,7 @@ local function safe_channel_close(cid, code)
   if not ok then core_log("error", "pikku channel_close failure: " .. tostring(err)) end
 end
 
--- ---- loading (pikku.app_loader does the work) ----------------------------------------------------
-
--- The id of the call running in this coroutine, for log lines: the request's x-request-id or a
--- new id, made on first use and kept, so an error answer later in the call carries the same errorId.
-local function current_call_id()
-  local co = co_running()
-  local h = co and calls[co]
-  if h == nil or h == TASK then return nil end
-  local id = h._rid
-  if id == nil and h._chan then
-    id = core_gen_id()
-    h._rid = id
-  end
-  if id == nil and h.handle == nil then return nil end
-  if id == nil then
-    id = type(h.handle) == "number" and request_id(h.handle) or core_gen_id()
-    h._rid = id
-  end
-  return id
-end
+-- ---- loading (pikku.app_loader does the work) --------------------------------------------------
 
 local loader_ctx = {
   sleep = M.sleep, call_id = current_call_id,
@@ -541,7 +541,7 @@ function M.services() return services end
 --- runtime.routes() -> the loaded routes (for tools: method, route, kind, def, auth)
 function M.routes() return routes end
 
--- ---- calls without a socket (pikku.inprocess does the work) --------------------------------------
+-- ---- calls without a socket (pikku.inprocess does the work) ------------------------------------
 
 inprocess.setup {
   respond_error = respond_error, dispatch = safe_dispatch, in_call = in_call, new_token = new_token,
