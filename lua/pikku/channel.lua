@@ -1,6 +1,7 @@
 -- WebSocket channels: the entry points channel_open / channel_message / channel_close of the C
--- contract (docs/internals.md), message routing, replies and error frames, wire.channel, and
--- in-process connections for `pikku test`.
+-- contract (docs/internals.md), message routing, replies and error frames, and wire.channel.
+-- What goes over a connection goes through pikku.channel_transport (the core's connections, or
+-- pikku test's in-process ones).
 --
 -- Everything about a connection lives in C, as per-connection strings (core.channel_set):
 --   "channel" = the channel's name, "opening" = its opening data (JSON), "session" = the session
@@ -15,10 +16,11 @@ local http = require "pikku.http"
 local json = require "pikku.json"
 local pipeline = require "pikku.pipeline"
 
+local transport = require "pikku.channel_transport"
+
 local type, tostring, pairs, ipairs, next, error, select, setmetatable, getmetatable, rawget, rawset =
   type, tostring, pairs, ipairs, next, error, select, setmetatable, getmetatable, rawget, rawset
-local unpack = unpack
-local match, format, lower, sub, find, gmatch = string.match, string.format, string.lower, string.sub, string.find, string.gmatch
+local format, find = string.format, string.find
 local co_running = coroutine.running
 local json_encode, json_decode, json_null, array_mt = json.encode, json.decode, json.null, json.array_mt
 local is_error = errors.is
@@ -27,7 +29,7 @@ local WireMT = pipeline.WireMT
 
 -- ---- set by the runtime at every load ----------------------------------------------------------
 
-local rt = {}          -- start_call(entry, h, data), wait(register), dev, services
+local rt = {}          -- start_call(entry, h, data), dev, services
 local channels = {}    -- name -> compiled channel (see runtime.load)
 
 function M.setup(ctx, compiled)
@@ -35,118 +37,29 @@ function M.setup(ctx, compiled)
   channels = compiled
 end
 
--- ---- the connection's C side, or an in-process one (pikku test) -------------------------------
+-- ---- the connection, through its transport -----------------------------------------------------
 
--- In-process connections (t.channel, t.subscribe) have negative ids; the core's are positive.
-local fakes = {}             -- id -> fake connection
-local fake_topics = {}       -- topic -> { [id] = true }
-local fake_seq = 0
-
-local function c_send(cid, data, binary)
-  local f = fakes[cid]
-  if f then return f:_deliver(data, binary) end
-  if cid < 0 then return nil end
-  return core.ws_send(cid, data, binary and true or nil)
-end
-
-local close_fake   -- defined below
-
-local function c_close(cid, code, reason)
-  local f = fakes[cid]
-  if f then return close_fake(f, code or 1000, reason, true) end
-  if cid < 0 then return nil end
-  return core.ws_close(cid, code, reason)
-end
+local c_send, c_close, c_get, c_peer, c_opening =
+  transport.send, transport.close, transport.get, transport.peer, transport.opening
+local t_set = transport.set
 
 -- The core drops a connection's strings before it calls channel_close, so for channels with an
 -- on_disconnect Lua mirrors them: cid -> { channel, opening, session, state }. The mirror is
 -- made at the upgrade, and rebuilt from C by the first message a new state (after a reload)
--- sees on a connection; channel_close prefers what C still has.
+-- sees on a connection; channel_close prefers what the transport still has (an in-process
+-- connection keeps its strings through channel_close, so its mirror is never read).
 local mirror = {}
 
 local function c_set(cid, key, value)
-  local f = fakes[cid]
-  if f then
-    if f.closed then return nil end
-    f.store[key] = value
-    return true
-  end
-  if cid < 0 then return nil end
   local m = mirror[cid]
   if m then m[key] = value end
-  return core.channel_set(cid, key, value)
+  return t_set(cid, key, value)
 end
 
-local function c_get(cid, key)
-  local f = fakes[cid]
-  if f then return f.store[key] end
-  if cid < 0 then return nil end
-  return core.channel_get(cid, key)
-end
-
-M.MAX_TOPICS = 1024   -- topics one connection may hold
-
-function M.subscribe(cid, topic)
-  local f = fakes[cid]
-  if f then
-    if f.closed then return nil end
-    if not f.topics[topic] then   -- the core's limit (PK__WS_MAX_TOPICS in channel.h), in tests too
-      f.ntopics = f.ntopics + 1
-      if f.ntopics > M.MAX_TOPICS then
-        f.ntopics = f.ntopics - 1
-        return nil, format("a connection may subscribe to at most %d topics (unsubscribe some first)",
-          M.MAX_TOPICS)
-      end
-    end
-    local set = fake_topics[topic]
-    if set == nil then
-      set = {}
-      fake_topics[topic] = set
-    end
-    set[cid] = true
-    f.topics[topic] = true
-    return true
-  end
-  if cid < 0 then return nil end
-  return core.subscribe(cid, topic)
-end
-
-function M.unsubscribe(cid, topic)
-  local f = fakes[cid]
-  if f then
-    local set = fake_topics[topic]
-    if set then
-      set[cid] = nil
-      if next(set) == nil then fake_topics[topic] = nil end
-    end
-    if f.topics[topic] then f.ntopics = f.ntopics - 1 end
-    f.topics[topic] = nil
-    return true
-  end
-  if cid < 0 then return nil end
-  return core.unsubscribe(cid, topic)
-end
-
+M.subscribe = transport.subscribe       -- (cid, topic) -> true | nil, why
+M.unsubscribe = transport.unsubscribe   -- (cid, topic) -> true
 --- M.publish(topic, text, exclude) -> number of local receivers. text is sent as it is.
-function M.publish(topic, text, exclude)
-  local n = 0
-  local set = fake_topics[topic]
-  if set then
-    local ids = {}
-    for id in pairs(set) do
-      if id ~= exclude then ids[#ids + 1] = id end
-    end
-    for _, id in ipairs(ids) do
-      if fakes[id] and fakes[id]:_deliver(text, false) then n = n + 1 end
-    end
-  end
-  if core.publish and not core.test then
-    local ex = exclude
-    if type(ex) ~= "number" or ex < 0 then ex = nil end
-    n = n + (core.publish(topic, text, ex) or 0)
-  end
-  return n
-end
+M.publish = transport.publish
 
 -- ---- JSON helpers ------------------------------------------------------------------------------
 
@@ -252,8 +165,7 @@ ChanMT.__index = function(c, k)
   if k == "state" then return Chan.read_state(c) end
   if k == "remote_addr" or k == "remote_port" then   -- the client's TCP address, while connected
     if rawget(c, "_gone") then return nil end
-    if fakes[c.id] then return k == "remote_addr" and "127.0.0.1" or 0 end
-    local ip, port = core.peer(c.id)
+    local ip, port = c_peer(c.id)
     if k == "remote_addr" then return ip end
     return port
   end
@@ -447,9 +359,9 @@ end
 -- t.sse) reads its own headers, or takes the session it was given. Returns true, session or
 -- false, error (bad credentials when strict).
 local function opening_session(cid, path, query, params, strict)
-  local fake = fakes[cid]
-  if fake and fake.given_session ~= nil then return true, fake.given_session end
-  local h = http_new(fake or cid, "GET", path, query, nil, params)
+  local handle, given = c_opening(cid)
+  if given ~= nil then return true, given end
+  local h = http_new(handle, "GET", path, query, nil, params)
   local w = setmetatable({ http = h, _services = rt.services }, WireMT)
   local ok, e = pcall(pipeline.resolve_session, rt.services, w, strict, true)
   if not ok then return false, e end
@@ -459,7 +371,6 @@ end
 --- channel_open(cid, route, path, query, p1, ...): the connection was upgraded on a channel route.
 function M.open(cid, r, path, query, ...)
   local ch = r.channel
-  local fake = fakes[cid]
   -- the opening data: route params, then the query (a param wins over a query key of the same name)
   local params = nil
   local opening = {}
@@ -482,7 +393,7 @@ function M.open(cid, r, path, query, ...)
   if ch.auth == true and session == nil then
     return c_close(cid, 1008, "MissingSession")
   end
-  if ch.disconnect and not fake then mirror[cid] = {} end
+  if ch.disconnect then mirror[cid] = {} end
   c_set(cid, "channel", ch.name)
   if next(opening) ~= nil then
     local s = json_encode(opening)
@@ -601,7 +512,7 @@ function M.message(cid, data, is_binary)
       tostring(name), tostring(cid)))
     return c_close(cid, 1011, "channel not found")
   end
-  if ch.disconnect and mirror[cid] == nil and not fakes[cid] then
+  if ch.disconnect and mirror[cid] == nil then
     mirror[cid] = { channel = name, opening = c_get(cid, "opening"), session = c_get(cid, "session"),
                     state = c_get(cid, "state") }
   end
@@ -691,139 +602,6 @@ function M.current()
   local chan = w and w.channel
   if chan == nil or rawget(chan, "_gone") then return nil end
   return chan.id
-end
-
--- ---- in-process connections (pikku test) -------------------------------------------------------
-
-local Fake = {}
-Fake.__index = Fake
-
-Fake.header, Fake.headers = http.fake_request.header, http.fake_request.headers
-
--- A frame from the server: kept in .messages (all) and the inbox (not yet received).
-function Fake:_deliver(data, binary)
-  if self.closed then return nil end
-  local v
-  if binary then
-    v = { binary = data }
-  else
-    v = json_decode(data)
-    if v == nil then v = data end
-  end
-  self.messages[#self.messages + 1] = v
-  self.inbox[#self.inbox + 1] = v
-  self.frames[#self.frames + 1] = data
-  local token = self.waiter
-  if token then
-    self.waiter = nil
-    core.timer(0, token)
-  end
-  return true
-end
-
-close_fake = function(f, code, reason, by_server)
-  if f.closed then return nil end
-  f.closed = { code = code, reason = reason, by_server = by_server or false }
-  for topic in pairs(f.topics) do M.unsubscribe(f.id, topic) end
-  local token = f.waiter
-  if token then
-    f.waiter = nil
-    core.timer(0, token)
-  end
-  if f.store.channel then M.close(f.id, code) end
-  fakes[f.id] = nil
-  return true
-end
-
---- conn:send(msg): a text message (a table is sent as JSON).
-function Fake:send(msg)
-  if self.closed then error("t.channel: the connection is closed", 2) end
-  if type(msg) == "table" then msg = json_encode(msg) end
-  M.message(self.id, msg, false)
-end
-
---- conn:send_binary(bytes)
-function Fake:send_binary(bytes)
-  if self.closed then error("t.channel: the connection is closed", 2) end
-  M.message(self.id, bytes, true)
-end
-
---- conn:receive(timeout_ms?) -> the next message from the server (decoded JSON, a string, or
---- { binary = bytes }), waiting up to timeout_ms (default 1000); nil when none came or closed.
-function Fake:receive(timeout)
-  local inbox = self.inbox
-  if inbox[1] == nil and not self.closed then
-    rt.wait(function(token)
-      self.waiter = token
-      core.timer(timeout or 1000, token)
-    end)
-    self.waiter = nil
-  end
-  if inbox[1] == nil then return nil end
-  return table.remove(inbox, 1)
-end
-
---- conn:call(msg, timeout_ms?) -> sends msg, returns the next message (its reply, in-process).
-function Fake:call(msg, timeout)
-  self:send(msg)
-  return self:receive(timeout)
-end
-
---- conn:close(code?): the client closes the connection (on_disconnect runs).
-function Fake:close(code)
-  return close_fake(self, code or 1000, nil, false)
-end
-
--- The in-process GET that opens a channel or an event stream: the route at req.path must be of
--- `kind`; open(cid, r, path, query, params...) starts it on a new in-process connection. Callers
--- tail-call it, so error level 3 is the test code that called t.channel or t.sse.
-local function connect_fake(req, routes, kind, helper, wanted, open)
-  if type(req) ~= "table" then req = { path = req } end
-  local target = req.path or "/"
-  if sub(target, 1, 1) ~= "/" then error(helper .. ": path must start with '/'", 3) end
-  local path, query = match(target, "^([^?#]*)%??([^#]*)")
-  if query == "" then query = nil end
-  local index, params = core.match("GET", path)
-  local r = index and routes[index]
-  if r == nil or r.kind ~= kind then
-    error(helper .. ": no " .. wanted .. " is wired at GET " .. path, 3)
-  end
-  local f = M.new_fake(req.headers, req.session)
-  if r.protocols and f.hdrs["sec-websocket-protocol"] then   -- as the core agrees one at the upgrade
-    local ours = {}
-    for _, p in ipairs(r.protocols) do ours[p] = true end
-    for offer in gmatch(f.hdrs["sec-websocket-protocol"], "[^,%s]+") do
-      if ours[offer] then f.store.protocol = offer break end
-    end
-  end
-  open(f.id, r, path, query, unpack(params))
-  return f
-end
-
---- M.connect_fake { path, headers?, session? } -> an in-process connection (t.channel).
-function M.connect_fake(req, routes)
-  return connect_fake(req, routes, "channel", "t.channel", "channel", M.open)
-end
-
---- M.connect_sse_fake { path, headers?, session? } -> an in-process event stream (t.sse): the GET on
---- an sse route runs as over a socket; each event arrives as a message (conn:receive()).
-function M.connect_sse_fake(req, routes)
-  return connect_fake(req, routes, "sse", "t.sse", "sse route (wire_http { sse = true })", M.open_sse)
-end
-
---- M.new_fake(headers?, session?) -> an in-process connection that is not open on a channel
---- (t.subscribe uses it to listen to topics).
-function M.new_fake(headers, session)
-  fake_seq = fake_seq + 1
-  local hdrs = {}
-  for k, v in pairs(headers or {}) do hdrs[lower(k)] = tostring(v) end
-  if hdrs.host == nil then hdrs.host = "localhost" end
-  local f = setmetatable({
-    id = -fake_seq, hdrs = hdrs, given_session = session, store = {}, topics = {}, ntopics = 0,
-    messages = {}, inbox = {}, frames = {},
-  }, Fake)
-  fakes[f.id] = f
-  return f
 end
 
 return M

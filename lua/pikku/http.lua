@@ -309,7 +309,8 @@ local function cookie_line(name, value, opts)
   if opts.max_age ~= nil then
     local n = tonumber(opts.max_age)
     if not n or n ~= n then error("wire.http:set_cookie: max_age must be a number of seconds", 3) end
-    if n > 2 ^ 31 then n = 2 ^ 31 elseif n < 0 then n = 0 end   -- RFC 6265: larger is as good as 2^31; %d must not overflow
+    -- RFC 6265: larger is as good as 2^31; %d must not overflow
+    if n > 2 ^ 31 then n = 2 ^ 31 elseif n < 0 then n = 0 end
     parts[#parts + 1] = "Max-Age=" .. format("%d", n)
   end
   if opts.expires then

@@ -10,7 +10,8 @@ local b64enc, b64dec, equals = crypto.b64url_encode, crypto.b64url_decode, crypt
 
 -- About 55 ms per hash on one core of the development machine (0.22 ms per 1000 iterations; see
 -- docs/auth-primitives.md). Inside a call it runs on libuv's thread pool (4 threads unless
--- UV_THREADPOOL_SIZE says otherwise): the worker serves other requests meanwhile. Raise it with hardware; needs_rehash() upgrades stored hashes.
+-- UV_THREADPOOL_SIZE says otherwise): the worker serves other requests meanwhile. Raise it with
+-- hardware; needs_rehash() upgrades stored hashes.
 M.DEFAULT_ITERATIONS = 250000
 M.SALT_LEN = 16
 M.HASH_LEN = 32

@@ -1,79 +1,64 @@
--- The C core's entry points (see docs/internals.md): load an app, dispatch requests, resume timers;
--- and the same pipeline without a socket: runtime.request (in-process HTTP) and runtime.invoke.
+-- The C core's entry points (docs/internals.md): load, dispatch, resume; calls in coroutines, sleep.
+-- Loading is pikku.app_loader's job, a request's data pikku.request_data's, channels pikku.channel's,
+-- calls without a socket (runtime.request, runtime.invoke, ...) pikku.inprocess's: this file wires them.
 local M = {}
 
 local core = require "pikku.core"
-local pikku = require "pikku"
+local work_c = require "pikku.work_c"
 local errors = require "pikku.errors"
 local http = require "pikku.http"
 local pipeline = require "pikku.pipeline"
 local cors = require "pikku.cors"
 local channel = require "pikku.channel"
-local eventhub = require "pikku.eventhub"
+local app_loader = require "pikku.app_loader"
+local inprocess = require "pikku.inprocess"
+local json = require "pikku.json"
+local request_handle = require "pikku.request_handle"
+local request_data = require "pikku.request_data"
 
-local type, tostring, tonumber, pairs, ipairs, select, next, error, xpcall, loadfile, setmetatable =
-  type, tostring, tonumber, pairs, ipairs, select, next, error, xpcall, loadfile, setmetatable
-local unpack = unpack   -- LuaJIT (Lua 5.1)
-local find, sub, match, gsub, format, lower, upper, concat, gmatch =
-  string.find, string.sub, string.match, string.gsub, string.format, string.lower, string.upper,
-  table.concat, string.gmatch
+local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable =
+  type, tostring, tonumber, pairs, select, error, xpcall, setmetatable
+local find, format = string.find, string.format
 local co_create, co_resume, co_yield, co_running =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running
-local traceback, getinfo = debug.traceback, debug.getinfo
-local json = require "pikku.json"
+local traceback = debug.traceback
 local json_encode, json_decode, json_null, is_object = json.encode, json.decode, json.null, json.is_object
-local core_respond, core_header, core_timer, core_gen_id, core_log, core_log_error =
-  core.respond, core.header, core.timer, core.gen_id, core.log, core.log_error
+local core_timer, core_gen_id, core_log, core_log_error = core.timer, core.gen_id, core.log, core.log_error
+local core_request_id = core.request_id
 local is_error = errors.is
 local for_client = errors.for_client
 local unescape, parse_pairs, http_new, header_lines =
   http.unescape, http.parse_pairs, http.new, http.header_lines
 local WireMT = pipeline.WireMT
-
-local channel_input_has_id   -- defined with the channel entry points
+local respond, header = request_handle.respond, request_handle.header
+local merge, query_data, add_body, body_kind, NO_BODY_METHODS =
+  request_data.merge, request_data.query_data, request_data.add_body, request_data.body_kind,
+  request_data.NO_BODY_METHODS
 
 local JSON = "application/json"
 local TEXT = "text/plain; charset=utf-8"
 local OCTETS = "application/octet-stream"
 local POOL_MAX = 1024
 
--- ---- state of the loaded app ------------------------------------------------------------------
+-- ---- state of the loaded app (set by M.load from pikku.app_loader's result) --------------------
 
 -- index -> a plan (see pikku.pipeline) plus the route's kind, names, name_set, n, method, route,
--- place; kind is "http", "rpc" (POST /rpc/:name) or "preflight" (CORS OPTIONS)
+-- place; kind is "http", "sse", "channel", "rpc" (POST /rpc/:name) or "preflight" (CORS OPTIONS)
 local routes = {}
 local rpc_plans = {}  -- name -> HTTP plan of an exposed function
 local services = {}   -- the table every function receives first
 local dev = false
-local cors_c = nil    -- compiled pikku.cors settings, or nil
+local cors_on = nil   -- true when the app called pikku.cors
 local key_param = nil -- pikku.auth's api_key.query: a credential, never part of data
 local challenge = nil -- "WWW-Authenticate: Bearer\r\n" when pikku.auth has jwt (every 401 carries it)
 
--- ---- the request handle: the core's number, or a table for an in-process request --------------
-
--- The two calls every request makes go through LuaJIT FFI (pikku.host), not the classic C API.
-do
-  local host = require "pikku.host"
-  core_respond, core_header = host.respond, host.header
-end
-
-local function respond(handle, status, body, ctype, extra, id)
-  if type(handle) == "table" then return handle:respond(status, body, ctype, extra, id) end
-  return core_respond(handle, status, body, ctype, extra, id)
-end
-
-local function header(handle, name)
-  if type(handle) == "table" then return handle:header(name) end
-  return core_header(handle, name)
-end
-
--- ---- coroutines -------------------------------------------------------------------------------
+-- ---- coroutines --------------------------------------------------------------------------------
 
 local DONE, SLEEPING, TASK_DONE = {}, {}, {}   -- private markers a coroutine yields to say why it stopped
 local TASK = {}                                -- calls[co] for a coroutine started by M.spawn
 local pool, pool_n = {}, 0      -- idle runner coroutines
 local calls = {}                -- coroutine -> the wire.http object of the call it runs (or TASK)
-local waiting = {}              -- timer token -> coroutine sleeping on it
+local waiting = {}              -- token -> the coroutine suspended until resume(token, ...)
 local timer_seq = 0
 
 pipeline.root_wire = function(co)
@@ -82,7 +67,7 @@ pipeline.root_wire = function(co)
   return nil
 end
 
--- ---- errors -----------------------------------------------------------------------------------
+-- ---- errors ------------------------------------------------------------------------------------
 
 local last_traceback   -- set by on_error just before xpcall returns false
 
@@ -118,10 +103,26 @@ local function on_error(e)
   return e
 end
 
+-- The errorId of a request: its X-Request-Id when the core's rule takes it, else a new id.
 local function request_id(handle)
-  local id = header(handle, "x-request-id")
-  if id == nil or id == "" or #id > 200 or find(id, "%c") then
+  return core_request_id(header(handle, "x-request-id"))
+end
+
+-- The id of the call running in this coroutine, for log lines: the request's x-request-id or a
+-- new id, made on first use and kept, so an error answer later in the call carries the same errorId.
+local function current_call_id()
+  local co = co_running()
+  local h = co and calls[co]
+  if h == nil or h == TASK then return nil end
+  local id = h._rid
+  if id == nil and h._chan then
     id = core_gen_id()
+    h._rid = id
+  end
+  if id == nil and h.handle == nil then return nil end
+  if id == nil then
+    id = type(h.handle) == "number" and request_id(h.handle) or core_gen_id()
+    h._rid = id
   end
   return id
 end
@@ -147,7 +148,7 @@ local function extra_lines(h)
   return lines
 end
 
--- ---- finishing a call -------------------------------------------------------------------------
+-- ---- finishing a call --------------------------------------------------------------------------
 
 local NO_BODY = { [204] = true, [205] = true, [304] = true }
 
@@ -261,132 +262,7 @@ local function start_call(entry, h, data)
   settle(co, ok, res)   -- not a tail call: traces may end here (LuaJIT cannot return into the C caller)
 end
 
--- ---- building data ----------------------------------------------------------------------------
-
-local same = require("pikku.json").equal
-
-local function pointer(k)
-  k = gsub(gsub(tostring(k), "~", "~0"), "/", "~1")
-  return "/" .. k
-end
-
-local function conflict(k, first, second)
-  local msg = format('"%s" has different values in the %s and the %s', tostring(k), first, second)
-  return errors.UnprocessableContent(msg, { errors = { { path = pointer(k), message = msg } } })
-end
-
--- Path and query values are text: "42" in the path and 42 in a JSON body are the same value
--- (the typed one is kept; "0x2a" or " 42" is not 42). Returns the value to keep, or nil.
-local function agree(old, v)
-  if same(old, v) then return old end
-  local tv = type(v)
-  if type(old) ~= "string" then return nil end
-  if tv == "number" and tonumber(old) == v and not find(old, "[^%d%.eE+%-]") or tv == "boolean" and old == tostring(v) then
-    return v
-  end
-  return nil
-end
-
--- Adds k = v to data from source ("query" or "body"); returns a pikku error when data already
--- holds another value for k.
-local function merge_one(data, k, v, r, source)
-  local old = data[k]
-  if old == nil then
-    data[k] = v
-    return nil
-  end
-  local kept = agree(old, v)
-  if kept == nil then return conflict(k, r.name_set[k] and "path" or "query", source) end
-  data[k] = kept
-  return nil
-end
-
--- Merges src into data; returns a pikku error on the first key with two different values.
-local function merge(data, src, r, source)
-  for k, v in pairs(src) do
-    local err = merge_one(data, k, v, r, source)
-    if err then return err end
-  end
-  return nil
-end
-
-local NO_BODY_METHODS = { GET = true, HEAD = true, DELETE = true }
-
--- The keys whose query or form values are comma lists (array-typed in the route's input schema),
--- or nil; asked of the validator once per route.
-local function comma_keys(r)
-  local keys = r.comma_keys
-  if keys == nil then
-    keys = r.vin and r.vin:top_keys(true) or false
-    if keys and next(keys) == nil then keys = false end
-    r.comma_keys = keys
-  end
-  return keys or nil
-end
-
--- "application/json; charset=utf-8" -> "json"; nil for types the runtime does not parse
-local KIND = {
-  ["application/json"] = "json",
-  ["application/x-www-form-urlencoded"] = "form",
-  ["text/plain"] = "text",
-}
-local function body_kind(ct)
-  local base = lower(match(ct, "^%s*([^;%s]+)") or "")
-  local kind = KIND[base]
-  if kind == nil and find(base, "^application/[^/]+%+json$") then kind = "json" end
-  return kind, base
-end
-
--- "a=1&b=x,y" (a query string or a form body) as data: comma lists split where the input schema
--- says array, values coerced to its types.
-local function string_pairs(r, s)
-  local t = parse_pairs(s, {}, comma_keys(r))
-  local vin = r.vin
-  if vin then t = vin:coerce_query(t) or t end
-  return t
-end
-
--- Adds the body to data; returns data (maybe a new table) and a pikku error or nil.
-local function add_body(data, r, handle, body)
-  local ct = header(handle, "content-type")
-  if ct == nil then
-    return data, errors.UnsupportedMediaType(
-      "the request has a body but no Content-Type; send application/json,"
-      .. " application/x-www-form-urlencoded or text/plain")
-  end
-  local kind, base = body_kind(ct)
-  if kind == "json" then
-    local v, err = json_decode(body)
-    if v == nil then
-      return data, errors.BadRequest("malformed JSON body: " .. tostring(err))
-    end
-    if is_object(v) then
-      if next(data) == nil then return v, nil end
-      return data, merge(data, v, r, "body")
-    end
-    if v == json_null then return data, nil end
-    return data, merge_one(data, "data", v, r, "body")
-  elseif kind == "form" then   -- strings, like the query string: coerced the same way
-    local form = string_pairs(r, body)
-    if next(data) == nil then return form, nil end
-    return data, merge(data, form, r, "body")
-  elseif kind == "text" then
-    return data, merge_one(data, "data", body, r, "body")
-  end
-  return data, errors.UnsupportedMediaType(format(
-    'unsupported Content-Type "%s"; send application/json, application/x-www-form-urlencoded'
-    .. " or text/plain (or wire the route with raw_body = true)", base))
-end
-
--- The query string as data, coerced to the input schema's types when there is one; the API-key
--- parameter of pikku.auth is left out (it is a credential, and a strict schema would refuse it).
-local function query_data(r, query)
-  local q = string_pairs(r, query)
-  if key_param then q[key_param] = nil end
-  return q
-end
-
--- ---- dispatch ---------------------------------------------------------------------------------
+-- ---- dispatch ----------------------------------------------------------------------------------
 
 local function new_wire(h, handle)
   local w = setmetatable({ http = h }, WireMT)
@@ -437,9 +313,8 @@ local function dispatch_rpc(handle, method, path, query, body, raw_name, cors_li
 end
 
 -- OPTIONS on a wired path (only routed here when pikku.cors is on): the CORS preflight answer.
-local function dispatch_preflight(handle, r)
-  local lines = cors.preflight(cors_c, header(handle, "origin"),
-    header(handle, "access-control-request-headers"), r.methods)
+local function dispatch_preflight(handle, path)
+  local lines = cors.preflight(header(handle, "origin"), header(handle, "access-control-request-headers"), path)
   respond(handle, 204, nil, nil, lines, nil)
 end
 
@@ -449,9 +324,9 @@ local function dispatch(handle, index, method, path, query, body, ...)
     return respond_error(handle, "dispatch: no route with index " .. tostring(index), nil, nil)
   end
   local cors_lines
-  if cors_c then
-    if r.kind == "preflight" then return dispatch_preflight(handle, r) end
-    cors_lines = cors.response_lines(cors_c, header(handle, "origin"))
+  if cors_on then
+    if r.kind == "preflight" then return dispatch_preflight(handle, path) end
+    cors_lines = cors.response_lines(header(handle, "origin"))
   end
   if r.kind == "rpc" then
     return dispatch_rpc(handle, method, path, query, body, (...), cors_lines)
@@ -484,7 +359,7 @@ local function dispatch(handle, index, method, path, query, body, ...)
     if n == 0 and not r.vin and not key_param then
       parse_pairs(query, data)
     else
-      local err = merge(data, query_data(r, query), r, "query")
+      local err = merge(data, query_data(r, query, key_param), r, "query")
       if err then return respond_error(handle, err, nil, cors_lines) end
     end
   end
@@ -507,6 +382,11 @@ local function safe_dispatch(handle, ...)
   end
 end
 
+-- ---- waiting: a call suspended until the core resumes it ---------------------------------------
+
+-- resume(token, ...): the core resumes the call waiting on token (a core.timer fired, work it ran
+-- for the call is done); the values after the token become the results of the coroutine.yield
+-- the call waits in (a timer passes none). A token no call waits on (any more) is ignored.
 local function resume(token, ...)
   local co = waiting[token]
   if co == nil then return end
@@ -520,20 +400,31 @@ local function safe_resume(token, ...)
   if not ok then core_log("error", "pikku resume failure: " .. tostring(err)) end
 end
 
--- Suspends the running call until the core calls resume(token); returns the token first via `arm`.
-local function wait_token()
+-- A new token for the core to resume a call with (core.timer(ms, token), ...).
+local function new_token()
   timer_seq = timer_seq + 1
-  local token = timer_seq
+  return timer_seq
+end
+
+-- Suspends the running call until the core calls resume(token, ...), and returns the values it
+-- passed after the token. The call is registered only here, right before it yields: a token whose
+-- timer or work could not be started is never waited on.
+local function suspend(token)
   waiting[token] = co_running()
-  return token
+  return co_yield(SLEEPING)
+end
+
+-- Whether the running coroutine is one of the runtime's (it runs a call or a task: it may wait).
+local function in_call()
+  local co = co_running()
+  return co ~= nil and calls[co] ~= nil
 end
 
 --- runtime.sleep(ms): suspends the running call; the core resumes it after ms milliseconds.
 local MAX_SLEEP_MS = 2 ^ 31 - 1   -- about 24.8 days, as JavaScript's setTimeout
 
 function M.sleep(ms)
-  local co = co_running()
-  if co == nil or calls[co] == nil then
+  if not in_call() then
     error("pikku.sleep: called outside a function call; sleep only works in code that runs for a"
       .. " request (inside the function, not at load time or in a coroutine of your own)", 2)
   end
@@ -541,22 +432,35 @@ function M.sleep(ms)
   if n == nil or n ~= n or n < 0 or n > MAX_SLEEP_MS then   -- n ~= n: NaN
     error("pikku.sleep: ms must be a number from 0 to " .. MAX_SLEEP_MS .. " (24 days), got " .. tostring(ms), 2)
   end
-  core_timer(n, wait_token())
-  co_yield(SLEEPING)
+  local token = new_token()
+  core_timer(n, token)
+  suspend(token)
 end
 
 --- M.pbkdf2_wait(password, salt, iterations, keylen) -> key, false (failed), or nil when the running
 --- code cannot wait (no call of the runtime runs it: load time): PBKDF2-HMAC-SHA256 on libuv's
---- thread pool while this call is suspended, so a login does not stop the worker.
+--- thread pool while this call is suspended, so a login does not stop the worker. The core
+--- resumes the call with the key (or false) as resume(token, key).
 function M.pbkdf2_wait(password, salt, iterations, keylen)
-  local co = co_running()
-  if co == nil or calls[co] == nil then return nil end
-  local token = wait_token()
-  require("pikku.work_c").pbkdf2_async(password, salt, iterations, keylen, token)
-  return co_yield(SLEEPING) or false
+  if not in_call() then return nil end
+  local token = new_token()
+  work_c.pbkdf2_async(password, salt, iterations, keylen, token)
+  return suspend(token) or false
 end
 
--- ---- calls without a socket (pikku test) -------------------------------------------------------
+--- runtime._wait(register): suspends the running call; register(token) is called first, and the
+--- call goes on when the core calls resume(token) (core.timer(ms, token)). For pikku test's
+--- in-process connections and its per-test timeouts.
+function M._wait(register)
+  if not in_call() then
+    error("waiting for a channel message needs a coroutine of the runtime (every pikku test runs in one)", 3)
+  end
+  local token = new_token()
+  register(token)
+  suspend(token)
+end
+
+-- ---- tasks -------------------------------------------------------------------------------------
 
 local function task_body(fn, ...)
   local ok, err = xpcall(fn, traceback, ...)
@@ -571,102 +475,6 @@ function M.spawn(fn, ...)
   calls[co] = TASK
   local ok, res = co_resume(co, fn, ...)
   return settle(co, ok, res)
-end
-
---- runtime.invoke(def_or_name, data, { session = ..., services = overrides }) -> result, or raises
---- the error the call raised. Runs the whole pipeline (validation, auth with the given session,
---- the function's middleware, permissions, per-call services, output validation) in the caller's
---- coroutine.
-function M.invoke(target, data, opts)
-  opts = opts or {}
-  local plan, err = pipeline.call_plan(target)
-  if plan == nil then
-    if type(target) == "string" then error(errors.NotFound(err), 2) end
-    error("runtime.invoke: " .. tostring(err), 2)
-  end
-  local svc = services
-  if opts.services then
-    svc = setmetatable({}, { __index = services })
-    for k, v in pairs(opts.services) do svc[k] = v end
-  end
-  if data == nil then data = {} end
-  local w = pipeline.new_wire(nil, opts.session, svc)
-  return pipeline.run_nested(plan, svc, data, w)
-end
-
-local Fake = {}
-Fake.__index = Fake
-
-Fake.header, Fake.headers = http.fake_request.header, http.fake_request.headers
-
-function Fake:respond(status, body, ctype, extra, id)
-  if self.res then return nil end
-  local headers, cookies, list = {}, {}, {}
-  if ctype then headers["content-type"] = ctype; list[#list + 1] = { "Content-Type", ctype } end
-  for line in gmatch(extra or "", "([^\r\n]+)\r\n") do
-    local name, value = match(line, "^([^:]+):%s*(.*)$")
-    if name then
-      local lname = lower(name)
-      list[#list + 1] = { name, value }
-      if lname == "set-cookie" then cookies[#cookies + 1] = value end
-      headers[lname] = headers[lname] and (headers[lname] .. ", " .. value) or value
-    end
-  end
-  if self.head then body = nil end
-  self.res = { status = status, headers = headers, header_list = list, cookies = cookies, body = body,
-               error_id = id }
-  if self.token then core_timer(0, self.token) end
-  return true
-end
-
---- runtime.request { method, path, headers = {}, body, session } -> { status, headers, body, ... }
---- Runs the full HTTP pipeline in-process: routing (core.match), data, CORS, session, ... as for a
---- real request. body may be a string or a table (sent as JSON). headers in the answer have
---- lower-case names (repeats joined with ", "); cookies lists the Set-Cookie values; session sets
---- wire.session directly (no cookie or token needed). A call that sleeps makes this wait, which
---- needs a coroutine of the runtime (runtime.spawn, as pikku test runs every test).
-function M.request(req)
-  if type(req) ~= "table" then error("runtime.request: expected a table { method, path, ... }", 2) end
-  local method = upper(req.method or "GET")
-  local target = req.path or "/"
-  if sub(target, 1, 1) ~= "/" then error("runtime.request: path must start with '/'", 2) end
-  local path, query = match(target, "^([^?#]*)%??([^#]*)")
-  if query == "" then query = nil end
-  local hdrs = {}
-  for k, v in pairs(req.headers or {}) do hdrs[lower(k)] = tostring(v) end
-  local body = req.body
-  if type(body) == "table" then
-    body = json_encode(body)
-    if hdrs["content-type"] == nil then hdrs["content-type"] = JSON end
-  end
-  if hdrs.host == nil then hdrs.host = "localhost" end
-  local fake = setmetatable({ hdrs = hdrs, session = req.session, head = method == "HEAD" }, Fake)
-  local index, params, allow = core.match(method, path)
-  if index ~= nil and routes[index].kind == "sse" then
-    error("runtime.request: GET " .. path .. " is an event stream (sse = true): open it with"
-      .. " t.sse { path = ... } and read its events with :receive()", 2)
-  end
-  if index == nil then
-    if params == 405 and method == "OPTIONS" then   -- as the core answers: what the path allows
-      respond(fake, 204, nil, nil, "Allow: " .. tostring(allow) .. ", OPTIONS\r\n", nil)
-    elseif params == 405 then
-      respond_error(fake, errors.MethodNotAllowed(), nil, "Allow: " .. tostring(allow) .. "\r\n")
-    else
-      respond_error(fake, errors.NotFound("Route not found"), nil, nil)
-    end
-  else
-    safe_dispatch(fake, index, method, path, query, body, unpack(params))
-  end
-  if fake.res == nil then
-    local co = co_running()
-    if co == nil or calls[co] == nil then
-      error("runtime.request: the call did not finish at once (it sleeps); make the request from a"
-        .. " coroutine of the runtime (runtime.spawn; every pikku test runs in one)", 2)
-    end
-    fake.token = wait_token()
-    co_yield(SLEEPING)
-  end
-  return fake.res
 end
 
 -- ---- channels (pikku.channel does the work) ----------------------------------------------------
@@ -704,394 +512,21 @@ local function safe_channel_close(cid, code)
   if not ok then core_log("error", "pikku channel_close failure: " .. tostring(err)) end
 end
 
--- Whether a channel handler's input schema (its compiled validator) declares a top-level "id"
--- (through $ref and allOf): then the message's "id" is passed to the function too (it is still
--- the correlation id of the reply).
-channel_input_has_id = function(vin)
-  return vin ~= nil and vin:top_keys(false).id ~= nil
-end
+-- ---- loading (pikku.app_loader does the work) --------------------------------------------------
 
---- runtime._wait(register): suspends the running call; register(token) is called first, and the
---- call goes on when the core calls resume(token) (core.timer(ms, token)). For pikku.channel's
---- in-process connections.
-function M._wait(register)
-  local co = co_running()
-  if co == nil or calls[co] == nil then
-    error("waiting for a channel message needs a coroutine of the runtime (every pikku test runs in one)", 3)
-  end
-  register(wait_token())
-  co_yield(SLEEPING)
-end
+local loader_ctx = {
+  sleep = M.sleep, call_id = current_call_id,
+  set_services = function(svc) services = svc end,
+}
 
---- runtime.sse { path, headers?, session? } -> an in-process event stream (t.sse)
-function M.sse(req)
-  return channel.connect_sse_fake(req, routes)
-end
-
---- runtime.channel { path, headers?, session? } -> an in-process WebSocket connection (t.channel)
-function M.channel(req)
-  return channel.connect_fake(req, routes)
-end
-
---- runtime.listen(topic, ...) -> an in-process connection subscribed to these topics (t.subscribe)
-function M.listen(...)
-  local f = channel.new_fake()
-  for i = 1, select("#", ...) do channel.subscribe(f.id, (select(i, ...))) end
-  return f
-end
-
--- ---- loading ----------------------------------------------------------------------------------
-
--- Turns any error raised while loading into a "file:line: message" string.
-local function load_error(e)
-  local msg = tostring(e)
-  if find(msg, "^[^\n]-:%d+: ") then return msg end
-  for level = 2, 30 do
-    local info = getinfo(level, "Sl")
-    if not info then break end
-    if info.currentline and info.currentline > 0 and sub(info.source or "", 1, 1) == "@" then
-      return sub(info.source, 2) .. ":" .. info.currentline .. ": " .. msg
-    end
-  end
-  return "?:0: " .. msg
-end
-
--- "/a/:id/*rest" -> shape "/a/:/*", names { "id", "rest" } (or an error message)
-local function parse_route(route)
-  local shape, names, set = {}, {}, {}
-  local segs = {}
-  local rest = sub(route, 2)
-  if #rest > 0 and sub(rest, -1) == "/" then rest = sub(rest, 1, -2) end   -- "/a/b/" is "/a/b" (as matched)
-  while true do
-    local slash = find(rest, "/", 1, true)
-    if slash then
-      segs[#segs + 1] = sub(rest, 1, slash - 1)
-      rest = sub(rest, slash + 1)
-    else
-      segs[#segs + 1] = rest
-      break
-    end
-  end
-  for i, seg in ipairs(segs) do
-    local c = sub(seg, 1, 1)
-    if c == ":" or c == "*" then
-      local name = sub(seg, 2)
-      if not find(name, "^[%a_][%w_]*$") then
-        return nil, format('bad parameter name "%s" in route "%s" (use letters, digits and _)', seg, route)
-      end
-      if c == "*" and i ~= #segs then
-        return nil, format('wildcard "%s" must be the last segment of route "%s"', seg, route)
-      end
-      if set[name] then
-        return nil, format('parameter "%s" appears twice in route "%s"', name, route)
-      end
-      set[name] = true
-      names[#names + 1] = name
-      shape[i] = c
-    else
-      if find(seg, "[:*]") then
-        return nil, format('"%s" in route "%s": ":" and "*" may only start a segment', seg, route)
-      end
-      shape[i] = seg
-    end
-  end
-  return "/" .. concat(shape, "/"), names, set
-end
-
--- The id of the call running in this coroutine, for log lines: the request's x-request-id or a
--- new id, made on first use and kept, so an error answer later in the call carries the same errorId.
-local function current_call_id()
-  local co = co_running()
-  local h = co and calls[co]
-  if h == nil or h == TASK then return nil end
-  local id = h._rid
-  if id == nil and h._chan then
-    id = core_gen_id()
-    h._rid = id
-  end
-  if id == nil and h.handle == nil then return nil end
-  if id == nil then
-    id = type(h.handle) == "number" and request_id(h.handle) or core_gen_id()
-    h._rid = id
-  end
-  return id
-end
-
-local function make_logger()
-  local logger = {}
-  for _, level in ipairs { "debug", "info", "warn", "error" } do
-    logger[level] = function(a, b, ...)
-      local msg = a
-      if a == logger then   -- called as logger:info(...)
-        msg = b
-        if select("#", ...) > 0 then msg = format(tostring(msg), ...) end
-      elseif b ~= nil or select("#", ...) > 0 then
-        msg = format(tostring(msg), b, ...)
-      end
-      core_log(level, tostring(msg), current_call_id())
-    end
-  end
-  return logger
-end
-
--- services.jwt: sign and verify with the secrets of pikku.auth { jwt = ... }.
-local function make_jwt_service(cfg)
-  local svc = {}
-  local function need()
-    if not (cfg and cfg.jwt) then
-      error("services.jwt: configure the secrets first: pikku.auth { jwt = { secrets = { \"...\" } } }", 3)
-    end
-    return require "pikku.jwt"
-  end
-  -- accepts svc:sign(claims, opts) and svc.sign(claims, opts)
-  function svc.sign(a, b, c)
-    if a == svc then a, b = b, c end
-    local opts = b
-    if opts == nil and cfg and cfg.jwt and cfg.jwt.expires_in then opts = { expires_in = cfg.jwt.expires_in } end
-    return need().sign(a, cfg.jwt.secrets, opts)
-  end
-  function svc.verify(a, b)
-    if a == svc then a = b end
-    return need().verify(a, cfg.jwt.secrets, os.time())
-  end
-  return svc
-end
-
--- The methods wired at each path shape, for preflight answers and the OPTIONS routes.
-local function add_preflight_routes(list, first_index)
-  local shapes, order = {}, {}
-  for _, r in ipairs(list) do
-    local s = shapes[r.shape]
-    if s == nil then
-      s = { route = r.route, methods = {} }
-      shapes[r.shape] = s
-      order[#order + 1] = r.shape
-    end
-    s.methods[r.method] = true
-  end
-  local added = {}
-  local index = first_index
-  for _, shape in ipairs(order) do
-    local s = shapes[shape]
-    if not s.methods.OPTIONS then
-      routes[index] = { kind = "preflight", methods = cors.methods_string(s.methods), route = s.route,
-                        method = "OPTIONS", place = "pikku.cors" }
-      added[#added + 1] = index
-      index = index + 1
-    end
-  end
-  return added
-end
-
---- runtime.load(app_dir) -> { dispatch = fn, resume = fn }; raises "file:line: message" on failure.
+--- runtime.load(app_dir) -> { dispatch, resume, channel_open, channel_message, channel_close }, the
+--- entry points the core keeps (docs/internals.md); raises "file:line: message" on failure.
 function M.load(app_dir)
-  pikku._reset()
-  local ok_schema, schema = pcall(require, "pikku.schema")
-  if ok_schema and type(schema) == "table" and schema.reset then schema.reset() end
-  routes = {}
-  rpc_plans = {}
-  cors_c = nil
-  key_param = nil
-  challenge = nil
   dev = core.dev and true or false
-  app_dir = gsub(tostring(app_dir), "/+$", "")
-  if app_dir == "" then app_dir = "." end
-  local file = app_dir .. "/app.lua"
-
-  local chunk, err = loadfile(file)
-  if not chunk then
-    if not find(err, "^[^\n]-:%d+: ") then err = file .. ":0: " .. err end
-    error(err, 0)
-  end
-  local ok, e = xpcall(chunk, load_error)
-  if not ok then error(e, 0) end
-
-  local reg = pikku._registry
-  key_param = reg.auth and reg.auth.api_key and reg.auth.api_key.query or nil
-  if reg.auth and reg.auth.jwt then challenge = 'WWW-Authenticate: Bearer realm="pikku"\r\n' end
-  local logger = make_logger()
-  services = {
-    sleep = M.sleep, logger = logger, config = reg.config or {},
-    jwt = make_jwt_service(reg.auth), eventhub = eventhub.new(),
-    rpc = { invoke = pipeline.services_invoke },
-  }
-  local factory = reg.singleton_factory
-  if factory then
-    local extra = factory
-    if type(factory) == "function" then
-      ok, extra = xpcall(factory, load_error, services.config)
-      if not ok then error(extra, 0) end
-    end
-    if type(extra) ~= "table" then
-      error(file .. ":0: pikku.singleton_services: the factory must return a table, got " .. type(extra), 0)
-    end
-    for k, v in pairs(extra) do services[k] = v end
-  end
-
-  ok, e = xpcall(pipeline.setup, load_error, {
-    services = services, auth = reg.auth, session_factory = reg.session_factory, cors = reg.cors,
-    validate_output = core.dev or core.test, rpc_max_depth = reg.rpc_max_depth,
-  })
-  if not ok then error(e, 0) end
-  if reg.cors then
-    cors_c = cors.compile(reg.cors)
-    -- preflights (OPTIONS + Origin + Access-Control-Request-Method) are answered by the C core
-    -- from these settings, without entering Lua; the Lua preflight route stays for plain OPTIONS
-    core.cors {
-      origins = reg.cors.origins, methods = cors_c.methods, headers = cors_c.headers,
-      credentials = cors_c.credentials, max_age = reg.cors.max_age,
-    }
-  end
-
-  -- every function: compile its schemas (a bad schema fails the load), and its direct-call plan
-  local compiled = {}
-  local names = {}
-  local function compile(def, label)
-    local fc = compiled[def]
-    if fc == nil then
-      local place = reg.func_place[def] or file .. ":0"
-      fc = pipeline.compile_function(def, label, place)
-      compiled[def] = fc
-    end
-    return fc
-  end
-  for _, def in ipairs(reg.funcs) do
-    local place = reg.func_place[def]
-    if def.name then
-      if names[def.name] then
-        error(format('%s: function name "%s" is used twice (%s and %s)', place, def.name, names[def.name], place), 0)
-      end
-      names[def.name] = place
-    end
-    local fc = compile(def, def.name and ('function "' .. def.name .. '"') or ("function at " .. place))
-    pipeline.add_call_plan(def, pipeline.make_plan(fc, { auth = def.auth ~= false, mws = def.middleware }))
-    if def.expose then
-      rpc_plans[def.name] = pipeline.make_plan(fc, {
-        auth = def.auth ~= false, http = true,
-        mws = pipeline.flatten_middleware(reg.middleware, nil, nil, def.middleware),
-      })
-    end
-  end
-
-  local seen = {}
-  local list = {}
-  for i, w in ipairs(reg.wirings) do
-    local shape, pnames, set = parse_route(w.route)
-    if not shape then error(w.place .. ": " .. pnames, 0) end
-    local key = w.method .. " " .. shape
-    local first = seen[key]
-    if first then
-      error(format('%s: route "%s %s" is wired twice (%s and %s)',
-        w.place, w.method, first.route, first.place, w.place), 0)
-    end
-    seen[key] = w
-    local def, group = w.def, w.group
-    local label = def.name and ('function "' .. def.name .. '"') or (w.method .. " " .. w.route)
-    local fc = compile(def, label)
-    -- auth: the most specific explicit setting wins: wiring, then group, then the function
-    local auth = w.auth
-    if auth == nil and group then auth = group.auth end
-    if auth == nil then auth = def.auth end
-    if auth == nil then auth = true end
-    if w.sse and w.method ~= "GET" then
-      error(format('%s: route "%s %s": sse = true needs method = "get" (an event stream is a GET)',
-        w.place, w.method, w.route), 0)
-    end
-    local r = pipeline.make_plan(fc, {
-      auth = auth, http = not w.sse,
-      mws = pipeline.flatten_middleware(reg.middleware, group and group.middleware, w.middleware, def.middleware),
-    })
-    r.kind, r.raw_body, r.method, r.route, r.place = w.sse and "sse" or "http", w.raw_body, w.method, w.route, w.place
-    r.auth = auth
-    r.names, r.name_set, r.n, r.shape = #pnames > 0 and pnames or nil, set, #pnames, shape
-    routes[i] = r
-    list[#list + 1] = r
-  end
-
-  -- channels: a GET route each, upgraded by the core; their handlers get plans like routes do
-  local compiled_channels = {}
-  for _, c in ipairs(reg.channels) do
-    local shape, pnames, set = parse_route(c.route)
-    if not shape then error(c.place .. ": " .. pnames, 0) end
-    local key = "GET " .. shape
-    local first = seen[key]
-    if first then
-      error(format('%s: route "GET %s" of channel "%s" is already wired (%s and %s); a channel route'
-        .. " takes the GET of its path (a GET without the WebSocket upgrade there gets 426)",
-        c.place, first.route, c.name, first.place, c.place), 0)
-    end
-    seen[key] = c
-    local ch = { name = c.name, auth = c.auth, keys = {} }
-    local cl = 'channel "' .. c.name .. '"'
-    local function plan_for(def, label, auth, entry_mws, lifecycle)
-      local fc = compile(def, def.name and ('function "' .. def.name .. '"') or label)
-      if lifecycle then
-        return pipeline.make_plan(fc, { auth = false, mws = def.middleware })
-      end
-      return pipeline.make_plan(fc, {
-        auth = auth, mws = pipeline.flatten_middleware(reg.middleware, c.middleware, entry_mws, def.middleware),
-      })
-    end
-    local function default_auth(def)
-      if c.auth ~= nil then return c.auth end
-      if def.auth ~= nil then return def.auth end
-      return true
-    end
-    if c.on_connect then ch.connect = plan_for(c.on_connect, cl .. " on_connect", false, nil, true) end
-    if c.on_disconnect then ch.disconnect = plan_for(c.on_disconnect, cl .. " on_disconnect", false, nil, true) end
-    if c.on_message then
-      ch.message = plan_for(c.on_message, cl .. " on_message", default_auth(c.on_message))
-    end
-    if c.on_binary then
-      ch.binary = plan_for(c.on_binary, cl .. " on_binary", default_auth(c.on_binary))
-    end
-    for _, k in ipairs(c.keys) do
-      local handlers = {}
-      for value, entry in pairs(k.handlers) do
-        local def = entry.def
-        local auth = entry.auth
-        if auth == nil then auth = default_auth(def) end
-        local plan = plan_for(def, format('%s %s "%s"', cl, k.key, value), auth, entry.middleware)
-        plan.keep_id = channel_input_has_id(plan.vin)
-        handlers[value] = plan
-      end
-      ch.keys[#ch.keys + 1] = { key = k.key, handlers = handlers }
-    end
-    compiled_channels[c.name] = ch
-    routes[#routes + 1] = {
-      kind = "channel", channel = ch, method = "GET", route = c.route, shape = shape, place = c.place,
-      protocols = c.protocols,
-      names = #pnames > 0 and pnames or nil, name_set = set, n = #pnames,
-    }
-  end
-  channel.setup({ start_call = start_call, wait = M._wait, dev = dev, services = services }, compiled_channels)
-
-  -- POST /rpc/:name, when some function is exposed and the app has no route of that shape
-  if next(rpc_plans) then
-    if seen["POST /rpc/:"] then
-      core_log("warn", format('POST /rpc/:name is not added for the exposed functions: the app wires "%s" itself (%s)',
-        seen["POST /rpc/:"].route, seen["POST /rpc/:"].place))
-    else
-      local r = { kind = "rpc", method = "POST", route = "/rpc/:name", shape = "/rpc/:", place = "pikku (RPC)",
-                  n = 1, names = { "name" }, name_set = { name = true } }
-      routes[#routes + 1] = r
-      list[#list + 1] = r
-    end
-  end
-
-  if cors_c then add_preflight_routes(list, #routes + 1) end
-
-  for i, r in ipairs(routes) do
-    local added, aerr
-    if r.kind == "channel" or r.kind == "sse" or r.kind == "preflight" then
-      added, aerr = core.add_route(r.method, r.route, i, r.kind, r.protocols)
-    else
-      added, aerr = core.add_route(r.method, r.route, i)
-    end
-    if not added then
-      error(format('%s: route "%s %s" rejected: %s', r.place, r.method, r.route, tostring(aerr)), 0)
-    end
-  end
+  local app = app_loader.load(app_dir, loader_ctx)
+  routes, rpc_plans, services = app.routes, app.rpc_plans, app.services
+  cors_on, key_param, challenge = app.cors, app.key_param, app.challenge
+  channel.setup({ start_call = start_call, dev = dev, services = services }, app.channels)
   return {
     dispatch = safe_dispatch, resume = safe_resume,
     channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,
@@ -1103,5 +538,14 @@ function M.services() return services end
 
 --- runtime.routes() -> the loaded routes (for tools: method, route, kind, def, auth)
 function M.routes() return routes end
+
+-- ---- calls without a socket (pikku.inprocess does the work) ------------------------------------
+
+inprocess.setup {
+  respond_error = respond_error, dispatch = safe_dispatch, in_call = in_call, new_token = new_token,
+  suspend = suspend, wait = M._wait, routes = M.routes, services = M.services,
+}
+M.invoke, M.request = inprocess.invoke, inprocess.request
+M.channel, M.sse, M.listen = inprocess.channel, inprocess.sse, inprocess.listen
 
 return M

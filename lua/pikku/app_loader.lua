@@ -1,0 +1,352 @@
+-- Loading an app: runs app.lua, compiles its functions and wirings into routes, adds them to the core.
+local M = {}
+
+local core = require "pikku.core"
+local pikku = require "pikku"
+local pipeline = require "pikku.pipeline"
+local cors = require "pikku.cors"
+local builtin_services = require "pikku.builtin_services"
+
+local type, tostring, pairs, ipairs, next, error, pcall, xpcall, loadfile, require =
+  type, tostring, pairs, ipairs, next, error, pcall, xpcall, loadfile, require
+local find, sub, gsub, format, concat = string.find, string.sub, string.gsub, string.format, table.concat
+local getinfo = debug.getinfo
+
+-- Turns any error raised while loading into a "file:line: message" string.
+local function load_error(e)
+  local msg = tostring(e)
+  if find(msg, "^[^\n]-:%d+: ") then return msg end
+  for level = 2, 30 do
+    local info = getinfo(level, "Sl")
+    if not info then break end
+    if info.currentline and info.currentline > 0 and sub(info.source or "", 1, 1) == "@" then
+      return sub(info.source, 2) .. ":" .. info.currentline .. ": " .. msg
+    end
+  end
+  return "?:0: " .. msg
+end
+
+-- "/a/:id/*rest" -> shape "/a/:/*", names { "id", "rest" } (or an error message)
+local function parse_route(route)
+  local shape, names, set = {}, {}, {}
+  local segs = {}
+  local rest = sub(route, 2)
+  if #rest > 0 and sub(rest, -1) == "/" then rest = sub(rest, 1, -2) end   -- "/a/b/" is "/a/b" (as matched)
+  while true do
+    local slash = find(rest, "/", 1, true)
+    if slash then
+      segs[#segs + 1] = sub(rest, 1, slash - 1)
+      rest = sub(rest, slash + 1)
+    else
+      segs[#segs + 1] = rest
+      break
+    end
+  end
+  for i, seg in ipairs(segs) do
+    local c = sub(seg, 1, 1)
+    if c == ":" or c == "*" then
+      local name = sub(seg, 2)
+      if not find(name, "^[%a_][%w_]*$") then
+        return nil, format('bad parameter name "%s" in route "%s" (use letters, digits and _)', seg, route)
+      end
+      if c == "*" and i ~= #segs then
+        return nil, format('wildcard "%s" must be the last segment of route "%s"', seg, route)
+      end
+      if set[name] then
+        return nil, format('parameter "%s" appears twice in route "%s"', name, route)
+      end
+      set[name] = true
+      names[#names + 1] = name
+      shape[i] = c
+    else
+      if find(seg, "[:*]") then
+        return nil, format('"%s" in route "%s": ":" and "*" may only start a segment', seg, route)
+      end
+      shape[i] = seg
+    end
+  end
+  return "/" .. concat(shape, "/"), names, set
+end
+
+-- Whether a channel handler's input schema (its compiled validator) declares a top-level "id"
+-- (through $ref and allOf): then the message's "id" is passed to the function too (it is still
+-- the correlation id of the reply).
+local function channel_input_has_id(vin)
+  return vin ~= nil and vin:top_keys(false).id ~= nil
+end
+
+-- Runs APP_DIR/app.lua (its pikku.func / pikku.wire_* calls fill pikku._registry).
+local function run_app(file)
+  local chunk, err = loadfile(file)
+  if not chunk then
+    if not find(err, "^[^\n]-:%d+: ") then err = file .. ":0: " .. err end
+    error(err, 0)
+  end
+  local ok, e = xpcall(chunk, load_error)
+  if not ok then error(e, 0) end
+end
+
+-- The services table: pikku's own, handed to ctx.set_services at once (the singleton factory
+-- may read runtime.services()), then the app's singletons added to it.
+local function make_services(reg, file, ctx)
+  local services = builtin_services.new(reg, ctx.sleep, ctx.call_id)
+  ctx.set_services(services)
+  local factory = reg.singleton_factory
+  if factory then
+    local extra = factory
+    if type(factory) == "function" then
+      local ok
+      ok, extra = xpcall(factory, load_error, services.config)
+      if not ok then error(extra, 0) end
+    end
+    if type(extra) ~= "table" then
+      error(file .. ":0: pikku.singleton_services: the factory must return a table, got " .. type(extra), 0)
+    end
+    for k, v in pairs(extra) do services[k] = v end
+  end
+  return services
+end
+
+-- compile(def, label) -> the function's compiled schemas (once per function; a bad schema fails
+-- the load).
+local function function_compiler(reg, file)
+  local compiled = {}
+  return function(def, label)
+    local fc = compiled[def]
+    if fc == nil then
+      local place = reg.func_place[def] or file .. ":0"
+      fc = pipeline.compile_function(def, label, place)
+      compiled[def] = fc
+    end
+    return fc
+  end
+end
+
+-- Every function: its schemas, its direct-call plan; returns name -> HTTP plan of the exposed ones.
+local function compile_functions(reg, compile)
+  local rpc_plans = {}
+  local names = {}
+  for _, def in ipairs(reg.funcs) do
+    local place = reg.func_place[def]
+    if def.name then
+      if names[def.name] then
+        error(format('%s: function name "%s" is used twice (%s and %s)', place, def.name, names[def.name], place), 0)
+      end
+      names[def.name] = place
+    end
+    local fc = compile(def, def.name and ('function "' .. def.name .. '"') or ("function at " .. place))
+    pipeline.add_call_plan(def, pipeline.make_plan(fc, { auth = def.auth ~= false, mws = def.middleware }))
+    if def.expose then
+      rpc_plans[def.name] = pipeline.make_plan(fc, {
+        auth = def.auth ~= false, http = true,
+        mws = pipeline.flatten_middleware(reg.middleware, nil, nil, def.middleware),
+      })
+    end
+  end
+  return rpc_plans
+end
+
+-- The HTTP wirings: routes[i] for wiring i (a plan plus the route's kind, names, ...); seen maps
+-- "METHOD shape" to the wiring that took it, list gets every route (for the CORS preflights).
+local function wire_http(reg, compile, routes, seen, list)
+  for i, w in ipairs(reg.wirings) do
+    local shape, pnames, set = parse_route(w.route)
+    if not shape then error(w.place .. ": " .. pnames, 0) end
+    local key = w.method .. " " .. shape
+    local first = seen[key]
+    if first then
+      error(format('%s: route "%s %s" is wired twice (%s and %s)',
+        w.place, w.method, first.route, first.place, w.place), 0)
+    end
+    seen[key] = w
+    local def, group = w.def, w.group
+    local label = def.name and ('function "' .. def.name .. '"') or (w.method .. " " .. w.route)
+    local fc = compile(def, label)
+    -- auth: the most specific explicit setting wins: wiring, then group, then the function
+    local auth = w.auth
+    if auth == nil and group then auth = group.auth end
+    if auth == nil then auth = def.auth end
+    if auth == nil then auth = true end
+    if w.sse and w.method ~= "GET" then
+      error(format('%s: route "%s %s": sse = true needs method = "get" (an event stream is a GET)',
+        w.place, w.method, w.route), 0)
+    end
+    local r = pipeline.make_plan(fc, {
+      auth = auth, http = not w.sse,
+      mws = pipeline.flatten_middleware(reg.middleware, group and group.middleware, w.middleware, def.middleware),
+    })
+    r.kind, r.raw_body, r.method, r.route, r.place = w.sse and "sse" or "http", w.raw_body, w.method, w.route, w.place
+    r.auth = auth
+    r.names, r.name_set, r.n, r.shape = #pnames > 0 and pnames or nil, set, #pnames, shape
+    routes[i] = r
+    list[#list + 1] = r
+  end
+end
+
+-- The channels: a GET route each, upgraded by the core; their handlers get plans like routes do.
+-- Returns name -> compiled channel (for pikku.channel).
+local function wire_channels(reg, compile, routes, seen)
+  local compiled_channels = {}
+  for _, c in ipairs(reg.channels) do
+    local shape, pnames, set = parse_route(c.route)
+    if not shape then error(c.place .. ": " .. pnames, 0) end
+    local key = "GET " .. shape
+    local first = seen[key]
+    if first then
+      error(format('%s: route "GET %s" of channel "%s" is already wired (%s and %s); a channel route'
+        .. " takes the GET of its path (a GET without the WebSocket upgrade there gets 426)",
+        c.place, first.route, c.name, first.place, c.place), 0)
+    end
+    seen[key] = c
+    local ch = { name = c.name, auth = c.auth, keys = {} }
+    local cl = 'channel "' .. c.name .. '"'
+    local function plan_for(def, label, auth, entry_mws, lifecycle)
+      local fc = compile(def, def.name and ('function "' .. def.name .. '"') or label)
+      if lifecycle then
+        return pipeline.make_plan(fc, { auth = false, mws = def.middleware })
+      end
+      return pipeline.make_plan(fc, {
+        auth = auth, mws = pipeline.flatten_middleware(reg.middleware, c.middleware, entry_mws, def.middleware),
+      })
+    end
+    local function default_auth(def)
+      if c.auth ~= nil then return c.auth end
+      if def.auth ~= nil then return def.auth end
+      return true
+    end
+    if c.on_connect then ch.connect = plan_for(c.on_connect, cl .. " on_connect", false, nil, true) end
+    if c.on_disconnect then ch.disconnect = plan_for(c.on_disconnect, cl .. " on_disconnect", false, nil, true) end
+    if c.on_message then
+      ch.message = plan_for(c.on_message, cl .. " on_message", default_auth(c.on_message))
+    end
+    if c.on_binary then
+      ch.binary = plan_for(c.on_binary, cl .. " on_binary", default_auth(c.on_binary))
+    end
+    for _, k in ipairs(c.keys) do
+      local handlers = {}
+      for value, entry in pairs(k.handlers) do
+        local def = entry.def
+        local auth = entry.auth
+        if auth == nil then auth = default_auth(def) end
+        local plan = plan_for(def, format('%s %s "%s"', cl, k.key, value), auth, entry.middleware)
+        plan.keep_id = channel_input_has_id(plan.vin)
+        handlers[value] = plan
+      end
+      ch.keys[#ch.keys + 1] = { key = k.key, handlers = handlers }
+    end
+    compiled_channels[c.name] = ch
+    routes[#routes + 1] = {
+      kind = "channel", channel = ch, method = "GET", route = c.route, shape = shape, place = c.place,
+      protocols = c.protocols,
+      names = #pnames > 0 and pnames or nil, name_set = set, n = #pnames,
+    }
+  end
+  return compiled_channels
+end
+
+-- POST /rpc/:name, when some function is exposed and the app has no route of that shape.
+local function add_rpc_route(rpc_plans, routes, seen, list)
+  if next(rpc_plans) then
+    if seen["POST /rpc/:"] then
+      core.log("warn", format('POST /rpc/:name is not added for the exposed functions: the app wires "%s" itself (%s)',
+        seen["POST /rpc/:"].route, seen["POST /rpc/:"].place))
+    else
+      local r = { kind = "rpc", method = "POST", route = "/rpc/:name", shape = "/rpc/:", place = "pikku (RPC)",
+                  n = 1, names = { "name" }, name_set = { name = true } }
+      routes[#routes + 1] = r
+      list[#list + 1] = r
+    end
+  end
+end
+
+-- The methods wired at each path shape, for preflight answers and the OPTIONS routes.
+local function add_preflight_routes(routes, list, first_index)
+  local shapes, order = {}, {}
+  for _, r in ipairs(list) do
+    local s = shapes[r.shape]
+    if s == nil then
+      s = { route = r.route, methods = {} }
+      shapes[r.shape] = s
+      order[#order + 1] = r.shape
+    end
+    s.methods[r.method] = true
+  end
+  local added = {}
+  local index = first_index
+  for _, shape in ipairs(order) do
+    local s = shapes[shape]
+    if not s.methods.OPTIONS then
+      routes[index] = { kind = "preflight", route = s.route, method = "OPTIONS", place = "pikku.cors" }
+      added[#added + 1] = index
+      index = index + 1
+    end
+  end
+  return added
+end
+
+-- core.add_route for every route; its index in routes is the index dispatch receives.
+local function register_routes(routes)
+  for i, r in ipairs(routes) do
+    local added, aerr
+    if r.kind == "channel" or r.kind == "sse" or r.kind == "preflight" then
+      added, aerr = core.add_route(r.method, r.route, i, r.kind, r.protocols)
+    else
+      added, aerr = core.add_route(r.method, r.route, i)
+    end
+    if not added then
+      error(format('%s: route "%s %s" rejected: %s', r.place, r.method, r.route, tostring(aerr)), 0)
+    end
+  end
+end
+
+--- load(app_dir, ctx) -> the loaded app { routes, rpc_plans, services, cors, key_param, challenge,
+--- channels }; raises "file:line: message" on failure. ctx gives sleep (runtime.sleep),
+--- call_id() (the running call's id, for the logger) and set_services(services).
+---   routes: index -> a plan (see pikku.pipeline) plus the route's kind, names, name_set, n,
+---     method, route, place; kind is "http", "sse", "channel", "rpc" (POST /rpc/:name) or
+---     "preflight" (CORS OPTIONS)
+---   rpc_plans: name -> HTTP plan of an exposed function; cors: compiled pikku.cors settings or
+---   nil; key_param: pikku.auth's api_key.query (a credential, never part of data) or nil;
+---   challenge: the WWW-Authenticate line every 401 carries when pikku.auth has jwt, or nil;
+---   channels: name -> compiled channel (for pikku.channel).
+function M.load(app_dir, ctx)
+  pikku._reset()
+  local ok_schema, schema = pcall(require, "pikku.schema")
+  if ok_schema and type(schema) == "table" and schema.reset then schema.reset() end
+  app_dir = gsub(tostring(app_dir), "/+$", "")
+  if app_dir == "" then app_dir = "." end
+  local file = app_dir .. "/app.lua"
+  run_app(file)
+
+  local reg = pikku._registry
+  local app = { routes = {} }
+  app.key_param = reg.auth and reg.auth.api_key and reg.auth.api_key.query or nil
+  if reg.auth and reg.auth.jwt then app.challenge = 'WWW-Authenticate: Bearer realm="pikku"\r\n' end
+  local services = make_services(reg, file, ctx)
+  app.services = services
+
+  local ok, e = xpcall(pipeline.setup, load_error, {
+    services = services, auth = reg.auth, session_factory = reg.session_factory, cors = reg.cors,
+    validate_output = core.dev or core.test, rpc_max_depth = reg.rpc_max_depth,
+  })
+  if not ok then error(e, 0) end
+  if reg.cors then
+    -- the core keeps the settings and makes every CORS line from them (cors.c); preflights
+    -- (OPTIONS + Origin + Access-Control-Request-Method) it answers without entering Lua, and the
+    -- Lua preflight route stays for a plain OPTIONS and for in-process requests
+    cors.configure(reg.cors)
+    app.cors = true
+  end
+
+  local compile = function_compiler(reg, file)
+  app.rpc_plans = compile_functions(reg, compile)
+  local routes, seen, list = app.routes, {}, {}
+  wire_http(reg, compile, routes, seen, list)
+  app.channels = wire_channels(reg, compile, routes, seen)
+  add_rpc_route(app.rpc_plans, routes, seen, list)
+  if app.cors then add_preflight_routes(routes, list, #routes + 1) end
+  register_routes(routes)
+  return app
+end
+
+return M

@@ -1,0 +1,143 @@
+-- Building a request's `data` from its query string and body, and the conflicts between sources.
+local M = {}
+
+local errors = require "pikku.errors"
+local http = require "pikku.http"
+local json = require "pikku.json"
+
+local type, tostring, tonumber, pairs, next = type, tostring, tonumber, pairs, next
+local find, match, gsub, format, lower = string.find, string.match, string.gsub, string.format, string.lower
+local json_decode, json_null, is_object, same = json.decode, json.null, json.is_object, json.equal
+local parse_pairs = http.parse_pairs
+local header = require("pikku.request_handle").header
+
+--- Methods whose body the runtime does not read into data.
+M.NO_BODY_METHODS = { GET = true, HEAD = true, DELETE = true }
+
+local function pointer(k)
+  k = gsub(gsub(tostring(k), "~", "~0"), "/", "~1")
+  return "/" .. k
+end
+
+local function conflict(k, first, second)
+  local msg = format('"%s" has different values in the %s and the %s', tostring(k), first, second)
+  return errors.UnprocessableContent(msg, { errors = { { path = pointer(k), message = msg } } })
+end
+
+-- Path and query values are text: "42" in the path and 42 in a JSON body are the same value
+-- (the typed one is kept; "0x2a" or " 42" is not 42). Returns the value to keep, or nil.
+local function agree(old, v)
+  if same(old, v) then return old end
+  local tv = type(v)
+  if type(old) ~= "string" then return nil end
+  if tv == "number" and tonumber(old) == v and not find(old, "[^%d%.eE+%-]")
+      or tv == "boolean" and old == tostring(v) then
+    return v
+  end
+  return nil
+end
+
+-- Adds k = v to data from source ("query" or "body"); returns a pikku error when data already
+-- holds another value for k.
+local function merge_one(data, k, v, r, source)
+  local old = data[k]
+  if old == nil then
+    data[k] = v
+    return nil
+  end
+  local kept = agree(old, v)
+  if kept == nil then return conflict(k, r.name_set[k] and "path" or "query", source) end
+  data[k] = kept
+  return nil
+end
+
+--- merge(data, src, route, source) -> nil, or a pikku error on the first key with two different
+--- values (source names where src came from: "query" or "body").
+local function merge(data, src, r, source)
+  for k, v in pairs(src) do
+    local err = merge_one(data, k, v, r, source)
+    if err then return err end
+  end
+  return nil
+end
+M.merge = merge
+
+-- The keys whose query or form values are comma lists (array-typed in the route's input schema),
+-- or nil; asked of the validator once per route.
+local function comma_keys(r)
+  local keys = r.comma_keys
+  if keys == nil then
+    keys = r.vin and r.vin:top_keys(true) or false
+    if keys and next(keys) == nil then keys = false end
+    r.comma_keys = keys
+  end
+  return keys or nil
+end
+
+-- "application/json; charset=utf-8" -> "json"; nil for types the runtime does not parse
+local KIND = {
+  ["application/json"] = "json",
+  ["application/x-www-form-urlencoded"] = "form",
+  ["text/plain"] = "text",
+}
+
+--- body_kind(content_type) -> "json" | "form" | "text" | nil, and the lower-case base type.
+local function body_kind(ct)
+  local base = lower(match(ct, "^%s*([^;%s]+)") or "")
+  local kind = KIND[base]
+  if kind == nil and find(base, "^application/[^/]+%+json$") then kind = "json" end
+  return kind, base
+end
+M.body_kind = body_kind
+
+-- "a=1&b=x,y" (a query string or a form body) as data: comma lists split where the input schema
+-- says array, values coerced to its types.
+local function string_pairs(r, s)
+  local t = parse_pairs(s, {}, comma_keys(r))
+  local vin = r.vin
+  if vin then t = vin:coerce_query(t) or t end
+  return t
+end
+
+--- add_body(data, route, handle, body) -> data (maybe a new table), and a pikku error or nil.
+function M.add_body(data, r, handle, body)
+  local ct = header(handle, "content-type")
+  if ct == nil then
+    return data, errors.UnsupportedMediaType(
+      "the request has a body but no Content-Type; send application/json,"
+      .. " application/x-www-form-urlencoded or text/plain")
+  end
+  local kind, base = body_kind(ct)
+  if kind == "json" then
+    local v, err = json_decode(body)
+    if v == nil then
+      return data, errors.BadRequest("malformed JSON body: " .. tostring(err))
+    end
+    if is_object(v) then
+      if next(data) == nil then return v, nil end
+      return data, merge(data, v, r, "body")
+    end
+    if v == json_null then return data, nil end
+    return data, merge_one(data, "data", v, r, "body")
+  elseif kind == "form" then   -- strings, like the query string: coerced the same way
+    local form = string_pairs(r, body)
+    if next(data) == nil then return form, nil end
+    return data, merge(data, form, r, "body")
+  elseif kind == "text" then
+    return data, merge_one(data, "data", body, r, "body")
+  end
+  return data, errors.UnsupportedMediaType(format(
+    'unsupported Content-Type "%s"; send application/json, application/x-www-form-urlencoded'
+    .. " or text/plain (or wire the route with raw_body = true)", base))
+end
+
+--- query_data(route, query, key_param) -> the query string as data, coerced to the input schema's
+--- types when there is one; key_param (pikku.auth's api_key.query, or nil) is left out: it is a
+--- credential, and a strict schema would refuse it.
+function M.query_data(r, query, key_param)
+  local q = string_pairs(r, query)
+  if key_param then q[key_param] = nil end
+  return q
+end
+
+return M
