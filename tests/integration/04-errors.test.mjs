@@ -47,6 +47,20 @@ describe('errors without --dev', () => {
     }
   });
 
+  test('an x-request-id with a control character is not the errorId, in the core\'s answers as in the app\'s', async () => {
+    for (const p of ['/missing', '/books/nope']) {   // the core's 404, then the app's
+      const r = await call(srv, p, { headers: { 'x-request-id': 'abc\tdef' } });
+      assert.equal(r.status, 404, r.text);
+      assert.ok(r.json.errorId && r.json.errorId !== 'abc\tdef', `${p}: ${r.text}`);
+      assert.doesNotMatch(r.json.errorId, /\t/);
+    }
+    const long = 'x'.repeat(201);
+    for (const p of ['/missing', '/books/nope']) {
+      const r = await call(srv, p, { headers: { 'x-request-id': long } });
+      assert.notEqual(r.json.errorId, long, p);
+    }
+  });
+
   test('payload only when given', async () => {
     const withPayload = await call(srv, '/books/nope');
     assert.equal(withPayload.status, 404);

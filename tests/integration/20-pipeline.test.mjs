@@ -404,6 +404,21 @@ describe('pipeline', () => {
       assert.equal(other.headers.get('access-control-allow-origin'), null);
       assert.match(other.headers.get('vary'), /Origin/);
     });
+
+    test("the core's own answers carry the same CORS lines as the app's: Expose-Headers on 404 and 405, a preflight's Allow", async () => {
+      const app = await call('/public', { headers: { origin: 'https://app.example' } });
+      const missing = await call('/no/such/route', { headers: { origin: 'https://app.example' } });
+      const wrong = await call('/public', { method: 'DELETE', headers: { origin: 'https://app.example' } });
+      for (const r of [missing, wrong]) {
+        for (const h of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', 'vary'])
+          assert.equal(r.headers.get(h), app.headers.get(h), `${r.status}: ${h}`);
+      }
+      assert.equal(missing.headers.get('access-control-expose-headers'), 'x-trace');
+      const pre = await call('/public', { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' } });
+      assert.equal(pre.status, 204);
+      assert.match(pre.headers.get('allow'), /GET/);
+      assert.match(pre.headers.get('allow'), /OPTIONS/);
+    });
   });
 
   describe('validation', () => {
