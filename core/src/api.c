@@ -1,6 +1,5 @@
 /* api.c: every exported pk_ function of core/include/pikku.h, each a thin door to the core. */
 #include "pikku.h"
-#include <errno.h>
 #include "clock.h"
 #include "http_conn.h"
 #include "log.h"
@@ -18,11 +17,10 @@ void pk_log(const char *level, const char *message) { pk__logf(level, "%s", mess
 
 int pk_rt_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
                   const char *extra, size_t elen, const char *error_id, size_t idlen) {
-  if (!pk__W) return -ENOENT;
   return pk__conn_respond(handle, status, body, blen, ct, ctlen, extra, elen, error_id, idlen);
 }
 
 const char *pk_rt_header(double handle, const char *name, size_t nlen, size_t *vlen) {
-  pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
+  pk__conn *c = pk__conn_from_handle(handle);
   return c ? pk__request_header_joined(&c->parser.req, name, nlen, vlen) : NULL;
 }

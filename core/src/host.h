@@ -27,6 +27,11 @@ typedef struct pk__host {
  * state (unit tests). */
 #define PK_HOST_REGISTRY_KEY "pikku.host"
 pk__host *pk__host_of(lua_State *L);
+/* The host a module's C function was made for: modules give each function the host as its first
+ * upvalue (a light userdata), so a call finds it without a registry look-up. */
+static inline pk__host *pk__host_upvalue(lua_State *L) {
+  return (pk__host *)lua_touserdata(L, lua_upvalueindex(1));
+}
 void pk__host_ref(pk__host *h);
 /* Drops a reference; at zero the host is queued and closed by pk__host_collect (never while its
  * own Lua code is on the C stack). */

@@ -45,6 +45,12 @@ size_t pk__gen_id(char *buf) {
   return 32;
 }
 
+const char *pk__error_id(const char *client_id, size_t n, char *gen, size_t *len) {
+  if (pk__request_id_valid(client_id, n)) { *len = n; return client_id; }
+  *len = pk__gen_id(gen);
+  return gen;
+}
+
 /* A handle (an HTTP request's, or a channel's cid: the same numbers) is
  *   (serial << (WORKER_BITS + SLOT_BITS)) | (worker id << SLOT_BITS) | slot
  * so that it names its connection's slot (found without a search), is unique among the workers
@@ -282,7 +288,7 @@ void pk__conn_respond_error(pk__conn *c, int status, const char *message, const 
   char gen[33];
   size_t idlen;
   const char *id = pk__request_header(r, "x-request-id", 12, &idlen);
-  if (!pk__request_id_valid(id, id ? idlen : 0)) { idlen = pk__gen_id(gen); id = gen; }
+  id = pk__error_id(id, id ? idlen : 0, gen, &idlen);
   pk__buf body;
   pk__buf_init(&body);
   if (pk__error_body(&body, status, message, id, idlen)) { pk__buf_free(&body); pk__conn_close(c); return; }

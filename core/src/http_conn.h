@@ -58,6 +58,9 @@ size_t pk__conn_try_write(pk__conn *c);
 /* The WebSocket connection with this cid, or NULL. */
 pk__conn *pk__conn_from_cid(double cid);
 
+/* The errorId of an answer: the client's X-Request-Id (client_id, n bytes; NULL: none) when
+ * pk__request_id_valid takes it, else a new id written to gen (>= 33 bytes). *len: its length. */
+const char *pk__error_id(const char *client_id, size_t n, char *gen, size_t *len);
 /* Fills buf (>= 33 bytes) with a new unique id; returns its length. */
 size_t pk__gen_id(char *buf);
 #endif

@@ -16,7 +16,8 @@ typedef struct pk__response {
   int stream;            /* a body of unknown length follows (until close): no Content-Length */
 } pk__response;
 
-/* One status: reason phrase, and for 4xx/5xx Pikku's error name and default message (else NULL). */
+/* One status: reason phrase, and for 4xx/5xx Pikku's error name (else NULL); message: Pikku's
+ * default message where it is not the reason phrase in sentence case (else NULL). */
 typedef struct pk__status_info { int code; const char *reason; const char *name; const char *message; } pk__status_info;
 /* The whole table, in status order (n receives its length). */
 const pk__status_info *pk__status_table(size_t *n);

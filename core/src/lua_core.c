@@ -13,15 +13,11 @@
 #include "log.h"
 #include "lua_core.h"
 #include "lua_modules.h"
+#include "pikku.h"
 #include "utf8.h"
 #include "worker.h"
 #include "ws_conn.h"
 
-#define HOST(L) ((pk__host *)lua_touserdata((L), lua_upvalueindex(1)))
-#define STR(x) #x
-#define XSTR(x) STR(x)
-/* why a subscribe over the limit is refused (a 429 for the app) */
-#define TOO_MANY_TOPICS "a connection may subscribe to at most " XSTR(PK__WS_MAX_TOPICS) " topics (unsubscribe some first)"
 
 static int need_worker(lua_State *L) {
   if (!pk__W) return luaL_error(L, "pikku.core: not available while the app is loading");
@@ -29,7 +25,7 @@ static int need_worker(lua_State *L) {
 }
 
 static int l_add_route(lua_State *L) {
-  pk__host *h = HOST(L);
+  pk__host *h = pk__host_upvalue(L);
   const char *method = luaL_checkstring(L, 1);
   const char *pattern = luaL_checkstring(L, 2);
   int index = (int)luaL_checkinteger(L, 3);
@@ -63,7 +59,7 @@ static int l_add_route(lua_State *L) {
 
 /* match(method, path) -> index, {raw params...} | nil, 404 | nil, 405, "GET, HEAD" (in-process requests) */
 static int l_match(lua_State *L) {
-  pk__host *h = HOST(L);
+  pk__host *h = pk__host_upvalue(L);
   size_t mlen, plen;
   const char *method = luaL_checklstring(L, 1, &mlen);
   const char *path = luaL_checklstring(L, 2, &plen);
@@ -87,41 +83,20 @@ static int l_match(lua_State *L) {
   return 3;
 }
 
-/* The list field `name` of table t joined with ", " (upper-cased for methods), or NULL when absent
- * or empty. A string is taken as it is. */
-static char *joined_field(lua_State *L, int t, const char *name, int upper) {
+static char *dup_field(lua_State *L, int t, const char *name) {
   lua_getfield(L, t, name);
-  char *r = NULL;
-  if (lua_isstring(L, -1)) r = strdup(lua_tostring(L, -1));
-  else if (lua_istable(L, -1) && lua_objlen(L, -1) > 0) {
-    pk__buf b;
-    pk__buf_init(&b);
-    int n = (int)lua_objlen(L, -1), rc = 0;
-    for (int i = 1; i <= n; i++) {
-      lua_rawgeti(L, -1, i);
-      size_t len;
-      const char *v = lua_tolstring(L, -1, &len);
-      if (v) {
-        if (b.len) rc |= pk__buf_append(&b, ", ", 2);
-        size_t at = b.len;
-        rc |= pk__buf_append(&b, v, len);
-        for (size_t k = 0; upper && !rc && k < len; k++)
-          if (b.data[at + k] >= 'a' && b.data[at + k] <= 'z') b.data[at + k] = (char)(b.data[at + k] - 32);
-      }
-      lua_pop(L, 1);
-    }
-    if (!rc && pk__buf_append(&b, "", 1) == 0) r = b.data;   /* NUL-terminated, handed over */
-    else pk__buf_free(&b);
-  }
+  const char *v = lua_tostring(L, -1);
+  char *r = v ? strdup(v) : NULL;
   lua_pop(L, 1);
   return r;
 }
 
-/* cors{ origins = {...} | "*", methods = {...}?, headers = {...}?, expose_headers = {...}?,
- * credentials = bool, max_age = n? } (as given to pikku.cors, checked there): the settings every
- * CORS answer of this app is made from, by cors.c alone (preflights without entering Lua). */
+/* cors{ origins = {...} | "*", methods = "GET, POST"?, headers = "..."?, expose_headers = "..."?,
+ * credentials = bool, max_age = n? } (pikku.cors's lists joined by pikku.cors.configure): the
+ * settings every CORS answer of this app is made from, by cors.c alone (preflights without
+ * entering Lua). */
 static int l_cors(lua_State *L) {
-  pk__host *h = HOST(L);
+  pk__host *h = pk__host_upvalue(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   pk__cors *c = calloc(1, sizeof *c);
   if (!c) return luaL_error(L, "out of memory");
@@ -137,9 +112,9 @@ static int l_cors(lua_State *L) {
     }
   }
   lua_pop(L, 1);
-  c->methods = joined_field(L, 1, "methods", 1);
-  c->headers = joined_field(L, 1, "headers", 0);
-  c->expose = joined_field(L, 1, "expose_headers", 0);
+  c->methods = dup_field(L, 1, "methods");
+  c->headers = dup_field(L, 1, "headers");
+  c->expose = dup_field(L, 1, "expose_headers");
   lua_getfield(L, 1, "credentials");
   c->credentials = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -151,30 +126,31 @@ static int l_cors(lua_State *L) {
   return 0;
 }
 
-/* Pushes the header lines in b (nil when there are none) and frees b. */
-static int push_lines(lua_State *L, pk__buf *b, int rc) {
-  if (rc) { pk__buf_free(b); return luaL_error(L, "out of memory"); }
-  if (b->len) lua_pushlstring(L, b->data, b->len); else lua_pushnil(L);
-  pk__buf_free(b);
+/* The header lines cors.c writes for Lua: one buffer, reused by every call (a call per request). */
+static pk__buf cors_lines;
+
+/* Pushes cors_lines (nil when empty) after cors.c wrote them (rc: what it returned). */
+static int push_lines(lua_State *L, int rc) {
+  if (rc) return luaL_error(L, "out of memory");
+  if (cors_lines.len) lua_pushlstring(L, cors_lines.data, cors_lines.len); else lua_pushnil(L);
   return 1;
 }
 
 /* cors_response(origin?) -> the CORS header lines of an answer to this origin, or nil (also
  * without pikku.cors): for the answers Lua makes, the same lines the core's own answers carry. */
 static int l_cors_response(lua_State *L) {
-  pk__host *h = HOST(L);
+  pk__host *h = pk__host_upvalue(L);
   size_t olen = 0;
   const char *origin = lua_isstring(L, 1) ? lua_tolstring(L, 1, &olen) : NULL;
   if (!h->cors) return 0;
-  pk__buf b;
-  pk__buf_init(&b);
-  return push_lines(L, &b, pk__cors_response_headers(h->cors, &b, origin, olen));
+  pk__buf_reset(&cors_lines);
+  return push_lines(L, pk__cors_response_headers(h->cors, &cors_lines, origin, olen));
 }
 
 /* cors_preflight(origin?, request_headers?, path) -> the header lines of the 204 answer to a
  * preflight on path (what the core answers itself on a socket; for in-process requests). */
 static int l_cors_preflight(lua_State *L) {
-  pk__host *h = HOST(L);
+  pk__host *h = pk__host_upvalue(L);
   size_t olen = 0, rlen = 0, plen;
   const char *origin = lua_isstring(L, 1) ? lua_tolstring(L, 1, &olen) : NULL;
   const char *req = lua_isstring(L, 2) ? lua_tolstring(L, 2, &rlen) : NULL;
@@ -182,19 +158,17 @@ static int l_cors_preflight(lua_State *L) {
   if (!h->cors) return 0;
   char wired[96];
   pk__router_path_methods(h->router, path, plen, wired, sizeof wired);
-  pk__buf b;
-  pk__buf_init(&b);
-  return push_lines(L, &b, pk__cors_preflight_headers(h->cors, &b, origin, olen, req, rlen, wired));
+  pk__buf_reset(&cors_lines);
+  return push_lines(L, pk__cors_preflight_headers(h->cors, &cors_lines, origin, olen, req, rlen, wired));
 }
 
-/* request_id(x_request_id?) -> the errorId of a call: the client's X-Request-Id when the core's
- * rule takes it (pk__request_id_valid), else a new id */
+/* request_id(x_request_id?) -> the errorId of a call, as the core picks its own (pk__error_id) */
 static int l_request_id(lua_State *L) {
-  size_t n = 0;
-  const char *id = lua_isstring(L, 1) ? lua_tolstring(L, 1, &n) : NULL;
-  if (id && pk__request_id_valid(id, n)) { lua_pushvalue(L, 1); return 1; }
+  size_t n = 0, len;
+  const char *client = lua_isstring(L, 1) ? lua_tolstring(L, 1, &n) : NULL;
   char gen[33];
-  lua_pushlstring(L, gen, pk__gen_id(gen));
+  const char *id = pk__error_id(client, n, gen, &len);
+  if (id == client) lua_pushvalue(L, 1); else lua_pushlstring(L, id, len);
   return 1;
 }
 
@@ -277,7 +251,7 @@ static int l_subscribe(lua_State *L) {
   int rc = pk__topic_subscribe(c, c->ws, topic, tlen);
   if (rc == -E2BIG) {   /* nil, why: the caller raises it as the app's error (429) */
     lua_pushnil(L);
-    lua_pushstring(L, TOO_MANY_TOPICS);
+    lua_pushstring(L, PK__WS_TOO_MANY_TOPICS);
     return 2;
   }
   if (rc) return luaL_error(L, "out of memory");
@@ -337,8 +311,7 @@ static int l_header(lua_State *L) {
   double handle = luaL_checknumber(L, 1);
   size_t nlen, vlen;
   const char *name = luaL_checklstring(L, 2, &nlen);
-  pk__conn *c = pk__W ? pk__conn_from_handle(handle) : NULL;
-  const char *v = c ? pk__request_header_joined(&c->parser.req, name, nlen, &vlen) : NULL;
+  const char *v = pk_rt_header(handle, name, nlen, &vlen);
   if (!v) return 0;
   lua_pushlstring(L, v, vlen);
   return 1;
@@ -436,7 +409,7 @@ static int l_timer(lua_State *L) {
   if (ms < 0) ms = 0;
   lua_timer *lt = malloc(sizeof *lt);
   if (!lt) return luaL_error(L, "out of memory");
-  lt->h = HOST(L);
+  lt->h = pk__host_upvalue(L);
   lt->token = token;
   lt->prev = NULL;
   lt->next = pending_timers;
@@ -511,7 +484,7 @@ int luaopen_pikku_core(lua_State *L) {
   lua_setfield(L, -2, "version");
   lua_pushinteger(L, PK__WS_MAX_TOPICS);   /* the limit C applies; in-process channels ask it too */
   lua_setfield(L, -2, "MAX_TOPICS");
-  lua_pushstring(L, TOO_MANY_TOPICS);
+  lua_pushstring(L, PK__WS_TOO_MANY_TOPICS);
   lua_setfield(L, -2, "TOO_MANY_TOPICS");
   return 1;
 }

@@ -3,12 +3,33 @@
 #include "http_response.h"
 #include "lua_modules.h"
 
+/* Pushes a status's default message: its own, else its reason phrase in sentence case ("Not
+ * Found" -> "Not found"; words in capitals such as URI and HTTP stay as they are). */
+static void push_message(lua_State *L, const pk__status_info *s) {
+  if (s->message) { lua_pushstring(L, s->message); return; }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  int word_start = 1, word_upper = 0;
+  for (const char *p = s->reason; *p; p++) {
+    if (*p == ' ') word_start = 1;
+    else if (word_start) {   /* is the word all capitals? (the first word keeps its case anyway) */
+      word_upper = 1;
+      for (const char *q = p; *q && *q != ' '; q++) if (*q >= 'a' && *q <= 'z') word_upper = 0;
+      word_start = 0;
+    }
+    char ch = *p;
+    if (p != s->reason && !word_upper && ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
+    luaL_addchar(&b, ch);
+  }
+  luaL_pushresult(&b);
+}
+
 /* errors: { {status = 400, name = "BadRequest", message = "Bad request"}, ... } in status order,
- * one per error status of the table; reasons: { [200] = "OK", ... } for every status. */
+ * one per error status of the table. */
 int luaopen_pikku_status_c(lua_State *L) {
   size_t n;
   const pk__status_info *t = pk__status_table(&n);
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 1);
   lua_newtable(L);
   int k = 0;
   for (size_t i = 0; i < n; i++) {
@@ -18,16 +39,10 @@ int luaopen_pikku_status_c(lua_State *L) {
     lua_setfield(L, -2, "status");
     lua_pushstring(L, t[i].name);
     lua_setfield(L, -2, "name");
-    lua_pushstring(L, t[i].message);
+    push_message(L, &t[i]);
     lua_setfield(L, -2, "message");
     lua_rawseti(L, -2, ++k);
   }
   lua_setfield(L, -2, "errors");
-  lua_createtable(L, 0, (int)n);
-  for (size_t i = 0; i < n; i++) {
-    lua_pushstring(L, t[i].reason);
-    lua_rawseti(L, -2, t[i].code);
-  }
-  lua_setfield(L, -2, "reasons");
   return 1;
 }

@@ -10,7 +10,6 @@
 #include "host.h"
 #include "worker.h"
 
-#define HOST(L) ((pk__host *)lua_touserdata((L), lua_upvalueindex(1)))
 #define MAX_KEY 64
 
 typedef struct work {
@@ -45,7 +44,7 @@ static void done(uv_work_t *req, int status) {
  * pool; when it is ready the core calls the runtime's resume(token, key), or resume(token, false)
  * when it failed. */
 static int l_pbkdf2_async(lua_State *L) {
-  if (!pk__W) return luaL_error(L, "pikku.core: not available while the app is loading");
+  if (!pk__W) return luaL_error(L, "pikku.work_c: not available while the app is loading");
   size_t plen, slen;
   const char *pass = luaL_checklstring(L, 1, &plen);
   const char *salt = luaL_checklstring(L, 2, &slen);
@@ -66,7 +65,7 @@ static int l_pbkdf2_async(lua_State *L) {
   w->iterations = (int)iterations;
   w->keylen = (int)keylen;
   w->token = token;
-  w->h = HOST(L);
+  w->h = pk__host_upvalue(L);
   w->req.data = w;
   if (uv_queue_work(pk__W->loop, &w->req, run, done)) {
     free(w);

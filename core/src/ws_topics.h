@@ -43,6 +43,11 @@ const char *pk__ws_kv_get(const pk__ws *ws, const char *key, size_t *vlen);
 /* Topics. subscribe is idempotent; a connection holds at most PK__WS_MAX_TOPICS (then -E2BIG:
  * subscribing and leaving cost time in the number a connection holds). */
 #define PK__WS_MAX_TOPICS 1024
+#define PK__WS_STR(x) #x
+#define PK__WS_XSTR(x) PK__WS_STR(x)
+/* Why a subscribe over the limit is refused (the runtime makes it a 429). */
+#define PK__WS_TOO_MANY_TOPICS \
+  "a connection may subscribe to at most " PK__WS_XSTR(PK__WS_MAX_TOPICS) " topics (unsubscribe some first)"
 int pk__topic_subscribe(struct pk__conn *c, pk__ws *ws, const char *topic, size_t len);
 int pk__topic_unsubscribe(pk__ws *ws, const char *topic, size_t len);
 /* Calls fn(conn, arg) for every subscriber of topic except the connection with exclude_cid.

@@ -17,8 +17,7 @@ local core_timer, core_match = core.timer, core.match
 
 --- Topics one connection may hold: the core's limit (PK__WS_MAX_TOPICS in core/src/ws_topics.h),
 --- kept by in-process connections too, refused with the core's message.
-M.MAX_TOPICS = core.MAX_TOPICS
-local TOO_MANY_TOPICS = core.TOO_MANY_TOPICS
+local MAX_TOPICS, TOO_MANY_TOPICS = core.MAX_TOPICS, core.TOO_MANY_TOPICS
 
 -- ---- set once by pikku.inprocess ---------------------------------------------------------------
 
@@ -66,16 +65,13 @@ function M.get(cid, key)
   return f.store[key]
 end
 
---- subscribe(cid, topic) -> true, or nil and why (over M.MAX_TOPICS)
+--- subscribe(cid, topic) -> true, or nil and why (over MAX_TOPICS)
 function M.subscribe(cid, topic)
   local f = fakes[cid]
   if f == nil or f.closed then return nil end
   if not f.topics[topic] then
+    if f.ntopics >= MAX_TOPICS then return nil, TOO_MANY_TOPICS end
     f.ntopics = f.ntopics + 1
-    if f.ntopics > M.MAX_TOPICS then
-      f.ntopics = f.ntopics - 1
-      return nil, TOO_MANY_TOPICS
-    end
   end
   local set = fake_topics[topic]
   if set == nil then
