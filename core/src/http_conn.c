@@ -11,6 +11,7 @@
 #include "date_cache.h"
 #include "http_response.h"
 #include "log.h"
+#include "request_target.h"
 #include "router.h"
 #include "worker.h"
 #include "ws_conn.h"
@@ -361,36 +362,37 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   pk__worker *w = pk__W;
   if (c->upgraded || c->close_after || c->closing) return 1;
   c->keep_alive = r->keep_alive && !r->upgrade && !w->draining;
-  const char *url = pk__request_url(r);
-  size_t ulen = r->url_len;
-  /* absolute-form targets ("http://host/path"): keep the path */
-  if (ulen && url[0] != '/') {
-    const char *s = ulen > 3 ? memchr(url, ':', ulen) : NULL;
-    if (s && (size_t)(s - url) + 3 <= ulen && s[1] == '/' && s[2] == '/') {
-      const char *slash = memchr(s + 3, '/', ulen - (size_t)(s + 3 - url));
-      if (slash) { ulen -= (size_t)(slash - url); url = slash; }
-    }
-  }
-  const char *frag = ulen ? memchr(url, '#', ulen) : NULL;   /* a fragment is the client's business */
-  if (frag) ulen = (size_t)(frag - url);
-  if (ulen == 1 && url[0] == '*' && r->method == HTTP_OPTIONS) {   /* the server itself */
-    answer_options(c, (1u << PK_METHODS) - 1);
-    return answered(c);
-  }
-  if (!ulen || url[0] != '/') {
+  const char *url;
+  size_t ulen;
+  const char *bad = pk__target_origin(r->head.data, r->url_len, &url, &ulen);
+  if (bad) {
     c->keep_alive = 0;
-    pk__conn_respond_error(c, 400, "Bad request target", NULL, 0);
+    pk__conn_respond_error(c, 400, bad, NULL, 0);
     return answered(c);
   }
-  if (r->http_minor >= 1) {      /* RFC 9112 section 3.2: exactly one Host in HTTP/1.1 */
-    int hosts = 0;
-    for (int i = 0; i < r->nheaders && hosts < 2; i++)
-      if (r->headers[i].name_len == 4 && strncasecmp(r->head.data + r->headers[i].name_off, "host", 4) == 0) hosts++;
-    if (hosts != 1) {
-      c->keep_alive = 0;
-      pk__conn_respond_error(c, 400, hosts ? "More than one Host header" : "Missing Host header", NULL, 0);
-      return answered(c);
+  if (ulen == 1 && url[0] == '*') {   /* the server itself: OPTIONS only */
+    if (r->method == HTTP_OPTIONS) answer_options(c, (1u << PK_METHODS) - 1);
+    else { c->keep_alive = 0; pk__conn_respond_error(c, 400, "Bad request target", NULL, 0); }
+    return answered(c);
+  }
+  /* RFC 9112 section 3.2: exactly one Host in HTTP/1.1, and a valid one in any version */
+  int hosts = 0;
+  size_t hlen = 0;
+  const char *hv = NULL;
+  for (int i = 0; i < r->nheaders && hosts < 2; i++)
+    if (r->headers[i].name_len == 4 && strncasecmp(r->head.data + r->headers[i].name_off, "host", 4) == 0) {
+      hosts++;
+      hv = r->head.data + r->headers[i].value_off;
+      hlen = r->headers[i].value_len;
     }
+  const char *host_err = hosts > 1                             ? "More than one Host header"
+                         : hosts == 0 && r->http_minor >= 1     ? "Missing Host header"
+                         : hosts && !pk__host_value_ok(hv, hlen) ? "Invalid Host header"
+                                                                : NULL;
+  if (host_err) {
+    c->keep_alive = 0;
+    pk__conn_respond_error(c, 400, host_err, NULL, 0);
+    return answered(c);
   }
   const char *q = memchr(url, '?', ulen);
   size_t plen = q ? (size_t)(q - url) : ulen;

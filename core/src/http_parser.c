@@ -101,9 +101,20 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
   return 0;
 }
 
+/* After a line end and blanks only: at (a value's bytes, which llhttp hands over without the
+ * blanks before them) follows an obs-fold, a header line continued on the next one. */
+static int after_line_end(const pk__http_parser *p, const char *at) {
+  const char *q = at;
+  while (q > p->feed_start && (q[-1] == ' ' || q[-1] == '\t')) q--;
+  return q == p->feed_start ? p->tail_line_end : q[-1] == '\n';
+}
+
 static int on_header_value(llhttp_t *ll, const char *at, size_t len) {
   pk__http_parser *p = P(ll);
   pk__request *r = &p->req;
+  /* llhttp joins an obs-fold to the value; it is refused instead, as RFC 9112 section 5.2 allows
+   * and nginx does ("Transfer-Encoding:\r\n chunked" must not frame a body as chunked) */
+  if (len && after_line_end(p, at)) return fail(p, 400, "Obsolete line folding (obs-fold) in a header");
   /* a value after a complete one, with no name between: a line such as ": b" (empty name) */
   if (p->value_done || r->nheaders == 0) return fail(p, 400, "Empty header name");
   pk__header *h = &r->headers[r->nheaders - 1];
@@ -244,13 +255,22 @@ static int unknown_method(const char *start, const char *end, const char *pos) {
          (end - f > 9 && strncasecmp(f + 1, "https://", 8) == 0);
 }
 
+/* Whether the bytes parsed end with a line end and blanks (a fold may go on in the next ones). */
+static void note_tail(pk__http_parser *p, const char *data, size_t len) {
+  const char *q = data + len;
+  while (q > data && (q[-1] == ' ' || q[-1] == '\t')) q--;
+  if (q > data) p->tail_line_end = q[-1] == '\n';
+}
+
 int pk__http_parser_feed(pk__http_parser *p, const char *data, size_t len, size_t *used) {
+  p->feed_start = data;
   p->feed_end = data + len;
   p->url_end = p->value_end = NULL;   /* pointers into earlier reads are gone */
   llhttp_errno_t e = llhttp_execute(&p->ll, data, len);
-  if (e == HPE_OK) { *used = len; return PK_FEED_OK; }
+  if (e == HPE_OK) { *used = len; note_tail(p, data, len); return PK_FEED_OK; }
   const char *pos = llhttp_get_error_pos(&p->ll);
   *used = pos ? (size_t)(pos - data) : len;
+  note_tail(p, data, *used);
   if (e == HPE_PAUSED) return PK_FEED_PAUSED;
   if (e == HPE_PAUSED_UPGRADE) {
     /* No upgrade is supported yet: the request was answered like any other and the

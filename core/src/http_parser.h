@@ -61,7 +61,9 @@ struct pk__http_parser {
   int last_was_value;           /* private */
   int value_done;               /* private: the last header value is complete (a new one needs a name) */
   unsigned begun;               /* read-only: requests begun so far */
+  const char *feed_start;       /* private: the bytes being fed */
   const char *feed_end;         /* private: the end of the bytes being fed */
+  int tail_line_end;            /* private: the bytes fed before ended with a line end and blanks */
   const char *url_end;          /* private: where the URL ended in these bytes (NULL: elsewhere) */
   const char *value_end;        /* private: where the last header value ended in these bytes */
   pk__on_request on_request;

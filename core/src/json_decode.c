@@ -10,8 +10,6 @@
 #include "json_decode.h"
 #include "utf8.h"
 
-#define MAX_DEPTH 1000
-
 typedef struct {
   lua_State *L;
   const unsigned char *s, *p, *end;
@@ -227,7 +225,7 @@ static int value(dec *d) {
   switch (*d->p) {
   case '{':
   case '[': {
-    if (++d->depth > MAX_DEPTH) return fail(d, "nested too deeply");
+    if (++d->depth > PK__JSON_DECODE_DEPTH) return fail(d, "nested too deeply");
     if (!lua_checkstack(d->L, 4)) return fail(d, "out of Lua stack");
     int open = *d->p++;
     int rc = open == '{' ? object(d) : array(d);

@@ -9,8 +9,6 @@
 #include "json_decode.h"
 #include "lua_modules.h"
 
-#define MAX_DEPTH 1000   /* as the decoder: what it reads can be written back */
-
 /* array_mt is the stack index of the array marker (the encoder's upvalue). */
 typedef struct { pk__buf out; int array_mt; const char *err; } enc;
 
@@ -63,7 +61,10 @@ static int encode_number(enc *e, double d) {
 }
 
 static int encode_table(lua_State *L, enc *e, int idx, int depth) {
-  if (depth > MAX_DEPTH) { e->err = "table nested more than 1000 levels deep (or a cycle) for JSON"; return -1; }
+  if (depth >= PK__JSON_ENCODE_DEPTH) {   /* depth counts from 0 */
+    e->err = "table nested more than 2000 levels deep (or a cycle) for JSON";
+    return -1;
+  }
   if (!lua_checkstack(L, 4)) { e->err = "out of Lua stack"; return -1; }
   int n = array_length(L, e, idx);
   if (n >= 0) {

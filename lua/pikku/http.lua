@@ -109,9 +109,12 @@ local function is_token(s)
   return type(s) == "string" and s ~= "" and not find(s, "[^%w!#$%%&'*+%-.^_`|~]")
 end
 
+-- RFC 9110 section 5.5: a field value holds no control character but HTAB (CR, LF and NUL would
+-- split or cut the response; VT, SOH, ESC, DEL and the others confuse what reads it)
 local function check_value(what, v, what2)
-  if find(v, "[\r\n%z]") then
-    error(what .. (what2 or "") .. " must not contain CR, LF or NUL", 3)
+  if find(v, "[%z\1-\8\10-\31\127]") then
+    error(what .. (what2 or "") .. " must not contain a control character (CR, LF, NUL, DEL or"
+      .. " any other below 0x20 but tab)", 3)
   end
 end
 

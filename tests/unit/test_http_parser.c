@@ -127,6 +127,41 @@ static void test_split_input(void **s) {
   assert_non_null(pk__request_header(&P.req, "HOST", 4, &n));
 }
 
+/* obs-fold is refused (400), in one read and fed byte by byte; blanks after ": " are not a fold */
+static int feed_bytes(const char *msg) {
+  size_t used;
+  for (size_t i = 0; i < strlen(msg); i++) {
+    int rc = pk__http_parser_feed(&P, msg + i, 1, &used);
+    if (rc != PK_FEED_OK) return rc;
+  }
+  return PK_FEED_OK;
+}
+
+static void test_obs_fold(void **s) {
+  const char *te = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n";
+  size_t used;
+  assert_int_equal(feed(te, &used), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 400);
+  assert_non_null(strstr(P.error_message, "obs-fold"));
+  assert_int_equal(requests, 0);
+  pk__http_parser_free(&P);
+  pk__http_parser_init(&P, &lim, on_req, on_cont, NULL);
+  assert_int_equal(feed_bytes(te), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 400);
+  pk__http_parser_free(&P);
+  pk__http_parser_init(&P, &lim, on_req, on_cont, NULL);
+  assert_int_equal(feed("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n", &used), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 400);
+  pk__http_parser_free(&P);
+  pk__http_parser_init(&P, &lim, on_req, on_cont, NULL);
+  assert_int_equal(feed_bytes("GET / HTTP/1.1\r\nHost: x\r\nX-A:   two  words \r\nX-B:\t\tc\r\n\r\n"), PK_FEED_OK);
+  assert_int_equal(requests, 1);
+  size_t n;
+  const char *v = pk__request_header(&P.req, "x-b", 3, &n);
+  assert_non_null(v);
+  assert_int_equal(n, 1);
+}
+
 static void test_chunked(void **s) {
   size_t used;
   assert_int_equal(feed("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", &used), PK_FEED_OK);
@@ -215,6 +250,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_bare_lf, setup, teardown),
     cmocka_unit_test_setup_teardown(test_http10_chunked_closes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_split_input, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_obs_fold, setup, teardown),
     cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
     cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_uri_limit, setup, teardown),

@@ -105,8 +105,13 @@ static void test_errors(void **s) {
   check("select(2, json.encode(function() end))", "cannot encode a value of this type as JSON");
   check("select(2, json.encode(0/0))", "cannot encode NaN or infinity as JSON");
   check("(function() local t = {} t.self = t return select(2, json.encode(t)) end)()",
-        "table nested more than 1000 levels deep (or a cycle) for JSON");
-  /* what the decoder reads (up to 1000 levels) can be written back */
+        "table nested more than 2000 levels deep (or a cycle) for JSON");
+  /* what the decoder reads (up to 1000 levels) can be written back, even wrapped 1000 levels more */
+  check("#json.encode({ { json.decode(('['):rep(1000) .. (']'):rep(1000)) } })", NULL);
+  check("(function() local t = json.decode(('['):rep(1000) .. (']'):rep(1000)) for _ = 1, 1000 do t = { t } end"
+        " return #json.encode(t) end)()", "4000");
+  check("(function() local t = json.decode(('['):rep(1000) .. (']'):rep(1000)) for _ = 1, 1001 do t = { t } end"
+        " return select(2, json.encode(t)) end)()", "table nested more than 2000 levels deep (or a cycle) for JSON");
   check("#json.encode(json.decode(('['):rep(1000) .. (']'):rep(1000)))", NULL);
   check("json.encode(json.decode(('['):rep(1000) .. (']'):rep(1000))) == ('['):rep(1000) .. (']'):rep(1000)", NULL);
 }

@@ -112,8 +112,17 @@ describe("wire.http:set_header", function()
     for _ = 1, 2 do                                -- twice: a cached name still checks its value
       ok, err = pcall(h.set_header, h, "X-Ok", "a\r\nInjected: 1")
       expect(ok).to_be(false)
-      expect(err).to_contain("the value of X-Ok must not contain CR, LF or NUL")
+      expect(err).to_contain("the value of X-Ok must not contain a control character")
     end
+    for _, ctl in ipairs { "\0", "\1", "\11", "\27", "\127", "\31", "\r" } do   -- NUL SOH VT ESC DEL US CR
+      ok, err = pcall(h.set_header, h, "X-Ok", "a" .. ctl .. "b")
+      expect(ok).to_be(false)
+      expect(err).to_contain("must not contain a control character")
+      ok, err = pcall(h.send, h, "x", "text/plain" .. ctl)
+      expect(ok).to_be(false)
+      expect(err).to_contain("content_type must not contain a control character")
+    end
+    h:set_header("X-Tab", "a\tb \128\255")         -- tab, space and obs-text bytes are allowed
     for _, name in ipairs { "Content-Length", "Date", "server" } do   -- the core writes these once
       ok, err = pcall(h.set_header, h, name, "5")
       expect(ok).to_be(false)
