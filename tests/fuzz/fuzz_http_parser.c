@@ -1,8 +1,9 @@
-/* fuzz_http_parser.c: libFuzzer target: any bytes, split anywhere, into the request parser with its limits. */
+/* fuzz_http_parser.c: libFuzzer target: any bytes, split anywhere, into the request parser with its limits, then the target and Host rules. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include "http_parser.h"
+#include "request_target.h"
 
 static int flip;
 
@@ -10,6 +11,13 @@ static int flip;
 static int on_request(pk__http_parser *p, pk__request *r) {
   size_t n;
   (void)pk__request_header(r, "content-type", 12, &n);
+  const char *host = pk__request_header(r, "host", 4, &n);
+  if (host) (void)pk__host_value_ok(host, n);
+  const char *out;
+  size_t olen;
+  if (!pk__target_origin(r->head.data, r->url_len, &out, &olen) &&
+      (out < r->head.data || out + olen > r->head.data + r->url_len))
+    __builtin_trap();   /* the origin-form lies inside the target */
   return (flip++ & 1);
 }
 
