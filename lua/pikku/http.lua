@@ -367,6 +367,27 @@ function Http:clear_cookie(name, opts)
   }))
 end
 
+-- ---- answering before the function returns ----------------------------------------------------
+
+--- Set by the runtime: answers h's call now with what send or redirect chose; the function goes on.
+M.answer_now = nil
+
+local function answered_already(what)
+  error("wire.http:" .. what .. ": the response was already sent (send and redirect answer at once)", 3)
+end
+
+-- The response is this body (nil: none) and type, sent at once; what the function returns is not.
+local function answer(self, body, content_type)
+  self._sent = true
+  self._sent_body = body
+  self._sent_type = content_type
+  local now = M.answer_now
+  if now then
+    self._answered = true
+    now(self)
+  end
+end
+
 --- wire.http:redirect(url, status?): status defaults to 302; the response body is empty.
 function Http:redirect(url, status)
   if type(self) ~= "table" then colon_needed("redirect") end
@@ -378,11 +399,10 @@ function Http:redirect(url, status)
   if type(status) ~= "number" or status < 300 or status > 399 then
     error("wire.http:redirect: status must be a 3xx code, got " .. tostring(status), 2)
   end
+  if self._answered then answered_already("redirect") end
   self._status = status
   add_line(self, "Location: " .. url .. "\r\n")
-  self._sent = true
-  self._sent_body = nil
-  self._sent_type = nil
+  answer(self, nil, nil)
 end
 
 --- wire.http:send(body, content_type?): responds with these bytes instead of the JSON result.
@@ -397,9 +417,8 @@ function Http:send(body, content_type)
     end
     check_value("wire.http:send: content_type", content_type)
   end
-  self._sent = true
-  self._sent_body = body
-  self._sent_type = content_type
+  if self._answered then answered_already("send") end
+  answer(self, body, content_type)
 end
 
 --- The extra header lines set by the function, as one string, or nil.

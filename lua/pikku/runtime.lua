@@ -153,7 +153,15 @@ end
 local NO_BODY = { [204] = true, [205] = true, [304] = true }
 
 local function finish(h, ok, res)
-  if h._done then return end
+  if h._done then
+    -- answered early by send/redirect: an error after that reaches the log, not the client
+    if not ok and h._answered then
+      local tb = last_traceback
+      last_traceback = nil
+      core_log_error(h._rid or core_gen_id(), "after the response was sent: " .. tostring(tb or res))
+    end
+    return
+  end
   h._done = true
   local on_finish = h._on_finish   -- a channel call (pikku.channel) answers in its own way
   if on_finish then
@@ -194,6 +202,9 @@ local function finish(h, ok, res)
   if NO_BODY[status] then body, ctype = nil, nil end
   respond(handle, status, body, ctype, extra_lines(h), nil)
 end
+
+-- wire.http:send and redirect answer at once; the function goes on, and its return is not sent.
+http.answer_now = function(h) finish(h, true, nil) end
 
 -- The body of every runner coroutine: run a call, say DONE, wait for the next one.
 -- fn is the plan's entry: the function itself for a fast plan, else the pipeline.
