@@ -478,6 +478,8 @@ int luaopen_pikku_core(lua_State *L) {
   lua_setfield(L, -2, "test");
   lua_pushstring(L, o->app_dir);
   lua_setfield(L, -2, "app_dir");
+  lua_pushstring(L, o->api_docs);   /* --api-docs PATH|off, or nil (pikku.api_docs decides) */
+  lua_setfield(L, -2, "api_docs");
   lua_pushinteger(L, h->worker);
   lua_setfield(L, -2, "worker");
   lua_pushstring(L, PIKKU_VERSION);

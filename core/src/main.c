@@ -5,6 +5,7 @@
 #include "master.h"
 #include "options.h"
 #include "test_cmd.h"
+#include "tool_cmd.h"
 
 int main(int argc, char **argv) {
   static pk__options o;
@@ -18,6 +19,10 @@ int main(int argc, char **argv) {
   if (o.command == PK_CMD_TEST) {
     pk__log_setup(o.log_format, 0, 1);
     return pk__test_run(&o);
+  }
+  if (o.command == PK_CMD_CODEGEN || o.command == PK_CMD_ROUTES) {
+    pk__log_setup(o.log_format, 0, 1);
+    return pk__tool_run(&o);
   }
   pk__log_setup(o.log_format, o.access_log, 0);
   return pk__master_run(&o);

@@ -1,4 +1,4 @@
-/* options.c: parses `pikku serve APP_DIR [flags]`, `pikku --help` and `pikku version`. */
+/* options.c: parses `pikku serve APP_DIR [flags]`, `pikku test|codegen|routes APP_DIR`, `pikku --help` and `pikku version`. */
 #include "options.h"
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +10,10 @@
 const char pk__usage[] =
   "usage: pikku serve APP_DIR [options]\n"
   "       pikku test APP_DIR     runs APP_DIR/tests/*_test.lua inside the host, no server\n"
+  "       pikku codegen APP_DIR --out DIR [--check OLD_DIR]\n"
+  "                              writes openapi.json, client.ts and client.lua (docs/codegen.md);\n"
+  "                              --check lists what would break clients of OLD_DIR's output\n"
+  "       pikku routes APP_DIR   every wiring of the app as a table\n"
   "       pikku version | pikku --help\n"
   "\n"
   "Serves the Lua app in APP_DIR (its app.lua wires functions to routes).\n"
@@ -21,6 +25,8 @@ const char pk__usage[] =
   "  --dev                    development mode: error details in responses\n"
   "  --log-format text|json   log line format (default text)\n"
   "  --no-access-log          no line per request\n"
+  "  --api-docs PATH|off      serve GET /openapi.json and the API page at PATH (default: at\n"
+  "                           /docs under --dev, off otherwise)\n"
   "  --max-header-size BYTES  request line + headers (default 16384; over: 431)\n"
   "  --max-body-size BYTES    request body (default 1048576; over: 413)\n"
   "  --max-uri-size BYTES     request target (default 8192; over: 414)\n"
@@ -65,6 +71,8 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { o->command = PK_CMD_VERSION; return 0; }
   if (!strcmp(cmd, "test")) { o->command = PK_CMD_TEST; o->test = 1; }
   else if (!strcmp(cmd, "serve")) o->command = PK_CMD_SERVE;
+  else if (!strcmp(cmd, "codegen")) { o->command = PK_CMD_CODEGEN; o->test = 1; }
+  else if (!strcmp(cmd, "routes")) { o->command = PK_CMD_ROUTES; o->test = 1; }
   else { snprintf(err, errlen, "unknown command \"%s\" (try: pikku --help)", cmd); return -EINVAL; }
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
@@ -85,6 +93,14 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     if (!strcmp(a, "--host")) {
       if (!v || !*v) { snprintf(err, errlen, "--host needs an address"); return -EINVAL; }
       o->host = v; i++; continue;
+    }
+    if (!strcmp(a, "--out") || !strcmp(a, "--check") || !strcmp(a, "--api-docs")) {
+      if (!v || !*v) { snprintf(err, errlen, "%s needs a %s", a, strcmp(a, "--api-docs") ? "directory" : "path or off"); return -EINVAL; }
+      if (!strcmp(a, "--api-docs")) o->api_docs = v;
+      else if (o->command != PK_CMD_CODEGEN) { snprintf(err, errlen, "%s belongs to pikku codegen", a); return -EINVAL; }
+      else if (!strcmp(a, "--out")) o->out_dir = v;
+      else o->check_dir = v;
+      i++; continue;
     }
     if (!strcmp(a, "--log-format")) {
       if (v && !strcmp(v, "json")) o->log_format = PK_LOG_JSON;
@@ -117,6 +133,14 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     o->app_dir = a;
   }
   if (!o->app_dir) { snprintf(err, errlen, "%s needs an APP_DIR (a folder with app.lua)", cmd); return -EINVAL; }
+  if (o->command == PK_CMD_CODEGEN && !o->out_dir && !o->check_dir) {
+    snprintf(err, errlen, "codegen needs --out DIR (where to write) or --check OLD_DIR (what to compare with)");
+    return -EINVAL;
+  }
+  if (o->api_docs && o->api_docs[0] != '/' && strcmp(o->api_docs, "off")) {
+    snprintf(err, errlen, "--api-docs must be a path starting with '/' or off, got \"%s\"", o->api_docs);
+    return -EINVAL;
+  }
   char path[4096];
   struct stat st;
   if (stat(o->app_dir, &st) || !S_ISDIR(st.st_mode)) {

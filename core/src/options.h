@@ -3,7 +3,7 @@
 #define PK_OPTIONS_H
 #include "http_parser.h"
 
-enum { PK_CMD_SERVE, PK_CMD_HELP, PK_CMD_VERSION, PK_CMD_TEST };
+enum { PK_CMD_SERVE, PK_CMD_HELP, PK_CMD_VERSION, PK_CMD_TEST, PK_CMD_CODEGEN, PK_CMD_ROUTES };
 
 typedef struct pk__options {
   int command;
@@ -17,6 +17,9 @@ typedef struct pk__options {
   int access_log;
   int sched_batch;       /* --sched batch: workers run under SCHED_BATCH */
   pk__limits limits;
+  const char *out_dir;   /* codegen --out DIR */
+  const char *check_dir; /* codegen --check OLD_DIR */
+  const char *api_docs;  /* serve --api-docs PATH|off: the API page (NULL: on at /docs under --dev only) */
 } pk__options;
 
 /* Parses argv. Returns 0, or -EINVAL (-ENOENT: no app.lua) with a one-line message in err (exit code 2). */

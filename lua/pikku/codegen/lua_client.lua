@@ -1,0 +1,1 @@
+return { generate = function() return "" end }
