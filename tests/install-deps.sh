@@ -6,7 +6,7 @@ MODE="${1:-test}"
 PKGS=(cmake make gcc pkg-config libluajit2-5.1-dev libuv1-dev node-llhttp lua-cjson-dev libssl-dev
       libsqlite3-dev zlib1g-dev)
 if [ "$MODE" != run ]; then
-  PKGS+=(libcmocka-dev curl nodejs npm python3 python3-websockets chromium luarocks clang libclang-rt-14-dev)
+  PKGS+=(libcmocka-dev curl nodejs npm python3 python3-websockets chromium luarocks clang libclang-rt-14-dev luajit2)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
@@ -27,10 +27,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}"
 fi
 
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# npm ci in $1 when its node_modules is missing or older than its package-lock.json
+npm_ci() {
+  if [ -f "$1/package-lock.json" ] && { [ ! -f "$1/node_modules/.package-lock.json" ] \
+       || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; }; then
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error "${@:2}")
+  fi
+}
+
+# The API page's files (Swagger UI, served by the host at --api-docs PATH: docs/codegen.md). `run`
+# installs them when npm is there; without them the page says how to install them.
+if command -v npm >/dev/null 2>&1; then
+  npm_ci "$ROOT/lua/pikku/docs_ui" --ignore-scripts
+elif [ "$MODE" = run ]; then
+  echo "npm not installed: the API page (--api-docs) will say how to install its files" >&2
+fi
+
 [ "$MODE" = run ] && exit 0
 
-# npm packages of the integration tests (the WebSocket client `ws`), installed once
-TESTS_DIR="$(cd "$(dirname "$0")" && pwd)/integration"
-if [ -f "$TESTS_DIR/package-lock.json" ] && [ ! -d "$TESTS_DIR/node_modules/ws" ]; then
-  (cd "$TESTS_DIR" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# npm packages of the integration tests: the WebSocket client `ws`; tsc, esbuild and an OpenAPI
+# validator for the generated clients
+npm_ci "$ROOT/tests/integration"

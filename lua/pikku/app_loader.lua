@@ -317,6 +317,7 @@ function M.load(app_dir, ctx)
   if app_dir == "" then app_dir = "." end
   local file = app_dir .. "/app.lua"
   run_app(file)
+  require("pikku.api_docs").wire(pikku._registry, core)   -- GET /openapi.json and the API page, when on
 
   local reg = pikku._registry
   local app = { routes = {} }
