@@ -42,6 +42,7 @@ M.login = pikku.func {
   auth = false,
   input = schemas.LoginInput,
   output = schemas.LoginOutput,
+  errors = { "Unauthorized" },   -- bad credentials (for the generated docs and clients)
   func = function(services, data, wire)
     local user = M.check_credentials(services, data.username, data.password)
     local session = { userId = user.id, role = user.role }

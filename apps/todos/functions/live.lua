@@ -38,6 +38,7 @@ M.auth = pikku.func {
   title = "Log this connection in: every later message on it has the user's session",
   tags = { "auth", "channel" },
   auth = false,
+  errors = { "Unauthorized" },
   input = schemas.LoginInput,
   output = {
     type = "object",

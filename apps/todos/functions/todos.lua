@@ -62,6 +62,7 @@ M.create_todo = pikku.func {
   title = "Create a todo",
   tags = { "todos" },
   auth = false,
+  errors = { "NotFound" },   -- an unknown userId
   input = schemas.CreateTodoInput,
   output = schemas.CreateTodoOutput,
   func = function(services, data, wire)

@@ -425,7 +425,7 @@ function M.inprocess_websocket()
     local conn = require("pikku.runtime").channel { path = path, headers = headers }
     if conn.closed then return nil, "the channel refused the connection: " .. tostring(conn.closed.code) end
     return {
-      send = function(_, text) return conn:send(text) end,
+      send = function(_, text) conn:send(text) return true end,
       receive = function(_, ms)
         local m = conn:receive(ms)
         if m == nil then return nil, conn.closed and "closed" or "timeout" end
