@@ -56,6 +56,19 @@ export async function launch({ timeout = 20000 } = {}) {
         await new Promise((r) => setTimeout(r, 100));
       }
     },
+    /** Saves a PNG screenshot of the page (the whole page when full) to file. */
+    async screenshot(file, { full = true } = {}) {
+      let clip;
+      if (full) {
+        const m = await send('Page.getLayoutMetrics');
+        const size = m.cssContentSize || m.contentSize;
+        clip = { x: 0, y: 0, width: Math.ceil(size.width), height: Math.min(Math.ceil(size.height), 8000), scale: 1 };
+      }
+      const r = await send('Page.captureScreenshot', { format: 'png', ...(clip ? { clip, captureBeyondViewport: true } : {}) });
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, Buffer.from(r.data, 'base64'));
+      return file;
+    },
     async close() {
       try { ws.close(); } catch { /* already closed */ }
       proc.kill('SIGKILL');
