@@ -59,7 +59,8 @@ local MISSING = [[<!doctype html>
 <html><head><meta charset="utf-8"><title>API page not installed</title></head>
 <body><h1>The API page's files are not installed</h1>
 <p>The host serves Swagger UI from <code>%s</code>, which does not exist.
-Install it with <code>tests/install-deps.sh</code> (or <code>cd lua/pikku/docs_ui &amp;&amp; npm ci --ignore-scripts</code>),
+Install it with <code>tests/install-deps.sh</code>
+(or <code>cd lua/pikku/docs_ui &amp;&amp; npm ci --ignore-scripts</code>),
 or point <code>PIKKU_DOCS_UI_DIR</code> at a swagger-ui-dist directory (docs/codegen.md).
 The API description itself is at <a href="%s">%s</a>.</p></body></html>
 ]]
@@ -127,7 +128,8 @@ function M.wire(reg, core)
       return format(MISSING, html_escape(dist), M.SPEC_PATH, M.SPEC_PATH)
     end
     wire.http:set_header("Content-Type", "text/html; charset=utf-8")
-    local title = html_escape((reg.config and (reg.config.title or reg.config.app)) or match(app_dir or "", "([^/]+)/*$") or "")
+    local config = reg.config or {}
+    local title = html_escape(config.title or config.app or match(app_dir or "", "([^/]+)/*$") or "")
     return format(PAGE, title, base, base, base, base)
   end, log)
   add(reg, base .. "/assets/:file", function(_, data, wire)

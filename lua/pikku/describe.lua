@@ -6,8 +6,8 @@ local schema = require "pikku.schema"
 local errors = require "pikku.errors"
 
 local type, pairs, ipairs, tostring, error, next = type, pairs, ipairs, tostring, error, next
-local format, gsub, sub, upper, lower, find, match = string.format, string.gsub, string.sub, string.upper,
-  string.lower, string.find, string.match
+local format, gsub, sub, upper, lower, match = string.format, string.gsub, string.sub, string.upper,
+  string.lower, string.match
 local sort, concat = table.sort, table.concat
 
 local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
@@ -290,7 +290,8 @@ local function security(reg)
 end
 
 --- M.app(app_dir) -> the model of the loaded app:
----   { name, title, version (config.title or config.app, config.version), operations = { op... }, channels = { ch... }, others = { ... },
+---   { name, title, version (config.title or config.app, config.version), operations = { op... },
+---     channels = { ch... }, others = { ... },
 ---     schemas = name -> JSON Schema, security = { cookie?, bearer, api_key? } or nil }
 --- op: kind ("http", "sse", "rpc"), method, route, path ("/todos/{id}"), params, id (operationId),
 ---   func_name, label, place, auth, permissions, csrf, middleware, body, raw_body, input, output,

@@ -132,7 +132,8 @@ local function compare_output(old, new, oldd, newd, path, report, depth)
   if o.any then return end
   if path ~= "" then
     if n.any or (next(o.types) and next(missing_types(n.types, o.types))) then
-      report(format('changed output field "%s": %s -> %s', path, set_text(o.types), n.any and "any" or set_text(n.types)))
+      report(format('changed output field "%s": %s -> %s', path, set_text(o.types),
+        n.any and "any" or set_text(n.types)))
     elseif o.enum and (not n.enum or next(missing_types(n.enum, o.enum))) then
       report(format('changed output field "%s": values %s -> %s', path, set_text(o.enum),
         n.enum and set_text(n.enum) or "any"))
@@ -198,7 +199,9 @@ local function compare_channels(old, new, out)
     if not n then
       out[#out + 1] = format('channel "%s": removed', cname)
     else
-      if o.route ~= n.route then out[#out + 1] = format('channel "%s": moved from %s to %s', cname, o.route, n.route) end
+      if o.route ~= n.route then
+        out[#out + 1] = format('channel "%s": moved from %s to %s', cname, o.route, n.route)
+      end
       for _, key in ipairs(sorted_keys(o.routingKeys)) do
         local ok_, nk = o.routingKeys[key], (n.routingKeys or {})[key] or {}
         for _, value in ipairs(sorted_keys(ok_)) do

@@ -59,7 +59,7 @@ local function codegen(args)
   if args.check then
     local old_text = read(args.check .. "/openapi.json")
     if not old_text then
-      error(format("--check: no openapi.json in \"%s\" (give the directory of an earlier codegen --out)", args.check), 0)
+      error(format('--check: no openapi.json in "%s" (give the directory of an earlier codegen --out)', args.check), 0)
     end
     local json = require "pikku.json"
     local old, err = json.decode(old_text)

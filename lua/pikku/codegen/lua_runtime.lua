@@ -1,4 +1,5 @@
--- The fixed part of client.lua (JSON, errors, HTTP and WebSocket transports, calls, channels), which pikku.codegen.lua_client completes.
+-- The fixed part of client.lua (JSON, errors, transports, calls, channels); lua_client adds the rest.
+-- luacheck: no max line length (the template is TypeScript / Lua source of its own)
 return [==[
 -- ---- runtime: plain LuaJIT + lua-cjson, or inside the pikku host --------------------------------
 

@@ -3,7 +3,8 @@ local M = {}
 
 local names = require "pikku.codegen.names"
 
-local ipairs, type, tostring, match, rep, concat, format = ipairs, type, tostring, string.match, string.rep, table.concat, string.format
+local ipairs, type, tostring = ipairs, type, tostring
+local match, rep, concat, format = string.match, string.rep, table.concat, string.format
 
 -- The name of a schema in the table: a named schema's own name (Todo, Todo[]), else the type name
 -- client.ts gives it (<OperationId>Input), "-" when there is none.

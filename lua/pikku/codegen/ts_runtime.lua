@@ -1,4 +1,5 @@
--- The fixed part of client.ts (errors, HTTP over fetch, channels over WebSocket), which pikku.codegen.ts_client completes.
+-- The fixed part of client.ts (errors, HTTP over fetch, channels over WebSocket); ts_client adds the rest.
+-- luacheck: no max line length (the template is TypeScript / Lua source of its own)
 return [==[
 // ---- runtime: no dependency beyond fetch and WebSocket ---------------------------------------
 

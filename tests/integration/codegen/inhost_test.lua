@@ -1,5 +1,6 @@
 -- The generated client.lua inside the host (copied into a copy of apps/todos as todos_client.lua):
 -- in-process HTTP and channel transports under pikku test.
+-- luacheck: globals describe it expect
 local client = require "todos_client"
 
 describe("client.lua inside pikku test", function()
