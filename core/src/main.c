@@ -1,4 +1,4 @@
-/* main.c: the `pikku` command: parses the command line and starts the master. */
+/* main.c: the `pikku` command: parses the command line and starts the master, or runs a command without serving. */
 #include <stdio.h>
 #include <string.h>
 #include "log.h"
