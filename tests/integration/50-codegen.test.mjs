@@ -124,6 +124,25 @@ describe('pikku codegen apps/todos', () => {
     assert.match(r.stdout, /ts client scenario passed/);
   });
 
+  test('client.ts channel: after the connection drops it reconnects, authenticates again and keeps its subscriptions', async () => {
+    fs.copyFileSync(path.join(CODEGEN_DIR, 'reconnect.ts'), path.join(out, 'reconnect.ts'));
+    const js = bundle(out, 'reconnect.ts', 'reconnect.mjs', { format: 'esm', platform: 'neutral' });
+    const { run } = await import(js);
+    const { default: WebSocket } = await import(path.join(NODE_MODULES, 'ws/wrapper.mjs'));
+    const solo = await startServer({ app: TODOS, workers: 1, env: { PIKKU_TODOS_DB: path.join(dbDir, 'solo.db') } });
+    const steps = [];
+    try {
+      const drop = async () => {   // the worker holding the connection dies; the master starts another
+        const [pid] = solo.workerPids();
+        process.kill(pid, 'SIGKILL');
+      };
+      await run(solo.base, WebSocket, drop, (s) => steps.push(s));
+    } finally {
+      await solo.stop();
+    }
+    assert.deepEqual(steps, ['subscribed', 'reconnected', 'event after reconnect']);
+  });
+
   test('client.lua from plain LuaJIT (curl + FFI WebSocket) runs the same scenario', { skip: !haveLuajit && 'luajit not installed' }, () => {
     const r = spawnSync('luajit', [path.join(CODEGEN_DIR, 'scenario.lua'), out, srv.base], { encoding: 'utf8', timeout: 60000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
