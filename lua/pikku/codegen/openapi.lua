@@ -3,11 +3,10 @@ local M = {}
 
 local json_out = require "pikku.codegen.json_out"
 local schema_out = require "pikku.codegen.schema_out"
-local describe = require "pikku.describe"
 
-local type, pairs, ipairs, tostring, next = type, pairs, ipairs, tostring, next
+local type, pairs, ipairs, tostring, next, select = type, pairs, ipairs, tostring, next, select
 local format, lower, match = string.format, string.lower, string.match
-local sort, concat = table.sort, table.concat
+local sort, concat, remove = table.sort, table.concat, table.remove
 
 local array = json_out.array
 local COMPONENTS = schema_out.COMPONENTS
@@ -123,8 +122,8 @@ local function request_body(op, model, components)
   if not op.body then return nil end
   local ctx = ctx_for(op, "input", model, components)
   local input = op.input and schema_out.normalize(op.input, ctx) or { type = "object" }
-  local _, req = {}, {}
-  if op.input then _, req = M.flat_properties(op.input, model.schemas) end
+  local req = {}
+  if op.input then req = select(2, M.flat_properties(op.input, model.schemas)) end
   for _, p in ipairs(op.params) do req[p] = nil end
   local required = next(req) ~= nil
   local s = input
@@ -141,7 +140,7 @@ local function request_body(op, model, components)
     for _, k in ipairs(input.required or {}) do r[#r + 1] = k end
     for _, name in ipairs(op.params) do
       p[name] = nil
-      for i = #r, 1, -1 do if r[i] == name then table.remove(r, i) end end
+      for i = #r, 1, -1 do if r[i] == name then remove(r, i) end end
     end
     s.properties = p
     s.required = #r > 0 and r or nil
@@ -293,5 +292,4 @@ function M.generate(model)
   return json_out.encode(M.build(model))
 end
 
-M.describe = describe
 return M

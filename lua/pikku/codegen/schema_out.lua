@@ -164,16 +164,4 @@ function M.component_name(ref)
   return type(ref) == "string" and match(ref, "^#/components/schemas/(.+)$") or nil
 end
 
---- M.resolve(s, components, depth?) -> s with a top-level $ref followed (to the component's schema).
-function M.resolve(s, components)
-  local seen = 0
-  while type(s) == "table" and s["$ref"] and seen < 20 do
-    local n = M.component_name(s["$ref"])
-    if not n or type(components[n]) ~= "table" then break end
-    s = components[n]
-    seen = seen + 1
-  end
-  return s
-end
-
 return M

@@ -88,7 +88,7 @@ local function op_types(out, op, model, base)
   return base .. "Input", base .. "Output"
 end
 
-local function components(out, doc, model)
+local function components(out, doc)
   local comps = doc.components.schemas
   for _, name in ipairs(sorted_keys(comps)) do
     if name ~= openapi.ERROR_SCHEMA and name ~= openapi.VALIDATION_SCHEMA then
@@ -98,7 +98,6 @@ local function components(out, doc, model)
           ts_types.expr(s, format('schema "%s"', name)))
     end
   end
-  local _ = model
 end
 
 local function error_table(out)
@@ -208,7 +207,7 @@ function M.generate(model, doc)
   out[#out + 1] = "// ---- errors of the server ------------------------------------------------------------------\n"
   error_table(out)
   out[#out + 1] = "\n" .. section("named schemas")
-  components(out, doc, model)
+  components(out, doc)
   local types, methods, rpc_rows, classes, factories = {}, {}, {}, {}, {}
   http_methods(model, types, methods, rpc_rows)
   channel_classes(model, types, classes, factories)
