@@ -25,6 +25,10 @@ typedef struct pk__ws {
   int ping_out;                   /* private: a ping waits for its pong */
   int doomed;                     /* private: over its send limit, closed at the end of the turn */
   uint64_t last_seen_ms;          /* private: last frame from the client (SSE: last event sent) */
+  uint64_t msg_start_ms;          /* private: when the client began the message still open (its
+                                     first frame), for the completion deadline (ws_conn.c) */
+  uint32_t msg_seen;              /* private: the parser's msg_begun then */
+  int feeding;                    /* private: the parser runs (its callbacks may close) */
   size_t pong_at, pong_len;       /* private: the last pong queued: where it is in the conn's out */
   uint64_t pong_taken;            /* private: the conn's out_taken then (ws_conn.c on_ping) */
   size_t out_part;                /* private: bytes at the head of the conn's out that end a frame
