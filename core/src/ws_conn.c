@@ -434,6 +434,7 @@ void pk__channel_deliver(const char *topic, size_t tlen, const char *data, size_
 }
 
 int pk__channel_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid) {
+  if (tlen > PK__WS_MAX_TOPIC_LEN) return -ENAMETOOLONG;
   /* the hub first: a publish the other workers cannot take (their queue is full) reaches no one */
   int rc = pk__hub_publish(topic, tlen, data, dlen, exclude_cid);   /* a no-op without a hub (pikku test) */
   if (rc < 0) return rc;

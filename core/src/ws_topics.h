@@ -52,10 +52,16 @@ const char *pk__ws_kv_get(const pk__ws *ws, const char *key, size_t *vlen);
 /* Why a subscribe over the limit is refused (the runtime makes it a 429). */
 #define PK__WS_TOO_MANY_TOPICS \
   "a connection may subscribe to at most " PK__WS_XSTR(PK__WS_MAX_TOPICS) " topics (unsubscribe some first)"
+/* A topic name is at most PK__WS_MAX_TOPIC_LEN bytes: a subscriber's topics are kept for as long
+ * as it holds them, so a name is small. Longer: -ENAMETOOLONG from subscribe, unsubscribe and
+ * publish (pk__channel_publish); the hub neither sends nor takes one (hub.c, hub_client.c). */
+#define PK__WS_MAX_TOPIC_LEN 256
+/* Why a topic name over the limit is refused (the runtime makes it a 400). */
+#define PK__WS_TOPIC_TOO_LONG "a topic name may be at most " PK__WS_XSTR(PK__WS_MAX_TOPIC_LEN) " bytes"
 int pk__topic_subscribe(struct pk__conn *c, pk__ws *ws, const char *topic, size_t len);
 int pk__topic_unsubscribe(pk__ws *ws, const char *topic, size_t len);
-/* Calls fn(conn, arg) for every subscriber of topic except the connection with exclude_cid.
- * fn must not subscribe or unsubscribe. Returns the number of calls. */
+/* Calls fn(conn, arg) for every subscriber of topic except the connection with exclude_cid (none
+ * for a name over the limit). fn must not subscribe or unsubscribe. Returns the number of calls. */
 int pk__topic_each(const char *topic, size_t len, double exclude_cid,
                    void (*fn)(struct pk__conn *, void *), void *arg);
 #endif
