@@ -57,6 +57,7 @@ build = {
     ["pikku.request_handle"] = "lua/pikku/request_handle.lua",
     ["pikku.runtime"] = "lua/pikku/runtime.lua",
     ["pikku.schema"] = "lua/pikku/schema.lua",
+    ["pikku.secret_file"] = "lua/pikku/secret_file.lua",
     ["pikku.secrets"] = "lua/pikku/secrets.lua",
     ["pikku.sqlite"] = "lua/pikku/sqlite.lua",
     ["pikku.testing"] = "lua/pikku/testing.lua",

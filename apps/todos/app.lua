@@ -8,28 +8,19 @@ local auth = require "functions.auth"
 local live = require "functions.live"
 require "functions.greet"   -- declares greet (expose = true): the runtime serves POST /rpc/greet
 
-local env = pikku.env
-
--- This folder (as the server was given it), for the default database path.
-local APP_DIR = (debug.getinfo(1, "S").source:match("^@(.*)/app%.lua$")) or "."
-
-local SECRET = env("TODOS_SECRET", "dev-secret-change-me")
-
--- Under `pikku test` the default database is a fresh temporary file (removed at the end), never
--- the app's own.
-local TESTING = require("pikku.core").test == true
-local DEFAULT_DB = TESTING and os.tmpname() or APP_DIR .. "/todos.db"
+-- PIKKU_TODOS_DB and TODOS_SECRET, or their defaults: settings.lua.
+local settings = require "settings"
 
 pikku.config {
   app = "todos",
-  db_path = env("PIKKU_TODOS_DB", DEFAULT_DB),
+  db_path = settings.db_path,
 }
 
 -- Sessions: a signed cookie (set by login) or a bearer JWT (returned by login), same secret.
 -- CSRF applies to state-changing requests that carry the cookie.
 pikku.auth {
-  cookie = { name = "pikku_session", secrets = { SECRET } },
-  jwt = { secrets = { SECRET }, expires_in = 3600 },
+  cookie = { name = "pikku_session", secrets = { settings.secret } },
+  jwt = { secrets = { settings.secret }, expires_in = 3600 },
   csrf = true,
 }
 
@@ -37,7 +28,8 @@ pikku.auth {
 -- the process that uses it; init() creates and seeds the file, then closes its connection.
 pikku.singleton_services(function(config)
   local store = Store.new {
-    path = config.db_path, hash = password.hash, temporary = TESTING and config.db_path == DEFAULT_DB,
+    path = config.db_path, hash = password.hash,
+    temporary = settings.testing and config.db_path == settings.default_db,
   }
   store:init()
   return { store = store }

@@ -142,9 +142,10 @@ static void queue_resume(pk__conn *c) {
 
 static void on_close(uv_handle_t *h) {
   pk__conn *c = (pk__conn *)h->data;
-  pk__http_parser_free(&c->parser);
+  pk__http_parser_free(&c->parser);   /* and the body's share of the input budget */
   pk__buf_free(&c->out);
   pk__buf_free(&c->pending_in);
+  pk__input_release(&pk__W->input, &c->pending_held);
   free(c);
 }
 
@@ -196,6 +197,9 @@ static void start_linger(pk__conn *c) {
   c->lingering = 1;
   c->deadline_ms = pk__worker_now_ms() + LINGER_MS;
   c->shutdown_req.data = c;
+  /* a WebSocket is still reading (uv_read_start would fail with EALREADY, and closing at once with
+   * the client's bytes unread resets the connection: the close frame just written is lost) */
+  uv_read_stop((uv_stream_t *)&c->tcp);
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) ||
       uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read))
     pk__conn_close(c);
@@ -494,10 +498,14 @@ static void feed(pk__conn *c, char *data, size_t len) {
     data += used;
     len -= used;
     if (rc == PK_FEED_ERROR) {
+      /* a 503 (the input budget is in use, or memory ran out) passes: the client may try again */
+      static const char retry[] = "Retry-After: 5\r\n";
+      int busy = c->parser.error_status == 503;
       c->keep_alive = 0;
       c->linger = 1;
       if (c->parser.state != PK_PS_HANDLER)
-        pk__conn_respond_error(c, c->parser.error_status, c->parser.error_message, NULL, 0);
+        pk__conn_respond_error(c, c->parser.error_status, c->parser.error_message, busy ? retry : NULL,
+                               busy ? sizeof retry - 1 : 0);
       else
         c->close_after = 1;
       uv_read_stop((uv_stream_t *)&c->tcp);
@@ -515,6 +523,8 @@ static void feed(pk__conn *c, char *data, size_t len) {
       if (c->req_handle) {               /* a handler answers later: keep the rest for then */
         c->paused = 1;
         pk__buf_append(&c->pending_in, data, len);
+        /* at most one read, already in memory: counted against the budget, never refused */
+        pk__input_charge(&pk__W->input, &c->pending_held, len);
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->deadline_ms = 0;
         c->deadline_state = PK_PS_HANDLER;
@@ -563,9 +573,12 @@ static void resume(pk__conn *c) {
     pk__http_parser_resume(&c->parser);
     if (c->pending_in.len) {
       pk__buf kept = c->pending_in;       /* feed from a private copy: feed may append again */
+      uint64_t kept_held = c->pending_held;
       pk__buf_init(&c->pending_in);
+      c->pending_held = 0;
       feed(c, kept.data, kept.len);
       pk__buf_free(&kept);
+      pk__input_release(&pk__W->input, &kept_held);
       if (c->paused || c->closing) return;
     } else {
       set_deadline(c);
@@ -642,6 +655,7 @@ void pk__conn_accept(pk__worker *w) {
   uv_tcp_nodelay(&c->tcp, 1);
   warn_if_few_fds(c);
   pk__http_parser_init(&c->parser, &w->opts->limits, on_request, on_continue, c);
+  c->parser.budget = &w->input;
   pk__buf_init(&c->out);
   pk__buf_init(&c->pending_in);
   c->next = w->conns;
@@ -666,6 +680,7 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
       c->linger = 1;
       pk__conn_respond_error(c, 408, st == PK_PS_HEADERS ? "Timed out reading the request headers"
                                                      : "Timed out reading the request body", NULL, 0);
+      pk__http_parser_drop_body(&c->parser);   /* its share of the input budget too, not at close */
       c->parser.state = PK_PS_IDLE;   /* after the answer: its log line names a body's method */
       uv_read_stop((uv_stream_t *)&c->tcp);
       c->deadline_ms = 0;

@@ -14,6 +14,7 @@ typedef struct pk__conn {
   pk__http_parser parser;       /* private */
   pk__buf out;                  /* private: response bytes not yet written */
   pk__buf pending_in;           /* private: bytes read while a request was being handled */
+  uint64_t pending_held;        /* private: pending_in's share of the worker's input budget */
   uint32_t slot;                /* read-only: index in the worker's slot table */
   double req_handle;            /* read-only: handle of the request in a Lua handler, 0 if none */
   pk__host *req_host;           /* private: the state that request pins */

@@ -15,20 +15,48 @@ void pk__limits_default(pk__limits *l) {
   l->ws_send_buffer = 4194304;
   l->ws_ping_ms = 30000;
   l->worker_timeout_ms = 30000;
+  l->max_input_buffer = 64ull * 1024 * 1024;
 }
+
+/* A body buffer bigger than this (or grown for a Content-Length over it) is freed once its request
+ * was handed on or refused, so a keep-alive connection that once sent a big body does not keep the
+ * memory while it idles. */
+#define BODY_KEEP 16384
+#define BUSY_MESSAGE "Server busy: the worker's memory for request bodies is in use (try again later)"
 
 static pk__http_parser *P(llhttp_t *ll) { return (pk__http_parser *)ll->data; }
 
+static void release_body(pk__http_parser *p) {
+  if (p->req.body.len > BODY_KEEP || p->req.content_length > BODY_KEEP) pk__buf_free(&p->req.body);
+  else pk__buf_reset(&p->req.body);
+  pk__input_release(p->budget, &p->reserved);
+}
+
+void pk__http_parser_drop_body(pk__http_parser *p) { release_body(p); }
+
+/* Every error closes the connection: the body read so far is of no use any more. */
 static int fail(pk__http_parser *p, int status, const char *msg) {
   if (!p->error_status) { p->error_status = status; p->error_message = msg; }
+  release_body(p);
   return -1;
+}
+
+/* Bodies are buffered in memory, under the worker's budget: room for the body to reach total
+ * bytes is reserved before its bytes are read (the whole Content-Length once the head is
+ * complete; a chunked body chunk by chunk, by each chunk's announced size), and the buffer is
+ * grown to it at once. Over the budget: 503. */
+static int reserve_body(pk__http_parser *p, uint64_t total) {
+  if (pk__input_reserve(p->budget, &p->reserved, total)) return fail(p, 503, BUSY_MESSAGE);
+  if (total > p->req.body.len && pk__buf_reserve(&p->req.body, (size_t)(total - p->req.body.len)))
+    return fail(p, 503, "Out of memory");
+  return 0;
 }
 
 static int on_message_begin(llhttp_t *ll) {
   pk__http_parser *p = P(ll);
   pk__request *r = &p->req;
   pk__buf_reset(&r->head);
-  pk__buf_reset(&r->body);
+  release_body(p);
   r->url_len = 0;
   r->nheaders = 0;
   r->expect_continue = 0;
@@ -171,6 +199,7 @@ static int on_headers_complete(llhttp_t *ll) {
   if (ll->flags & F_CONTENT_LENGTH) {
     r->content_length = (int64_t)ll->content_length;
     if (ll->content_length > p->limits->max_body) return fail(p, 413, "Payload too large");
+    if (ll->content_length && reserve_body(p, ll->content_length)) return -1;   /* before any 100 Continue */
   }
   size_t n;
   const char *v = pk__request_header(r, "expect", 6, &n);
@@ -197,6 +226,7 @@ static int on_body(llhttp_t *ll, const char *at, size_t len) {
 static int on_chunk_header(llhttp_t *ll) {
   pk__http_parser *p = P(ll);
   if (ll->content_length > p->limits->max_body - p->req.body.len) return fail(p, 413, "Payload too large");
+  if (ll->content_length && reserve_body(p, p->req.body.len + ll->content_length)) return -1;
   return 0;
 }
 
@@ -204,6 +234,7 @@ static int on_message_complete(llhttp_t *ll) {
   pk__http_parser *p = P(ll);
   p->state = PK_PS_HANDLER;
   int later = p->on_request ? p->on_request(p, &p->req) : 0;
+  release_body(p);   /* handed on (the handler has its own copy): its share of the budget goes back */
   if (later) return HPE_PAUSED;
   if (p->state == PK_PS_HANDLER) p->state = PK_PS_IDLE;
   return 0;
@@ -236,6 +267,7 @@ void pk__http_parser_init(pk__http_parser *p, const pk__limits *l, pk__on_reques
 void pk__http_parser_free(pk__http_parser *p) {
   pk__buf_free(&p->req.head);
   pk__buf_free(&p->req.body);
+  pk__input_release(p->budget, &p->reserved);
 }
 
 static int tchar(unsigned char ch) {   /* RFC 9110 section 5.6.2: the characters of a token */
@@ -290,6 +322,7 @@ int pk__http_parser_feed(pk__http_parser *p, const char *data, size_t len, size_
     p->error_status = 400;
     p->error_message = "Malformed HTTP request";
   }
+  release_body(p);   /* llhttp's own errors (a bad chunk) come here without fail() */
   return PK_FEED_ERROR;
 }
 

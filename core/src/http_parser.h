@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <llhttp.h>
 #include "buf.h"
+#include "input_budget.h"
 
 #define PK_MAX_HEADERS 100
 
@@ -13,13 +14,16 @@ typedef struct pk__limits {
   size_t max_body;              /* body bytes -> 413 */
   size_t max_uri;               /* request target bytes -> 414 */
   uint64_t header_timeout_ms;   /* first byte to end of headers -> 408 */
-  uint64_t body_timeout_ms;     /* end of headers to end of body -> 408 */
+  uint64_t body_timeout_ms;     /* end of headers to end of body -> 408; a WebSocket message's
+                                   first frame to its end -> close 1008 (ws_conn.c) */
   uint64_t idle_timeout_ms;     /* keep-alive wait for the next request -> close */
   uint64_t drain_timeout_ms;    /* SIGTERM: longest wait for in-flight requests */
   uint64_t ws_max_message;      /* WebSocket message bytes -> close 1009 */
   uint64_t ws_send_buffer;      /* WebSocket bytes queued to a client that does not read -> close 1008 */
   uint64_t ws_ping_ms;          /* WebSocket idle time before a server ping; no answer in as long -> close */
   uint64_t worker_timeout_ms;   /* a worker whose loop is stuck this long is killed and restarted (0: never) */
+  uint64_t max_input_buffer;    /* a worker's request bodies being read + partial WebSocket messages,
+                                   together -> 503 / close 1013 (input_budget.h) */
 } pk__limits;
 
 void pk__limits_default(pk__limits *l);
@@ -47,7 +51,8 @@ typedef struct pk__http_parser pk__http_parser;
 /* Called when a request is complete: return 0 if it was answered already, 1 if the answer comes
  * later (the parser then pauses until pk__http_parser_resume). */
 typedef int (*pk__on_request)(pk__http_parser *p, pk__request *req);
-/* Called when headers ask for "Expect: 100-continue" and the body is within limits. */
+/* Called when headers ask for "Expect: 100-continue" and the body is within limits and its
+ * Content-Length has been reserved (an over-budget body gets its 503 without a 100 Continue). */
 typedef void (*pk__on_continue)(pk__http_parser *p);
 
 struct pk__http_parser {
@@ -55,6 +60,8 @@ struct pk__http_parser {
   llhttp_settings_t settings;   /* private */
   pk__request req;              /* read-only: the request being parsed or handled */
   const pk__limits *limits;
+  pk__input_budget *budget;     /* public: the budget bodies are read under (NULL: none); set after init */
+  uint64_t reserved;            /* private: the body's share of the budget */
   int state;                    /* read-only: PK_PS_* */
   int error_status;             /* read-only: after PK_FEED_ERROR, the status to answer */
   const char *error_message;    /* read-only: after PK_FEED_ERROR */
@@ -79,6 +86,10 @@ void pk__http_parser_free(pk__http_parser *p);
  * error_status and close. */
 int pk__http_parser_feed(pk__http_parser *p, const char *data, size_t len, size_t *used);
 void pk__http_parser_resume(pk__http_parser *p);
+/* Drops the body read so far and gives its share of the budget back (a request refused before its
+ * body was all read: the 408 of a stalled body). Bodies are dropped by the parser itself once their
+ * request was handed to on_request, and on every error it reports. */
+void pk__http_parser_drop_body(pk__http_parser *p);
 
 /* Finds a header (case-insensitive). Returns its value and sets *len, or NULL. */
 const char *pk__request_header(const pk__request *r, const char *name, size_t nlen, size_t *len);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "log.h"
+#include "ws_topics.h"
 
 static void put32(char *p, uint32_t v) {
   p[0] = (char)(v >> 24); p[1] = (char)(v >> 16); p[2] = (char)(v >> 8); p[3] = (char)v;
@@ -19,6 +20,7 @@ static void put64(char *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p 
 static uint64_t get64(const char *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 int pk__hub_encode_publish(pk__buf *out, const pk__hub_msg *m) {
+  if (m->tlen > PK__WS_MAX_TOPIC_LEN) return -ENAMETOOLONG;
   if (m->tlen > PK_HUB_MAX_FRAME || m->dlen > PK_HUB_MAX_FRAME ||
       PK_HUB_PUBLISH_FIXED + m->tlen + m->dlen > PK_HUB_MAX_FRAME)
     return -EMSGSIZE;
@@ -48,6 +50,7 @@ int pk__hub_parse_publish(const pk__hub_frame *f, pk__hub_msg *m) {
   memcpy(&m->exclude, &xbits, sizeof xbits);
   m->tlen = get32(b + 20);
   if (m->tlen > f->body_len - (PK_HUB_PUBLISH_FIXED - 1)) return -EPROTO;
+  if (m->tlen > PK__WS_MAX_TOPIC_LEN) return -EPROTO;   /* no worker sends one: not forwarded */
   m->topic = b + 24;
   m->data = m->topic + m->tlen;
   m->dlen = f->body_len - (PK_HUB_PUBLISH_FIXED - 1) - m->tlen;

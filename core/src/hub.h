@@ -34,9 +34,11 @@ typedef struct pk__hub_msg {
   size_t dlen;
 } pk__hub_msg;
 
-/* Appends the PUBLISH frame for m to out. Returns 0, -EMSGSIZE (over PK_HUB_MAX_FRAME) or -ENOMEM. */
+/* Appends the PUBLISH frame for m to out. Returns 0, -ENAMETOOLONG (a topic over
+ * PK__WS_MAX_TOPIC_LEN, ws_topics.h), -EMSGSIZE (over PK_HUB_MAX_FRAME) or -ENOMEM. */
 int pk__hub_encode_publish(pk__buf *out, const pk__hub_msg *m);
-/* Reads the fields of a PUBLISH frame; the pointers point into the frame. Returns 0 or -EPROTO. */
+/* Reads the fields of a PUBLISH frame; the pointers point into the frame. Returns 0 or -EPROTO
+ * (also for a topic over PK__WS_MAX_TOPIC_LEN: such a frame is neither routed nor delivered). */
 int pk__hub_parse_publish(const pk__hub_frame *f, pk__hub_msg *m);
 
 /* Splits a byte stream into frames, however the bytes were cut by reads. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "hub.h"
 #include "log.h"
+#include "ws_topics.h"
 
 void (*pk__hub_deliver)(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude);
 void (*pk__hub_lost)(void);
@@ -82,6 +83,7 @@ int pk__hub_client_start(uv_loop_t *loop, int fd, int origin) {
 int pk__hub_client_active(void) { return C.started && !C.lost; }
 
 int pk__hub_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude) {
+  if (tlen > PK__WS_MAX_TOPIC_LEN) return -ENAMETOOLONG;
   if (!C.started || C.lost) return 0;
   if (PK_HUB_PUBLISH_FIXED + tlen + dlen > PK_HUB_MAX_FRAME || tlen > PK_HUB_MAX_FRAME || dlen > PK_HUB_MAX_FRAME)
     return -EMSGSIZE;

@@ -15,8 +15,8 @@ extern void (*pk__hub_lost)(void);
 int pk__hub_client_start(uv_loop_t *loop, int fd, int origin);
 /* Sends a PUBLISH to the master, which forwards it to every other worker; never blocks: the frame
  * is queued and written at the end of the loop turn (pk__hub_client_flush). The caller delivers to
- * its own subscribers itself. Returns 0 (also when there is no hub: `pikku test`), -EMSGSIZE,
- * -ENOBUFS (over 16 MiB already waits for the master; the message is dropped and logged) or -ENOMEM. */
+ * its own subscribers itself. Returns 0 (also when there is no hub: `pikku test`), -ENAMETOOLONG
+ * (a topic over PK__WS_MAX_TOPIC_LEN, ws_topics.h), -EMSGSIZE, -ENOBUFS (over 16 MiB already waits for the master; the message is dropped and logged) or -ENOMEM. */
 int pk__hub_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude);
 /* Writes the frames queued in this loop turn (one write). Called by the worker at each turn's end. */
 void pk__hub_client_flush(void);

@@ -243,17 +243,22 @@ static int l_channel_get(lua_State *L) {
   return 1;
 }
 
+/* A topic refused by the core's limits: nil, why (the caller raises it as the app's error: 429
+ * for too many topics, 400 for a name too long). */
+static int refused_topic(lua_State *L, const char *why) {
+  lua_pushnil(L);
+  lua_pushstring(L, why);
+  return 2;
+}
+
 static int l_subscribe(lua_State *L) {
   size_t tlen;
   const char *topic = luaL_checklstring(L, 2, &tlen);
   pk__conn *c = ws_conn(L);
   if (!c) return 0;
   int rc = pk__topic_subscribe(c, c->ws, topic, tlen);
-  if (rc == -E2BIG) {   /* nil, why: the caller raises it as the app's error (429) */
-    lua_pushnil(L);
-    lua_pushstring(L, PK__WS_TOO_MANY_TOPICS);
-    return 2;
-  }
+  if (rc == -E2BIG) return refused_topic(L, PK__WS_TOO_MANY_TOPICS);
+  if (rc == -ENAMETOOLONG) return refused_topic(L, PK__WS_TOPIC_TOO_LONG);
   if (rc) return luaL_error(L, "out of memory");
   lua_pushboolean(L, 1);
   return 1;
@@ -262,6 +267,7 @@ static int l_subscribe(lua_State *L) {
 static int l_unsubscribe(lua_State *L) {
   size_t tlen;
   const char *topic = luaL_checklstring(L, 2, &tlen);
+  if (tlen > PK__WS_MAX_TOPIC_LEN) return refused_topic(L, PK__WS_TOPIC_TOO_LONG);
   pk__conn *c = ws_conn(L);
   if (!c) return 0;
   pk__topic_unsubscribe(c->ws, topic, tlen);
@@ -274,6 +280,7 @@ static int l_publish(lua_State *L) {
   const char *topic = luaL_checklstring(L, 1, &tlen);
   const char *data = luaL_checklstring(L, 2, &dlen);
   double exclude = luaL_optnumber(L, 3, 0);
+  if (tlen > PK__WS_MAX_TOPIC_LEN) return refused_topic(L, PK__WS_TOPIC_TOO_LONG);
   if (!pk__utf8_valid(data, dlen))
     return raise_plain(L, "services.eventhub:publish: the data must be valid UTF-8 text (it goes out as text frames and events)");
   /* the same limit everywhere: a message the hub cannot carry reaches no subscriber at all,
@@ -488,5 +495,9 @@ int luaopen_pikku_core(lua_State *L) {
   lua_setfield(L, -2, "MAX_TOPICS");
   lua_pushstring(L, PK__WS_TOO_MANY_TOPICS);
   lua_setfield(L, -2, "TOO_MANY_TOPICS");
+  lua_pushinteger(L, PK__WS_MAX_TOPIC_LEN);   /* the longest topic name C takes */
+  lua_setfield(L, -2, "MAX_TOPIC_LEN");
+  lua_pushstring(L, PK__WS_TOPIC_TOO_LONG);
+  lua_setfield(L, -2, "TOPIC_TOO_LONG");
   return 1;
 }

@@ -29,9 +29,13 @@ const char pk__usage[] =
   "                           /docs under --dev, off otherwise)\n"
   "  --max-header-size BYTES  request line + headers (default 16384; over: 431)\n"
   "  --max-body-size BYTES    request body (default 1048576; over: 413)\n"
+  "  --max-input-buffer BYTES what one worker holds of request bodies being read and of\n"
+  "                           partial WebSocket messages, together (default 67108864; over:\n"
+  "                           503, WebSocket close 1013)\n"
   "  --max-uri-size BYTES     request target (default 8192; over: 414)\n"
   "  --header-timeout-ms MS   time to receive the headers (default 10000; then 408)\n"
-  "  --body-timeout-ms MS     time to receive the body (default 30000; then 408)\n"
+  "  --body-timeout-ms MS     time to receive the body (default 30000; then 408), and to\n"
+  "                           finish a WebSocket message from its first frame (then close 1008)\n"
   "  --idle-timeout-ms MS     keep-alive wait for the next request (default 60000)\n"
   "  --drain-timeout-ms MS    on SIGTERM, longest wait for requests in flight (default 30000)\n"
   "  --ws-max-message BYTES   WebSocket message size (default 1048576; over: close 1009)\n"
@@ -118,6 +122,7 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     NUM("--workers", 1, 1024, o->workers)
     NUM("--max-header-size", 256, 1 << 24, o->limits.max_header)
     NUM("--max-body-size", 0, 1LL << 34, o->limits.max_body)
+    NUM("--max-input-buffer", 1024, 1LL << 40, o->limits.max_input_buffer)
     NUM("--max-uri-size", 16, 1 << 24, o->limits.max_uri)
     NUM("--header-timeout-ms", 1, 86400000, o->limits.header_timeout_ms)
     NUM("--body-timeout-ms", 1, 86400000, o->limits.body_timeout_ms)

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE   /* SCHED_BATCH */
 #include "worker.h"
 #include <errno.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -147,6 +148,12 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, int hub_fd, pk__h
   w->id = id;
   w->loop = uv_default_loop();
   w->host = loaded;                  /* inherited from the master, already loaded */
+  pk__input_budget_init(&w->input, o->limits.max_input_buffer);
+  /* Buffers of 32 KiB and more (request bodies, partial WebSocket messages, big answers) get a
+   * mapping of their own, unmapped when freed. glibc's default (128 KiB, raised after each big
+   * free up to 32 MiB) serves them from the heap, which keeps what is freed: after 400 held
+   * bodies or messages were let go the worker would stay at its peak. */
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024);
   w->generation = loaded->generation;
   pk__host_set_worker(loaded, id);
   if (listen_on(w)) return 4;
@@ -175,7 +182,14 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, int hub_fd, pk__h
     if (write(ready_fd, &one, 1) != 1) { /* the master will notice the worker by other means */ }
   }
   uv_run(w->loop, UV_RUN_DEFAULT);
-  end_of_turn();
+  int all_closed = w->nconns == 0;    /* a drain that finished: their close callbacks have run */
+  end_of_turn();                      /* (and the WebSockets' channel_close calls, which free them) */
+  /* every share of the input budget must be back then */
+  if (all_closed && w->input.used) {
+    pk__logf("error", "input budget: %llu bytes still reserved with no connection left (a leak)",
+             (unsigned long long)w->input.used);
+    pk__log_flush();
+  }
   return 0;
 }
 

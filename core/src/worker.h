@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "host.h"
+#include "input_budget.h"
 #include "options.h"
 
 struct pk__conn;
@@ -25,6 +26,7 @@ typedef struct pk__worker {
   uint32_t nslots, free_slot_hint;
   uint32_t *serials;            /* private: per slot, the serial of its last handle (conn.c) */
   struct pk__conn *flush_list, *resume_list;
+  pk__input_budget input;       /* request bodies being read and partial WebSocket messages (--max-input-buffer) */
   int draining;
   uint64_t drain_deadline_ms;
 } pk__worker;

@@ -154,6 +154,9 @@ void pk__ws_close(pk__conn *c, int code, const char *reason, size_t rlen) {
   pk__ws *ws = c->ws;
   if (!ws || c->closing) return;
   if (!ws->close_sent) ws->close_sent_ms = pk__worker_now_ms();
+  /* nothing is read from it any more: a message it left open gives its share of the input budget
+   * back now, not when the connection is gone (pk__ws_feed does it when the parser runs) */
+  if (!ws->feeding) pk__ws_parser_drop(&ws->parser);
   if (ws->sse) {                 /* the end of an event stream is the end of the connection */
     ws->close_sent = 1;
     if (!ws->close_code) ws->close_code = code;
@@ -234,11 +237,14 @@ static const pk__ws_callbacks callbacks = {on_message, on_ping, on_pong, on_clos
 
 void pk__ws_feed(pk__conn *c, char *data, size_t len) {
   pk__ws *ws = c->ws;
-  ws->last_seen_ms = pk__worker_now_ms();
+  uint64_t now = pk__worker_now_ms();
+  ws->last_seen_ms = now;
   ws->ping_out = 0;
   while (len > 0 && !c->closing && !ws->close_sent && !ws->doomed) {
     size_t used = 0;
+    ws->feeding = 1;
     int rc = pk__ws_parser_feed(&ws->parser, data, len, &used);
+    ws->feeding = 0;
     data += used;
     len -= used;
     if (rc < 0) {
@@ -249,6 +255,12 @@ void pk__ws_feed(pk__conn *c, char *data, size_t len) {
       return;
     }
     if (rc == 0) break;
+  }
+  if (c->closing) return;              /* ws may be gone already */
+  if (ws->close_sent) { pk__ws_parser_drop(&ws->parser); return; }
+  if (ws->parser.msg_open && ws->msg_seen != ws->parser.msg_begun) {
+    ws->msg_seen = ws->parser.msg_begun;   /* a new message is open: its deadline starts now */
+    ws->msg_start_ms = now;
   }
 }
 
@@ -289,6 +301,7 @@ void pk__ws_upgrade(pk__conn *c, pk__request *r, pk__host *h, const pk__route_ma
   c->ws = pk__ws_new(pk__conn_new_handle(c));
   if (!c->ws) { pk__conn_close(c); return; }
   pk__ws_parser_init(&c->ws->parser, &callbacks, pk__W->opts->limits.ws_max_message, c);
+  c->ws->parser.budget = &pk__W->input;   /* partial messages count against --max-input-buffer */
   c->ws->parser.deflate = res.deflate.window_bits != 0;
   c->ws->deflate_bits = res.deflate.window_bits;
   set_out_part(c, c->out.len);      /* the 101 head is no frame: never dropped, never walked */
@@ -353,6 +366,14 @@ void pk__ws_sweep(pk__conn *c, uint64_t now) {
     if (now - ws->close_sent_ms >= idle) pk__conn_close(c);
     return;
   }
+  /* a client that answers pings may not keep a message open for ever: it has as long to finish
+   * one as an HTTP client has to send a body (--body-timeout-ms), from the message's first frame */
+  if (ws->parser.msg_open && now - ws->msg_start_ms >= pk__W->opts->limits.body_timeout_ms) {
+    pk__logf("warn", "websocket %.0f: closing with 1008: a message was begun %llu ms ago and is not complete",
+             ws->cid, (unsigned long long)(now - ws->msg_start_ms));
+    pk__ws_close(c, PK__WS_CLOSE_POLICY, "message not completed in time", 29);
+    return;
+  }
   if (now - ws->last_seen_ms < idle) return;
   if (ws->sse) {                 /* a comment line keeps proxies from closing an idle stream */
     pk__buf_append(&c->out, ": heartbeat\n\n", 13);
@@ -413,6 +434,7 @@ void pk__channel_deliver(const char *topic, size_t tlen, const char *data, size_
 }
 
 int pk__channel_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid) {
+  if (tlen > PK__WS_MAX_TOPIC_LEN) return -ENAMETOOLONG;
   /* the hub first: a publish the other workers cannot take (their queue is full) reaches no one */
   int rc = pk__hub_publish(topic, tlen, data, dlen, exclude_cid);   /* a no-op without a hub (pikku test) */
   if (rc < 0) return rc;

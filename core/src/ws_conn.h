@@ -29,5 +29,6 @@ void pk__ws_end_of_turn(pk__worker *w);
 void pk__channel_deliver(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid);
 /* Sends data to every local subscriber of topic but exclude_cid, and to the other workers. */
 int pk__channel_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude_cid);
-/* (returns the local receivers, or the hub's -ENOBUFS / -EMSGSIZE when it refused it: then no one got it) */
+/* (returns the local receivers; -ENAMETOOLONG for a topic over PK__WS_MAX_TOPIC_LEN, or the hub's
+ * -ENOBUFS / -EMSGSIZE when it refused it: then no one got it) */
 #endif

@@ -17,7 +17,20 @@ void pk__ws_parser_init(pk__ws_parser *p, const pk__ws_callbacks *cb, uint64_t m
   pk__buf_init(&p->msg);
 }
 
-void pk__ws_parser_free(pk__ws_parser *p) { pk__buf_free(&p->msg); }
+/* The open message is gone (delivered, failed, closed): its buffer and its share of the budget. */
+static void forget_message(pk__ws_parser *p) {
+  pk__buf_free(&p->msg);
+  pk__input_release(p->budget, &p->reserved);
+  p->msg_open = 0;
+}
+
+void pk__ws_parser_free(pk__ws_parser *p) { forget_message(p); }
+
+void pk__ws_parser_drop(pk__ws_parser *p) {
+  forget_message(p);
+  p->msg_opcode = 0;
+  if (p->state != ST_FAILED) p->state = ST_CLOSED;
+}
 
 unsigned pk__ws_mask(char *dst, const char *src, size_t n, const uint8_t key[4], unsigned phase) {
   /* The key repeated over eight bytes, rotated to the phase: k[i] masks byte i (and i + 8, ...).
@@ -43,11 +56,16 @@ int pk__ws_close_code_valid(int code) {
   return code != 1004 && code != 1005 && code != 1006; /* reserved, or only for local reporting */
 }
 
+static int error_of(int code) {
+  return code == PK__WS_CLOSE_INTERNAL ? -ENOMEM : code == PK__WS_CLOSE_TRY_AGAIN ? -ENOBUFS : -EPROTO;
+}
+
 static int fail(pk__ws_parser *p, int code, const char *why) {
   p->state = ST_FAILED;
   p->close_code = code;
   p->error = why;
-  return code == PK__WS_CLOSE_INTERNAL ? -ENOMEM : -EPROTO;
+  forget_message(p);             /* nothing more is read: the connection closes */
+  return error_of(code);
 }
 
 static uint64_t be_read(const uint8_t *b, int n) {
@@ -99,6 +117,8 @@ static int header_step(pk__ws_parser *p) {
       if (p->msg_opcode) return fail(p, PK__WS_CLOSE_PROTOCOL, "new data frame before the fragmented message ended");
       p->msg_size = 0;
       p->msg_compressed = (b0 & 0x40) ? 1 : 0;
+      p->msg_open = 1;
+      p->msg_begun++;
       pk__utf8_init(&p->utf8);
       if (!p->fin) p->msg_opcode = p->opcode;
       break;
@@ -151,6 +171,7 @@ static int control_done(pk__ws_parser *p) {
     if (!pk__utf8_valid(reason, rlen)) return fail(p, PK__WS_CLOSE_INVALID_DATA, "close reason is not valid UTF-8");
   }
   p->state = ST_CLOSED;
+  forget_message(p);             /* a message left open will never end */
   return cb->on_close && cb->on_close(p, code, reason, rlen) ? 1 : 0;
 }
 
@@ -160,6 +181,7 @@ static int message_done(pk__ws_parser *p, int opcode) {
     return fail(p, PK__WS_CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
   size_t len = p->msg.len;
   int flag = p->msg_compressed ? PK__WS_COMPRESSED : 0;
+  p->msg_open = 0;
   int r = p->cb->on_message && p->cb->on_message(p, opcode | flag, p->msg.data ? p->msg.data : "", len) ? 1 : 0;
   p->msg_opcode = 0;
   p->msg_size = 0;
@@ -167,14 +189,27 @@ static int message_done(pk__ws_parser *p, int opcode) {
    * (or 256): freeing after big messages bounds what an idle connection keeps. */
   if (len > PK__WS_KEEP_BUFFER) pk__buf_free(&p->msg);
   else pk__buf_reset(&p->msg);
+  pk__input_release(p->budget, &p->reserved);
   return r;
+}
+
+/* The open message is about to be buffered: the declared bytes of the message so far (msg_size,
+ * the current frame's whole length included) are held under the budget, and the buffer grows at
+ * once to take the rest of this frame. Returns 0, or fails the parser (1013 or 1011). */
+static int hold(pk__ws_parser *p) {
+  if (p->reserved >= p->msg_size && p->budget) return 0;
+  if (pk__input_reserve(p->budget, &p->reserved, p->msg_size))
+    return fail(p, PK__WS_CLOSE_TRY_AGAIN, "the server's memory for incoming messages is in use");
+  if (pk__buf_reserve(&p->msg, (size_t)(p->msg_size - p->msg.len)))
+    return fail(p, PK__WS_CLOSE_INTERNAL, "out of memory for the message");
+  return 0;
 }
 
 int pk__ws_parser_feed(pk__ws_parser *p, char *data, size_t n, size_t *used) {
   size_t i = 0;
   int r = 0;
   *used = 0;
-  if (p->state == ST_FAILED) return p->close_code == PK__WS_CLOSE_INTERNAL ? -ENOMEM : -EPROTO;
+  if (p->state == ST_FAILED) return error_of(p->close_code);
   for (;;) {
     if (p->state == ST_CLOSED) { i = n; break; }
     if (p->state == ST_HDR) {
@@ -208,6 +243,7 @@ int pk__ws_parser_feed(pk__ws_parser *p, char *data, size_t n, size_t *used) {
       p->remaining = 0;
       p->state = ST_HDR;
       p->msg_size = 0;
+      p->msg_open = 0;
       if (op == PK__WS_OP_TEXT && !p->msg_compressed && !pk__utf8_valid(at, take)) {
         r = fail(p, PK__WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
         break;
@@ -217,6 +253,7 @@ int pk__ws_parser_feed(pk__ws_parser *p, char *data, size_t n, size_t *used) {
     } else {
       /* Part of a message: unmask in place, keep it, and check text as it comes so invalid
        * UTF-8 is refused without waiting for the rest. */
+      if (take && (r = hold(p)) < 0) break;        /* (a header that ended the chunk keeps nothing yet) */
       p->phase = (uint8_t)pk__ws_mask(at, at, take, p->key, p->phase);
       if (pk__buf_append(&p->msg, at, take)) { r = fail(p, PK__WS_CLOSE_INTERNAL, "out of memory for the message"); break; }
       i += take;

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "buf.h"
+#include "input_budget.h"
 #include "utf8.h"
 
 /* Opcodes (RFC 6455 section 5.2). */
@@ -29,6 +30,7 @@ enum {
   PK__WS_CLOSE_TOO_BIG = 1009,
   PK__WS_CLOSE_EXTENSION = 1010,
   PK__WS_CLOSE_INTERNAL = 1011,
+  PK__WS_CLOSE_TRY_AGAIN = 1013,     /* the server is overloaded (its input budget is in use) */
 };
 
 #define PK__WS_MAX_CONTROL 125       /* payload bytes of a control frame */
@@ -66,6 +68,11 @@ struct pk__ws_parser {
   const pk__ws_callbacks *cb;     /* public */
   uint64_t max_message;           /* public: bytes of a message (all its fragments) -> 1009 */
   uint8_t deflate;                /* public: permessage-deflate was negotiated: RSV1 allowed */
+  pk__input_budget *budget;       /* public: the budget a buffered message is held under (NULL: none) */
+  uint8_t msg_open;               /* read-only: a data message has begun (a frame header of it was
+                                     read) and is not complete yet */
+  uint32_t msg_begun;             /* read-only: data messages begun so far (tells one open message
+                                     from the next) */
   uint8_t msg_compressed;         /* private: the open message has RSV1 */
   int close_code;                 /* read-only: after an error, the code to close with */
   const char *error;              /* read-only: after an error, what was wrong (static) */
@@ -82,14 +89,22 @@ struct pk__ws_parser {
   uint64_t msg_size;              /* declared bytes of the open message, this frame included */
   pk__utf8_state utf8;            /* of the open text message */
   pk__buf msg;                    /* the open message's bytes (unless delivered in place) */
+  uint64_t reserved;              /* msg's share of the budget */
   char ctl[PK__WS_MAX_CONTROL];   /* the control frame's payload */
 };
 
 /* max_message: the largest message accepted (1009 beyond it); the parser allocates nothing until
- * a message needs buffering. */
+ * a message needs buffering. A message that is buffered (fragmented, or a frame split over feeds)
+ * is held under p->budget when set: before the first of a frame's bytes is kept, the declared
+ * length of the message so far (this whole frame included) is reserved; over the budget the
+ * feed fails with close code 1013. The share goes back when the message is delivered, on any
+ * failure, after a close frame, on pk__ws_parser_drop and on pk__ws_parser_free. */
 void pk__ws_parser_init(pk__ws_parser *p, const pk__ws_callbacks *cb, uint64_t max_message,
                         void *data);
 void pk__ws_parser_free(pk__ws_parser *p);
+/* Forgets the open message (its buffer and its share of the budget) and ignores everything fed
+ * from now on (a failed parser stays failed): for a connection that closes. Not from a callback. */
+void pk__ws_parser_drop(pk__ws_parser *p);
 
 /* Parses the next n bytes from the client, split anywhere. The payload is unmasked in place, so
  * data must be writable; a frame that arrives whole is delivered from data without a copy.
@@ -98,7 +113,8 @@ void pk__ws_parser_free(pk__ws_parser *p);
  *   PK__WS_STOP  a callback returned non-zero: feed data + *used again to go on;
  *   -EPROTO      the client broke the protocol: close with p->close_code (1002, 1007 or 1009),
  *                p->error says why; every later feed returns -EPROTO again;
- *   -ENOMEM      the message buffer could not grow (close_code 1011). */
+ *   -ENOMEM      the message buffer could not grow (close_code 1011);
+ *   -ENOBUFS     the budget cannot hold the message (close_code 1013). */
 int pk__ws_parser_feed(pk__ws_parser *p, char *data, size_t n, size_t *used);
 
 /* XORs src[0..n) with the masking key starting at key position phase (0..3) into dst (which may

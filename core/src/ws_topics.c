@@ -103,6 +103,7 @@ const char *pk__ws_kv_get(const pk__ws *ws, const char *key, size_t *vlen) {
 }
 
 int pk__topic_subscribe(struct pk__conn *c, pk__ws *ws, const char *name, size_t len) {
+  if (len > PK__WS_MAX_TOPIC_LEN) return -ENAMETOOLONG;
   uint32_t h = hash(name, len);
   pk__topic *t = find(name, len, h);
   if (t)
@@ -140,6 +141,7 @@ int pk__topic_subscribe(struct pk__conn *c, pk__ws *ws, const char *name, size_t
 }
 
 int pk__topic_unsubscribe(pk__ws *ws, const char *name, size_t len) {
+  if (len > PK__WS_MAX_TOPIC_LEN) return -ENAMETOOLONG;
   pk__topic *t = find(name, len, hash(name, len));
   if (!t) return 0;
   for (int i = 0; i < ws->ntopics; i++) {
@@ -153,6 +155,7 @@ int pk__topic_unsubscribe(pk__ws *ws, const char *name, size_t len) {
 
 int pk__topic_each(const char *name, size_t len, double exclude_cid,
                    void (*fn)(struct pk__conn *, void *), void *arg) {
+  if (len > PK__WS_MAX_TOPIC_LEN) return 0;
   pk__topic *t = find(name, len, hash(name, len));
   if (!t) return 0;
   int n = 0;

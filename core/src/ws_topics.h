@@ -25,6 +25,10 @@ typedef struct pk__ws {
   int ping_out;                   /* private: a ping waits for its pong */
   int doomed;                     /* private: over its send limit, closed at the end of the turn */
   uint64_t last_seen_ms;          /* private: last frame from the client (SSE: last event sent) */
+  uint64_t msg_start_ms;          /* private: when the client began the message still open (its
+                                     first frame), for the completion deadline (ws_conn.c) */
+  uint32_t msg_seen;              /* private: the parser's msg_begun then */
+  int feeding;                    /* private: the parser runs (its callbacks may close) */
   size_t pong_at, pong_len;       /* private: the last pong queued: where it is in the conn's out */
   uint64_t pong_taken;            /* private: the conn's out_taken then (ws_conn.c on_ping) */
   size_t out_part;                /* private: bytes at the head of the conn's out that end a frame
@@ -48,10 +52,16 @@ const char *pk__ws_kv_get(const pk__ws *ws, const char *key, size_t *vlen);
 /* Why a subscribe over the limit is refused (the runtime makes it a 429). */
 #define PK__WS_TOO_MANY_TOPICS \
   "a connection may subscribe to at most " PK__WS_XSTR(PK__WS_MAX_TOPICS) " topics (unsubscribe some first)"
+/* A topic name is at most PK__WS_MAX_TOPIC_LEN bytes: a subscriber's topics are kept for as long
+ * as it holds them, so a name is small. Longer: -ENAMETOOLONG from subscribe, unsubscribe and
+ * publish (pk__channel_publish); the hub neither sends nor takes one (hub.c, hub_client.c). */
+#define PK__WS_MAX_TOPIC_LEN 256
+/* Why a topic name over the limit is refused (the runtime makes it a 400). */
+#define PK__WS_TOPIC_TOO_LONG "a topic name may be at most " PK__WS_XSTR(PK__WS_MAX_TOPIC_LEN) " bytes"
 int pk__topic_subscribe(struct pk__conn *c, pk__ws *ws, const char *topic, size_t len);
 int pk__topic_unsubscribe(pk__ws *ws, const char *topic, size_t len);
-/* Calls fn(conn, arg) for every subscriber of topic except the connection with exclude_cid.
- * fn must not subscribe or unsubscribe. Returns the number of calls. */
+/* Calls fn(conn, arg) for every subscriber of topic except the connection with exclude_cid (none
+ * for a name over the limit). fn must not subscribe or unsubscribe. Returns the number of calls. */
 int pk__topic_each(const char *topic, size_t len, double exclude_cid,
                    void (*fn)(struct pk__conn *, void *), void *arg);
 #endif

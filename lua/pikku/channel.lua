@@ -57,8 +57,9 @@ local function c_set(cid, key, value)
 end
 
 M.subscribe = transport.subscribe       -- (cid, topic) -> true | nil, why
-M.unsubscribe = transport.unsubscribe   -- (cid, topic) -> true
---- M.publish(topic, text, exclude) -> number of local receivers. text is sent as it is.
+M.unsubscribe = transport.unsubscribe   -- (cid, topic) -> true | nil, why
+--- M.publish(topic, text, exclude) -> number of local receivers, or nil, why (a topic name over the
+--- core's limit). text is sent as it is.
 M.publish = transport.publish
 
 -- ---- JSON helpers ------------------------------------------------------------------------------

@@ -15,9 +15,15 @@ local remove = table.remove
 local json_encode, json_decode = json.encode, json.decode
 local core_timer, core_match = core.timer, core.match
 
---- Topics one connection may hold: the core's limit (PK__WS_MAX_TOPICS in core/src/ws_topics.h),
---- kept by in-process connections too, refused with the core's message.
+--- Topics one connection may hold, and the longest topic name: the core's limits (PK__WS_MAX_TOPICS,
+--- PK__WS_MAX_TOPIC_LEN in core/src/ws_topics.h), kept by in-process connections too, refused with
+--- the core's messages.
 local MAX_TOPICS, TOO_MANY_TOPICS = core.MAX_TOPICS, core.TOO_MANY_TOPICS
+local MAX_TOPIC_LEN, TOPIC_TOO_LONG = core.MAX_TOPIC_LEN, core.TOPIC_TOO_LONG
+
+local function too_long(topic)
+  return type(topic) == "string" and #topic > MAX_TOPIC_LEN
+end
 
 -- ---- set once by pikku.inprocess ---------------------------------------------------------------
 
@@ -65,10 +71,11 @@ function M.get(cid, key)
   return f.store[key]
 end
 
---- subscribe(cid, topic) -> true, or nil and why (over MAX_TOPICS)
+--- subscribe(cid, topic) -> true, or nil and why (over MAX_TOPICS, or a name over MAX_TOPIC_LEN)
 function M.subscribe(cid, topic)
   local f = fakes[cid]
   if f == nil or f.closed then return nil end
+  if too_long(topic) then return nil, TOPIC_TOO_LONG end
   if not f.topics[topic] then
     if f.ntopics >= MAX_TOPICS then return nil, TOO_MANY_TOPICS end
     f.ntopics = f.ntopics + 1
@@ -83,8 +90,10 @@ function M.subscribe(cid, topic)
   return true
 end
 
---- unsubscribe(cid, topic) -> true (nil when the connection is gone)
+--- unsubscribe(cid, topic) -> true (nil when the connection is gone; nil, why for a name over
+--- MAX_TOPIC_LEN)
 function M.unsubscribe(cid, topic)
+  if too_long(topic) then return nil, TOPIC_TOO_LONG end
   local f = fakes[cid]
   if f == nil then return nil end
   local set = fake_topics[topic]
@@ -97,8 +106,10 @@ function M.unsubscribe(cid, topic)
   return true
 end
 
---- publish(topic, text, exclude) -> number of in-process receivers (exclude: an id, or nil)
+--- publish(topic, text, exclude) -> number of in-process receivers (exclude: an id, or nil); nil,
+--- why for a name over MAX_TOPIC_LEN
 function M.publish(topic, text, exclude)
+  if too_long(topic) then return nil, TOPIC_TOO_LONG end
   local n = 0
   local set = fake_topics[topic]
   if set then

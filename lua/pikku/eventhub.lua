@@ -4,6 +4,7 @@
 local M = {}
 
 local channel = require "pikku.channel"
+local core = require "pikku.core"
 local errors = require "pikku.errors"
 local json = require "pikku.json"
 
@@ -18,6 +19,13 @@ local function check_topic(topic, what)
     error("services.eventhub:" .. what .. ": topic must be a non-empty string, got "
       .. (type(topic) == "string" and '""' or type(topic)), 3)
   end
+end
+
+-- A topic the core refused (the transports return its message): too many topics on this
+-- connection is 429 TooManyRequests, a name over core.MAX_TOPIC_LEN bytes 400 BadRequest.
+local function refused(why)
+  if why == core.TOO_MANY_TOPICS then return errors.TooManyRequests(why) end
+  return errors.BadRequest(why)
 end
 
 local function current(what)
@@ -39,7 +47,7 @@ function M.new()
     if a == hub then topic = b end   -- not "a == hub and b or a": a nil topic must say nil
     check_topic(topic, "subscribe")
     local ok, why = channel.subscribe(current("subscribe"), topic)
-    if ok == nil and why then error(errors.TooManyRequests(why), 0) end
+    if ok == nil and why then error(refused(why), 0) end
     return true
   end
 
@@ -48,7 +56,8 @@ function M.new()
     local topic = a
     if a == hub then topic = b end   -- not "a == hub and b or a": a nil topic must say nil
     check_topic(topic, "unsubscribe")
-    channel.unsubscribe(current("unsubscribe"), topic)
+    local ok, why = channel.unsubscribe(current("unsubscribe"), topic)
+    if ok == nil and why then error(refused(why), 0) end
     return true
   end
 
@@ -76,7 +85,9 @@ function M.new()
         error("services.eventhub:publish: exclude must be a channel id (wire.channel.id), got " .. type(exclude), 2)
       end
     end
-    return channel.publish(topic, text, exclude)
+    local n, why = channel.publish(topic, text, exclude)
+    if n == nil then error(refused(why), 0) end
+    return n
   end
 
   return hub

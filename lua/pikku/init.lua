@@ -23,7 +23,8 @@ setmetatable(M, { __index = function(t, k)
   end
 end })
 
-local short_warned = {}   -- secrets already warned about as short, in this process
+-- secrets already warned about as short in this process (shared with pikku.secret)
+local short_warned = require("pikku.secrets").short_warned
 
 -- Registrations made by app.lua; pikku.runtime reads and clears them on every load.
 local registry
@@ -441,6 +442,14 @@ function M.env(name, default)
   local v = os.getenv(name)
   if v == nil or v == "" then return default end
   return v
+end
+
+--- pikku.secret { env = "NAME"?, file = "path" } -> secret, source: the app's signing secret: the
+--- environment variable when set (at least 32 bytes, unless --dev), else the file's, the file being
+--- generated (32 random bytes, mode 0600, created atomically) when missing. Under `pikku test`
+--- without the variable: a random secret for the run, no file. See docs/lua-api.md.
+function M.secret(opts)
+  return require("pikku.secrets").load(opts, place(2))
 end
 
 --- pikku.config(t) -> t: the table given to functions as services.config.

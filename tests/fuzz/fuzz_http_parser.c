@@ -1,4 +1,4 @@
-/* fuzz_http_parser.c: libFuzzer target: any bytes, split anywhere, into the request parser with its limits, then the target and Host rules. */
+/* fuzz_http_parser.c: libFuzzer target: any bytes, split anywhere, into the request parser with its limits and an input budget, then the target and Host rules. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,6 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lim.max_uri = 128;
   pk__http_parser p;
   pk__http_parser_init(&p, &lim, on_request, on_continue, NULL);
+  /* a budget a little over the body limit: bodies are taken and refused (503) by turns */
+  pk__input_budget budget;
+  pk__input_budget_init(&budget, 300);
+  p.budget = &budget;
   /* the first byte chooses the chunk size: the parser must not care where reads end */
   size_t chunk = size ? (data[0] % 17) + 1 : 1;
   const char *d = (const char *)data + (size ? 1 : 0);
@@ -39,11 +43,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = left < chunk ? left : chunk, used = 0;
     int rc = pk__http_parser_feed(&p, d, n, &used);
     if (rc == PK_FEED_ERROR) break;
-    if (used > n) __builtin_trap();
+    if (used > n || budget.used > budget.limit) __builtin_trap();
     if (rc == PK_FEED_PAUSED) pk__http_parser_resume(&p);
     d += used ? used : n;
     left -= used ? used : n;
   }
   pk__http_parser_free(&p);
+  if (budget.used) __builtin_trap();     /* every share given back */
   return 0;
 }

@@ -1,4 +1,4 @@
-/* fuzz_ws_frame.c: libFuzzer target: client bytes into the WebSocket frame parser (with and without deflate). */
+/* fuzz_ws_frame.c: libFuzzer target: client bytes into the WebSocket frame parser (with and without deflate, under an input budget). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   pk__ws_parser p;
   pk__ws_parser_init(&p, &cb, 4096, NULL);
+  pk__input_budget budget;               /* under the message limit: messages are taken and refused (1013) */
+  pk__input_budget_init(&budget, 3000);
+  p.budget = &budget;
   p.deflate = data[0] & 1;
   size_t chunk = (data[0] >> 1) % 23 + 1;
   /* the parser unmasks in place: give it a writable copy */
@@ -31,11 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = left < chunk ? left : chunk, used = 0;
     int rc = pk__ws_parser_feed(&p, d, n, &used);
     if (rc < 0) break;
-    if (used > n) __builtin_trap();
+    if (used > n || budget.used > budget.limit) __builtin_trap();
+    if (!p.msg_open && budget.used) __builtin_trap();   /* no share without an open message */
     d += used ? used : n;
     left -= used ? used : n;
   }
   pk__ws_parser_free(&p);
+  if (budget.used) __builtin_trap();
   free(buf);
   return 0;
 }

@@ -11,8 +11,8 @@ CC=(clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undef
     -I"$ROOT/core/src" -I"$ROOT/core/include" -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1 -DPIKKU_VERSION='"fuzz"' -w)
 LL=("$LLHTTP/llhttp.c" "$LLHTTP/api.c" "$LLHTTP/http.c")
 S="$ROOT/core/src"
-"${CC[@]}" -o "$OUT/http" "$ROOT/tests/fuzz/fuzz_http_parser.c" "$S/http_parser.c" "$S/request_target.c" "$S/buf.c" "$S/utf8.c" "${LL[@]}"
-"${CC[@]}" -o "$OUT/ws" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$S/ws_frame.c" "$S/ws_deflate.c" "$S/utf8.c" "$S/buf.c" -lz
+"${CC[@]}" -o "$OUT/http" "$ROOT/tests/fuzz/fuzz_http_parser.c" "$S/http_parser.c" "$S/request_target.c" "$S/input_budget.c" "$S/buf.c" "$S/utf8.c" "${LL[@]}"
+"${CC[@]}" -o "$OUT/ws" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$S/ws_frame.c" "$S/input_budget.c" "$S/ws_deflate.c" "$S/utf8.c" "$S/buf.c" -lz
 "${CC[@]}" -o "$OUT/router" "$ROOT/tests/fuzz/fuzz_router.c" "$S/router.c"
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/json" "$ROOT/tests/fuzz/fuzz_json.c" "$S/lua_json.c" "$S/json_decode.c" "$S/utf8.c" \
   "$S/buf.c" $(pkg-config --libs luajit) -lm

@@ -45,7 +45,7 @@ describe('apps/todos: auth, sessions and permissions', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-todos-auth-'));
     srv = await startServer({
       app: TODOS_APP, workers: 1,
-      env: { PIKKU_TODOS_DB: path.join(dir, 'todos.db'), TODOS_SECRET: 'integration-test-secret' },
+      env: { PIKKU_TODOS_DB: path.join(dir, 'todos.db'), TODOS_SECRET: 'integration-test-secret-of-32-bytes-or-more' },
     });
   });
   after(async () => {

@@ -250,6 +250,30 @@ describe('channels (1 worker)', () => {
     a.close();
   });
 
+  test('a topic name may be at most 256 bytes: a longer one is a BadRequest for subscribe, unsubscribe and publish', async () => {
+    const a = await ws('/ws/names');
+    await a.next();
+    const longest = `n${'x'.repeat(255)}`;
+    const over = `${longest}y`;
+    assert.deepEqual(await a.call({ action: 'subscribe', topic: longest, id: 's' }), { action: 'subscribe', id: 's', subscribed: true, topic: longest });
+    for (const action of ['subscribe', 'unsubscribe', 'publish']) {
+      const r = await a.call({ action, topic: over, ...(action === 'publish' ? { data: 1 } : {}), id: action });
+      assert.equal(r.id, action);
+      assert.equal(r.errorName, 'BadRequest', `${action}: ${JSON.stringify(r)}`);
+      assert.match(r.error, /a topic name may be at most 256 bytes/);
+    }
+    const pub = await post(srv, '/publish', { topic: over, data: 'x' });
+    assert.equal(pub.status, 400);
+    assert.equal(pub.json.name, 'BadRequest');
+    // the longest name works all the way
+    const ok = await post(srv, '/publish', { topic: longest, data: 'to the longest' });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.json.localReceivers, 1);
+    assert.equal(await a.next(), 'to the longest');
+    assert.equal((await a.call({ action: 'unsubscribe', topic: longest })).unsubscribed, true);
+    a.close();
+  });
+
   test('pub/sub: an HTTP publish reaches subscribers; exclude; unsubscribe stops it; a closed connection leaves its topics', async () => {
     const a = await ws('/ws/a');
     const b = await ws('/ws/b');

@@ -242,6 +242,105 @@ static void test_http10(void **s) {
   assert_int_equal(P.req.http_minor, 0);
 }
 
+/* ---- the input budget ---- */
+
+static pk__input_budget B;
+
+static int feed_to(pk__http_parser *p, const char *s, size_t *used) { return pk__http_parser_feed(p, s, strlen(s), used); }
+
+/* Content-Length is reserved whole when the head is complete, before any 100 Continue; the share
+ * goes back once the request was handed on (even while it is being handled) and at free. */
+static void test_budget_content_length(void **s) {
+  size_t used;
+  pk__input_budget_init(&B, 100);
+  P.budget = &B;
+  assert_int_equal(feed("POST / HTTP/1.1\r\nContent-Length: 60\r\n\r\nabc", &used), PK_FEED_OK);
+  assert_int_equal(B.used, 60);
+  pk__http_parser other;
+  pk__http_parser_init(&other, &lim, on_req, on_cont, NULL);
+  other.budget = &B;
+  assert_int_equal(feed_to(&other, "POST / HTTP/1.1\r\nContent-Length: 41\r\nExpect: 100-continue\r\n\r\n", &used), PK_FEED_ERROR);
+  assert_int_equal(other.error_status, 503);
+  assert_int_equal(continues, 0);                       /* refused before the 100 Continue */
+  assert_int_equal(B.used, 60);
+  assert_int_equal(B.refused, 1);
+  pk__http_parser_free(&other);
+  pk__http_parser_init(&other, &lim, on_req, on_cont, NULL);
+  other.budget = &B;
+  assert_int_equal(feed_to(&other, "POST / HTTP/1.1\r\nContent-Length: 40\r\nExpect: 100-continue\r\n\r\n", &used), PK_FEED_OK);
+  assert_int_equal(continues, 1);
+  assert_int_equal(B.used, 100);                        /* exactly the budget */
+  pk__http_parser_free(&other);                         /* gone mid-body: its share goes back */
+  assert_int_equal(B.used, 60);
+  char rest[58];
+  memset(rest, 'r', 57);
+  rest[57] = 0;
+  later = 1;                                            /* handled later: the body was handed on */
+  assert_int_equal(feed(rest, &used), PK_FEED_PAUSED);
+  assert_int_equal(requests, 1);
+  assert_int_equal(B.used, 0);
+  assert_int_equal(P.req.body.len, 0);
+  later = 0;
+  pk__http_parser_resume(&P);
+  /* pipelined, one after the other: each takes its share and gives it back */
+  assert_int_equal(feed("POST / HTTP/1.1\r\nContent-Length: 60\r\n\r\n" "012345678901234567890123456789012345678901234567890123456789"
+                        "POST / HTTP/1.1\r\nContent-Length: 60\r\n\r\n" "012345678901234567890123456789012345678901234567890123456789", &used), PK_FEED_OK);
+  assert_int_equal(requests, 3);
+  assert_int_equal(B.used, 0);
+  assert_int_equal(P.reserved, 0);
+}
+
+/* A chunked body reserves each chunk by its announced size: over the budget, 503. */
+static void test_budget_chunked(void **s) {
+  size_t used;
+  pk__input_budget_init(&B, 100);
+  P.budget = &B;
+  pk__http_parser other;
+  pk__http_parser_init(&other, &lim, on_req, on_cont, NULL);
+  other.budget = &B;
+  assert_int_equal(feed_to(&other, "POST / HTTP/1.1\r\nContent-Length: 50\r\n\r\n", &used), PK_FEED_OK);
+  assert_int_equal(feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n", &used), PK_FEED_OK);
+  assert_int_equal(B.used, 82);
+  assert_int_equal(feed("0123456789abcdef0123456789abcdef\r\n", &used), PK_FEED_OK);
+  assert_int_equal(feed("10\r\n", &used), PK_FEED_OK);   /* 48 of the body: 98 */
+  assert_int_equal(B.used, 98);
+  assert_int_equal(feed("0123456789abcdef\r\n3\r\n", &used), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 503);
+  assert_int_equal(B.used, 50);
+  pk__http_parser_free(&other);
+  assert_int_equal(B.used, 0);
+}
+
+/* Every error gives the share back at once (the connection lingers before it closes), and so
+ * does dropping the body (a 408). */
+static void test_budget_errors(void **s) {
+  size_t used;
+  pk__input_budget_init(&B, 1000);
+  P.budget = &B;
+  /* llhttp's own error: chunk data not followed by CRLF */
+  assert_int_equal(feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcdXY", &used), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 400);
+  assert_int_equal(B.used, 0);
+  pk__http_parser_free(&P);
+  /* 413 after a chunk was reserved */
+  pk__http_parser_init(&P, &lim, on_req, on_cont, NULL);
+  P.budget = &B;
+  assert_int_equal(feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n30\r\n", &used), PK_FEED_OK);
+  assert_int_equal(B.used, 48);
+  assert_int_equal(feed("0123456789abcdef0123456789abcdef0123456789abcdef\r\n11\r\n", &used), PK_FEED_ERROR);
+  assert_int_equal(P.error_status, 413);
+  assert_int_equal(B.used, 0);
+  pk__http_parser_free(&P);
+  /* a stalled body dropped (the connection's 408) */
+  pk__http_parser_init(&P, &lim, on_req, on_cont, NULL);
+  P.budget = &B;
+  assert_int_equal(feed("POST / HTTP/1.1\r\nContent-Length: 64\r\n\r\nabc", &used), PK_FEED_OK);
+  assert_int_equal(B.used, 64);
+  pk__http_parser_drop_body(&P);
+  assert_int_equal(B.used, 0);
+  assert_int_equal(P.reserved, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_simple_and_headers, setup, teardown),
@@ -260,6 +359,9 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
     cmocka_unit_test_setup_teardown(test_pause_pipelined, setup, teardown),
     cmocka_unit_test_setup_teardown(test_http10, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_budget_content_length, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_budget_chunked, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_budget_errors, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <uv.h>
 #include "hub.h"
 #include "hub_client.h"
+#include "ws_topics.h"
 
 static pk__hub_msg msg(uint32_t origin, uint64_t seq, double exclude, const char *topic, const char *data) {
   pk__hub_msg m = {origin, seq, exclude, topic, strlen(topic), data, strlen(data)};
@@ -127,6 +128,45 @@ static void test_bad_lengths(void **s) {
   m.dlen = PK_HUB_MAX_FRAME;
   assert_int_equal(pk__hub_encode_publish(&b, &m), -EMSGSIZE);
   assert_int_equal(b.len, 0);
+  pk__buf_free(&b);
+}
+
+/* A topic name is at most PK__WS_MAX_TOPIC_LEN bytes: a longer one is neither encoded, nor
+ * published by a worker, nor taken (so nor forwarded) by the master or a worker. */
+static void test_topic_limit(void **s) {
+  char topic[PK__WS_MAX_TOPIC_LEN + 2];
+  memset(topic, 't', sizeof topic);
+  topic[PK__WS_MAX_TOPIC_LEN] = 0;                       /* the longest: 256 bytes */
+  pk__buf b; pk__buf_init(&b);
+  pk__hub_msg m = msg(1, 1, 0, topic, "d");
+  assert_int_equal(pk__hub_encode_publish(&b, &m), 0);
+  pk__hub_frame f = {b.data, b.len, PK_HUB_PUBLISH, b.data + 5, b.len - 5};
+  pk__hub_msg out;
+  assert_int_equal(pk__hub_parse_publish(&f, &out), 0);
+  assert_int_equal(out.tlen, PK__WS_MAX_TOPIC_LEN);
+  assert_int_equal(out.dlen, 1);
+  /* the same frame read with a 257-byte topic (its data byte taken as the topic's last) */
+  b.data[5 + 23] = 1;                                     /* topic length 0x101 */
+  assert_int_equal(pk__hub_parse_publish(&f, &out), -EPROTO);
+  m.tlen = PK__WS_MAX_TOPIC_LEN + 1;
+  size_t before = b.len;
+  assert_int_equal(pk__hub_encode_publish(&b, &m), -ENAMETOOLONG);
+  assert_int_equal(b.len, before);
+  assert_int_equal(pk__hub_publish(topic, PK__WS_MAX_TOPIC_LEN + 1, "d", 1, 0), -ENAMETOOLONG);
+
+  /* the master does not route it: the worker that sent it broke the protocol */
+  pk__hub h;
+  assert_int_equal(pk__hub_init(&h, 2), 0);
+  int w[2][2];
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, w[i]), 0);
+    pk__hub_attach(&h, i, w[i][0]);
+  }
+  assert_int_equal(write(w[0][1], b.data, b.len), (ssize_t)b.len);
+  assert_int_equal(pk__hub_read(&h, 0), -EPROTO);
+  assert_int_equal(pk__hub_pending(&h, 1), 0);
+  pk__hub_free(&h);
+  for (int i = 0; i < 2; i++) close(w[i][1]);
   pk__buf_free(&b);
 }
 
@@ -361,6 +401,7 @@ int main(void) {
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_byte_by_byte),
       cmocka_unit_test(test_bad_lengths),
+      cmocka_unit_test(test_topic_limit),
       cmocka_unit_test(test_route_to_others),
       cmocka_unit_test(test_backlog_bound),
       cmocka_unit_test(test_client),

@@ -791,6 +791,131 @@ static void test_mask_matches_bytewise(void **s) {
       }
 }
 
+/* ---- the input budget ---- */
+
+static pk__input_budget B;
+
+/* Feeds W[from, to) to p; returns the feed's result. */
+static int feed_w(pk__ws_parser *p, size_t from, size_t to) {
+  size_t used;
+  int rc = pk__ws_parser_feed(p, (char *)W + from, to - from, &used);
+  if (rc >= 0) assert_int_equal(used, to - from);
+  return rc;
+}
+
+static void budget_parser(pk__ws_parser *p) {
+  pk__ws_parser_init(p, &CB, MAX, NULL);
+  p->budget = &B;
+}
+
+/* A buffered message holds its declared bytes so far; delivered in place, nothing; the share goes
+ * back when the message is delivered; past the budget the feed fails with 1013. */
+static void test_budget_messages(void **s) {
+  static char big[100];
+  memset(big, 'b', sizeof big);
+  pk__input_budget_init(&B, 100);
+  pk__ws_parser p, q;
+  budget_parser(&p);
+  budget_parser(&q);
+  outcome o;
+  memset(&o, 0, sizeof o);
+  cur = &o;
+  frame_s(0x01, "hello");                                   /* a first fragment */
+  assert_int_equal(feed_w(&p, 0, WN), 0);
+  assert_int_equal(B.used, 5);
+  assert_true(p.msg_open);
+  assert_int_equal(p.msg_begun, 1);
+  WN = 0;
+  frame(0x00, big, 50);
+  assert_int_equal(feed_w(&p, 0, WN), 0);
+  assert_int_equal(B.used, 55);
+  WN = 0;
+  frame(0x80, big, 10);
+  assert_int_equal(feed_w(&p, 0, WN), 0);
+  assert_int_equal(o.nev, 1);
+  assert_int_equal(o.ev[0].len, 65);
+  assert_int_equal(B.used, 0);
+  assert_false(p.msg_open);
+  /* whole in one feed: delivered in place, never held */
+  WN = 0;
+  frame(0x82, big, 90);
+  assert_int_equal(feed_w(&p, 0, WN), 0);
+  assert_int_equal(o.nev, 2);
+  assert_int_equal(B.used, 0);
+  assert_int_equal(p.msg_begun, 2);
+  assert_false(p.msg_open);
+  /* a frame split over feeds: its whole declared length is held from its first kept byte */
+  WN = 0;
+  frame(0x82, big, 80);
+  size_t split = WN - 70;
+  assert_int_equal(feed_w(&p, 0, split), 0);
+  assert_int_equal(B.used, 80);
+  assert_true(p.msg_open);
+  /* another connection's fragment of 30 does not fit: 1013, and it holds nothing */
+  size_t rest = WN;
+  frame(0x02, big, 30);
+  assert_int_equal(feed_w(&q, rest, WN), -ENOBUFS);
+  assert_int_equal(q.close_code, PK__WS_CLOSE_TRY_AGAIN);
+  assert_int_equal(B.used, 80);
+  assert_int_equal(B.refused, 1);
+  assert_int_equal(feed_w(&q, rest, WN), -ENOBUFS);          /* and stays failed */
+  assert_int_equal(feed_w(&p, split, rest), 0);
+  assert_int_equal(o.nev, 3);
+  assert_int_equal(o.ev[2].len, 80);
+  assert_int_equal(B.used, 0);
+  /* a feed that ends right after a header keeps nothing: the payload then comes whole */
+  WN = 0;
+  frame(0x81, big, 1);
+  assert_int_equal(feed_w(&p, 0, WN - 1), 0);
+  assert_int_equal(B.used, 0);
+  assert_int_equal(feed_w(&p, WN - 1, WN), 0);
+  assert_int_equal(o.nev, 4);
+  assert_int_equal(B.used, 0);
+  assert_false(p.msg_open);
+  pk__ws_parser_free(&p);
+  pk__ws_parser_free(&q);
+  outcome_free(&o);
+  cur = NULL;
+}
+
+/* A failure, a close frame, pk__ws_parser_drop and pk__ws_parser_free give the share back. */
+static void test_budget_released(void **s) {
+  static char big[40];
+  memset(big, 'c', sizeof big);
+  pk__input_budget_init(&B, 1000);
+  outcome o;
+  memset(&o, 0, sizeof o);
+  cur = &o;
+  for (int how = 0; how < 4; how++) {
+    pk__ws_parser p;
+    budget_parser(&p);
+    WN = 0;
+    frame(0x02, big, 40);
+    assert_int_equal(feed_w(&p, 0, WN), 0);
+    assert_int_equal(B.used, 40);
+    WN = 0;
+    if (how == 0) {                                          /* a new message while one is open */
+      frame(0x82, big, 1);
+      assert_int_equal(feed_w(&p, 0, WN), -EPROTO);
+    } else if (how == 1) {                                   /* the client closes */
+      close_frame(1000, "", 0);
+      assert_int_equal(feed_w(&p, 0, WN), 0);
+      assert_false(p.msg_open);
+    } else if (how == 2) {                                   /* the connection closes */
+      pk__ws_parser_drop(&p);
+      assert_false(p.msg_open);
+      frame(0x80, big, 10);
+      assert_int_equal(feed_w(&p, 0, WN), 0);                /* ignored from now on */
+    }
+    if (how < 3) assert_int_equal(B.used, 0);
+    pk__ws_parser_free(&p);                                  /* how 3: gone with the message open */
+    assert_int_equal(B.used, 0);
+  }
+  assert_int_equal(o.nev, 1);                                /* only the close frame */
+  outcome_free(&o);
+  cur = NULL;
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -822,6 +947,8 @@ int main(void) {
     T(test_close_and_pong_frames),
     T(test_encoded_frames_parse_back),
     T(test_mask_matches_bytewise),
+    T(test_budget_messages),
+    T(test_budget_released),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@ local helpers = require "tests.helpers"
 local auth = require "functions.auth"
 local greet = require "functions.greet"
 local jwt = require "pikku.jwt"
+local settings = require "settings"   -- the module app.lua took its secret from
 
 local USER1 = { id = "user1", username = "demo", email = "demo@example.com", role = "user" }
 
@@ -23,7 +24,7 @@ describe("auth functions", function()
 
   it("login: the token is a JWT for the session, signed with the app's secret", function()
     local res = t.call(auth.login, { username = "admin", password = "password" }, opts)
-    local claims = jwt.verify(res.token, os.getenv("TODOS_SECRET") or "dev-secret-change-me")
+    local claims = jwt.verify(res.token, settings.secret)
     expect(claims.userId).to_equal("user2")
     expect(claims.role).to_equal("admin")
     expect(claims.exp > os.time()).to_be(true)
