@@ -39,7 +39,7 @@ local function derived_id(method, route)
   local parts = { lower(method) }
   for seg in route:gmatch("[^/]+") do
     local c, name = match(seg, "^([:*])(.+)$")
-    if c then seg = "By" .. name end
+    if c then seg = "By" .. upper(sub(name, 1, 1)) .. sub(name, 2) end
     seg = gsub(seg, "[^%w]+(%w?)", function(ch) return upper(ch) end)
     parts[#parts + 1] = upper(sub(seg, 1, 1)) .. sub(seg, 2)
   end

@@ -89,19 +89,21 @@ end
 local function parameters(op, model, components)
   local list = array()
   local props, req = {}, {}
-  if op.input then props, req = M.flat_properties(op.input, model.schemas) end
+  if op.input then   -- normalized whole first: its own $defs become components its properties refer to
+    local norm = schema_out.normalize(op.input, ctx_for(op, "input", model, components))
+    props, req = M.flat_properties(norm, components)
+  end
   local in_path = {}
   for _, name in ipairs(op.params) do
     in_path[name] = true
-    local s = props[name] and schema_out.normalize(props[name], ctx_for(op, "input", model, components))
-      or { type = "string" }
+    local s = props[name] or { type = "string" }
     list[#list + 1] = { name = name, ["in"] = "path", required = true, schema = s,
                         description = type(s) == "table" and s.description or nil }
   end
   if QUERY_METHODS[op.method] and op.kind ~= "rpc" then
     for _, name in ipairs(sorted(props)) do
       if not in_path[name] then
-        local s = schema_out.normalize(props[name], ctx_for(op, "input", model, components))
+        local s = props[name]
         local p = { name = name, ["in"] = "query", required = req[name] or false, schema = s,
                     description = type(s) == "table" and s.description or nil }
         if type(s) == "table" and (s.type == "array" or s.type == "object") then
