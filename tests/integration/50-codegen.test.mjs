@@ -214,6 +214,33 @@ describe('pikku codegen --check', () => {
   });
 });
 
+describe('pikku codegen: other schema and wiring shapes', () => {
+  test('local $defs, recursion, tuples, maps, nullable, wildcards, a function wired twice: valid and compiling', async () => {
+    const dir = generate(path.join(REPO_ROOT, 'tests/integration/fixtures/codegen-edge'));
+    try {
+      const { default: SwaggerParser } = await import(path.join(NODE_MODULES, '@apidevtools/swagger-parser/lib/index.js'));
+      const raw = JSON.parse(fs.readFileSync(path.join(dir, 'openapi.json'), 'utf8'));
+      await SwaggerParser.validate(structuredClone(raw));
+      assert.deepEqual(Object.keys(raw.paths).sort(), ['/echo', '/files/{path}', '/files2/{path}', '/g/x/{id}', '/rpc/echo']);
+      assert.deepEqual(['/echo', '/files/{path}', '/files2/{path}', '/g/x/{id}', '/rpc/echo'].map((p) =>
+        Object.values(raw.paths[p])[0].operationId), ['echo', 'tree', 'tree_postFiles2ByPath', 'getGXById', 'rpc_echo']);
+      assert.equal(raw.paths['/files/{path}'].get.parameters.find((p) => p.name === 'at').schema.$ref,
+        '#/components/schemas/Pt');
+      assert.deepEqual(raw.paths['/echo'].post.security, [{ apiKeyHeader: [] }, { apiKeyQuery: [] }]);
+      assert.deepEqual(raw.paths['/g/x/{id}'].get.tags, ['grp']);
+      const ts = tsc(dir, ['client.ts']);
+      assert.equal(ts.code, 0, ts.stdout + ts.stderr);
+      const src = fs.readFileSync(path.join(dir, 'client.ts'), 'utf8');
+      for (const line of ['  children?: Array<Node>;', '  pair?: [string, number];', '  bag?: Record<string, number>;',
+        '  maybe?: string | null;', '  "odd-key"?: "x";', '  at?: Pt;']) {
+        assert.ok(src.includes(line + '\n'), `client.ts has ${line}`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('pikku codegen errors', () => {
   test('a schema TypeScript cannot express is an error naming the function; nothing is written', async () => {
     await withApp([
