@@ -488,6 +488,31 @@ function M.spawn(fn, ...)
   return settle(co, ok, res)
 end
 
+-- For pikku.outbound: a call waits on a token (new_token, then suspend) that the core resumes with
+-- the operation's result; an abandoned call's operation is cancelled through M.cancel_hook(token).
+M.new_token, M.suspend, M.in_call = new_token, suspend, in_call
+M.cancel_hook = nil
+
+-- abandon(handle): the request's client is gone. A call waiting on an operation that can be
+-- cancelled (an outbound call) has it cancelled and is resumed with (nil, "abandoned", message).
+local function abandon(handle)
+  for token, co in pairs(waiting) do
+    local h = calls[co]
+    if h and h ~= TASK and h.handle == handle then
+      local cancel = M.cancel_hook
+      if cancel and cancel(token) then
+        return resume(token, nil, "abandoned", "the call was abandoned: its client is gone")
+      end
+      return
+    end
+  end
+end
+
+local function safe_abandon(handle)
+  local ok, err = xpcall(abandon, traceback, handle)
+  if not ok then core_log("error", "pikku abandon failure: " .. tostring(err)) end
+end
+
 -- ---- channels (pikku.channel does the work) ----------------------------------------------------
 
 local function channel_open(cid, index, path, query, ...)
@@ -539,7 +564,7 @@ function M.load(app_dir)
   cors_on, key_param, challenge = app.cors, app.key_param, app.challenge
   channel.setup({ start_call = start_call, dev = dev, services = services }, app.channels)
   return {
-    dispatch = safe_dispatch, resume = safe_resume,
+    dispatch = safe_dispatch, resume = safe_resume, abandon = safe_abandon,
     channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,
   }
 end
