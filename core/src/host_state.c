@@ -105,6 +105,7 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   h->channel_open_ref = entry_ref(L, "channel_open");
   h->channel_message_ref = entry_ref(L, "channel_message");
   h->channel_close_ref = entry_ref(L, "channel_close");
+  h->abandon_ref = entry_ref(L, "abandon");
   if (h->dispatch_ref == LUA_NOREF || h->resume_ref == LUA_NOREF) {
     lua_pushstring(L, "pikku.runtime.load did not return dispatch and resume");
     goto fail;

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <strings.h>
 #include <unistd.h>
+#include "abandon.h"
 #include "clock.h"
 #include "date_cache.h"
 #include "http_response.h"
@@ -153,6 +154,7 @@ void pk__conn_close(pk__conn *c) {
   pk__worker *w = pk__W;
   c->closing = 1;
   if (c->ws) pk__ws_closed(c);
+  if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   c->req_handle = 0;
   w->slots[c->slot] = NULL;
@@ -305,6 +307,7 @@ int pk__conn_respond(double handle, int status, const char *body, size_t blen, c
   c->req_handle = 0;
   write_response(c, status, body, blen, ct, ctlen, extra, elen);
   pk__conn_access_log(c, status, error_id, idlen);
+  if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   if (!c->in_parser) queue_resume(c);   /* the parser was paused for this request */
   return 0;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "abandon.h"
 #include "clock.h"
 #include "date_cache.h"
 #include "host_state.h"
@@ -36,6 +37,7 @@ static void on_connection(uv_stream_t *s, int status) {
 /* The hub goes first, so that the other workers deliver a publish while this one writes to its own
  * subscribers; and again after, for what close handlers published. */
 static void end_of_turn(void) {
+  pk__abandon_flush();
   pk__hub_client_flush();
   pk__conn_end_of_turn(pk__W);
   pk__hub_client_flush();

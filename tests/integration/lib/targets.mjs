@@ -7,6 +7,8 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { HOST } from './server.mjs';
 
+export const stats = { aborted: 0 };   // /delay requests whose client left before the answer
+
 function handler(req, res) {
   const u = new URL(req.url, 'http://x');
   const q = Object.fromEntries(u.searchParams);
@@ -20,7 +22,11 @@ function handler(req, res) {
     const body = Buffer.concat(chunks).toString();
     switch (u.pathname) {
       case '/hello': return send(200, 'hello from target');
-      case '/delay': return setTimeout(() => send(200, `waited ${q.ms}`), Number(q.ms || 0));
+      case '/delay': {
+        const t = setTimeout(() => send(200, `waited ${q.ms}`), Number(q.ms || 0));
+        res.on('close', () => { if (!res.writableEnded) { clearTimeout(t); stats.aborted++; } });
+        return undefined;
+      }
       case '/echo': return send(200, JSON.stringify({ method: req.method, body: body ? JSON.parse(body) : null,
         type: req.headers['content-type'] ?? null }), 'application/json');
       case '/big': {
