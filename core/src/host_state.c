@@ -20,6 +20,7 @@ static const luaL_Reg modules[] = {
   {"pikku.http_c", luaopen_pikku_http_c},
   {"pikku.redis_c", luaopen_pikku_redis_c},
   {"pikku.pg_c", luaopen_pikku_pg_c},
+  {"pikku.socket_c", luaopen_pikku_socket_c},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL},
