@@ -87,7 +87,7 @@ end
 --- connect(url?, opts?) -> a pool (no connection is made until a query runs). url defaults to
 --- $DATABASE_URL. opts: pool_size (10), pool_wait_ms (5000: longest wait for a free connection),
 --- timeout_ms (15000 per query), statement_timeout_ms (the server's limit; default timeout_ms),
---- connect_timeout_ms (5000).
+--- connect_timeout_ms (5000), options (server settings: "-c search_path=app").
 function M.connect(url, opts)
   url = url or os.getenv("DATABASE_URL")
   if url == nil then error("pikku.pg.connect: no URL given and DATABASE_URL is not set", 2) end
@@ -96,6 +96,9 @@ function M.connect(url, opts)
   local params = M.parse_url(url)
   local timeout = number(opts.timeout_ms, "pikku.pg: timeout_ms", d.timeout_ms)
   local st = number(opts.statement_timeout_ms, "pikku.pg: statement_timeout_ms", d.statement_timeout_ms or timeout)
+  if opts.options then   -- extra server settings, e.g. "-c search_path=app"
+    params.options = (params.options and params.options .. " " or "") .. tostring(opts.options)
+  end
   if st > 0 then
     params.options = (params.options and params.options .. " " or "") .. "-c statement_timeout=" .. format("%d", st)
   end
