@@ -40,7 +40,7 @@ local SCHEMA = {
 function M.new(opts)
   local schema = opts.schema or "public"
   if opts.temporary or opts.fresh or require("pikku.core").test then   -- every store of pikku test starts fresh
-    schema = format("todos_%x%x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+    schema = "todos_" .. require("pikku.core").gen_id():sub(1, 20)
   end
   local self = setmetatable({ hash = opts.hash, schema = schema, ready = false }, Store)
   self.db = pikku.pg.connect(opts.url or os.getenv("DATABASE_URL"), {
