@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include "abandon.h"
+#include "arrival.h"
 #include "clock.h"
 #include "date_cache.h"
 #include "http_response.h"
@@ -485,7 +486,8 @@ static void set_deadline(pk__conn *c) {
 }
 
 static void feed(pk__conn *c, char *data, size_t len) {
-  uint64_t arrived = pk__clock_ns();
+  uint64_t arrived = c->arrived_ns ? c->arrived_ns : pk__clock_ns();   /* arrival.c */
+  c->arrived_ns = 0;
   while (len > 0 && !c->closing && !c->close_after) {
     size_t used = 0;
     /* a request is timed from the arrival of the bytes it begins in (also one the core refuses
@@ -531,6 +533,7 @@ static void feed(pk__conn *c, char *data, size_t len) {
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  ((pk__conn *)h->data)->arrived_ns = pk__arrival_ns((uv_stream_t *)h);   /* before the read */
   buf->base = read_buf;
   buf->len = sizeof read_buf;
 }

@@ -15,6 +15,7 @@ local inprocess = require "pikku.inprocess"
 local json = require "pikku.json"
 local request_handle = require "pikku.request_handle"
 local request_data = require "pikku.request_data"
+local loop_guard = require "pikku.loop_guard"
 
 local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable =
   type, tostring, tonumber, pairs, select, error, xpcall, setmetatable
@@ -25,6 +26,7 @@ local traceback = debug.traceback
 local json_encode, json_decode, json_null, is_object = json.encode, json.decode, json.null, json.is_object
 local core_timer, core_gen_id, core_log, core_log_error = core.timer, core.gen_id, core.log, core.log_error
 local core_request_id = core.request_id
+local core_now, guard_check = core.now, loop_guard.check
 local is_error = errors.is
 local for_client = errors.for_client
 local unescape, parse_pairs, http_new, header_lines =
@@ -269,7 +271,10 @@ local function start_call(entry, h, data)
     co = co_create(runner)
   end
   calls[co] = h
+  h._entry = entry
+  local t0 = core_now()
   local ok, res = co_resume(co, entry, h, data)
+  guard_check(t0, h)   -- a call that held the loop too long is logged (pikku.loop_guard)
   settle(co, ok, res)   -- not a tail call: traces may end here (LuaJIT cannot return into the C caller)
 end
 
@@ -402,7 +407,9 @@ local function resume(token, ...)
   local co = waiting[token]
   if co == nil then return end
   waiting[token] = nil
+  local h, t0 = calls[co], core_now()
   local ok, res = co_resume(co, ...)
+  guard_check(t0, h)
   return settle(co, ok, res)
 end
 
@@ -563,6 +570,7 @@ function M.load(app_dir)
   routes, rpc_plans, services = app.routes, app.rpc_plans, app.services
   cors_on, key_param, challenge = app.cors, app.key_param, app.challenge
   channel.setup({ start_call = start_call, dev = dev, services = services }, app.channels)
+  loop_guard.set_routes(routes)
   return {
     dispatch = safe_dispatch, resume = safe_resume, abandon = safe_abandon,
     channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,

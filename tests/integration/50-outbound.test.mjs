@@ -167,4 +167,18 @@ describe('outbound calls (one worker)', () => {
     assert.equal(s.pg.open - s.pg.idle, 0, JSON.stringify(s));
     assert.equal((await get('/chain?ms=10')).status, 200);
   });
+  test('blocking made visible: a call that holds the loop is logged; a request stuck behind it is timed from its arrival', async () => {
+    const from = srv.mark();
+    const blocked = get('/block?ms=400');
+    await delay(150);
+    const hello = await get('/hello');
+    assert.equal(hello.status, 200);
+    await blocked;
+    const warn = await srv.waitForLine(/warn: blocking: GET \/block \(wired at .*app\.lua:\d+\) held the worker's loop for \d+\.\d ms/, { from });
+    assert.ok(Number(/for (\d+\.\d) ms/.exec(warn)[1]) >= 390, warn);
+    const line = await srv.waitForLine(/GET \/hello 200 /, { from });
+    const ms = Number(/200 ([\d.]+)ms/.exec(line)[1]);
+    assert.ok(ms >= 150, `the /hello that waited behind the blocked loop is logged as ${ms} ms`);
+    assert.equal(srv.findLines(/blocking: GET \/chain/, from).length, 0, 'calls that yield are not reported');
+  });
 });
