@@ -1,4 +1,4 @@
--- The todos stats cached in Redis when REDIS_URL is set: store:stats() reads the cache (5 s), a create or delete drops it.
+-- The todos stats cached in Redis when REDIS_URL is set (5 s); a create or a delete drops them.
 local pikku = require "pikku"
 local runtime = require "pikku.runtime"
 local json = require "pikku.json"
@@ -16,7 +16,7 @@ function M.wrap(store)
   local w = setmetatable({}, { __index = function(_, k)
     local v = store[k]
     if type(v) ~= "function" then return v end
-    return function(self, ...) return v(store, ...) end
+    return function(_, ...) return v(store, ...) end
   end })
   local function client()
     redis = redis or pikku.redis.connect(url, { timeout_ms = 1000 })

@@ -1,4 +1,4 @@
--- The todos data layer on PostgreSQL (pikku.pg), chosen by store.lua when DATABASE_URL is set: the same calls as the SQLite store.
+-- The todos data layer on PostgreSQL (pikku.pg) when DATABASE_URL is set: the SQLite store's calls.
 --
 -- The schema is made and seeded on first use inside a call (pikku.pg needs the worker's loop: the
 -- master only builds the services). A store on a temporary database (pikku test, the tests'
@@ -8,8 +8,8 @@ local runtime = require "pikku.runtime"
 local json = require "pikku.json"
 local base = require "store"
 
-local type, tostring, ipairs, setmetatable, error, unpack, format =
-  type, tostring, ipairs, setmetatable, error, unpack, string.format
+local type, ipairs, setmetatable, error, unpack, format =
+  type, ipairs, setmetatable, error, unpack, string.format
 local concat = table.concat
 local json_null, array = json.null, json.array
 local check_fields, invalid, seq_of, user_or_default, opt_string, as_bool, encode_tags =
@@ -212,5 +212,5 @@ function Store:delete(id)
   return n > 0
 end
 
-local _ = tostring
+
 return M

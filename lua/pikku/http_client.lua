@@ -5,7 +5,7 @@ local http_c = require "pikku.http_c"
 local outbound = require "pikku.outbound"
 local json = require "pikku.json"
 
-local type, tostring, pairs, ipairs, error = type, tostring, pairs, ipairs, error
+local type, tostring, pairs, error = type, tostring, pairs, error
 local find, upper, format = string.find, string.upper, string.format
 local wait, fail, redact, number = outbound.wait, outbound.fail, outbound.redact, outbound.number
 local c_request, c_cancel = http_c.request, http_c.cancel
@@ -24,7 +24,9 @@ M.defaults = {
 function M.configure(t)
   if type(t) ~= "table" then error("pikku.http.configure: expected a table", 2) end
   for k, v in pairs(t) do
-    if M.defaults[k] == nil and k ~= "ca_file" then error("pikku.http.configure: unknown setting " .. tostring(k), 2) end
+    if M.defaults[k] == nil and k ~= "ca_file" then
+      error("pikku.http.configure: unknown setting " .. tostring(k), 2)
+    end
     M.defaults[k] = v
   end
 end
@@ -60,7 +62,9 @@ function M.request(opts)
   if type(url) ~= "string" then error("pikku.http.request: url must be a string", 2) end
   local d = M.defaults
   local body = opts.body
-  if body ~= nil and type(body) ~= "string" then error("pikku.http.request: body must be a string (use pikku.http.json for tables)", 2) end
+  if body ~= nil and type(body) ~= "string" then
+    error("pikku.http.request: body must be a string (use pikku.http.json for tables)", 2)
+  end
   local req = {
     method = upper(opts.method or (body and "POST") or "GET"), url = url,
     headers = header_lines(opts.headers), body = body,

@@ -1,4 +1,4 @@
--- Blocking made visible: a call that holds the worker's loop longer than a threshold (PIKKU_BLOCK_WARN_MS, default 100) is logged.
+-- Blocking made visible: a call holding the worker's loop over PIKKU_BLOCK_WARN_MS (default 100) is logged.
 local M = {}
 
 local core = require "pikku.core"

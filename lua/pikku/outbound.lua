@@ -5,7 +5,7 @@ local runtime = require "pikku.runtime"
 local errors = require "pikku.errors"
 local outbound_c = require "pikku.outbound_c"
 
-local type, tostring, tonumber, error, setmetatable, remove = type, tostring, tonumber, error, setmetatable, table.remove
+local tostring, tonumber, error, setmetatable, remove = tostring, tonumber, error, setmetatable, table.remove
 local format, gsub = string.format, string.gsub
 local new_token, suspend, in_call = runtime.new_token, runtime.suspend, runtime.in_call
 local new_waiter = outbound_c.waiter

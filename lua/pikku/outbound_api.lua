@@ -1,4 +1,4 @@
--- What require("pikku") exposes of the outbound clients: pikku.http (wire.http helpers + request/get/post/json), pikku.socket, pikku.redis, pikku.pg.
+-- The outbound clients of require "pikku": pikku.http (+ request/get/post/json), pikku.socket, pikku.redis, pikku.pg.
 local M = {}
 
 local setmetatable, require = setmetatable, require

@@ -27,7 +27,9 @@ end
 function M.parse_url(url)
   if type(url) ~= "string" then error("pikku.pg: the URL must be a string like postgres://user:pw@host:5432/db", 3) end
   local rest = match(url, "^postgres://(.*)$") or match(url, "^postgresql://(.*)$")
-  if rest == nil then error("pikku.pg: unsupported URL " .. redact(url) .. " (postgres://user:password@host:port/dbname)", 3) end
+  if rest == nil then
+    error("pikku.pg: unsupported URL " .. redact(url) .. " (postgres://user:password@host:port/dbname)", 3)
+  end
   local p = {}
   local query
   rest, query = match(rest, "^([^?]*)%??(.*)$")

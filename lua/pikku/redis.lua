@@ -1,4 +1,4 @@
--- pikku.redis: Redis clients for functions (a pooled connection per command, pipelines, MULTI/EXEC) on hiredis (pikku.redis_c).
+-- pikku.redis: Redis for functions (a pooled connection per command, pipelines, MULTI/EXEC) on hiredis.
 local M = {}
 
 local redis_c = require "pikku.redis_c"
@@ -26,7 +26,8 @@ function M.parse_url(url)
   if type(url) ~= "string" then error("pikku.redis: the URL must be a string like redis://host:6379/0", 3) end
   local rest = match(url, "^redis://(.*)$")
   if rest == nil then
-    error("pikku.redis: unsupported URL " .. redact(url) .. " (redis://[user:password@]host[:port][/db]; rediss:// is not supported)", 3)
+    error("pikku.redis: unsupported URL " .. redact(url)
+      .. " (redis://[user:password@]host[:port][/db]; rediss:// is not supported)", 3)
   end
   local cfg = { port = 6379, db = 0 }
   local auth, hostpart = match(rest, "^([^@]*)@(.*)$")
@@ -127,7 +128,8 @@ function Client:call(cmd, ...)
   if type(cmd) ~= "string" then error("pikku.redis: the command must be a string", 2) end
   local lc = lower(cmd)
   if REFUSED[lc] then
-    error("pikku.redis: " .. cmd .. " holds a connection for good; use services.eventhub, or pikku.socket with a driver", 2)
+    error("pikku.redis: " .. cmd .. " holds a connection for good; use services.eventhub, or pikku.socket"
+      .. " with a driver", 2)
   end
   local co = co_running()
   local pipe = self.pipes[co]
@@ -214,7 +216,7 @@ function Client:close() self.pool:close() end
 function Client:stats() return self.pool:stats() end
 
 -- r:get(k), r:set(k, v), r:hset(...): any other name is the Redis command of that name
-Client.__index = function(self, k)
+Client.__index = function(_, k)
   local m = rawget(Client, k)
   if m ~= nil then return m end
   if type(k) ~= "string" then return nil end

@@ -1,4 +1,4 @@
--- pikku.socket: cosocket-style TCP/TLS sockets (OpenResty's ngx.socket.tcp API) for pure-Lua drivers, on pikku.socket_c.
+-- pikku.socket: cosocket-style TCP/TLS sockets (OpenResty's ngx.socket.tcp API) for pure-Lua drivers.
 local M = {}
 
 local socket_c = require "pikku.socket_c"
@@ -51,7 +51,7 @@ function Sock:settimeouts(c, s, r)
   self.ct, self.st, self.rt = tonumber(c) or self.ct, tonumber(s) or self.st, tonumber(r) or self.rt
 end
 
-function Sock:setoption() return true end
+function Sock.setoption() return true end
 
 function Sock:getreusedtimes()
   if self.c == nil then return nil, "closed" end
@@ -97,7 +97,7 @@ end
 
 --- sock:sslhandshake(reused_session?, server_name?, ssl_verify?) -> true | nil, err. Sessions
 --- are not kept: the first value is always true. ssl_verify defaults to false as in OpenResty.
-function Sock:sslhandshake(reused_session, server_name, ssl_verify)
+function Sock:sslhandshake(_reused_session, server_name, ssl_verify)
   if self.c == nil then return nil, "closed" end
   if self.tls then return true end   -- a pooled connection that is TLS already
   local ok, kind, msg = op(self, "handshake", server_name, ssl_verify and true or false, self.ct)
@@ -217,7 +217,9 @@ end
 --- the next `pattern` (with it when inclusive); with size, at most size bytes per call, then nil
 --- once the pattern is reached. Errors: nil, err, partial.
 function Sock:receiveuntil(pattern, opts)
-  if type(pattern) ~= "string" or pattern == "" then error("pikku.socket: receiveuntil: pattern must be a non-empty string", 2) end
+  if type(pattern) ~= "string" or pattern == "" then
+    error("pikku.socket: receiveuntil: pattern must be a non-empty string", 2)
+  end
   local inclusive = opts and opts.inclusive
   local plen = #pattern
   local done = false   -- (with size) the pattern was reached: the next call returns nil
@@ -261,7 +263,8 @@ function Sock:setkeepalive(timeout, size)
   local list = pools[self.key]
   if list == nil then list = {}; pools[self.key] = list end
   if #list >= size then remove(list, 1).c:close() end
-  list[#list + 1] = { c = c, expires = timeout > 0 and now() + timeout or math.huge, reused = self.reused, tls = self.tls }
+  local expires = timeout > 0 and now() + timeout or math.huge
+  list[#list + 1] = { c = c, expires = expires, reused = self.reused, tls = self.tls }
   return 1
 end
 
