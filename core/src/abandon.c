@@ -2,6 +2,7 @@
 #include "abandon.h"
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 typedef struct gone { pk__host *h; double handle; struct gone *next; } gone;
 static gone *head, **tail = &head;
@@ -27,4 +28,12 @@ void pk__abandon_flush(void) {
     pk__host_unref(g->h);
     free(g);
   }
+}
+
+int pk__peer_gone(uv_stream_t *s) {
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)s, &fd)) return 0;
+  char b;
+  ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }

@@ -663,6 +663,11 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
   for (pk__conn *c = w->conns, *next; c; c = next) {
     next = c->next;
     if (c->ws && !c->lingering) { pk__ws_sweep(c, now); continue; }
+    if (c->req_handle && c->paused && pk__peer_gone((uv_stream_t *)&c->tcp)) {   /* left mid-call */
+      pk__conn_access_log(c, 499, NULL, 0);
+      pk__conn_close(c);   /* its call's outbound operation is cancelled (abandon.c) */
+      continue;
+    }
     if (!c->deadline_ms || now < c->deadline_ms) continue;
     if (c->lingering) { pk__conn_close(c); continue; }
     if (c->close_after) continue;

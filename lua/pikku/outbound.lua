@@ -38,14 +38,16 @@ function M.wait(what, start, cancel, ...)
 end
 
 -- kind -> the status a failure answers with when the function does not catch it
-local STATUS = { timeout = 504, pg = 500, redis = 500, usage = 500 }
+-- (an abandoned call: 499, nginx's "client closed request"; nobody reads it, and it is not logged)
+local STATUS = { timeout = 504, pg = 500, redis = 500, usage = 500, abandoned = 499 }
+local NAME = { [504] = "GatewayTimeout", [500] = "InternalServerError", [499] = "ClientClosedRequest" }
 
 --- fail(service, kind, message, code?, level?): raises a pikku error (504 GatewayTimeout for a
 --- timeout, 500 for an error the server answered, else 502 BadGateway) carrying .kind, .service
 --- and .code (a PostgreSQL SQLSTATE). Catch it with pcall; tostring(e) reads "service: kind: message".
 function M.fail(service, kind, message, code, level)
   local status = STATUS[kind] or 502
-  local name = status == 504 and "GatewayTimeout" or status == 500 and "InternalServerError" or "BadGateway"
+  local name = NAME[status] or "BadGateway"
   local msg = format("%s: %s: %s", service, kind, tostring(message))
   local e = errors.new(name, status, msg)
   e.kind, e.service, e.code = kind, service, code
