@@ -408,13 +408,32 @@ static int l_connect(lua_State *L) {
   return 1;
 }
 
-/* conn:query(token, timeout_ms, sql, nparams, p1, ...): parameters are strings or nil (NULL);
- * resumed with (rows, affected) or (nil, kind, message, sqlstate). */
-static int l_query(lua_State *L) {
+enum { Q_TEXT, Q_PREPARED, Q_PREPARE };
+
+/* The three ways to send: a statement with parameters, a prepared one by name, or preparing one. */
+static int send_query(lua_State *L, int how) {
   pgconn *c = check_conn(L);
   double token = luaL_checknumber(L, 2);
   double ms = luaL_checknumber(L, 3);
-  const char *sql = luaL_checkstring(L, 4);
+  const char *sql = luaL_checkstring(L, 4);   /* the statement's name for Q_PREPARED */
+  if (how == Q_PREPARE) {
+    const char *name = luaL_checkstring(L, 5);
+    if (c->busy || c->state != ST_IDLE || !c->pg) return luaL_error(L, "pikku.pg: the connection is busy or closed");
+    if (!PQsendPrepare(c->pg, name, sql, 0, NULL)) {
+      char m[sizeof c->err];
+      snprintf(m, sizeof m, "%s", pq_message(c));
+      if (PQstatus(c->pg) == CONNECTION_BAD) drop(c);
+      lua_pushnil(L);
+      lua_pushstring(L, c->state == ST_DEAD ? "closed" : "pg");
+      lua_pushstring(L, m);
+      return 3;
+    }
+    c->state = ST_QUERY;
+    op_begin(c, token, ms);
+    query_flush(c);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   int n = (int)luaL_checkinteger(L, 5);
   if (c->busy || c->state != ST_IDLE || !c->pg)
     return luaL_error(L, "pikku.pg: the connection is %s", c->state == ST_DEAD ? "closed" : "in use by another query");
@@ -427,7 +446,8 @@ static int l_query(lua_State *L) {
     vals[i] = lua_isnoneornil(L, 6 + i) ? NULL : lua_tolstring(L, 6 + i, &len);
     lens[i] = (int)len;
   }
-  int ok = PQsendQueryParams(c->pg, sql, n, NULL, vals, lens, NULL, 0);
+  int ok = how == Q_PREPARED ? PQsendQueryPrepared(c->pg, sql, n, vals, lens, NULL, 0)
+                             : PQsendQueryParams(c->pg, sql, n, NULL, vals, lens, NULL, 0);
   free(vals);
   free(lens);
   if (!ok) {
@@ -445,6 +465,15 @@ static int l_query(lua_State *L) {
   lua_pushboolean(L, 1);
   return 1;
 }
+
+/* conn:query(token, timeout_ms, sql, nparams, p1, ...): parameters are strings or nil (NULL);
+ * resumed with (rows, affected) or (nil, kind, message, sqlstate). */
+static int l_query(lua_State *L) { return send_query(L, Q_TEXT); }
+/* conn:query_prepared(token, timeout_ms, name, nparams, p1, ...): the same with a statement
+ * prepared on this connection. */
+static int l_query_prepared(lua_State *L) { return send_query(L, Q_PREPARED); }
+/* conn:prepare(token, timeout_ms, sql, name): prepares sql as name; resumed with a result or failure. */
+static int l_prepare(lua_State *L) { return send_query(L, Q_PREPARE); }
 
 /* conn:alive() -> true while it may take a query. */
 static int l_alive(lua_State *L) {
@@ -495,7 +524,7 @@ int luaopen_pikku_pg_c(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_newtable(L);
   const luaL_Reg methods[] = {
-    {"query", l_query}, {"alive", l_alive}, {"in_transaction", l_in_tx}, {"cancel", l_cancel},
+    {"query", l_query}, {"query_prepared", l_query_prepared}, {"prepare", l_prepare}, {"alive", l_alive}, {"in_transaction", l_in_tx}, {"cancel", l_cancel},
     {"close", l_close}, {NULL, NULL},
   };
   for (const luaL_Reg *m = methods; m->name; m++) {

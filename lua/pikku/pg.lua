@@ -89,7 +89,8 @@ end
 --- connect(url?, opts?) -> a pool (no connection is made until a query runs). url defaults to
 --- $DATABASE_URL. opts: pool_size (10), pool_wait_ms (5000: longest wait for a free connection),
 --- timeout_ms (15000 per query), statement_timeout_ms (the server's limit; default timeout_ms),
---- connect_timeout_ms (5000), options (server settings: "-c search_path=app").
+--- connect_timeout_ms (5000), options (server settings: "-c search_path=app"), prepare (true:
+--- statements with parameters are prepared once per connection; false for a pooler in transaction mode).
 function M.connect(url, opts)
   url = url or os.getenv("DATABASE_URL")
   if url == nil then error("pikku.pg.connect: no URL given and DATABASE_URL is not set", 2) end
@@ -108,6 +109,7 @@ function M.connect(url, opts)
     -- with a statement timeout the server ends a slow query itself (the connection stays usable):
     -- the client's own limit comes a little later, for a server that does not answer at all
     url = redact(url), params = params, timeout = st > 0 and st <= timeout and timeout + 250 or timeout,
+    prepare = opts.prepare ~= false,
     connect_timeout = number(opts.connect_timeout_ms, "pikku.pg: connect_timeout_ms", d.connect_timeout_ms),
   }, Pool)
   self.pool = outbound.pool {
@@ -120,14 +122,46 @@ function M.connect(url, opts)
   return self
 end
 
--- Runs one query on conn: rows, affected or nil, kind, message, sqlstate.
-local function run(conn, timeout, sql, ...)
+-- conn -> { [sql] = statement name, n = count }: the statements prepared on each connection
+local prepared = setmetatable({}, { __mode = "k" })
+local MAX_PREPARED = 256   -- per connection; later statements go unnamed
+
+local function send(conn, how, timeout, a, b, _n, ...)
+  return wait("pikku.pg", function(token, ...)
+    return conn[how](conn, token, timeout, a, b, ...)
+  end, function() conn:cancel() end, ...)
+end
+
+-- Runs one query on conn: rows, affected or nil, kind, message, sqlstate. A statement with
+-- parameters is prepared on the connection the first time (one more round trip) and run by name
+-- after, so the server parses and plans it once per connection (opts.prepare = false: never).
+local function run(p, conn, sql, ...)
   local n = select("#", ...)
   local a = { ... }
   for i = 1, n do a[i] = param(a[i]) end
-  local rows, affected, msg, code = wait("pikku.pg", function(token)
-    return conn:query(token, timeout, sql, n, unpack(a, 1, n))
-  end, function() conn:cancel() end)
+  local timeout = p.timeout
+  if p.prepare and n > 0 then
+    local cache = prepared[conn]
+    if cache == nil then cache = { n = 0 }; prepared[conn] = cache end
+    local name = cache[sql]
+    if name == nil and cache.n < MAX_PREPARED then
+      name = "pikku_" .. (cache.n + 1)
+      local ok, kind, msg, code = send(conn, "prepare", timeout, sql, name, 0)
+      if not ok then return nil, kind, msg, code end
+      cache.n = cache.n + 1
+      cache[sql] = name
+    end
+    if name then
+      local rows, affected, msg, code = send(conn, "query_prepared", timeout, name, n, n, unpack(a, 1, n))
+      -- a plan the schema changed under, or a statement gone: run it unnamed this time
+      if rows ~= nil or (code ~= "0A000" and code ~= "26000") then
+        if rows ~= nil then setmetatable(rows, array_mt) end
+        return rows, affected, msg, code
+      end
+      cache[sql] = nil
+    end
+  end
+  local rows, affected, msg, code = send(conn, "query", timeout, sql, n, n, unpack(a, 1, n))
   if rows ~= nil then setmetatable(rows, array_mt) end
   return rows, affected, msg, code
 end
@@ -143,11 +177,11 @@ end
 function Pool:query(sql, ...)
   check_sql(sql, 2)
   local conn, fresh = self.pool:acquire()
-  local rows, affected, msg, code = run(conn, self.timeout, sql, ...)
+  local rows, affected, msg, code = run(self, conn, sql, ...)
   if rows == nil and affected == "closed" and not fresh then   -- an idle connection the server dropped
     self.pool:release(conn, true)
     conn = self.pool:acquire()
-    rows, affected, msg, code = run(conn, self.timeout, sql, ...)
+    rows, affected, msg, code = run(self, conn, sql, ...)
   end
   local kind = rows == nil and affected or nil
   -- a statement that left a transaction open must not reach the next call: that connection goes
@@ -160,7 +194,7 @@ end
 --- tx:rollback(). pool:transaction(fn) is the safer form.
 function Pool:begin()
   local conn = self.pool:acquire()
-  local rows, kind, msg, code = run(conn, self.timeout, "BEGIN")
+  local rows, kind, msg, code = run(self, conn, "BEGIN")
   if rows == nil then
     self.pool:release(conn, kind ~= "pg")
     fail("pikku.pg", kind, msg, code, 2)
@@ -173,7 +207,7 @@ function Tx:query(sql, ...)
   check_sql(sql, 2)
   local conn = self.conn
   if conn == nil then error("pikku.pg: the transaction is over (committed or rolled back)", 2) end
-  local rows, affected, msg, code = run(conn, self.pool.timeout, sql, ...)
+  local rows, affected, msg, code = run(self.pool, conn, sql, ...)
   if rows == nil then
     if affected ~= "pg" then   -- the connection is gone, and the transaction with it
       self.conn = nil
@@ -188,7 +222,7 @@ local function finish_tx(self, sql, level)
   local conn = self.conn
   if conn == nil then error("pikku.pg: the transaction is over (committed or rolled back)", level + 1) end
   self.conn = nil
-  local rows, kind, msg, code = run(conn, self.pool.timeout, sql)
+  local rows, kind, msg, code = run(self.pool, conn, sql)
   self.pool.pool:release(conn, rows == nil or conn:in_transaction())
   if rows == nil then fail("pikku.pg", kind, msg, code, level + 1) end
   return true
