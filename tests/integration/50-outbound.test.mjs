@@ -2,6 +2,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import fs from 'node:fs';
 import { startServer, REPO_ROOT, freePort, RawConn, delay } from './lib/server.mjs';
 import { backends, OwnRedis } from './lib/backends.mjs';
 import { startHttpTarget, startHttpsTarget, makeTestCA, stats } from './lib/targets.mjs';
@@ -181,5 +182,29 @@ describe('outbound calls (one worker)', () => {
     const ms = Number(/200 ([\d.]+)ms/.exec(line)[1]);
     assert.ok(ms >= 150, `the /hello that waited behind the blocked loop is logged as ${ms} ms`);
     assert.equal(srv.findLines(/blocking: GET \/chain/, from).length, 0, 'calls that yield are not reported');
+  });
+  test('a reload closes the old state\'s pools once its calls are done', async () => {
+    // the worker's own TCP connections to a port (its sockets in /proc/PID/fd, their ports in /proc/net/tcp)
+    const connsTo = (port) => {
+      const [pid] = srv.workerPids();
+      const inodes = new Set();
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        try { const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`)); if (m) inodes.add(m[1]); } catch { /* closed */ }
+      }
+      const hex = Number(port).toString(16).toUpperCase().padStart(4, '0');
+      return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+        .filter((f) => f.length > 9 && f[2].endsWith(`:${hex}`) && f[3] === '01' && inodes.has(f[9])).length;
+    };
+    const redisClients = () => connsTo(servers.env.REDIS_PORT);
+    const pgClients = () => connsTo(servers.env.PG_PORT);
+    await Promise.all(Array.from({ length: 5 }, () => get('/chain?ms=50')));
+    assert.ok(redisClients() >= 1 && pgClients() >= 1, 'the pools hold connections');
+    const from = srv.mark();
+    srv.signal('SIGHUP');
+    await srv.waitForLine(/reloaded app/, { from });
+    for (let i = 0; i < 100 && (redisClients() > 0 || pgClients() > 0); i++) await delay(50);
+    assert.equal(redisClients(), 0, 'the old state\'s Redis connections are closed');
+    assert.equal(pgClients(), 0, 'the old state\'s PostgreSQL connections are closed');
+    assert.equal((await get('/chain?ms=10')).status, 200, 'the new state opens its own');
   });
 });
