@@ -157,8 +157,12 @@ static void check_done(curl_ctx *c) {
       lua_pushinteger(L, status);
       push_headers(L, &r->head);
       lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.len);
+      long v = 0;
+      curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &v);
+      lua_pushstring(L, v == CURL_HTTP_VERSION_2_0 ? "2" : v == CURL_HTTP_VERSION_3 ? "3"
+                          : v == CURL_HTTP_VERSION_1_0 ? "1.0" : "1.1");
       req_free(r);
-      pk__host_resume(h, token, 3);
+      pk__host_resume(h, token, 4);
     } else {
       char msg[CURL_ERROR_SIZE + 128];
       const char *kind = kind_of(r, rc);
@@ -278,7 +282,8 @@ static const char *optstr(lua_State *L, int idx, const char *field, size_t *len)
 
 /* request(token, opts): opts = { method, url, headers = {"Name: value", ...}, body, timeout_ms,
  * connect_timeout_ms, max_body, max_redirects (0: do not follow), ca_file, verify (bool) }.
- * The call waiting on token is resumed with (status, headers, body) or (nil, kind, message). */
+ * The call waiting on token is resumed with (status, headers, body, http_version) or (nil, kind,
+ * message). */
 static int l_request(lua_State *L) {
   curl_ctx *c = ctx_of(L);
   double token = luaL_checknumber(L, 1);

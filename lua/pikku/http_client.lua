@@ -53,7 +53,8 @@ local function redirects(v)
 end
 
 --- request{ method = "GET", url, headers = { name = value }, body, timeout_ms, max_body,
---- follow_redirects, connect_timeout_ms, ca_file, verify } -> { status, headers, body }.
+--- follow_redirects, connect_timeout_ms, ca_file, verify } -> { status, headers, body, version }
+--- (version: "1.1", "2", ...).
 --- Any status is returned; a failure (timeout, dns, refused, tls, too_large, closed, redirects,
 --- url, abandoned) raises a pikku error with .kind.
 function M.request(opts)
@@ -76,14 +77,14 @@ function M.request(opts)
     verify = opts.verify == nil and d.verify or opts.verify,
   }
   local token
-  local status, headers, rbody = wait("pikku.http", function(t)
+  local status, headers, rbody, version = wait("pikku.http", function(t)
     token = t
     c_request(t, req)
   end, function() c_cancel(token) end)
   if status == nil then
     fail("pikku.http", headers, format("%s %s: %s", req.method, redact(url), tostring(rbody)), nil, 2)
   end
-  return { status = status, headers = headers, body = rbody }
+  return { status = status, headers = headers, body = rbody, version = version }
 end
 
 --- get(url, opts?) -> { status, headers, body }

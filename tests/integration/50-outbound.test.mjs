@@ -5,7 +5,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { startServer, REPO_ROOT, freePort, RawConn, delay } from './lib/server.mjs';
 import { backends, OwnRedis } from './lib/backends.mjs';
-import { startHttpTarget, startHttpsTarget, makeTestCA, stats } from './lib/targets.mjs';
+import { startHttpTarget, startHttpsTarget, startHttp2Target, startProxy, makeTestCA, stats } from './lib/targets.mjs';
 
 const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'outbound');
 
@@ -206,5 +206,33 @@ describe('outbound calls (one worker)', () => {
     assert.equal(redisClients(), 0, 'the old state\'s Redis connections are closed');
     assert.equal(pgClients(), 0, 'the old state\'s PostgreSQL connections are closed');
     assert.equal((await get('/chain?ms=10')).status, 200, 'the new state opens its own');
+  });
+  test('HTTP/2 where the server offers it; connections reused across calls', async () => {
+    const h2 = await startHttp2Target(ca);
+    try {
+      const r = (await get(`/http/version?url=${encodeURIComponent(h2.url)}`)).body;
+      assert.deepEqual(r, { status: 200, version: '2', body: 'hello from target' });
+    } finally { await h2.close(); }
+    assert.equal((await get(`/http/version?url=${encodeURIComponent(target.url)}`)).body.version, '1.1');
+    const before = stats.connections;
+    for (let i = 0; i < 5; i++) assert.equal((await get('/http')).body.ok, true);
+    assert.ok(stats.connections - before <= 1, `5 calls opened ${stats.connections - before} connections`);
+  });
+
+  test('proxies come from the environment (http_proxy)', async () => {
+    const proxy = await startProxy();
+    let psrv;
+    try {
+      psrv = await startServer({ app: APP, workers: 1, env: {
+        ...servers.env, TARGET_URL: target.url, http_proxy: proxy.url, no_proxy: '', NO_PROXY: '',
+      } });
+      const before = stats.proxied;
+      const r = await psrv.fetch(`/http/version?url=${encodeURIComponent(target.url)}`);
+      assert.deepEqual(await r.json(), { status: 200, version: '1.1', body: 'hello from target', proxied: '1' });
+      assert.equal(stats.proxied - before, 1);
+    } finally {
+      await psrv?.stop();
+      await proxy.close();
+    }
   });
 });

@@ -1,13 +1,14 @@
 // Targets for the outbound tests: a local HTTP server and an HTTPS one with a test CA made at test time (openssl).
 import http from 'node:http';
 import https from 'node:https';
+import http2 from 'node:http2';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { HOST } from './server.mjs';
 
-export const stats = { aborted: 0 };   // /delay requests whose client left before the answer
+export const stats = { aborted: 0, connections: 0, proxied: 0 };   // /delay requests whose client left before the answer; TCP connections; requests through the proxy
 
 function handler(req, res) {
   const u = new URL(req.url, 'http://x');
@@ -45,6 +46,7 @@ function handler(req, res) {
 /** A plain HTTP target on a free loopback port. Returns { url, close() }. */
 export async function startHttpTarget() {
   const srv = http.createServer(handler);
+  srv.on('connection', () => { stats.connections++; });
   srv.keepAliveTimeout = 30000;
   await new Promise((r) => srv.listen(0, HOST, r));
   return { url: `http://${HOST}:${srv.address().port}`, close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }) };
@@ -69,4 +71,29 @@ export async function startHttpsTarget(ca) {
   const srv = https.createServer({ key: fs.readFileSync(ca.key), cert: fs.readFileSync(ca.cert) }, handler);
   await new Promise((r) => srv.listen(0, HOST, r));
   return { url: `https://${HOST}:${srv.address().port}`, close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }) };
+}
+
+/** An HTTPS target speaking HTTP/2 (and HTTP/1.1 for clients without ALPN h2). */
+export async function startHttp2Target(ca) {
+  const srv = http2.createSecureServer({ key: fs.readFileSync(ca.key), cert: fs.readFileSync(ca.cert), allowHTTP1: true }, handler);
+  const sessions = new Set();
+  srv.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
+  await new Promise((r) => srv.listen(0, HOST, r));
+  return { url: `https://${HOST}:${srv.address().port}`, close: () => new Promise((r) => { for (const s of sessions) s.destroy(); srv.close(r); }) };
+}
+
+/** A forward proxy for plain HTTP (absolute-form requests), counting what it forwards. */
+export async function startProxy() {
+  const srv = http.createServer((req, res) => {
+    stats.proxied++;
+    const u = new URL(req.url);
+    const up = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, { ...r.headers, 'x-proxied': '1' });
+      r.pipe(res);
+    });
+    up.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(up);
+  });
+  await new Promise((r) => srv.listen(0, HOST, r));
+  return { url: `http://${HOST}:${srv.address().port}`, close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }) };
 }
