@@ -5,6 +5,8 @@
 #include <hiredis/adapters/libuv.h>
 #include <lauxlib.h>
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ typedef struct rconn {
   int port;
   int refs;                 /* userdata + timer + resolution in flight */
   int connected;
+  uint64_t deadline;        /* the operation's time limit (loop time, ms) */
   char err[200];
 } rconn;
 
@@ -127,9 +130,38 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   pk__host_unref(h);
 }
 
+/* While connecting, the timer ticks every CONNECT_CHECK_MS: hiredis 0.14's libuv adapter drops the
+ * poll's error status (a refused connection reports POLLERR, which libuv turns into a stopped
+ * handle and UV_EBADF), so hiredis would never hear of the failure; the socket's SO_ERROR tells. */
+#define CONNECT_CHECK_MS 20
+
+static void on_timeout(uv_timer_t *t);
+
+static int connect_failed(rconn *c) {
+  if (!c->ac || c->connected) return 0;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (c->ac->c.fd < 0 || getsockopt(c->ac->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) || !err) return 0;
+  snprintf(c->err, sizeof c->err, "%s", strerror(err));
+  return err;
+}
+
 static void on_timeout(uv_timer_t *t) {
   rconn *c = t->data;
   if (!c->busy) return;
+  if (!c->connected && c->ac) {
+    int err = connect_failed(c);
+    if (err) {
+      conn_kill(c);
+      op_fail(c, err == ETIMEDOUT ? "timeout" : "refused", c->err);
+      return;
+    }
+    if (uv_now(c->loop) < c->deadline) {
+      uint64_t left = c->deadline - uv_now(c->loop);
+      uv_timer_start(&c->timer, on_timeout, left < CONNECT_CHECK_MS ? left : CONNECT_CHECK_MS, 0);
+      return;
+    }
+  }
   conn_kill(c);   /* a late reply would answer the next command: the connection cannot be kept */
   op_fail(c, "timeout", c->connected ? "no reply from Redis in time" : "cannot connect to Redis in time");
 }
@@ -167,7 +199,10 @@ static void op_begin(rconn *c, double token, double ms) {
   c->token = token;
   c->got = 0;
   pk__host_ref(c->h);
-  uv_timer_start(&c->timer, on_timeout, pk__ob_ms(ms), 0);
+  c->deadline = uv_now(c->loop) + pk__ob_ms(ms);
+  uint64_t first = pk__ob_ms(ms);
+  if (!c->connected && first > CONNECT_CHECK_MS) first = CONNECT_CHECK_MS;   /* see on_timeout */
+  uv_timer_start(&c->timer, on_timeout, first, 0);
 }
 
 /* Starts connecting to an IP address. Returns 0, or -1 with the reason in c->err (nothing resumed). */
@@ -337,10 +372,18 @@ static int l_pipeline(lua_State *L) {
   return 0;
 }
 
-/* conn:alive() -> true while connected and not failed. */
+/* conn:alive() -> true while connected and not failed. The socket is asked too (a peek): the
+ * libuv adapter drops poll errors, so a connection the server reset looks alive to hiredis. */
 static int l_alive(lua_State *L) {
   rconn **p = luaL_checkudata(L, 1, CONN_MT);
-  lua_pushboolean(L, *p && (*p)->ac && (*p)->connected);
+  rconn *c = *p;
+  int alive = c && c->ac && c->connected && !c->busy;
+  if (alive && c->ac->c.fd >= 0) {
+    char b;
+    ssize_t n = recv(c->ac->c.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) alive = 0;
+  }
+  lua_pushboolean(L, alive);
   return 1;
 }
 
