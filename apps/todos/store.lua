@@ -72,6 +72,9 @@ M.SEED_TODOS = {
 --- Store.new { path = "todos.db", hash = function(password) -> string, temporary = bool? }
 --- -> store (not opened yet). temporary: delete the files when the store is garbage collected.
 function M.new(opts)
+  -- DATABASE_URL: the same store on PostgreSQL (store_pg.lua); REDIS_URL: stats cached (store_cache.lua)
+  local backend = os.getenv("DATABASE_URL") and not (opts and opts.sqlite)
+  if backend then return require("store_cache").wrap(require("store_pg").new(opts)) end
   if type(opts) ~= "table" or type(opts.path) ~= "string" or opts.path == "" then
     error("store.new: expected { path = <database file>, hash = function(password) }", 2)
   end
@@ -86,7 +89,7 @@ function M.new(opts)
       for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
     end)
   end
-  return self
+  return require("store_cache").wrap(self)
 end
 
 local getpid
@@ -368,5 +371,9 @@ function Store:delete(id)
   if not seq then return false end
   return self:db():run("DELETE FROM todos WHERE seq = ?", seq) > 0
 end
+
+-- for store_pg.lua: the rules both stores apply
+M.check_fields, M.invalid, M.seq_of, M.user_or_default, M.opt_string, M.encode_tags =
+  check_fields, invalid, seq_of, user_or_default, opt_string, encode_tags
 
 return M

@@ -166,3 +166,11 @@ void pk__host_channel_close(pk__host *h, double cid, int code) {
   lua_pushinteger(L, code);
   if (lua_pcall(L, 2, 0, 0)) log_lua_failure(h, "channel_close");
 }
+
+void pk__host_abandon(pk__host *h, double handle) {
+  lua_State *L = h->L;
+  if (h->abandon_ref == LUA_NOREF || h->abandon_ref == 0) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->abandon_ref);
+  lua_pushnumber(L, handle);
+  if (lua_pcall(L, 1, 0, 0)) log_lua_failure(h, "abandon");
+}

@@ -19,6 +19,7 @@ typedef struct pk__host {
   char ***channel_protocols;      /* private: route index -> NULL-terminated subprotocols, or NULL */
   int channel_routes_cap;   /* private */
   int channel_open_ref, channel_message_ref, channel_close_ref;  /* private: LUA_NOREF if absent */
+  int abandon_ref;          /* private: the runtime's abandon, LUA_NOREF if absent */
   pk__cors *cors;           /* read-only outside lua_core.c: set by pikku.cors at load, or NULL */
   struct pk__host *next;    /* private: close list */
 } pk__host;
@@ -70,6 +71,10 @@ void pk__host_channel_close(pk__host *h, double cid, int code);
 /* Calls the runtime's resume(token, v1..vn): the nvals values on top of h->L's stack (popped) are
  * what the waiting call's yield returns; 0 for none (a timer). */
 void pk__host_resume(pk__host *h, double token, int nvals);
+/* Calls the runtime's abandon(handle): the request's client is gone; a call waiting on an
+ * outbound operation has it cancelled. Never while the core walks its connections: queue it with
+ * pk__abandon_later (abandon.h). */
+void pk__host_abandon(pk__host *h, double handle);
 /* Sets the worker id of a host loaded before the worker existed (the master's copy). */
 void pk__host_set_worker(pk__host *h, int worker);
 #endif

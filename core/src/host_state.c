@@ -16,6 +16,11 @@ static const luaL_Reg modules[] = {
   {"pikku.schema_c", luaopen_pikku_schema_c},
   {"pikku.crypto_c", luaopen_pikku_crypto_c},
   {"pikku.status_c", luaopen_pikku_status_c},
+  {"pikku.outbound_c", luaopen_pikku_outbound_c},
+  {"pikku.http_c", luaopen_pikku_http_c},
+  {"pikku.redis_c", luaopen_pikku_redis_c},
+  {"pikku.pg_c", luaopen_pikku_pg_c},
+  {"pikku.socket_c", luaopen_pikku_socket_c},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL},
@@ -101,6 +106,7 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   h->channel_open_ref = entry_ref(L, "channel_open");
   h->channel_message_ref = entry_ref(L, "channel_message");
   h->channel_close_ref = entry_ref(L, "channel_close");
+  h->abandon_ref = entry_ref(L, "abandon");
   if (h->dispatch_ref == LUA_NOREF || h->resume_ref == LUA_NOREF) {
     lua_pushstring(L, "pikku.runtime.load did not return dispatch and resume");
     goto fail;

@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <strings.h>
 #include <unistd.h>
+#include "abandon.h"
+#include "arrival.h"
 #include "clock.h"
 #include "date_cache.h"
 #include "http_response.h"
@@ -154,6 +156,7 @@ void pk__conn_close(pk__conn *c) {
   pk__worker *w = pk__W;
   c->closing = 1;
   if (c->ws) pk__ws_closed(c);
+  if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   c->req_handle = 0;
   w->slots[c->slot] = NULL;
@@ -309,6 +312,7 @@ int pk__conn_respond(double handle, int status, const char *body, size_t blen, c
   c->req_handle = 0;
   write_response(c, status, body, blen, ct, ctlen, extra, elen);
   pk__conn_access_log(c, status, error_id, idlen);
+  if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   if (!c->in_parser) queue_resume(c);   /* the parser was paused for this request */
   return 0;
@@ -486,7 +490,8 @@ static void set_deadline(pk__conn *c) {
 }
 
 static void feed(pk__conn *c, char *data, size_t len) {
-  uint64_t arrived = pk__clock_ns();
+  uint64_t arrived = c->arrived_ns ? c->arrived_ns : pk__clock_ns();   /* arrival.c */
+  c->arrived_ns = 0;
   while (len > 0 && !c->closing && !c->close_after) {
     size_t used = 0;
     /* a request is timed from the arrival of the bytes it begins in (also one the core refuses
@@ -538,6 +543,7 @@ static void feed(pk__conn *c, char *data, size_t len) {
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  ((pk__conn *)h->data)->arrived_ns = pk__arrival_ns((uv_stream_t *)h);   /* before the read */
   buf->base = read_buf;
   buf->len = sizeof read_buf;
 }
@@ -671,6 +677,11 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
   for (pk__conn *c = w->conns, *next; c; c = next) {
     next = c->next;
     if (c->ws && !c->lingering) { pk__ws_sweep(c, now); continue; }
+    if (c->req_handle && c->paused && pk__peer_gone((uv_stream_t *)&c->tcp)) {   /* left mid-call */
+      pk__conn_access_log(c, 499, NULL, 0);
+      pk__conn_close(c);   /* its call's outbound operation is cancelled (abandon.c) */
+      continue;
+    }
     if (!c->deadline_ms || now < c->deadline_ms) continue;
     if (c->lingering) { pk__conn_close(c); continue; }
     if (c->close_after) continue;

@@ -17,6 +17,7 @@ typedef struct pk__conn {
   uint64_t pending_held;        /* private: pending_in's share of the worker's input budget */
   uint32_t slot;                /* read-only: index in the worker's slot table */
   double req_handle;            /* read-only: handle of the request in a Lua handler, 0 if none */
+  uint64_t arrived_ns;          /* private: when the bytes of the next read arrived (arrival.c), 0: now */
   pk__host *req_host;           /* private: the state that request pins */
   uint64_t req_start_ns;        /* private: for the access log duration */
   uint64_t deadline_ms;         /* private: 0 = none */

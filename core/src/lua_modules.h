@@ -9,6 +9,11 @@ int luaopen_pikku_json_c(lua_State *L);     /* pikku.json_c (lua_json.c): JSON e
 int luaopen_pikku_schema_c(lua_State *L);   /* pikku.schema_c (lua_schema.c): JSON Schema validators */
 int luaopen_pikku_crypto_c(lua_State *L);   /* pikku.crypto_c (lua_crypto.c): hashes, HMAC, random */
 int luaopen_pikku_status_c(lua_State *L);   /* pikku.status_c (lua_status.c): HTTP statuses, error names */
+int luaopen_pikku_outbound_c(lua_State *L); /* pikku.outbound_c (outbound.c): waiters for pooled resources */
+int luaopen_pikku_http_c(lua_State *L);     /* pikku.http_c (lua_http_client.c): outbound HTTP on libcurl */
+int luaopen_pikku_redis_c(lua_State *L);    /* pikku.redis_c (lua_redis.c): Redis connections on hiredis */
+int luaopen_pikku_pg_c(lua_State *L);       /* pikku.pg_c (lua_pg.c): PostgreSQL connections on libpq */
+int luaopen_pikku_socket_c(lua_State *L);   /* pikku.socket_c (lua_socket.c): TCP/TLS for cosocket drivers */
 /* lua-cjson (linked in statically; its package ships no header) */
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);

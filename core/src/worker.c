@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "abandon.h"
+#include "arrival.h"
 #include "clock.h"
 #include "date_cache.h"
 #include "host_state.h"
@@ -37,6 +39,7 @@ static void on_connection(uv_stream_t *s, int status) {
 /* The hub goes first, so that the other workers deliver a publish while this one writes to its own
  * subscribers; and again after, for what close handlers published. */
 static void end_of_turn(void) {
+  pk__abandon_flush();
   pk__hub_client_flush();
   pk__conn_end_of_turn(pk__W);
   pk__hub_client_flush();
@@ -44,8 +47,14 @@ static void end_of_turn(void) {
   pk__log_flush();
 }
 
-static void on_prepare(uv_prepare_t *p) { end_of_turn(); }
-static void on_check(uv_check_t *c) { end_of_turn(); }
+static void on_prepare(uv_prepare_t *p) {
+  pk__arrival_turn_end(p->loop);
+  end_of_turn();
+}
+static void on_check(uv_check_t *c) {
+  pk__arrival_turn_end(c->loop);   /* the I/O callbacks of this turn (the timers': on_prepare) */
+  end_of_turn();
+}
 
 static void stop_all(void) {
   uv_stop(pk__W->loop);
@@ -117,6 +126,7 @@ static int listen_on(pk__worker *w) {
   uv_fileno((uv_handle_t *)&w->listener, &fd);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  pk__arrival_enable(fd);   /* the access log times a request from its bytes' arrival */
   int rc = uv_tcp_bind(&w->listener, (struct sockaddr *)&addr, 0);
   if (!rc) rc = uv_listen((uv_stream_t *)&w->listener, 1024, on_connection);
   if (rc) {

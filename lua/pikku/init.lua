@@ -15,11 +15,19 @@ M.VERSION = "0.1.0"
 
 -- pikku.json (encode that keeps pikku.json.array() as [], decode, null) needs the host's C module,
 -- so it loads on first use: plain `require "pikku"` keeps working outside the host.
+-- The outbound clients load the same way (pikku.outbound_api): pikku.http (request, get, post,
+-- json beside the wire.http helpers), pikku.socket, pikku.redis, pikku.pg.
+local LAZY = { http = true, socket = true, redis = true, pg = true }
 setmetatable(M, { __index = function(t, k)
   if k == "json" then
     local json = require "pikku.json"
     rawset(t, "json", json)
     return json
+  end
+  if LAZY[k] then
+    local v = require("pikku.outbound_api")[k]
+    rawset(t, k, v)
+    return v
   end
 end })
 

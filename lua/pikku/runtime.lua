@@ -15,6 +15,7 @@ local inprocess = require "pikku.inprocess"
 local json = require "pikku.json"
 local request_handle = require "pikku.request_handle"
 local request_data = require "pikku.request_data"
+local loop_guard = require "pikku.loop_guard"
 
 local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable =
   type, tostring, tonumber, pairs, select, error, xpcall, setmetatable
@@ -25,6 +26,7 @@ local traceback = debug.traceback
 local json_encode, json_decode, json_null, is_object = json.encode, json.decode, json.null, json.is_object
 local core_timer, core_gen_id, core_log, core_log_error = core.timer, core.gen_id, core.log, core.log_error
 local core_request_id = core.request_id
+local core_now, guard_check = core.now, loop_guard.check
 local is_error = errors.is
 local for_client = errors.for_client
 local unescape, parse_pairs, http_new, header_lines =
@@ -269,7 +271,10 @@ local function start_call(entry, h, data)
     co = co_create(runner)
   end
   calls[co] = h
+  h._entry = entry
+  local t0 = core_now()
   local ok, res = co_resume(co, entry, h, data)
+  guard_check(t0, h)   -- a call that held the loop too long is logged (pikku.loop_guard)
   settle(co, ok, res)   -- not a tail call: traces may end here (LuaJIT cannot return into the C caller)
 end
 
@@ -402,7 +407,9 @@ local function resume(token, ...)
   local co = waiting[token]
   if co == nil then return end
   waiting[token] = nil
+  local h, t0 = calls[co], core_now()
   local ok, res = co_resume(co, ...)
+  guard_check(t0, h)
   return settle(co, ok, res)
 end
 
@@ -488,6 +495,31 @@ function M.spawn(fn, ...)
   return settle(co, ok, res)
 end
 
+-- For pikku.outbound: a call waits on a token (new_token, then suspend) that the core resumes with
+-- the operation's result; an abandoned call's operation is cancelled through M.cancel_hook(token).
+M.new_token, M.suspend, M.in_call = new_token, suspend, in_call
+M.cancel_hook = nil
+
+-- abandon(handle): the request's client is gone. A call waiting on an operation that can be
+-- cancelled (an outbound call) has it cancelled and is resumed with (nil, "abandoned", message).
+local function abandon(handle)
+  for token, co in pairs(waiting) do
+    local h = calls[co]
+    if h and h ~= TASK and h.handle == handle then
+      local cancel = M.cancel_hook
+      if cancel and cancel(token) then
+        return resume(token, nil, "abandoned", "the call was abandoned: its client is gone")
+      end
+      return
+    end
+  end
+end
+
+local function safe_abandon(handle)
+  local ok, err = xpcall(abandon, traceback, handle)
+  if not ok then core_log("error", "pikku abandon failure: " .. tostring(err)) end
+end
+
 -- ---- channels (pikku.channel does the work) ----------------------------------------------------
 
 local function channel_open(cid, index, path, query, ...)
@@ -538,8 +570,9 @@ function M.load(app_dir)
   routes, rpc_plans, services = app.routes, app.rpc_plans, app.services
   cors_on, key_param, challenge = app.cors, app.key_param, app.challenge
   channel.setup({ start_call = start_call, dev = dev, services = services }, app.channels)
+  loop_guard.set_routes(routes)
   return {
-    dispatch = safe_dispatch, resume = safe_resume,
+    dispatch = safe_dispatch, resume = safe_resume, abandon = safe_abandon,
     channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,
   }
 end

@@ -1,0 +1,134 @@
+-- Outbound HTTP(S) for functions: pikku.http.request/get/post/json on libcurl's multi interface (pikku.http_c).
+local M = {}
+
+local http_c = require "pikku.http_c"
+local outbound = require "pikku.outbound"
+local json = require "pikku.json"
+
+local type, tostring, pairs, error = type, tostring, pairs, error
+local find, upper, format = string.find, string.upper, string.format
+local wait, fail, redact, number = outbound.wait, outbound.fail, outbound.redact, outbound.number
+local c_request, c_cancel = http_c.request, http_c.cancel
+
+--- Defaults for every request of this app (change with pikku.http.configure).
+M.defaults = {
+  timeout_ms = 30000,          -- the whole transfer, connection included
+  connect_timeout_ms = 10000,
+  max_body = 16 * 1024 * 1024, -- bytes of response body
+  follow_redirects = false,    -- true: up to 5; a number: up to that many
+  ca_file = nil,               -- a PEM bundle to trust instead of the system's
+  verify = true,               -- false turns certificate checks off (tests only)
+}
+
+--- configure{ timeout_ms, connect_timeout_ms, max_body, follow_redirects, ca_file, verify }
+function M.configure(t)
+  if type(t) ~= "table" then error("pikku.http.configure: expected a table", 2) end
+  for k, v in pairs(t) do
+    if M.defaults[k] == nil and k ~= "ca_file" then
+      error("pikku.http.configure: unknown setting " .. tostring(k), 2)
+    end
+    M.defaults[k] = v
+  end
+end
+
+local function header_lines(h)
+  if h == nil then return nil end
+  if type(h) ~= "table" then error("pikku.http: headers must be a table { [name] = value }", 4) end
+  local lines, n = {}, 0
+  for k, v in pairs(h) do
+    local line
+    if type(k) == "number" then line = tostring(v)   -- a list of "Name: value" lines
+    else line = tostring(k) .. ": " .. tostring(v) end
+    if find(line, "[\r\n%z]") then error("pikku.http: a header contains CR, LF or NUL: " .. line, 4) end
+    n = n + 1
+    lines[n] = line
+  end
+  return lines
+end
+
+local function redirects(v)
+  if v == true then return 5 end
+  if v == false or v == nil then return 0 end
+  return number(v, "pikku.http: follow_redirects", 0)
+end
+
+--- request{ method = "GET", url, headers = { name = value }, body, timeout_ms, max_body,
+--- follow_redirects, connect_timeout_ms, ca_file, verify } -> { status, headers, body, version }
+--- (version: "1.1", "2", ...).
+--- Any status is returned; a failure (timeout, dns, refused, tls, too_large, closed, redirects,
+--- url, abandoned) raises a pikku error with .kind.
+function M.request(opts)
+  if type(opts) ~= "table" then error("pikku.http.request: expected a table { url = ..., method = ... }", 2) end
+  local url = opts.url
+  if type(url) ~= "string" then error("pikku.http.request: url must be a string", 2) end
+  local d = M.defaults
+  local body = opts.body
+  if body ~= nil and type(body) ~= "string" then
+    error("pikku.http.request: body must be a string (use pikku.http.json for tables)", 2)
+  end
+  local req = {
+    method = upper(opts.method or (body and "POST") or "GET"), url = url,
+    headers = header_lines(opts.headers), body = body,
+    timeout_ms = number(opts.timeout_ms, "pikku.http: timeout_ms", d.timeout_ms),
+    connect_timeout_ms = number(opts.connect_timeout_ms, "pikku.http: connect_timeout_ms", d.connect_timeout_ms),
+    max_body = number(opts.max_body, "pikku.http: max_body", d.max_body),
+    max_redirects = redirects(opts.follow_redirects == nil and d.follow_redirects or opts.follow_redirects),
+    ca_file = opts.ca_file or d.ca_file,
+    verify = opts.verify == nil and d.verify or opts.verify,
+  }
+  local token
+  local status, headers, rbody, version = wait("pikku.http", function(t)
+    token = t
+    c_request(t, req)
+  end, function() c_cancel(token) end)
+  if status == nil then
+    fail("pikku.http", headers, format("%s %s: %s", req.method, redact(url), tostring(rbody)), nil, 2)
+  end
+  return { status = status, headers = headers, body = rbody, version = version }
+end
+
+--- get(url, opts?) -> { status, headers, body }
+function M.get(url, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.url, o.method = url, o.method or "GET"
+  return M.request(o)
+end
+
+--- post(url, body, opts?) -> { status, headers, body }
+function M.post(url, body, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.url, o.method, o.body = url, o.method or "POST", body
+  return M.request(o)
+end
+
+--- json{ url, method?, body = table? (sent as JSON), ... } -> { status, headers, body, json }:
+--- json is the decoded response body (nil when it is empty); raises when it is not JSON.
+function M.json(opts)
+  if type(opts) ~= "table" then error("pikku.http.json: expected a table { url = ..., body = {...} }", 2) end
+  local o, h = {}, {}
+  for k, v in pairs(opts) do o[k] = v end
+  for k, v in pairs(opts.headers or {}) do h[k] = v end
+  h["Accept"] = h["Accept"] or "application/json"
+  if opts.body ~= nil and type(opts.body) ~= "string" then
+    local s, err = json.encode(opts.body)
+    if s == nil then error("pikku.http.json: the body cannot be encoded as JSON: " .. tostring(err), 2) end
+    o.body = s
+    h["Content-Type"] = h["Content-Type"] or "application/json"
+  end
+  o.headers = h
+  local res = M.request(o)
+  if res.body ~= "" then
+    local v, err = json.decode(res.body)
+    if v == nil and err then
+      fail("pikku.http", "json", format("%s: the response is not JSON (%s)", redact(opts.url), tostring(err)), nil, 2)
+    end
+    res.json = v
+  end
+  return res
+end
+
+M.version = http_c.version
+
+return M
