@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "call_guard.h"
 #include "log.h"
+#include "mem_limit.h"
 
 static pk__host *close_list;
 
@@ -19,7 +21,7 @@ pk__host *pk__host_of(lua_State *L) {
 
 void pk__host_free(pk__host *h) {
   if (!h) return;
-  if (h->L) lua_close(h->L);
+  if (h->L) pk__mem_close(h->L);
   pk__router_free(h->router);
   pk__cors_free(h->cors);
   for (int i = 0; h->channel_protocols && i < h->channel_routes_cap; i++) {
@@ -66,6 +68,7 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
                       size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                       const pk__route_match *m) {
   lua_State *L = h->L;
+  pk__call_guard_enter(L);
   if (!lua_checkstack(L, 8 + m->nparams)) return -ENOMEM;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->dispatch_ref);
   lua_pushnumber(L, handle);
@@ -81,6 +84,7 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
 
 void pk__host_resume(pk__host *h, double token, int nvals) {
   lua_State *L = h->L;
+  pk__call_guard_enter(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->resume_ref);   /* resume and token go under the values */
   lua_insert(L, -1 - nvals);
   lua_pushnumber(L, token);
@@ -138,6 +142,7 @@ int pk__host_set_protocols(pk__host *h, int index, const char *const *names, int
 void pk__host_channel_open(pk__host *h, double cid, int index, const char *path, size_t plen,
                            const char *query, size_t qlen, const pk__route_match *m) {
   lua_State *L = h->L;
+  pk__call_guard_enter(L);
   if (h->channel_open_ref == LUA_NOREF || !lua_checkstack(L, 8 + m->nparams)) return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->channel_open_ref);
   lua_pushnumber(L, cid);
@@ -150,6 +155,7 @@ void pk__host_channel_open(pk__host *h, double cid, int index, const char *path,
 
 void pk__host_channel_message(pk__host *h, double cid, const char *data, size_t len, int binary) {
   lua_State *L = h->L;
+  pk__call_guard_enter(L);
   if (h->channel_message_ref == LUA_NOREF) return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->channel_message_ref);
   lua_pushnumber(L, cid);
@@ -160,6 +166,7 @@ void pk__host_channel_message(pk__host *h, double cid, const char *data, size_t 
 
 void pk__host_channel_close(pk__host *h, double cid, int code) {
   lua_State *L = h->L;
+  pk__call_guard_enter(L);
   if (h->channel_close_ref == LUA_NOREF) return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->channel_close_ref);
   lua_pushnumber(L, cid);
@@ -169,6 +176,7 @@ void pk__host_channel_close(pk__host *h, double cid, int code) {
 
 void pk__host_abandon(pk__host *h, double handle) {
   lua_State *L = h->L;
+  pk__call_guard_enter(L);
   if (h->abandon_ref == LUA_NOREF || h->abandon_ref == 0) return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->abandon_ref);
   lua_pushnumber(L, handle);

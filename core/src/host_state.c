@@ -4,7 +4,9 @@
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "call_guard.h"
 #include "lua_modules.h"
+#include "mem_limit.h"
 
 /* Every C module Lua sees, as Lua's own linit.c lists the standard libraries: a module is one line
  * here (its opener declared in lua_modules.h). Each is put in package.preload, so it opens at its
@@ -21,6 +23,8 @@ static const luaL_Reg modules[] = {
   {"pikku.redis_c", luaopen_pikku_redis_c},
   {"pikku.pg_c", luaopen_pikku_pg_c},
   {"pikku.socket_c", luaopen_pikku_socket_c},
+  {"pikku.guard_c", luaopen_pikku_guard_c},
+  {"pikku.native_c", luaopen_pikku_native_c},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL},
@@ -86,6 +90,8 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   h->L = pk__lua_state_new();
   if (!h->router || !h->L) { snprintf(err, errlen, "out of memory"); pk__host_free(h); return NULL; }
   lua_State *L = h->L;
+  pk__mem_attach(L, (size_t)o->max_lua_memory);   /* the ceiling applies to calls (mem_limit.h) */
+  pk__call_guard_enter(L);
   lua_pushlightuserdata(L, h);
   lua_setfield(L, LUA_REGISTRYINDEX, PK_HOST_REGISTRY_KEY);
   set_path(L, o->app_dir);

@@ -9,8 +9,10 @@
 #include <unistd.h>
 #include "abandon.h"
 #include "arrival.h"
+#include "call_guard.h"
 #include "clock.h"
 #include "date_cache.h"
+#include "dev_page.h"
 #include "http_response.h"
 #include "log.h"
 #include "request_target.h"
@@ -417,6 +419,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     }
     return answered(c);
   }
+  if (pk__dev_page(c, r)) return answered(c);   /* --dev: the last load error, once */
   pk__host *h = w->host;
   pk__route_match m;
   int found = pk__router_match(h->router, mid, url, plen, &m);
@@ -469,6 +472,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   if (rc && c->req_handle) {
     pk__conn_respond(c->req_handle, 500, NULL, 0, NULL, 0, NULL, 0, NULL, 0);
   }
+  c->call_deadline_ms = c->req_handle ? pk__call_guard_deadline(c->req_handle) : 0;   /* it waits */
   return c->req_handle || c->close_after || c->closing ? 1 : 0;
 }
 
@@ -682,6 +686,7 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
       pk__conn_close(c);   /* its call's outbound operation is cancelled (abandon.c) */
       continue;
     }
+    if (c->req_handle && pk__call_guard_expire(c, (double)now)) continue;   /* waited past its time limit */
     if (!c->deadline_ms || now < c->deadline_ms) continue;
     if (c->lingering) { pk__conn_close(c); continue; }
     if (c->close_after) continue;

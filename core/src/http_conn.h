@@ -20,6 +20,8 @@ typedef struct pk__conn {
   uint64_t arrived_ns;          /* private: when the bytes of the next read arrived (arrival.c), 0: now */
   pk__host *req_host;           /* private: the state that request pins */
   uint64_t req_start_ns;        /* private: for the access log duration */
+  double call_deadline_ms;      /* private: when the waiting call of req_handle is over its time
+                                   limit (call_guard.c), 0: none */
   uint64_t deadline_ms;         /* private: 0 = none */
   int deadline_state;           /* private: parser state the deadline was set for */
   unsigned deadline_req;        /* private: request count the deadline was set for */

@@ -1,9 +1,10 @@
-/* main.c: the `pikku` command: parses the command line and starts the master, or runs a command without serving. */
+/* main.c: the `pikku` command: parses the command line and starts the master (serve, dev), or runs a command without serving. */
 #include <stdio.h>
 #include <string.h>
 #include "log.h"
 #include "master.h"
 #include "options.h"
+#include "reload_cmd.h"
 #include "test_cmd.h"
 #include "tool_cmd.h"
 
@@ -16,6 +17,8 @@ int main(int argc, char **argv) {
   }
   if (o.command == PK_CMD_HELP) { fputs(pk__usage, stdout); return 0; }
   if (o.command == PK_CMD_VERSION) { printf("pikku %s\n", PIKKU_VERSION); return 0; }
+  if (o.command == PK_CMD_RELOAD) return pk__reload_cmd(&o);
+  if (o.command == PK_CMD_BUILD) return pk__build_cmd(&o);
   if (o.command == PK_CMD_TEST) {
     pk__log_setup(o.log_format, 0, 1);
     return pk__test_run(&o);

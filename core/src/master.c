@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "master.h"
 #include "clock.h"
+#include "devloop.h"
 #include "host.h"
 #include "host_state.h"
 #include "hub.h"
@@ -95,6 +96,7 @@ static pid_t spawn(pk__options *o, int i) {
     close(ready_r);
     close(sig_fd);
     close(sv[0]);
+    pk__devloop_child();       /* the control socket and the watch are the master's */
     pk__hub_close_fds(&hub);   /* the other workers' sockets are the master's business */
     if (probe_fd >= 0) close(probe_fd);
     _exit(pk__worker_run(o, i + 1, ready_w, sv[1], current));
@@ -164,6 +166,8 @@ static int wait_ready(void) {
   return 0;
 }
 
+static pid_t *worker_pids(void);
+
 /* Reloads the master's copy (what restarted workers will run), then asks every worker to reload. */
 static void reload(const pk__options *o) {
   char err[4096];
@@ -181,6 +185,15 @@ static void reload(const pk__options *o) {
     pk__logf("error", "reload failed in the master (restarted workers keep the previous code): %s", err);
   }
   signal_all(SIGHUP);
+  pk__devloop_reloaded(next, h ? NULL : err, worker_pids(), nworkers);   /* pikku reload waits for the outcome */
+}
+
+/* The worker processes by slot (0: none), for the developer loop's reload outcomes. */
+static pid_t *worker_pids(void) {
+  static pid_t *pids;
+  if (!pids) pids = calloc((size_t)nworkers, sizeof *pids);
+  for (int i = 0; pids && i < nworkers; i++) pids[i] = slots[i].pid;
+  return pids;
 }
 
 static int alive_count(void) {
@@ -211,7 +224,8 @@ static void serve_hub(const struct pollfd *pf, const int *slot_of, int n) {
     if (hub.peers[i].fd >= 0 && pk__hub_pending(&hub, i) && pk__hub_flush(&hub, i) < 0) pk__hub_detach(&hub, i);
 }
 
-static int finish(void) {
+static int finish(const pk__options *o) {
+  pk__devloop_stop(o);
   pk__logf("info", "stopped");
   pk__hub_free(&hub);
   pk__host_free(current);
@@ -240,7 +254,8 @@ static void check_heartbeats(const pk__options *o, double now) {
 
 /* The master's loop: signals (signalfd), restarted workers' ready bytes, and the hub sockets. */
 static int run(pk__options *o) {
-  struct pollfd *pf = calloc((size_t)nworkers + 2, sizeof *pf);
+  enum { DEVLOOP_FDS = 24 };      /* the watch, the control socket and its clients */
+  struct pollfd *pf = calloc((size_t)nworkers + 2 + DEVLOOP_FDS, sizeof *pf);
   int *slot_of = calloc((size_t)nworkers, sizeof *slot_of);
   if (!pf || !slot_of) { signal_all(SIGKILL); return 1; }
   int stopping = 0;
@@ -254,7 +269,9 @@ static int run(pk__options *o) {
       slot_of[nh++] = i;
       pf[np++] = (struct pollfd){.fd = hub.peers[i].fd, .events = POLLIN | (pk__hub_pending(&hub, i) ? POLLOUT : 0)};
     }
-    int n = poll(pf, (nfds_t)np, 100);
+    int ndev = pk__devloop_pollfds(pf + np, DEVLOOP_FDS);
+    np += ndev;
+    int n = poll(pf, (nfds_t)np, pk__devloop_timeout(100));
     unsigned sigs = 0;
     if (n > 0) {
       if (pf[0].revents) sigs = read_signals();
@@ -267,9 +284,10 @@ static int run(pk__options *o) {
       stopping = 1;
       signal_all(SIGTERM);
       stop_until = pk__clock_ms() + (double)o->limits.drain_timeout_ms + 5000;
-    } else if (!stopping && (sigs & 1u << SIGHUP)) {
+    } else if (!stopping && ((sigs & 1u << SIGHUP) | pk__devloop_serve(pf + np - ndev, ndev, o))) {
       reload(o);
     }
+    if (!stopping) pk__devloop_tick(worker_pids(), nworkers);
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -300,7 +318,7 @@ static int run(pk__options *o) {
   }
   free(pf);
   free(slot_of);
-  return finish();
+  return finish(o);
 }
 
 int pk__master_run(pk__options *o) {
@@ -325,6 +343,7 @@ int pk__master_run(pk__options *o) {
   }
   int fds[2];
   if (!slots || pk__hub_init(&hub, nworkers) || pipe(fds)) { fprintf(stderr, "pikku: out of resources\n"); return 1; }
+  if (pk__devloop_start(o, nworkers)) return 1;
   ready_r = fds[0];
   ready_w = fds[1];
   sigset_t set;

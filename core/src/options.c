@@ -1,4 +1,4 @@
-/* options.c: parses `pikku serve APP_DIR [flags]`, `pikku test|codegen|routes APP_DIR`, `pikku --help` and `pikku version`. */
+/* options.c: parses `pikku serve|dev APP_DIR [flags]`, `pikku test|build|codegen|routes APP_DIR`, `pikku reload`, `pikku --help` and `pikku version`. */
 #include "options.h"
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +9,16 @@
 
 const char pk__usage[] =
   "usage: pikku serve APP_DIR [options]\n"
-  "       pikku test APP_DIR     runs APP_DIR/tests/*_test.lua inside the host, no server\n"
+  "       pikku dev APP_DIR      serve for development: --dev --watch, one worker unless\n"
+  "                              --workers says otherwise; native sources rebuilt on save\n"
+  "       pikku test APP_DIR [--filter PATTERN]\n"
+  "                              runs APP_DIR/tests/*_test.lua inside the host, no server;\n"
+  "                              --filter: only tests whose full name matches the Lua pattern\n"
+  "       pikku build APP_DIR    compiles APP_DIR/native/*.c (and native/NAME/*.c) into\n"
+  "                              APP_DIR/.pikku/native/NAME.so against pikku.h (docs/native.md)\n"
+  "       pikku reload --pid-file PATH | --pid PID\n"
+  "                              reloads a running server and says whether the new code loaded\n"
+  "                              (prints the load error and exits 1 if not)\n"
   "       pikku codegen APP_DIR --out DIR [--check OLD_DIR]\n"
   "                              writes openapi.json, client.ts and client.lua (docs/codegen.md);\n"
   "                              --check lists what would break clients of OLD_DIR's output\n"
@@ -22,7 +31,10 @@ const char pk__usage[] =
   "  --host H                 address to listen on (default 127.0.0.1)\n"
   "  --port P                 port (default 8080)\n"
   "  --workers N              worker processes (default: one per CPU it may run on)\n"
-  "  --dev                    development mode: error details in responses\n"
+  "  --dev                    development mode: error details in responses, a load error\n"
+  "                           shown to the next request\n"
+  "  --watch                  reload when a .lua file or a native source of APP_DIR changes\n"
+  "  --pid-file PATH          write the master's pid there (for pikku reload --pid-file)\n"
   "  --log-format text|json   log line format (default text)\n"
   "  --no-access-log          no line per request\n"
   "  --api-docs PATH|off      serve GET /openapi.json and the API page at PATH (default: at\n"
@@ -43,14 +55,19 @@ const char pk__usage[] =
   "                           taken: it does not read (default 4194304; over: close 1008)\n"
   "  --ws-ping-ms MS          WebSocket idle time before a ping; no pong in as long: close\n"
   "                           (default 30000)\n"
-  "  --worker-timeout-ms MS   a worker whose event loop is stuck this long (a function in an\n"
-  "                           endless loop) is killed and restarted (default 30000; 0: never)\n"
+  "  --call-timeout-ms MS     a call's time limit, unless the app or the function sets one\n"
+  "                           (default 30000; 0: none): over it the caller gets 503\n"
+  "  --max-lua-memory BYTES   what one Lua state of a worker may hold (default 1073741824;\n"
+  "                           0: no ceiling): an allocation over it fails the call\n"
+  "  --worker-timeout-ms MS   a worker whose event loop is stuck this long outside a call\n"
+  "                           (loading the app) is killed and restarted (default 30000; 0: never)\n"
   "  --sched normal|batch     the workers' CPU scheduling policy (default normal). batch\n"
   "                           (Linux SCHED_BATCH): a woken worker does not preempt the task\n"
   "                           running on its CPU; more requests per wake-up, more throughput\n"
   "                           when the CPUs are shared (a proxy or load on the same machine)\n"
   "\n"
-  "signals: SIGHUP reloads the app's scripts; SIGTERM/SIGINT drain and exit.\n";
+  "signals: SIGHUP reloads the app's scripts; SIGTERM/SIGINT drain and exit.\n"
+  "pikku reload does what SIGHUP does and waits for the outcome.\n";
 
 static int parse_num(const char *s, long long min, long long max, long long *out) {
   if (!s || !*s) return -EINVAL;
@@ -68,6 +85,8 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
   o->port = 8080;
   o->access_log = 1;
   o->log_format = PK_LOG_TEXT;
+  o->call_timeout_ms = 30000;
+  o->max_lua_memory = 1ull << 30;
   pk__limits_default(&o->limits);
   if (argc < 2) { snprintf(err, errlen, "no command given (try: pikku --help)"); return -EINVAL; }
   const char *cmd = argv[1];
@@ -75,6 +94,9 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { o->command = PK_CMD_VERSION; return 0; }
   if (!strcmp(cmd, "test")) { o->command = PK_CMD_TEST; o->test = 1; }
   else if (!strcmp(cmd, "serve")) o->command = PK_CMD_SERVE;
+  else if (!strcmp(cmd, "dev")) { o->command = PK_CMD_DEV; o->dev = 1; o->watch = 1; }
+  else if (!strcmp(cmd, "build")) { o->command = PK_CMD_BUILD; o->test = 1; }
+  else if (!strcmp(cmd, "reload")) o->command = PK_CMD_RELOAD;
   else if (!strcmp(cmd, "codegen")) { o->command = PK_CMD_CODEGEN; o->test = 1; }
   else if (!strcmp(cmd, "routes")) { o->command = PK_CMD_ROUTES; o->test = 1; }
   else { snprintf(err, errlen, "unknown command \"%s\" (try: pikku --help)", cmd); return -EINVAL; }
@@ -94,6 +116,14 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     if (!strcmp(a, "--help")) { o->command = PK_CMD_HELP; return 0; }
     if (!strcmp(a, "--dev")) { o->dev = 1; continue; }
     if (!strcmp(a, "--no-access-log")) { o->access_log = 0; continue; }
+    if (!strcmp(a, "--watch")) { o->watch = 1; continue; }
+    if (!strcmp(a, "--pid-file") || !strcmp(a, "--filter")) {
+      if (!v || !*v) { snprintf(err, errlen, "%s needs a %s", a, a[2] == 'p' ? "path" : "pattern"); return -EINVAL; }
+      if (a[2] == 'p') o->pid_file = v;
+      else if (o->command != PK_CMD_TEST) { snprintf(err, errlen, "--filter belongs to pikku test"); return -EINVAL; }
+      else o->filter = v;
+      i++; continue;
+    }
     if (!strcmp(a, "--host")) {
       if (!v || !*v) { snprintf(err, errlen, "--host needs an address"); return -EINVAL; }
       o->host = v; i++; continue;
@@ -132,11 +162,23 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     NUM("--ws-send-buffer", 1024, 1LL << 34, o->limits.ws_send_buffer)
     NUM("--ws-ping-ms", 10, 86400000, o->limits.ws_ping_ms)
     NUM("--worker-timeout-ms", 0, 86400000, o->limits.worker_timeout_ms)
+    NUM("--call-timeout-ms", 0, 86400000, o->call_timeout_ms)
+    NUM("--max-lua-memory", 0, 1LL << 44, o->max_lua_memory)
+    NUM("--pid", 1, 1LL << 31, o->reload_pid)
 #undef NUM
     if (a[0] == '-') { snprintf(err, errlen, "unknown option \"%s\" (try: pikku --help)", a); return -EINVAL; }
     if (o->app_dir) { snprintf(err, errlen, "unexpected argument \"%s\": one APP_DIR only", a); return -EINVAL; }
     o->app_dir = a;
   }
+  if (o->command == PK_CMD_RELOAD) {
+    if (o->app_dir) { snprintf(err, errlen, "reload takes no APP_DIR: pikku reload --pid-file PATH (or --pid PID)"); return -EINVAL; }
+    if (!o->pid_file && !o->reload_pid) {
+      snprintf(err, errlen, "reload needs the server: --pid-file PATH (as given to serve or dev) or --pid PID");
+      return -EINVAL;
+    }
+    return 0;
+  }
+  if (o->reload_pid) { snprintf(err, errlen, "--pid belongs to pikku reload"); return -EINVAL; }
   if (!o->app_dir) { snprintf(err, errlen, "%s needs an APP_DIR (a folder with app.lua)", cmd); return -EINVAL; }
   if (o->command == PK_CMD_CODEGEN && !o->out_dir && !o->check_dir) {
     snprintf(err, errlen, "codegen needs --out DIR (where to write) or --check OLD_DIR (what to compare with)");
@@ -146,6 +188,7 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     snprintf(err, errlen, "--api-docs must be a path starting with '/' or off, got \"%s\"", o->api_docs);
     return -EINVAL;
   }
+  if (o->command == PK_CMD_DEV && !o->workers) o->workers = 1;   /* one process to watch and read */
   char path[4096];
   struct stat st;
   if (stat(o->app_dir, &st) || !S_ISDIR(st.st_mode)) {

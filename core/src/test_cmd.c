@@ -6,6 +6,7 @@
 #include "test_cmd.h"
 #include "host_state.h"
 #include "log.h"
+#include "crash.h"
 #include "lua_core.h"
 #include "worker.h"
 
@@ -52,6 +53,7 @@ int pk__test_run(const pk__options *o) {
   w.opts = o;
   w.id = 1;
   pk__W = &w;            /* timers (services.sleep) run on this loop */
+  pk__crash_install(1);  /* a crash names the test that caused it, with the run's summary */
   char err[4096];
   pk__host *h = pk__host_new(o, 1, 1, err, sizeof err);
   if (!h) {

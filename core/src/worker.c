@@ -15,11 +15,15 @@
 #include "arrival.h"
 #include "clock.h"
 #include "date_cache.h"
+#include "dev_page.h"
 #include "host_state.h"
 #include "http_conn.h"
 #include "ws_conn.h"
+#include "call_guard.h"
+#include "crash.h"
 #include "hub_client.h"
 #include "log.h"
+#include "reload_status.h"
 
 pk__worker *pk__W;
 volatile double *pk__heartbeat;
@@ -82,6 +86,7 @@ static void reload(pk__worker *w) {
   pk__host *h = pk__host_new(w->opts, w->id, next, err, sizeof err);
   if (!h) {
     pk__logf("error", "reload failed, keeping the previous code: %s", err);
+    pk__reload_status_report(w->id, next, err);   /* for pikku reload */
     return;
   }
   pk__host *old = w->host;
@@ -89,6 +94,7 @@ static void reload(pk__worker *w) {
   w->generation = next;
   pk__host_unref(old);
   pk__logf("info", "reloaded app %s (generation %d)", w->opts->app_dir, w->generation);
+  pk__reload_status_report(w->id, next, NULL);
 }
 
 static void start_drain(pk__worker *w) {
@@ -97,6 +103,15 @@ static void start_drain(pk__worker *w) {
   w->drain_deadline_ms = pk__worker_now_ms() + w->opts->limits.drain_timeout_ms;
   uv_close((uv_handle_t *)&w->listener, NULL);
   pk__conn_drain(w);
+}
+
+int pk__worker_replace(const char *why) {
+  pk__worker *w = pk__W;
+  if (!w || w != &worker) return -ENOENT;   /* pikku test runs no worker of its own */
+  if (w->draining) return 0;
+  pk__logf("error", "replacing this worker: %s", why);
+  start_drain(w);
+  return 0;
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -166,8 +181,13 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, int hub_fd, pk__h
   mallopt(M_MMAP_THRESHOLD, 32 * 1024);
   w->generation = loaded->generation;
   pk__host_set_worker(loaded, id);
+  pk__reload_status_report(id, w->generation, NULL);
+  pk__dev_page_init();
   if (listen_on(w)) return 4;
   set_sched(o);
+  pk__crash_install(0);           /* a native crash: what ran is logged, the clients answered */
+  int grc = pk__call_guard_start(pk__heartbeat);   /* calls over their time limit are stopped */
+  if (grc) pk__logf("warn", "no call watchdog (%s): calls have no time limit in this worker", strerror(-grc));
   pk__date_update(time(NULL));
   uv_signal_init(w->loop, &w->sig_hup);
   uv_signal_start(&w->sig_hup, on_signal, SIGHUP);

@@ -40,6 +40,9 @@ static inline uint64_t pk__worker_now_ms(void) { return uv_now(pk__W->loop); }
 /* Runs a worker until it has drained; returns the exit code. hub_fd: this worker's end of its
  * socket pair to the master's hub, -1 for none. loaded: the app the master loaded before forking. */
 int pk__worker_run(const pk__options *o, int id, int ready_fd, int hub_fd, pk__host *loaded);
+/* Replaces this worker (its Lua state cannot recover, say): logs why, stops accepting, drains and
+ * exits; the master starts a new one. 0, or -ENOENT outside a serving worker. */
+int pk__worker_replace(const char *why);
 /* The worker's heartbeat: set by the master (before fork) to this worker's slot of a page shared
  * with it; the worker stamps it with CLOCK_MONOTONIC milliseconds on every tick. NULL: none. */
 extern volatile double *pk__heartbeat;

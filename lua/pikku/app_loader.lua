@@ -9,13 +9,27 @@ local builtin_services = require "pikku.builtin_services"
 
 local type, tostring, pairs, ipairs, next, error, pcall, xpcall, loadfile, require =
   type, tostring, pairs, ipairs, next, error, pcall, xpcall, loadfile, require
-local find, sub, gsub, format, concat = string.find, string.sub, string.gsub, string.format, table.concat
+local find, sub, gsub, format, match, concat =
+  string.find, string.sub, string.gsub, string.format, string.match, table.concat
 local getinfo = debug.getinfo
+
+-- A syntax error in a module app.lua requires reads "app.lua:3: error loading module 'x' from
+-- file './x.lua':\n\t./x.lua:13: '<eof>' expected": the place that matters comes first then,
+-- "x.lua:13: '<eof>' expected (module 'x', required at app.lua:3)", as deep as modules nest.
+local function innermost(msg)
+  for _ = 1, 20 do
+    local outer, name, inner = match(msg, "^([^\n]-:%d+): error loading module '([^']*)' from file '[^\n]*':%s*(.*)$")
+    if not outer or not find(inner, "^[^\n]-:%d+: ") then break end
+    msg = format("%s (module '%s', required at %s)", inner, name, outer)
+  end
+  return msg
+end
+M.innermost = innermost
 
 -- Turns any error raised while loading into a "file:line: message" string.
 local function load_error(e)
   local msg = tostring(e)
-  if find(msg, "^[^\n]-:%d+: ") then return msg end
+  if find(msg, "^[^\n]-:%d+: ") then return innermost(msg) end
   for level = 2, 30 do
     local info = getinfo(level, "Sl")
     if not info then break end
@@ -320,7 +334,7 @@ function M.load(app_dir, ctx)
   require("pikku.api_docs").wire(pikku._registry, core)   -- GET /openapi.json and the API page, when on
 
   local reg = pikku._registry
-  local app = { routes = {} }
+  local app = { routes = {}, limits = reg.limits }
   app.key_param = reg.auth and reg.auth.api_key and reg.auth.api_key.query or nil
   if reg.auth and reg.auth.jwt then app.challenge = 'WWW-Authenticate: Bearer realm="pikku"\r\n' end
   local services = make_services(reg, file, ctx)

@@ -49,6 +49,7 @@ function M._reset()
     middleware = {},     -- global middleware (pikku.use), in order
     cors = nil,          -- the table given to pikku.cors
     auth = nil,          -- the table given to pikku.auth
+    limits = nil,        -- the table given to pikku.limits
   }
   M._registry = registry
 end
@@ -115,9 +116,19 @@ local function check_permissions(p, what, level)
   end
 end
 
+-- timeout_ms = n: a call's time limit in ms (an integer, 0: none), as in pikku.func and pikku.limits.
+local function check_timeout(v, what, level)
+  if v ~= nil and (type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > 86400000) then
+    error(what .. ": timeout_ms must be a whole number of milliseconds from 0 (no limit) to 86400000, got "
+      .. tostring(v), level + 1)
+  end
+end
+M._check_timeout = check_timeout
+
 --- pikku.func(def) -> def. def.func(services, data, wire) is required. Optional: name, input,
---- output, auth (default true), permissions, middleware, expose, title, description, tags
---- (any other field is a load error: see pikku.fields). pikku.func(fn) is short for pikku.func { func = fn }.
+--- output, auth (default true), permissions, middleware, expose, timeout_ms, title, description,
+--- tags (any other field is a load error: see pikku.fields). pikku.func(fn) is short for
+--- pikku.func { func = fn }.
 function M.func(def)
   if type(def) == "function" then
     def = { func = def }
@@ -144,6 +155,7 @@ function M.func(def)
   check_auth(def.auth, what, 2)
   check_middleware(def.middleware, what, 2)
   check_permissions(def.permissions, what, 2)
+  check_timeout(def.timeout_ms, what, 2)
   setmetatable(def, FuncDef)
   local funcs = registry.funcs
   funcs[#funcs + 1] = def
@@ -467,6 +479,15 @@ function M.config(t)
   end
   registry.config = t
   return t
+end
+
+--- pikku.limits { timeout_ms = n }: the app's limits. timeout_ms: the time limit of a call (ms; 0:
+--- none) unless its function sets its own; default --call-timeout-ms (30000). See docs/server.md.
+function M.limits(t)
+  if type(t) ~= "table" then error("pikku.limits: expected a table { timeout_ms = ... }, got " .. type(t), 2) end
+  fields.check(t, fields.limits, "pikku.limits", 2)
+  check_timeout(t.timeout_ms, "pikku.limits", 2)
+  registry.limits = t
 end
 
 --- pikku.rpc_max_depth(n): how deeply functions may call each other through rpc.invoke (default 16).

@@ -16,6 +16,7 @@ local json = require "pikku.json"
 local request_handle = require "pikku.request_handle"
 local request_data = require "pikku.request_data"
 local loop_guard = require "pikku.loop_guard"
+local call_guard = require "pikku.call_guard"
 
 local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable =
   type, tostring, tonumber, pairs, select, error, xpcall, setmetatable
@@ -27,6 +28,7 @@ local json_encode, json_decode, json_null, is_object = json.encode, json.decode,
 local core_timer, core_gen_id, core_log, core_log_error = core.timer, core.gen_id, core.log, core.log_error
 local core_request_id = core.request_id
 local core_now, guard_check = core.now, loop_guard.check
+local guard_begin, guard_resume, guard_stop = call_guard.begin, call_guard.resume, call_guard.stop
 local is_error = errors.is
 local for_client = errors.for_client
 local unescape, parse_pairs, http_new, header_lines =
@@ -78,14 +80,34 @@ local last_traceback   -- set by on_error just before xpcall returns false
 -- process may never reach: collect now, or the worker would answer every later call with this.
 local OOM = "not enough memory"
 
+-- A state still this full after a full collection keeps what its calls allocated (a cache or a
+-- global that grows): every call would fail, so the worker is replaced by a fresh one.
+local STILL_FULL = 0.85
+
 -- After a call failed: collects at once when it failed for memory (also when the error came
 -- wrapped in a traceback). Returns true then.
 local function reclaim_if_oom(e)
   if e == OOM or (type(e) == "string" and find(e, OOM, 1, true)) then
     collectgarbage("collect")
+    local used, limit = call_guard.memory()
+    if limit > 0 and used > limit * STILL_FULL then
+      call_guard.replace_worker(format("its Lua state still holds %.0f MiB after a full collection, %.0f%% of its"
+        .. " ceiling (--max-lua-memory %.0f MiB): the app keeps what its calls allocate", used / 1048576,
+        used * 100 / limit, limit / 1048576))
+    end
     return true
   end
   return false
+end
+
+-- What a call that ran out of memory is told (and the log says).
+local function oom_error()
+  local _, limit = call_guard.memory()
+  if limit > 0 then
+    return errors.InternalServerError(format("the function ran out of memory (the worker's Lua memory ceiling"
+      .. " is %.0f MiB: --max-lua-memory)", limit / 1048576))
+  end
+  return errors.InternalServerError("the function ran out of memory")
 end
 
 -- xpcall handler: keeps the error value, records a traceback when it will be logged.
@@ -120,11 +142,13 @@ local function current_call_id()
   if id == nil and h._chan then
     id = core_gen_id()
     h._rid = id
+    call_guard.set_id(h, id)
   end
   if id == nil and h.handle == nil then return nil end
   if id == nil then
     id = type(h.handle) == "number" and request_id(h.handle) or core_gen_id()
     h._rid = id
+    call_guard.set_id(h, id)
   end
   return id
 end
@@ -216,9 +240,10 @@ local function runner(fn, h, data)
       pipeline.carried_err, pipeline.carried_tb = nil, nil
     end
     local ok, res = xpcall(fn, on_error, services, data, h._wire)
+    guard_stop()   -- the function is done: no time limit or memory ceiling for its answer
     if not ok and reclaim_if_oom(res) then
       last_traceback = nil
-      res = errors.InternalServerError("the function ran out of memory")
+      res = oom_error()
     end
     finish(h, ok, res)
     fn, h, data = co_yield(DONE)
@@ -273,7 +298,9 @@ local function start_call(entry, h, data)
   calls[co] = h
   h._entry = entry
   local t0 = core_now()
+  guard_begin(entry, h, t0)   -- its time limit starts (pikku.call_guard)
   local ok, res = co_resume(co, entry, h, data)
+  guard_stop()
   guard_check(t0, h)   -- a call that held the loop too long is logged (pikku.loop_guard)
   settle(co, ok, res)   -- not a tail call: traces may end here (LuaJIT cannot return into the C caller)
 end
@@ -408,7 +435,9 @@ local function resume(token, ...)
   if co == nil then return end
   waiting[token] = nil
   local h, t0 = calls[co], core_now()
+  guard_resume(h, t0)
   local ok, res = co_resume(co, ...)
+  guard_stop()
   guard_check(t0, h)
   return settle(co, ok, res)
 end
@@ -490,8 +519,11 @@ end
 --- in-process requests; returns at once (fn may finish later, on the core's loop).
 function M.spawn(fn, ...)
   local co = co_create(task_body)
+  local outer = in_call()   -- spawned from a call: the call's record stays
   calls[co] = TASK
+  if not outer then guard_begin(nil, nil, 0) end
   local ok, res = co_resume(co, fn, ...)
+  if not outer then guard_stop() end
   return settle(co, ok, res)
 end
 
@@ -564,10 +596,19 @@ local loader_ctx = {
 
 --- runtime.load(app_dir) -> { dispatch, resume, channel_open, channel_message, channel_close }, the
 --- entry points the core keeps (docs/internals.md); raises "file:line: message" on failure.
+-- The error a call over its time limit is stopped with (the core's watchdog raises it inside the
+-- call: core/src/call_guard.c): a 503, or an error frame on a channel.
+local function overrun(limit_ms, ran_ms)
+  return errors.ServiceUnavailable(format("the call ran %.0f ms, over its time limit of %.0f ms, and was stopped"
+    .. " (timeout_ms of pikku.func, pikku.limits or --call-timeout-ms)", ran_ms, limit_ms))
+end
+
 function M.load(app_dir)
   dev = core.dev and true or false
   local app = app_loader.load(app_dir, loader_ctx)
   routes, rpc_plans, services = app.routes, app.rpc_plans, app.services
+  call_guard.setup(app)
+  debug.getregistry()["pikku.overrun"] = overrun
   cors_on, key_param, challenge = app.cors, app.key_param, app.challenge
   channel.setup({ start_call = start_call, dev = dev, services = services }, app.channels)
   loop_guard.set_routes(routes)

@@ -175,12 +175,14 @@ describe('--sched', () => {
 });
 
 describe('watchdog', () => {
-  test('a worker stuck in an endless loop is killed after --worker-timeout-ms and restarted', () => withApp([
+  // With calls' time limit off (--call-timeout-ms 0), the master's heartbeat watchdog is what is left:
+  // a call's time limit is tested in 71-guards.
+  test('with no call time limit, a worker stuck in an endless loop is killed after --worker-timeout-ms and restarted', () => withApp([
     'local pikku = require "pikku"',
     'pikku.wire_http { method = "get", route = "/loop", func = function() while true do end end }',
     'pikku.wire_http { method = "get", route = "/ok", func = function() return { ok = true } end }',
   ], async (dir) => {
-    const srv = await startServer({ app: dir, workers: 1, args: ['--worker-timeout-ms', '1000'] });
+    const srv = await startServer({ app: dir, workers: 1, args: ['--worker-timeout-ms', '1000', '--call-timeout-ms', '0'] });
     try {
       const stuck = await srv.fetch('/loop', { signal: AbortSignal.timeout(8000) }).catch((e) => e);
       assert.ok(stuck instanceof Error, 'the stuck call never answers: its worker is killed');

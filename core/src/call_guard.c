@@ -1,0 +1,183 @@
+/* call_guard.c: the call a worker runs now (pk_rt_call), and the watchdog that stops one over its time limit.
+ *
+ * A call over its limit is stopped in two steps. First the watchdog thread signals the main thread,
+ * whose handler sets a count hook on the Lua state (lua_sethook is safe to call from a signal
+ * handler: lua.c does it on Ctrl-C); the hook raises the runtime's overrun error inside the call,
+ * which unwinds and is answered like any error (503 ServiceUnavailable, an error frame), and the
+ * worker goes on. A hook runs only in the interpreter: a loop LuaJIT compiled to machine code, or a
+ * native function, never reaches it. So if the call still runs PK__GUARD_GRACE_MS later, the
+ * watchdog signals again and the handler gives the worker up: rescue.c answers every client it
+ * holds (503, the stuck call's own too) and the worker exits; the master starts a new one. */
+#define _GNU_SOURCE
+#include "call_guard.h"
+#include <errno.h>
+#include <lauxlib.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "abandon.h"
+#include "buf.h"
+#include "clock.h"
+#include "http_conn.h"
+#include "http_response.h"
+#include "log.h"
+#include "rescue.h"
+#include "worker.h"
+
+pk_rt_call pk__call;
+lua_State *volatile pk__guard_L;
+
+static pthread_t main_thread;
+static volatile double *beat;
+static volatile sig_atomic_t stage;      /* what the next signal asks: 1 hook, 2 give up */
+static volatile unsigned armed_serial;   /* the call the hook is for */
+
+pk_rt_call *pk_rt_call_slot(void) { return &pk__call; }
+
+/* ---- labels --------------------------------------------------------------------------------- */
+
+static char **labels;   /* labels[id - 1] */
+static int nlabels, labels_cap;
+
+int pk_rt_label(const char *text, size_t len) {
+  for (int i = 0; i < nlabels; i++)
+    if (strlen(labels[i]) == len && !memcmp(labels[i], text, len)) return i + 1;
+  if (nlabels == labels_cap) {
+    int cap = labels_cap ? labels_cap * 2 : 256;
+    char **p = realloc(labels, sizeof *p * (size_t)cap);
+    if (!p) return 0;
+    labels = p;
+    labels_cap = cap;
+  }
+  char *copy = malloc(len + 1);
+  if (!copy) return 0;
+  memcpy(copy, text, len);
+  copy[len] = 0;
+  labels[nlabels++] = copy;
+  return nlabels;
+}
+
+const char *pk__call_label(int id) { return id >= 1 && id <= nlabels ? labels[id - 1] : NULL; }
+
+/* ---- calls that wait past their limit ------------------------------------------------------- */
+
+double pk__call_guard_deadline(double handle) {
+  return pk__call.handle == handle ? pk__call.deadline_ms : 0;
+}
+
+int pk__call_guard_expire(pk__conn *c, double now) {
+  if (c->call_deadline_ms <= 0 || now <= c->call_deadline_ms || !c->req_handle) return 0;
+  double handle = c->req_handle;
+  pk__request *r = &c->parser.req;
+  char gen[33];
+  size_t idlen;
+  const char *id = pk__request_header(r, "x-request-id", 12, &idlen);
+  id = pk__error_id(id, id ? idlen : 0, gen, &idlen);
+  static const char msg[] = "the call waited past its time limit and was stopped";
+  const char *url = pk__request_url(r);
+  const char *q = memchr(url, '?', r->url_len);
+  int plen = (int)(q ? (size_t)(q - url) : r->url_len);
+  pk__logf("error", "%s %.*s: %s (its outbound operation is cancelled; errorId=%.*s)",
+           llhttp_method_name((llhttp_method_t)r->method), plen, url, msg, (int)idlen, id);
+  pk__buf body;
+  pk__buf_init(&body);
+  if (pk__error_body(&body, 503, pk__W->opts->dev ? msg : "Service unavailable", id, idlen) == 0) {
+    if (c->req_host) pk__abandon_later(c->req_host, handle);
+    pk__conn_respond(handle, 503, body.data, body.len, "application/json", 16, "Retry-After: 1\r\n", 16, id, idlen);
+  }
+  pk__buf_free(&body);
+  c->call_deadline_ms = 0;
+  return 1;
+}
+
+/* ---- the hook and the signal ---------------------------------------------------------------- */
+
+static int over_limit(unsigned serial) {
+  return pk__call.running && pk__call.serial == serial && pk__call.deadline_ms > 0 &&
+         pk__clock_ms() > pk__call.deadline_ms;
+}
+
+/* Runs inside the stuck call (the interpreter called it): raises the runtime's overrun error,
+ * registry["pikku.overrun"](limit_ms, ran_ms), or a plain message when there is none. */
+static void hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  if (!over_limit(armed_serial)) return;
+  double ran = pk__clock_ms() - pk__call.started_ms;
+  lua_getfield(L, LUA_REGISTRYINDEX, "pikku.overrun");
+  if (lua_isfunction(L, -1)) {
+    lua_pushnumber(L, pk__call.limit_ms);
+    lua_pushnumber(L, ran);
+    lua_call(L, 2, 1);
+  } else {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "the call ran longer than its time limit of %d ms", (int)pk__call.limit_ms);
+  }
+  lua_error(L);
+}
+
+static void on_signal(int sig) {
+  (void)sig;
+  int saved = errno;
+  if (stage == 2) pk__rescue_overrun();     /* does not return */
+  lua_State *L = pk__guard_L;
+  if (stage == 1 && L) lua_sethook(L, hook, LUA_MASKCOUNT, 64);
+  errno = saved;
+}
+
+/* ---- the watchdog ---------------------------------------------------------------------------- */
+
+static void *watchdog(void *arg) {
+  (void)arg;
+  unsigned serial = 0;
+  double hooked_at = 0;
+  struct timespec tick = {0, PK__GUARD_TICK_MS * 1000000L};
+  for (;;) {
+    nanosleep(&tick, NULL);
+    double now = pk__clock_ms();
+    if (!pk__call.running || pk__call.deadline_ms <= 0) continue;
+    /* a call runs within its limit: the loop is busy, not stuck (the master's watchdog is for
+     * the rest: a load that never ends, C code outside a call) */
+    if (beat && now <= pk__call.deadline_ms + PK__GUARD_GRACE_MS) *beat = now;
+    if (now <= pk__call.deadline_ms) continue;
+    unsigned s = pk__call.serial;
+    if (s != serial) {                 /* first sight of this call over its limit: the hook */
+      serial = s;
+      hooked_at = now;
+      armed_serial = s;
+      stage = 1;
+      pthread_kill(main_thread, SIGUSR2);
+    } else if (now > hooked_at + PK__GUARD_GRACE_MS) {
+      stage = 2;                       /* the hook never ran, or the call caught its error */
+      pthread_kill(main_thread, SIGUSR2);
+      hooked_at = now + 1e9;           /* once */
+    }
+  }
+  return NULL;
+}
+
+int pk__call_guard_start(volatile double *heartbeat) {
+  beat = heartbeat;
+  main_thread = pthread_self();
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGUSR2, &sa, NULL)) return -errno;
+  /* the thread takes no signal: they all go to the main thread, which libuv and Lua run on */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, watchdog, NULL);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return -rc;
+}

@@ -1,0 +1,35 @@
+/* call_guard.h: the call a worker runs now (pk_rt_call), and the watchdog that stops one over its time limit. */
+#ifndef PK_CALL_GUARD_H
+#define PK_CALL_GUARD_H
+#include <lua.h>
+#include "pikku.h"
+
+/* How long a call over its limit is given to unwind after the hook raised in it (interpreted Lua
+ * stops at once; compiled loops and native code do not): then the worker answers for it and is
+ * replaced. */
+#define PK__GUARD_GRACE_MS 200
+/* How often the watchdog looks (ms). */
+#define PK__GUARD_TICK_MS 20
+/* The exit code of a worker that gave up a call it could not stop. */
+#define PK__EXIT_OVERRUN 70
+
+/* The call running now (exported to the runtime as pk_rt_call_slot()). */
+extern pk_rt_call pk__call;
+/* The Lua state the core called into last (host.c sets it before every call into a runtime):
+ * the one the watchdog's hook goes to. */
+extern lua_State *volatile pk__guard_L;
+static inline void pk__call_guard_enter(lua_State *L) { pk__guard_L = L; }
+/* Starts the watchdog thread of a worker (and its signal handler). heartbeat: the master's
+ * heartbeat slot, stamped while a call runs within its limit (so the master's --worker-timeout-ms
+ * applies outside calls only), or NULL. 0 or a negative errno. */
+int pk__call_guard_start(volatile double *heartbeat);
+/* The deadline (pk__clock_ms) of the call that just left the request `handle` waiting, 0: none. */
+double pk__call_guard_deadline(double handle);
+struct pk__conn;
+/* A request whose call waits (sleeps, or waits on an outbound call) past its time limit: answered
+ * 503 now, its waiting call abandoned (an outbound operation is cancelled; what the call answers
+ * later goes nowhere). Returns 1 if answered. now_ms: the loop's time. */
+int pk__call_guard_expire(struct pk__conn *c, double now_ms);
+/* The text of a label (pk_rt_label), or NULL. Safe in a signal handler (no allocation). */
+const char *pk__call_label(int id);
+#endif

@@ -1,0 +1,158 @@
+-- The call a worker runs now, in the core's record (pk_rt_call): time limits, crash reports, the memory ceiling.
+--
+-- The runtime writes the record at every start and resume of a call and clears `running` when the
+-- call yields or ends (FFI stores, no call into C). The core reads it: its watchdog stops a call
+-- whose code runs past its deadline (core/src/call_guard.c), a crash report names what ran
+-- (core/src/rescue.c), and the Lua state's memory ceiling applies while a call runs
+-- (core/src/mem_limit.c). A call's time limit is its function's `timeout_ms`, else the app's
+-- `pikku.limits { timeout_ms = ... }`, else `--call-timeout-ms` (30000); 0 means none.
+local M = {}
+
+local ffi = require "ffi"
+local guard_c = require "pikku.guard_c"
+
+ffi.cdef [[
+  typedef struct pk_rt_call {
+    double handle;
+    double cid;
+    double started_ms;
+    double deadline_ms;
+    double limit_ms;
+    int label;
+    int running;
+    unsigned serial;
+    char id[48];
+  } pk_rt_call;
+  pk_rt_call *pk_rt_call_slot(void);
+  int pk_rt_label(const char *text, size_t len);
+]]
+
+local C = ffi.C
+local type, tostring, tonumber, pairs, ipairs, format = type, tostring, tonumber, pairs, ipairs, string.format
+local slot = C.pk_rt_call_slot()
+
+local NONE = { label = 0, limit = 0 }   -- a task of the runtime (pikku test): no limit
+local info = {}                         -- a plan's entry -> { label = id, limit = ms }
+local default_limit = tonumber(guard_c.call_timeout_ms) or 30000
+
+local function label_id(text)
+  return C.pk_rt_label(text, #text)
+end
+
+local function limit_of(def, app_limit)
+  local t = def and def.timeout_ms
+  if t ~= nil then return t end
+  return app_limit
+end
+
+local function add(entry, def, text, app_limit)
+  if entry and info[entry] == nil then
+    info[entry] = { label = label_id(text), limit = limit_of(def, app_limit) }
+  end
+end
+
+local function where(plan, place)
+  local name = plan.def and plan.def.name
+  if name then return format('function "%s" (wired at %s)', name, tostring(place)) end
+  return format("the function wired at %s", tostring(place))
+end
+
+--- setup(app): the limits and labels of every entry of the loaded app (routes, RPC, channels).
+--- app.limits: what pikku.limits set ({ timeout_ms = ... } or nil).
+function M.setup(app)
+  info = {}
+  local app_limit = app.limits and app.limits.timeout_ms
+  if app_limit == nil then app_limit = default_limit end
+  for _, r in pairs(app.routes) do
+    if r.entry and r.kind ~= "channel" then add(r.entry, r.def, where(r, r.place), app_limit) end
+  end
+  for name, plan in pairs(app.rpc_plans or {}) do
+    add(plan.entry, plan.def, format('RPC "%s" (function "%s")', name, name), app_limit)
+  end
+  for name, ch in pairs(app.channels or {}) do
+    local cl = format('channel "%s"', name)
+    for what, plan in pairs { on_connect = ch.connect, on_disconnect = ch.disconnect, on_message = ch.message,
+                              on_binary = ch.binary } do
+      add(plan.entry, plan.def, format("%s %s: %s", cl, what, plan.label), app_limit)
+    end
+    for _, k in ipairs(ch.keys) do
+      for value, plan in pairs(k.handlers) do
+        add(plan.entry, plan.def, format('%s %s "%s": %s', cl, k.key, value, plan.label), app_limit)
+      end
+    end
+  end
+end
+
+--- limit_of(entry) -> the time limit (ms, 0: none) of the calls of this entry.
+function M.limit(entry)
+  local i = info[entry]
+  return i and i.limit or default_limit
+end
+
+local function set_id(id)
+  local n = #id < 47 and #id or 47
+  ffi.copy(slot.id, id, n)
+  slot.id[n] = 0
+end
+
+-- Fills the record for call h (its code is about to run).
+local function enter(h, i, t0, started)
+  slot.serial = slot.serial + 1
+  local handle = h.handle
+  slot.handle = type(handle) == "number" and handle or 0
+  local cid = h.cid
+  slot.cid = type(cid) == "number" and cid or 0
+  slot.started_ms = started
+  local limit = i.limit
+  slot.limit_ms = limit
+  slot.deadline_ms = limit > 0 and started + limit or 0
+  slot.label = i.label
+  local id = h._rid
+  if id then set_id(id) else slot.id[0] = 0 end
+  slot.running = 1
+  return t0
+end
+
+--- begin(entry, h, t0): a call of entry starts for h (a wire.http object or a channel call) at t0
+--- (core.now()); its limit runs from now.
+function M.begin(entry, h, t0)
+  local i = info[entry] or NONE
+  if h ~= nil and type(h) == "table" then
+    h._guard, h._started = i, t0
+    enter(h, i, t0, t0)
+  else
+    slot.serial = slot.serial + 1
+    slot.handle, slot.cid, slot.deadline_ms, slot.label = 0, 0, 0, 0
+    slot.id[0] = 0
+    slot.running = 1
+  end
+end
+
+--- resume(h, t0): call h goes on after a wait (h may be a task's marker: no limit then).
+function M.resume(h, t0)
+  if type(h) == "table" and h._guard then
+    enter(h, h._guard, t0, h._started)
+  else
+    slot.serial = slot.serial + 1
+    slot.handle, slot.cid, slot.deadline_ms, slot.label = 0, 0, 0, 0
+    slot.id[0] = 0
+    slot.running = 1
+  end
+end
+
+--- stop(): the running call yielded or ended.
+function M.stop()
+  slot.running = 0
+end
+
+--- set_id(h, id): the call made its errorId (a crash report names it).
+function M.set_id(h, id)
+  if slot.running == 1 and h and h._guard then set_id(id) end
+end
+
+--- memory() -> used, limit (0: none), peak: the Lua state's bytes (--max-lua-memory).
+M.memory = guard_c.memory
+M.replace_worker = guard_c.replace_worker
+M.test_progress = guard_c.test_progress
+
+return M
