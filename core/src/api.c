@@ -1,4 +1,4 @@
-/* api.c: every exported pk_ function of core/include/pikku.h, each a thin door to the core. */
+/* api.c: the exported pk_ functions of core/include/pikku.h (native functions' own: native_func.c), each a thin door to the core. */
 #include "pikku.h"
 #include "clock.h"
 #include "http_conn.h"
@@ -8,6 +8,8 @@
 /* ---- for extension authors ---- */
 
 const char *pk_version(void) { return PIKKU_VERSION; }
+
+int pk_api_version(void) { return PK_API_VERSION; }
 
 double pk_now_ms(void) { return pk__W ? (double)pk__worker_now_ms() : pk__clock_ms(); }
 

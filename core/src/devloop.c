@@ -29,6 +29,16 @@ static int write_pid_file(const char *path) {
   return 0;
 }
 
+int pk__devloop_build(const pk__options *o) {
+  pk__buf out;
+  pk__buf_init(&out);
+  int rc = pk__native_build(o->app_dir, 1, &out);
+  if (out.len) fwrite(out.data, 1, out.len, stderr);
+  pk__buf_free(&out);
+  if (rc < 0) fprintf(stderr, "pikku: the app's native code does not build (above)\n");
+  return rc < 0;
+}
+
 int pk__devloop_start(const pk__options *o, int nworkers) {
   if (pk__reload_status_init(nworkers)) pk__logf("warn", "no shared page for reload outcomes: pikku reload cannot tell");
   int rc = pk__control_open();

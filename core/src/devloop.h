@@ -5,6 +5,9 @@
 #include <sys/types.h>
 #include "options.h"
 
+/* pikku dev, before the app loads: builds its native code that changed. 0, or 1 with the
+ * compiler's errors printed. */
+int pk__devloop_build(const pk__options *o);
 /* Before the workers start: the control socket, the pid file (--pid-file), the watch (--watch),
  * the shared reload status for n workers. 0, or 1 when the server cannot start (printed). */
 int pk__devloop_start(const pk__options *o, int nworkers);

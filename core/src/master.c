@@ -325,6 +325,7 @@ int pk__master_run(pk__options *o) {
   int rc = probe_listen(o);
   if (rc) return rc;
   char err[4096];
+  if (o->command == PK_CMD_DEV && pk__devloop_build(o)) return 1;   /* pikku dev: the native code first */
   current = pk__host_new(o, 0, generation, err, sizeof err);   /* fail fast on a broken app */
   if (!current) {
     fprintf(stderr, "pikku: cannot load the app: %s\n", err);

@@ -6,7 +6,9 @@
 #include "test_cmd.h"
 #include "host_state.h"
 #include "log.h"
+#include "buf.h"
 #include "crash.h"
+#include "native_build.h"
 #include "lua_core.h"
 #include "worker.h"
 
@@ -22,8 +24,8 @@ static int stop_loop(lua_State *L) {
   return 0;
 }
 
-/* Calls require("pikku.testing")[fn](arg, stop); leaves one result on the stack. Returns 0 or -1. */
-static int call_testing(lua_State *L, const char *fn, const char *arg) {
+/* Calls require("pikku.testing")[fn](arg, stop, filter); leaves one result on the stack. Returns 0 or -1. */
+static int call_testing(lua_State *L, const char *fn, const char *arg, const char *filter) {
   lua_pushcfunction(L, traceback);
   int base = lua_gettop(L);
   lua_getglobal(L, "require");
@@ -35,7 +37,8 @@ static int call_testing(lua_State *L, const char *fn, const char *arg) {
   if (arg) {
     lua_pushstring(L, arg);
     lua_pushcfunction(L, stop_loop);
-    nargs = 2;
+    if (filter) lua_pushstring(L, filter); else lua_pushnil(L);
+    nargs = 3;
   }
   if (lua_pcall(L, nargs, 1, base)) goto fail;
   lua_remove(L, base);
@@ -54,6 +57,15 @@ int pk__test_run(const pk__options *o) {
   w.id = 1;
   pk__W = &w;            /* timers (services.sleep) run on this loop */
   pk__crash_install(1);  /* a crash names the test that caused it, with the run's summary */
+  pk__buf out;              /* the app's native code, built when its sources changed */
+  pk__buf_init(&out);
+  int built = pk__native_build(o->app_dir, 1, &out);
+  if (out.len) fwrite(out.data, 1, out.len, stderr);
+  pk__buf_free(&out);
+  if (built < 0) {
+    fprintf(stderr, "pikku test: the app's native code does not build (above)\n");
+    return 1;
+  }
   char err[4096];
   pk__host *h = pk__host_new(o, 1, 1, err, sizeof err);
   if (!h) {
@@ -62,11 +74,11 @@ int pk__test_run(const pk__options *o) {
   }
   w.host = h;
   int rc = 1;
-  if (call_testing(h->L, "start", o->app_dir) == 0) {
+  if (call_testing(h->L, "start", o->app_dir, o->filter) == 0) {
     lua_pop(h->L, 1);
     uv_run(w.loop, UV_RUN_DEFAULT);        /* until the tests are done (stop) or no timer is left */
     pk__log_flush();
-    if (call_testing(h->L, "finish", NULL) == 0) {
+    if (call_testing(h->L, "finish", NULL, NULL) == 0) {
       rc = lua_tointeger(h->L, -1) > 0 ? 1 : 0;
       lua_pop(h->L, 1);
     }

@@ -125,42 +125,79 @@ local function check_timeout(v, what, level)
 end
 M._check_timeout = check_timeout
 
---- pikku.func(def) -> def. def.func(services, data, wire) is required. Optional: name, input,
---- output, auth (default true), permissions, middleware, expose, timeout_ms, title, description,
---- tags (any other field is a load error: see pikku.fields). pikku.func(fn) is short for
---- pikku.func { func = fn }.
-function M.func(def)
+-- pikku.func's work; level: the app's frame (2: the caller of pikku.func).
+local function func_def(def, level)
   if type(def) == "function" then
     def = { func = def }
   end
   if type(def) ~= "table" then
     error("pikku.func: expected a table { func = function(services, data, wire) ... end }, got "
-      .. type(def), 2)
+      .. type(def), level + 1)
   end
   if type(def.func) ~= "function" then
-    error("pikku.func: field 'func' must be a function, got " .. type(def.func), 2)
+    error("pikku.func: field 'func' must be a function, got " .. type(def.func), level + 1)
   end
   if getmetatable(def) == FuncDef then return def end
   if getmetatable(def) ~= nil then
-    error("pikku.func: the definition table already has a metatable", 2)
+    error("pikku.func: the definition table already has a metatable", level + 1)
   end
   local what = "pikku.func" .. (def.name and (' "' .. tostring(def.name) .. '"') or "")
-  fields.check(def, fields.func, what, 2)
+  fields.check(def, fields.func, what, level + 1)
   if def.name ~= nil and (type(def.name) ~= "string" or def.name == "" or find(def.name, "[/%s]")) then
-    error(what .. ": name must be a non-empty string without '/' or spaces", 2)
+    error(what .. ": name must be a non-empty string without '/' or spaces", level + 1)
   end
   if def.expose and def.name == nil then
-    error("pikku.func: expose = true needs a name (it is the RPC name: POST /rpc/<name>)", 2)
+    error("pikku.func: expose = true needs a name (it is the RPC name: POST /rpc/<name>)", level + 1)
   end
-  check_auth(def.auth, what, 2)
-  check_middleware(def.middleware, what, 2)
-  check_permissions(def.permissions, what, 2)
-  check_timeout(def.timeout_ms, what, 2)
+  check_auth(def.auth, what, level + 1)
+  check_middleware(def.middleware, what, level + 1)
+  check_permissions(def.permissions, what, level + 1)
+  check_timeout(def.timeout_ms, what, level + 1)
   setmetatable(def, FuncDef)
   local funcs = registry.funcs
   funcs[#funcs + 1] = def
-  registry.func_place[def] = place(2)
+  registry.func_place[def] = place(level + 1)
   return def
+end
+
+--- pikku.func(def) -> def. def.func(services, data, wire) is required. Optional: name, input,
+--- output, auth (default true), permissions, middleware, expose, timeout_ms, title, description,
+--- tags (any other field is a load error: see pikku.fields). pikku.func(fn) is short for
+--- pikku.func { func = fn }.
+function M.func(def)
+  return func_def(def, 2)   -- (not a tail call: the level counts this frame)
+end
+
+--- pikku.native_func { lib = "name", symbol = "c_function", input?, output?, auth?, ... } -> def: a
+--- function whose body is the C function `symbol` of the app's library `lib`
+--- (APP_DIR/.pikku/native/<lib>.so, built by `pikku build` from APP_DIR/native/<lib>.c), wired like
+--- any pikku.func (same schemas, permissions, middleware, transports, errors). See docs/native.md.
+function M.native_func(def)
+  if type(def) ~= "table" then
+    error('pikku.native_func: expected a table { lib = "name", symbol = "c_function", ... }, got ' .. type(def), 2)
+  end
+  local what = "pikku.native_func" .. (def.name and (' "' .. tostring(def.name) .. '"') or "")
+  fields.check(def, fields.native_func, what, 2)
+  for _, k in ipairs { "lib", "symbol" } do
+    if type(def[k]) ~= "string" or def[k] == "" then
+      error(what .. ": " .. k .. " must be a non-empty string (" .. (k == "lib" and
+        'the library: "thumbs" for native/thumbs.c' or "the C function's name") .. ")", 2)
+    end
+  end
+  local ok, fn = pcall(require("pikku.native").make, def.lib, def.symbol, what)
+  if not ok then error(fn, 2) end
+  local copy = {}
+  for k, v in pairs(def) do copy[k] = v end
+  copy.lib, copy.symbol, copy.func = nil, nil, fn
+  local d = func_def(copy, 2)
+  d.native = { lib = def.lib, symbol = def.symbol }   -- for tools (pikku routes, OpenAPI)
+  return d
+end
+
+--- pikku.native_lib(name, cdefs?) -> the FFI namespace of the app's library `name` (a fresh copy of
+--- APP_DIR/.pikku/native/<name>.so loaded with ffi.load; ffi.cdef(cdefs) first when given).
+function M.native_lib(name, cdefs)
+  return require("pikku.native").lib(name, cdefs)
 end
 
 --- pikku.is_func(value) -> true when value came from pikku.func

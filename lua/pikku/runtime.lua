@@ -605,6 +605,7 @@ end
 
 function M.load(app_dir)
   dev = core.dev and true or false
+  require("pikku.native").install((tostring(app_dir):gsub("/+$", "")))   -- require finds the app's C modules
   local app = app_loader.load(app_dir, loader_ctx)
   routes, rpc_plans, services = app.routes, app.rpc_plans, app.services
   call_guard.setup(app)

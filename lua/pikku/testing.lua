@@ -24,6 +24,11 @@ local tests, failures
 local passed, failed
 local finished, started
 local stop_loop
+local filter, filtered_out   -- pikku test --filter PATTERN, and how many tests it left out
+
+-- The C side keeps the running test's name and the counts, to report a crash (a segfault in
+-- native code kills the process: core/src/crash.c prints them).
+local progress = require("pikku.guard_c").test_progress
 
 -- A test that has not finished after this many ms fails (it(name, fn, { timeout = ms }) per test).
 local DEFAULT_TIMEOUT_MS = tonumber(os.getenv("PIKKU_TEST_TIMEOUT_MS")) or 10000
@@ -34,6 +39,7 @@ local function reset()
   tests, failures = {}, {}
   passed, failed = 0, 0
   finished, started = false, false
+  filter, filtered_out = nil, 0
 end
 reset()
 
@@ -234,6 +240,7 @@ end
 
 local function record_failure(name, msg)
   failed = failed + 1
+  progress(nil, passed, failed)
   failures[#failures + 1] = { name = name, message = msg }
   out("FAIL " .. name)
 end
@@ -264,7 +271,12 @@ function M.it(name, fn, opts)
   if type(fn) ~= "function" then error("it: expected it(name, function() ... end)", 2) end
   local timeout = opts and opts.timeout or DEFAULT_TIMEOUT_MS
   if type(timeout) ~= "number" or timeout <= 0 then error("it: timeout must be a number of ms > 0", 2) end
-  tests[#tests + 1] = { name = full_name(current, tostring(name)), fn = fn, block = current, timeout = timeout }
+  local full = full_name(current, tostring(name))
+  if filter and not find(full, filter) then
+    filtered_out = filtered_out + 1
+    return
+  end
+  tests[#tests + 1] = { name = full, fn = fn, block = current, timeout = timeout }
 end
 
 --- before_each(fn) / after_each(fn): run around every test of the enclosing describe (and nested).
@@ -298,6 +310,7 @@ local function run_test(test)
       if ok then ok, err = xpcall(f, on_test_error) end
     end
   end
+  progress(test.name, passed, failed)
   if ok then ok, err = xpcall(test.fn, on_test_error) end
   for i = #chain, 1, -1 do
     for _, f in ipairs(chain[i].after) do
@@ -309,6 +322,7 @@ local function run_test(test)
   if test.timed_out then return end       -- already counted as failed; the run has moved on
   if ok then
     passed = passed + 1
+    progress(nil, passed, failed)
     out("ok   " .. test.name)
   else
     record_failure(test.name, tostring(err))
@@ -366,12 +380,23 @@ function M.files(app_dir)
   return list
 end
 
---- start(app_dir, stop?): collects and starts the tests; returns at once (tests may finish later).
---- stop() is called when the last test is done (it ends the event loop).
-function M.start(app_dir, stop)
+--- start(app_dir, stop?, pattern?): collects and starts the tests; returns at once (tests may finish
+--- later). stop() is called when the last test is done (it ends the event loop). pattern: only the
+--- tests whose full name ("describe > it") matches this Lua pattern run (pikku test --filter).
+function M.start(app_dir, stop, pattern)
   reset()
   started = true
   stop_loop = stop
+  if pattern ~= nil then
+    local ok, perr = pcall(find, "", pattern)
+    if not ok then
+      record_failure("--filter " .. pattern, "not a valid Lua pattern: " .. tostring(perr))
+      finished = true
+      if stop then stop() end
+      return
+    end
+    filter = pattern
+  end
   app_dir = tostring(app_dir):gsub("/+$", "")
   local files = M.files(app_dir)
   if #files == 0 then
@@ -411,7 +436,15 @@ function M.finish()
       out(rep("-", 20))
     end
   end
-  out(format("%d passed, %d failed", passed, failed))
+  if filter then
+    out(format("%d passed, %d failed, %d not run (--filter %s)", passed, failed, filtered_out, filter))
+    if passed + failed == 0 then
+      out("no test matches --filter " .. filter .. " (a Lua pattern on \"describe > it\"; %- escapes a -)")
+      return 1
+    end
+  else
+    out(format("%d passed, %d failed", passed, failed))
+  end
   return failed
 end
 
