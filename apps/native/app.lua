@@ -46,7 +46,10 @@ pikku.wire_http { method = "post", route = "/text/stats", func = pikku.func {
 -- 3. native functions -----------------------------------------------------------------------------
 local chain_input = {
   type = "object", additionalProperties = false, required = { "seed", "rounds" },
-  properties = { seed = { type = "string", maxLength = 1024 }, rounds = { type = "integer", minimum = 1, maximum = 1000000 } },
+  properties = {
+    seed = { type = "string", maxLength = 1024 },
+    rounds = { type = "integer", minimum = 1, maximum = 1000000 },
+  },
 }
 local chain_output = {
   type = "object", required = { "rounds", "hex" },

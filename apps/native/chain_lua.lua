@@ -34,7 +34,8 @@ local function block(h, msg, off)
   end
   local a, b, c, d, e, f, g, hh = h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]
   for i = 0, 63 do
-    local t1 = tobit(hh + bxor(ror(e, 6), ror(e, 11), ror(e, 25)) + bxor(band(e, f), band(bnot(e), g)) + K[i + 1] + w[i])
+    local ch = bxor(band(e, f), band(bnot(e), g))
+    local t1 = tobit(hh + bxor(ror(e, 6), ror(e, 11), ror(e, 25)) + ch + K[i + 1] + w[i])
     local t2 = tobit(bxor(ror(a, 2), ror(a, 13), ror(a, 22)) + bxor(band(a, b), band(a, c), band(b, c)))
     hh, g, f, e, d, c, b, a = g, f, e, tobit(d + t1), c, b, a, tobit(t1 + t2)
   end
