@@ -36,9 +36,11 @@ build = {
     ["pikku"] = "lua/pikku/init.lua",
     ["pikku.inprocess"] = "lua/pikku/inprocess.lua",
     ["pikku.json"] = "lua/pikku/json.lua",
+    ["pikku.jobs"] = "lua/pikku/jobs.lua",
     ["pikku.jwt"] = "lua/pikku/jwt.lua",
     ["pikku.password"] = "lua/pikku/password.lua",
     ["pikku.pipeline"] = "lua/pikku/pipeline.lua",
+    ["pikku.queue_service"] = "lua/pikku/queue_service.lua",
     ["pikku.request_data"] = "lua/pikku/request_data.lua",
     ["pikku.request_handle"] = "lua/pikku/request_handle.lua",
     ["pikku.runtime"] = "lua/pikku/runtime.lua",
@@ -46,5 +48,6 @@ build = {
     ["pikku.secrets"] = "lua/pikku/secrets.lua",
     ["pikku.sqlite"] = "lua/pikku/sqlite.lua",
     ["pikku.testing"] = "lua/pikku/testing.lua",
+    ["pikku.wire_jobs"] = "lua/pikku/wire_jobs.lua",
   },
 }

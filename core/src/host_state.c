@@ -16,6 +16,7 @@ static const luaL_Reg modules[] = {
   {"pikku.schema_c", luaopen_pikku_schema_c},
   {"pikku.crypto_c", luaopen_pikku_crypto_c},
   {"pikku.status_c", luaopen_pikku_status_c},
+  {"pikku.jobs_c", luaopen_pikku_jobs_c},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL},
@@ -101,6 +102,8 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   h->channel_open_ref = entry_ref(L, "channel_open");
   h->channel_message_ref = entry_ref(L, "channel_message");
   h->channel_close_ref = entry_ref(L, "channel_close");
+  h->job_run_ref = entry_ref(L, "job_run");
+  h->tick_ref = entry_ref(L, "tick");
   if (h->dispatch_ref == LUA_NOREF || h->resume_ref == LUA_NOREF) {
     lua_pushstring(L, "pikku.runtime.load did not return dispatch and resume");
     goto fail;

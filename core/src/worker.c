@@ -16,6 +16,7 @@
 #include "http_conn.h"
 #include "ws_conn.h"
 #include "hub_client.h"
+#include "jobs_client.h"
 #include "log.h"
 
 pk__worker *pk__W;
@@ -97,6 +98,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 /* EOF on the hub socket: the master is gone (PR_SET_PDEATHSIG sends SIGTERM too; this is sooner). */
 static void on_hub_lost(void) {
   pk__logf("warn", "the master is gone; draining");
+  pk__jobs_client_lost();
   start_drain(pk__W);
 }
 
@@ -169,6 +171,7 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, int hub_fd, pk__h
     pk__hub_deliver = pk__channel_deliver;
     int rc = pk__hub_client_start(w->loop, hub_fd, id);
     if (rc) { pk__logf("error", "cannot use the hub socket: %s", uv_strerror(rc)); return 4; }
+    pk__jobs_client_start();
   }
   if (ready_fd >= 0) {
     char one = 1;
