@@ -17,6 +17,7 @@ static struct {
   waiter *w;
   size_t head, len, cap;    /* a ring of len entries from head */
   uint32_t next_req;
+  int busy;                 /* jobs and ticks running here (handed out, end not reported yet) */
 } W;
 
 static int push_waiter(pk__host *h, double token, uint32_t *req) {
@@ -84,7 +85,10 @@ int pk__jobs_client_get(pk__host *h, double token, const char *queue, size_t qle
   return request(h, token, &f);
 }
 
+int pk__jobs_client_busy(void) { return W.busy; }
+
 int pk__jobs_client_result(int64_t job, uint32_t attempt, int outcome, const char *payload, size_t len) {
+  if (W.busy > 0) W.busy--;
   pk__job_frame f = {.type = PK_HUB_JOB_RESULT, .job = job, .attempt = attempt, .status = outcome,
                      .data = payload, .dlen = len};
   int rc = send_frame(&f);
@@ -105,6 +109,7 @@ int pk__jobs_client_progress(int64_t job, uint32_t attempt, const char *json, si
 
 int pk__jobs_client_tick_done(const char *name, size_t nlen, int64_t execution_ms, int outcome,
                               const char *message, size_t mlen) {
+  if (W.busy > 0) W.busy--;
   pk__job_frame f = {.type = PK_HUB_TICK_DONE, .ms = execution_ms, .status = outcome, .name = name,
                      .nlen = nlen, .data = message, .dlen = mlen};
   return send_frame(&f);
@@ -147,10 +152,12 @@ static void on_frame(const pk__hub_frame *raw) {
     answer(&f);
     return;
   case PK_HUB_JOB_RUN:
+    W.busy++;
     pk__host_job_run(pk__W->host, (double)f.job, (int)f.attempt, f.name, f.nlen, f.key, f.klen, f.data,
                      f.dlen, (double)f.ms);
     return;
   case PK_HUB_TICK:
+    W.busy++;
     pk__host_tick(pk__W->host, f.name, f.nlen, (double)f.ms, f.flag);
     return;
   default:
@@ -161,6 +168,7 @@ static void on_frame(const pk__hub_frame *raw) {
 void pk__jobs_client_start(void) { pk__hub_on_frame = on_frame; }
 
 void pk__jobs_client_lost(void) {
+  W.busy = 0;   /* what runs can no longer be reported: nothing to wait for */
   while (W.len) {
     waiter w = W.w[W.head];
     W.head = (W.head + 1) % W.cap;

@@ -11,6 +11,9 @@ void pk__jobs_client_start(void);
 /* The master is gone: every call waiting for an answer is resumed with (nil, message). */
 void pk__jobs_client_lost(void);
 
+/* Jobs and ticks this worker runs now (a value): a draining worker waits for them. */
+int pk__jobs_client_busy(void);
+
 /* Sends ADD. When the master has committed it, the call waiting on token in h is resumed with
  * (job id, existed) or (nil, message). Returns 0, or -ENOTCONN (no hub), -EMSGSIZE, -ENOBUFS,
  * -ENOMEM: then nothing is sent and nothing will be resumed. */

@@ -58,8 +58,11 @@ static void on_tick(uv_timer_t *t) {
   pk__date_update(time(NULL));
   uint64_t now = pk__worker_now_ms();
   pk__conn_sweep(w, now);
-  if (w->draining && (w->nconns == 0 || now >= w->drain_deadline_ms)) {
+  if (w->draining && ((w->nconns == 0 && !pk__jobs_client_busy()) || now >= w->drain_deadline_ms)) {
     if (w->nconns) pk__logf("warn", "drain timeout: closing %d connection(s) with requests in flight", w->nconns);
+    if (pk__jobs_client_busy())
+      pk__logf("warn", "drain timeout: %d job(s) or tick(s) still running are left (a job goes back to waiting"
+               " when the server starts again)", pk__jobs_client_busy());
     stop_all();
   }
 }
