@@ -70,7 +70,7 @@ enum {
   Q_FIND_KEY, Q_INSERT, Q_PROMOTE, Q_LEASE, Q_NEXT_DUE, Q_NEXT_EXPIRY, Q_STATE, Q_COMPLETE,
   Q_FAIL, Q_RETRY, Q_EXTEND, Q_PROGRESS, Q_GET_KEY, Q_GET_ID, Q_COUNTS, Q_DUE_COUNT,
   Q_LIST_FAILED, Q_RETRY_FAILED, Q_PURGE_COMPLETED, Q_PURGE_FAILED, Q_QUEUES_DONE, Q_PRUNE, Q_MOVE, Q_STALL_FAIL,
-  Q_STALL_REQUEUE, Q_COUNT
+  Q_STALL_REQUEUE, Q_RELEASE_FAIL, Q_RELEASE_REQUEUE, Q_COUNT
 };
 
 static const struct { const char *name, *sql; } QUERIES[Q_COUNT] = {
@@ -127,6 +127,13 @@ static const struct { const char *name, *sql; } QUERIES[Q_COUNT] = {
   [Q_STALL_REQUEUE] = {"stall_requeue", "UPDATE jobs SET status = " S_WAITING ", stalls = stalls + 1,"
                        " " CLEAR_LEASE ", updated_at = ?1"
                        " WHERE status = " S_ACTIVE " AND lease_until < ?2 AND stalls < ?3"},
+  [Q_RELEASE_FAIL] = {"release_fail", "UPDATE jobs SET status = " S_FAILED ", stalls = stalls + 1,"
+                      " error = 'lease lost ' || (stalls + 1) || ' times (worker gone or lease expired)',"
+                      " " CLEAR_LEASE ", updated_at = ?1, finished_at = ?1"
+                      " WHERE id = ?2 AND status = " S_ACTIVE " AND attempts = ?3 AND stalls >= ?4"},
+  [Q_RELEASE_REQUEUE] = {"release_requeue", "UPDATE jobs SET status = " S_WAITING ", stalls = stalls + 1,"
+                         " " CLEAR_LEASE ", updated_at = ?1"
+                         " WHERE id = ?2 AND status = " S_ACTIVE " AND attempts = ?3 AND stalls < ?4"},
 };
 
 struct pk__job_store {
@@ -847,6 +854,29 @@ int pk__job_store_recover(pk__job_store *s, int64_t now_ms, int *failed) {
 
 int pk__job_store_expire_leases(pk__job_store *s, int64_t now_ms, int *failed) {
   return stall_op(s, now_ms, now_ms, failed);
+}
+
+/* One lease lost at once (its worker died and the master saw it): as stall(), for job `id` alone. */
+static int release(pk__job_store *s, int64_t id, int attempt, int64_t now) {
+  for (int k = 0; k < 2; k++) {
+    int i = k ? Q_RELEASE_REQUEUE : Q_RELEASE_FAIL;
+    sqlite3_stmt *st = q(s, i);
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_int(st, 3, attempt);
+    sqlite3_bind_int(st, 4, s->max_stalls);
+    int rc = run(s, i);
+    if (rc < 0) return rc;
+    if (sqlite3_changes(s->db)) return k;
+  }
+  return fail_with(s, -ESTALE, "job %lld is not active under attempt %d", (long long)id, attempt);
+}
+
+int pk__job_store_release(pk__job_store *s, int64_t id, int attempt, int64_t now_ms) {
+  s->err[0] = 0;
+  int rc = op_begin(s);
+  if (rc) return rc;
+  return op_end(s, release(s, id, attempt, now_ms));
 }
 
 void pk__job_store_set_max_stalls(pk__job_store *s, int n) { s->max_stalls = n < 0 ? 0 : n; }

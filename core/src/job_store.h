@@ -149,6 +149,10 @@ int pk__job_store_move(pk__job_store *s, int64_t id, const char *queue, int64_t 
 int pk__job_store_recover(pk__job_store *s, int64_t now_ms, int *failed);
 /* The same for the active jobs whose lease_until < now (a worker died, the master lives on). */
 int pk__job_store_expire_leases(pk__job_store *s, int64_t now_ms, int *failed);
+/* The same for one job, at once (the master saw its worker die): job `id`, active under lease
+ * `attempt`, goes back to waiting (returns 1) or fails (returns 0) after max_stalls losses;
+ * -ESTALE when it is not active under that attempt. */
+int pk__job_store_release(pk__job_store *s, int64_t id, int attempt, int64_t now_ms);
 
 /* For tests: the query plan (EXPLAIN QUERY PLAN, "; "-joined) of the named cached statement
  * ("lease", "promote", "next_due", ...: the names in job_store.c). 0, -ENOENT or -errno. */

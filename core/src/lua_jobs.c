@@ -1,8 +1,9 @@
-/* lua_jobs.c: the pikku.jobs_c module: a worker's job requests to the master (add, get) and its reports (result, progress, tick done). */
+/* lua_jobs.c: the pikku.jobs_c module: a worker's job requests to the master (add, get), its reports (result, progress, tick done), and cron checks. */
 #include "lua_modules.h"
 #include <errno.h>
 #include <lauxlib.h>
 #include <string.h>
+#include "cron.h"
 #include "host.h"
 #include "hub_jobs.h"
 #include "jobs_client.h"
@@ -94,10 +95,63 @@ static int l_tick_done(lua_State *L) {
   return done(L, pk__jobs_client_tick_done(name, nlen, ms, (int)outcome, msg, mlen));
 }
 
+/* cron_check(expr, timezone?) -> true | nil, message naming what is wrong (the field, the zone).
+ * The same parser and zone loader the master uses (cron.c, tzfile.c). */
+static int l_cron_check(lua_State *L) {
+  const char *expr = luaL_checkstring(L, 1);
+  const char *tz_name = luaL_optstring(L, 2, "UTC");
+  pk__cron c;
+  char err[256];
+  if (pk__cron_parse(&c, expr, err, sizeof err)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "schedule \"%s\": %s", expr, err);
+    return 2;
+  }
+  pk__tz *tz = NULL;
+  if (pk__tz_load(&tz, tz_name, err, sizeof err)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "timezone \"%s\": %s", tz_name, err);
+    return 2;
+  }
+  pk__tz_free(tz);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* cron_next(expr, timezone, after_ms, n) -> { ms, ... }, { iso, ... }: the next n run times
+ * (fewer when the schedule ends), as Unix ms and as ISO 8601 in the zone. Raises on a bad
+ * expression or zone. */
+static int l_cron_next(lua_State *L) {
+  const char *expr = luaL_checkstring(L, 1);
+  const char *tz_name = luaL_optstring(L, 2, "UTC");
+  int64_t after = check_int64(L, 3);
+  int n = (int)luaL_optinteger(L, 4, 1);
+  pk__cron c;
+  char err[256];
+  if (pk__cron_parse(&c, expr, err, sizeof err)) return luaL_error(L, "schedule \"%s\": %s", expr, err);
+  pk__tz *tz = NULL;
+  if (pk__tz_load(&tz, tz_name, err, sizeof err)) return luaL_error(L, "timezone \"%s\": %s", tz_name, err);
+  lua_newtable(L);
+  lua_newtable(L);
+  for (int i = 1; i <= n; i++) {
+    int64_t t = pk__cron_next(&c, tz, after);
+    if (t < 0) break;
+    char iso[64];
+    pk__cron_format_iso(iso, sizeof iso, tz, t);
+    lua_pushnumber(L, (lua_Number)t);
+    lua_rawseti(L, -3, i);
+    lua_pushstring(L, iso);
+    lua_rawseti(L, -2, i);
+    after = t;
+  }
+  pk__tz_free(tz);
+  return 2;
+}
+
 int luaopen_pikku_jobs_c(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"add", l_add}, {"get", l_get}, {"result", l_result}, {"progress", l_progress},
-    {"tick_done", l_tick_done}, {NULL, NULL},
+    {"tick_done", l_tick_done}, {"cron_check", l_cron_check}, {"cron_next", l_cron_next}, {NULL, NULL},
   };
   pk__host *h = pk__host_of(L);
   lua_newtable(L);

@@ -417,6 +417,31 @@ static void test_recover_after_crash(void **state) {
   assert_int_equal(failed, 0);
 }
 
+/* release (added by the jobs branch for the master): one lease lost at once, as a stall. */
+static void test_release(void **state) {
+  pk__job_store *s = S(state);
+  int64_t id = add(s, "q", NULL, "{}", 0, 0, 1, 0);
+  pk__job j;
+  assert_int_equal(pk__job_store_lease(s, "q", 100, 1000, 1, &j), 0);
+  assert_true(j.id == id);
+  pk__job_free(&j);
+  assert_int_equal(pk__job_store_release(s, id, 2, 150), -ESTALE);   /* not that attempt */
+  assert_int_equal(pk__job_store_release(s, id, 1, 150), 1);         /* back to waiting */
+  assert_int_equal(pk__job_store_release(s, id, 1, 150), -ESTALE);   /* not active now */
+  assert_int_equal(pk__job_store_get_id(s, id, &j), 0);
+  assert_int_equal(j.status, PK_JOB_WAITING);
+  assert_int_equal(j.stalls, 1);
+  assert_true(j.lease_until == 0);
+  pk__job_free(&j);
+  assert_int_equal(lease_expect(s, "q", 200, id), 2);
+  assert_int_equal(pk__job_store_release(s, id, 2, 250), 0);          /* the second loss fails it */
+  assert_int_equal(pk__job_store_get_id(s, id, &j), 0);
+  assert_int_equal(j.status, PK_JOB_FAILED);
+  assert_non_null(strstr(j.error, "lease lost 2 times"));
+  pk__job_free(&j);
+  assert_int_equal(pk__job_store_release(s, 999, 1, 300), -ESTALE);
+}
+
 static void test_expire_leases(void **state) {
   pk__job_store *s = S(state);
   int64_t id = add(s, "q", NULL, "{}", 0, 0, 3, 0);
@@ -717,7 +742,7 @@ static void test_plans(void **state) {
   const char *names[] = {"find_key", "promote", "lease", "next_due", "next_expiry", "state",
                          "complete", "get_key", "get_id", "counts", "due_count", "list_failed",
                          "retry_failed", "purge_completed", "purge_failed", "prune", "move",
-                         "stall_fail", "stall_requeue"};
+                         "stall_fail", "stall_requeue", "release_fail", "release_requeue"};
   char plan[1024];
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
     assert_int_equal(pk__job_store_plan(s, names[i], plan, sizeof plan), 0);
@@ -743,6 +768,7 @@ int main(void) {
     BOTH(test_dead_letter),
     BOTH(test_recover_after_crash),
     BOTH(test_expire_leases),
+    BOTH(test_release),
     BOTH(test_counts_retry_purge_prune),
     BOTH(test_batch),
     cmocka_unit_test_setup_teardown(test_persisted, setup_file, teardown),
