@@ -37,6 +37,7 @@ build = {
     ["pikku.inprocess"] = "lua/pikku/inprocess.lua",
     ["pikku.json"] = "lua/pikku/json.lua",
     ["pikku.jobs"] = "lua/pikku/jobs.lua",
+    ["pikku.jobs_testing"] = "lua/pikku/jobs_testing.lua",
     ["pikku.jwt"] = "lua/pikku/jwt.lua",
     ["pikku.password"] = "lua/pikku/password.lua",
     ["pikku.pipeline"] = "lua/pikku/pipeline.lua",

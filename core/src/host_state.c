@@ -17,6 +17,7 @@ static const luaL_Reg modules[] = {
   {"pikku.crypto_c", luaopen_pikku_crypto_c},
   {"pikku.status_c", luaopen_pikku_status_c},
   {"pikku.jobs_c", luaopen_pikku_jobs_c},
+  {"pikku.job_store_c", luaopen_pikku_job_store_c},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL},

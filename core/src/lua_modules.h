@@ -9,7 +9,8 @@ int luaopen_pikku_json_c(lua_State *L);     /* pikku.json_c (lua_json.c): JSON e
 int luaopen_pikku_schema_c(lua_State *L);   /* pikku.schema_c (lua_schema.c): JSON Schema validators */
 int luaopen_pikku_crypto_c(lua_State *L);   /* pikku.crypto_c (lua_crypto.c): hashes, HMAC, random */
 int luaopen_pikku_status_c(lua_State *L);   /* pikku.status_c (lua_status.c): HTTP statuses, error names */
-int luaopen_pikku_jobs_c(lua_State *L);     /* pikku.jobs_c (lua_jobs.c): job requests to the master */
+int luaopen_pikku_jobs_c(lua_State *L);     /* pikku.jobs_c (lua_jobs.c): job requests to the master, cron checks */
+int luaopen_pikku_job_store_c(lua_State *L); /* pikku.job_store_c (lua_job_store.c): pikku test's in-memory job store */
 /* lua-cjson (linked in statically; its package ships no header) */
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
