@@ -21,6 +21,8 @@
 #define EXPIRY_CHECK_MS 5000     /* how often the store is asked for leases nobody tracks */
 #define CATCH_UP_COUNT_MAX 100000
 #define LOG_EVERY_MS 10000       /* a repeated store failure is logged at most this often */
+#define RESCAN_MS 1000           /* every queue is looked at again this often (pikku queues retry
+                                  * changes the file behind the master's back) */
 
 typedef struct sched {
   char *name, *expr, *tz_name;   /* copies */
@@ -69,7 +71,7 @@ static struct {
   pk__job_store *store;
   char path[4096];
   char open_err[512];
-  int64_t open_logged, fail_logged, expiry_checked;
+  int64_t open_logged, fail_logged, expiry_checked, rescanned;
   int batch;                     /* a transaction is open for this turn */
   pk__buf *staged;               /* per slot: frames for that worker, sent after the commit */
   dep *deps;
@@ -646,6 +648,10 @@ void pk__jobs_master_turn(void) {
   if (!M.draining) fire_due(now);
   if (M.store) {
     time_out(now);
+    if (now - M.rescanned >= RESCAN_MS) {
+      M.rescanned = now;
+      for (int i = 0; i < M.nqueues; i++) M.queues[i].ready = 1;
+    }
     for (int i = 0; i < M.nqueues && !M.draining; i++)
       if (M.queues[i].cfg->worker) dispatch_queue(&M.queues[i], now);
     expire_orphans(now);
