@@ -179,7 +179,7 @@ end
 -- ---- schedules ---------------------------------------------------------------------------------
 
 local function tick_finished(h, ok, res, tb)
-  if ok then return h._report(OK, "") end
+  if ok then return h._report(OK, "", res) end
   if getmetatable(res) == Ending then return h._report(res.outcome, res.reason) end
   local msg = error_message(res)
   core_log_error(h._rid, format('schedule "%s" run at %s failed: %s', h._schedule, h._iso, tostring(tb or res)))
@@ -192,7 +192,8 @@ end
 M.iso = iso
 
 --- start_tick(name, execution_ms, catch_up, report): runs the schedule's function once with
---- wire.scheduled_task; report(outcome, message) when it ends.
+--- wire.scheduled_task; report(outcome, message, value) when it ends (value: the function's result,
+--- or the error it raised).
 function M.start_tick(name, execution_ms, catch_up, report)
   local s = schedules[name]
   if s == nil then return report(FAIL, format('no schedule "%s" in this worker\'s code', name)) end

@@ -113,10 +113,10 @@ function M.drain_queue(name)
   return out
 end
 
---- t.run_schedule(name, execution_ms?) -> { status = "ok" | "skipped" | "failed", reason?, error? }:
---- runs the schedule's function once now, as a tick would (wire.scheduled_task with this
---- execution_time, default the test clock's now). reason: skip's reason or the error's message;
---- error: the value raised.
+--- t.run_schedule(name, execution_ms?) -> { status = "ok" | "skipped" | "failed", result?, reason?,
+--- error? }: runs the schedule's function once now, as a tick would (wire.scheduled_task with this
+--- execution_time, default the test clock's now). result: what the function returned; reason:
+--- skip's reason or the error's message; error: the value raised.
 function M.run_schedule(name, execution_ms)
   local s = jobs.schedules()[name]
   if s == nil then error(format('t.run_schedule: no schedule "%s" in the app', tostring(name)), 2) end
@@ -129,7 +129,7 @@ function M.run_schedule(name, execution_ms)
     end)
   end)
   local rec = { status = outcome == jobs.OK and "ok" or outcome == jobs.SKIPPED and "skipped" or "failed" }
-  if outcome ~= jobs.OK then rec.reason, rec.error = message, raw end
+  if outcome == jobs.OK then rec.result = raw else rec.reason, rec.error = message, raw end
   return rec
 end
 

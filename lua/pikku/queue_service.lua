@@ -20,7 +20,7 @@ local json_encode, json_decode = json.encode, json.decode
 
 M.PRIORITY_MAX = 2097152   -- 2^21 (the job store's limit; lower runs first, 0 is the default)
 M.KEY_MAX = 1024           -- bytes in a job_id
-local MAX_MS = 2 ^ 31 - 1
+local MAX_MS = 10 * 366 * 86400 * 1000   -- the longest delay: about ten years
 
 -- ---- set by pikku.runtime ------------------------------------------------------------------------
 

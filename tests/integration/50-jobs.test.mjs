@@ -195,14 +195,14 @@ describe('the job store at startup', () => {
     const app = copyApp(JOBS_APP);
     try {
       const { PikkuServer } = await import('./lib/server.mjs');
-      let s = new PikkuServer({ app, workers: 1 });
+      let s = new PikkuServer({ app, workers: 1, env: { PIKKU_JOBS_DB: '' } });
       await s.start();
       await s.stop();
       const st = fs.statSync(path.join(app, '.pikku'));
       assert.equal(st.mode & 0o777, 0o700);
       assert.ok(fs.existsSync(path.join(app, '.pikku', 'jobs.db')));
       fs.rmSync(path.join(app, '.pikku'), { recursive: true });
-      s = new PikkuServer({ app, workers: 1, args: ['--jobs-db', ':memory:'] });
+      s = new PikkuServer({ app, workers: 1, args: ['--jobs-db', ':memory:'], env: { PIKKU_JOBS_DB: '' } });
       await s.start();
       const { body } = await addJob(s, 'emails', { to: 'mem@example.com' });
       await waitForJob(s, 'emails', body.id, ['completed']);
