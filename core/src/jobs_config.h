@@ -32,7 +32,7 @@ typedef struct pk__jobs_config {
 } pk__jobs_config;
 
 /* Calls require("pikku.runtime").jobs_config() in L (an app is loaded there) and copies the
- * result. Returns 0, or -EINVAL / -ENOMEM with err set. */
+ * result (a runtime without jobs_config has none). Returns 0, or -EINVAL / -ENOMEM with err set. */
 int pk__jobs_config_read(lua_State *L, pk__jobs_config *c, char *err, size_t errlen);
 void pk__jobs_config_free(pk__jobs_config *c);
 /* The queue named name (len bytes), or NULL. */

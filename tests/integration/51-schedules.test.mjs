@@ -50,6 +50,14 @@ describe('schedules', () => {
     });
   });
 
+  test('overlap = "allow": every tick runs, even while earlier runs still go', async () => {
+    await withServer({ workers: 2, schedules: 'overlap-allow' }, async (server, t) => {
+      await pollUntil(() => ticksOf(t, 'overlapping').length >= 4, { timeout: 6000, what: 'four overlapping runs' });
+      assertContiguous(ticksOf(t, 'overlapping').map((r) => r.execution_time), 'overlap allow');
+      assert.equal(server.findLines(/is skipped/).length, 0);
+    });
+  });
+
   test('no tick is lost or doubled across SIGHUP reloads', async () => {
     await withServer({ workers: 2, schedules: 'every' }, async (server, t) => {
       await server.waitForLine(/reloaded|listening/, { timeout: 2000 }).catch(() => {});
