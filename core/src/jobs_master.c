@@ -21,6 +21,9 @@
 #define EXPIRY_CHECK_MS 5000     /* how often the store is asked for leases nobody tracks */
 #define CATCH_UP_COUNT_MAX 100000
 #define LOG_EVERY_MS 10000       /* a repeated store failure is logged at most this often */
+#define KEEP_COMPLETED_MS (24LL * 3600 * 1000)   /* completed jobs (their results) are kept a day */
+#define PRUNE_EVERY_MS 10000     /* ...and pruned this often, PRUNE_CHUNK at a time */
+#define PRUNE_CHUNK 1000
 #define RESCAN_MS 1000           /* every queue is looked at again this often (pikku queues retry
                                   * changes the file behind the master's back) */
 
@@ -71,7 +74,7 @@ static struct {
   pk__job_store *store;
   char path[4096];
   char open_err[512];
-  int64_t open_logged, fail_logged, expiry_checked, rescanned;
+  int64_t open_logged, fail_logged, expiry_checked, rescanned, pruned;
   int batch;                     /* a transaction is open for this turn */
   pk__buf *staged;               /* per slot: frames for that worker, sent after the commit */
   dep *deps;
@@ -604,6 +607,16 @@ static void expire_orphans(int64_t now) {
   for (int i = 0; i < M.nqueues; i++) M.queues[i].ready = 1;
 }
 
+/* Completed jobs older than a day go, a chunk per turn while there are more (the store's
+ * suggested policy: the loop never stalls on a backlog). */
+static void prune(int64_t now) {
+  if (now - M.pruned < PRUNE_EVERY_MS) return;
+  begin(now);
+  int n = pk__job_store_prune_completed(M.store, now - KEEP_COMPLETED_MS, PRUNE_CHUNK);
+  if (n < 0) store_failed("pruning completed jobs", n, now);
+  if (n < PRUNE_CHUNK) M.pruned = now;   /* a full chunk: go on next turn */
+}
+
 /* ---- the turn ---- */
 
 /* The transaction did not commit: ADD answers become errors, RUN frames are not sent. */
@@ -655,6 +668,7 @@ void pk__jobs_master_turn(void) {
     for (int i = 0; i < M.nqueues && !M.draining; i++)
       if (M.queues[i].cfg->worker) dispatch_queue(&M.queues[i], now);
     expire_orphans(now);
+    if (!M.draining) prune(now);
   }
   if (M.batch) {
     M.batch = 0;
