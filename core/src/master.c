@@ -348,6 +348,14 @@ int pk__master_run(pk__options *o) {
   if (pk__jobs_master_start(&hub, nworkers, o, current->L, err, sizeof err)) {
     pk__log_flush();
     fprintf(stderr, "pikku: %s\n", err);
+    pk__jobs_master_stop();
+    pk__hub_free(&hub);
+    pk__host_free(current);
+    current = NULL;
+    free(slots);
+    slots = NULL;
+    close(fds[0]);
+    close(fds[1]);
     return 1;
   }
   ready_r = fds[0];
