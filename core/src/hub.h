@@ -22,6 +22,7 @@ enum {
   PK_HUB_JOB_PROGRESS = 8, /* worker -> master: wire.queue.update_progress */
   PK_HUB_TICK = 9,         /* master -> worker: run this schedule's tick */
   PK_HUB_TICK_DONE = 10,   /* worker -> master: the tick's run ended */
+  PK_HUB_JOB_COUNTS = 11,  /* worker -> master: a queue's counts (answered by JOB_INFO) */
 };
 
 /* PUBLISH fields after the type byte (all big-endian): origin u32, seq u64, exclude f64 (IEEE 754

@@ -1,4 +1,4 @@
-/* hub_jobs.h: the hub's job and schedule frames (types 2..10): one layout, encode and parse. */
+/* hub_jobs.h: the hub's job and schedule frames (types 2..11): one layout, encode and parse. */
 #ifndef PK_HUB_JOBS_H
 #define PK_HUB_JOBS_H
 #include <stddef.h>
@@ -13,15 +13,15 @@
 #define PK_HUB_JOB_FIXED (1 + 4 + 8 + 4 + 4 + 4 + 8 + 1 + 4 + 4)
 
 typedef struct pk__job_frame {
-  int type;               /* PK_HUB_JOB_ADD ... PK_HUB_TICK_DONE */
-  uint32_t req;           /* ADD, ADDED, GET, INFO: the worker's request number */
+  int type;               /* PK_HUB_JOB_ADD ... PK_HUB_JOB_COUNTS */
+  uint32_t req;           /* ADD, ADDED, GET, COUNTS, INFO: the worker's request number */
   int64_t job;            /* RUN, RESULT, PROGRESS: the store's job id */
   uint32_t attempt;       /* RUN, RESULT, PROGRESS: the attempt (1 = first) */
   int32_t status;         /* ADDED, INFO: 0 or -errno; RESULT, TICK_DONE: PK_OUTCOME_* */
   uint32_t priority;      /* ADD */
   int64_t ms;             /* ADD: delay; RUN: timeout; TICK, TICK_DONE: execution time (epoch ms) */
   uint8_t flag;           /* ADDED: 1 when the key already named a job; TICK: 1 for a catch-up run */
-  const char *name;       /* ADD, GET, RUN: the queue; TICK, TICK_DONE: the schedule */
+  const char *name;       /* ADD, GET, COUNTS, RUN: the queue; TICK, TICK_DONE: the schedule */
   size_t nlen;
   const char *key;        /* ADD (empty: none), ADDED, GET, RUN: the job id (the store's key) */
   size_t klen;
@@ -45,5 +45,5 @@ int pk__hub_encode_job(pk__buf *out, const pk__job_frame *f);
 /* Reads a job frame's fields; the pointers point into the frame. Returns 0 or -EPROTO. */
 int pk__hub_parse_job(const pk__hub_frame *raw, pk__job_frame *f);
 /* 1 when type is one of the job frames. A value, not an error code. */
-static inline int pk__hub_is_job_type(int type) { return type >= PK_HUB_JOB_ADD && type <= PK_HUB_TICK_DONE; }
+static inline int pk__hub_is_job_type(int type) { return type >= PK_HUB_JOB_ADD && type <= PK_HUB_JOB_COUNTS; }
 #endif

@@ -85,6 +85,11 @@ int pk__jobs_client_get(pk__host *h, double token, const char *queue, size_t qle
   return request(h, token, &f);
 }
 
+int pk__jobs_client_counts(pk__host *h, double token, const char *queue, size_t qlen) {
+  pk__job_frame f = {.type = PK_HUB_JOB_COUNTS, .name = queue, .nlen = qlen};
+  return request(h, token, &f);
+}
+
 int pk__jobs_client_busy(void) { return W.busy; }
 
 int pk__jobs_client_result(int64_t job, uint32_t attempt, int outcome, const char *payload, size_t len) {

@@ -24,6 +24,9 @@ int pk__jobs_client_add(pk__host *h, double token, const char *queue, size_t qle
 int pk__jobs_client_get(pk__host *h, double token, const char *queue, size_t qlen, const char *key,
                         size_t klen);
 
+/* Sends COUNTS. The call is resumed with the queue's counts as JSON text, or (nil, message). */
+int pk__jobs_client_counts(pk__host *h, double token, const char *queue, size_t qlen);
+
 /* Reports how a run of job `job` (attempt `attempt`) ended: outcome PK_OUTCOME_*, payload the
  * result's JSON or the error message. Returns 0 or a negative errno (the master then times the
  * attempt out). */

@@ -278,6 +278,26 @@ static void on_get(int slot, const pk__job_frame *f, int64_t now) {
   pk__job_free(&job);
 }
 
+static void on_counts(int slot, const pk__job_frame *f, int64_t now) {
+  char name[PK_JOB_QUEUE_MAX + 1];
+  if (f->nlen == 0 || f->nlen > PK_JOB_QUEUE_MAX) {
+    reply_error(slot, PK_HUB_JOB_INFO, f->req, -EINVAL, "bad queue name");
+    return;
+  }
+  if (!store_ready(now)) { reply_error(slot, PK_HUB_JOB_INFO, f->req, -EIO, M.open_err); return; }
+  memcpy(name, f->name, f->nlen);
+  name[f->nlen] = 0;
+  pk__job_counts c;
+  int rc = pk__job_store_counts(M.store, name, now, &c);
+  if (rc) { reply_error(slot, PK_HUB_JOB_INFO, f->req, rc, pk__job_store_error(M.store)); return; }
+  char json[256];
+  int n = snprintf(json, sizeof json, "{\"waiting\":%" PRId64 ",\"delayed\":%" PRId64 ",\"active\":%" PRId64
+                   ",\"completed\":%" PRId64 ",\"failed\":%" PRId64 "}", c.waiting, c.delayed, c.active,
+                   c.completed, c.failed);
+  pk__job_frame r = {.type = PK_HUB_JOB_INFO, .req = f->req, .data = json, .dlen = (size_t)n};
+  stage(slot, &r, -1, 0, 0);
+}
+
 static void on_result(int slot, const pk__job_frame *f, int64_t now) {
   lease *l = find_lease(f->job, (int)f->attempt);
   if (!l || l->slot != slot) return;   /* an attempt already timed out: its late end is ignored */
@@ -322,6 +342,7 @@ static int on_frame(int slot, const pk__hub_frame *raw, void *ud) {
   switch (f.type) {
   case PK_HUB_JOB_ADD: on_add(slot, &f, now); return 0;
   case PK_HUB_JOB_GET: on_get(slot, &f, now); return 0;
+  case PK_HUB_JOB_COUNTS: on_counts(slot, &f, now); return 0;
   case PK_HUB_JOB_RESULT: on_result(slot, &f, now); return 0;
   case PK_HUB_JOB_PROGRESS: on_progress(slot, &f, now); return 0;
   case PK_HUB_TICK_DONE: on_tick_done(slot, &f); return 0;

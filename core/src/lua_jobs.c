@@ -64,6 +64,18 @@ static int l_get(lua_State *L) {
   return 1;
 }
 
+/* counts(queue, token) -> true | nil, err; the call is resumed with the counts as JSON. */
+static int l_counts(lua_State *L) {
+  pk__host *h = host_arg(L);
+  size_t qlen;
+  const char *queue = luaL_checklstring(L, 1, &qlen);
+  double token = luaL_checknumber(L, 2);
+  int rc = pk__jobs_client_counts(h, token, queue, qlen);
+  if (rc) return refused(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int done(lua_State *L, int rc) {
   if (rc) return refused(L, rc);
   lua_pushboolean(L, 1);
@@ -150,7 +162,7 @@ static int l_cron_next(lua_State *L) {
 
 int luaopen_pikku_jobs_c(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"add", l_add}, {"get", l_get}, {"result", l_result}, {"progress", l_progress},
+    {"add", l_add}, {"get", l_get}, {"counts", l_counts}, {"result", l_result}, {"progress", l_progress},
     {"tick_done", l_tick_done}, {"cron_check", l_cron_check}, {"cron_next", l_cron_next}, {NULL, NULL},
   };
   pk__host *h = pk__host_of(L);

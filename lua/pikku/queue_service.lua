@@ -82,6 +82,17 @@ local function get(name, key)
   return (json_decode(text))
 end
 
+local function counts(name)
+  if core.test then return test_store().counts(name) end
+  if not rt.in_call() then error("services.queue:get_counts: called outside a function call", 3) end
+  local token = rt.new_token()
+  local ok, err = require("pikku.jobs_c").counts(name, token)
+  if not ok then error(errors.ServiceUnavailable("services.queue:get_counts: " .. tostring(err)), 0) end
+  local text, e = rt.suspend(token)
+  if text == nil then error(errors.ServiceUnavailable("services.queue:get_counts: " .. tostring(e)), 0) end
+  return (json_decode(text))
+end
+
 -- ---- checks ----------------------------------------------------------------------------------------
 
 local function check_options(opts, what)
@@ -152,6 +163,15 @@ function M.new_queue()
     if type(id) == "number" then id = format("%d", id) end
     if type(id) ~= "string" or id == "" then error("services.queue:get_job: the job id must be a string", 2) end
     return get(name, id)
+  end
+
+  --- queue:get_counts(name) -> { waiting, delayed, active, completed, failed } (a delayed job
+  --- already due counts as waiting).
+  function svc.get_counts(a, b)
+    local name = a
+    if a == svc then name = b end
+    if type(name) ~= "string" then error("services.queue:get_counts: the queue name must be a string", 2) end
+    return counts(name)
   end
 
   return svc

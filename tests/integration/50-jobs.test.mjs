@@ -34,6 +34,9 @@ describe('queues (2 workers, a store file)', () => {
     assert.deepEqual(job.data, { to: 'ada@example.com' });
     assert.equal(job.attempts, 1);
     assert.equal(runsOf(t, (r) => r.queue === 'emails' && r.id === body.id).length, 1);
+    const counts = await (await server.fetch('/counts/emails')).json();
+    assert.deepEqual(Object.keys(counts).sort(), ['active', 'completed', 'delayed', 'failed', 'waiting']);
+    assert.ok(counts.completed >= 1);
   });
 
   test('a job whose data fails the input schema is refused with the 422 error list and never stored', async () => {

@@ -77,7 +77,7 @@ static void test_bad_frames(void **s) {
   /* a name length that runs past the end */
   pk__hub_put32(b.data + 4 + 1 + 37, 1000);
   assert_int_equal(pk__hub_parse_job(&raw, &out), -EPROTO);
-  raw.type = 11;
+  raw.type = 12;
   assert_int_equal(pk__hub_parse_job(&raw, &out), -EPROTO);
   char big[64];
   memset(big, 'a', sizeof big);
