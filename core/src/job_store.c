@@ -70,7 +70,7 @@ enum {
   Q_FIND_KEY, Q_INSERT, Q_PROMOTE, Q_LEASE, Q_NEXT_DUE, Q_NEXT_EXPIRY, Q_STATE, Q_COMPLETE,
   Q_FAIL, Q_RETRY, Q_EXTEND, Q_PROGRESS, Q_GET_KEY, Q_GET_ID, Q_COUNTS, Q_DUE_COUNT,
   Q_LIST_FAILED, Q_RETRY_FAILED, Q_PURGE_COMPLETED, Q_PURGE_FAILED, Q_QUEUES_DONE, Q_PRUNE, Q_MOVE, Q_STALL_FAIL,
-  Q_STALL_REQUEUE, Q_RELEASE_FAIL, Q_RELEASE_REQUEUE, Q_COUNT
+  Q_STALL_REQUEUE, Q_RELEASE_FAIL, Q_RELEASE_REQUEUE, Q_COMPLETE_HELD, Q_COUNT
 };
 
 static const struct { const char *name, *sql; } QUERIES[Q_COUNT] = {
@@ -127,6 +127,9 @@ static const struct { const char *name, *sql; } QUERIES[Q_COUNT] = {
   [Q_STALL_REQUEUE] = {"stall_requeue", "UPDATE jobs SET status = " S_WAITING ", stalls = stalls + 1,"
                        " " CLEAR_LEASE ", updated_at = ?1"
                        " WHERE status = " S_ACTIVE " AND lease_until < ?2 AND stalls < ?3"},
+  [Q_COMPLETE_HELD] = {"complete_held", "UPDATE jobs SET status = " S_COMPLETED ", result = ?2, " CLEAR_LEASE
+                       ", updated_at = ?3, finished_at = ?3 WHERE id = ?1 AND status < " S_COMPLETED
+                       " AND (?4 = 0 OR attempts = ?4)"},
   [Q_RELEASE_FAIL] = {"release_fail", "UPDATE jobs SET status = " S_FAILED ", stalls = stalls + 1,"
                       " error = 'lease lost ' || (stalls + 1) || ' times (worker gone or lease expired)',"
                       " " CLEAR_LEASE ", updated_at = ?1, finished_at = ?1"
@@ -469,6 +472,52 @@ int pk__job_store_lease(pk__job_store *s, const char *queue, int64_t now_ms, int
   return rc;
 }
 
+/* Up to max leases in one operation (one due-delayed check, one savepoint): *n jobs in jobs[]. */
+static int lease_many(pk__job_store *s, const char *queue, int64_t now, int64_t lease_ms, int owner,
+                      int max, pk__job *jobs, int *n) {
+  int rc = promote(s, queue, now);
+  if (rc) return rc;
+  sqlite3_stmt *st = q(s, Q_LEASE);
+  while (*n < max) {
+    bind_text(st, 1, queue);
+    sqlite3_bind_int64(st, 2, now + lease_ms);
+    sqlite3_bind_int(st, 3, owner);
+    sqlite3_bind_int64(st, 4, now);
+    rc = step(s, Q_LEASE);
+    if (rc < 0) return rc;
+    if (rc == 0) {
+      sqlite3_reset(st);
+      break;
+    }
+    rc = read_job(s, st, &jobs[*n]);
+    int e = run(s, Q_LEASE);
+    if (rc < 0 || e < 0) {
+      pk__job_free(&jobs[*n]);
+      return rc < 0 ? rc : e;
+    }
+    (*n)++;
+  }
+  return *n ? 0 : -ENOENT;
+}
+
+int pk__job_store_lease_many(pk__job_store *s, const char *queue, int64_t now_ms, int64_t lease_ms,
+                             int owner, int max, pk__job *jobs, int *n) {
+  s->err[0] = 0;
+  *n = 0;
+  int rc = check_queue(s, queue);
+  if (rc) return rc;
+  if (lease_ms <= 0 || max < 1) return fail_with(s, -EINVAL, "lease_many: lease_ms and max must be positive");
+  memset(jobs, 0, sizeof *jobs * (size_t)max);
+  if ((rc = op_begin(s))) return rc;
+  rc = op_end(s, lease_many(s, queue, now_ms, lease_ms, owner, max, jobs, n));
+  if (rc < 0) {   /* leases that did not commit were not taken */
+    for (int i = 0; i < *n; i++) pk__job_free(&jobs[i]);
+    *n = 0;
+  }
+  if (rc == -ENOENT) fail_with(s, -ENOENT, "no runnable job in queue %s", queue);
+  return rc;
+}
+
 /* A query returning one nullable integer: 0 with it, -ENOENT for NULL, or -errno. */
 static int min_of(pk__job_store *s, int i, int64_t *out) {
   int rc = step(s, i);
@@ -532,14 +581,17 @@ static int leased_state(pk__job_store *s, int64_t id, int attempt, state *js) {
 
 static int complete(pk__job_store *s, int64_t id, int attempt, const void *result, size_t rlen,
                     int64_t now) {
-  state js;
-  int rc = leased_state(s, id, attempt, &js);
-  if (rc) return rc;
-  sqlite3_stmt *st = q(s, Q_COMPLETE);
+  /* the usual case in one statement: the lease still holds (the conditions of leased_state) */
+  sqlite3_stmt *st = q(s, Q_COMPLETE_HELD);
   sqlite3_bind_int64(st, 1, id);
   bind_blob(st, 2, result, rlen);
   sqlite3_bind_int64(st, 3, now);
-  return run(s, Q_COMPLETE);
+  sqlite3_bind_int(st, 4, attempt);
+  int rc = run(s, Q_COMPLETE_HELD);
+  if (rc || sqlite3_changes(s->db) == 1) return rc;
+  state js;
+  rc = leased_state(s, id, attempt, &js);   /* says why not: -ENOENT or -ESTALE */
+  return rc ? rc : fail_with(s, -EIO, "complete: job %lld was not updated", (long long)id);
 }
 
 int pk__job_store_complete(pk__job_store *s, int64_t id, int attempt, const void *result,

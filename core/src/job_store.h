@@ -90,6 +90,11 @@ int pk__job_store_add(pk__job_store *s, const char *queue, const char *key, cons
  * if the batch commits. */
 int pk__job_store_lease(pk__job_store *s, const char *queue, int64_t now_ms, int64_t lease_ms,
                         int owner, pk__job *job);
+/* The same for up to max jobs at once (one operation: cheaper per job): 0 with *n >= 1 jobs in
+ * jobs[0 .. *n-1] (each to pk__job_free), or -ENOENT when none is runnable. Added by the jobs
+ * branch: the master fills a worker's free slots with one call. */
+int pk__job_store_lease_many(pk__job_store *s, const char *queue, int64_t now_ms, int64_t lease_ms,
+                             int owner, int max, pk__job *jobs, int *n);
 /* The earliest run_at of the queue's delayed jobs (when to wake up), or -ENOENT. */
 int pk__job_store_next_due(pk__job_store *s, const char *queue, int64_t *run_at);
 /* The earliest lease_until of any active job (when a lease can next expire), or -ENOENT. */

@@ -559,19 +559,26 @@ static int pick_job_slot(queue *q) {
   return -1;
 }
 
-/* Leases runnable jobs of q to workers with room. */
+#define LEASE_BATCH 64   /* leases taken for one worker in one store operation, at most */
+
+/* Leases runnable jobs of q to workers with room: for each worker, as many as it has room for, in
+ * one store operation. */
 static void dispatch_queue(queue *q, int64_t now) {
   if (q->next_due <= now) {
     q->ready = 1;
     q->next_due = INT64_MAX;
   }
+  pk__job jobs[LEASE_BATCH];
   while (q->ready) {
     int slot = pick_job_slot(q);
     if (slot < 0) return;
+    int room = q->cfg->concurrency - q->inflight[slot], n = 0;
+    if (room > LEASE_BATCH) room = LEASE_BATCH;
+    if (grow((void **)&M.leases, &M.leases_cap, M.nleases + room, sizeof *M.leases)) return;
     begin(now);
-    pk__job job;
     int64_t timeout = q->cfg->timeout;
-    int rc = pk__job_store_lease(M.store, q->cfg->name, now, timeout + PK_JOB_LEASE_MARGIN_MS, slot + 1, &job);
+    int rc = pk__job_store_lease_many(M.store, q->cfg->name, now, timeout + PK_JOB_LEASE_MARGIN_MS, slot + 1, room,
+                                      jobs, &n);
     if (rc == -ENOENT) {
       q->ready = 0;
       int64_t due;
@@ -584,20 +591,26 @@ static void dispatch_queue(queue *q, int64_t now) {
       q->next_due = now + 1000;
       return;
     }
-    if (grow((void **)&M.leases, &M.leases_cap, M.nleases + 1, sizeof *M.leases)) {
-      pk__job_free(&job);   /* its lease expires and it runs again later */
+    for (int i = 0; i < n; i++) {
+      pk__job *job = &jobs[i];
+      lease *l = &M.leases[M.nleases++];
+      *l = (lease){.job = job->id, .attempt = job->attempts, .slot = slot, .deadline = now + timeout,
+                   .timeout = timeout};
+      snprintf(l->queue, sizeof l->queue, "%s", q->cfg->name);
+      q->inflight[slot]++;
+      pk__job_frame f = {.type = PK_HUB_JOB_RUN, .job = job->id, .attempt = (uint32_t)job->attempts, .ms = timeout,
+                         .name = q->cfg->name, .nlen = strlen(q->cfg->name), .key = job->key,
+                         .klen = strlen(job->key), .data = job->data ? job->data : "null",
+                         .dlen = job->data ? job->dlen : 4};
+      stage(slot, &f, DEP_RUN, job->id, job->attempts);
+      pk__job_free(job);
+    }
+    if (n < room) {   /* the queue ran dry */
+      q->ready = 0;
+      int64_t due;
+      if (pk__job_store_next_due(M.store, q->cfg->name, &due) == 0 && due < q->next_due) q->next_due = due;
       return;
     }
-    lease *l = &M.leases[M.nleases++];
-    *l = (lease){.job = job.id, .attempt = job.attempts, .slot = slot, .deadline = now + timeout, .timeout = timeout};
-    snprintf(l->queue, sizeof l->queue, "%s", q->cfg->name);
-    q->inflight[slot]++;
-    pk__job_frame f = {.type = PK_HUB_JOB_RUN, .job = job.id, .attempt = (uint32_t)job.attempts, .ms = timeout,
-                       .name = q->cfg->name, .nlen = strlen(q->cfg->name), .key = job.key,
-                       .klen = strlen(job.key), .data = job.data ? job.data : "null",
-                       .dlen = job.data ? job.dlen : 4};
-    stage(slot, &f, DEP_RUN, job.id, job.attempts);
-    pk__job_free(&job);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,9 @@ static int run(pk__options *o) {
 int pk__master_run(pk__options *o) {
   int rc = probe_listen(o);
   if (rc) return rc;
+  /* SQLite keeps memory statistics under a process-wide mutex on every allocation; nobody here
+   * reads them, and the job store allocates a lot. Only possible before SQLite's first use. */
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   char err[4096];
   current = pk__host_new(o, 0, generation, err, sizeof err);   /* fail fast on a broken app */
   if (!current) {

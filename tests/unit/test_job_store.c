@@ -442,6 +442,36 @@ static void test_release(void **state) {
   assert_int_equal(pk__job_store_release(s, 999, 1, 300), -ESTALE);
 }
 
+/* lease_many (added by the jobs branch): several leases in one operation, in lease order. */
+static void test_lease_many(void **state) {
+  pk__job_store *s = S(state);
+  int64_t a = add(s, "q", NULL, "1", 0, 0, 1, 0);
+  int64_t b = add(s, "q", NULL, "2", 5, 0, 1, 0);      /* a lower priority: after c */
+  int64_t c = add(s, "q", NULL, "3", 0, 0, 1, 0);
+  int64_t d = add(s, "q", NULL, "4", 0, 500, 1, 0);    /* delayed until 500 */
+  pk__job jobs[8];
+  int n = -1;
+  assert_int_equal(pk__job_store_lease_many(s, "q", 100, 1000, 3, 2, jobs, &n), 0);
+  assert_int_equal(n, 2);
+  assert_true(jobs[0].id == a && jobs[1].id == c);
+  assert_int_equal(jobs[0].status, PK_JOB_ACTIVE);
+  assert_int_equal(jobs[1].attempts, 1);
+  for (int i = 0; i < n; i++) pk__job_free(&jobs[i]);
+  assert_int_equal(pk__job_store_lease_many(s, "q", 600, 1000, 3, 8, jobs, &n), 0);
+  assert_int_equal(n, 2);   /* d is due now, and (priority 0) before b */
+  assert_true(jobs[0].id == d && jobs[1].id == b);
+  for (int i = 0; i < n; i++) pk__job_free(&jobs[i]);
+  assert_int_equal(pk__job_store_lease_many(s, "q", 700, 1000, 3, 8, jobs, &n), -ENOENT);
+  assert_int_equal(n, 0);
+  assert_int_equal(pk__job_store_lease_many(s, "q", 700, 1000, 3, 0, jobs, &n), -EINVAL);
+  expect_counts(s, "q", 700, 0, 0, 4, 0, 0);
+  /* complete in one statement still refuses a lost lease */
+  assert_int_equal(pk__job_store_complete(s, a, 2, NULL, 0, 800), -ESTALE);
+  assert_int_equal(pk__job_store_complete(s, a, 1, NULL, 0, 800), 0);
+  assert_int_equal(pk__job_store_complete(s, a, 1, NULL, 0, 800), -ESTALE);
+  assert_int_equal(pk__job_store_complete(s, 12345, 1, NULL, 0, 800), -ENOENT);
+}
+
 static void test_expire_leases(void **state) {
   pk__job_store *s = S(state);
   int64_t id = add(s, "q", NULL, "{}", 0, 0, 3, 0);
@@ -742,7 +772,7 @@ static void test_plans(void **state) {
   const char *names[] = {"find_key", "promote", "lease", "next_due", "next_expiry", "state",
                          "complete", "get_key", "get_id", "counts", "due_count", "list_failed",
                          "retry_failed", "purge_completed", "purge_failed", "prune", "move",
-                         "stall_fail", "stall_requeue", "release_fail", "release_requeue"};
+                         "stall_fail", "stall_requeue", "release_fail", "release_requeue", "complete_held"};
   char plan[1024];
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
     assert_int_equal(pk__job_store_plan(s, names[i], plan, sizeof plan), 0);
@@ -769,6 +799,7 @@ int main(void) {
     BOTH(test_recover_after_crash),
     BOTH(test_expire_leases),
     BOTH(test_release),
+    BOTH(test_lease_many),
     BOTH(test_counts_retry_purge_prune),
     BOTH(test_batch),
     cmocka_unit_test_setup_teardown(test_persisted, setup_file, teardown),
