@@ -258,6 +258,24 @@ static int op_end(pk__job_store *s, int rc) {
   return rc;
 }
 
+/* An operation whose only write is one statement (an add, a complete): inside a batch it needs no
+ * savepoint of its own, since SQLite undoes a failed statement by itself (its statement journal).
+ * Outside a batch: its own transaction, as op_begin. */
+static int single_begin(pk__job_store *s) {
+  if (!s->batch) return op_begin(s);
+  s->err[0] = 0;
+  if (s->broken)
+    return fail_with(s, s->broken, "the batch was rolled back by an earlier error: commit or "
+                     "roll back first");
+  return 0;
+}
+
+static int single_end(pk__job_store *s, int rc) {
+  if (!s->batch) return op_end(s, rc);
+  if (rc < 0 && sqlite3_get_autocommit(s->db)) s->broken = rc;   /* SQLite rolled it all back */
+  return rc;
+}
+
 int pk__job_store_begin(pk__job_store *s) {
   s->err[0] = 0;
   if (s->batch) return fail_with(s, -EBUSY, "begin: a batch is already open");
@@ -422,9 +440,9 @@ int pk__job_store_add(pk__job_store *s, const char *queue, const char *key, cons
   if (dlen > INT_MAX) return fail_with(s, -E2BIG, "job data of %zu bytes", dlen);
   int64_t id = 0;
   int existed = 0;
-  if ((rc = op_begin(s))) return rc;
-  rc = op_end(s, add(s, queue, key, data, dlen, priority, run_at_ms, max_attempts, now_ms, &id,
-                     &existed));
+  if ((rc = single_begin(s))) return rc;
+  rc = single_end(s, add(s, queue, key, data, dlen, priority, run_at_ms, max_attempts, now_ms, &id,
+                         &existed));
   if (rc < 0) return rc;
   if (id_out) *id_out = id;
   if (existed_out) *existed_out = existed;
@@ -598,9 +616,9 @@ int pk__job_store_complete(pk__job_store *s, int64_t id, int attempt, const void
                            size_t rlen, int64_t now_ms) {
   s->err[0] = 0;
   if (rlen > INT_MAX) return fail_with(s, -E2BIG, "job result of %zu bytes", rlen);
-  int rc = op_begin(s);
+  int rc = single_begin(s);
   if (rc) return rc;
-  return op_end(s, complete(s, id, attempt, result, rlen, now_ms));
+  return single_end(s, complete(s, id, attempt, result, rlen, now_ms));
 }
 
 static int fail(pk__job_store *s, int64_t id, int attempt, const char *error, int64_t retry_at,
