@@ -76,41 +76,39 @@ describe('schedules', () => {
 
   test('catch_up: after a restart the missed ticks run once; a schedule without it does not replay', async () => {
     const t = tempJobsDir();
+    const servers = [];   // every server started here is stopped in the finally, whatever fails
+    const start = async (schedules) => {
+      const s = jobsServer(t, { workers: 1, schedules });
+      servers.push(s);
+      await s.start();
+      return s;
+    };
     try {
-      let server = jobsServer(t, { workers: 1, schedules: 'catchup' });
-      await server.start();
+      let server = await start('catchup');
       await pollUntil(() => ticksOf(t, 'catching-up').length >= 2, { timeout: 5000, what: 'two ticks' });
       await server.stop();
       const before = ticksOf(t, 'catching-up');
       const last = Math.max(...before.map((r) => r.execution_time));
       await delay(3200);
-      server = jobsServer(t, { workers: 1, schedules: 'catchup' });
-      await server.start();
-      try {
-        const caught = await pollUntil(() => ticksOf(t, 'catching-up').find((r) => r.catch_up),
-          { timeout: 3000, what: 'the catch-up run' });
-        assert.ok(caught.execution_time > last + 1000, 'it stands for the latest missed tick');
-        await server.waitForLine(/schedule "catching-up": \d+ tick\(s\) missed since \S+; catch_up: one run/);
-        await delay(1500);
-        const after = ticksOf(t, 'catching-up').filter((r) => r.execution_time > last);
-        assert.equal(after.filter((r) => r.catch_up).length, 1, 'one catch-up run in total');
-        assertContiguous(after.filter((r) => !r.catch_up).map((r) => r.execution_time), 'after the restart');
-      } finally {
-        await server.stop();
-      }
+      server = await start('catchup');
+      const caught = await pollUntil(() => ticksOf(t, 'catching-up').find((r) => r.catch_up),
+        { timeout: 3000, what: 'the catch-up run' });
+      assert.ok(caught.execution_time > last + 1000, 'it stands for the latest missed tick');
+      await server.waitForLine(/schedule "catching-up": \d+ tick\(s\) missed since \S+; catch_up: one run/);
+      await delay(1500);
+      const after = ticksOf(t, 'catching-up').filter((r) => r.execution_time > last);
+      assert.equal(after.filter((r) => r.catch_up).length, 1, 'one catch-up run in total');
+      assertContiguous(after.filter((r) => !r.catch_up).map((r) => r.execution_time), 'after the restart');
+      await server.stop();
       // the same store, a schedule without catch_up: nothing from before the start runs
       const started = Date.now();
-      server = jobsServer(t, { workers: 1, schedules: 'every' });
-      await server.start();
-      try {
-        await delay(1500);
-        const every = ticksOf(t, 'every-second');
-        assert.ok(every.length >= 1);
-        for (const r of every) assert.ok(r.execution_time >= started - 1000, 'no replay without catch_up');
-      } finally {
-        await server.stop();
-      }
+      server = await start('every');
+      await delay(1500);
+      const every = ticksOf(t, 'every-second');
+      assert.ok(every.length >= 1);
+      for (const r of every) assert.ok(r.execution_time >= started - 1000, 'no replay without catch_up');
     } finally {
+      for (const s of servers) await s.stop();
       t.remove();
     }
   });
