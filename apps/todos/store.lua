@@ -408,11 +408,10 @@ function Store:summary(now_iso)
   return out
 end
 
---- store:delete_completed_before(days) -> how many completed todos last changed more than `days`
---- days ago were deleted
-function Store:delete_completed_before(days)
-  return self:db():run("DELETE FROM todos WHERE completed = 1 AND updated_at < strftime('%Y-%m-%dT%H:%M:%fZ',"
-    .. " 'now', ?)", "-" .. tostring(days) .. " days")
+--- store:delete_completed_before(cutoff) -> how many completed todos last changed before cutoff
+--- (an ISO 8601 UTC time like the stored ones, which compare as strings) were deleted
+function Store:delete_completed_before(cutoff)
+  return self:db():run("DELETE FROM todos WHERE completed = 1 AND updated_at < ?", cutoff)
 end
 
 --- store:delete(id) -> true when a todo was deleted

@@ -113,8 +113,10 @@ M.daily_summary = pikku.func {
 M.weekly_cleanup = pikku.func {
   name = "weeklyCleanup",
   auth = false,
-  func = function(services)
-    local n = services.store:delete_completed_before(M.CLEANUP_DAYS)
+  func = function(services, _, wire)
+    -- a week before the tick this run is for (the same on whichever worker runs it)
+    local at = wire.scheduled_task and wire.scheduled_task.execution_time or os.time() * 1000
+    local n = services.store:delete_completed_before(iso_of(at - M.CLEANUP_DAYS * 86400000))
     services.logger.info("weekly cleanup: %d completed todo(s) older than %d days deleted", n, M.CLEANUP_DAYS)
     return { deleted = n }
   end,

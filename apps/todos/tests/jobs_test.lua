@@ -82,14 +82,32 @@ describe("schedules", function()
     expect(r.result.at).to_equal("2026-11-30T00:53:20.000Z")
   end)
 
+  -- Unix ms of an ISO 8601 UTC time "YYYY-MM-DDTHH:MM:SS.mmmZ" (days from the civil date)
+  local function iso_ms(s)
+    local y, mo, d, h, mi, sec, ms = s:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.(%d+)Z$")
+    y, mo = tonumber(y), tonumber(mo)
+    if mo <= 2 then y = y - 1 end
+    local era = math.floor(y / 400)
+    local yoe = y - era * 400
+    local doy = math.floor((153 * (mo + (mo > 2 and -3 or 9)) + 2) / 5) + tonumber(d) - 1
+    local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+    local days = era * 146097 + doe - 719468
+    return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(sec) * 1000 + tonumber(ms)
+  end
+
   it("weekly-cleanup deletes completed todos older than a week, and only those", function()
     local old = create { title = "Old and done" }
     local recent = create { title = "Done today" }
-    t.request { method = "POST", path = "/todos/" .. old.id .. "/complete" }
-    t.request { method = "POST", path = "/todos/" .. recent.id .. "/complete" }
-    store():db():run("UPDATE todos SET updated_at = '2001-01-01T00:00:00.000Z' WHERE seq = ?",
-      tonumber(old.id:match("%d+")))
-    local r = t.run_schedule("weekly-cleanup")
+    local done_old = t.request { method = "POST", path = "/todos/" .. old.id .. "/complete" }.json.todo
+    local done_recent
+    for _ = 1, 200 do   -- until the two completions have different times (milliseconds)
+      require("pikku").sleep(2)
+      done_recent = t.request { method = "POST", path = "/todos/" .. recent.id .. "/complete" }.json.todo
+      if done_recent.updatedAt > done_old.updatedAt then break end
+    end
+    expect(done_old.updatedAt < done_recent.updatedAt).to_be(true)
+    -- the tick exactly a week after the recent completion: the old one is past the week, it is not
+    local r = t.run_schedule("weekly-cleanup", iso_ms(done_recent.updatedAt) + 7 * 86400000)
     expect(r.status).to_equal("ok")
     expect(r.result.deleted >= 1).to_be(true)
     expect(t.request { path = "/todos/" .. old.id }.json.todo).to_equal(require("pikku.json").null)
