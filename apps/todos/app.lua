@@ -6,6 +6,7 @@ local Store = require "store"
 local todos = require "functions.todos"
 local auth = require "functions.auth"
 local live = require "functions.live"
+local reminders = require "functions.reminders"
 require "functions.greet"   -- declares greet (expose = true): the runtime serves POST /rpc/greet
 
 -- PIKKU_TODOS_DB and TODOS_SECRET, or their defaults: settings.lua.
@@ -78,5 +79,24 @@ pikku.wire_channel {
       create = { func = todos.create_todo, auth = true },
       complete = { func = todos.complete_todo, auth = true },
     },
+  },
+}
+
+-- Background work (docs/todos.md, Jobs): a reminder job for each todo created with a dueDate, run at
+-- that time (retried twice, a minute apart, if it fails); a summary every morning; a weekly cleanup.
+pikku.wire_queue_worker {
+  name = reminders.QUEUE, func = reminders.send_reminder, concurrency = 4,
+  retry_attempts = 2, retry_delay = 60000, timeout = 10000,
+}
+pikku.wire_scheduler { name = "daily-summary", schedule = "0 9 * * *", func = reminders.daily_summary }
+pikku.wire_scheduler { name = "weekly-cleanup", schedule = "0 2 * * 0", func = reminders.weekly_cleanup }
+
+pikku.wire_http {
+  method = "get", route = "/reminders", auth = false,
+  func = pikku.func {
+    title = "The reminders recorded for a user (default user1), newest first",
+    auth = false,
+    input = { type = "object", properties = { userId = { type = "string" } } },
+    func = function(services, data) return { reminders = services.store:reminders(data.userId) } end,
   },
 }

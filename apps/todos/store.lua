@@ -53,6 +53,14 @@ CREATE TABLE IF NOT EXISTS todos (
   updated_at  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS todos_user ON todos (user_id, created_at);
+CREATE TABLE IF NOT EXISTS reminders (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  todo_id    TEXT NOT NULL UNIQUE,
+  user_id    TEXT NOT NULL,
+  title      TEXT NOT NULL,
+  due_date   TEXT,
+  created_at TEXT NOT NULL
+);
 ]]
 
 -- The seed users (passwords hashed at seed time) and todos of Pikku's sample.
@@ -363,6 +371,47 @@ end
 --- store:complete(id) -> todo or nil
 function Store:complete(id)
   return self:update(id, { completed = true })
+end
+
+-- ---- reminders, summaries, cleanup (the app's queue and schedules) ------------------------------
+
+--- store:add_reminder(todo) -> true when it was added (one reminder per todo: a job that runs
+--- again after a crash adds nothing)
+function Store:add_reminder(todo)
+  return self:db():run("INSERT OR IGNORE INTO reminders (todo_id, user_id, title, due_date, created_at)"
+    .. " VALUES (?, ?, ?, ?, " .. NOW .. ")", todo.id, todo.userId, todo.title, todo.dueDate or json_null) > 0
+end
+
+--- store:reminders(userId?) -> { { todoId, userId, title, dueDate, createdAt }, ... } (newest first)
+function Store:reminders(user_id)
+  local rows = self:db():query("SELECT todo_id, user_id, title, due_date, created_at FROM reminders"
+    .. " WHERE user_id = ? ORDER BY id DESC", user_or_default(user_id))
+  local out = array()
+  for i, r in ipairs(rows) do
+    out[i] = { todoId = r.todo_id, userId = r.user_id, title = r.title, dueDate = r.due_date, createdAt = r.created_at }
+  end
+  return out
+end
+
+--- store:summary(now_iso) -> { { userId, open, overdue, completed }, ... }: per user, the open todos,
+--- those of them whose dueDate is before now_iso (ISO 8601 strings compare as times), and the completed.
+function Store:summary(now_iso)
+  local rows = self:db():query("SELECT users.id AS user_id,"
+    .. " sum(todos.completed = 0) AS open,"
+    .. " sum(todos.completed = 0 AND todos.due_date IS NOT NULL AND todos.due_date < ?) AS overdue,"
+    .. " sum(todos.completed = 1) AS completed"
+    .. " FROM users LEFT JOIN todos ON todos.user_id = users.id GROUP BY users.id ORDER BY users.id", now_iso)
+  local out = array()
+  for i, r in ipairs(rows) do
+    out[i] = { userId = r.user_id, open = r.open or 0, overdue = r.overdue or 0, completed = r.completed or 0 }
+  end
+  return out
+end
+
+--- store:delete_completed_before(cutoff) -> how many completed todos last changed before cutoff
+--- (an ISO 8601 UTC time like the stored ones, which compare as strings) were deleted
+function Store:delete_completed_before(cutoff)
+  return self:db():run("DELETE FROM todos WHERE completed = 1 AND updated_at < ?", cutoff)
 end
 
 --- store:delete(id) -> true when a todo was deleted

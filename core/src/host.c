@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "call_guard.h"
+#include "hub_jobs.h"
+#include "jobs_client.h"
 #include "log.h"
 #include "mem_limit.h"
 
@@ -181,4 +183,36 @@ void pk__host_abandon(pk__host *h, double handle) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->abandon_ref);
   lua_pushnumber(L, handle);
   if (lua_pcall(L, 1, 0, 0)) log_lua_failure(h, "abandon");
+}
+
+void pk__host_job_run(pk__host *h, double job, int attempt, const char *queue, size_t qlen,
+                      const char *key, size_t klen, const char *data, size_t dlen, double timeout_ms) {
+  lua_State *L = h->L;
+  if (h->job_run_ref == LUA_NOREF || h->job_run_ref == 0 || !lua_checkstack(L, 8)) {
+    static const char msg[] = "this worker's code runs no jobs";
+    pk__jobs_client_result((int64_t)job, (uint32_t)attempt, PK_OUTCOME_FAIL, msg, sizeof msg - 1);
+    return;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->job_run_ref);
+  lua_pushnumber(L, job);
+  lua_pushinteger(L, attempt);
+  lua_pushlstring(L, queue, qlen);
+  lua_pushlstring(L, key, klen);
+  lua_pushlstring(L, data, dlen);
+  lua_pushnumber(L, timeout_ms);
+  if (lua_pcall(L, 6, 0, 0)) log_lua_failure(h, "job_run");
+}
+
+void pk__host_tick(pk__host *h, const char *name, size_t nlen, double execution_ms, int catch_up) {
+  lua_State *L = h->L;
+  if (h->tick_ref == LUA_NOREF || h->tick_ref == 0 || !lua_checkstack(L, 4)) {
+    static const char msg[] = "this worker's code runs no schedules";
+    pk__jobs_client_tick_done(name, nlen, (int64_t)execution_ms, PK_OUTCOME_FAIL, msg, sizeof msg - 1);
+    return;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->tick_ref);
+  lua_pushlstring(L, name, nlen);
+  lua_pushnumber(L, execution_ms);
+  lua_pushboolean(L, catch_up);
+  if (lua_pcall(L, 3, 0, 0)) log_lua_failure(h, "tick");
 }

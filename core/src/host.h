@@ -20,6 +20,7 @@ typedef struct pk__host {
   int channel_routes_cap;   /* private */
   int channel_open_ref, channel_message_ref, channel_close_ref;  /* private: LUA_NOREF if absent */
   int abandon_ref;          /* private: the runtime's abandon, LUA_NOREF if absent */
+  int job_run_ref, tick_ref;  /* private: LUA_NOREF if absent */
   pk__cors *cors;           /* read-only outside lua_core.c: set by pikku.cors at load, or NULL */
   struct pk__host *next;    /* private: close list */
 } pk__host;
@@ -68,6 +69,13 @@ void pk__host_channel_open(pk__host *h, double cid, int index, const char *path,
                            const char *query, size_t qlen, const pk__route_match *m);
 void pk__host_channel_message(pk__host *h, double cid, const char *data, size_t len, int binary);
 void pk__host_channel_close(pk__host *h, double cid, int code);
+/* Background work the master hands this worker (docs/internals.md, Jobs): the runtime's
+ * job_run(job, attempt, queue, key, data, timeout_ms) and tick(name, execution_ms, catch_up). Both
+ * report back through pikku.jobs_c when the run ends. Without the entry point the run is reported
+ * failed at once. */
+void pk__host_job_run(pk__host *h, double job, int attempt, const char *queue, size_t qlen,
+                      const char *key, size_t klen, const char *data, size_t dlen, double timeout_ms);
+void pk__host_tick(pk__host *h, const char *name, size_t nlen, double execution_ms, int catch_up);
 /* Calls the runtime's resume(token, v1..vn): the nvals values on top of h->L's stack (popped) are
  * what the waiting call's yield returns; 0 for none (a timer). */
 void pk__host_resume(pk__host *h, double token, int nvals);

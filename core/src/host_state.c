@@ -25,6 +25,8 @@ static const luaL_Reg modules[] = {
   {"pikku.socket_c", luaopen_pikku_socket_c},
   {"pikku.guard_c", luaopen_pikku_guard_c},
   {"pikku.native_c", luaopen_pikku_native_c},
+  {"pikku.jobs_c", luaopen_pikku_jobs_c},
+  {"pikku.job_store_c", luaopen_pikku_job_store_c},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL},
@@ -113,6 +115,8 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   h->channel_message_ref = entry_ref(L, "channel_message");
   h->channel_close_ref = entry_ref(L, "channel_close");
   h->abandon_ref = entry_ref(L, "abandon");
+  h->job_run_ref = entry_ref(L, "job_run");
+  h->tick_ref = entry_ref(L, "tick");
   if (h->dispatch_ref == LUA_NOREF || h->resume_ref == LUA_NOREF) {
     lua_pushstring(L, "pikku.runtime.load did not return dispatch and resume");
     goto fail;

@@ -9,15 +9,10 @@
 #include "log.h"
 #include "ws_topics.h"
 
-static void put32(char *p, uint32_t v) {
-  p[0] = (char)(v >> 24); p[1] = (char)(v >> 16); p[2] = (char)(v >> 8); p[3] = (char)v;
-}
-static uint32_t get32(const char *s) {
-  const unsigned char *p = (const unsigned char *)s;
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void put64(char *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
-static uint64_t get64(const char *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
+#define put32 pk__hub_put32
+#define get32 pk__hub_get32
+#define put64 pk__hub_put64
+#define get64 pk__hub_get64
 
 int pk__hub_encode_publish(pk__buf *out, const pk__hub_msg *m) {
   if (m->tlen > PK__WS_MAX_TOPIC_LEN) return -ENAMETOOLONG;
@@ -152,17 +147,35 @@ void pk__hub_close_fds(pk__hub *h) {
     if (h->peers[i].fd >= 0) { close(h->peers[i].fd); h->peers[i].fd = -1; }
 }
 
-/* Drops what peer p has not started to write; the rest of a frame already partly written stays,
- * so the worker's stream stays whole. */
+/* Drops the PUBLISH frames peer i has not started to write; the rest of a frame already partly
+ * written stays, so the worker's stream stays whole, and so do the master's own frames to it (job
+ * replies and runs: a worker waits for those). */
 static void drop_backlog(pk__hub *h, int i) {
   pk__hub_peer *p = &h->peers[i];
-  size_t at = p->out_pos + p->front_left, bytes = p->out.len - at;
+  size_t at = p->out_pos + p->front_left, keep = at, bytes = 0;
   uint64_t frames = 0;
-  for (size_t q = at; q + PK_HUB_HEADER <= p->out.len; q += PK_HUB_HEADER + get32(p->out.data + q)) frames++;
-  pk__buf_truncate(&p->out, at);
+  for (size_t q = at; q + PK_HUB_HEADER < p->out.len;) {
+    size_t flen = PK_HUB_HEADER + get32(p->out.data + q);
+    if (p->out.data[q + PK_HUB_HEADER] == PK_HUB_PUBLISH) {
+      frames++;
+      bytes += flen;
+    } else {
+      if (keep != q) memmove(p->out.data + keep, p->out.data + q, flen);
+      keep += flen;
+    }
+    q += flen;
+  }
+  pk__buf_truncate(&p->out, keep);
   p->dropped += frames;
   pk__logf("warn", "hub: worker %d is not reading its messages; dropped %llu queued message(s) (%zu bytes)",
            i + 1, (unsigned long long)frames, bytes);
+}
+
+int pk__hub_send(pk__hub *h, int i, const char *raw, size_t len) {
+  if (i < 0 || i >= h->npeers || h->peers[i].fd < 0) return -EPIPE;
+  pk__hub_peer *p = &h->peers[i];
+  if (p->out_pos && p->out_pos == p->out.len) { pk__buf_reset(&p->out); p->out_pos = 0; }
+  return pk__buf_append(&p->out, raw, len);
 }
 
 int pk__hub_route(pk__hub *h, int from, const pk__hub_frame *f) {
@@ -199,6 +212,14 @@ int pk__hub_read(pk__hub *h, int i) {
     int rc;
     while ((rc = pk__hub_decoder_next(&p->in, &f)) == 1) {
       pk__hub_msg m;
+      if (f.type != PK_HUB_PUBLISH && h->on_frame) {
+        if (h->on_frame(i, &f, h->on_frame_ud) < 0) {
+          pk__logf("error", "hub: worker %d sent a malformed frame (type %d, %zu bytes)", i + 1, f.type, f.raw_len);
+          return -EPROTO;
+        }
+        if (p->fd < 0) return -EPIPE;   /* the handler detached it */
+        continue;
+      }
       if (pk__hub_parse_publish(&f, &m)) {
         pk__logf("error", "hub: worker %d sent a malformed frame (type %d, %zu bytes)", i + 1, f.type, f.raw_len);
         return -EPROTO;

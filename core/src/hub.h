@@ -10,11 +10,35 @@
 #define PK_HUB_MAX_FRAME (8u * 1024 * 1024)        /* largest L accepted; larger is a protocol error */
 #define PK_HUB_BACKLOG_MAX ((size_t)16 * 1024 * 1024) /* bytes queued for one slow reader */
 
-enum { PK_HUB_PUBLISH = 1 };
+enum {
+  PK_HUB_PUBLISH = 1,      /* worker -> master -> the other workers: pub/sub (below) */
+  /* background jobs and schedules (hub_jobs.h has their one layout; docs/hub.md the fields) */
+  PK_HUB_JOB_ADD = 2,      /* worker -> master: add a job */
+  PK_HUB_JOB_ADDED = 3,    /* master -> worker: the add is committed (or failed) */
+  PK_HUB_JOB_GET = 4,      /* worker -> master: read a job */
+  PK_HUB_JOB_INFO = 5,     /* master -> worker: the job read */
+  PK_HUB_JOB_RUN = 6,      /* master -> worker: run this leased job */
+  PK_HUB_JOB_RESULT = 7,   /* worker -> master: how a run ended */
+  PK_HUB_JOB_PROGRESS = 8, /* worker -> master: wire.queue.update_progress */
+  PK_HUB_TICK = 9,         /* master -> worker: run this schedule's tick */
+  PK_HUB_TICK_DONE = 10,   /* worker -> master: the tick's run ended */
+  PK_HUB_JOB_COUNTS = 11,  /* worker -> master: a queue's counts (answered by JOB_INFO) */
+};
 
 /* PUBLISH fields after the type byte (all big-endian): origin u32, seq u64, exclude f64 (IEEE 754
  * bits), topic length u32, topic bytes, then the data (the rest of the frame). */
 #define PK_HUB_PUBLISH_FIXED (1 + 4 + 8 + 8 + 4)
+
+/* Big-endian field helpers shared by the frame codecs (hub.c, hub_jobs.c). */
+static inline void pk__hub_put32(char *p, uint32_t v) {
+  p[0] = (char)(v >> 24); p[1] = (char)(v >> 16); p[2] = (char)(v >> 8); p[3] = (char)v;
+}
+static inline uint32_t pk__hub_get32(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void pk__hub_put64(char *p, uint64_t v) { pk__hub_put32(p, (uint32_t)(v >> 32)); pk__hub_put32(p + 4, (uint32_t)v); }
+static inline uint64_t pk__hub_get64(const char *p) { return (uint64_t)pk__hub_get32(p) << 32 | pk__hub_get32(p + 4); }
 
 typedef struct pk__hub_frame {
   const char *raw;      /* the whole frame, length prefix included (to forward unchanged) */
@@ -74,6 +98,11 @@ typedef struct pk__hub {
   pk__hub_peer *peers;  /* read-only */
   int npeers;           /* read-only */
   size_t backlog_max;   /* PK_HUB_BACKLOG_MAX unless changed after init */
+  /* Called for every frame read that is not a PUBLISH (the job frames: jobs_master.c), with the
+   * slot it came from; returns 0, or a negative errno that detaches the worker as a protocol
+   * error. NULL: such frames are protocol errors. */
+  int (*on_frame)(int from, const pk__hub_frame *f, void *ud);
+  void *on_frame_ud;
 } pk__hub;
 
 /* Returns 0 or -ENOMEM. */
@@ -90,7 +119,11 @@ void pk__hub_close_fds(pk__hub *h);
  * A peer whose backlog would exceed backlog_max loses its backlog first (logged). Returns the
  * number of peers it was queued for. Nothing is written yet: see pk__hub_flush. */
 int pk__hub_route(pk__hub *h, int from, const pk__hub_frame *f);
-/* Reads what peer i sent (up to a fair budget) and routes every complete PUBLISH in it.
+/* Queues one frame (length prefix included) for peer i alone (a reply of the master's). Never
+ * dropped for a slow reader, unlike PUBLISH. Returns 0, -EPIPE (no live worker there) or -ENOMEM. */
+int pk__hub_send(pk__hub *h, int i, const char *raw, size_t len);
+/* Reads what peer i sent (up to a fair budget) and routes every complete PUBLISH in it; other
+ * frames go to on_frame.
  * Returns 0, -EPIPE at end of stream or on a socket error, -EPROTO on a bad frame. */
 int pk__hub_read(pk__hub *h, int i);
 /* Writes as much of peer i's backlog as the socket takes. Returns 0 or -EPIPE. */

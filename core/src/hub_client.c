@@ -9,6 +9,7 @@
 
 void (*pk__hub_deliver)(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude);
 void (*pk__hub_lost)(void);
+void (*pk__hub_on_frame)(const pk__hub_frame *f);
 
 typedef struct { uv_write_t req; pk__buf buf; } write_req;
 
@@ -58,6 +59,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   int rc;
   while ((rc = pk__hub_decoder_next(&C.in, &f)) == 1) {
     pk__hub_msg m;
+    if (f.type != PK_HUB_PUBLISH && pk__hub_on_frame) {
+      pk__hub_on_frame(&f);
+      if (!C.started) return;
+      continue;
+    }
     if (pk__hub_parse_publish(&f, &m)) { lose("malformed frame"); return; }
     if (pk__hub_deliver) pk__hub_deliver(m.topic, m.tlen, m.data, m.dlen, m.exclude);
     if (!C.started) return;   /* the callback stopped the client */
@@ -100,6 +106,15 @@ int pk__hub_publish(const char *topic, size_t tlen, const char *data, size_t dle
   int rc = pk__hub_encode_publish(&C.pending, &m);
   if (!rc) C.seq++;
   return rc;
+}
+
+pk__buf *pk__hub_client_outbox(size_t len, int *rc) {
+  if (!C.started || C.lost) { *rc = -ENOTCONN; return NULL; }
+  if (len > PK_HUB_HEADER + PK_HUB_MAX_FRAME) { *rc = -EMSGSIZE; return NULL; }
+  size_t queued = C.pending.len + uv_stream_get_write_queue_size((uv_stream_t *)&C.pipe);
+  if (queued + len > PK_HUB_BACKLOG_MAX) { *rc = -ENOBUFS; return NULL; }
+  *rc = 0;
+  return &C.pending;
 }
 
 static void on_write(uv_write_t *req, int status) {

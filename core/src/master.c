@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "host.h"
 #include "host_state.h"
 #include "hub.h"
+#include "jobs_master.h"
 #include "log.h"
 #include "options.h"
 #include "worker.h"
@@ -178,6 +180,7 @@ static void reload(const pk__options *o) {
     pk__host_free(current);
     current = h;
     generation = next;
+    pk__jobs_master_configure(current->L);
     pk__logf("info", "reloading the app in every worker (generation %d)", generation);
   } else {
     /* the workers load the files themselves and log their own outcome (the files may have
@@ -211,22 +214,34 @@ static unsigned read_signals(void) {
   return got;
 }
 
-/* Reads (and routes) what the workers sent, then writes what waits for each of them. pf[k] is the
- * poll entry of slot slot_of[k]. A worker whose socket ends or misbehaves is detached; if it is
- * still alive it sees the end of its socket and drains. */
-static void serve_hub(const struct pollfd *pf, const int *slot_of, int n) {
+/* A worker's hub socket is closed: the frames in flight to it are dropped, its jobs go back to
+ * waiting. If it is still alive it sees the end of its socket and drains. */
+static void detach(int i) {
+  if (hub.peers[i].fd < 0) return;
+  pk__hub_detach(&hub, i);
+  pk__jobs_master_worker_gone(i);
+}
+
+/* Reads (and routes) what the workers sent. pf[k] is the poll entry of slot slot_of[k]. A worker
+ * whose socket ends or misbehaves is detached. */
+static void read_hub(const struct pollfd *pf, const int *slot_of, int n) {
   for (int k = 0; k < n; k++) {
     int i = slot_of[k];
     if (hub.peers[i].fd != pf[k].fd || !(pf[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    if (pk__hub_read(&hub, i) < 0) pk__hub_detach(&hub, i);
+    if (pk__hub_read(&hub, i) < 0) detach(i);
   }
+}
+
+/* Writes what waits for each worker. */
+static void flush_hub(void) {
   for (int i = 0; i < nworkers; i++)
-    if (hub.peers[i].fd >= 0 && pk__hub_pending(&hub, i) && pk__hub_flush(&hub, i) < 0) pk__hub_detach(&hub, i);
+    if (hub.peers[i].fd >= 0 && pk__hub_pending(&hub, i) && pk__hub_flush(&hub, i) < 0) detach(i);
 }
 
 static int finish(const pk__options *o) {
   pk__devloop_stop(o);
   pk__logf("info", "stopped");
+  pk__jobs_master_stop();
   pk__hub_free(&hub);
   pk__host_free(current);
   current = NULL;
@@ -271,17 +286,20 @@ static int run(pk__options *o) {
     }
     int ndev = pk__devloop_pollfds(pf + np, DEVLOOP_FDS);
     np += ndev;
-    int n = poll(pf, (nfds_t)np, pk__devloop_timeout(100));
+    /* at most 100 ms: dead workers are restarted and heartbeats checked at that pace */
+    int n = poll(pf, (nfds_t)np, pk__devloop_timeout(pk__jobs_master_timeout(100)));
     unsigned sigs = 0;
     if (n > 0) {
       if (pf[0].revents) sigs = read_signals();
       char buf[64];
       if (pf[1].revents) while (read(ready_r, buf, sizeof buf) == (ssize_t)sizeof buf) {}
-      serve_hub(pf + 2, slot_of, nh);
+      read_hub(pf + 2, slot_of, nh);
     }
     if (!stopping && (sigs & (1u << SIGTERM | 1u << SIGINT))) {
-      /* drain: workers finish what they have (the hub keeps forwarding meanwhile), then exit */
+      /* drain: workers finish what they have (the hub keeps forwarding meanwhile, and their
+       * jobs' ends are recorded), then exit; no new tick or job is handed out */
       stopping = 1;
+      pk__jobs_master_drain();
       signal_all(SIGTERM);
       stop_until = pk__clock_ms() + (double)o->limits.drain_timeout_ms + 5000;
     } else if (!stopping && ((sigs & 1u << SIGHUP) | pk__devloop_serve(pf + np - ndev, ndev, o))) {
@@ -294,11 +312,13 @@ static int run(pk__options *o) {
       int i = find_slot(pid);
       if (i < 0) continue;
       slots[i].pid = 0;
-      pk__hub_detach(&hub, i);   /* frames in flight to it are dropped; the new one starts clean */
+      detach(i);   /* frames in flight to it are dropped; the new one starts clean */
       if (stopping) continue;
       describe_exit(i, pid, status);
       slots[i].restart_pending = 1;
     }
+    pk__jobs_master_turn();   /* ticks, jobs, the turn's commit, then the replies are written */
+    flush_hub();
     if (stopping) {
       if (alive_count() == 0) break;
       if (pk__clock_ms() > stop_until) {
@@ -324,6 +344,9 @@ static int run(pk__options *o) {
 int pk__master_run(pk__options *o) {
   int rc = probe_listen(o);
   if (rc) return rc;
+  /* SQLite keeps memory statistics under a process-wide mutex on every allocation; nobody here
+   * reads them, and the job store allocates a lot. Only possible before SQLite's first use. */
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   char err[4096];
   if (o->command == PK_CMD_DEV && pk__devloop_build(o)) return 1;   /* pikku dev: the native code first */
   current = pk__host_new(o, 0, generation, err, sizeof err);   /* fail fast on a broken app */
@@ -344,6 +367,20 @@ int pk__master_run(pk__options *o) {
   }
   int fds[2];
   if (!slots || pk__hub_init(&hub, nworkers) || pipe(fds)) { fprintf(stderr, "pikku: out of resources\n"); return 1; }
+  /* the job store opens (and recovers) now: a broken store stops the start before any fork */
+  if (pk__jobs_master_start(&hub, nworkers, o, current->L, err, sizeof err)) {
+    pk__log_flush();
+    fprintf(stderr, "pikku: %s\n", err);
+    pk__jobs_master_stop();
+    pk__hub_free(&hub);
+    pk__host_free(current);
+    current = NULL;
+    free(slots);
+    slots = NULL;
+    close(fds[0]);
+    close(fds[1]);
+    return 1;
+  }
   if (pk__devloop_start(o, nworkers)) return 1;
   ready_r = fds[0];
   ready_w = fds[1];

@@ -1,4 +1,4 @@
-/* options.c: parses `pikku serve|dev APP_DIR [flags]`, `pikku test|build|codegen|routes APP_DIR`, `pikku reload`, `pikku --help` and `pikku version`. */
+/* options.c: parses `pikku serve|dev|test|build|codegen|routes|schedules|queues APP_DIR [flags]`, `pikku reload`, `pikku --help` and `pikku version`. */
 #include "options.h"
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +23,10 @@ const char pk__usage[] =
   "                              writes openapi.json, client.ts and client.lua (docs/codegen.md);\n"
   "                              --check lists what would break clients of OLD_DIR's output\n"
   "       pikku routes APP_DIR   every wiring of the app as a table\n"
+  "       pikku schedules APP_DIR  lists the app's schedules with their next five run times\n"
+  "       pikku queues APP_DIR [retry NAME | purge NAME]\n"
+  "                              the job store's queues: counts and failed jobs; retry puts a\n"
+  "                              queue's failed jobs back, purge deletes its finished ones\n"
   "       pikku version | pikku --help\n"
   "\n"
   "Serves the Lua app in APP_DIR (its app.lua wires functions to routes).\n"
@@ -61,6 +65,9 @@ const char pk__usage[] =
   "                           0: no ceiling): an allocation over it fails the call\n"
   "  --worker-timeout-ms MS   a worker whose event loop is stuck this long outside a call\n"
   "                           (loading the app) is killed and restarted (default 30000; 0: never)\n"
+  "  --jobs-db PATH            the job store of queues and schedules (SQLite; default\n"
+  "                           $PIKKU_JOBS_DB, else APP_DIR/.pikku/jobs.db; :memory: keeps\n"
+  "                           it in the master's memory only)\n"
   "  --sched normal|batch     the workers' CPU scheduling policy (default normal). batch\n"
   "                           (Linux SCHED_BATCH): a woken worker does not preempt the task\n"
   "                           running on its CPU; more requests per wake-up, more throughput\n"
@@ -99,6 +106,8 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
   else if (!strcmp(cmd, "reload")) o->command = PK_CMD_RELOAD;
   else if (!strcmp(cmd, "codegen")) { o->command = PK_CMD_CODEGEN; o->test = 1; }
   else if (!strcmp(cmd, "routes")) { o->command = PK_CMD_ROUTES; o->test = 1; }
+  else if (!strcmp(cmd, "schedules")) o->command = PK_CMD_SCHEDULES;
+  else if (!strcmp(cmd, "queues")) o->command = PK_CMD_QUEUES;
   else { snprintf(err, errlen, "unknown command \"%s\" (try: pikku --help)", cmd); return -EINVAL; }
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
@@ -142,6 +151,10 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
       else { snprintf(err, errlen, "--log-format must be text or json, got \"%s\"", v ? v : ""); return -EINVAL; }
       i++; continue;
     }
+    if (!strcmp(a, "--jobs-db")) {
+      if (!v || !*v) { snprintf(err, errlen, "--jobs-db needs a file path (or :memory:)"); return -EINVAL; }
+      o->jobs_db = v; i++; continue;
+    }
     if (!strcmp(a, "--sched")) {
       if (v && !strcmp(v, "batch")) o->sched_batch = 1;
       else if (v && !strcmp(v, "normal")) o->sched_batch = 0;
@@ -167,6 +180,17 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     NUM("--pid", 1, 1LL << 31, o->reload_pid)
 #undef NUM
     if (a[0] == '-') { snprintf(err, errlen, "unknown option \"%s\" (try: pikku --help)", a); return -EINVAL; }
+    if (o->app_dir && o->command == PK_CMD_QUEUES && !o->queue_action) {
+      if (strcmp(a, "retry") && strcmp(a, "purge")) {
+        snprintf(err, errlen, "pikku queues APP_DIR: unknown action \"%s\" (retry NAME or purge NAME)", a);
+        return -EINVAL;
+      }
+      if (!v || v[0] == '-') { snprintf(err, errlen, "pikku queues APP_DIR %s needs a queue NAME", a); return -EINVAL; }
+      o->queue_action = a;
+      o->queue_name = v;
+      i++;
+      continue;
+    }
     if (o->app_dir) { snprintf(err, errlen, "unexpected argument \"%s\": one APP_DIR only", a); return -EINVAL; }
     o->app_dir = a;
   }

@@ -5,7 +5,7 @@
 #include "http_parser.h"
 
 enum { PK_CMD_SERVE, PK_CMD_HELP, PK_CMD_VERSION, PK_CMD_TEST, PK_CMD_CODEGEN, PK_CMD_ROUTES,
-       PK_CMD_DEV, PK_CMD_BUILD, PK_CMD_RELOAD };
+       PK_CMD_DEV, PK_CMD_BUILD, PK_CMD_RELOAD, PK_CMD_SCHEDULES, PK_CMD_QUEUES };
 
 typedef struct pk__options {
   int command;
@@ -18,6 +18,9 @@ typedef struct pk__options {
   int log_format;        /* PK_LOG_TEXT / PK_LOG_JSON */
   int access_log;
   int sched_batch;       /* --sched batch: workers run under SCHED_BATCH */
+  const char *jobs_db;   /* --jobs-db PATH (NULL: $PIKKU_JOBS_DB or APP_DIR/.pikku/jobs.db) */
+  const char *queue_action;  /* pikku queues APP_DIR retry|purge NAME: the action, or NULL */
+  const char *queue_name;    /* ... and the queue */
   pk__limits limits;
   const char *out_dir;   /* codegen --out DIR */
   const char *check_dir; /* codegen --check OLD_DIR */

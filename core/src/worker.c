@@ -22,6 +22,7 @@
 #include "call_guard.h"
 #include "crash.h"
 #include "hub_client.h"
+#include "jobs_client.h"
 #include "log.h"
 #include "reload_status.h"
 
@@ -71,8 +72,11 @@ static void on_tick(uv_timer_t *t) {
   pk__date_update(time(NULL));
   uint64_t now = pk__worker_now_ms();
   pk__conn_sweep(w, now);
-  if (w->draining && (w->nconns == 0 || now >= w->drain_deadline_ms)) {
+  if (w->draining && ((w->nconns == 0 && !pk__jobs_client_busy()) || now >= w->drain_deadline_ms)) {
     if (w->nconns) pk__logf("warn", "drain timeout: closing %d connection(s) with requests in flight", w->nconns);
+    if (pk__jobs_client_busy())
+      pk__logf("warn", "drain timeout: %d job(s) or tick(s) still running are left (a job goes back to waiting"
+               " when the server starts again)", pk__jobs_client_busy());
     stop_all();
   }
 }
@@ -122,6 +126,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 /* EOF on the hub socket: the master is gone (PR_SET_PDEATHSIG sends SIGTERM too; this is sooner). */
 static void on_hub_lost(void) {
   pk__logf("warn", "the master is gone; draining");
+  pk__jobs_client_lost();
   start_drain(pk__W);
 }
 
@@ -206,6 +211,7 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, int hub_fd, pk__h
     pk__hub_deliver = pk__channel_deliver;
     int rc = pk__hub_client_start(w->loop, hub_fd, id);
     if (rc) { pk__logf("error", "cannot use the hub socket: %s", uv_strerror(rc)); return 4; }
+    pk__jobs_client_start();
   }
   if (ready_fd >= 0) {
     char one = 1;

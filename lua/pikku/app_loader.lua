@@ -258,6 +258,45 @@ local function wire_channels(reg, compile, routes, seen)
   return compiled_channels
 end
 
+-- The schedules and queue workers: a plan each (no session, no auth: the master calls them), and for
+-- a queue the validator its jobs must pass when they are added: its `input`, else its function's.
+-- Returns name -> schedule, name -> queue (pikku.jobs runs them, pikku.queue_service adds to them).
+local function wire_jobs(reg, compile)
+  local schedules, queues = {}, {}
+  for _, s in ipairs(reg.schedules) do
+    local def = s.def
+    local fc = compile(def, def.name and ('function "' .. def.name .. '"') or ('schedule "' .. s.name .. '"'))
+    local sc = {}
+    for k, v in pairs(s) do sc[k] = v end
+    sc.plan = pipeline.make_plan(fc, { auth = false, mws = def.middleware })
+    schedules[s.name] = sc
+  end
+  for _, q in ipairs(reg.queues) do
+    local def = q.def
+    local fc = compile(def, def.name and ('function "' .. def.name .. '"') or ('queue "' .. q.name .. '"'))
+    local qc = {}
+    for k, v in pairs(q) do qc[k] = v end
+    qc.plan = pipeline.make_plan(fc, { auth = false, mws = def.middleware })
+    if q.input ~= nil then
+      local ok, v = pcall(require("pikku.schema").compile, q.input, 'queue "' .. q.name .. '" input')
+      if not ok then
+        local msg = tostring(v)
+        if not find(msg, "^[^\n]-:%d+: ") then msg = q.place .. ": " .. msg end
+        error(msg, 0)
+      end
+      qc.vadd = v
+    else
+      qc.vadd = fc.vin
+    end
+    queues[q.name] = qc
+  end
+  for _, q in ipairs(reg.queues) do   -- a dead-letter queue has no worker; jobs can still be added there
+    local dl = q.dead_letter
+    if dl and not queues[dl] then queues[dl] = { name = dl, dead_letter_of = q.name } end
+  end
+  return schedules, queues
+end
+
 -- POST /rpc/:name, when some function is exposed and the app has no route of that shape.
 local function add_rpc_route(rpc_plans, routes, seen, list)
   if next(rpc_plans) then
@@ -322,7 +361,8 @@ end
 ---   rpc_plans: name -> HTTP plan of an exposed function; cors: compiled pikku.cors settings or
 ---   nil; key_param: pikku.auth's api_key.query (a credential, never part of data) or nil;
 ---   challenge: the WWW-Authenticate line every 401 carries when pikku.auth has jwt, or nil;
----   channels: name -> compiled channel (for pikku.channel).
+---   channels: name -> compiled channel (for pikku.channel); schedules, queues: name -> compiled
+---   schedule / queue (pikku.jobs, pikku.queue_service).
 function M.load(app_dir, ctx)
   pikku._reset()
   local ok_schema, schema = pcall(require, "pikku.schema")
@@ -358,6 +398,7 @@ function M.load(app_dir, ctx)
   local routes, seen, list = app.routes, {}, {}
   wire_http(reg, compile, routes, seen, list)
   app.channels = wire_channels(reg, compile, routes, seen)
+  app.schedules, app.queues = wire_jobs(reg, compile)
   add_rpc_route(app.rpc_plans, routes, seen, list)
   if app.cors then add_preflight_routes(routes, list, #routes + 1) end
   register_routes(routes)

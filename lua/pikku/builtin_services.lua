@@ -1,9 +1,10 @@
--- The services pikku gives every app before its own: sleep, logger, config, jwt, eventhub, rpc.
+-- The services pikku gives every app before its own: sleep, logger, config, jwt, eventhub, rpc, queue, scheduler.
 local M = {}
 
 local core = require "pikku.core"
 local eventhub = require "pikku.eventhub"
 local pipeline = require "pikku.pipeline"
+local queue_service = require "pikku.queue_service"
 
 local tostring, ipairs, select, error, require = tostring, ipairs, select, error, require
 local format = string.format
@@ -59,6 +60,7 @@ function M.new(reg, sleep, call_id)
     sleep = sleep, logger = logger, config = reg.config or {},
     jwt = make_jwt_service(reg.auth), eventhub = eventhub.new(),
     rpc = { invoke = pipeline.services_invoke },
+    queue = queue_service.new_queue(), scheduler = queue_service.new_scheduler(),
   }
 end
 

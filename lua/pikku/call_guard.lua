@@ -31,9 +31,9 @@ local C = ffi.C
 local type, tostring, tonumber, pairs, ipairs, format = type, tostring, tonumber, pairs, ipairs, string.format
 local slot = C.pk_rt_call_slot()
 
-local NONE = { label = 0, limit = 0 }   -- a task of the runtime (pikku test): no limit
 local info = {}                         -- a plan's entry -> { label = id, limit = ms }
 local default_limit = tonumber(guard_c.call_timeout_ms) or 30000
+local other = { label = 0, limit = default_limit }   -- an entry setup did not see (the run-later queue's)
 
 local function label_id(text)
   return C.pk_rt_label(text, #text)
@@ -63,6 +63,7 @@ function M.setup(app)
   info = {}
   local app_limit = app.limits and app.limits.timeout_ms
   if app_limit == nil then app_limit = default_limit end
+  other = { label = 0, limit = app_limit }
   for _, r in pairs(app.routes) do
     if r.entry and r.kind ~= "channel" then add(r.entry, r.def, where(r, r.place), app_limit) end
   end
@@ -79,6 +80,16 @@ function M.setup(app)
       for value, plan in pairs(k.handlers) do
         add(plan.entry, plan.def, format('%s %s "%s": %s', cl, k.key, value, plan.label), app_limit)
       end
+    end
+  end
+  for name, s in pairs(app.schedules or {}) do
+    add(s.plan.entry, s.def, format('schedule "%s": %s (wired at %s)', name, s.plan.label, tostring(s.place)),
+      app_limit)
+  end
+  for name, q in pairs(app.queues or {}) do   -- an attempt's limit: the queue's timeout (docs/queues.md)
+    if q.plan then
+      add(q.plan.entry, q.def, format('queue "%s" worker: %s (wired at %s)', name, q.plan.label, tostring(q.place)),
+        q.timeout or app_limit)
     end
   end
 end
@@ -113,10 +124,10 @@ local function enter(h, i, t0, started)
   return t0
 end
 
---- begin(entry, h, t0): a call of entry starts for h (a wire.http object or a channel call) at t0
---- (core.now()); its limit runs from now.
+--- begin(entry, h, t0): a call of entry starts for h (a wire.http object, a channel call, a job)
+--- at t0 (core.now()); its limit runs from now.
 function M.begin(entry, h, t0)
-  local i = info[entry] or NONE
+  local i = info[entry] or other
   if h ~= nil and type(h) == "table" then
     h._guard, h._started = i, t0
     enter(h, i, t0, t0)

@@ -22,6 +22,10 @@ M.http_group = set("base_path auth middleware routes" .. NOTES)
 M.wire_channel = set("name route auth middleware protocols on_connect on_disconnect on_message"
   .. " on_binary on_message_wiring" .. NOTES)
 M.channel_entry = set("func auth middleware")
+M.wire_scheduler = set("name schedule func timezone overlap catch_up" .. NOTES)
+M.wire_queue_worker = set("name func concurrency retry_attempts retry_delay retry_backoff timeout dead_letter input"
+  .. NOTES)
+M.queue_add = set("delay priority job_id")
 M.cors = set("origins methods headers expose_headers credentials max_age")
 M.auth = set("cookie jwt api_key csrf")
 M.auth_cookie = set("name secrets secure max_age same_site path domain")

@@ -41,6 +41,8 @@ function M._reset()
   registry = {
     wirings = {},        -- list of { method, route, def, auth, raw_body, middleware, group, place, ... }
     channels = {},       -- list of pikku.wire_channel registrations (see M.wire_channel)
+    schedules = {},      -- list of pikku.wire_scheduler registrations (pikku.wire_jobs)
+    queues = {},         -- list of pikku.wire_queue_worker registrations (pikku.wire_jobs)
     funcs = {},          -- list of every pikku.func definition, in declaration order
     func_place = {},     -- def -> "file:line" of its pikku.func call
     config = {},
@@ -165,7 +167,8 @@ end
 --- tags (any other field is a load error: see pikku.fields). pikku.func(fn) is short for
 --- pikku.func { func = fn }.
 function M.func(def)
-  return func_def(def, 2)   -- (not a tail call: the level counts this frame)
+  local d = func_def(def, 2)   -- not a tail call: the levels count this frame
+  return d
 end
 
 --- pikku.native_func { lib = "name", symbol = "c_function", input?, output?, auth?, ... } -> def: a
@@ -295,6 +298,20 @@ local function channel_def(v, what, level)
   if M.is_func(v) then return v end
   error(what .. " must be a pikku.func definition or a function(services, data, wire), got " .. type(v),
     level + 1)
+end
+
+M._as_func = channel_def   -- for pikku.wire_jobs: a handler as a pikku.func definition
+
+--- pikku.wire_scheduler { name, schedule, func, timezone?, overlap?, catch_up? }: runs func on a
+--- cron schedule, each tick on one worker (see docs/schedules.md and pikku.wire_jobs).
+function M.wire_scheduler(s)
+  require("pikku.wire_jobs").scheduler(s, registry, M)
+end
+
+--- pikku.wire_queue_worker { name, func, concurrency?, retry_attempts?, retry_delay?, retry_backoff?,
+--- timeout?, dead_letter?, input? }: runs func for every job added to the queue (docs/queues.md).
+function M.wire_queue_worker(q)
+  require("pikku.wire_jobs").queue_worker(q, registry, M)
 end
 
 --- pikku.wire_channel { name, route, auth?, middleware?, on_connect?, on_disconnect?, on_message?,

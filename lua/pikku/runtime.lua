@@ -17,6 +17,8 @@ local request_handle = require "pikku.request_handle"
 local request_data = require "pikku.request_data"
 local loop_guard = require "pikku.loop_guard"
 local call_guard = require "pikku.call_guard"
+local jobs = require "pikku.jobs"
+local queue_service = require "pikku.queue_service"
 
 local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable =
   type, tostring, tonumber, pairs, select, error, xpcall, setmetatable
@@ -587,6 +589,24 @@ local function safe_channel_close(cid, code)
   if not ok then core_log("error", "pikku channel_close failure: " .. tostring(err)) end
 end
 
+-- ---- jobs and schedules (pikku.jobs does the work) ---------------------------------------------
+
+local function safe_job_run(job, attempt, queue, key, data, timeout)
+  local ok, err = xpcall(jobs.job_run, traceback, job, attempt, queue, key, data, timeout)
+  if not ok then
+    core_log("error", "pikku job_run failure: " .. tostring(err))
+    require("pikku.jobs_c").result(job, attempt, jobs.FAIL, "pikku job_run failure: " .. tostring(err))
+  end
+end
+
+local function safe_tick(name, execution_ms, catch_up)
+  local ok, err = xpcall(jobs.tick, traceback, name, execution_ms, catch_up)
+  if not ok then
+    core_log("error", "pikku tick failure: " .. tostring(err))
+    require("pikku.jobs_c").tick_done(name, execution_ms, jobs.FAIL, "pikku tick failure: " .. tostring(err))
+  end
+end
+
 -- ---- loading (pikku.app_loader does the work) --------------------------------------------------
 
 local loader_ctx = {
@@ -613,11 +633,17 @@ function M.load(app_dir)
   cors_on, key_param, challenge = app.cors, app.key_param, app.challenge
   channel.setup({ start_call = start_call, dev = dev, services = services }, app.channels)
   loop_guard.set_routes(routes)
+  jobs.setup({ start_call = start_call, services = services }, app.schedules, app.queues)
   return {
     dispatch = safe_dispatch, resume = safe_resume, abandon = safe_abandon,
     channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,
+    job_run = safe_job_run, tick = safe_tick,
   }
 end
+
+--- runtime.jobs_config() -> the loaded app's schedules and queues as plain settings (pikku.jobs
+--- config()), for the master and the pikku schedules / queues commands.
+function M.jobs_config() return jobs.config() end
 
 --- runtime.services() -> the singleton services of the loaded app
 function M.services() return services end
@@ -627,6 +653,7 @@ function M.routes() return routes end
 
 -- ---- calls without a socket (pikku.inprocess does the work) ------------------------------------
 
+queue_service.setup { new_token = new_token, suspend = suspend, in_call = in_call }
 inprocess.setup {
   respond_error = respond_error, dispatch = safe_dispatch, in_call = in_call, new_token = new_token,
   suspend = suspend, wait = M._wait, routes = M.routes, services = M.services,

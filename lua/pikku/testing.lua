@@ -236,6 +236,13 @@ function M.subscribe(...)
   return runtime.listen(...)
 end
 
+--- t.drain_queue(name?), t.run_schedule(name, execution_ms?), t.job_counts(name): jobs and
+--- schedules without the clock (see pikku.jobs_testing).
+do
+  local jt = require "pikku.jobs_testing"
+  M.drain_queue, M.run_schedule, M.job_counts = jt.drain_queue, jt.run_schedule, jt.job_counts
+end
+
 -- ---- describe / it -----------------------------------------------------------------------------
 
 local function record_failure(name, msg)

@@ -18,7 +18,8 @@ S="$ROOT/core/src"
   "$S/buf.c" $(pkg-config --libs luajit) -lm
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/pattern" "$ROOT/tests/fuzz/fuzz_pattern.c" "$S/schema_pattern.c" \
   "$S/schema_check.c" "$S/utf8.c" $(pkg-config --libs luajit)
-for t in http ws router json pattern; do
+"${CC[@]}" -o "$OUT/cron" "$ROOT/tests/fuzz/fuzz_cron.c" "$S/cron.c" "$S/tzfile.c"
+for t in http ws router json pattern cron; do
   mkdir -p "$OUT/corpus-$t"
   cp "$ROOT/tests/fuzz/seeds/$t/"* "$OUT/corpus-$t/" 2>/dev/null || true
   echo "fuzzing $t for ${SECS}s"
@@ -26,4 +27,4 @@ for t in http ws router json pattern; do
     || { tail -40 "$OUT/$t.log"; echo "fuzz target $t failed"; exit 1; }
   grep -E 'stat::number_of_executed_units|Done' "$OUT/$t.log" | tail -2
 done
-echo "fuzzing: no crash in 5 targets"
+echo "fuzzing: no crash in 6 targets"

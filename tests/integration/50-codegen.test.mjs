@@ -94,7 +94,10 @@ describe('pikku codegen apps/todos', () => {
     assert.deepEqual(row('todos-live action=subscribe'),
       ['channel', 'todos-live action=subscribe', 'liveSubscribe', 'session', '-', 'TodosLiveSubscribeInput', '-']);
     assert.ok(row('GET /todos/:id'));
-    assert.equal(lines.length, 2 + 21);
+    assert.deepEqual(row('todo-reminders'), ['queue', 'todo-reminders', 'sendReminder', 'public', '-', '-', '-']);
+    assert.deepEqual(row('daily-summary'), ['schedule', 'daily-summary (0 9 * * *)', 'dailySummary', 'public', '-', '-', '-']);
+    assert.ok(row('weekly-cleanup (0 2 * * 0)'));
+    assert.equal(lines.length, 2 + 25);
   });
 
   test('client.ts: tsc --strict accepts the program and rejects every planted type error', () => {

@@ -3,6 +3,7 @@
 local pikku = require "pikku"
 local json = require "pikku.json"
 local schemas = require "schemas"
+local reminders = require "functions.reminders"
 
 local json_null = json.null
 local tostring = tostring
@@ -69,6 +70,7 @@ M.create_todo = pikku.func {
     local todo = services.store:create(user_of(data, wire), data)
     services.logger.info("created todo %s for user %s", todo.id, todo.userId)
     publish(services, "todo-created", todo)
+    reminders.remind_later(services, todo)   -- a todo with a dueDate gets a reminder job
     return { todo = todo }
   end,
 }

@@ -113,7 +113,10 @@ export class PikkuServer {
       : [PIKKU_BIN, this.args];
     this.proc = spawn(cmd, argv, {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...this.env },
+      // each server its own job store: in memory unless the test names one (--jobs-db, or
+      // PIKKU_JOBS_DB in env; '' for the default APP_DIR/.pikku/jobs.db), so that servers of one
+      // app started by tests running side by side never share a store file
+      env: { PIKKU_JOBS_DB: ':memory:', ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(this);
