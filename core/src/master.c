@@ -176,6 +176,8 @@ static void reload(const pk__options *o) {
   int next = ++requested;                 /* the number every worker's reload takes too */
   if (pk__reload_generation) *pk__reload_generation = next;
   pk__host *h = pk__host_new(o, 0, next, err, sizeof err);
+  /* first: the error page and pikku reload's answer are ready once the log line is out */
+  pk__devloop_reloaded(next, h ? NULL : err, worker_pids(), nworkers);
   if (h) {
     pk__host_free(current);
     current = h;
@@ -188,7 +190,6 @@ static void reload(const pk__options *o) {
     pk__logf("error", "reload failed in the master (restarted workers keep the previous code): %s", err);
   }
   signal_all(SIGHUP);
-  pk__devloop_reloaded(next, h ? NULL : err, worker_pids(), nworkers);   /* pikku reload waits for the outcome */
 }
 
 /* The worker processes by slot (0: none), for the developer loop's reload outcomes. */

@@ -40,14 +40,15 @@ static double mtime_of(const char *path) {
   return (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
 }
 
-/* The newest .c/.h/.flags in dir (not below), or -1. */
-static double newest_in(const char *dir) {
+/* The newest .h/.flags in dir (not below), and the .c files too when with_c; or -1. */
+static double newest_in(const char *dir, int with_c) {
   double newest = -1;
   DIR *d = opendir(dir);
   if (!d) return -1;
   struct dirent *e;
   while ((e = readdir(d))) {
-    if (!ends_with(e->d_name, ".c") && !ends_with(e->d_name, ".h") && !ends_with(e->d_name, ".flags")) continue;
+    if (!(with_c && ends_with(e->d_name, ".c")) && !ends_with(e->d_name, ".h") && !ends_with(e->d_name, ".flags"))
+      continue;
     char p[PATH_MAX];
     if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p) continue;
     double m = mtime_of(p);
@@ -159,8 +160,11 @@ static int build_one(const char *app_dir, const char *native, library *l, int on
     return -ENAMETOOLONG;
   if (only_stale) {
     double built = mtime_of(so);
-    double src = newest_in(l->dir);
-    double shared = strcmp(l->dir, native) ? newest_in(native) : src;   /* native's own headers serve every library */
+    int folder = strcmp(l->dir, native) != 0;
+    /* a folder's library: everything in it; a file's: that file. The headers (and .flags) of
+     * native/ itself serve every library. */
+    double src = folder ? newest_in(l->dir, 1) : mtime_of(l->sources[0]);
+    double shared = newest_in(native, 0);
     char hdr[PATH_MAX];
     snprintf(hdr, sizeof hdr, "%s/pikku.h", pk__native_include_dir());
     double api = mtime_of(hdr);

@@ -13,8 +13,9 @@ local find, sub, gsub, format, match, concat =
   string.find, string.sub, string.gsub, string.format, string.match, table.concat
 local getinfo = debug.getinfo
 
--- A syntax error in a module app.lua requires reads "app.lua:3: error loading module 'x' from
--- file './x.lua':\n\t./x.lua:13: '<eof>' expected": the place that matters comes first then,
+-- A syntax error in a module app.lua requires reads "error loading module 'x' from file
+-- './x.lua':\n\t./x.lua:13: '<eof>' expected" (load_error puts "app.lua:3: " in front): the
+-- place that matters comes first then,
 -- "x.lua:13: '<eof>' expected (module 'x', required at app.lua:3)", as deep as modules nest.
 local function innermost(msg)
   for _ = 1, 20 do
@@ -34,7 +35,7 @@ local function load_error(e)
     local info = getinfo(level, "Sl")
     if not info then break end
     if info.currentline and info.currentline > 0 and sub(info.source or "", 1, 1) == "@" then
-      return sub(info.source, 2) .. ":" .. info.currentline .. ": " .. msg
+      return innermost(sub(info.source, 2) .. ":" .. info.currentline .. ": " .. msg)
     end
   end
   return "?:0: " .. msg

@@ -81,8 +81,9 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 export class PikkuServer {
-  constructor({ app = HELLO_APP, workers = 1, args = [], env = {}, port, limitAsKb, limitFiles } = {}) {
+  constructor({ app = HELLO_APP, workers = 1, args = [], env = {}, port, limitAsKb, limitFiles, command = 'serve' } = {}) {
     this.app = app;
+    this.command = command;       // 'serve', or 'dev' (pikku dev: --dev --watch)
     this.limitAsKb = limitAsKb;   // an address-space limit (ulimit -v, as systemd's LimitAS=)
     this.limitFiles = limitFiles; // a file-descriptor limit (ulimit -n, as systemd's LimitNOFILE=)
     this.workers = workers;
@@ -104,7 +105,7 @@ export class PikkuServer {
   async start({ timeout = 10000 } = {}) {
     if (!fs.existsSync(PIKKU_BIN)) throw new Error(`pikku binary not found at ${PIKKU_BIN} (build it or set PIKKU_BIN)`);
     this.port ??= await freePort();
-    this.args = ['serve', this.app, '--host', HOST, '--port', String(this.port),
+    this.args = [this.command, this.app, '--host', HOST, '--port', String(this.port),
       '--workers', String(this.workers), ...this.extraArgs];
     const limits = [this.limitAsKb && `ulimit -v ${this.limitAsKb}`, this.limitFiles && `ulimit -n ${this.limitFiles}`]
       .filter(Boolean);
