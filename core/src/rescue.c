@@ -126,7 +126,7 @@ static void log_line(const char *level, const char *msg, size_t mlen, const char
 static void access_line(pk__conn *c, int status, const char *id, size_t idlen) {
   if (!pk__log_access_enabled()) return;
   pk__request *r = &c->parser.req;
-  const char *url = r->url_len ? pk__request_url(r) : NULL;
+  const char *url = r->url_len && c->parser.state != PK_PS_IDLE ? pk__request_url(r) : NULL;   /* idle: unread */
   size_t plen = url ? r->url_len : 1;
   if (!url) url = "-";
   const char *q = memchr(url, '?', plen);
@@ -262,7 +262,12 @@ static void rescue_conn(pk__conn *c, plan *p) {
     return;
   }
   int state = c->parser.state;
-  if (c->req_handle || state == PK_PS_HEADERS || state == PK_PS_BODY) {
+  /* an idle keep-alive connection whose next request waits unread in the kernel (the worker was
+   * stuck, so it never read it) is a request in flight too */
+  char peek;
+  int waiting = !c->req_handle && state == PK_PS_IDLE && !c->paused &&
+                recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+  if (c->req_handle || state == PK_PS_HEADERS || state == PK_PS_BODY || waiting) {
     int culprit = c->req_handle && c->req_handle == pk__call.handle && pk__call.running;
     int status = culprit ? p->culprit_status : 503;
     const char *dev_msg = culprit ? p->culprit_message : p->other_message;
@@ -270,8 +275,13 @@ static void rescue_conn(pk__conn *c, plan *p) {
     char gen[40];
     size_t idlen;
     const char *id = request_id(c, culprit, gen, &idlen);
-    if (can_write && state != PK_PS_HEADERS) {
-      http_answer(&b, status, msg, id, idlen, c->parser.req.method == HTTP_HEAD);
+    if (can_write) {
+      int head_known = state != PK_PS_HEADERS && !waiting;
+      if (!head_known) {   /* its method is not known: an answer with a body; a fresh id */
+        idlen = pk__gen_id(gen);
+        id = gen;
+      }
+      http_answer(&b, status, msg, id, idlen, head_known && c->parser.req.method == HTTP_HEAD);
       write_all(fd, b.p, b.len);
       access_line(c, status, id, idlen);
       p->requests++;
