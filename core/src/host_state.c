@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "call_guard.h"
+#include "lua_cache.h"
 #include "lua_modules.h"
 #include "mem_limit.h"
 
@@ -60,6 +61,7 @@ static void set_path(lua_State *L, const char *app_dir) {
   lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua;%s", app_dir, app_dir, ld, ld, def ? def : "");
   lua_setfield(L, -3, "path");
   lua_pop(L, 2);
+  pk__lua_cache_install(L, app_dir, ld);   /* pikku's own modules from bytecode after the first load */
 }
 
 /* Load errors are reported as the runtime raised them ("file:line: message"): a traceback through

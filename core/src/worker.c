@@ -87,6 +87,7 @@ static void reload(pk__worker *w) {
   /* already loaded at this number: that load began after the master asked for it, so it read
    * files at least as new as this signal's (a SIGHUP that arrived while the worker was loading) */
   if (next <= w->generation) return;
+  double t0 = pk__clock_ms();
   pk__host *h = pk__host_new(w->opts, w->id, next, err, sizeof err);
   if (!h) {
     pk__logf("error", "reload failed, keeping the previous code: %s", err);
@@ -97,7 +98,7 @@ static void reload(pk__worker *w) {
   w->host = h;
   w->generation = next;
   pk__host_unref(old);
-  pk__logf("info", "reloaded app %s (generation %d)", w->opts->app_dir, w->generation);
+  pk__logf("info", "reloaded app %s (generation %d) in %.1f ms", w->opts->app_dir, w->generation, pk__clock_ms() - t0);
   pk__reload_status_report(w->id, next, NULL);
 }
 

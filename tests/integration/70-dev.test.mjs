@@ -183,6 +183,13 @@ describe('connections, sessions and topics survive reloads; the next message run
       'pikku.wire_http { method = "post", route = "/pub/:topic", func = function(services, data)',
       '  services.eventhub:publish(data.topic, { v = version.v }) end }',
       'pikku.wire_http { method = "get", route = "/v", func = function() return { v = version.v } end }',
+      'pikku.wire_queue_worker { name = "work", func = function(_, data) return { n = data.n, v = version.v } end }',
+      'pikku.wire_http { method = "post", route = "/enqueue/:n", func = function(services, data)',
+      '  local ids = {}',
+      '  for i = 1, tonumber(data.n) do ids[i] = services.queue:add("work", { n = i }, { delay = 1500 }) end',
+      '  return { ids = ids } end }',
+      'pikku.wire_http { method = "get", route = "/job/:id", func = function(services, data)',
+      '  return services.queue:get_job("work", data.id) end }',
     ].join('\n'));
     srv = new PikkuServer({ app: dir, command: 'dev', workers: 2 });
     await srv.start();
@@ -214,6 +221,26 @@ describe('connections, sessions and topics survive reloads; the next message run
     for (const c of conns) assert.deepEqual(await c.nextWhere((m) => m && m.v !== undefined && m.action === undefined), { v: 3 });
     for (const c of conns) assert.equal(c.closeInfo, undefined, 'no connection was dropped');
     await Promise.all(conns.map((c) => c.close()));
+  });
+
+  test('queued jobs survive reloads and run on the new code', async () => {
+    const r = await httpRequest(srv.port, { method: 'POST', path: '/enqueue/5', agent: false });
+    const { ids } = JSON.parse(r.text);
+    assert.equal(ids.length, 5);
+    const v0 = (await get(srv, '/v')).json.v;
+    for (const v of [v0 + 1, v0 + 2]) {
+      const mark = srv.mark();
+      fs.writeFileSync(path.join(dir, 'version.lua'), `return { v = ${v} }\n`);
+      await srv.waitForLines(/reloaded app/, 2, { from: mark, timeout: 5000 });
+    }
+    for (const id of ids) {
+      const job = await pollUntil(async () => {
+        const j = (await get(srv, `/job/${id}`)).json;
+        return j && j.status === 'completed' ? j : null;
+      }, { timeout: 10000, what: `job ${id} to complete` });
+      assert.equal(job.result.v, v0 + 2, 'the job ran on the code loaded last');
+      assert.equal(job.attempts, 1);
+    }
   });
 });
 
