@@ -13,7 +13,9 @@
 #include "date_cache.h"
 #include "http_response.h"
 #include "log.h"
+#include "path_normalize.h"
 #include "request_target.h"
+#include "traceparent.h"
 #include "router.h"
 #include "worker.h"
 #include "ws_conn.h"
@@ -295,8 +297,10 @@ void pk__conn_respond_error(pk__conn *c, int status, const char *message, const 
   pk__request *r = &c->parser.req;
   char gen[33];
   size_t idlen;
+  size_t tplen;
   const char *id = pk__request_header(r, "x-request-id", 12, &idlen);
-  id = pk__error_id(id, id ? idlen : 0, gen, &idlen);
+  const char *tp = pk__request_header(r, "traceparent", 11, &tplen);
+  id = pk__call_id(id, id ? idlen : 0, tp, tp ? tplen : 0, gen, &idlen);
   pk__buf body;
   pk__buf_init(&body);
   if (pk__error_body(&body, status, message, id, idlen)) { pk__buf_free(&body); pk__conn_close(c); return; }
@@ -373,6 +377,9 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   const char *url;
   size_t ulen;
   const char *bad = pk__target_origin(r->head.data, r->url_len, &url, &ulen);
+  /* dot segments removed before routing: no param can hold ".." as a segment (path_normalize.c) */
+  static pk__buf normalized;   /* used while this request is routed and dispatched */
+  if (!bad) bad = pk__path_normalize(url, ulen, &normalized, &url, &ulen);
   if (bad) {
     c->keep_alive = 0;
     pk__conn_respond_error(c, 400, bad, NULL, 0);

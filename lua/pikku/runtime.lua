@@ -105,9 +105,10 @@ local function on_error(e)
   return e
 end
 
--- The errorId of a request: its X-Request-Id when the core's rule takes it, else a new id.
+-- The errorId of a request: its X-Request-Id when the core's rule takes it, else the trace-id of
+-- its W3C traceparent, else a new id.
 local function request_id(handle)
-  return core_request_id(header(handle, "x-request-id"))
+  return core_request_id(header(handle, "x-request-id"), header(handle, "traceparent"))
 end
 
 -- The id of the call running in this coroutine, for log lines: the request's x-request-id or a
@@ -556,6 +557,8 @@ local function safe_channel_close(cid, code)
 end
 
 -- ---- loading (pikku.app_loader does the work) --------------------------------------------------
+
+M.call_id = current_call_id   -- for pikku.trace (the traceparent of outbound calls)
 
 local loader_ctx = {
   sleep = M.sleep, call_id = current_call_id,
