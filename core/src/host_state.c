@@ -21,6 +21,8 @@ static const luaL_Reg modules[] = {
   {"pikku.redis_c", luaopen_pikku_redis_c},
   {"pikku.pg_c", luaopen_pikku_pg_c},
   {"pikku.socket_c", luaopen_pikku_socket_c},
+  {"pikku.serve_c", luaopen_pikku_serve_c},
+  {"pikku.stream_c", luaopen_pikku_stream_c},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL},

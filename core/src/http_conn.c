@@ -11,12 +11,15 @@
 #include "arrival.h"
 #include "clock.h"
 #include "date_cache.h"
+#include "http_file.h"
+#include "http_stream.h"
 #include "http_response.h"
 #include "log.h"
 #include "path_normalize.h"
 #include "request_target.h"
 #include "traceparent.h"
 #include "router.h"
+#include "static_files.h"
 #include "worker.h"
 #include "ws_conn.h"
 
@@ -158,6 +161,8 @@ void pk__conn_close(pk__conn *c) {
   pk__worker *w = pk__W;
   c->closing = 1;
   if (c->ws) pk__ws_closed(c);
+  pk__file_free(c);
+  if (c->stream) pk__stream_closed(c);
   if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   c->req_handle = 0;
@@ -179,8 +184,9 @@ static void on_write(uv_write_t *req, int status) {
   if (c->closing) return;
   c->writing = 0;
   if (status < 0) { pk__conn_close(c); return; }
-  if (c->out.len || c->close_after) pk__conn_queue_flush(c);
+  if (c->out.len || c->close_after || c->file) pk__conn_queue_flush(c);
   if (c->throttled && c->out.len < OUT_HIGH_WATER) { c->throttled = 0; queue_resume(c); }
+  if (c->stream && !c->out.len) pk__stream_drained(c);
 }
 
 /* Lingering close: a client still sending (an over-limit body, say) would get a reset that can
@@ -211,8 +217,13 @@ static void start_linger(pk__conn *c) {
 }
 
 static void flush(pk__conn *c) {
-  if (c->closing || c->writing) return;
-  if (c->out.len) {
+  for (;;) {
+    if (c->closing || c->writing) return;
+    if (!c->out.len && c->file) {   /* a file body: sendfile, or its next piece into out (http_file.c) */
+      if (pk__file_continue(c)) { pk__conn_close(c); return; }
+      if (!c->file) queue_resume(c);   /* sent: the next request may be parsed */
+    }
+    if (!c->out.len) break;
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == UV_EAGAIN) n = 0;
@@ -232,9 +243,11 @@ static void flush(pk__conn *c) {
       c->writing = 1;
       return;
     }
+    if (!c->file) break;            /* all written at once; a file body goes on */
   }
   /* all written at once (no on_write will come): a connection stopped for its backlog reads again */
   if (c->throttled) { c->throttled = 0; queue_resume(c); }
+  if (c->stream) pk__stream_drained(c);
   if (c->close_after && !c->lingering) {
     if (c->linger) start_linger(c);
     else pk__conn_close(c);
@@ -277,19 +290,24 @@ void pk__conn_access_log(pk__conn *c, int status, const char *error_id, size_t i
   pk__log_access(method, url, plen, status, ms, error_id, idlen);
 }
 
-static void write_response(pk__conn *c, int status, const char *body, size_t blen, const char *ct,
-                           size_t ctlen, const char *extra, size_t elen) {
+void pk__conn_write(pk__conn *c, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
+                    const char *extra, size_t elen, int stream) {
   pk__request *r = &c->parser.req;
   if (pk__W->draining) c->keep_alive = 0;
   pk__response resp = {
     .status = status, .content_type = ct, .content_type_len = ctlen, .extra = extra, .extra_len = elen,
     .body = body, .body_len = blen, .keep_alive = c->keep_alive, .http10 = r->http_minor == 0,
-    .head = r->method == HTTP_HEAD,
+    .head = r->method == HTTP_HEAD, .stream = stream,
   };
   if (pk__response_write(&c->out, &resp)) { pk__conn_close(c); return; }
   if (!c->keep_alive) c->close_after = 1;
   pk__conn_queue_flush(c);
-  if (c->out.len > OUT_HIGH_WATER) c->throttled = 1;
+  if (c->out.len > OUT_HIGH_WATER && !c->stream) c->throttled = 1;
+}
+
+static void write_response(pk__conn *c, int status, const char *body, size_t blen, const char *ct,
+                           size_t ctlen, const char *extra, size_t elen) {
+  pk__conn_write(c, status, body, blen, ct, ctlen, extra, elen, 0);
 }
 
 /* A response made by the core itself: an error body in Pikku's shape. */
@@ -309,16 +327,25 @@ void pk__conn_respond_error(pk__conn *c, int status, const char *message, const 
   pk__buf_free(&body);
 }
 
+pk__conn *pk__conn_of_request(double handle) {
+  pk__conn *c = pk__conn_from_handle(handle);
+  return c && !c->upgraded ? c : NULL;      /* a cid during channel_open is no request to answer */
+}
+
+void pk__conn_request_done(pk__conn *c, int status, const char *error_id, size_t idlen, int logged) {
+  c->req_handle = 0;
+  if (!logged) pk__conn_access_log(c, status, error_id, idlen);
+  if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
+  if (!c->in_parser && !c->file) queue_resume(c);   /* the parser was paused for this request */
+}
+
 int pk__conn_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
                      const char *extra, size_t elen, const char *error_id, size_t idlen) {
-  pk__conn *c = pk__conn_from_handle(handle);
-  if (!c || c->upgraded) return -ENOENT;     /* a cid during channel_open is no request to answer */
+  pk__conn *c = pk__conn_of_request(handle);
+  if (!c || c->stream) return -ENOENT;       /* a stream's answer began already */
   c->req_handle = 0;
   write_response(c, status, body, blen, ct, ctlen, extra, elen);
-  pk__conn_access_log(c, status, error_id, idlen);
-  if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
-  if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
-  if (!c->in_parser) queue_resume(c);   /* the parser was paused for this request */
+  pk__conn_request_done(c, status, error_id, idlen, 0);
   return 0;
 }
 
@@ -427,6 +454,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   pk__host *h = w->host;
   pk__route_match m;
   int found = pk__router_match(h->router, mid, url, plen, &m);
+  c->route_index = found > 0 ? m.index : 0;
   /* a preflight route is the one pikku.cors adds; an OPTIONS route the app wires itself runs */
   if (mid == PK_OPTIONS && found > 0 && h->cors && pk__host_route_kind(h, m.index) == PK_ROUTE_PREFLIGHT &&
       preflight(c, r, h->cors, h->router, url, plen))
@@ -457,6 +485,10 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     return answered(c);
   }
   int kind = pk__host_route_kind(h, m.index);
+  if (kind == PK_ROUTE_STATIC) {     /* files of a directory, answered here (static_files.c) */
+    pk__static_serve(c, h, &m, url, plen, q ? ulen - plen : 0);
+    return c->file || answered(c) ? 1 : 0;
+  }
   if (kind == PK_ROUTE_CHANNEL) {
     pk__ws_upgrade(c, r, h, &m, url, plen, q ? q + 1 : NULL, q ? ulen - plen - 1 : 0);
     return 1;          /* upgraded (the rest is frames) or refused (the connection closes) */
@@ -532,7 +564,7 @@ static void feed(pk__conn *c, char *data, size_t len) {
         if (len && c->ws && !c->ws->sse && !c->closing) pk__ws_feed(c, data, len);
         return;
       }
-      if (c->req_handle) {               /* a handler answers later: keep the rest for then */
+      if (c->req_handle || c->file) {    /* a handler answers later (or a file is being sent): keep the rest */
         c->paused = 1;
         pk__buf_append(&c->pending_in, data, len);
         /* at most one read, already in memory: counted against the budget, never refused */
@@ -579,7 +611,7 @@ static void start_reading(pk__conn *c) {
 /* A handler finished (or output drained): parse what was kept, then read again. */
 static void resume(pk__conn *c) {
   if (c->closing) return;
-  if (c->req_handle) return;              /* still in a handler */
+  if (c->req_handle || c->file) return;   /* still in a handler, or sending a file */
   if (c->throttled) return;
   if (c->paused) {
     c->paused = 0;

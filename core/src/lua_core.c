@@ -33,9 +33,10 @@ static int l_add_route(lua_State *L) {
   const char *kind = luaL_optstring(L, 4, "http");
   char err[512];
   int k = !strcmp(kind, "channel") ? PK_ROUTE_CHANNEL : !strcmp(kind, "sse") ? PK_ROUTE_SSE
-        : !strcmp(kind, "preflight") ? PK_ROUTE_PREFLIGHT : !strcmp(kind, "http") ? PK_ROUTE_HTTP : -1;
+        : !strcmp(kind, "preflight") ? PK_ROUTE_PREFLIGHT : !strcmp(kind, "static") ? PK_ROUTE_STATIC
+        : !strcmp(kind, "http") ? PK_ROUTE_HTTP : -1;
   if (k < 0)
-    return luaL_error(L, "add_route: kind must be \"http\", \"channel\", \"sse\" or \"preflight\", got \"%s\"", kind);
+    return luaL_error(L, "add_route: kind must be \"http\", \"channel\", \"sse\", \"static\" or \"preflight\", got \"%s\"", kind);
   if (pk__router_add(h->router, method, pattern, index, err, sizeof err)) {
     lua_pushnil(L);
     lua_pushstring(L, err);

@@ -14,6 +14,8 @@ int luaopen_pikku_http_c(lua_State *L);     /* pikku.http_c (lua_http_client.c):
 int luaopen_pikku_redis_c(lua_State *L);    /* pikku.redis_c (lua_redis.c): Redis connections on hiredis */
 int luaopen_pikku_pg_c(lua_State *L);       /* pikku.pg_c (lua_pg.c): PostgreSQL connections on libpq */
 int luaopen_pikku_socket_c(lua_State *L);   /* pikku.socket_c (lua_socket.c): TCP/TLS for cosocket drivers */
+int luaopen_pikku_serve_c(lua_State *L);    /* pikku.serve_c (lua_serve.c): route settings, static directories */
+int luaopen_pikku_stream_c(lua_State *L);   /* pikku.stream_c (lua_stream.c): streamed responses, files as answers */
 /* lua-cjson (linked in statically; its package ships no header) */
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);

@@ -156,6 +156,8 @@ end
 local NO_BODY = { [204] = true, [205] = true, [304] = true }
 
 local function finish(h, ok, res)
+  local stream = h._stream   -- wire.http:stream: ended here when the function did not close it
+  if stream then stream:_finish(ok) end
   if h._done then
     -- answered early by send/redirect: an error after that reaches the log, not the client
     if not ok and h._answered then
@@ -208,6 +210,7 @@ end
 
 -- wire.http:send and redirect answer at once; the function goes on, and its return is not sent.
 http.answer_now = function(h) finish(h, true, nil) end
+http.extra_lines = extra_lines   -- for wire.http:stream and :send_file (pikku.http_stream)
 
 -- The body of every runner coroutine: run a call, say DONE, wait for the next one.
 -- fn is the plan's entry: the function itself for a fast plan, else the pipeline.
