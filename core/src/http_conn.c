@@ -15,6 +15,8 @@
 #include "http_stream.h"
 #include "http_response.h"
 #include "log.h"
+#include "multipart.h"
+#include "route_settings.h"
 #include "path_normalize.h"
 #include "request_target.h"
 #include "traceparent.h"
@@ -163,6 +165,8 @@ void pk__conn_close(pk__conn *c) {
   if (c->ws) pk__ws_closed(c);
   pk__file_free(c);
   if (c->stream) pk__stream_closed(c);
+  pk__multipart_free(c->uploads);   /* the request's temporary files go with it */
+  c->uploads = NULL;
   if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   c->req_handle = 0;
@@ -327,6 +331,11 @@ void pk__conn_respond_error(pk__conn *c, int status, const char *message, const 
   pk__buf_free(&body);
 }
 
+int pk__conn_has_uploads(double handle) {
+  pk__conn *c = pk__conn_from_handle(handle);
+  return c && c->uploads;
+}
+
 pk__conn *pk__conn_of_request(double handle) {
   pk__conn *c = pk__conn_from_handle(handle);
   return c && !c->upgraded ? c : NULL;      /* a cid during channel_open is no request to answer */
@@ -334,6 +343,8 @@ pk__conn *pk__conn_of_request(double handle) {
 
 void pk__conn_request_done(pk__conn *c, int status, const char *error_id, size_t idlen, int logged) {
   c->req_handle = 0;
+  pk__multipart_free(c->uploads);   /* the call is answered: its uploaded files are removed */
+  c->uploads = NULL;
   if (!logged) pk__conn_access_log(c, status, error_id, idlen);
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   if (!c->in_parser && !c->file) queue_resume(c);   /* the parser was paused for this request */
@@ -387,6 +398,34 @@ static void answer_options(pk__conn *c, unsigned allow) {
   int n = snprintf(extra, sizeof extra, "Allow: %s\r\n", methods);
   write_response(c, 204, NULL, 0, NULL, 0, extra, (size_t)n);
   pk__conn_access_log(c, 204, NULL, 0);
+}
+
+/* A request's head is complete and a body follows: the route's own body limit, and whether a
+ * multipart/form-data body is parsed as it arrives (an HTTP route that does not take the raw
+ * body). The route is looked up only when it matters: an upload, or an app with route limits. */
+static void on_head(pk__http_parser *p, pk__request *r) {
+  pk__host *h = pk__W->host;
+  size_t n;
+  const char *ct = pk__request_header(r, "content-type", 12, &n);
+  while (ct && n && (*ct == ' ' || *ct == '\t')) { ct++; n--; }
+  int multipart = ct && n >= 19 && strncasecmp(ct, "multipart/form-data", 19) == 0;
+  if (!multipart && !h->body_limits) return;
+  const char *url = r->head.data, *np;
+  size_t ulen = r->url_len, nlen;
+  const char *hash = ulen ? memchr(url, '#', ulen) : NULL;
+  if (hash) ulen = (size_t)(hash - url);
+  if (!ulen || url[0] != '/') return;   /* absolute-form: --max-body-size (rare: proxies) */
+  static pk__buf scratch;
+  if (pk__path_normalize(url, ulen, &scratch, &np, &nlen)) return;   /* a 400 follows */
+  const char *q = memchr(np, '?', nlen);
+  const char *mname = llhttp_method_name((llhttp_method_t)r->method);
+  int mid = pk__method_id(mname, strlen(mname));
+  pk__route_match m;
+  if (pk__router_match(h->router, mid, np, q ? (size_t)(q - np) : nlen, &m) <= 0) return;
+  if (pk__host_route_kind(h, m.index) != PK_ROUTE_HTTP) return;
+  pk__route_settings *rs = pk__route_settings_of(h, m.index);
+  if (rs && rs->max_body) p->max_body = rs->max_body;
+  p->upload = multipart && !(rs && rs->raw_body) && mid != PK_GET && mid != PK_HEAD && mid != PK_DELETE;
 }
 
 /* After an answer written at once: 1 (parse nothing more) when the connection closes after it,
@@ -503,8 +542,20 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   const char *query = q ? q + 1 : NULL;
   size_t qlen = q ? ulen - plen - 1 : 0;
   int ignore_body = mid == PK_GET || mid == PK_HEAD || mid == PK_DELETE;
-  int rc = pk__host_dispatch(h, c->req_handle, m.index, mname, url, plen, query, qlen,
-                             ignore_body ? NULL : r->body.data, ignore_body ? 0 : r->body.len, &m);
+  const char *body = ignore_body ? NULL : r->body.data;
+  size_t blen = ignore_body ? 0 : r->body.len;
+  static pk__buf form;   /* a multipart body parsed as it arrived: its fields and files as JSON */
+  c->uploads = pk__http_parser_take_upload(p);
+  if (c->uploads) {
+    pk__buf_reset(&form);
+    if (pk__multipart_json(c->uploads, &form)) {
+      pk__conn_respond(c->req_handle, 503, NULL, 0, NULL, 0, NULL, 0, NULL, 0);
+      return c->close_after || c->closing ? 1 : 0;
+    }
+    body = form.data;
+    blen = form.len;
+  }
+  int rc = pk__host_dispatch(h, c->req_handle, m.index, mname, url, plen, query, qlen, body, blen, &m);
   if (rc && c->req_handle) {
     pk__conn_respond(c->req_handle, 500, NULL, 0, NULL, 0, NULL, 0, NULL, 0);
   }
@@ -701,6 +752,7 @@ void pk__conn_accept(pk__worker *w) {
   warn_if_few_fds(c);
   pk__http_parser_init(&c->parser, &w->opts->limits, on_request, on_continue, c);
   c->parser.budget = &w->input;
+  c->parser.on_head = on_head;
   pk__buf_init(&c->out);
   pk__buf_init(&c->pending_in);
   c->next = w->conns;

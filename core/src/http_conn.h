@@ -33,6 +33,8 @@ typedef struct pk__conn {
   struct pk__file_body *file;   /* private (http_file.c): a file body sent after out, or NULL */
   struct pk__stream *stream;    /* private (http_stream.c): a streamed response in progress, or NULL */
   int route_index;              /* read-only: the route the current request matched (0: none) */
+  struct pk__multipart *uploads;/* private: the current request's parsed multipart body and its
+                                   temporary files, removed when the request is done */
   struct pk__conn *prev, *next; /* private: all connections */
   struct pk__conn *flush_next, *resume_next; /* private: work lists for the end of the turn */
 } pk__conn;
@@ -54,6 +56,9 @@ double pk__conn_new_handle(pk__conn *c);
  * Transfer-Encoding, or none for a body that ends with the connection). */
 void pk__conn_write(pk__conn *c, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
                     const char *extra, size_t elen, int stream);
+/* Whether the request of handle had its multipart/form-data body parsed by the core (its
+ * temporary files live until the request is done). */
+int pk__conn_has_uploads(double handle);
 /* The connection of a request handle still waiting for its answer, or NULL. */
 pk__conn *pk__conn_of_request(double handle);
 /* The request of c (a handle answered by a file or at the end of a stream) is done: the handle is

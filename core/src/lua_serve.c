@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "http_conn.h"
 #include "lua_modules.h"
 #include "mime.h"
 #include "path_normalize.h"
@@ -148,12 +149,19 @@ static int l_read_file(lua_State *L) {
   return 2;
 }
 
+/* uploads(handle) -> true when the request's multipart/form-data body was parsed by the core */
+static int l_uploads(lua_State *L) {
+  lua_pushboolean(L, lua_type(L, 1) == LUA_TNUMBER && pk__conn_has_uploads(lua_tonumber(L, 1)));
+  return 1;
+}
+
 int luaopen_pikku_serve_c(lua_State *L) {
   pk__host *h = pk__host_of(L);
   if (!h) return luaL_error(L, "pikku.serve_c: only inside the pikku host");
   static const luaL_Reg fns[] = {
     {"route", l_route}, {"static_route", l_static_route}, {"normalize_path", l_normalize_path},
-    {"static_file", l_static_file}, {"read_file", l_read_file}, {NULL, NULL},
+    {"static_file", l_static_file}, {"read_file", l_read_file}, {"uploads", l_uploads},
+    {NULL, NULL},
   };
   lua_newtable(L);
   for (const luaL_Reg *f = fns; f->name; f++) {
