@@ -15,6 +15,7 @@
 #include "http_stream.h"
 #include "http_response.h"
 #include "log.h"
+#include "metrics.h"
 #include "multipart.h"
 #include "route_settings.h"
 #include "path_normalize.h"
@@ -28,6 +29,7 @@
 #define READ_BUF_SIZE 65536
 #define OUT_HIGH_WATER (256 * 1024)
 #define HEALTH_PATH "/_pikku/health"
+#define METRICS_PATH "/_pikku/metrics"   /* served only under serve --metrics (metrics.c) */
 #define LINGER_MS 2000   /* after an error answer, how long unread input is drained before closing */
 
 static char read_buf[READ_BUF_SIZE];
@@ -279,8 +281,24 @@ size_t pk__conn_unsent(pk__conn *c) {
 
 /* ---- answering ------------------------------------------------------------------------------ */
 
+/* The request's route for metrics: its label and the cache of its slot (metrics.c). */
+static void count_request(pk__conn *c, int status, double ms) {
+  static int unmatched = -1, health = -1, metrics = -1;
+  pk__host *h = c->req_host ? c->req_host : pk__W->host;
+  pk__route_settings *rs = c->route_index > 0 ? pk__route_settings_of(h, c->route_index) : NULL;
+  if (rs && rs->label) pk__metrics_request(rs->label, &rs->metric_slot, status, ms);
+  else if (c->route_index == -1) pk__metrics_request("GET " HEALTH_PATH, &health, status, ms);
+  else if (c->route_index == -2) pk__metrics_request("GET " METRICS_PATH, &metrics, status, ms);
+  else pk__metrics_request(NULL, &unmatched, status, ms);
+}
+
 void pk__conn_access_log(pk__conn *c, int status, const char *error_id, size_t idlen) {
-  if (!pk__log_access_enabled()) return;
+  int counted = pk__metrics_on();
+  if (!pk__log_access_enabled() && !counted) return;
+  if (counted) {
+    count_request(c, status, c->req_start_ns ? (double)(pk__clock_ns() - c->req_start_ns) / 1e6 : 0);
+    if (!pk__log_access_enabled()) return;
+  }
   pk__request *r = &c->parser.req;
   const char *url = pk__request_url(r);
   size_t plen = r->url_len;
@@ -479,7 +497,25 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   size_t plen = q ? (size_t)(q - url) : ulen;
   const char *mname = llhttp_method_name((llhttp_method_t)r->method);
   int mid = pk__method_id(mname, strlen(mname));
+  c->route_index = 0;
+  if (plen == sizeof METRICS_PATH - 1 && pk__metrics_on() && memcmp(url, METRICS_PATH, plen) == 0) {
+    c->route_index = -2;
+    if (mid == PK_GET || mid == PK_HEAD) {
+      pk__buf text;
+      pk__buf_init(&text);
+      if (pk__metrics_render(&text)) pk__conn_respond_error(c, 503, "Out of memory", NULL, 0);
+      else {
+        write_response(c, 200, text.data, text.len, PK__METRICS_CONTENT_TYPE, sizeof PK__METRICS_CONTENT_TYPE - 1, NULL, 0);
+        pk__conn_access_log(c, 200, NULL, 0);
+      }
+      pk__buf_free(&text);
+    } else {
+      pk__conn_respond_error(c, 405, "Method not allowed", "Allow: GET, HEAD\r\n", 18);
+    }
+    return answered(c);
+  }
   if (plen == sizeof HEALTH_PATH - 1 && memcmp(url, HEALTH_PATH, plen) == 0) {
+    c->route_index = -1;
     if (mid == PK_GET || mid == PK_HEAD) {
       write_response(c, 200, health_body, sizeof health_body - 1, "application/json", 16, NULL, 0);
       pk__conn_access_log(c, 200, NULL, 0);
@@ -586,7 +622,7 @@ static void feed(pk__conn *c, char *data, size_t len) {
     size_t used = 0;
     /* a request is timed from the arrival of the bytes it begins in (also one the core refuses
      * before it is complete: 400, 408, 413...) */
-    if (c->parser.state == PK_PS_IDLE) c->req_start_ns = arrived;
+    if (c->parser.state == PK_PS_IDLE) { c->req_start_ns = arrived; c->route_index = 0; }
     c->in_parser = 1;
     int rc = pk__http_parser_feed(&c->parser, data, len, &used);
     c->in_parser = 0;

@@ -22,6 +22,8 @@ int pk__hub_publish(const char *topic, size_t tlen, const char *data, size_t dle
 void pk__hub_client_flush(void);
 /* Closes the hub handle (its close callback runs in a later loop turn). */
 void pk__hub_client_stop(void);
+/* Bytes of publishes waiting for the master (queued, and in a write in flight): the backlog. */
+size_t pk__hub_client_backlog(void);
 /* 1 while started and not lost. */
 int pk__hub_client_active(void);
 #endif

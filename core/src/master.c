@@ -21,6 +21,7 @@
 #include "host_state.h"
 #include "hub.h"
 #include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "worker.h"
 
@@ -280,6 +281,7 @@ static int run(pk__options *o) {
       if (stopping) continue;
       describe_exit(i, pid, status);
       slots[i].restart_pending = 1;
+      pk__metrics_worker_restarted();
     }
     if (stopping) {
       if (alive_count() == 0) break;
@@ -323,6 +325,7 @@ int pk__master_run(pk__options *o) {
     pk__reload_generation = (volatile int *)&beats[nworkers];
     *pk__reload_generation = requested;
   }
+  if (o->metrics && pk__metrics_setup(nworkers)) { fprintf(stderr, "pikku: out of memory for --metrics\n"); return 1; }
   int fds[2];
   if (!slots || pk__hub_init(&hub, nworkers) || pipe(fds)) { fprintf(stderr, "pikku: out of resources\n"); return 1; }
   ready_r = fds[0];

@@ -16,6 +16,7 @@ typedef struct pk__options {
   int log_format;        /* PK_LOG_TEXT / PK_LOG_JSON */
   int access_log;
   int sched_batch;       /* --sched batch: workers run under SCHED_BATCH */
+  int metrics;           /* --metrics: GET /_pikku/metrics in the Prometheus format (metrics.c) */
   pk__limits limits;
   const char *out_dir;   /* codegen --out DIR */
   const char *check_dir; /* codegen --check OLD_DIR */
