@@ -322,7 +322,7 @@ void pk__conn_write(pk__conn *c, int status, const char *body, size_t blen, cons
     .head = r->method == HTTP_HEAD, .stream = stream,
   };
   if (pk__response_write(&c->out, &resp)) { pk__conn_close(c); return; }
-  if (!c->keep_alive) c->close_after = 1;
+  if (!c->keep_alive && !c->stream) c->close_after = 1;   /* a stream closes at its end (http_stream.c) */
   pk__conn_queue_flush(c);
   if (c->out.len > OUT_HIGH_WATER && !c->stream) c->throttled = 1;
 }

@@ -100,9 +100,8 @@ int pk__stream_end(double handle, int abort) {
     c->close_after = 1;
   } else if (s->chunked && !s->head) {
     pk__buf_append(&c->out, "0\r\n\r\n", 5);
-  } else if (!s->chunked) {
-    c->close_after = 1;
   }
+  if (!c->keep_alive) c->close_after = 1;   /* HTTP/1.0 (the end of the body), Connection: close */
   pk__conn_queue_flush(c);
   c->stream = NULL;
   s->c = NULL;

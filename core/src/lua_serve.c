@@ -87,8 +87,8 @@ static int l_normalize_path(lua_State *L) {
   size_t olen;
   const char *why = pk__path_normalize(p, n, &scratch, &out, &olen);
   if (why) lua_pushnil(L), lua_pushstring(L, why);
-  else if (out == p) lua_pushvalue(L, 1), lua_pushnil(L);
-  else lua_pushlstring(L, out, olen), lua_pushnil(L);
+  else if (out == p) lua_pushvalue(L, 1);
+  else lua_pushlstring(L, out, olen);
   pk__buf_free(&scratch);
   return why ? 2 : 1;
 }

@@ -29,16 +29,9 @@ end
 local Writer = {}
 Writer.__index = Writer
 
--- writer:write(chunk) or writer.write(chunk)
-local function args(self, a, b)
-  if a == self then return b end
-  return a
-end
-
 --- writer:write(chunk) -> true, or nil, "closed" when the client is gone (or the stream was closed).
 --- Waits (the call yields) while more than stream_c.HIGH_WATER bytes wait for the client.
-function Writer:write(a, b)
-  local chunk = args(self, a, b)
+function Writer:send(chunk)
   if type(chunk) == "number" then chunk = tostring(chunk) end
   if type(chunk) ~= "string" then
     error("wire.http:stream: write(chunk): chunk must be a string, got " .. type(chunk), 2)
@@ -71,7 +64,7 @@ function Writer:write(a, b)
 end
 
 --- writer:close(): ends the body. Further writes return nil, "closed".
-function Writer:close()
+function Writer:finish()
   if self.closed then return end
   self.closed = true
   local handle = self.handle
@@ -86,7 +79,7 @@ end
 -- is cut (the client must not take a partial body for a whole one).
 function Writer:_finish(ok)
   if self.closed then return end
-  if ok or type(self.handle) == "table" then return self:close() end
+  if ok or type(self.handle) == "table" then return self:finish() end
   self.closed = true
   stream_c.finish(self.handle, true)
 end
@@ -101,6 +94,12 @@ function M.open(h, content_type)
   local extra = http.extra_lines(h)
   local handle = h.handle
   local w = setmetatable({ handle = handle, status = status, ctype = ctype, extra = extra, parts = {} }, Writer)
+  -- write and close work called as w:write(x) and as w.write(x)
+  w.write = function(a, b)
+    if a == w then return w:send(b) end
+    return w:send(a)
+  end
+  w.close = function() return w:finish() end
   if type(handle) ~= "table" and not stream_c.begin(handle, status, ctype, extra) then
     w.closed = true   -- the client is gone already
   end
