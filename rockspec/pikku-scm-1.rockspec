@@ -47,6 +47,7 @@ build = {
     ["pikku.fields"] = "lua/pikku/fields.lua",
     ["pikku.host"] = "lua/pikku/host.lua",
     ["pikku.http"] = "lua/pikku/http.lua",
+    ["pikku.http_stream"] = "lua/pikku/http_stream.lua",
     ["pikku"] = "lua/pikku/init.lua",
     ["pikku.inprocess"] = "lua/pikku/inprocess.lua",
     ["pikku.json"] = "lua/pikku/json.lua",
@@ -67,6 +68,8 @@ build = {
     ["pikku.secrets"] = "lua/pikku/secrets.lua",
     ["pikku.socket"] = "lua/pikku/socket.lua",
     ["pikku.sqlite"] = "lua/pikku/sqlite.lua",
+    ["pikku.static"] = "lua/pikku/static.lua",
+    ["pikku.trace"] = "lua/pikku/trace.lua",
     ["pikku.testing"] = "lua/pikku/testing.lua",
   },
 }
