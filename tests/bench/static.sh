@@ -25,6 +25,7 @@ trap cleanup EXIT
 mkdir -p "$WORK/files" "$WORK/app" "$WORK/nginx/logs"
 head -c 4096 /dev/urandom >"$WORK/files/4k.bin"
 head -c 1048576 /dev/urandom >"$WORK/files/1m.bin"
+chmod 755 "$WORK" "$WORK/files" && chmod 644 "$WORK/files/"*   # nginx's workers run as another user under root
 cat >"$WORK/app/app.lua" <<EOF
 local pikku = require "pikku"
 pikku.wire_static { route = "/*path", dir = "$WORK/files" }
@@ -82,17 +83,17 @@ http {
   server { listen 127.0.0.1:$NPORT; root $WORK/files; location / { } }
 }
 EOF
-taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>/dev/null &
+taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx/stderr" &
 NMASTER=$!
 PIDS+=("$NMASTER")
-wait_up "$NPORT"
+wait_up "$NPORT" || { cat "$WORK/nginx/stderr" "$WORK/nginx/logs/error.log" >&2; exit 1; }
 NWORKER=$(pgrep -P "$NMASTER" | head -1)
 for f in $FILES; do measure nginx "$NPORT" "$NWORKER" "$f" | tee -a "$WORK/nginx.txt"; done
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for f in $FILES; do
   P_RPS=$(awk -v f="$f" '$2 == f {print $5}' "$WORK/pikku.txt" | median); N_RPS=$(awk -v f="$f" '$2 == f {print $5}' "$WORK/nginx.txt" | median)
-  P_CPU=$(awk -v f="$f" '$2 == f {print $9}' "$WORK/pikku.txt" | median); N_CPU=$(awk -v f="$f" '$2 == f {print $9}' "$WORK/nginx.txt" | median)
+  P_CPU=$(awk -v f="$f" '$2 == f {print $8}' "$WORK/pikku.txt" | median); N_CPU=$(awk -v f="$f" '$2 == f {print $8}' "$WORK/nginx.txt" | median)
   awk -v f="$f" -v pr="$P_RPS" -v nr="$N_RPS" -v pc="$P_CPU" -v nc="$N_CPU" 'BEGIN {
     printf "median %s: pikku %.0f req/s, %.1f µs CPU/req; nginx %.0f req/s, %.1f µs CPU/req; pikku/nginx req/s %.2f, CPU/req %.2f\n",
       f, pr, pc, nr, nc, pr / nr, pc / nc }'
