@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { startServer, copyApp, REPO_ROOT, RawConn, rawRequest } from './lib/server.mjs';
+import { startServer, copyApp, REPO_ROOT, RawConn, rawRequest, runCli } from './lib/server.mjs';
 
 const FIXTURE = path.join(REPO_ROOT, 'tests/integration/fixtures/static');
 
@@ -205,4 +205,38 @@ describe('nothing outside the directory, whatever the path', () => {
       assert.ok(!r.text.includes('SECRET') && !r.text.includes('root:'), `${target} leaked: ${r.text}`);
     });
   }
+});
+
+describe('in-process (pikku test)', () => {
+  test('static routes, streams and send_file answer t.request as the core would', () => {
+    fs.mkdirSync(path.join(dir, 'tests'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'tests', 'static_test.lua'), [
+      '-- luacheck: read globals describe it expect t',
+      'describe("in-process", function()',
+      '  it("serves a static file, its index, and 404s", function()',
+      '    local r = t.request { path = "/static/hello.txt" }',
+      '    expect(r.status).to_equal(200)',
+      '    expect(r.body).to_equal("hello static\\n")',
+      '    expect(r.headers["content-type"]).to_equal("text/plain; charset=utf-8")',
+      '    expect(t.request({ path = "/static/" }).body).to_contain("<title>app</title>")',
+      '    expect(t.request({ path = "/static/escape.txt" }).status).to_equal(404)',
+      '    expect(t.request({ path = "/static/..%2fprivate%2fsecret.txt" }).status).to_equal(400)',
+      '  end)',
+      '  it("collects a stream and answers at its end", function()',
+      '    local r = t.request { path = "/stream?n=3&size=3" }',
+      '    expect(r.status).to_equal(200)',
+      '    expect(r.body).to_equal("xx\\nxx\\nxx\\n")',
+      '    expect(r.headers["x-stream"]).to_equal("1")',
+      '  end)',
+      '  it("sends a file beneath its directory", function()',
+      '    expect(t.request({ path = "/download/hello.txt" }).body).to_equal("hello static\\n")',
+      '    expect(t.request({ path = "/download/escape.txt" }).status).to_equal(404)',
+      '    expect(t.request({ path = "/report" }).body).to_equal("a,b\\n1,2\\n")',
+      '  end)',
+      'end)',
+    ].join('\n'));
+    const r = runCli(['test', dir], { timeout: 10000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /3 passed, 0 failed/);
+  });
 });
