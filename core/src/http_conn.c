@@ -811,7 +811,7 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
     }
     if (!c->deadline_ms || now < c->deadline_ms) continue;
     if (c->lingering) { pk__conn_close(c); continue; }
-    if (c->close_after) continue;
+    if (c->close_after && !c->file) continue;   /* a file to a client that reads nothing is cut */
     int st = c->parser.state;
     if (st == PK_PS_HEADERS || st == PK_PS_BODY) {
       c->keep_alive = 0;

@@ -3,9 +3,10 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { startServer, copyApp, REPO_ROOT, RawConn, rawRequest, runCli } from './lib/server.mjs';
+import { startServer, copyApp, REPO_ROOT, RawConn, rawRequest, runCli, delay } from './lib/server.mjs';
 
 const FIXTURE = path.join(REPO_ROOT, 'tests/integration/fixtures/static');
 
@@ -25,6 +26,7 @@ before(async () => {
   fs.symlinkSync('/etc/passwd', path.join(pub, 'abs.txt'));
   fs.symlinkSync('../private', path.join(pub, 'outdir'));
   fs.symlinkSync('hello.txt', path.join(pub, 'inside.txt'));
+  fs.writeFileSync(path.join(pub, 'huge.bin'), '');
   srv = await startServer({ app: dir });
 });
 after(async () => {
@@ -205,6 +207,32 @@ describe('nothing outside the directory, whatever the path', () => {
       assert.ok(!r.text.includes('SECRET') && !r.text.includes('root:'), `${target} leaked: ${r.text}`);
     });
   }
+});
+
+describe('a client that stops reading a big file', () => {
+  /** Whether the server's side of the connection from client port `peer` is still established (/proc/net/tcp). */
+  const open = (port, peer) => fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .some((f) => f.length > 3 && f[3] === '01' && parseInt(f[1].split(':')[1], 16) === port && parseInt(f[2].split(':')[1], 16) === peer);
+
+  test('is cut after --idle-timeout-ms (the file is sent by sendfile, a piece at a time)', async () => {
+    fs.truncateSync(path.join(dir, 'public', 'huge.bin'), 512 * 1024 * 1024);   // sparse: reads as zeros
+    const s2 = await startServer({ app: dir, args: ['--idle-timeout-ms', '1000'] });
+    try {
+      const sock = net.connect(s2.port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.pause();                       // never reads
+      sock.write('GET /static/huge.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await delay(300);
+      assert.ok(open(s2.port, sock.localPort));
+      const t0 = Date.now();
+      while (open(s2.port, sock.localPort) && Date.now() - t0 < 8000) await delay(100);
+      assert.ok(!open(s2.port, sock.localPort), 'the server closed its end');
+      sock.destroy();
+    } finally {
+      await s2.stop();
+    }
+  });
 });
 
 describe('in-process (pikku test)', () => {
