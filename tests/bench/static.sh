@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: a 4 KiB and a 1 MiB static file, pikku (pikku.wire_static, one worker) against nginx (one worker,
-# sendfile on, access_log off) serving the same directory; each server pinned to CPU 0, wrk on CPU 1; req/s and
-# the server's CPU per request (utime + stime of its worker from /proc/PID/stat).
+# sendfile on, access_log off; once with tcp_nopush off, nginx's default, as "nginx", once on, as Debian's
+# nginx.conf has it, as "nopush") serving the same directory; each server pinned to CPU 0, wrk on CPU 1; req/s
+# and the server's CPU per request (utime + stime of its worker from /proc/PID/stat).
 #
 #   tests/bench/static.sh          Environment: DURATION [5], CONNS [64], RUNS [3], FILES ["4k 1m"]
 set -euo pipefail
@@ -62,17 +63,20 @@ WORKER=$(pgrep -P "$MASTER" | head -1)
 for f in $FILES; do measure pikku "$PORT" "$WORKER" "$f" | tee -a "$WORK/pikku.txt"; done
 kill "$MASTER"; wait "$MASTER" 2>/dev/null || true
 
-NPORT=$(free_port)
-cat >"$WORK/nginx/nginx.conf" <<EOF
+# nginx twice: with its own default (tcp_nopush off) and as Debian's nginx.conf sets it (tcp_nopush on)
+run_nginx() {
+  local name=$1 nopush=$2 port conf="$WORK/nginx/$1.conf"
+  port=$(free_port)
+  cat >"$conf" <<EOF
 worker_processes 1;
 daemon off;
-pid $WORK/nginx/nginx.pid;
+pid $WORK/nginx/$name.pid;
 error_log $WORK/nginx/logs/error.log;
 events { worker_connections 4096; }
 http {
   access_log off;
   sendfile on;
-  tcp_nopush on;
+  tcp_nopush $nopush;
   keepalive_requests 100000;
   default_type application/octet-stream;
   client_body_temp_path $WORK/nginx/tmp;
@@ -80,21 +84,28 @@ http {
   fastcgi_temp_path $WORK/nginx/tmp;
   uwsgi_temp_path $WORK/nginx/tmp;
   scgi_temp_path $WORK/nginx/tmp;
-  server { listen 127.0.0.1:$NPORT; root $WORK/files; location / { } }
+  server { listen 127.0.0.1:$port; root $WORK/files; location / { } }
 }
 EOF
-taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx/stderr" &
-NMASTER=$!
-PIDS+=("$NMASTER")
-wait_up "$NPORT" || { cat "$WORK/nginx/stderr" "$WORK/nginx/logs/error.log" >&2; exit 1; }
-NWORKER=$(pgrep -P "$NMASTER" | head -1)
-for f in $FILES; do measure nginx "$NPORT" "$NWORKER" "$f" | tee -a "$WORK/nginx.txt"; done
+  taskset -c 0 nginx -c "$conf" -p "$WORK/nginx" 2>"$WORK/nginx/stderr" &
+  local master=$!
+  PIDS+=("$master")
+  wait_up "$port" || { cat "$WORK/nginx/stderr" "$WORK/nginx/logs/error.log" >&2; exit 1; }
+  local worker
+  worker=$(pgrep -P "$master" | head -1)
+  for f in $FILES; do measure "$name" "$port" "$worker" "$f" | tee -a "$WORK/$name.txt"; done
+  kill "$master"; wait "$master" 2>/dev/null || true
+}
+run_nginx nginx off
+run_nginx nopush on
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for f in $FILES; do
-  P_RPS=$(awk -v f="$f" '$2 == f {print $5}' "$WORK/pikku.txt" | median); N_RPS=$(awk -v f="$f" '$2 == f {print $5}' "$WORK/nginx.txt" | median)
-  P_CPU=$(awk -v f="$f" '$2 == f {print $8}' "$WORK/pikku.txt" | median); N_CPU=$(awk -v f="$f" '$2 == f {print $8}' "$WORK/nginx.txt" | median)
-  awk -v f="$f" -v pr="$P_RPS" -v nr="$N_RPS" -v pc="$P_CPU" -v nc="$N_CPU" 'BEGIN {
-    printf "median %s: pikku %.0f req/s, %.1f µs CPU/req; nginx %.0f req/s, %.1f µs CPU/req; pikku/nginx req/s %.2f, CPU/req %.2f\n",
-      f, pr, pc, nr, nc, pr / nr, pc / nc }'
+  for peer in nginx nopush; do
+    P_RPS=$(awk -v f="$f" '$2 == f {print $5}' "$WORK/pikku.txt" | median); N_RPS=$(awk -v f="$f" '$2 == f {print $5}' "$WORK/$peer.txt" | median)
+    P_CPU=$(awk -v f="$f" '$2 == f {print $8}' "$WORK/pikku.txt" | median); N_CPU=$(awk -v f="$f" '$2 == f {print $8}' "$WORK/$peer.txt" | median)
+    awk -v f="$f" -v p="$peer" -v pr="$P_RPS" -v nr="$N_RPS" -v pc="$P_CPU" -v nc="$N_CPU" 'BEGIN {
+      printf "median %s: pikku %.0f req/s, %.1f µs CPU/req; %s %.0f req/s, %.1f µs CPU/req; pikku/%s req/s %.2f, CPU/req %.2f\n",
+        f, pr, pc, p, nr, nc, p, pr / nr, pc / nc }'
+  done
 done
