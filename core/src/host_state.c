@@ -23,6 +23,8 @@ static const luaL_Reg modules[] = {
   {"pikku.socket_c", luaopen_pikku_socket_c},
   {"pikku.jobs_c", luaopen_pikku_jobs_c},
   {"pikku.job_store_c", luaopen_pikku_job_store_c},
+  {"pikku.serve_c", luaopen_pikku_serve_c},
+  {"pikku.stream_c", luaopen_pikku_stream_c},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL},

@@ -29,6 +29,8 @@ const char pk__usage[] =
   "  --dev                    development mode: error details in responses\n"
   "  --log-format text|json   log line format (default text)\n"
   "  --no-access-log          no line per request\n"
+  "  --metrics                serve GET /_pikku/metrics (Prometheus text format) on the same\n"
+  "                           listener: keep it off a public address (docs/server.md)\n"
   "  --api-docs PATH|off      serve GET /openapi.json and the API page at PATH (default: at\n"
   "                           /docs under --dev, off otherwise)\n"
   "  --max-header-size BYTES  request line + headers (default 16384; over: 431)\n"
@@ -103,6 +105,7 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
     if (!strcmp(a, "--help")) { o->command = PK_CMD_HELP; return 0; }
     if (!strcmp(a, "--dev")) { o->dev = 1; continue; }
     if (!strcmp(a, "--no-access-log")) { o->access_log = 0; continue; }
+    if (!strcmp(a, "--metrics")) { o->metrics = 1; continue; }
     if (!strcmp(a, "--host")) {
       if (!v || !*v) { snprintf(err, errlen, "--host needs an address"); return -EINVAL; }
       o->host = v; i++; continue;

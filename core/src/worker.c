@@ -21,6 +21,7 @@
 #include "hub_client.h"
 #include "jobs_client.h"
 #include "log.h"
+#include "metrics.h"
 
 pk__worker *pk__W;
 volatile double *pk__heartbeat;
@@ -172,6 +173,7 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, int hub_fd, pk__h
   w->generation = loaded->generation;
   pk__host_set_worker(loaded, id);
   if (listen_on(w)) return 4;
+  pk__metrics_attach(id, w->loop);   /* serve --metrics: this worker's counters and gauges */
   set_sched(o);
   pk__date_update(time(NULL));
   uv_signal_init(w->loop, &w->sig_hup);
