@@ -7,7 +7,8 @@ PKGS=(cmake make gcc pkg-config libluajit2-5.1-dev libuv1-dev node-llhttp lua-cj
       libsqlite3-dev zlib1g-dev libcurl4-openssl-dev libhiredis-dev libpq-dev)
 if [ "$MODE" != run ]; then
   PKGS+=(libcmocka-dev curl nodejs npm python3 python3-websockets chromium luarocks clang libclang-rt-14-dev luajit2
-         redis-server postgresql-15 openssl)   # the outbound tests' own servers (tests/servers/start.sh)
+         redis-server postgresql-15 openssl    # the outbound tests' own servers (tests/servers/start.sh)
+         prometheus)                            # promtool checks GET /_pikku/metrics (85-metrics)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

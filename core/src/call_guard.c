@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "http_conn.h"
 #include "http_response.h"
+#include "http_stream.h"
 #include "log.h"
 #include "rescue.h"
 #include "worker.h"
@@ -70,6 +71,13 @@ double pk__call_guard_deadline(double handle) {
 int pk__call_guard_expire(pk__conn *c, double now) {
   if (c->call_deadline_ms <= 0 || now <= c->call_deadline_ms || !c->req_handle) return 0;
   double handle = c->req_handle;
+  if (c->stream) {   /* a streamed answer under way: its head went out, it can only be cut */
+    pk__logf("error", "a streamed answer's call waited past its time limit: the stream is cut");
+    if (c->req_host) pk__abandon_later(c->req_host, handle);
+    pk__stream_end(handle, 1);
+    c->call_deadline_ms = 0;
+    return 1;
+  }
   pk__request *r = &c->parser.req;
   char gen[33];
   size_t idlen;

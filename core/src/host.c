@@ -11,6 +11,7 @@
 #include "jobs_client.h"
 #include "log.h"
 #include "mem_limit.h"
+#include "route_settings.h"
 
 static pk__host *close_list;
 
@@ -26,6 +27,7 @@ void pk__host_free(pk__host *h) {
   if (h->L) pk__mem_close(h->L);
   pk__router_free(h->router);
   pk__cors_free(h->cors);
+  pk__route_settings_free(h);
   for (int i = 0; h->channel_protocols && i < h->channel_routes_cap; i++) {
     char **list = h->channel_protocols[i];
     for (int k = 0; list && list[k]; k++) free(list[k]);

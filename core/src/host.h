@@ -22,6 +22,9 @@ typedef struct pk__host {
   int abandon_ref;          /* private: the runtime's abandon, LUA_NOREF if absent */
   int job_run_ref, tick_ref;  /* private: LUA_NOREF if absent */
   pk__cors *cors;           /* read-only outside lua_core.c: set by pikku.cors at load, or NULL */
+  struct pk__route_settings **settings;  /* private (route_settings.c): route index -> settings or NULL */
+  int nsettings;            /* private */
+  int body_limits;          /* read-only: some route has its own max_body (route_settings.c) */
   struct pk__host *next;    /* private: close list */
 } pk__host;
 
@@ -52,6 +55,7 @@ enum {
   PK_ROUTE_CHANNEL,     /* a WebSocket upgrade */
   PK_ROUTE_SSE,         /* an event stream */
   PK_ROUTE_PREFLIGHT,   /* the CORS preflight route pikku.cors adds (answered in C) */
+  PK_ROUTE_STATIC,      /* files of a directory (pikku.wire_static; answered in C, static_files.c) */
 };
 /* Sets what the core does at route `index` (PK_ROUTE_*). Returns 0, -EINVAL or -ENOMEM. */
 int pk__host_mark_route(pk__host *h, int index, int kind);

@@ -28,6 +28,8 @@ static const luaL_Reg modules[] = {
   {"pikku.native_c", luaopen_pikku_native_c},
   {"pikku.jobs_c", luaopen_pikku_jobs_c},
   {"pikku.job_store_c", luaopen_pikku_job_store_c},
+  {"pikku.serve_c", luaopen_pikku_serve_c},
+  {"pikku.stream_c", luaopen_pikku_stream_c},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL},

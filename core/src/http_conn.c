@@ -13,16 +13,25 @@
 #include "clock.h"
 #include "date_cache.h"
 #include "dev_page.h"
+#include "http_file.h"
+#include "http_stream.h"
 #include "http_response.h"
 #include "log.h"
+#include "metrics.h"
+#include "multipart.h"
+#include "route_settings.h"
+#include "path_normalize.h"
 #include "request_target.h"
+#include "traceparent.h"
 #include "router.h"
+#include "static_files.h"
 #include "worker.h"
 #include "ws_conn.h"
 
 #define READ_BUF_SIZE 65536
 #define OUT_HIGH_WATER (256 * 1024)
 #define HEALTH_PATH "/_pikku/health"
+#define METRICS_PATH "/_pikku/metrics"   /* served only under serve --metrics (metrics.c) */
 #define LINGER_MS 2000   /* after an error answer, how long unread input is drained before closing */
 
 static char read_buf[READ_BUF_SIZE];
@@ -158,6 +167,10 @@ void pk__conn_close(pk__conn *c) {
   pk__worker *w = pk__W;
   c->closing = 1;
   if (c->ws) pk__ws_closed(c);
+  pk__file_free(c);
+  if (c->stream) pk__stream_closed(c);
+  pk__multipart_free(c->uploads);   /* the request's temporary files go with it */
+  c->uploads = NULL;
   if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   c->req_handle = 0;
@@ -179,8 +192,9 @@ static void on_write(uv_write_t *req, int status) {
   if (c->closing) return;
   c->writing = 0;
   if (status < 0) { pk__conn_close(c); return; }
-  if (c->out.len || c->close_after) pk__conn_queue_flush(c);
+  if (c->out.len || c->close_after || c->file) pk__conn_queue_flush(c);
   if (c->throttled && c->out.len < OUT_HIGH_WATER) { c->throttled = 0; queue_resume(c); }
+  if (c->stream && !c->out.len) pk__stream_drained(c);
 }
 
 /* Lingering close: a client still sending (an over-limit body, say) would get a reset that can
@@ -211,8 +225,13 @@ static void start_linger(pk__conn *c) {
 }
 
 static void flush(pk__conn *c) {
-  if (c->closing || c->writing) return;
-  if (c->out.len) {
+  for (;;) {
+    if (c->closing || c->writing) return;
+    if (!c->out.len && c->file) {   /* a file body: sendfile, or its next piece into out (http_file.c) */
+      if (pk__file_continue(c)) { pk__conn_close(c); return; }
+      if (!c->file) queue_resume(c);   /* sent: the next request may be parsed */
+    }
+    if (!c->out.len) break;
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == UV_EAGAIN) n = 0;
@@ -232,9 +251,11 @@ static void flush(pk__conn *c) {
       c->writing = 1;
       return;
     }
+    if (!c->file) break;            /* all written at once; a file body goes on */
   }
   /* all written at once (no on_write will come): a connection stopped for its backlog reads again */
   if (c->throttled) { c->throttled = 0; queue_resume(c); }
+  if (c->stream) pk__stream_drained(c);
   if (c->close_after && !c->lingering) {
     if (c->linger) start_linger(c);
     else pk__conn_close(c);
@@ -262,8 +283,24 @@ size_t pk__conn_unsent(pk__conn *c) {
 
 /* ---- answering ------------------------------------------------------------------------------ */
 
+/* The request's route for metrics: its label and the cache of its slot (metrics.c). */
+static void count_request(pk__conn *c, int status, double ms) {
+  static int unmatched = -1, health = -1, metrics = -1;
+  pk__host *h = c->req_host ? c->req_host : pk__W->host;
+  pk__route_settings *rs = c->route_index > 0 ? pk__route_settings_of(h, c->route_index) : NULL;
+  if (rs && rs->label) pk__metrics_request(rs->label, &rs->metric_slot, status, ms);
+  else if (c->route_index == -1) pk__metrics_request("GET " HEALTH_PATH, &health, status, ms);
+  else if (c->route_index == -2) pk__metrics_request("GET " METRICS_PATH, &metrics, status, ms);
+  else pk__metrics_request(NULL, &unmatched, status, ms);
+}
+
 void pk__conn_access_log(pk__conn *c, int status, const char *error_id, size_t idlen) {
-  if (!pk__log_access_enabled()) return;
+  int counted = pk__metrics_on();
+  if (!pk__log_access_enabled() && !counted) return;
+  if (counted) {
+    count_request(c, status, c->req_start_ns ? (double)(pk__clock_ns() - c->req_start_ns) / 1e6 : 0);
+    if (!pk__log_access_enabled()) return;
+  }
   pk__request *r = &c->parser.req;
   const char *url = pk__request_url(r);
   size_t plen = r->url_len;
@@ -277,19 +314,24 @@ void pk__conn_access_log(pk__conn *c, int status, const char *error_id, size_t i
   pk__log_access(method, url, plen, status, ms, error_id, idlen);
 }
 
-static void write_response(pk__conn *c, int status, const char *body, size_t blen, const char *ct,
-                           size_t ctlen, const char *extra, size_t elen) {
+void pk__conn_write(pk__conn *c, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
+                    const char *extra, size_t elen, int stream) {
   pk__request *r = &c->parser.req;
   if (pk__W->draining) c->keep_alive = 0;
   pk__response resp = {
     .status = status, .content_type = ct, .content_type_len = ctlen, .extra = extra, .extra_len = elen,
     .body = body, .body_len = blen, .keep_alive = c->keep_alive, .http10 = r->http_minor == 0,
-    .head = r->method == HTTP_HEAD,
+    .head = r->method == HTTP_HEAD, .stream = stream,
   };
   if (pk__response_write(&c->out, &resp)) { pk__conn_close(c); return; }
-  if (!c->keep_alive) c->close_after = 1;
+  if (!c->keep_alive && !c->stream) c->close_after = 1;   /* a stream closes at its end (http_stream.c) */
   pk__conn_queue_flush(c);
-  if (c->out.len > OUT_HIGH_WATER) c->throttled = 1;
+  if (c->out.len > OUT_HIGH_WATER && !c->stream) c->throttled = 1;
+}
+
+static void write_response(pk__conn *c, int status, const char *body, size_t blen, const char *ct,
+                           size_t ctlen, const char *extra, size_t elen) {
+  pk__conn_write(c, status, body, blen, ct, ctlen, extra, elen, 0);
 }
 
 /* A response made by the core itself: an error body in Pikku's shape. */
@@ -297,8 +339,10 @@ void pk__conn_respond_error(pk__conn *c, int status, const char *message, const 
   pk__request *r = &c->parser.req;
   char gen[33];
   size_t idlen;
+  size_t tplen;
   const char *id = pk__request_header(r, "x-request-id", 12, &idlen);
-  id = pk__error_id(id, id ? idlen : 0, gen, &idlen);
+  const char *tp = pk__request_header(r, "traceparent", 11, &tplen);
+  id = pk__call_id(id, id ? idlen : 0, tp, tp ? tplen : 0, gen, &idlen);
   pk__buf body;
   pk__buf_init(&body);
   if (pk__error_body(&body, status, message, id, idlen)) { pk__buf_free(&body); pk__conn_close(c); return; }
@@ -307,16 +351,32 @@ void pk__conn_respond_error(pk__conn *c, int status, const char *message, const 
   pk__buf_free(&body);
 }
 
+int pk__conn_has_uploads(double handle) {
+  pk__conn *c = pk__conn_from_handle(handle);
+  return c && c->uploads;
+}
+
+pk__conn *pk__conn_of_request(double handle) {
+  pk__conn *c = pk__conn_from_handle(handle);
+  return c && !c->upgraded ? c : NULL;      /* a cid during channel_open is no request to answer */
+}
+
+void pk__conn_request_done(pk__conn *c, int status, const char *error_id, size_t idlen, int logged) {
+  c->req_handle = 0;
+  pk__multipart_free(c->uploads);   /* the call is answered: its uploaded files are removed */
+  c->uploads = NULL;
+  if (!logged) pk__conn_access_log(c, status, error_id, idlen);
+  if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
+  if (!c->in_parser && !c->file) queue_resume(c);   /* the parser was paused for this request */
+}
+
 int pk__conn_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
                      const char *extra, size_t elen, const char *error_id, size_t idlen) {
-  pk__conn *c = pk__conn_from_handle(handle);
-  if (!c || c->upgraded) return -ENOENT;     /* a cid during channel_open is no request to answer */
+  pk__conn *c = pk__conn_of_request(handle);
+  if (!c || c->stream) return -ENOENT;       /* a stream's answer began already */
   c->req_handle = 0;
   write_response(c, status, body, blen, ct, ctlen, extra, elen);
-  pk__conn_access_log(c, status, error_id, idlen);
-  if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
-  if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
-  if (!c->in_parser) queue_resume(c);   /* the parser was paused for this request */
+  pk__conn_request_done(c, status, error_id, idlen, 0);
   return 0;
 }
 
@@ -360,6 +420,34 @@ static void answer_options(pk__conn *c, unsigned allow) {
   pk__conn_access_log(c, 204, NULL, 0);
 }
 
+/* A request's head is complete and a body follows: the route's own body limit, and whether a
+ * multipart/form-data body is parsed as it arrives (an HTTP route that does not take the raw
+ * body). The route is looked up only when it matters: an upload, or an app with route limits. */
+static void on_head(pk__http_parser *p, pk__request *r) {
+  pk__host *h = pk__W->host;
+  size_t n;
+  const char *ct = pk__request_header(r, "content-type", 12, &n);
+  while (ct && n && (*ct == ' ' || *ct == '\t')) { ct++; n--; }
+  int multipart = ct && n >= 19 && strncasecmp(ct, "multipart/form-data", 19) == 0;
+  if (!multipart && !h->body_limits) return;
+  const char *url = r->head.data, *np;
+  size_t ulen = r->url_len, nlen;
+  const char *hash = ulen ? memchr(url, '#', ulen) : NULL;
+  if (hash) ulen = (size_t)(hash - url);
+  if (!ulen || url[0] != '/') return;   /* absolute-form: --max-body-size (rare: proxies) */
+  static pk__buf scratch;
+  if (pk__path_normalize(url, ulen, &scratch, &np, &nlen)) return;   /* a 400 follows */
+  const char *q = memchr(np, '?', nlen);
+  const char *mname = llhttp_method_name((llhttp_method_t)r->method);
+  int mid = pk__method_id(mname, strlen(mname));
+  pk__route_match m;
+  if (pk__router_match(h->router, mid, np, q ? (size_t)(q - np) : nlen, &m) <= 0) return;
+  if (pk__host_route_kind(h, m.index) != PK_ROUTE_HTTP) return;
+  pk__route_settings *rs = pk__route_settings_of(h, m.index);
+  if (rs && rs->max_body) p->max_body = rs->max_body;
+  p->upload = multipart && !(rs && rs->raw_body) && mid != PK_GET && mid != PK_HEAD && mid != PK_DELETE;
+}
+
 /* After an answer written at once: 1 (parse nothing more) when the connection closes after it,
  * so bytes that follow a "Connection: close" request get no answer of their own. */
 static int answered(const pk__conn *c) { return c->close_after || c->closing; }
@@ -375,6 +463,9 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   const char *url;
   size_t ulen;
   const char *bad = pk__target_origin(r->head.data, r->url_len, &url, &ulen);
+  /* dot segments removed before routing: no param can hold ".." as a segment (path_normalize.c) */
+  static pk__buf normalized;   /* used while this request is routed and dispatched */
+  if (!bad) bad = pk__path_normalize(url, ulen, &normalized, &url, &ulen);
   if (bad) {
     c->keep_alive = 0;
     pk__conn_respond_error(c, 400, bad, NULL, 0);
@@ -408,7 +499,25 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   size_t plen = q ? (size_t)(q - url) : ulen;
   const char *mname = llhttp_method_name((llhttp_method_t)r->method);
   int mid = pk__method_id(mname, strlen(mname));
+  c->route_index = 0;
+  if (plen == sizeof METRICS_PATH - 1 && pk__metrics_on() && memcmp(url, METRICS_PATH, plen) == 0) {
+    c->route_index = -2;
+    if (mid == PK_GET || mid == PK_HEAD) {
+      pk__buf text;
+      pk__buf_init(&text);
+      if (pk__metrics_render(&text)) pk__conn_respond_error(c, 503, "Out of memory", NULL, 0);
+      else {
+        write_response(c, 200, text.data, text.len, PK__METRICS_CONTENT_TYPE, sizeof PK__METRICS_CONTENT_TYPE - 1, NULL, 0);
+        pk__conn_access_log(c, 200, NULL, 0);
+      }
+      pk__buf_free(&text);
+    } else {
+      pk__conn_respond_error(c, 405, "Method not allowed", "Allow: GET, HEAD\r\n", 18);
+    }
+    return answered(c);
+  }
   if (plen == sizeof HEALTH_PATH - 1 && memcmp(url, HEALTH_PATH, plen) == 0) {
+    c->route_index = -1;
     if (mid == PK_GET || mid == PK_HEAD) {
       write_response(c, 200, health_body, sizeof health_body - 1, "application/json", 16, NULL, 0);
       pk__conn_access_log(c, 200, NULL, 0);
@@ -423,6 +532,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   pk__host *h = w->host;
   pk__route_match m;
   int found = pk__router_match(h->router, mid, url, plen, &m);
+  c->route_index = found > 0 ? m.index : 0;
   /* a preflight route is the one pikku.cors adds; an OPTIONS route the app wires itself runs */
   if (mid == PK_OPTIONS && found > 0 && h->cors && pk__host_route_kind(h, m.index) == PK_ROUTE_PREFLIGHT &&
       preflight(c, r, h->cors, h->router, url, plen))
@@ -453,6 +563,10 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     return answered(c);
   }
   int kind = pk__host_route_kind(h, m.index);
+  if (kind == PK_ROUTE_STATIC) {     /* files of a directory, answered here (static_files.c) */
+    pk__static_serve(c, h, &m, url, plen, q ? ulen - plen : 0);
+    return c->file || answered(c) ? 1 : 0;
+  }
   if (kind == PK_ROUTE_CHANNEL) {
     pk__ws_upgrade(c, r, h, &m, url, plen, q ? q + 1 : NULL, q ? ulen - plen - 1 : 0);
     return 1;          /* upgraded (the rest is frames) or refused (the connection closes) */
@@ -467,8 +581,20 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   const char *query = q ? q + 1 : NULL;
   size_t qlen = q ? ulen - plen - 1 : 0;
   int ignore_body = mid == PK_GET || mid == PK_HEAD || mid == PK_DELETE;
-  int rc = pk__host_dispatch(h, c->req_handle, m.index, mname, url, plen, query, qlen,
-                             ignore_body ? NULL : r->body.data, ignore_body ? 0 : r->body.len, &m);
+  const char *body = ignore_body ? NULL : r->body.data;
+  size_t blen = ignore_body ? 0 : r->body.len;
+  static pk__buf form;   /* a multipart body parsed as it arrived: its fields and files as JSON */
+  c->uploads = pk__http_parser_take_upload(p);
+  if (c->uploads) {
+    pk__buf_reset(&form);
+    if (pk__multipart_json(c->uploads, &form)) {
+      pk__conn_respond(c->req_handle, 503, NULL, 0, NULL, 0, NULL, 0, NULL, 0);
+      return c->close_after || c->closing ? 1 : 0;
+    }
+    body = form.data;
+    blen = form.len;
+  }
+  int rc = pk__host_dispatch(h, c->req_handle, m.index, mname, url, plen, query, qlen, body, blen, &m);
   if (rc && c->req_handle) {
     pk__conn_respond(c->req_handle, 500, NULL, 0, NULL, 0, NULL, 0, NULL, 0);
   }
@@ -500,7 +626,7 @@ static void feed(pk__conn *c, char *data, size_t len) {
     size_t used = 0;
     /* a request is timed from the arrival of the bytes it begins in (also one the core refuses
      * before it is complete: 400, 408, 413...) */
-    if (c->parser.state == PK_PS_IDLE) c->req_start_ns = arrived;
+    if (c->parser.state == PK_PS_IDLE) { c->req_start_ns = arrived; c->route_index = 0; }
     c->in_parser = 1;
     int rc = pk__http_parser_feed(&c->parser, data, len, &used);
     c->in_parser = 0;
@@ -529,7 +655,7 @@ static void feed(pk__conn *c, char *data, size_t len) {
         if (len && c->ws && !c->ws->sse && !c->closing) pk__ws_feed(c, data, len);
         return;
       }
-      if (c->req_handle) {               /* a handler answers later: keep the rest for then */
+      if (c->req_handle || c->file) {    /* a handler answers later (or a file is being sent): keep the rest */
         c->paused = 1;
         pk__buf_append(&c->pending_in, data, len);
         /* at most one read, already in memory: counted against the budget, never refused */
@@ -576,7 +702,7 @@ static void start_reading(pk__conn *c) {
 /* A handler finished (or output drained): parse what was kept, then read again. */
 static void resume(pk__conn *c) {
   if (c->closing) return;
-  if (c->req_handle) return;              /* still in a handler */
+  if (c->req_handle || c->file) return;   /* still in a handler, or sending a file */
   if (c->throttled) return;
   if (c->paused) {
     c->paused = 0;
@@ -666,6 +792,7 @@ void pk__conn_accept(pk__worker *w) {
   warn_if_few_fds(c);
   pk__http_parser_init(&c->parser, &w->opts->limits, on_request, on_continue, c);
   c->parser.budget = &w->input;
+  c->parser.on_head = on_head;
   pk__buf_init(&c->out);
   pk__buf_init(&c->pending_in);
   c->next = w->conns;
@@ -689,7 +816,7 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
     if (c->req_handle && pk__call_guard_expire(c, (double)now)) continue;   /* waited past its time limit */
     if (!c->deadline_ms || now < c->deadline_ms) continue;
     if (c->lingering) { pk__conn_close(c); continue; }
-    if (c->close_after) continue;
+    if (c->close_after && !c->file) continue;   /* a file to a client that reads nothing is cut */
     int st = c->parser.state;
     if (st == PK_PS_HEADERS || st == PK_PS_BODY) {
       c->keep_alive = 0;

@@ -32,6 +32,11 @@ typedef struct pk__conn {
   unsigned char in_parser, keep_alive, close_after, closing, writing, throttled, queued_flush,
       queued_resume, paused, linger, lingering;
   unsigned char upgraded;       /* read-only: a WebSocket or event stream now: no more HTTP on it */
+  struct pk__file_body *file;   /* private (http_file.c): a file body sent after out, or NULL */
+  struct pk__stream *stream;    /* private (http_stream.c): a streamed response in progress, or NULL */
+  int route_index;              /* read-only: the route the current request matched (0: none) */
+  struct pk__multipart *uploads;/* private: the current request's parsed multipart body and its
+                                   temporary files, removed when the request is done */
   struct pk__conn *prev, *next; /* private: all connections */
   struct pk__conn *flush_next, *resume_next; /* private: work lists for the end of the turn */
 } pk__conn;
@@ -48,6 +53,20 @@ pk__conn *pk__conn_from_handle(double handle);
 int pk__conn_respond(double handle, int status, const char *body, size_t blen, const char *ct,
                      size_t ctlen, const char *extra, size_t elen, const char *error_id, size_t idlen);
 double pk__conn_new_handle(pk__conn *c);
+/* Writes a response for c's current request (keep-alive, HTTP/1.0 and HEAD as it says) and queues
+ * the write. stream: no Content-Length is written (extra carries the framing: a file's length,
+ * Transfer-Encoding, or none for a body that ends with the connection). */
+void pk__conn_write(pk__conn *c, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
+                    const char *extra, size_t elen, int stream);
+/* Whether the request of handle had its multipart/form-data body parsed by the core (its
+ * temporary files live until the request is done). */
+int pk__conn_has_uploads(double handle);
+/* The connection of a request handle still waiting for its answer, or NULL. */
+pk__conn *pk__conn_of_request(double handle);
+/* The request of c (a handle answered by a file or at the end of a stream) is done: the handle is
+ * dropped, the state it pinned let go, the next request is parsed (after a file body is sent).
+ * Logs it unless `logged`. */
+void pk__conn_request_done(pk__conn *c, int status, const char *error_id, size_t idlen, int logged);
 /* An error answer made by the core (Pikku's body, errorId from x-request-id or new); the
  * connection closes after it unless it is keep-alive. extra: header lines or NULL. */
 void pk__conn_respond_error(pk__conn *c, int status, const char *message, const char *extra, size_t elen);

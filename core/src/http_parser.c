@@ -1,7 +1,9 @@
 /* http_parser.c: llhttp callbacks that collect a request and enforce header, URI and body limits. */
 #include "http_parser.h"
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "multipart.h"
 
 void pk__limits_default(pk__limits *l) {
   l->max_header = 16384;
@@ -26,10 +28,44 @@ void pk__limits_default(pk__limits *l) {
 
 static pk__http_parser *P(llhttp_t *ll) { return (pk__http_parser *)ll->data; }
 
+static int fail(pk__http_parser *p, int status, const char *msg);
+
 static void release_body(pk__http_parser *p) {
   if (p->req.body.len > BODY_KEEP || p->req.content_length > BODY_KEEP) pk__buf_free(&p->req.body);
   else pk__buf_reset(&p->req.body);
   pk__input_release(p->budget, &p->reserved);
+  pk__multipart_free(p->mp);   /* a body not handed on: its temporary files go */
+  p->mp = NULL;
+  p->mp_seen = 0;
+}
+
+struct pk__multipart *pk__http_parser_take_upload(pk__http_parser *p) {
+  struct pk__multipart *m = p->mp;
+  p->mp = NULL;
+  return m;
+}
+
+/* A multipart/form-data body to parse as it arrives (the owner allowed it): the parser, and what
+ * it holds in memory reserved instead of the whole Content-Length. 1 when there is one, 0 not,
+ * -1 failed (answered). */
+static int start_upload(pk__http_parser *p, pk__request *r) {
+  size_t n, blen;
+  const char *ct = pk__request_header(r, "content-type", 12, &n), *b;
+  int kind = ct ? pk__multipart_boundary(ct, n, &b, &blen) : 0;
+  if (kind == 0) return 0;
+  if (kind < 0) return fail(p, 400, "multipart/form-data without a usable boundary parameter");
+  static const char *tmp;
+  if (!tmp) { tmp = getenv("TMPDIR"); if (!tmp || !*tmp) tmp = "/tmp"; }
+  p->mp = pk__multipart_new(b, blen, p->upload_dir ? p->upload_dir : tmp);
+  if (!p->mp) return fail(p, 503, "Out of memory");
+  return 1;
+}
+
+/* The multipart parser holds this much now: its share of the budget (503 when over). */
+static int reserve_upload(pk__http_parser *p) {
+  size_t want = pk__multipart_memory(p->mp);
+  if (want > p->reserved && pk__input_reserve(p->budget, &p->reserved, want)) return fail(p, 503, BUSY_MESSAGE);
+  return 0;
 }
 
 void pk__http_parser_drop_body(pk__http_parser *p) { release_body(p); }
@@ -196,10 +232,17 @@ static int on_headers_complete(llhttp_t *ll) {
   /* RFC 9112 6.1: an HTTP/1.0 request with Transfer-Encoding is read, then the connection closes
    * (an HTTP/1.0 hop before us may have framed it otherwise) */
   if (te && r->http_minor == 0) r->keep_alive = 0;
+  p->max_body = p->limits->max_body;
+  p->upload = 0;
+  int has_body = (ll->flags & F_CONTENT_LENGTH) ? ll->content_length > 0 : te != NULL;
+  if (has_body && p->on_head) p->on_head(p, r);   /* a route's own limit; uploads streamed */
+  int upload = has_body && p->upload ? start_upload(p, r) : 0;
+  if (upload < 0) return -1;
   if (ll->flags & F_CONTENT_LENGTH) {
     r->content_length = (int64_t)ll->content_length;
-    if (ll->content_length > p->limits->max_body) return fail(p, 413, "Payload too large");
-    if (ll->content_length && reserve_body(p, ll->content_length)) return -1;   /* before any 100 Continue */
+    if (ll->content_length > p->max_body) return fail(p, 413, "Payload too large");
+    /* before any 100 Continue; an upload reserves what its parser holds, as it grows */
+    if (ll->content_length && !upload && reserve_body(p, ll->content_length)) return -1;
   }
   size_t n;
   const char *v = pk__request_header(r, "expect", 6, &n);
@@ -217,7 +260,15 @@ static int on_headers_complete(llhttp_t *ll) {
 
 static int on_body(llhttp_t *ll, const char *at, size_t len) {
   pk__http_parser *p = P(ll);
-  if (p->req.body.len + len > p->limits->max_body) return fail(p, 413, "Payload too large");
+  if (p->mp) {                 /* an upload: parsed now, file parts written as they come */
+    if (p->mp_seen + len > p->max_body) return fail(p, 413, "Payload too large");
+    p->mp_seen += len;
+    const char *why;
+    int status = pk__multipart_feed(p->mp, at, len, &why);
+    if (status) return fail(p, status, why);
+    return reserve_upload(p);
+  }
+  if (p->req.body.len + len > p->max_body) return fail(p, 413, "Payload too large");
   if (pk__buf_append(&p->req.body, at, len)) return fail(p, 503, "Out of memory");
   return 0;
 }
@@ -225,13 +276,19 @@ static int on_body(llhttp_t *ll, const char *at, size_t len) {
 /* A chunk announced bigger than what the body may still take: 413 now, not after its bytes. */
 static int on_chunk_header(llhttp_t *ll) {
   pk__http_parser *p = P(ll);
-  if (ll->content_length > p->limits->max_body - p->req.body.len) return fail(p, 413, "Payload too large");
-  if (ll->content_length && reserve_body(p, p->req.body.len + ll->content_length)) return -1;
+  uint64_t seen = p->mp ? p->mp_seen : p->req.body.len;
+  if (ll->content_length > p->max_body - seen) return fail(p, 413, "Payload too large");
+  if (ll->content_length && !p->mp && reserve_body(p, p->req.body.len + ll->content_length)) return -1;
   return 0;
 }
 
 static int on_message_complete(llhttp_t *ll) {
   pk__http_parser *p = P(ll);
+  if (p->mp) {
+    const char *why;
+    int status = pk__multipart_finish(p->mp, &why);
+    if (status) return fail(p, status, why);
+  }
   p->state = PK_PS_HANDLER;
   int later = p->on_request ? p->on_request(p, &p->req) : 0;
   release_body(p);   /* handed on (the handler has its own copy): its share of the budget goes back */
@@ -260,6 +317,7 @@ void pk__http_parser_init(pk__http_parser *p, const pk__limits *l, pk__on_reques
   p->on_continue = cont;
   p->data = data;
   p->state = PK_PS_IDLE;
+  p->max_body = l->max_body;
   pk__buf_init(&p->req.head);
   pk__buf_init(&p->req.body);
 }
@@ -268,6 +326,8 @@ void pk__http_parser_free(pk__http_parser *p) {
   pk__buf_free(&p->req.head);
   pk__buf_free(&p->req.body);
   pk__input_release(p->budget, &p->reserved);
+  pk__multipart_free(p->mp);   /* an upload cut off half-way: its temporary files go */
+  p->mp = NULL;
 }
 
 static int tchar(unsigned char ch) {   /* RFC 9110 section 5.6.2: the characters of a token */

@@ -48,6 +48,11 @@ enum { PK_PS_IDLE, PK_PS_HEADERS, PK_PS_BODY, PK_PS_HANDLER };
 enum { PK_FEED_OK, PK_FEED_PAUSED, PK_FEED_ERROR };
 
 typedef struct pk__http_parser pk__http_parser;
+struct pk__multipart;
+/* Called when a request's head is complete and a body may follow: the owner may set max_body (the
+ * route's own limit) and upload (a multipart/form-data body is parsed as it arrives, file parts
+ * going to temporary files, instead of being buffered whole). */
+typedef void (*pk__on_head)(pk__http_parser *p, pk__request *req);
 /* Called when a request is complete: return 0 if it was answered already, 1 if the answer comes
  * later (the parser then pauses until pk__http_parser_resume). */
 typedef int (*pk__on_request)(pk__http_parser *p, pk__request *req);
@@ -75,6 +80,12 @@ struct pk__http_parser {
   const char *value_end;        /* private: where the last header value ended in these bytes */
   pk__on_request on_request;
   pk__on_continue on_continue;
+  pk__on_head on_head;          /* public: set after init, or NULL */
+  uint64_t max_body;            /* public (on_head): this request's body limit; --max-body-size by default */
+  int upload;                   /* public (on_head): parse a multipart/form-data body as it arrives */
+  const char *upload_dir;       /* public: where file parts go (NULL: $TMPDIR, else /tmp) */
+  struct pk__multipart *mp;     /* private: the body's parser (multipart.c), until handed on */
+  uint64_t mp_seen;             /* private: bytes of that body so far */
   void *data;                   /* owner's pointer */
 };
 
@@ -90,6 +101,9 @@ void pk__http_parser_resume(pk__http_parser *p);
  * body was all read: the 408 of a stalled body). Bodies are dropped by the parser itself once their
  * request was handed to on_request, and on every error it reports. */
 void pk__http_parser_drop_body(pk__http_parser *p);
+/* The parsed multipart body of the request being handled (its temporary files are the caller's to
+ * remove then, with pk__multipart_free), or NULL when it had none. */
+struct pk__multipart *pk__http_parser_take_upload(pk__http_parser *p);
 
 /* Finds a header (case-insensitive). Returns its value and sets *len, or NULL. */
 const char *pk__request_header(const pk__request *r, const char *name, size_t nlen, size_t *len);

@@ -88,6 +88,11 @@ int pk__hub_client_start(uv_loop_t *loop, int fd, int origin) {
 
 int pk__hub_client_active(void) { return C.started && !C.lost; }
 
+size_t pk__hub_client_backlog(void) {
+  if (!C.started || C.lost) return 0;
+  return C.pending.len + uv_stream_get_write_queue_size((uv_stream_t *)&C.pipe);
+}
+
 int pk__hub_publish(const char *topic, size_t tlen, const char *data, size_t dlen, double exclude) {
   if (tlen > PK__WS_MAX_TOPIC_LEN) return -ENAMETOOLONG;
   if (!C.started || C.lost) return 0;

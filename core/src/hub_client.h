@@ -33,6 +33,8 @@ pk__buf *pk__hub_client_outbox(size_t len, int *rc);
 void pk__hub_client_flush(void);
 /* Closes the hub handle (its close callback runs in a later loop turn). */
 void pk__hub_client_stop(void);
+/* Bytes of publishes waiting for the master (queued, and in a write in flight): the backlog. */
+size_t pk__hub_client_backlog(void);
 /* 1 while started and not lost. */
 int pk__hub_client_active(void);
 #endif

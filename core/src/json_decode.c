@@ -17,12 +17,22 @@ typedef struct {
   int object_mt;         /* stack index of the empty-object marker, or 0 for none */
   int depth;
   pk__buf tmp;           /* unescaped strings */
-  char err[96];
+  char err[160];
 } dec;
 
 static int fail(dec *d, const char *what) {
   if (d->p >= d->end) snprintf(d->err, sizeof d->err, "%s at the end of the input", what);
   else snprintf(d->err, sizeof d->err, "%s at byte %zu", what, (size_t)(d->p - d->s) + 1);
+  return -1;
+}
+
+/* A repeated name in an object: the message names it (at most 40 bytes of it, cut at a UTF-8
+ * character boundary) and where its second occurrence starts. */
+static int duplicate(dec *d, const char *key) {
+  size_t n = strlen(key), cut = n > 40 ? 40 : n;
+  while (cut < n && cut > 0 && ((unsigned char)key[cut] & 0xC0) == 0x80) cut--;
+  snprintf(d->err, sizeof d->err, "duplicate key \"%.*s\"%s in an object at byte %zu", (int)cut, key,
+           cut < n ? "..." : "", (size_t)(d->p - d->s) + 1);
   return -1;
 }
 
@@ -205,8 +215,15 @@ static int object(dec *d) {
   for (;;) {
     skip_ws(d);
     if (d->p >= d->end || *d->p != '"') return fail(d, "expected a string key");
+    const unsigned char *key_at = d->p;
     d->p++;
     if (string(d)) return -1;
+    /* RFC 8259 section 4 says names SHOULD be unique; a second value would silently replace the
+     * first (and a validator would see only one), so a repeated name is refused, by name */
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (!lua_isnil(L, -1)) { d->p = key_at; return duplicate(d, lua_tostring(L, -2)); }
+    lua_pop(L, 1);
     skip_ws(d);
     if (d->p >= d->end || *d->p != ':') return fail(d, "expected ':'");
     d->p++;

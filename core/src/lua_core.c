@@ -14,6 +14,7 @@
 #include "lua_core.h"
 #include "lua_modules.h"
 #include "pikku.h"
+#include "traceparent.h"
 #include "utf8.h"
 #include "worker.h"
 #include "ws_conn.h"
@@ -32,9 +33,10 @@ static int l_add_route(lua_State *L) {
   const char *kind = luaL_optstring(L, 4, "http");
   char err[512];
   int k = !strcmp(kind, "channel") ? PK_ROUTE_CHANNEL : !strcmp(kind, "sse") ? PK_ROUTE_SSE
-        : !strcmp(kind, "preflight") ? PK_ROUTE_PREFLIGHT : !strcmp(kind, "http") ? PK_ROUTE_HTTP : -1;
+        : !strcmp(kind, "preflight") ? PK_ROUTE_PREFLIGHT : !strcmp(kind, "static") ? PK_ROUTE_STATIC
+        : !strcmp(kind, "http") ? PK_ROUTE_HTTP : -1;
   if (k < 0)
-    return luaL_error(L, "add_route: kind must be \"http\", \"channel\", \"sse\" or \"preflight\", got \"%s\"", kind);
+    return luaL_error(L, "add_route: kind must be \"http\", \"channel\", \"sse\", \"static\" or \"preflight\", got \"%s\"", kind);
   if (pk__router_add(h->router, method, pattern, index, err, sizeof err)) {
     lua_pushnil(L);
     lua_pushstring(L, err);
@@ -162,12 +164,14 @@ static int l_cors_preflight(lua_State *L) {
   return push_lines(L, pk__cors_preflight_headers(h->cors, &cors_lines, origin, olen, req, rlen, wired));
 }
 
-/* request_id(x_request_id?) -> the errorId of a call, as the core picks its own (pk__error_id) */
+/* request_id(x_request_id?, traceparent?) -> the errorId of a call, as the core picks its own
+ * (pk__call_id: the X-Request-Id, else the traceparent's trace-id, else a new id) */
 static int l_request_id(lua_State *L) {
-  size_t n = 0, len;
+  size_t n = 0, tn = 0, len;
   const char *client = lua_isstring(L, 1) ? lua_tolstring(L, 1, &n) : NULL;
+  const char *tp = lua_isstring(L, 2) ? lua_tolstring(L, 2, &tn) : NULL;
   char gen[33];
-  const char *id = pk__error_id(client, n, gen, &len);
+  const char *id = pk__call_id(client, n, tp, tn, gen, &len);
   if (id == client) lua_pushvalue(L, 1); else lua_pushlstring(L, id, len);
   return 1;
 }

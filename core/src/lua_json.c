@@ -173,7 +173,7 @@ static int l_decode(lua_State *L) {
   }
   size_t n;
   const char *s = lua_tolstring(L, 1, &n);
-  char err[128];
+  char err[160];
   lua_settop(L, 1);
   if (pk__json_decode(L, s, n, lua_upvalueindex(1), lua_upvalueindex(2), err, sizeof err) == NULL) return 1;
   lua_pushnil(L);

@@ -18,6 +18,8 @@ int luaopen_pikku_guard_c(lua_State *L);    /* pikku.guard_c (lua_guard.c): memo
 int luaopen_pikku_native_c(lua_State *L);   /* pikku.native_c (lua_native.c): app libraries, native functions */
 int luaopen_pikku_jobs_c(lua_State *L);     /* pikku.jobs_c (lua_jobs.c): job requests to the master, cron checks */
 int luaopen_pikku_job_store_c(lua_State *L); /* pikku.job_store_c (lua_job_store.c): pikku test's in-memory job store */
+int luaopen_pikku_serve_c(lua_State *L);    /* pikku.serve_c (lua_serve.c): route settings, static directories */
+int luaopen_pikku_stream_c(lua_State *L);   /* pikku.stream_c (lua_stream.c): streamed responses, files as answers */
 /* lua-cjson (linked in statically; its package ships no header) */
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);

@@ -1013,20 +1013,23 @@ static int l_tostring(lua_State *L) {
   return 1;
 }
 
-/* validator:validate(value, fill_defaults) -> true | false, {{path=, message=}, ...} */
+/* validator:validate(value, fill_defaults) -> true | false, {{path=, message=}, ...}, count: the
+ * list holds at most PK__SCHEMA_MAX_LISTED errors, count is how many there are in all */
 static int l_validate(lua_State *L) {
   pk__svalidator *v = check_validator(L);
   if (!v->root) return luaL_error(L, "validator is closed");
   lua_settop(L, 3);
   int fill = lua_toboolean(L, 3);
   lua_getfenv(L, 1);
-  if (pk__schema_validate(L, v, 4, 2, fill) == 0) {
+  int n = pk__schema_validate(L, v, 4, 2, fill);
+  if (n == 0) {
     lua_pushboolean(L, 1);
     return 1;
   }
   lua_pushboolean(L, 0);
   lua_insert(L, -2);
-  return 2;
+  lua_pushinteger(L, n);
+  return 3;
 }
 
 /* validator:coerce_query(tbl) -> tbl (changed in place) */

@@ -24,6 +24,7 @@
 #include "hub.h"
 #include "jobs_master.h"
 #include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "worker.h"
 
@@ -317,6 +318,7 @@ static int run(pk__options *o) {
       if (stopping) continue;
       describe_exit(i, pid, status);
       slots[i].restart_pending = 1;
+      pk__metrics_worker_restarted();
     }
     pk__jobs_master_turn();   /* ticks, jobs, the turn's commit, then the replies are written */
     flush_hub();
@@ -366,6 +368,7 @@ int pk__master_run(pk__options *o) {
     pk__reload_generation = (volatile int *)&beats[nworkers];
     *pk__reload_generation = requested;
   }
+  if (o->metrics && pk__metrics_setup(nworkers)) { fprintf(stderr, "pikku: out of memory for --metrics\n"); return 1; }
   int fds[2];
   if (!slots || pk__hub_init(&hub, nworkers) || pipe(fds)) { fprintf(stderr, "pikku: out of resources\n"); return 1; }
   /* the job store opens (and recovers) now: a broken store stops the start before any fork */

@@ -41,6 +41,8 @@ const char pk__usage[] =
   "  --pid-file PATH          write the master's pid there (for pikku reload --pid-file)\n"
   "  --log-format text|json   log line format (default text)\n"
   "  --no-access-log          no line per request\n"
+  "  --metrics                serve GET /_pikku/metrics (Prometheus text format) on the same\n"
+  "                           listener: keep it off a public address (docs/server.md)\n"
   "  --api-docs PATH|off      serve GET /openapi.json and the API page at PATH (default: at\n"
   "                           /docs under --dev, off otherwise)\n"
   "  --max-header-size BYTES  request line + headers (default 16384; over: 431)\n"
@@ -133,6 +135,7 @@ int pk__options_parse(pk__options *o, int argc, char **argv, char *err, size_t e
       else o->filter = v;
       i++; continue;
     }
+    if (!strcmp(a, "--metrics")) { o->metrics = 1; continue; }
     if (!strcmp(a, "--host")) {
       if (!v || !*v) { snprintf(err, errlen, "--host needs an address"); return -EINVAL; }
       o->host = v; i++; continue;

@@ -21,6 +21,7 @@ typedef struct pk__options {
   const char *jobs_db;   /* --jobs-db PATH (NULL: $PIKKU_JOBS_DB or APP_DIR/.pikku/jobs.db) */
   const char *queue_action;  /* pikku queues APP_DIR retry|purge NAME: the action, or NULL */
   const char *queue_name;    /* ... and the queue */
+  int metrics;           /* --metrics: GET /_pikku/metrics in the Prometheus format (metrics.c) */
   pk__limits limits;
   const char *out_dir;   /* codegen --out DIR */
   const char *check_dir; /* codegen --check OLD_DIR */

@@ -235,7 +235,8 @@ static void rescue_conn(pk__conn *c, plan *p) {
   int fd = fd_of(c);
   if (fd < 0) return;
   sbuf b = {resp_mem, 0, sizeof resp_mem};
-  int can_write = !c->writing && !c->lingering;
+  /* a write in flight, a file being sent or a streamed answer under way: answering would garble it */
+  int can_write = !c->writing && !c->lingering && !c->file && !c->stream;
   if (can_write && c->out.len) write_all(fd, c->out.data, c->out.len);   /* complete answers of this turn first */
   if (c->ws) {
     if (can_write && !c->ws->sse && !c->ws->close_sent) {

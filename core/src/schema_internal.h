@@ -130,9 +130,14 @@ typedef struct {
 
 #define PK__SCHEMA_MT "pikku.schema validator"
 
+/* The most errors one validation lists: the others are only counted, so that a body with 60,000
+ * unknown keys gets a 422 of a few KiB, not megabytes (Lua reads it as the validator's third result). */
+#define PK__SCHEMA_MAX_LISTED 100
+
 /* Validation (schema_validate.c). The value is at stack index `vi`, the validator's environment at
- * `env`. Returns the number of errors; when there are some, the errors array is on top of the
- * stack (nothing is pushed otherwise). `fill` writes defaults of absent properties. */
+ * `env`. Returns the number of errors found (all of them: only the first PK__SCHEMA_MAX_LISTED are
+ * in the array); when there are some, the errors array is on top of the stack (nothing is pushed
+ * otherwise). `fill` writes defaults of absent properties. */
 int pk__schema_validate(lua_State *L, const pk__svalidator *v, int env, int vi, int fill);
 /* Query-string coercion of the top-level table at `ti` (schema_validate.c). */
 void pk__schema_coerce(lua_State *L, const pk__svalidator *v, int ti);

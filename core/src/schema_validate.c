@@ -249,6 +249,7 @@ static int fail(vctx *c, int msg) {
   lua_State *L = c->L;
   c->nerr++;
   if (c->silent) return 1;
+  if (c->nrep >= PK__SCHEMA_MAX_LISTED) return 0;   /* counted, not listed */
   lua_checkstack(L, 8);
   if (c->nrep == 0) {
     lua_createtable(L, 4, 0);
@@ -627,7 +628,7 @@ int pk__schema_validate(lua_State *L, const pk__svalidator *v, int env, int vi, 
   c.errs = lua_gettop(L);
   vnode(&c, v->root, vi);
   lua_settop(L, c.nrep ? c.errs : c.errs - 1);
-  return c.nrep;
+  return c.nrep ? c.nerr : 0;
 }
 
 /* ---- query-string coercion ------------------------------------------------------------------- */

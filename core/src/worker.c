@@ -25,6 +25,7 @@
 #include "jobs_client.h"
 #include "log.h"
 #include "reload_status.h"
+#include "metrics.h"
 
 pk__worker *pk__W;
 volatile double *pk__heartbeat;
@@ -190,6 +191,7 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, int hub_fd, pk__h
   pk__reload_status_report(id, w->generation, NULL);
   pk__dev_page_init();
   if (listen_on(w)) return 4;
+  pk__metrics_attach(id, w->loop);   /* serve --metrics: this worker's counters and gauges */
   set_sched(o);
   pk__crash_install(0);           /* a native crash: what ran is logged, the clients answered */
   int grc = pk__call_guard_start(pk__heartbeat);   /* calls over their time limit are stopped */

@@ -6,6 +6,8 @@ local pikku = require "pikku"
 local pipeline = require "pikku.pipeline"
 local cors = require "pikku.cors"
 local builtin_services = require "pikku.builtin_services"
+local static = require "pikku.static"
+local serve_c = require "pikku.serve_c"
 
 local type, tostring, pairs, ipairs, next, error, pcall, xpcall, loadfile, require =
   type, tostring, pairs, ipairs, next, error, pcall, xpcall, loadfile, require
@@ -191,7 +193,7 @@ local function wire_http(reg, compile, routes, seen, list)
       mws = pipeline.flatten_middleware(reg.middleware, group and group.middleware, w.middleware, def.middleware),
     })
     r.kind, r.raw_body, r.method, r.route, r.place = w.sse and "sse" or "http", w.raw_body, w.method, w.route, w.place
-    r.auth = auth
+    r.auth, r.max_body = auth, w.max_body
     r.names, r.name_set, r.n, r.shape = #pnames > 0 and pnames or nil, set, #pnames, shape
     routes[i] = r
     list[#list + 1] = r
@@ -298,6 +300,23 @@ local function wire_jobs(reg, compile)
   return schedules, queues
 end
 
+-- The static routes (pikku.wire_static): a GET route each, answered by the core from a directory.
+local function wire_statics(reg, routes, seen, list)
+  for _, st in ipairs(reg.statics) do
+    local shape, err = parse_route(st.route)
+    if not shape then error(st.place .. ": " .. err, 0) end
+    local key = "GET " .. shape
+    local first = seen[key]
+    if first then
+      error(format('%s: route "GET %s" is wired twice (%s and %s)', st.place, st.route, first.place, st.place), 0)
+    end
+    seen[key] = st
+    local r = { kind = "static", method = "GET", route = st.route, shape = shape, place = st.place, static = st }
+    routes[#routes + 1] = r
+    list[#list + 1] = r
+  end
+end
+
 -- POST /rpc/:name, when some function is exposed and the app has no route of that shape.
 local function add_rpc_route(rpc_plans, routes, seen, list)
   if next(rpc_plans) then
@@ -338,11 +357,13 @@ local function add_preflight_routes(routes, list, first_index)
   return added
 end
 
--- core.add_route for every route; its index in routes is the index dispatch receives.
-local function register_routes(routes)
+-- core.add_route for every route; its index in routes is the index dispatch receives. What the
+-- core keeps of a route beyond that (its body limit, its label for metrics, a static directory)
+-- goes to pikku.serve_c.
+local function register_routes(routes, app_dir)
   for i, r in ipairs(routes) do
     local added, aerr
-    if r.kind == "channel" or r.kind == "sse" or r.kind == "preflight" then
+    if r.kind == "channel" or r.kind == "sse" or r.kind == "preflight" or r.kind == "static" then
       added, aerr = core.add_route(r.method, r.route, i, r.kind, r.protocols)
     else
       added, aerr = core.add_route(r.method, r.route, i)
@@ -350,6 +371,8 @@ local function register_routes(routes)
     if not added then
       error(format('%s: route "%s %s" rejected: %s', r.place, r.method, r.route, tostring(aerr)), 0)
     end
+    serve_c.route(i, { max_body = r.max_body, raw_body = r.raw_body, label = r.method .. " " .. r.route })
+    if r.kind == "static" then static.wire(serve_c, i, r.static, app_dir) end
   end
 end
 
@@ -400,9 +423,10 @@ function M.load(app_dir, ctx)
   wire_http(reg, compile, routes, seen, list)
   app.channels = wire_channels(reg, compile, routes, seen)
   app.schedules, app.queues = wire_jobs(reg, compile)
+  wire_statics(reg, routes, seen, list)
   add_rpc_route(app.rpc_plans, routes, seen, list)
   if app.cors then add_preflight_routes(routes, list, #routes + 1) end
-  register_routes(routes)
+  register_routes(routes, app_dir)
   return app
 end
 

@@ -17,7 +17,8 @@ local NOTES = " title description summary tags docs deprecated "
 M.func = set("func name input output auth permissions middleware expose errors timeout_ms" .. NOTES)
 M.native_func = set("lib symbol name input output auth permissions middleware expose errors timeout_ms" .. NOTES)
 M.limits = set("timeout_ms")
-M.wire_http = set("method route func auth middleware raw_body sse" .. NOTES)
+M.wire_http = set("method route func auth middleware raw_body sse max_body" .. NOTES)
+M.wire_static = set("route dir index max_age immutable spa precompressed dotfiles" .. NOTES)
 M.http_group = set("base_path auth middleware routes" .. NOTES)
 M.wire_channel = set("name route auth middleware protocols on_connect on_disconnect on_message"
   .. " on_binary on_message_wiring" .. NOTES)

@@ -421,6 +421,37 @@ function Http:send(body, content_type)
   answer(self, body, content_type)
 end
 
+--- Set by the runtime: the response's extra header lines of h (the function's, its session cookie, CORS).
+M.extra_lines = nil
+
+--- wire.http:stream(content_type?) -> a writer: writer:write(chunk) sends a chunk (chunked on
+--- HTTP/1.1, close-delimited on HTTP/1.0), waiting while the client is slow; writer:close() ends
+--- the body (the runtime closes it when the function returns). See pikku.http_stream.
+function Http:stream(content_type)
+  if type(self) ~= "table" then colon_needed("stream") end
+  if content_type ~= nil then
+    if type(content_type) ~= "string" then error("wire.http:stream: content_type must be a string", 2) end
+    check_value("wire.http:stream: content_type", content_type)
+  end
+  if self._answered then answered_already("stream") end
+  return require("pikku.http_stream").open(self, content_type)
+end
+
+--- wire.http:send_file(path, opts?) answers at once with a file: opts.dir (relative to the app)
+--- keeps path beneath that directory, whatever path holds; opts.content_type, opts.download
+--- (a file name: Content-Disposition: attachment). See pikku.http_stream.
+function Http:send_file(path, opts)
+  if type(self) ~= "table" then colon_needed("send_file") end
+  if type(path) ~= "string" or path == "" or find(path, "%z") then
+    error("wire.http:send_file: path must be a non-empty string without NUL", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then error("wire.http:send_file: opts must be a table", 2) end
+  opts = opts or {}
+  if opts.content_type ~= nil then check_value("wire.http:send_file: content_type", tostring(opts.content_type)) end
+  if self._answered then answered_already("send_file") end
+  return require("pikku.http_stream").send_file(self, path, opts)
+end
+
 --- The extra header lines set by the function, as one string, or nil.
 function M.header_lines(h)
   local lines, session_line = h._lines, h._session_line

@@ -4,9 +4,10 @@ local M = {}
 local http_c = require "pikku.http_c"
 local outbound = require "pikku.outbound"
 local json = require "pikku.json"
+local trace = require "pikku.trace"
 
 local type, tostring, pairs, error = type, tostring, pairs, error
-local find, upper, format = string.find, string.upper, string.format
+local find, upper, lower, sub, format = string.find, string.upper, string.lower, string.sub, string.format
 local wait, fail, redact, number = outbound.wait, outbound.fail, outbound.redact, outbound.number
 local c_request, c_cancel = http_c.request, http_c.cancel
 
@@ -31,19 +32,25 @@ function M.configure(t)
   end
 end
 
+-- The header lines, with the running call's traceparent (pikku.trace) unless one is given.
 local function header_lines(h)
-  if h == nil then return nil end
-  if type(h) ~= "table" then error("pikku.http: headers must be a table { [name] = value }", 4) end
-  local lines, n = {}, 0
-  for k, v in pairs(h) do
+  if h ~= nil and type(h) ~= "table" then error("pikku.http: headers must be a table { [name] = value }", 4) end
+  local lines, n, traced = {}, 0, false
+  for k, v in pairs(h or {}) do
     local line
     if type(k) == "number" then line = tostring(v)   -- a list of "Name: value" lines
     else line = tostring(k) .. ": " .. tostring(v) end
     if find(line, "[\r\n%z]") then error("pikku.http: a header contains CR, LF or NUL: " .. line, 4) end
+    if lower(sub(line, 1, 12)) == "traceparent:" then traced = true end
     n = n + 1
     lines[n] = line
   end
-  return lines
+  local tp = not traced and trace.traceparent()
+  if tp then
+    n = n + 1
+    lines[n] = "traceparent: " .. tp
+  end
+  return n > 0 and lines or nil
 end
 
 local function redirects(v)

@@ -40,6 +40,7 @@ local registry
 function M._reset()
   registry = {
     wirings = {},        -- list of { method, route, def, auth, raw_body, middleware, group, place, ... }
+    statics = {},        -- list of pikku.wire_static registrations (see pikku.static)
     channels = {},       -- list of pikku.wire_channel registrations (see M.wire_channel)
     schedules = {},      -- list of pikku.wire_scheduler registrations (pikku.wire_jobs)
     queues = {},         -- list of pikku.wire_queue_worker registrations (pikku.wire_jobs)
@@ -251,6 +252,11 @@ local function add_wiring(w, group, level, what)
   wiring.bare = bare
   wiring.func = nil
   wiring.raw_body = w.raw_body and true or false
+  local mb = w.max_body
+  if mb ~= nil and (type(mb) ~= "number" or mb < 1 or mb ~= math.floor(mb)) then
+    error(what .. ": max_body must be a whole number of bytes (the route's body limit), got " .. tostring(mb),
+      level + 1)
+  end
   wiring.group = group
   wiring.place = place(level + 1)
   if bare then registry.func_place[def] = wiring.place end
@@ -263,6 +269,13 @@ end
 --- A bare Lua function as func is a public route (auth = false).
 function M.wire_http(w)
   add_wiring(w, nil, 2, "pikku.wire_http")
+end
+
+--- pikku.wire_static { route = "/assets/*path", dir = "public", index?, max_age?, immutable?, spa?,
+---                     precompressed?, dotfiles? }: files beneath dir, served by the core (pikku.static).
+function M.wire_static(s)
+  local list = registry.statics
+  list[#list + 1] = require("pikku.static").check(s, place(2), 2)
 end
 
 --- pikku.http_group { base_path = "/admin", auth = bool?, middleware = {...}?, tags = {...}?,

@@ -8,6 +8,7 @@ local json = require "pikku.json"
 local pipeline = require "pikku.pipeline"
 local channel = require "pikku.channel"
 local channel_fake = require "pikku.channel_fake"
+local serve_c = require "pikku.serve_c"
 
 local type, tostring, pairs, select, error, setmetatable = type, tostring, pairs, select, error, setmetatable
 local unpack = unpack   -- LuaJIT (Lua 5.1)
@@ -108,7 +109,19 @@ function M.request(req)
   end
   if hdrs.host == nil then hdrs.host = "localhost" end
   local fake = setmetatable({ hdrs = hdrs, session = req.session, head = method == "HEAD" }, Fake)
+  local npath, why = serve_c.normalize_path(path)   -- dot segments, as the core removes them
+  if npath == nil then
+    rt.respond_error(fake, errors.BadRequest(why), nil, nil)
+    return fake.res
+  end
+  path = npath
   local index, params, allow = core_match(method, path)
+  if index ~= nil and rt.routes()[index].kind == "static" then   -- the core serves these itself
+    local bytes, ctype = serve_c.static_file(index, params[#params] or "")
+    if bytes then respond(fake, 200, bytes, ctype, nil, nil)
+    else rt.respond_error(fake, errors.NotFound("File not found"), nil, nil) end
+    return fake.res
+  end
   if index ~= nil and rt.routes()[index].kind == "sse" then
     error("runtime.request: GET " .. path .. " is an event stream (sse = true): open it with"
       .. " t.sse { path = ... } and read its events with :receive()", 2)

@@ -70,6 +70,17 @@ local function schema_errors_text(errs)
   return concat(parts, "; ")
 end
 
+-- The 422 of a failed validation: the validator lists at most 100 errors (the C core's bound) and
+-- counts the rest, so an answer stays small whatever the body; payload.omitted says how many more.
+local function validation_failed(errs, count)
+  local listed = #errs
+  if count == nil or count <= listed then
+    return errors.UnprocessableContent("Validation failed", { errors = errs })
+  end
+  return errors.UnprocessableContent(format("Validation failed: %d errors, the first %d listed", count, listed),
+    { errors = errs, omitted = count - listed })
+end
+
 -- ---- the wire ------------------------------------------------------------------------------------
 
 local WireMT = {}
@@ -291,10 +302,8 @@ local function inner(plan, svc, data, w)
   if plan.auth and w.session == nil then error(missing_session(), 0) end
   local vin = plan.vin
   if vin then
-    local ok, errs = vin:validate(data, true)
-    if not ok then
-      error(errors.UnprocessableContent("Validation failed", { errors = errs }), 0)
-    end
+    local ok, errs, count = vin:validate(data, true)
+    if not ok then error(validation_failed(errs, count), 0) end
   end
   local perms = plan.perms
   if perms then check_permissions(perms, svc, data, w.session) end

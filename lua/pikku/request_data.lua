@@ -5,11 +5,12 @@ local errors = require "pikku.errors"
 local http = require "pikku.http"
 local json = require "pikku.json"
 
-local type, tostring, tonumber, pairs, next = type, tostring, tonumber, pairs, next
+local type, tostring, tonumber, pairs, ipairs, next = type, tostring, tonumber, pairs, ipairs, next
 local find, match, gsub, format, lower = string.find, string.match, string.gsub, string.format, string.lower
 local json_decode, json_null, is_object, same = json.decode, json.null, json.is_object, json.equal
 local parse_pairs = http.parse_pairs
 local header = require("pikku.request_handle").header
+local serve_c = require "pikku.serve_c"
 
 --- Methods whose body the runtime does not read into data.
 M.NO_BODY_METHODS = { GET = true, HEAD = true, DELETE = true }
@@ -79,6 +80,7 @@ local KIND = {
   ["application/json"] = "json",
   ["application/x-www-form-urlencoded"] = "form",
   ["text/plain"] = "text",
+  ["multipart/form-data"] = "multipart",
 }
 
 --- body_kind(content_type) -> "json" | "form" | "text" | nil, and the lower-case base type.
@@ -96,6 +98,29 @@ local function string_pairs(r, s)
   local t = parse_pairs(s, {}, comma_keys(r))
   local vin = r.vin
   if vin then t = vin:coerce_query(t) or t end
+  return t
+end
+
+-- Adds v under k, a repeated key making a list (as a repeated query key does).
+local function add_repeated(t, k, v)
+  local old = t[k]
+  if old == nil then t[k] = v
+  elseif type(old) == "table" and old[1] ~= nil then old[#old + 1] = v
+  else t[k] = { old, v } end
+end
+
+-- A multipart/form-data body the core parsed as it arrived (body: its fields and files as JSON):
+-- text fields are strings coerced like a form's, each file part { filename, content_type, size,
+-- path } (a temporary file the core removes once the request is answered).
+local function multipart_data(r, body)
+  local v = json_decode(body)
+  local t = {}
+  for _, f in ipairs(v.fields) do add_repeated(t, f[1], f[2]) end
+  local vin = r.vin
+  if vin then t = vin:coerce_query(t) or t end
+  for _, f in ipairs(v.files) do
+    add_repeated(t, f.field, { filename = f.filename, content_type = f.content_type, size = f.size, path = f.path })
+  end
   return t
 end
 
@@ -125,10 +150,18 @@ function M.add_body(data, r, handle, body)
     return data, merge(data, form, r, "body")
   elseif kind == "text" then
     return data, merge_one(data, "data", body, r, "body")
+  elseif kind == "multipart" then
+    if type(handle) ~= "number" or not serve_c.uploads(handle) then
+      return data, errors.UnsupportedMediaType("multipart/form-data is parsed by the server's core as the body"
+        .. " arrives; an in-process request (pikku test) cannot send one: call the function with t.call")
+    end
+    local form = multipart_data(r, body)
+    if next(data) == nil then return form, nil end
+    return data, merge(data, form, r, "body")
   end
   return data, errors.UnsupportedMediaType(format(
-    'unsupported Content-Type "%s"; send application/json, application/x-www-form-urlencoded'
-    .. " or text/plain (or wire the route with raw_body = true)", base))
+    'unsupported Content-Type "%s"; send application/json, application/x-www-form-urlencoded,'
+    .. " multipart/form-data or text/plain (or wire the route with raw_body = true)", base))
 end
 
 --- query_data(route, query, key_param) -> the query string as data, coerced to the input schema's

@@ -129,9 +129,10 @@ local function on_error(e)
   return e
 end
 
--- The errorId of a request: its X-Request-Id when the core's rule takes it, else a new id.
+-- The errorId of a request: its X-Request-Id when the core's rule takes it, else the trace-id of
+-- its W3C traceparent, else a new id.
 local function request_id(handle)
-  return core_request_id(header(handle, "x-request-id"))
+  return core_request_id(header(handle, "x-request-id"), header(handle, "traceparent"))
 end
 
 -- The id of the call running in this coroutine, for log lines: the request's x-request-id or a
@@ -181,6 +182,8 @@ end
 local NO_BODY = { [204] = true, [205] = true, [304] = true }
 
 local function finish(h, ok, res)
+  local stream = h._stream   -- wire.http:stream: ended here when the function did not close it
+  if stream then stream:_finish(ok) end
   if h._done then
     -- answered early by send/redirect: an error after that reaches the log, not the client
     if not ok and h._answered then
@@ -233,6 +236,7 @@ end
 
 -- wire.http:send and redirect answer at once; the function goes on, and its return is not sent.
 http.answer_now = function(h) finish(h, true, nil) end
+http.extra_lines = extra_lines   -- for wire.http:stream and :send_file (pikku.http_stream)
 
 -- The body of every runner coroutine: run a call, say DONE, wait for the next one.
 -- fn is the plan's entry: the function itself for a fast plan, else the pipeline.
@@ -608,6 +612,8 @@ local function safe_tick(name, execution_ms, catch_up)
 end
 
 -- ---- loading (pikku.app_loader does the work) --------------------------------------------------
+
+M.call_id = current_call_id   -- for pikku.trace (the traceparent of outbound calls)
 
 local loader_ctx = {
   sleep = M.sleep, call_id = current_call_id,

@@ -11,7 +11,7 @@ CC=(clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undef
     -I"$ROOT/core/src" -I"$ROOT/core/include" -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1 -DPIKKU_VERSION='"fuzz"' -w)
 LL=("$LLHTTP/llhttp.c" "$LLHTTP/api.c" "$LLHTTP/http.c")
 S="$ROOT/core/src"
-"${CC[@]}" -o "$OUT/http" "$ROOT/tests/fuzz/fuzz_http_parser.c" "$S/http_parser.c" "$S/request_target.c" "$S/input_budget.c" "$S/buf.c" "$S/utf8.c" "${LL[@]}"
+"${CC[@]}" -o "$OUT/http" "$ROOT/tests/fuzz/fuzz_http_parser.c" "$S/http_parser.c" "$S/request_target.c" "$S/input_budget.c" "$S/multipart.c" "$S/buf.c" "$S/utf8.c" "${LL[@]}"
 "${CC[@]}" -o "$OUT/ws" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$S/ws_frame.c" "$S/input_budget.c" "$S/ws_deflate.c" "$S/utf8.c" "$S/buf.c" -lz
 "${CC[@]}" -o "$OUT/router" "$ROOT/tests/fuzz/fuzz_router.c" "$S/router.c"
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/json" "$ROOT/tests/fuzz/fuzz_json.c" "$S/lua_json.c" "$S/json_decode.c" "$S/utf8.c" \
@@ -19,7 +19,9 @@ S="$ROOT/core/src"
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/pattern" "$ROOT/tests/fuzz/fuzz_pattern.c" "$S/schema_pattern.c" \
   "$S/schema_check.c" "$S/utf8.c" $(pkg-config --libs luajit)
 "${CC[@]}" -o "$OUT/cron" "$ROOT/tests/fuzz/fuzz_cron.c" "$S/cron.c" "$S/tzfile.c"
-for t in http ws router json pattern cron; do
+"${CC[@]}" -o "$OUT/path" "$ROOT/tests/fuzz/fuzz_path_normalize.c" "$S/path_normalize.c" "$S/buf.c" "$S/utf8.c"
+"${CC[@]}" -o "$OUT/multipart" "$ROOT/tests/fuzz/fuzz_multipart.c" "$S/multipart.c" "$S/buf.c" "$S/utf8.c"
+for t in http ws router json pattern cron path multipart; do
   mkdir -p "$OUT/corpus-$t"
   cp "$ROOT/tests/fuzz/seeds/$t/"* "$OUT/corpus-$t/" 2>/dev/null || true
   echo "fuzzing $t for ${SECS}s"
@@ -27,4 +29,4 @@ for t in http ws router json pattern cron; do
     || { tail -40 "$OUT/$t.log"; echo "fuzz target $t failed"; exit 1; }
   grep -E 'stat::number_of_executed_units|Done' "$OUT/$t.log" | tail -2
 done
-echo "fuzzing: no crash in 6 targets"
+echo "fuzzing: no crash in 8 targets"
