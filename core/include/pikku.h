@@ -117,22 +117,14 @@ double pk_time_left_ms(pk_call *call);
  * the JIT can compile through them (see docs/internals.md for the meaning of each argument). Not
  * for extensions: their arguments follow the runtime's request handles and may change with it. */
 
-/* The call a worker runs now, one per process. The runtime writes it at every start and resume of a
- * call (call_guard.lua) and clears `running` when the call yields or ends; the core reads it to stop
- * a call over its time limit, to log what ran when a worker crashed, and to apply the memory
- * ceiling to calls only. */
-typedef struct pk_rt_call {
-  double handle;       /* the HTTP request's handle, 0 for none */
-  double cid;          /* the channel connection's id, 0 for none */
-  double started_ms;   /* pk_now_ms() when the call started */
-  double deadline_ms;  /* past this pk_now_ms() the call is over its time limit; 0: no limit */
-  double limit_ms;     /* the limit itself, for messages */
-  int label;           /* what runs (pk_rt_label), 0: unknown */
-  int running;         /* 1 while the call's own code runs (not while it waits) */
-  unsigned serial;     /* bumped at every start of a call */
-  char id[48];         /* the call's errorId once the runtime made one ("" before) */
-} pk_rt_call;
-pk_rt_call *pk_rt_call_slot(void);
+/* The call a worker runs now (call_guard.c): the runtime says when a call's code starts or goes on
+ * (enter: its request handle or channel id, 0 for none; when it started, pk_now_ms(); its time
+ * limit in ms, 0 for none; its label) and when it yields or ends (leave); and the call's errorId
+ * once it has one (id). The core stops a call over its limit, names it in a crash report, and
+ * applies the memory ceiling to calls only. */
+void pk_rt_call_enter(double handle, double cid, double started_ms, double limit_ms, int label);
+void pk_rt_call_leave(void);
+void pk_rt_call_id(const char *id, size_t len);
 /* Registers a label ("GET /x: function \"f\" (app.lua:12)") and returns its number (>= 1; the same
  * text always gets the same number), 0 when out of memory. */
 int pk_rt_label(const char *text, size_t len);

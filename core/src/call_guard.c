@@ -27,7 +27,7 @@
 #include "rescue.h"
 #include "worker.h"
 
-pk_rt_call pk__call;
+pk__call_record pk__call;
 lua_State *volatile pk__guard_L;
 
 static pthread_t main_thread;
@@ -35,7 +35,26 @@ static volatile double *beat;
 static volatile sig_atomic_t stage;      /* what the next signal asks: 1 hook, 2 give up */
 static volatile unsigned armed_serial;   /* the call the hook is for */
 
-pk_rt_call *pk_rt_call_slot(void) { return &pk__call; }
+void pk_rt_call_enter(double handle, double cid, double started_ms, double limit_ms, int label) {
+  pk__call.handle = handle;
+  pk__call.cid = cid;
+  pk__call.started_ms = started_ms;
+  pk__call.limit_ms = limit_ms;
+  pk__call.deadline_ms = limit_ms > 0 ? started_ms + limit_ms : 0;
+  pk__call.label = label;
+  pk__call.id[0] = 0;
+  pk__call.serial++;
+  pk__call.running = 1;   /* last: the watchdog reads the rest once it sees this */
+}
+
+void pk_rt_call_leave(void) { pk__call.running = 0; }
+
+void pk_rt_call_id(const char *id, size_t len) {
+  if (!pk__call.running) return;
+  if (len >= sizeof pk__call.id) len = sizeof pk__call.id - 1;
+  memcpy(pk__call.id, id, len);
+  pk__call.id[len] = 0;
+}
 
 /* ---- labels --------------------------------------------------------------------------------- */
 

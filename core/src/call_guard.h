@@ -13,8 +13,19 @@
 /* The exit code of a worker that gave up a call it could not stop. */
 #define PK__EXIT_OVERRUN 70
 
-/* The call running now (exported to the runtime as pk_rt_call_slot()). */
-extern pk_rt_call pk__call;
+/* The call running now: what the runtime told (pk_rt_call_enter, pk_rt_call_leave, pk_rt_call_id). */
+typedef struct pk__call_record {
+  double handle;       /* the HTTP request's handle, 0 for none */
+  double cid;          /* the channel connection's id, 0 for none */
+  double started_ms;   /* pk__clock_ms() when the call started */
+  double deadline_ms;  /* past this the call is over its time limit; 0: no limit */
+  double limit_ms;     /* the limit itself, for messages */
+  int label;           /* what runs (pk_rt_label), 0: unknown */
+  volatile int running;/* 1 while the call's own code runs (not while it waits) */
+  volatile unsigned serial; /* bumped at every enter */
+  char id[48];         /* the call's errorId once the runtime made one ("" before) */
+} pk__call_record;
+extern pk__call_record pk__call;
 /* The Lua state the core called into last (host.c sets it before every call into a runtime):
  * the one the watchdog's hook goes to. */
 extern lua_State *volatile pk__guard_L;

@@ -1,7 +1,8 @@
--- The call a worker runs now, in the core's record (pk_rt_call): time limits, crash reports, the memory ceiling.
+-- The call a worker runs now, told to the core (pk_rt_call_*): time limits, crash reports, the memory ceiling.
 --
--- The runtime writes the record at every start and resume of a call and clears `running` when the
--- call yields or ends (FFI stores, no call into C). The core reads it: its watchdog stops a call
+-- The runtime tells the core at every start and resume of a call and when the call yields or ends
+-- (pk_rt_call_enter / pk_rt_call_leave through FFI: one call each, cheaper than writing the
+-- record's fields from Lua, which runs interpreted there). The core keeps the record: its watchdog stops a call
 -- whose code runs past its deadline (core/src/call_guard.c), a crash report names what ran
 -- (core/src/rescue.c), and the Lua state's memory ceiling applies while a call runs
 -- (core/src/mem_limit.c). A call's time limit is its function's `timeout_ms`, else the app's
@@ -12,24 +13,15 @@ local ffi = require "ffi"
 local guard_c = require "pikku.guard_c"
 
 ffi.cdef [[
-  typedef struct pk_rt_call {
-    double handle;
-    double cid;
-    double started_ms;
-    double deadline_ms;
-    double limit_ms;
-    int label;
-    int running;
-    unsigned serial;
-    char id[48];
-  } pk_rt_call;
-  pk_rt_call *pk_rt_call_slot(void);
+  void pk_rt_call_enter(double handle, double cid, double started_ms, double limit_ms, int label);
+  void pk_rt_call_leave(void);
+  void pk_rt_call_id(const char *id, size_t len);
   int pk_rt_label(const char *text, size_t len);
 ]]
 
 local C = ffi.C
 local type, tostring, tonumber, pairs, ipairs, format = type, tostring, tonumber, pairs, ipairs, string.format
-local slot = C.pk_rt_call_slot()
+local call_enter, call_leave, call_id = C.pk_rt_call_enter, C.pk_rt_call_leave, C.pk_rt_call_id
 
 local info = {}                         -- a plan's entry -> { label = id, limit = ms }
 local default_limit = tonumber(guard_c.call_timeout_ms) or 30000
@@ -100,65 +92,41 @@ function M.limit(entry)
   return i and i.limit or default_limit
 end
 
-local function set_id(id)
-  local n = #id < 47 and #id or 47
-  ffi.copy(slot.id, id, n)
-  slot.id[n] = 0
-end
-
--- Fills the record for call h (its code is about to run).
-local function enter(h, i, t0, started)
-  slot.serial = slot.serial + 1
-  local handle = h.handle
-  slot.handle = type(handle) == "number" and handle or 0
-  local cid = h.cid
-  slot.cid = type(cid) == "number" and cid or 0
-  slot.started_ms = started
-  local limit = i.limit
-  slot.limit_ms = limit
-  slot.deadline_ms = limit > 0 and started + limit or 0
-  slot.label = i.label
+-- Tells the core that call h's code runs (again); i: its entry's label and limit.
+local function enter(h, i, started)
+  local handle, cid = h.handle, h.cid
+  call_enter(type(handle) == "number" and handle or 0, type(cid) == "number" and cid or 0, started, i.limit, i.label)
   local id = h._rid
-  if id then set_id(id) else slot.id[0] = 0 end
-  slot.running = 1
-  return t0
+  if id then call_id(id, #id) end
 end
 
 --- begin(entry, h, t0): a call of entry starts for h (a wire.http object, a channel call, a job)
---- at t0 (core.now()); its limit runs from now.
+--- at t0 (core.now()); its limit runs from now. h nil: a task of the runtime (no limit).
 function M.begin(entry, h, t0)
-  local i = info[entry] or other
-  if h ~= nil and type(h) == "table" then
+  if h ~= nil then
+    local i = info[entry] or other
     h._guard, h._started = i, t0
-    enter(h, i, t0, t0)
+    enter(h, i, t0)
   else
-    slot.serial = slot.serial + 1
-    slot.handle, slot.cid, slot.deadline_ms, slot.label = 0, 0, 0, 0
-    slot.id[0] = 0
-    slot.running = 1
+    call_enter(0, 0, t0, 0, 0)
   end
 end
 
 --- resume(h, t0): call h goes on after a wait (h may be a task's marker: no limit then).
 function M.resume(h, t0)
   if type(h) == "table" and h._guard then
-    enter(h, h._guard, t0, h._started)
+    enter(h, h._guard, h._started)
   else
-    slot.serial = slot.serial + 1
-    slot.handle, slot.cid, slot.deadline_ms, slot.label = 0, 0, 0, 0
-    slot.id[0] = 0
-    slot.running = 1
+    call_enter(0, 0, t0, 0, 0)
   end
 end
 
 --- stop(): the running call yielded or ended.
-function M.stop()
-  slot.running = 0
-end
+M.stop = call_leave
 
 --- set_id(h, id): the call made its errorId (a crash report names it).
 function M.set_id(h, id)
-  if slot.running == 1 and h and h._guard then set_id(id) end
+  if h and h._guard then call_id(id, #id) end
 end
 
 --- memory() -> used, limit (0: none), peak: the Lua state's bytes (--max-lua-memory).
