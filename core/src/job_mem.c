@@ -219,16 +219,39 @@ void pk__jobset_trim(pk__jobset *s) {
   }
 }
 
-/* ---- hash table ---- */
+/* ---- hash table ----
+ * Robin Hood linear probing: along a run of occupied slots, entries are in the order of their
+ * home slots, so an entry is never farther from its home than the entries it passed. A lookup
+ * stops at an entry nearer its home than the probe is; a removal shifts the following entries
+ * back one slot only up to the first entry that sits at its home. (Plain linear probing would scan
+ * to the end of the run on each removal: with ids as their own hash, a million jobs added one
+ * after another make one run of a million slots, and pruning them would be quadratic.) */
 
-static inline uint32_t home(const pk__htab *t, uint64_t h) {
-  return (uint32_t)((h * 0x9E3779B97F4A7C15ULL) >> (64 - __builtin_ctz(t->cap)));
+/* A hash's first slot: its low bits. Ids are their own hash, so the jobs added one after another
+ * sit in neighbouring slots (a lookup of a recent job is a cache hit, not a miss); string hashes
+ * are mixed (pk__hash_bytes). */
+static inline uint32_t home(const pk__htab *t, uint64_t h) { return (uint32_t)h & (t->cap - 1); }
+
+/* How far slot i's entry is from its home. */
+static inline uint32_t dist(const pk__htab *t, uint32_t i) {
+  return (i - home(t, t->slots[i].h)) & (t->cap - 1);
 }
 
 static void place(pk__htab *t, uint64_t h, void *v) {
-  uint32_t i = home(t, h);
-  while (t->slots[i].v) i = (i + 1) & (t->cap - 1);
-  t->slots[i] = (pk__htab_slot){h, v};
+  uint32_t mask = t->cap - 1, i = home(t, h), d = 0;
+  pk__htab_slot e = {h, v};
+  while (t->slots[i].v) {
+    uint32_t di = dist(t, i);
+    if (di < d) {   /* the entry here is nearer its home: it moves on, e takes its place */
+      pk__htab_slot x = t->slots[i];
+      t->slots[i] = e;
+      e = x;
+      d = di;
+    }
+    i = (i + 1) & mask;
+    d++;
+  }
+  t->slots[i] = e;
   t->n++;
 }
 
@@ -254,16 +277,9 @@ void pk__htab_add(pk__htab *t, uint64_t h, void *v) { place(t, h, v); }
 void pk__htab_remove(pk__htab *t, uint64_t h, const void *v) {
   uint32_t mask = t->cap - 1, i = home(t, h);
   while (t->slots[i].v != v) i = (i + 1) & mask;
-  /* backward-shift deletion: later entries of the probe run move into the hole */
-  for (uint32_t j = i;;) {
-    j = (j + 1) & mask;
-    if (!t->slots[j].v) break;
-    uint32_t k = home(t, t->slots[j].h);
-    /* the entry at j may move to i when its home is not within (i, j] cyclically */
-    if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
-      t->slots[i] = t->slots[j];
-      i = j;
-    }
+  for (uint32_t j = (i + 1) & mask; t->slots[j].v && dist(t, j) > 0; j = (j + 1) & mask) {
+    t->slots[i] = t->slots[j];
+    i = j;
   }
   t->slots[i].v = NULL;
   t->n--;
@@ -271,9 +287,9 @@ void pk__htab_remove(pk__htab *t, uint64_t h, const void *v) {
 
 void *pk__htab_next(const pk__htab *t, uint64_t h, uint32_t *i) {
   if (!t->cap) return NULL;
-  uint32_t mask = t->cap - 1;
-  uint32_t k = *i == UINT32_MAX ? home(t, h) : ((*i + 1) & mask);
-  for (; t->slots[k].v; k = (k + 1) & mask) {
+  uint32_t mask = t->cap - 1, start = home(t, h);
+  uint32_t k = *i == UINT32_MAX ? start : ((*i + 1) & mask);
+  for (; t->slots[k].v && dist(t, k) >= ((k - start) & mask); k = (k + 1) & mask) {
     if (t->slots[k].h == h) {
       *i = k;
       return t->slots[k].v;
@@ -289,9 +305,14 @@ void pk__htab_free(pk__htab *t) {
 
 uint64_t pk__hash_bytes(uint64_t h, const void *p, size_t n) {
   const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n; i++) {   /* FNV-1a */
     h ^= b[i];
     h *= 1099511628211ULL;
   }
+  h ^= h >> 33;                      /* then MurmurHash3's finaliser: every bit mixes into the low ones */
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
   return h;
 }

@@ -71,7 +71,8 @@ int pk__jobset_sparse(const pk__jobset *s);
 /* Gives back memory after many removals (not inside an operation: see reserve). */
 void pk__jobset_trim(pk__jobset *s);
 
-/* ---- hash table: 64-bit hashes to pointers, open addressing with linear probing ---- */
+/* ---- hash table: 64-bit hashes to pointers, open addressing with Robin Hood linear probing; a
+ * hash's low bits pick its slot (an id is its own hash: neighbours stay neighbours) ---- */
 typedef struct pk__htab_slot { uint64_t h; void *v; } pk__htab_slot;
 typedef struct pk__htab {
   pk__htab_slot *slots;          /* v NULL: empty */
@@ -87,7 +88,8 @@ void pk__htab_remove(pk__htab *t, uint64_t h, const void *v);
 /* Iterating the entries with hash h: start with *i = UINT32_MAX; returns NULL at the end. */
 void *pk__htab_next(const pk__htab *t, uint64_t h, uint32_t *i);
 void pk__htab_free(pk__htab *t);
-/* FNV-1a of n bytes, continued from h (start with PK_HASH_SEED). */
+/* A hash of n bytes from seed h (PK_HASH_SEED, or another hash to combine with): FNV-1a, then
+ * mixed so that its low bits (the table's slot) depend on every byte. */
 #define PK_HASH_SEED 1469598103934665603ULL
 uint64_t pk__hash_bytes(uint64_t h, const void *p, size_t n);
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1212,6 +1213,48 @@ static void test_many_jobs(void **state) {
   lease_expect(s, "q", now, id);
 }
 
+/* Volume on the in-memory store: 300,000 jobs added, leased, completed, pruned, with some purged
+ * and moved on the way. Each step must stay O(1) or O(log n) a job (a removal from the id table
+ * that scanned the run of neighbouring ids made pruning quadratic: minutes, not a second). */
+static void test_mem_volume(void **state) {
+  pk__job_store *s = S(state);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  const int n = 300000;
+  int64_t now = 1000;
+  for (int i = 0; i < n; i += 1000) {
+    assert_int_equal(pk__job_store_begin(s), 0);
+    for (int k = i; k < i + 1000; k++) add(s, "q", NULL, "{\"n\":1}", k % 2, 0, 1, now);
+    assert_int_equal(pk__job_store_commit(s), 0);
+    now++;
+  }
+  pk__job jobs[64];
+  int got, done = 0;
+  while (pk__job_store_lease_many(s, "q", now, 30000, 1, 64, jobs, &got) == 0) {
+    for (int i = 0; i < got; i++) {
+      if (done % 10 == 0) {   /* some fail, to be moved and purged */
+        assert_int_equal(pk__job_store_fail(s, jobs[i].id, jobs[i].attempts, "e", -1, now), 0);
+        if (done % 20 == 0) assert_int_equal(pk__job_store_move(s, jobs[i].id, "q.dead", now), 0);
+      } else {
+        assert_int_equal(pk__job_store_complete(s, jobs[i].id, jobs[i].attempts, NULL, 0, now), 0);
+      }
+      pk__job_free(&jobs[i]);
+      done++;
+    }
+    now++;
+  }
+  assert_int_equal(done, n);
+  expect_counts(s, "q", now, 0, 0, 0, n - n / 10, n / 20);
+  expect_counts(s, "q.dead", now, n / 20, 0, 0, 0, 0);
+  int r, pruned = 0;
+  while ((r = pk__job_store_prune_completed(s, now, 1000)) > 0) pruned += r;
+  assert_int_equal(pruned, n - n / 10);
+  assert_int_equal(pk__job_store_purge(s, "q"), n / 20);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  if (secs > 15) fail_msg("300,000 jobs took %.1f s", secs);
+}
+
 #define BOTH(t) cmocka_unit_test_setup_teardown(t, setup_mem, teardown), \
                 cmocka_unit_test_setup_teardown(t, setup_file, teardown)
 
@@ -1235,6 +1278,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_killed_process, setup_file, teardown),
     cmocka_unit_test_setup_teardown(test_plans, setup_file, teardown),
     cmocka_unit_test_setup_teardown(test_mem_file_calls, setup_mem, teardown),
+    cmocka_unit_test_setup_teardown(test_mem_volume, setup_mem, teardown),
     cmocka_unit_test(test_same_as_sqlite),
     cmocka_unit_test(test_out_of_memory),
     BOTH(test_many_jobs),
