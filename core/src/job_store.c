@@ -1,9 +1,8 @@
-/* job_store.c: the durable job store of the background queues, over SQLite (see job_store.h). */
-#include "job_store.h"
+/* job_store.c: the job store over SQLite, a file in WAL mode (job_store.h; the calls come through job_store_api.c). */
+#include "job_store_impl.h"
 #include <errno.h>
 #include <limits.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,15 +138,15 @@ static const struct { const char *name, *sql; } QUERIES[Q_COUNT] = {
                          " WHERE id = ?2 AND status = " S_ACTIVE " AND attempts = ?3 AND stalls < ?4"},
 };
 
-struct pk__job_store {
+typedef struct sql_store {
+  pk__job_store b;      /* the head every store starts with (job_store_impl.h) */
   sqlite3 *db;
   sqlite3_stmt *q[Q_COUNT];
   int batch;            /* inside begin .. commit */
   int broken;           /* the batch's transaction was rolled back by an error: its -errno */
-  int max_stalls;
-  char *path;
-  char err[512];
-};
+} sql_store;
+
+#define SQL(base) ((sql_store *)(base))
 
 /* ---- errors ---- */
 
@@ -166,19 +165,11 @@ static int errno_of(int rc) {
   }
 }
 
-static int fail_with(pk__job_store *s, int code, const char *fmt, ...) {
-  int n = snprintf(s->err, sizeof s->err, "job store %s: ", s->path);
-  if (n < 0 || (size_t)n >= sizeof s->err) return code;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(s->err + n, sizeof s->err - (size_t)n, fmt, ap);
-  va_end(ap);
-  return code;
-}
+#define fail_with(s, ...) pk__job_store_err(&(s)->b, __VA_ARGS__)
 
 /* SQLite's error rc with message msg, as -errno ("what: msg"; what may be NULL). A file that
  * cannot be opened says why (errno). */
-static int sql_fail_msg(pk__job_store *s, int rc, const char *what, const char *msg) {
+static int sql_fail_msg(sql_store *s, int rc, const char *what, const char *msg) {
   int sys = sqlite3_system_errno(s->db);
   char why[128] = "";
   if ((rc & 0xff) == SQLITE_CANTOPEN && sys) snprintf(why, sizeof why, " (%s)", strerror(sys));
@@ -186,18 +177,16 @@ static int sql_fail_msg(pk__job_store *s, int rc, const char *what, const char *
   return (rc & 0xff) == SQLITE_CANTOPEN && sys ? -sys : errno_of(rc);
 }
 
-static int sql_fail(pk__job_store *s, int rc, const char *what) {
+static int sql_fail(sql_store *s, int rc, const char *what) {
   return sql_fail_msg(s, rc, what, sqlite3_errmsg(s->db));
 }
 
-const char *pk__job_store_error(const pk__job_store *s) { return s ? s->err : ""; }
-
 /* ---- statements ---- */
 
-static sqlite3_stmt *q(pk__job_store *s, int i) { return s->q[i]; }
+static sqlite3_stmt *q(sql_store *s, int i) { return s->q[i]; }
 
 /* Steps a statement that returns no rows (or whose rows are not wanted) and resets it. */
-static int run(pk__job_store *s, int i) {
+static int run(sql_store *s, int i) {
   sqlite3_stmt *st = s->q[i];
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {}
@@ -210,7 +199,7 @@ static int run(pk__job_store *s, int i) {
 }
 
 /* The first step of a query: 1 (a row), 0 (none) or -errno (the statement is then reset). */
-static int step(pk__job_store *s, int i) {
+static int step(sql_store *s, int i) {
   int rc = sqlite3_step(s->q[i]);
   if (rc == SQLITE_ROW) return 1;
   if (rc == SQLITE_DONE) return 0;
@@ -227,8 +216,8 @@ static int bind_blob(sqlite3_stmt *st, int i, const void *v, size_t n) {
 
 /* ---- one operation: its own transaction, or a savepoint inside the batch ---- */
 
-static int op_begin(pk__job_store *s) {
-  s->err[0] = 0;
+static int op_begin(sql_store *s) {
+  s->b.err[0] = 0;
   if (s->batch && s->broken)
     return fail_with(s, s->broken, "the batch was rolled back by an earlier error: commit or "
                      "roll back first");
@@ -236,7 +225,7 @@ static int op_begin(pk__job_store *s) {
 }
 
 /* Ends the operation begun by op_begin: keeps its changes when rc >= 0, else undoes them. */
-static int op_end(pk__job_store *s, int rc) {
+static int op_end(sql_store *s, int rc) {
   if (rc >= 0) {
     int e = run(s, s->batch ? Q_RELEASE : Q_COMMIT);
     if (e == 0) return rc;
@@ -247,45 +236,47 @@ static int op_end(pk__job_store *s, int rc) {
     if (s->batch) s->broken = rc;
     return rc;
   }
-  char keep[sizeof s->err];
-  memcpy(keep, s->err, sizeof keep);
+  char keep[sizeof s->b.err];
+  memcpy(keep, s->b.err, sizeof keep);
   if (s->batch) {
     if (run(s, Q_ROLLBACK_TO) == 0) run(s, Q_RELEASE);
   } else {
     run(s, Q_ROLLBACK);
   }
-  memcpy(s->err, keep, sizeof keep);
+  memcpy(s->b.err, keep, sizeof keep);
   return rc;
 }
 
 /* An operation whose only write is one statement (an add, a complete): inside a batch it needs no
  * savepoint of its own, since SQLite undoes a failed statement by itself (its statement journal).
  * Outside a batch: its own transaction, as op_begin. */
-static int single_begin(pk__job_store *s) {
+static int single_begin(sql_store *s) {
   if (!s->batch) return op_begin(s);
-  s->err[0] = 0;
+  s->b.err[0] = 0;
   if (s->broken)
     return fail_with(s, s->broken, "the batch was rolled back by an earlier error: commit or "
                      "roll back first");
   return 0;
 }
 
-static int single_end(pk__job_store *s, int rc) {
+static int single_end(sql_store *s, int rc) {
   if (!s->batch) return op_end(s, rc);
   if (rc < 0 && sqlite3_get_autocommit(s->db)) s->broken = rc;   /* SQLite rolled it all back */
   return rc;
 }
 
-int pk__job_store_begin(pk__job_store *s) {
-  s->err[0] = 0;
+static int sq_begin(pk__job_store *base) {
+  sql_store *s = SQL(base);
+  s->b.err[0] = 0;
   if (s->batch) return fail_with(s, -EBUSY, "begin: a batch is already open");
   int rc = run(s, Q_BEGIN);
   if (rc == 0) { s->batch = 1; s->broken = 0; }
   return rc;
 }
 
-int pk__job_store_commit(pk__job_store *s) {
-  s->err[0] = 0;
+static int sq_commit(pk__job_store *base) {
+  sql_store *s = SQL(base);
+  s->b.err[0] = 0;
   if (!s->batch) return fail_with(s, -EINVAL, "commit: no batch is open");
   int broken = s->broken;
   s->batch = 0;
@@ -296,16 +287,17 @@ int pk__job_store_commit(pk__job_store *s) {
   }
   int rc = run(s, Q_COMMIT);
   if (rc < 0 && !sqlite3_get_autocommit(s->db)) {
-    char keep[sizeof s->err];
-    memcpy(keep, s->err, sizeof keep);
+    char keep[sizeof s->b.err];
+    memcpy(keep, s->b.err, sizeof keep);
     run(s, Q_ROLLBACK);
-    memcpy(s->err, keep, sizeof keep);
+    memcpy(s->b.err, keep, sizeof keep);
   }
   return rc;
 }
 
-int pk__job_store_rollback(pk__job_store *s) {
-  s->err[0] = 0;
+static int sq_rollback(pk__job_store *base) {
+  sql_store *s = SQL(base);
+  s->b.err[0] = 0;
   if (!s->batch) return fail_with(s, -EINVAL, "rollback: no batch is open");
   s->batch = 0;
   s->broken = 0;
@@ -314,16 +306,6 @@ int pk__job_store_rollback(pk__job_store *s) {
 
 /* ---- job records ---- */
 
-void pk__job_free(pk__job *job) {
-  if (!job) return;
-  free(job->queue);
-  free(job->key);
-  free(job->data);
-  free(job->result);
-  free(job->error);
-  free(job->progress);
-  memset(job, 0, sizeof *job);
-}
 
 /* A copy of column c with a NUL after it (NULL for SQL NULL); sets *bad when out of memory. */
 static void *copy_col(sqlite3_stmt *st, int c, size_t *len, int *bad) {
@@ -340,7 +322,7 @@ static void *copy_col(sqlite3_stmt *st, int c, size_t *len, int *bad) {
 }
 
 /* Fills *job from a row of JOB_COLS. */
-static int read_job(pk__job_store *s, sqlite3_stmt *st, pk__job *job) {
+static int read_job(sql_store *s, sqlite3_stmt *st, pk__job *job) {
   int bad = 0;
   memset(job, 0, sizeof *job);
   job->id = sqlite3_column_int64(st, 0);
@@ -372,29 +354,9 @@ static int read_job(pk__job_store *s, sqlite3_stmt *st, pk__job *job) {
   return fail_with(s, -ENOMEM, "out of memory copying job %lld", id);
 }
 
-/* ---- checks of arguments ---- */
-
-static int all_digits(const char *k) {
-  if (!*k) return 0;
-  for (; *k; k++) if (*k < '0' || *k > '9') return 0;
-  return 1;
-}
-
-static int check_queue(pk__job_store *s, const char *queue) {
-  if (!queue || !*queue || strlen(queue) > PK_JOB_QUEUE_MAX)
-    return fail_with(s, -EINVAL, "a queue name is 1 to %d bytes", PK_JOB_QUEUE_MAX);
-  return 0;
-}
-
-static int check_key(pk__job_store *s, const char *key) {
-  if (!*key || strlen(key) > PK_JOB_KEY_MAX)
-    return fail_with(s, -EINVAL, "a job key is 1 to %d bytes", PK_JOB_KEY_MAX);
-  return 0;
-}
-
 /* ---- operations ---- */
 
-static int add(pk__job_store *s, const char *queue, const char *key, const void *data, size_t dlen,
+static int add(sql_store *s, const char *queue, const char *key, const void *data, size_t dlen,
                int priority, int64_t run_at, int max_attempts, int64_t now, int64_t *id, int *existed) {
   if (key) {
     sqlite3_stmt *st = q(s, Q_FIND_KEY);
@@ -426,72 +388,24 @@ static int add(pk__job_store *s, const char *queue, const char *key, const void 
   return 0;
 }
 
-int pk__job_store_add(pk__job_store *s, const char *queue, const char *key, const void *data,
-                      size_t dlen, int priority, int64_t run_at_ms, int max_attempts,
-                      int64_t now_ms, int64_t *id_out, int *existed_out) {
-  s->err[0] = 0;
-  int rc = check_queue(s, queue);
+static int sq_add(pk__job_store *base, const char *queue, const char *key, const void *data,
+                  size_t dlen, int priority, int64_t run_at, int max_attempts, int64_t now,
+                  int64_t *id, int *existed) {
+  sql_store *s = SQL(base);
+  int rc = single_begin(s);
   if (rc) return rc;
-  if (key && (rc = check_key(s, key))) return rc;
-  if (key && all_digits(key))
-    return fail_with(s, -EINVAL, "job key \"%s\": a key of digits only is a generated id", key);
-  if (priority < 0 || priority > PK_JOB_PRIORITY_MAX)
-    return fail_with(s, -EINVAL, "priority %d: 0 to %d", priority, PK_JOB_PRIORITY_MAX);
-  if (dlen > INT_MAX) return fail_with(s, -E2BIG, "job data of %zu bytes", dlen);
-  int64_t id = 0;
-  int existed = 0;
-  if ((rc = single_begin(s))) return rc;
-  rc = single_end(s, add(s, queue, key, data, dlen, priority, run_at_ms, max_attempts, now_ms, &id,
-                         &existed));
-  if (rc < 0) return rc;
-  if (id_out) *id_out = id;
-  if (existed_out) *existed_out = existed;
-  return 0;
+  return single_end(s, add(s, queue, key, data, dlen, priority, run_at, max_attempts, now, id,
+                           existed));
 }
-
-static int promote(pk__job_store *s, const char *queue, int64_t now) {
+static int promote(sql_store *s, const char *queue, int64_t now) {
   sqlite3_stmt *st = q(s, Q_PROMOTE);
   bind_text(st, 1, queue);
   sqlite3_bind_int64(st, 2, now);
   return run(s, Q_PROMOTE);
 }
 
-static int lease(pk__job_store *s, const char *queue, int64_t now, int64_t lease_ms, int owner,
-                 pk__job *job) {
-  int rc = promote(s, queue, now);
-  if (rc) return rc;
-  sqlite3_stmt *st = q(s, Q_LEASE);
-  bind_text(st, 1, queue);
-  sqlite3_bind_int64(st, 2, now + lease_ms);
-  sqlite3_bind_int(st, 3, owner);
-  sqlite3_bind_int64(st, 4, now);
-  rc = step(s, Q_LEASE);
-  if (rc < 0) return rc;
-  if (rc == 0) {
-    sqlite3_reset(st);
-    return -ENOENT;
-  }
-  rc = read_job(s, st, job);
-  int e = run(s, Q_LEASE);   /* to the end of the statement, and resets it */
-  return rc < 0 ? rc : e;
-}
-
-int pk__job_store_lease(pk__job_store *s, const char *queue, int64_t now_ms, int64_t lease_ms,
-                        int owner, pk__job *job) {
-  s->err[0] = 0;
-  memset(job, 0, sizeof *job);
-  int rc = check_queue(s, queue);
-  if (rc) return rc;
-  if (lease_ms <= 0) return fail_with(s, -EINVAL, "lease: lease_ms must be positive");
-  if ((rc = op_begin(s))) return rc;
-  rc = op_end(s, lease(s, queue, now_ms, lease_ms, owner, job));
-  if (rc < 0) pk__job_free(job);   /* a lease that did not commit was not taken */
-  if (rc == -ENOENT) fail_with(s, -ENOENT, "no runnable job in queue %s", queue);
-  return rc;
-}
-
 /* Up to max leases in one operation (one due-delayed check, one savepoint): *n jobs in jobs[]. */
-static int lease_many(pk__job_store *s, const char *queue, int64_t now, int64_t lease_ms, int owner,
+static int lease_many(sql_store *s, const char *queue, int64_t now, int64_t lease_ms, int owner,
                       int max, pk__job *jobs, int *n) {
   int rc = promote(s, queue, now);
   if (rc) return rc;
@@ -518,26 +432,15 @@ static int lease_many(pk__job_store *s, const char *queue, int64_t now, int64_t 
   return *n ? 0 : -ENOENT;
 }
 
-int pk__job_store_lease_many(pk__job_store *s, const char *queue, int64_t now_ms, int64_t lease_ms,
-                             int owner, int max, pk__job *jobs, int *n) {
-  s->err[0] = 0;
-  *n = 0;
-  int rc = check_queue(s, queue);
+static int sq_lease_many(pk__job_store *base, const char *queue, int64_t now, int64_t lease_ms,
+                         int owner, int max, pk__job *jobs, int *n) {
+  sql_store *s = SQL(base);
+  int rc = op_begin(s);
   if (rc) return rc;
-  if (lease_ms <= 0 || max < 1) return fail_with(s, -EINVAL, "lease_many: lease_ms and max must be positive");
-  memset(jobs, 0, sizeof *jobs * (size_t)max);
-  if ((rc = op_begin(s))) return rc;
-  rc = op_end(s, lease_many(s, queue, now_ms, lease_ms, owner, max, jobs, n));
-  if (rc < 0) {   /* leases that did not commit were not taken */
-    for (int i = 0; i < *n; i++) pk__job_free(&jobs[i]);
-    *n = 0;
-  }
-  if (rc == -ENOENT) fail_with(s, -ENOENT, "no runnable job in queue %s", queue);
-  return rc;
+  return op_end(s, lease_many(s, queue, now, lease_ms, owner, max, jobs, n));
 }
-
 /* A query returning one nullable integer: 0 with it, -ENOENT for NULL, or -errno. */
-static int min_of(pk__job_store *s, int i, int64_t *out) {
+static int min_of(sql_store *s, int i, int64_t *out) {
   int rc = step(s, i);
   if (rc < 0) return rc;
   sqlite3_stmt *st = q(s, i);
@@ -551,23 +454,18 @@ static int min_of(pk__job_store *s, int i, int64_t *out) {
   return rc;
 }
 
-int pk__job_store_next_due(pk__job_store *s, const char *queue, int64_t *run_at) {
-  s->err[0] = 0;
-  int rc = check_queue(s, queue);
-  if (rc) return rc;
+static int sq_next_due(pk__job_store *base, const char *queue, int64_t *run_at) {
+  sql_store *s = SQL(base);
   bind_text(q(s, Q_NEXT_DUE), 1, queue);
   return min_of(s, Q_NEXT_DUE, run_at);
 }
-
-int pk__job_store_next_expiry(pk__job_store *s, int64_t *lease_until) {
-  s->err[0] = 0;
-  return min_of(s, Q_NEXT_EXPIRY, lease_until);
+static int sq_next_expiry(pk__job_store *base, int64_t *lease_until) {
+  return min_of(SQL(base), Q_NEXT_EXPIRY, lease_until);
 }
-
 typedef struct state { int status, attempts, max_attempts; } state;
 
 /* The state of job `id`: 0, -ENOENT or -errno. */
-static int job_state(pk__job_store *s, int64_t id, state *js) {
+static int job_state(sql_store *s, int64_t id, state *js) {
   sqlite3_stmt *st = q(s, Q_STATE);
   sqlite3_bind_int64(st, 1, id);
   int rc = step(s, Q_STATE);
@@ -583,21 +481,19 @@ static int job_state(pk__job_store *s, int64_t id, state *js) {
   return 0;
 }
 
-static const char *STATUS_NAMES[] = {"waiting", "delayed", "active", "completed", "failed"};
-
 /* The state of a job a lease reports on: -ESTALE when it is finished or leased again since. */
-static int leased_state(pk__job_store *s, int64_t id, int attempt, state *js) {
+static int leased_state(sql_store *s, int64_t id, int attempt, state *js) {
   int rc = job_state(s, id, js);
   if (rc) return rc;
   if (js->status >= PK_JOB_COMPLETED)
-    return fail_with(s, -ESTALE, "job %lld is already %s", (long long)id, STATUS_NAMES[js->status]);
+    return fail_with(s, -ESTALE, "job %lld is already %s", (long long)id, pk__job_status_names[js->status]);
   if (attempt && js->attempts != attempt)
     return fail_with(s, -ESTALE, "job %lld: attempt %d's lease was lost (now attempt %d)",
                      (long long)id, attempt, js->attempts);
   return 0;
 }
 
-static int complete(pk__job_store *s, int64_t id, int attempt, const void *result, size_t rlen,
+static int complete(sql_store *s, int64_t id, int attempt, const void *result, size_t rlen,
                     int64_t now) {
   /* the usual case in one statement: the lease still holds (the conditions of leased_state) */
   sqlite3_stmt *st = q(s, Q_COMPLETE_HELD);
@@ -612,16 +508,14 @@ static int complete(pk__job_store *s, int64_t id, int attempt, const void *resul
   return rc ? rc : fail_with(s, -EIO, "complete: job %lld was not updated", (long long)id);
 }
 
-int pk__job_store_complete(pk__job_store *s, int64_t id, int attempt, const void *result,
-                           size_t rlen, int64_t now_ms) {
-  s->err[0] = 0;
-  if (rlen > INT_MAX) return fail_with(s, -E2BIG, "job result of %zu bytes", rlen);
+static int sq_complete(pk__job_store *base, int64_t id, int attempt, const void *result,
+                       size_t rlen, int64_t now) {
+  sql_store *s = SQL(base);
   int rc = single_begin(s);
   if (rc) return rc;
-  return single_end(s, complete(s, id, attempt, result, rlen, now_ms));
+  return single_end(s, complete(s, id, attempt, result, rlen, now));
 }
-
-static int fail(pk__job_store *s, int64_t id, int attempt, const char *error, int64_t retry_at,
+static int fail(sql_store *s, int64_t id, int attempt, const char *error, int64_t retry_at,
                 int64_t now) {
   state js;
   int rc = leased_state(s, id, attempt, &js);
@@ -639,21 +533,20 @@ static int fail(pk__job_store *s, int64_t id, int attempt, const char *error, in
   return rc < 0 ? rc : retry;
 }
 
-int pk__job_store_fail(pk__job_store *s, int64_t id, int attempt, const char *error,
-                       int64_t retry_at_ms, int64_t now_ms) {
-  s->err[0] = 0;
+static int sq_fail(pk__job_store *base, int64_t id, int attempt, const char *error,
+                   int64_t retry_at, int64_t now) {
+  sql_store *s = SQL(base);
   int rc = op_begin(s);
   if (rc) return rc;
-  return op_end(s, fail(s, id, attempt, error, retry_at_ms, now_ms));
+  return op_end(s, fail(s, id, attempt, error, retry_at, now));
 }
-
-static int extend(pk__job_store *s, int64_t id, int attempt, int64_t lease_ms, int64_t now) {
+static int extend(sql_store *s, int64_t id, int attempt, int64_t lease_ms, int64_t now) {
   state js;
   int rc = leased_state(s, id, attempt, &js);
   if (rc) return rc;
   if (js.status != PK_JOB_ACTIVE)
     return fail_with(s, -ESTALE, "job %lld is %s, not active", (long long)id,
-                     STATUS_NAMES[js.status]);
+                     pk__job_status_names[js.status]);
   sqlite3_stmt *st = q(s, Q_EXTEND);
   sqlite3_bind_int64(st, 1, id);
   sqlite3_bind_int64(st, 2, now + lease_ms);
@@ -661,16 +554,14 @@ static int extend(pk__job_store *s, int64_t id, int attempt, int64_t lease_ms, i
   return run(s, Q_EXTEND);
 }
 
-int pk__job_store_extend(pk__job_store *s, int64_t id, int attempt, int64_t lease_ms,
-                         int64_t now_ms) {
-  s->err[0] = 0;
-  if (lease_ms <= 0) return fail_with(s, -EINVAL, "extend: lease_ms must be positive");
+static int sq_extend(pk__job_store *base, int64_t id, int attempt, int64_t lease_ms,
+                     int64_t now) {
+  sql_store *s = SQL(base);
   int rc = op_begin(s);
   if (rc) return rc;
-  return op_end(s, extend(s, id, attempt, lease_ms, now_ms));
+  return op_end(s, extend(s, id, attempt, lease_ms, now));
 }
-
-static int progress(pk__job_store *s, int64_t id, const char *json, int64_t now) {
+static int progress(sql_store *s, int64_t id, const char *json, int64_t now) {
   state js;
   int rc = leased_state(s, id, 0, &js);
   if (rc) return rc;
@@ -681,15 +572,14 @@ static int progress(pk__job_store *s, int64_t id, const char *json, int64_t now)
   return run(s, Q_PROGRESS);
 }
 
-int pk__job_store_progress(pk__job_store *s, int64_t id, const char *json, int64_t now_ms) {
-  s->err[0] = 0;
+static int sq_progress(pk__job_store *base, int64_t id, const char *json, int64_t now) {
+  sql_store *s = SQL(base);
   int rc = op_begin(s);
   if (rc) return rc;
-  return op_end(s, progress(s, id, json, now_ms));
+  return op_end(s, progress(s, id, json, now));
 }
-
 /* Runs a bound query of JOB_COLS expected to return at most one row into *job. */
-static int get_one(pk__job_store *s, int i, pk__job *job, const char *what) {
+static int get_one(sql_store *s, int i, pk__job *job, const char *what) {
   sqlite3_stmt *st = q(s, i);
   int rc = step(s, i);
   if (rc < 0) return rc;
@@ -698,44 +588,23 @@ static int get_one(pk__job_store *s, int i, pk__job *job, const char *what) {
   return rc;
 }
 
-int pk__job_store_get_id(pk__job_store *s, int64_t id, pk__job *job) {
-  s->err[0] = 0;
-  memset(job, 0, sizeof *job);
+static int sq_get_id(pk__job_store *base, int64_t id, pk__job *job) {
+  sql_store *s = SQL(base);
   char what[24];
   snprintf(what, sizeof what, "%lld", (long long)id);
   sqlite3_bind_int64(q(s, Q_GET_ID), 1, id);
   return get_one(s, Q_GET_ID, job, what);
 }
-
-int pk__job_store_get(pk__job_store *s, const char *queue, const char *key, pk__job *job) {
-  s->err[0] = 0;
-  memset(job, 0, sizeof *job);
-  int rc = check_queue(s, queue);
-  if (rc) return rc;
-  if (!key) return fail_with(s, -EINVAL, "get: no key");
-  if ((rc = check_key(s, key))) return rc;
-  if (all_digits(key)) {
-    errno = 0;
-    long long id = strtoll(key, NULL, 10);
-    if (errno) return fail_with(s, -ENOENT, "no job %s in queue %s", key, queue);
-    rc = pk__job_store_get_id(s, id, job);
-    if (rc == 0 && strcmp(job->queue, queue) != 0) {
-      pk__job_free(job);
-      rc = -ENOENT;
-    }
-    if (rc == -ENOENT) fail_with(s, rc, "no job %s in queue %s", key, queue);
-    return rc;
-  }
+static int sq_get_key(pk__job_store *base, const char *queue, const char *key, pk__job *job) {
+  sql_store *s = SQL(base);
   sqlite3_stmt *st = q(s, Q_GET_KEY);
   bind_text(st, 1, queue);
   bind_text(st, 2, key);
   return get_one(s, Q_GET_KEY, job, key);
 }
-
-int pk__job_store_counts(pk__job_store *s, const char *queue, int64_t now_ms, pk__job_counts *c) {
-  s->err[0] = 0;
-  int rc = check_queue(s, queue);
-  if (rc) return rc;
+static int sq_counts(pk__job_store *base, const char *queue, int64_t now_ms, pk__job_counts *c) {
+  sql_store *s = SQL(base);
+  int rc;
   int64_t n[5] = {0};
   sqlite3_stmt *st = q(s, Q_COUNTS);
   bind_text(st, 1, queue);
@@ -759,14 +628,13 @@ int pk__job_store_counts(pk__job_store *s, const char *queue, int64_t now_ms, pk
   return 0;
 }
 
-int pk__job_store_list_failed(pk__job_store *s, const char *queue, int limit, pk__job_cb cb,
-                              void *ud) {
-  s->err[0] = 0;
-  int rc = check_queue(s, queue);
-  if (rc) return rc;
+static int sq_list_failed(pk__job_store *base, const char *queue, int limit, pk__job_cb cb,
+                          void *ud) {
+  sql_store *s = SQL(base);
+  int rc;
   sqlite3_stmt *st = q(s, Q_LIST_FAILED);
   bind_text(st, 1, queue);
-  sqlite3_bind_int(st, 2, limit < 0 ? 0 : limit);
+  sqlite3_bind_int(st, 2, limit);
   int n = 0;
   while ((rc = step(s, Q_LIST_FAILED)) == 1) {
     pk__job job;
@@ -781,26 +649,23 @@ int pk__job_store_list_failed(pk__job_store *s, const char *queue, int limit, pk
 }
 
 /* Runs a bound statement that changes rows in its own operation: how many, or -errno. */
-static int changes(pk__job_store *s, int i) {
+static int changes(sql_store *s, int i) {
   int rc = op_begin(s);
   if (rc) return rc;
   rc = run(s, i);
   return op_end(s, rc < 0 ? rc : sqlite3_changes(s->db));
 }
 
-int pk__job_store_retry_failed(pk__job_store *s, const char *queue, int64_t now_ms) {
-  s->err[0] = 0;
-  int rc = check_queue(s, queue);
-  if (rc) return rc;
+static int sq_retry_failed(pk__job_store *base, const char *queue, int64_t now_ms) {
+  sql_store *s = SQL(base);
   bind_text(q(s, Q_RETRY_FAILED), 1, queue);
   sqlite3_bind_int64(q(s, Q_RETRY_FAILED), 2, now_ms);
   return changes(s, Q_RETRY_FAILED);
 }
 
-int pk__job_store_purge(pk__job_store *s, const char *queue) {
-  s->err[0] = 0;
-  int rc = check_queue(s, queue);
-  if (rc) return rc;
+static int sq_purge(pk__job_store *base, const char *queue) {
+  sql_store *s = SQL(base);
+  int rc;
   bind_text(q(s, Q_PURGE_COMPLETED), 1, queue);
   bind_text(q(s, Q_PURGE_FAILED), 1, queue);
   if ((rc = op_begin(s))) return rc;
@@ -813,7 +678,7 @@ int pk__job_store_purge(pk__job_store *s, const char *queue) {
 }
 
 /* The queues with completed jobs: a NULL-terminated array of names (few: one per queue). */
-static int queues_done(pk__job_store *s, char ***out) {
+static int queues_done(sql_store *s, char ***out) {
   size_t n = 0, cap = 8;
   char **v = malloc(cap * sizeof *v);
   if (!v) return fail_with(s, -ENOMEM, "prune: out of memory");
@@ -841,7 +706,7 @@ static int queues_done(pk__job_store *s, char ***out) {
   return 0;
 }
 
-static int prune(pk__job_store *s, int64_t older_than, int limit) {
+static int prune(sql_store *s, int64_t older_than, int limit) {
   char **queues = NULL;
   int rc = queues_done(s, &queues), total = 0;
   if (rc) return rc;
@@ -858,15 +723,14 @@ static int prune(pk__job_store *s, int64_t older_than, int limit) {
   return rc < 0 ? rc : total;
 }
 
-int pk__job_store_prune_completed(pk__job_store *s, int64_t older_than_ms, int limit) {
-  s->err[0] = 0;
-  if (limit <= 0) return 0;
+static int sq_prune_completed(pk__job_store *base, int64_t older_than_ms, int limit) {
+  sql_store *s = SQL(base);
   int rc = op_begin(s);
   if (rc) return rc;
   return op_end(s, prune(s, older_than_ms, limit));
 }
 
-static int move(pk__job_store *s, int64_t id, const char *queue, int64_t now) {
+static int move(sql_store *s, int64_t id, const char *queue, int64_t now) {
   state js;
   int rc = job_state(s, id, &js);
   if (rc) return rc;
@@ -882,59 +746,47 @@ static int move(pk__job_store *s, int64_t id, const char *queue, int64_t now) {
   return rc;
 }
 
-int pk__job_store_move(pk__job_store *s, int64_t id, const char *queue, int64_t now_ms) {
-  s->err[0] = 0;
-  int rc = check_queue(s, queue);
-  if (rc) return rc;
+static int sq_move(pk__job_store *base, int64_t id, const char *queue, int64_t now_ms) {
+  sql_store *s = SQL(base);
+  int rc;
   if ((rc = op_begin(s))) return rc;
   return op_end(s, move(s, id, queue, now_ms));
 }
 
 /* Active jobs whose lease_until < cutoff lose their lease: back to waiting, or failed after
  * max_stalls earlier losses. Returns how many went back; *failed how many failed. */
-static int stall(pk__job_store *s, int64_t cutoff, int64_t now, int *failed) {
+static int stall(sql_store *s, int64_t cutoff, int64_t now, int *failed) {
   sqlite3_stmt *st = q(s, Q_STALL_FAIL);
   sqlite3_bind_int64(st, 1, now);
   sqlite3_bind_int64(st, 2, cutoff);
-  sqlite3_bind_int(st, 3, s->max_stalls);
+  sqlite3_bind_int(st, 3, s->b.max_stalls);
   int rc = run(s, Q_STALL_FAIL);
   if (rc < 0) return rc;
   *failed = sqlite3_changes(s->db);
   st = q(s, Q_STALL_REQUEUE);
   sqlite3_bind_int64(st, 1, now);
   sqlite3_bind_int64(st, 2, cutoff);
-  sqlite3_bind_int(st, 3, s->max_stalls);
+  sqlite3_bind_int(st, 3, s->b.max_stalls);
   rc = run(s, Q_STALL_REQUEUE);
   return rc < 0 ? rc : sqlite3_changes(s->db);
 }
 
-static int stall_op(pk__job_store *s, int64_t cutoff, int64_t now, int *failed) {
-  int f = 0;
-  s->err[0] = 0;
+static int sq_stall(pk__job_store *base, int64_t cutoff, int64_t now, int *failed) {
+  sql_store *s = SQL(base);
   int rc = op_begin(s);
   if (rc) return rc;
-  rc = op_end(s, stall(s, cutoff, now, &f));
-  if (failed) *failed = rc < 0 ? 0 : f;
-  return rc;
-}
-
-int pk__job_store_recover(pk__job_store *s, int64_t now_ms, int *failed) {
-  return stall_op(s, INT64_MAX, now_ms, failed);
-}
-
-int pk__job_store_expire_leases(pk__job_store *s, int64_t now_ms, int *failed) {
-  return stall_op(s, now_ms, now_ms, failed);
+  return op_end(s, stall(s, cutoff, now, failed));
 }
 
 /* One lease lost at once (its worker died and the master saw it): as stall(), for job `id` alone. */
-static int release(pk__job_store *s, int64_t id, int attempt, int64_t now) {
+static int release(sql_store *s, int64_t id, int attempt, int64_t now) {
   for (int k = 0; k < 2; k++) {
     int i = k ? Q_RELEASE_REQUEUE : Q_RELEASE_FAIL;
     sqlite3_stmt *st = q(s, i);
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, id);
     sqlite3_bind_int(st, 3, attempt);
-    sqlite3_bind_int(st, 4, s->max_stalls);
+    sqlite3_bind_int(st, 4, s->b.max_stalls);
     int rc = run(s, i);
     if (rc < 0) return rc;
     if (sqlite3_changes(s->db)) return k;
@@ -942,18 +794,16 @@ static int release(pk__job_store *s, int64_t id, int attempt, int64_t now) {
   return fail_with(s, -ESTALE, "job %lld is not active under attempt %d", (long long)id, attempt);
 }
 
-int pk__job_store_release(pk__job_store *s, int64_t id, int attempt, int64_t now_ms) {
-  s->err[0] = 0;
+static int sq_release(pk__job_store *base, int64_t id, int attempt, int64_t now_ms) {
+  sql_store *s = SQL(base);
   int rc = op_begin(s);
   if (rc) return rc;
   return op_end(s, release(s, id, attempt, now_ms));
 }
 
-void pk__job_store_set_max_stalls(pk__job_store *s, int n) { s->max_stalls = n < 0 ? 0 : n; }
-
 /* ---- opening ---- */
 
-static int exec(pk__job_store *s, const char *sql, const char *what) {
+static int exec(sql_store *s, const char *sql, const char *what) {
   char *msg = NULL;
   int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
   if (rc == SQLITE_OK) return 0;
@@ -964,7 +814,7 @@ static int exec(pk__job_store *s, const char *sql, const char *what) {
 
 /* The integer (or text, into buf) of a one-row query; errors say `what` (NULL: SQLite's message
  * alone). */
-static int pragma(pk__job_store *s, const char *sql, int64_t *v, char *buf, size_t len,
+static int pragma(sql_store *s, const char *sql, int64_t *v, char *buf, size_t len,
                   const char *what) {
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
@@ -982,7 +832,7 @@ static int pragma(pk__job_store *s, const char *sql, int64_t *v, char *buf, size
   return rc;
 }
 
-static int create_schema(pk__job_store *s) {
+static int create_schema(sql_store *s) {
   char sql[2 * sizeof SCHEMA];
   snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s PRAGMA application_id = %d;"
            " PRAGMA user_version = %d; COMMIT;", SCHEMA, APP_ID, SCHEMA_VERSION);
@@ -992,7 +842,7 @@ static int create_schema(pk__job_store *s) {
 }
 
 /* Settings, the schema (created, or checked to be ours and current), then the statements. */
-static int setup(pk__job_store *s, int memory) {
+static int setup(sql_store *s, int memory) {
   char mode[16] = "";
   int64_t version = 0, app = 0, objects = 0;
   int rc;
@@ -1041,18 +891,22 @@ static int setup(pk__job_store *s, int memory) {
   return 0;
 }
 
-int pk__job_store_open(pk__job_store **out, const char *path, char *err, size_t errlen) {
+static const pk__job_store_ops SQLITE_OPS;
+
+/* path ":memory:" is SQLite's own in-memory database (job_store_api.c sends ":memory:" to
+ * job_store_mem.c instead; the unit tests compare the two this way). */
+int pk__job_store_sqlite_open(pk__job_store **out, const char *path, char *err, size_t errlen) {
   *out = NULL;
   if (err && errlen) err[0] = 0;
-  pk__job_store *s = calloc(1, sizeof *s);
-  if (!s || !(s->path = strdup(path ? path : ""))) {
+  sql_store *s = calloc(1, sizeof *s);
+  if (!s || pk__job_store_init(&s->b, &SQLITE_OPS, path)) {
+    if (s) free(s->b.path);
     free(s);
     if (err && errlen) snprintf(err, errlen, "job store: out of memory");
     return -ENOMEM;
   }
-  s->max_stalls = 1;
-  int memory = strcmp(s->path, ":memory:") == 0, rc;
-  if (!*s->path) {
+  int memory = strcmp(s->b.path, ":memory:") == 0, rc;
+  if (!*s->b.path) {
     rc = fail_with(s, -EINVAL, "no path (a file, or :memory:)");
   } else {
     rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -1060,41 +914,41 @@ int pk__job_store_open(pk__job_store **out, const char *path, char *err, size_t 
     rc = rc != SQLITE_OK ? sql_fail(s, rc, NULL) : setup(s, memory);
   }
   if (rc) {
-    if (err && errlen) snprintf(err, errlen, "%s", s->err);
-    pk__job_store_close(s);
+    if (err && errlen) snprintf(err, errlen, "%s", s->b.err);
+    pk__job_store_close(&s->b);
     return rc;
   }
-  s->err[0] = 0;
-  *out = s;
+  s->b.err[0] = 0;
+  *out = &s->b;
   return 0;
 }
 
-void pk__job_store_close(pk__job_store *s) {
-  if (!s) return;
+static void sq_close(pk__job_store *base) {
+  sql_store *s = SQL(base);
   if (s->db && !sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(s->q[i]);
   sqlite3_close(s->db);
-  free(s->path);
+  free(s->b.path);
   free(s);
 }
 
-int pk__job_store_set_sync_full(pk__job_store *s, int on) {
-  s->err[0] = 0;
+static int sq_set_sync_full(pk__job_store *base, int on) {
+  sql_store *s = SQL(base);
   if (s->batch) return fail_with(s, -EBUSY, "synchronous: not inside a batch");
   return exec(s, on ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", "synchronous");
 }
 
-int pk__job_store_check(pk__job_store *s) {
+static int sq_check(pk__job_store *base) {
+  sql_store *s = SQL(base);
   char res[256] = "";
-  s->err[0] = 0;
   int rc = pragma(s, "PRAGMA quick_check(1)", NULL, res, sizeof res, "quick_check");
   if (rc) return rc;
   if (strcmp(res, "ok") != 0) return fail_with(s, -EBADMSG, "quick_check: %s", res);
   return 0;
 }
 
-int pk__job_store_plan(pk__job_store *s, const char *name, char *out, size_t outlen) {
-  s->err[0] = 0;
+static int sq_plan(pk__job_store *base, const char *name, char *out, size_t outlen) {
+  sql_store *s = SQL(base);
   int i = 0;
   while (i < Q_COUNT && strcmp(QUERIES[i].name, name) != 0) i++;
   if (i == Q_COUNT) return fail_with(s, -ENOENT, "no statement %s", name);
@@ -1116,3 +970,13 @@ int pk__job_store_plan(pk__job_store *s, const char *name, char *out, size_t out
   sqlite3_finalize(st);
   return rc;
 }
+
+static const pk__job_store_ops SQLITE_OPS = {
+  .close = sq_close, .set_sync_full = sq_set_sync_full, .check = sq_check, .plan = sq_plan,
+  .begin = sq_begin, .commit = sq_commit, .rollback = sq_rollback, .add = sq_add,
+  .lease_many = sq_lease_many, .next_due = sq_next_due, .next_expiry = sq_next_expiry,
+  .complete = sq_complete, .fail = sq_fail, .extend = sq_extend, .progress = sq_progress,
+  .get_key = sq_get_key, .get_id = sq_get_id, .counts = sq_counts, .list_failed = sq_list_failed,
+  .retry_failed = sq_retry_failed, .purge = sq_purge, .prune_completed = sq_prune_completed,
+  .move = sq_move, .stall = sq_stall, .release = sq_release,
+};

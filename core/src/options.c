@@ -69,7 +69,7 @@ const char pk__usage[] =
   "                           (loading the app) is killed and restarted (default 30000; 0: never)\n"
   "  --jobs-db PATH            the job store of queues and schedules (SQLite; default\n"
   "                           $PIKKU_JOBS_DB, else APP_DIR/.pikku/jobs.db; :memory: keeps\n"
-  "                           it in the master's memory only)\n"
+  "                           it in the master's memory only: faster, lost on restart)\n"
   "  --sched normal|batch     the workers' CPU scheduling policy (default normal). batch\n"
   "                           (Linux SCHED_BATCH): a woken worker does not preempt the task\n"
   "                           running on its CPU; more requests per wake-up, more throughput\n"

@@ -1,4 +1,4 @@
-/* test_job_store.c: unit tests of the durable job store (job_store.c), in memory and on a file. */
+/* test_job_store.c: unit tests of the job store: each case against both implementations (":memory:": job_store_mem.c; a file: job_store.c over SQLite), and the two compared operation by operation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,12 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "job_store.h"
+#include "job_store_impl.h"
 
-/* Each test runs twice: on ":memory:" and on a file in a fresh directory under /tmp. */
+/* Each test runs twice: on ":memory:" (the in-memory store) and on a file in a fresh directory
+ * under /tmp (SQLite). A few are SQLite's alone (the file, its plans, a killed process). */
 typedef struct fixture {
   pk__job_store *s;
   char dir[64];
@@ -784,6 +787,471 @@ static void test_plans(void **state) {
   assert_int_equal(pk__job_store_plan(s, "nope", plan, sizeof plan), -ENOENT);
 }
 
+/* What only a file has: on the in-memory store plan is -ENOTSUP, check and synchronous are
+ * accepted and do nothing (synchronous is still refused inside a batch, as on a file). */
+static void test_mem_file_calls(void **state) {
+  pk__job_store *s = S(state);
+  char plan[256];
+  assert_int_equal(pk__job_store_plan(s, "lease", plan, sizeof plan), -ENOTSUP);
+  assert_non_null(strstr(pk__job_store_error(s), "in-memory"));
+  assert_int_equal(pk__job_store_check(s), 0);
+  assert_int_equal(pk__job_store_set_sync_full(s, 1), 0);
+  assert_int_equal(pk__job_store_begin(s), 0);
+  assert_int_equal(pk__job_store_set_sync_full(s, 0), -EBUSY);
+  assert_int_equal(pk__job_store_commit(s), 0);
+}
+
+/* A rolled-back batch leaves no trace: every kind of change inside it is undone (the in-memory
+ * store's undo log; SQLite's transaction). */
+static void test_rollback_everything(void **state) {
+  pk__job_store *s = S(state);
+  int64_t a = add(s, "q", "a", "{\"a\":1}", 0, 0, 2, 0);
+  int64_t b = add(s, "q", NULL, "{}", 3, 500, 1, 0);           /* delayed */
+  int64_t c = add(s, "q", "c", "{}", 0, 0, 1, 1);
+  int64_t d = add(s, "q", NULL, "{}", 0, 0, 1, 2);
+  int ac = lease_expect(s, "q", 10, a);
+  int cc = lease_expect(s, "q", 10, c);
+  assert_int_equal(pk__job_store_complete(s, c, cc, "\"r\"", 3, 20), 0);
+  pk__job before[4];
+  int64_t ids[4] = {a, b, c, d};
+  for (int i = 0; i < 4; i++) assert_int_equal(pk__job_store_get_id(s, ids[i], &before[i]), 0);
+  pk__job_counts c0;
+  assert_int_equal(pk__job_store_counts(s, "q", 600, &c0), 0);
+  assert_int_equal(pk__job_store_begin(s), 0);
+  assert_int_equal(pk__job_store_fail(s, a, ac, "boom", 100, 30), 1);
+  assert_int_equal(pk__job_store_progress(s, d, "{\"p\":1}", 31), 0);
+  assert_int_equal(pk__job_store_move(s, d, "q.dead", 32), 0);
+  pk__job two[2];
+  int n = 0;   /* a and b are due, promoted, leased */
+  assert_int_equal(pk__job_store_lease_many(s, "q", 600, 1000, 1, 2, two, &n), 0);
+  assert_int_equal(n, 2);
+  assert_true(two[0].id == a && two[1].id == b);
+  assert_int_equal(pk__job_store_extend(s, b, two[1].attempts, 9999, 601), 0);
+  pk__job_free(&two[0]);
+  pk__job_free(&two[1]);
+  assert_int_equal(pk__job_store_purge(s, "q"), 1);               /* c */
+  add(s, "q", "new", "{}", 0, 0, 1, 603);
+  assert_int_equal(pk__job_store_recover(s, 604, NULL), 2);       /* a and b */
+  assert_int_equal(pk__job_store_rollback(s), 0);
+  for (int i = 0; i < 4; i++) {
+    pk__job j;
+    assert_int_equal(pk__job_store_get_id(s, ids[i], &j), 0);
+    assert_int_equal(j.status, before[i].status);
+    assert_int_equal(j.attempts, before[i].attempts);
+    assert_true(j.run_at == before[i].run_at && j.updated_at == before[i].updated_at);
+    assert_true(j.lease_until == before[i].lease_until);
+    assert_string_equal(j.queue, before[i].queue);
+    assert_true((j.error == NULL) == (before[i].error == NULL));
+    assert_true((j.progress == NULL) == (before[i].progress == NULL));
+    assert_true((j.result == NULL) == (before[i].result == NULL));
+    pk__job_free(&j);
+    pk__job_free(&before[i]);
+  }
+  pk__job j;
+  assert_int_equal(pk__job_store_get(s, "q", "new", &j), -ENOENT);
+  assert_int_equal(pk__job_store_get(s, "q", "c", &j), 0);
+  assert_string_equal(j.result, "\"r\"");
+  pk__job_free(&j);
+  expect_counts(s, "q", 600, c0.waiting, c0.delayed, c0.active, c0.completed, c0.failed);
+  expect_counts(s, "q.dead", 600, 0, 0, 0, 0, 0);
+  int64_t t;
+  assert_int_equal(pk__job_store_next_expiry(s, &t), 0);
+  assert_true(t == 10 + 30000);
+  /* the order is as before too: d (waiting since 2) next; the id sequence goes on from d */
+  lease_expect(s, "q", 700, d);
+  lease_expect(s, "q", 700, b);
+  assert_true(add(s, "q", NULL, "{}", 0, 0, 1, 800) == d + 1);
+}
+
+/* ---- the two implementations side by side ---- */
+
+static uint64_t rng_state;
+static uint32_t rnd(uint32_t n) {   /* 0 .. n-1 (xorshift64*) */
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return (uint32_t)((rng_state * 2685821657736338717ULL) >> 33) % n;
+}
+
+static int same_str(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+static int same_bytes(const void *a, size_t an, const void *b, size_t bn) {
+  return (a == NULL) == (b == NULL) && an == bn && (!a || !an || !memcmp(a, b, an));
+}
+
+static void expect_same_job(const pk__job *x, const pk__job *y, int step) {
+  if (x->id != y->id || !same_str(x->queue, y->queue) || !same_str(x->key, y->key) ||
+      !same_bytes(x->data, x->dlen, y->data, y->dlen) || x->status != y->status ||
+      x->priority != y->priority || x->run_at != y->run_at || x->attempts != y->attempts ||
+      x->max_attempts != y->max_attempts || x->stalls != y->stalls ||
+      x->lease_until != y->lease_until || x->lease_owner != y->lease_owner ||
+      !same_bytes(x->result, x->rlen, y->result, y->rlen) || !same_str(x->error, y->error) ||
+      !same_str(x->progress, y->progress) || x->created_at != y->created_at ||
+      x->updated_at != y->updated_at || x->finished_at != y->finished_at)
+    fail_msg("step %d: job %lld differs: sqlite status %d attempts %d run_at %lld updated %lld"
+             " finished %lld queue %s / memory status %d attempts %d run_at %lld updated %lld"
+             " finished %lld queue %s", step, (long long)x->id, x->status, x->attempts,
+             (long long)x->run_at, (long long)x->updated_at, (long long)x->finished_at, x->queue,
+             y->status, y->attempts, (long long)y->run_at, (long long)y->updated_at,
+             (long long)y->finished_at, y->queue);
+}
+
+/* Same return code and, on an error, the same message. */
+static void expect_same_rc(int ra, int rb, pk__job_store *a, pk__job_store *b, const char *what,
+                           int step) {
+  if (ra != rb) fail_msg("step %d %s: sqlite %d (%s), memory %d (%s)", step, what, ra,
+                         pk__job_store_error(a), rb, pk__job_store_error(b));
+  if (ra < 0 && strcmp(pk__job_store_error(a), pk__job_store_error(b)) != 0)
+    fail_msg("step %d %s: sqlite says \"%s\", memory \"%s\"", step, what, pk__job_store_error(a),
+             pk__job_store_error(b));
+}
+
+typedef struct ids_seen { int64_t ids[16]; int n; } ids_seen;
+static int collect(const pk__job *j, void *ud) {
+  ids_seen *v = ud;
+  if (v->n < 16) v->ids[v->n++] = j->id;
+  return 0;
+}
+
+static const char *QUEUES[] = {"q1", "q2", "dead"};
+
+static void compare_all(pk__job_store *a, pk__job_store *b, int64_t max_id, int64_t now, int step) {
+  for (int64_t id = 1; id <= max_id; id++) {
+    pk__job x, y;
+    int ra = pk__job_store_get_id(a, id, &x), rb = pk__job_store_get_id(b, id, &y);
+    expect_same_rc(ra, rb, a, b, "get_id", step);
+    if (ra == 0) expect_same_job(&x, &y, step);
+    pk__job_free(&x);
+    pk__job_free(&y);
+  }
+  for (int i = 0; i < 3; i++) {
+    pk__job_counts x, y;
+    assert_int_equal(pk__job_store_counts(a, QUEUES[i], now, &x), 0);
+    assert_int_equal(pk__job_store_counts(b, QUEUES[i], now, &y), 0);
+    if (memcmp(&x, &y, sizeof x))
+      fail_msg("step %d: counts of %s differ: sqlite %lld %lld %lld %lld %lld, memory %lld %lld %lld"
+               " %lld %lld", step, QUEUES[i], (long long)x.waiting, (long long)x.delayed,
+               (long long)x.active, (long long)x.completed, (long long)x.failed,
+               (long long)y.waiting, (long long)y.delayed, (long long)y.active,
+               (long long)y.completed, (long long)y.failed);
+  }
+}
+
+/* Allocation failures: while `armed`, the countdown-th allocation fails, once. These replace
+ * malloc for the whole process and hand the rest to libc's allocator, or under AddressSanitizer
+ * (GCC's libasan) to its interceptors, so that ASan still checks every block. */
+#if defined(__SANITIZE_ADDRESS__)
+#define REAL(f) __interceptor_##f
+#else
+#define REAL(f) __libc_##f
+#endif
+extern void *REAL(malloc)(size_t n);
+extern void *REAL(calloc)(size_t n, size_t size);
+extern void *REAL(realloc)(void *p, size_t n);
+extern void REAL(free)(void *p);
+static int armed, injected;
+static long countdown;
+static int inject(void) {
+  if (!armed || countdown <= 0 || --countdown > 0) return 0;
+  injected = 1;
+  return 1;
+}
+void *malloc(size_t n) { return inject() ? NULL : REAL(malloc)(n); }
+void *calloc(size_t n, size_t size) { return inject() ? NULL : REAL(calloc)(n, size); }
+void *realloc(void *p, size_t n) { return inject() ? NULL : REAL(realloc)(p, n); }
+void free(void *p) { REAL(free)(p); }
+
+/* Runs B (the in-memory store, allocations armed) then A (SQLite) unless B failed for want of
+ * memory: a call that fails so must leave no trace, so SQLite is not asked at all. `skip` says
+ * the outputs are not to be compared. */
+#define PAIR(what, A, B) do {                                  \
+    armed = 1; injected = 0; rb = (B); armed = 0;              \
+    skip = injected && rb == -ENOMEM;                           \
+    ra = skip ? rb : (A);                                       \
+    if (!skip) expect_same_rc(ra, rb, a, b, what, step);        \
+  } while (0)
+
+/* One random operation on both stores; they must answer alike. */
+static void random_step(pk__job_store *a, pk__job_store *b, int64_t *now, int64_t *max_id,
+                        int *batch, int step, int late) {
+  static const int prios[] = {0, 0, 0, 0, 1, 1, 7, PK_JOB_PRIORITY_MAX};
+  const char *q = QUEUES[rnd(3)];
+  char key[16];
+  snprintf(key, sizeof key, "k%u", rnd(40));
+  int64_t id = 1 + (int64_t)rnd((uint32_t)*max_id + 2);
+  int ra, rb, skip, op = rnd(100);
+  /* the clock: mostly forward, sometimes back (a wall clock set back), sometimes a jump */
+  int r = rnd(100);
+  *now += r < 60 ? 0 : r < 90 ? rnd(20) : r < 95 ? rnd(400) : -(int64_t)rnd(late ? 300 : 30);
+  if (op < 25) {   /* add */
+    const char *k = rnd(3) ? NULL : key;
+    static const char *datas[] = {NULL, "", "{\"n\":1}", "[1,2,3]"};
+    const char *d = datas[rnd(4)];
+    int prio = prios[rnd(8)];
+    int64_t run_at = rnd(4) ? *now - (int64_t)rnd(5) : *now + (int64_t)rnd(300);
+    int max_attempts = (int)rnd(4);
+    int64_t ia = -1, ib = -2;
+    int ea = -1, eb = -2;
+    PAIR("add", pk__job_store_add(a, q, k, d, d ? strlen(d) : 0, prio, run_at, max_attempts, *now,
+                                  &ia, &ea),
+         pk__job_store_add(b, q, k, d, d ? strlen(d) : 0, prio, run_at, max_attempts, *now, &ib,
+                           &eb));
+    if (!skip && ra == 0) {
+      if (ia != ib || ea != eb) fail_msg("step %d add: ids %lld/%lld existed %d/%d", step,
+                                         (long long)ia, (long long)ib, ea, eb);
+      if (ia > *max_id) *max_id = ia;
+    }
+  } else if (op < 45) {   /* lease, one or many */
+    int max = 1 + (int)rnd(4), na = -1, nb = -2, owner = 1 + (int)rnd(3);
+    int64_t lease_ms = 1 + rnd(200);
+    pk__job ja[4], jb[4];
+    PAIR("lease", pk__job_store_lease_many(a, q, *now, lease_ms, owner, max, ja, &na),
+         pk__job_store_lease_many(b, q, *now, lease_ms, owner, max, jb, &nb));
+    if (skip) {
+      assert_int_equal(nb, 0);
+      return;
+    }
+    assert_int_equal(na, nb);
+    for (int i = 0; i < na; i++) {
+      expect_same_job(&ja[i], &jb[i], step);
+      pk__job_free(&ja[i]);
+      pk__job_free(&jb[i]);
+    }
+  } else if (op < 75) {   /* a report: with the right attempt mostly */
+    pk__job j;
+    int attempt = 0;
+    if (pk__job_store_get_id(a, id, &j) == 0) {
+      attempt = rnd(5) ? j.attempts : (int)rnd(3);
+      pk__job_free(&j);
+    }
+    int kind = (int)rnd(10);
+    if (kind < 4) {
+      const char *res = rnd(2) ? "{\"ok\":true}" : NULL;
+      PAIR("complete", pk__job_store_complete(a, id, attempt, res, res ? strlen(res) : 0, *now),
+           pk__job_store_complete(b, id, attempt, res, res ? strlen(res) : 0, *now));
+    } else if (kind < 7) {
+      int64_t at = rnd(3) == 0 ? -1 : *now + (int64_t)rnd(200) - 20;
+      const char *e = rnd(4) ? "boom" : NULL;
+      PAIR("fail", pk__job_store_fail(a, id, attempt, e, at, *now),
+           pk__job_store_fail(b, id, attempt, e, at, *now));
+    } else if (kind < 8) {
+      int64_t ms = rnd(10) ? 1 + rnd(300) : 0;
+      PAIR("extend", pk__job_store_extend(a, id, attempt, ms, *now),
+           pk__job_store_extend(b, id, attempt, ms, *now));
+    } else if (kind < 9) {
+      const char *p = rnd(4) ? "{\"pct\":5}" : NULL;
+      PAIR("progress", pk__job_store_progress(a, id, p, *now),
+           pk__job_store_progress(b, id, p, *now));
+    } else {
+      PAIR("release", pk__job_store_release(a, id, attempt, *now),
+           pk__job_store_release(b, id, attempt, *now));
+    }
+  } else if (op < 80) {   /* reads */
+    pk__job x, y;
+    char idkey[24];
+    snprintf(idkey, sizeof idkey, "%lld", (long long)id);
+    const char *gk = rnd(2) ? key : idkey;
+    PAIR("get", pk__job_store_get(a, q, gk, &x), pk__job_store_get(b, q, gk, &y));
+    if (!skip && ra == 0) expect_same_job(&x, &y, step);
+    if (!skip) pk__job_free(&x);
+    pk__job_free(&y);
+    int64_t ta = -1, tb = -2;
+    PAIR("next_due", pk__job_store_next_due(a, q, &ta), pk__job_store_next_due(b, q, &tb));
+    if (ra == 0) assert_true(ta == tb);
+    PAIR("next_expiry", pk__job_store_next_expiry(a, &ta), pk__job_store_next_expiry(b, &tb));
+    if (ra == 0) assert_true(ta == tb);
+    ids_seen va = {0}, vb = {0};
+    int limit = (int)rnd(6);
+    PAIR("list_failed", pk__job_store_list_failed(a, q, limit, collect, &va),
+         pk__job_store_list_failed(b, q, limit, collect, &vb));
+    if (!skip) {
+      assert_int_equal(va.n, vb.n);
+      assert_memory_equal(va.ids, vb.ids, sizeof va.ids);
+    }
+  } else if (op < 86) {   /* leases lost */
+    int fa = -1, fb = -2;
+    if (rnd(6)) {
+      PAIR("expire_leases", pk__job_store_expire_leases(a, *now, &fa),
+           pk__job_store_expire_leases(b, *now, &fb));
+    } else {
+      PAIR("recover", pk__job_store_recover(a, *now, &fa), pk__job_store_recover(b, *now, &fb));
+    }
+    if (!skip) assert_int_equal(fa, fb);
+  } else if (op < 90) {
+    const char *to = QUEUES[rnd(3)];
+    PAIR("move", pk__job_store_move(a, id, to, *now), pk__job_store_move(b, id, to, *now));
+  } else if (op < 92) {
+    PAIR("retry_failed", pk__job_store_retry_failed(a, q, *now),
+         pk__job_store_retry_failed(b, q, *now));
+  } else if (op < 93) {
+    PAIR("purge", pk__job_store_purge(a, q), pk__job_store_purge(b, q));
+  } else if (op < 95) {
+    int64_t older = *now - (int64_t)rnd(200);
+    int limit = (int)rnd(6);
+    PAIR("prune", pk__job_store_prune_completed(a, older, limit),
+         pk__job_store_prune_completed(b, older, limit));
+  } else if (op < 96) {
+    int n = (int)rnd(3);
+    pk__job_store_set_max_stalls(a, n);
+    pk__job_store_set_max_stalls(b, n);
+  } else {   /* batches */
+    if (!*batch) {
+      PAIR("begin", pk__job_store_begin(a), pk__job_store_begin(b));
+      *batch = 1;
+    } else {
+      int roll = rnd(3) == 0;
+      PAIR(roll ? "rollback" : "commit", roll ? pk__job_store_rollback(a) : pk__job_store_commit(a),
+           roll ? pk__job_store_rollback(b) : pk__job_store_commit(b));
+      *batch = 0;
+    }
+  }
+}
+
+static void run_side_by_side(uint64_t seed, int steps, int late) {
+  pk__job_store *a, *b;
+  char err[512];
+  assert_int_equal(pk__job_store_sqlite_open(&a, ":memory:", err, sizeof err), 0);
+  assert_int_equal(pk__job_store_open(&b, ":memory:", err, sizeof err), 0);
+  rng_state = seed;
+  int64_t now = 100000, max_id = 0;
+  int batch = 0;
+  for (int step = 0; step < steps; step++) {
+    random_step(a, b, &now, &max_id, &batch, step, late);
+    if (step % 400 == 399) compare_all(a, b, max_id, now, step);
+  }
+  if (batch) {
+    assert_int_equal(pk__job_store_commit(a), 0);
+    assert_int_equal(pk__job_store_commit(b), 0);
+  }
+  compare_all(a, b, max_id, now, steps);
+  pk__job_store_close(a);
+  pk__job_store_close(b);
+}
+
+/* Random operations (adds with and without keys, every priority kind, delays, leases of one and
+ * many, reports with right and stale attempts, lost leases, moves, retries, purges, prunes,
+ * batches committed and rolled back, a clock that sometimes goes back) on the SQLite store and
+ * the in-memory one: the same answers, the same errors, the same jobs. */
+static void test_same_as_sqlite(void **state) {
+  run_side_by_side(0x9e3779b97f4a7c15ULL, 30000, 0);
+  run_side_by_side(12345, 30000, 1);
+  run_side_by_side(777, 30000, 0);
+}
+
+/* The same random operations with the k-th allocation inside the in-memory store's calls failing,
+ * for every k: the call that fails returns -ENOMEM and leaves no trace (it is undone), and the
+ * store goes on to match SQLite, which never saw that call. */
+static void test_out_of_memory(void **state) {
+  for (long k = 1;; k++) {
+    pk__job_store *a, *b;
+    char err[512];
+    assert_int_equal(pk__job_store_sqlite_open(&a, ":memory:", err, sizeof err), 0);
+    assert_int_equal(pk__job_store_open(&b, ":memory:", err, sizeof err), 0);
+    rng_state = 4242;
+    int64_t now = 100000, max_id = 0;
+    int batch = 0, fired = 0;
+    countdown = k;
+    for (int step = 0; step < 150; step++) {
+      random_step(a, b, &now, &max_id, &batch, step, 1);
+      fired |= injected;
+    }
+    if (batch) {
+      assert_int_equal(pk__job_store_commit(a), 0);
+      assert_int_equal(pk__job_store_commit(b), 0);
+    }
+    compare_all(a, b, max_id, now, (int)k);
+    pk__job_store_close(a);
+    pk__job_store_close(b);
+    if (!fired && countdown > 0) break;   /* fewer than k allocations: every one has failed once */
+  }
+}
+
+/* Many jobs over many priorities, all delayed then due at once: leased in (priority, run_at, id)
+ * order; then all completed and pruned (the in-memory store frees its emptied lanes and arrays). */
+static void test_many_jobs(void **state) {
+  pk__job_store *s = S(state);
+  rng_state = 99;
+  int64_t now = 1000;
+  assert_int_equal(pk__job_store_begin(s), 0);
+  for (int i = 0; i < 3000; i++) {
+    int prio = (int)rnd(10) * 3;
+    add(s, "q", NULL, "{}", prio, now + 1 + (int64_t)rnd(1000), 1, now);
+    if (rnd(4) == 0) now++;
+  }
+  assert_int_equal(pk__job_store_commit(s), 0);
+  now += 2000;
+  expect_counts(s, "q", now, 3000, 0, 0, 0, 0);
+  int prev_prio = -1, n = 0;
+  int64_t prev_run = 0, prev_id = 0;
+  pk__job jobs[64];
+  int got;
+  assert_int_equal(pk__job_store_begin(s), 0);
+  while (pk__job_store_lease_many(s, "q", now, 100000, 1, 64, jobs, &got) == 0) {
+    for (int i = 0; i < got; i++) {
+      pk__job *j = &jobs[i];
+      assert_true(j->priority > prev_prio || (j->priority == prev_prio && (j->run_at > prev_run ||
+                  (j->run_at == prev_run && j->id > prev_id))));
+      prev_prio = j->priority;
+      prev_run = j->run_at;
+      prev_id = j->id;
+      assert_int_equal(pk__job_store_complete(s, j->id, j->attempts, NULL, 0, now + n % 7), 0);
+      pk__job_free(j);
+      n++;
+    }
+  }
+  assert_int_equal(pk__job_store_commit(s), 0);
+  assert_int_equal(n, 3000);
+  expect_counts(s, "q", now, 0, 0, 0, 3000, 0);
+  int pruned = 0, r;
+  while ((r = pk__job_store_prune_completed(s, now + 100, 1000)) > 0) pruned += r;
+  assert_int_equal(r, 0);
+  assert_int_equal(pruned, 3000);
+  expect_counts(s, "q", now, 0, 0, 0, 0, 0);
+  int64_t id = add(s, "q", NULL, "{}", 3, 0, 1, now);
+  lease_expect(s, "q", now, id);
+}
+
+/* Volume on the in-memory store: 300,000 jobs added, leased, completed, pruned, with some purged
+ * and moved on the way. Each step must stay O(1) or O(log n) a job (a removal from the id table
+ * that scanned the run of neighbouring ids made pruning quadratic: minutes, not a second). */
+static void test_mem_volume(void **state) {
+  pk__job_store *s = S(state);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  const int n = 300000;
+  int64_t now = 1000;
+  for (int i = 0; i < n; i += 1000) {
+    assert_int_equal(pk__job_store_begin(s), 0);
+    for (int k = i; k < i + 1000; k++) add(s, "q", NULL, "{\"n\":1}", k % 2, 0, 1, now);
+    assert_int_equal(pk__job_store_commit(s), 0);
+    now++;
+  }
+  pk__job jobs[64];
+  int got, done = 0;
+  while (pk__job_store_lease_many(s, "q", now, 30000, 1, 64, jobs, &got) == 0) {
+    for (int i = 0; i < got; i++) {
+      if (done % 10 == 0) {   /* some fail, to be moved and purged */
+        assert_int_equal(pk__job_store_fail(s, jobs[i].id, jobs[i].attempts, "e", -1, now), 0);
+        if (done % 20 == 0) assert_int_equal(pk__job_store_move(s, jobs[i].id, "q.dead", now), 0);
+      } else {
+        assert_int_equal(pk__job_store_complete(s, jobs[i].id, jobs[i].attempts, NULL, 0, now), 0);
+      }
+      pk__job_free(&jobs[i]);
+      done++;
+    }
+    now++;
+  }
+  assert_int_equal(done, n);
+  expect_counts(s, "q", now, 0, 0, 0, n - n / 10, n / 20);
+  expect_counts(s, "q.dead", now, n / 20, 0, 0, 0, 0);
+  int r, pruned = 0;
+  while ((r = pk__job_store_prune_completed(s, now, 1000)) > 0) pruned += r;
+  assert_int_equal(pruned, n - n / 10);
+  assert_int_equal(pk__job_store_purge(s, "q"), n / 20);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  if (secs > 15) fail_msg("300,000 jobs took %.1f s", secs);
+}
+
 #define BOTH(t) cmocka_unit_test_setup_teardown(t, setup_mem, teardown), \
                 cmocka_unit_test_setup_teardown(t, setup_file, teardown)
 
@@ -802,9 +1270,15 @@ int main(void) {
     BOTH(test_lease_many),
     BOTH(test_counts_retry_purge_prune),
     BOTH(test_batch),
+    BOTH(test_rollback_everything),
     cmocka_unit_test_setup_teardown(test_persisted, setup_file, teardown),
     cmocka_unit_test_setup_teardown(test_killed_process, setup_file, teardown),
-    BOTH(test_plans),
+    cmocka_unit_test_setup_teardown(test_plans, setup_file, teardown),
+    cmocka_unit_test_setup_teardown(test_mem_file_calls, setup_mem, teardown),
+    cmocka_unit_test_setup_teardown(test_mem_volume, setup_mem, teardown),
+    cmocka_unit_test(test_same_as_sqlite),
+    cmocka_unit_test(test_out_of_memory),
+    BOTH(test_many_jobs),
     cmocka_unit_test(test_open_errors),
     cmocka_unit_test(test_open_read_only_file),
   };
