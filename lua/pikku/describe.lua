@@ -268,7 +268,8 @@ local function other_wirings(reg)
         if pikku.is_func(def) then
           out[#out + 1] = {
             transport = gsub(list_name, "s$", ""), name = tostring(e.name or "?"),
-            route = e.schedule and (tostring(e.name) .. " (" .. e.schedule .. ")") or e.queue or e.name, def = def, label = label_of(def, reg),
+            route = e.schedule and (tostring(e.name) .. " (" .. e.schedule .. ")") or e.queue or e.name,
+            def = def, label = label_of(def, reg),
             auth = def.auth ~= false, permissions = permission_names(def.permissions),
             input = expand(def, "input", label_of(def, reg)), output = expand(def, "output", label_of(def, reg)),
           }
