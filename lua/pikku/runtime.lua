@@ -185,11 +185,14 @@ local function finish(h, ok, res)
   local stream = h._stream   -- wire.http:stream: ended here when the function did not close it
   if stream then stream:_finish(ok) end
   if h._done then
-    -- answered early by send/redirect: an error after that reaches the log, not the client
+    -- answered early by send/redirect: an error after that reaches the log, not the client;
+    -- except an outbound call's "abandoned" (the client left: 499, never logged)
     if not ok and h._answered then
       local tb = last_traceback
       last_traceback = nil
-      core_log_error(h._rid or core_gen_id(), "after the response was sent: " .. tostring(tb or res))
+      if not (is_error(res) and res.kind == "abandoned") then
+        core_log_error(h._rid or core_gen_id(), "after the response was sent: " .. tostring(tb or res))
+      end
     end
     return
   end
@@ -256,8 +259,23 @@ local function runner(fn, h, data)
   end
 end
 
+-- coroutine -> { [object] = close(object) }: what a call holds that must not outlive it (a
+-- streamed outbound response), closed when the call ends, however it ends (runtime.hold)
+local held = {}
+
+local function release_held(co)
+  local t = held[co]
+  if t == nil then return end
+  held[co] = nil
+  for obj, close in pairs(t) do
+    local ok, err = pcall(close, obj)
+    if not ok then core_log("error", "pikku: closing what a call left open failed: " .. tostring(err)) end
+  end
+end
+
 -- After a coroutine stops (finished, sleeping, or broken), put it where it belongs.
 local function settle(co, ok, res)
+  if not (ok and res == SLEEPING) then release_held(co) end
   if ok and res == DONE then
     calls[co] = nil
     if pool_n < POOL_MAX then
@@ -531,6 +549,27 @@ function M.spawn(fn, ...)
   local ok, res = co_resume(co, fn, ...)
   if not outer then guard_stop() end
   return settle(co, ok, res)
+end
+
+--- runtime.hold(obj, close) -> the running call's coroutine: close(obj) runs when that call ends
+--- (returns, raises, or unwinds after being abandoned) unless runtime.let_go(co, obj) came first.
+--- nil (nothing held) outside a call of the runtime.
+function M.hold(obj, close)
+  local co = co_running()
+  if co == nil or calls[co] == nil then return nil end
+  local t = held[co]
+  if t == nil then
+    t = {}
+    held[co] = t
+  end
+  t[obj] = close
+  return co
+end
+
+--- runtime.let_go(co, obj): obj was closed by its owner; nothing to do at the call's end.
+function M.let_go(co, obj)
+  local t = co and held[co]
+  if t then t[obj] = nil end
 end
 
 -- For pikku.outbound: a call waits on a token (new_token, then suspend) that the core resumes with

@@ -1,4 +1,4 @@
-// Targets for the outbound tests: a local HTTP server and an HTTPS one with a test CA made at test time (openssl).
+// Targets for the outbound tests: a local HTTP server (also large, slow, gzip-compressed and reset bodies) and an HTTPS one with a test CA made at test time (openssl).
 import http from 'node:http';
 import https from 'node:https';
 import http2 from 'node:http2';
@@ -6,9 +6,47 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import { HOST } from './server.mjs';
 
 export const stats = { aborted: 0, connections: 0, proxied: 0 };   // /delay requests whose client left before the answer; TCP connections; requests through the proxy
+
+/** /gen?id=ID: what each generated download did: bytes handed to the socket, whether it waits for
+ * 'drain' (its write buffer is full: the reader stopped), how often it waited, whether it ended
+ * (finished, with the SHA-256 of what it sent) or its client closed first. */
+export const generated = new Map();
+
+/** n bytes made on the fly in 64 KiB pieces (random, each numbered), written only as fast as the
+ * client reads ('drain'), so the server holds at most one piece beyond its socket buffers. */
+function generate(req, res, q) {
+  const n = Number(q.n || 0);
+  const st = { sent: 0, waiting: false, drains: 0, finished: false, closed: false, sha256: null };
+  generated.set(q.id || 'last', st);
+  const base = crypto.randomBytes(65536);
+  const hash = crypto.createHash('sha256');
+  let i = 0;
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+  const pump = () => {
+    while (st.sent < n) {
+      const piece = Buffer.from(base.subarray(0, Math.min(65536, n - st.sent)));
+      if (piece.length >= 4) piece.writeUInt32BE(i++);
+      hash.update(piece);
+      st.sent += piece.length;
+      if (!res.write(piece)) {
+        st.waiting = true;
+        st.drains++;
+        res.once('drain', () => { st.waiting = false; pump(); });
+        return;
+      }
+    }
+    st.finished = true;
+    st.sha256 = hash.digest('hex');
+    res.end();
+  };
+  res.on('close', () => { st.closed = true; });
+  pump();
+}
 
 function handler(req, res) {
   const u = new URL(req.url, 'http://x');
@@ -37,6 +75,52 @@ function handler(req, res) {
         return send(200, 'x'.repeat(n));
       }
       case '/redirect': res.writeHead(302, { location: '/hello' }); return res.end();
+      case '/gen': return generate(req, res, q);
+      case '/gzip': {
+        // n bytes of text (a counter per line) sent gzip-compressed, chunked; its SHA-256 in generated
+        const n = Number(q.n || 0);
+        const st = { sent: 0, finished: false, sha256: null };
+        generated.set(q.id || 'gzip', st);
+        const hash = crypto.createHash('sha256');
+        const gz = zlib.createGzip();
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' });
+        gz.pipe(res);
+        let line = 0;
+        const pump = () => {
+          while (st.sent < n) {
+            let s = '';
+            while (s.length < 65536) s += `line ${line++} of the generated text\n`;
+            const piece = Buffer.from(s).subarray(0, Math.min(65536, n - st.sent));
+            hash.update(piece);
+            st.sent += piece.length;
+            if (!gz.write(piece)) { gz.once('drain', pump); return; }
+          }
+          st.finished = true;
+          st.sha256 = hash.digest('hex');
+          gz.end();
+        };
+        pump();
+        return undefined;
+      }
+      case '/slow': {
+        // `chunks` pieces of `size` bytes, one every `ms` ms (chunked); counts the ones sent
+        const st = { sent: 0, closed: false };
+        generated.set(q.id || 'slow', st);
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const t = setInterval(() => {
+          res.write('s'.repeat(Number(q.size || 10)));
+          if (++st.sent >= Number(q.chunks || 10)) { clearInterval(t); res.end(); }
+        }, Number(q.ms || 100));
+        res.on('close', () => { clearInterval(t); st.closed = true; });
+        return undefined;
+      }
+      case '/reset': {
+        // promises 2n bytes, sends n, then resets the connection (RST)
+        const n = Number(q.n || 1000);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 2 * n });
+        res.write(Buffer.alloc(n, 'r'), () => setTimeout(() => res.socket?.resetAndDestroy(), 100));
+        return undefined;
+      }
       case '/status': return send(Number(q.code || 500), 'status');
       default: return send(404, 'no such path');
     }
