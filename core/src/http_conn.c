@@ -684,7 +684,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     /* The peer closed or failed: a request still in a handler is abandoned, and one whose body
      * had not all arrived is dropped; both are logged as 499 (nginx's "client closed request"). */
-    if (!c->upgraded && (c->req_handle || c->parser.state == PK_PS_BODY)) pk__conn_access_log(c, 499, NULL, 0);
+    if (!c->upgraded && !c->stream && (c->req_handle || c->parser.state == PK_PS_BODY))
+      pk__conn_access_log(c, 499, NULL, 0);   /* a stream cut short is logged when it closes */
     pk__conn_close(c);
     return;
   }

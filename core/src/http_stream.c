@@ -113,6 +113,9 @@ int pk__stream_end(double handle, int abort) {
 
 void pk__stream_closed(pk__conn *c) {
   pk__stream *s = c->stream;
+  /* the connection went before the stream's end (the client left, a write failed): logged with the
+   * status its head carried, as nginx logs an answer cut short once its head was sent */
+  pk__conn_access_log(c, s->status, NULL, 0);
   c->stream = NULL;
   s->c = NULL;
   s->token = 0;   /* the runtime's abandon resumes the waiting call */

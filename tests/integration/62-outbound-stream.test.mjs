@@ -237,7 +237,8 @@ describe('streamed outbound responses', () => {
     await pollUntil(() => generated.get('slowproxy')?.sent >= 2, { what: 'two slow chunks' });
     c.destroy();
     await srv.waitForLine(/proxy: the upstream failed \(abandoned\) after \d+ bytes/, { from: from2 });
-    await srv.waitForLine(/GET \/proxy 499/, { from: from2 });
+    // 499 when the client left before the head went out, else the status that was sent (as nginx logs)
+    await srv.waitForLine(/GET \/proxy (499|200) /, { from: from2 });
     await pollUntil(() => generated.get('slowproxy').closed, { timeout: 2000, what: 'the target seeing the transfer closed' });
     assert.equal(srv.findLines(/after the response was sent/, from2).length, 0, 'an abandoned call is not logged as an error');
   });
