@@ -375,6 +375,14 @@ end
 
 -- ---- reminders, summaries, cleanup (the app's queue and schedules) ------------------------------
 
+-- a reminders row and a summary row as the app shows them (shared with store_pg.lua)
+local function reminder_of(r)
+  return { todoId = r.todo_id, userId = r.user_id, title = r.title, dueDate = r.due_date, createdAt = r.created_at }
+end
+local function summary_of(r)
+  return { userId = r.user_id, open = r.open or 0, overdue = r.overdue or 0, completed = r.completed or 0 }
+end
+
 --- store:add_reminder(todo) -> true when it was added (one reminder per todo: a job that runs
 --- again after a crash adds nothing)
 function Store:add_reminder(todo)
@@ -388,7 +396,7 @@ function Store:reminders(user_id)
     .. " WHERE user_id = ? ORDER BY id DESC", user_or_default(user_id))
   local out = array()
   for i, r in ipairs(rows) do
-    out[i] = { todoId = r.todo_id, userId = r.user_id, title = r.title, dueDate = r.due_date, createdAt = r.created_at }
+    out[i] = reminder_of(r)
   end
   return out
 end
@@ -403,7 +411,7 @@ function Store:summary(now_iso)
     .. " FROM users LEFT JOIN todos ON todos.user_id = users.id GROUP BY users.id ORDER BY users.id", now_iso)
   local out = array()
   for i, r in ipairs(rows) do
-    out[i] = { userId = r.user_id, open = r.open or 0, overdue = r.overdue or 0, completed = r.completed or 0 }
+    out[i] = summary_of(r)
   end
   return out
 end
@@ -422,6 +430,7 @@ function Store:delete(id)
 end
 
 -- for store_pg.lua: the rules both stores apply
+M.reminder_of, M.summary_of = reminder_of, summary_of
 M.check_fields, M.invalid, M.seq_of, M.user_or_default, M.opt_string, M.encode_tags =
   check_fields, invalid, seq_of, user_or_default, opt_string, encode_tags
 

@@ -231,7 +231,7 @@ function Store:reminders(user_id)
     .. " WHERE user_id = $1 ORDER BY id DESC", user_or_default(user_id))
   local out = array()
   for i, r in ipairs(rows) do
-    out[i] = { todoId = r.todo_id, userId = r.user_id, title = r.title, dueDate = r.due_date, createdAt = r.created_at }
+    out[i] = base.reminder_of(r)
   end
   return out
 end
@@ -246,7 +246,7 @@ function Store:summary(now_iso)
     .. " FROM users LEFT JOIN todos ON todos.user_id = users.id GROUP BY users.id ORDER BY users.id", now_iso)
   local out = array()
   for i, r in ipairs(rows) do
-    out[i] = { userId = r.user_id, open = r.open or 0, overdue = r.overdue or 0, completed = r.completed or 0 }
+    out[i] = base.summary_of(r)
   end
   return out
 end
