@@ -3,8 +3,6 @@
 -- luacheck: globals describe it before_each after_each expect t
 local reminders = require "functions.reminders"
 
-local function store() return require("pikku.runtime").services().store end
-
 local function create(body)
   local res = t.request { method = "POST", path = "/todos", body = body }
   expect(res.status).to_equal(200)
