@@ -99,7 +99,9 @@ local function string_pairs(r, s)
   return t
 end
 
---- add_body(data, route, handle, body) -> data (maybe a new table), and a pikku error or nil.
+--- add_body(data, route, handle, body) -> data (maybe a new table), and a pikku error or nil; a
+--- third value true when data is the body decoded and already validated against the route's
+--- input schema (the validator's one-pass decode, pikku.schema_c decode).
 function M.add_body(data, r, handle, body)
   local ct = header(handle, "content-type")
   if ct == nil then
@@ -109,6 +111,13 @@ function M.add_body(data, r, handle, body)
   end
   local kind, base = body_kind(ct)
   if kind == "json" then
+    local vin = r.vin
+    if vin and next(data) == nil then
+      -- the body decoded and checked in one pass when it is an object the schema accepts; nil
+      -- otherwise (also when that pass cannot tell), and then the two-pass way below says why
+      local valid = vin:decode(body)
+      if valid ~= nil then return valid, nil, true end
+    end
     local v, err = json_decode(body)
     if v == nil then
       return data, errors.BadRequest("malformed JSON body: " .. tostring(err))

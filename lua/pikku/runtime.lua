@@ -380,9 +380,10 @@ local function dispatch(handle, index, method, path, query, body, ...)
     end
   end
   if body ~= nil and body ~= "" and not r.raw_body and not NO_BODY_METHODS[method] then
-    local err
-    data, err = add_body(data, r, handle, body)
+    local err, valid
+    data, err, valid = add_body(data, r, handle, body)
     if err then return respond_error(handle, err, nil, cors_lines) end
+    if valid then h._valid = data end   -- already checked against the input schema (pikku.pipeline)
   end
   new_wire(h, handle)
   start_call(r.entry, h, data)

@@ -18,7 +18,10 @@ S="$ROOT/core/src"
   "$S/buf.c" $(pkg-config --libs luajit) -lm
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/pattern" "$ROOT/tests/fuzz/fuzz_pattern.c" "$S/schema_pattern.c" \
   "$S/schema_check.c" "$S/utf8.c" $(pkg-config --libs luajit)
-for t in http ws router json pattern; do
+"${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/schema" "$ROOT/tests/fuzz/fuzz_schema_decode.c" "$S/lua_schema.c" \
+  "$S/schema_validate.c" "$S/schema_check.c" "$S/schema_pattern.c" "$S/schema_decode.c" "$S/json_number.c" \
+  "$S/lua_json.c" "$S/json_decode.c" "$S/utf8.c" "$S/buf.c" $(pkg-config --libs luajit) -lm
+for t in http ws router json pattern schema; do
   mkdir -p "$OUT/corpus-$t"
   cp "$ROOT/tests/fuzz/seeds/$t/"* "$OUT/corpus-$t/" 2>/dev/null || true
   echo "fuzzing $t for ${SECS}s"
@@ -26,4 +29,4 @@ for t in http ws router json pattern; do
     || { tail -40 "$OUT/$t.log"; echo "fuzz target $t failed"; exit 1; }
   grep -E 'stat::number_of_executed_units|Done' "$OUT/$t.log" | tail -2
 done
-echo "fuzzing: no crash in 5 targets"
+echo "fuzzing: no crash in 6 targets"
