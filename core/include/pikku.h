@@ -21,7 +21,7 @@ double pk_now_ms(void);
 void pk_log(const char *level, const char *message);
 
 /* ==== For the runtime's FFI path only (lua/pikku/host.lua) ====
- * The two calls every request makes, called through LuaJIT FFI instead of the classic Lua C API so
+ * The calls every request makes, called through LuaJIT FFI instead of the classic Lua C API so
  * the JIT can compile through them (see docs/internals.md for the meaning of each argument). Not
  * for extensions: their arguments follow the runtime's request handles and may change with it. */
 
@@ -31,6 +31,9 @@ int pk_rt_respond(double handle, int status, const char *body, size_t blen, cons
 /* A request header (case-insensitive; repeated headers joined with ", ", Cookie with "; "), or
  * NULL. The value stays valid until the next call; *vlen receives its length. */
 const char *pk_rt_header(double handle, const char *name, size_t nlen, size_t *vlen);
+/* Milliseconds on the core's monotonic clock (what pikku.core.now returns): the runtime times every
+ * call with it (lua/pikku/loop_guard.lua). */
+double pk_rt_now_ms(void);
 
 #ifdef __cplusplus
 }

@@ -354,7 +354,7 @@ onion = function(plan, mws, i, svc, data, w)
   local mw = mws[i]
   if mw == nil then return inner(plan, svc, data, w) end
   local nxt = setmetatable({ plan = plan, mws = mws, i = i, svc = svc, data = data, w = w,
-    called = false, result = nil }, NextMT)
+    called = false, result = false }, NextMT)   -- result: a slot from the start (no rehash)
   local r = mw(svc, w, nxt)
   if r == nil and nxt.called then return nxt.result end
   return r

@@ -81,11 +81,21 @@ local KIND = {
   ["text/plain"] = "text",
 }
 
+-- Content-Type values seen, with their kind and base type: clients send the same few on every
+-- request, so each is parsed once (bounded, so that values made up per request cannot grow it).
+local seen_kind, seen_base, seen_n = {}, {}, 0
+
 --- body_kind(content_type) -> "json" | "form" | "text" | nil, and the lower-case base type.
 local function body_kind(ct)
-  local base = lower(match(ct, "^%s*([^;%s]+)") or "")
+  local base = seen_base[ct]
+  if base then return seen_kind[ct] or nil, base end
+  base = lower(match(ct, "^%s*([^;%s]+)") or "")
   local kind = KIND[base]
   if kind == nil and find(base, "^application/[^/]+%+json$") then kind = "json" end
+  if seen_n < 64 then
+    seen_n = seen_n + 1
+    seen_kind[ct], seen_base[ct] = kind or false, base
+  end
   return kind, base
 end
 M.body_kind = body_kind

@@ -17,8 +17,8 @@ local request_handle = require "pikku.request_handle"
 local request_data = require "pikku.request_data"
 local loop_guard = require "pikku.loop_guard"
 
-local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable =
-  type, tostring, tonumber, pairs, select, error, xpcall, setmetatable
+local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable, rawget =
+  type, tostring, tonumber, pairs, select, error, xpcall, setmetatable, rawget
 local find, format = string.find, string.format
 local co_create, co_resume, co_yield, co_running =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running
@@ -26,7 +26,7 @@ local traceback = debug.traceback
 local json_encode, json_decode, json_null, is_object = json.encode, json.decode, json.null, json.is_object
 local core_timer, core_gen_id, core_log, core_log_error = core.timer, core.gen_id, core.log, core.log_error
 local core_request_id = core.request_id
-local core_now, guard_check = core.now, loop_guard.check
+local core_now, guard_check = require("pikku.host").now_ms, loop_guard.check
 local is_error = errors.is
 local for_client = errors.for_client
 local unescape, parse_pairs, http_new, header_lines =
@@ -65,7 +65,7 @@ local timer_seq = 0
 
 pipeline.root_wire = function(co)
   local h = calls[co]
-  if h and h ~= TASK then return h._wire end
+  if h and h ~= TASK then return h._wire or nil end
   return nil
 end
 
@@ -145,7 +145,7 @@ end
 -- The response's extra header lines: the function's own, then the CORS ones.
 local function extra_lines(h)
   local lines = header_lines(h)
-  local c = h._cors
+  local c = rawget(h, "_cors")
   if c then return lines and (lines .. c) or c end
   return lines
 end
@@ -165,7 +165,8 @@ local function finish(h, ok, res)
     return
   end
   h._done = true
-  local on_finish = h._on_finish   -- a channel call (pikku.channel) answers in its own way
+  -- (rawget: the private fields a call may not have set would go through HttpMT's __index)
+  local on_finish = rawget(h, "_on_finish")   -- a channel call (pikku.channel) answers in its own way
   if on_finish then
     local tb = last_traceback
     last_traceback = nil
@@ -178,8 +179,8 @@ local function finish(h, ok, res)
     h._session_line = nil   -- a failed call changes no session (a login that raised logs no one in)
     return respond_error(handle, res, tb, extra_lines(h), h._rid)
   end
-  local status, body, ctype = h._status, nil, nil
-  if h._sent then
+  local status, body, ctype = rawget(h, "_status"), nil, nil
+  if rawget(h, "_sent") then
     body = h._sent_body
     ctype = h._sent_type or h._ctype or (body and OCTETS)
     status = status or 200
@@ -188,7 +189,7 @@ local function finish(h, ok, res)
   else
     local t = type(res)
     if t == "string" then
-      body, ctype = res, h._ctype or TEXT
+      body, ctype = res, rawget(h, "_ctype") or TEXT
     else
       local err
       body, err = json_encode(res)
@@ -197,7 +198,7 @@ local function finish(h, ok, res)
         return respond_error(handle, "the function's result cannot be encoded as JSON: " .. tostring(err),
           nil, extra_lines(h))
       end
-      ctype = h._ctype or JSON
+      ctype = rawget(h, "_ctype") or JSON
     end
     status = status or 200
   end

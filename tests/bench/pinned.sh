@@ -35,6 +35,7 @@
 #   ROUNDS [2]  DURATION [5]  WARMUP [2]  CONNS [32]  PART [all]  EXTRA [0]  FLOOR [1]  NODE_PEER [1]
 #   PIKKU_BIN [build/pikku]  APP [apps/hello]  PEERS_DIR [<repo>/../shared/peers]
 #   SERVER_CPU [0]  LOAD_CPU [1]  FANOUT_CONNS [10000]  FANOUT_ROUNDS [40]
+#   ONLY [all]  a list of servers to measure (e.g. "pikku nginx-lua"); WORKLOADS [hello health validate]
 # It stops everything it started (pikku and the floors by pid, the peers through peerctl.sh).
 set -euo pipefail
 
@@ -43,7 +44,7 @@ PEERS_DIR="${PEERS_DIR:-$REPO/../shared/peers}"
 PIKKU_BIN="${PIKKU_BIN:-$REPO/build/pikku}"
 APP="${APP:-$REPO/apps/hello}"
 ROUNDS="${ROUNDS:-2}" DURATION="${DURATION:-5}" WARMUP="${WARMUP:-2}" CONNS="${CONNS:-32}"
-PART="${PART:-all}" EXTRA="${EXTRA:-0}" FLOOR="${FLOOR:-1}" NODE_PEER="${NODE_PEER:-1}"
+PART="${PART:-all}" EXTRA="${EXTRA:-0}" FLOOR="${FLOOR:-1}" NODE_PEER="${NODE_PEER:-1}" ONLY="${ONLY:-}"
 SERVER_CPU="${SERVER_CPU:-0}" LOAD_CPU="${LOAD_CPU:-1}"
 FANOUT_CONNS="${FANOUT_CONNS:-10000}" FANOUT_ROUNDS="${FANOUT_ROUNDS:-40}"
 NGINX_PORT=18081 NODE_PORT=18085   # fixed by peerctl.sh
@@ -258,7 +259,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   WL[health]="pikku:/_pikku/health:"
   WL[validate]="pikku:/validate:$VALIDATE_LUA pikku+log:/validate:$VALIDATE_LUA nginx-lua:/validate:$VALIDATE_LUA pikku-node:/validate:$VALIDATE_LUA"
   WL[validate-bare]="pikku:/validate-bare:$TMP/validate-bare.lua"
-  ORDER=(hello health validate)
+  read -ra ORDER <<<"${WORKLOADS:-hello health validate}"
   [[ "$EXTRA" == 1 ]] && ORDER+=(validate-bare)
 
   echo "| round | workload | server | req/s | user µs/req | system µs/req | total µs/req | p99 ms | load average |"
@@ -273,6 +274,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
       for e in "${entries[@]}"; do
         IFS=: read -r s path script <<<"$e"
         [[ -n "${ROOT[$s]:-}" ]] || continue
+        [[ -z "$ONLY" || " $ONLY " == *" $s "* ]] || continue
         measure "$s" "$wl" "http://$HOST:${PORT[$s]}$path" "$script"
       done
     done
