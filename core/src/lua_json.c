@@ -7,6 +7,7 @@
 #include <string.h>
 #include "buf.h"
 #include "json_decode.h"
+#include "json_encode.h"
 #include "lua_modules.h"
 
 /* array_mt is the stack index of the array marker (the encoder's upvalue). */
@@ -153,6 +154,18 @@ static int encode_value(lua_State *L, enc *e, int idx, int depth) {
     e->err = "cannot encode a value of this type as JSON";
     return -1;
   }
+}
+
+int pk__json_encode(lua_State *L, int idx, int array_mt, pk__buf *out, const char **err) {
+  enc e;
+  e.out = *out;
+  e.err = NULL;
+  e.array_mt = array_mt;
+  if (!lua_checkstack(L, 8)) { *err = "out of Lua stack"; return -1; }
+  int rc = encode_value(L, &e, idx, 0);
+  *out = e.out;
+  if (rc) *err = e.err ? e.err : "out of memory";
+  return rc ? -1 : 0;
 }
 
 /* One output buffer per process, reused by every encode (workers run one Lua call at a time and

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include "json_decode.h"
 #include "lua_modules.h"
 #include "schema_internal.h"
 
@@ -1041,7 +1042,7 @@ static int l_decode(lua_State *L) {
   if (!s || lua_type(L, 2) != LUA_TSTRING) return 0;
   lua_settop(L, 2);
   lua_getfenv(L, 1);
-  return pk__schema_decode(L, v, 3, s, n) ? 1 : 0;
+  return pk__schema_decode(L, v, 3, lua_upvalueindex(2), lua_upvalueindex(3), s, n) ? 1 : 0;
 }
 
 /* validator:coerce_query(tbl) -> tbl (changed in place) */
@@ -1113,7 +1114,7 @@ static int l_compile(lua_State *L) {
 
 int luaopen_pikku_schema_c(lua_State *L) {
   static const luaL_Reg methods[] = {
-    {"validate", l_validate}, {"decode", l_decode}, {"coerce_query", l_coerce_query},
+    {"validate", l_validate}, {"coerce_query", l_coerce_query},
     {"top_keys", l_top_keys}, {NULL, NULL}};
   lua_newtable(L); /* module */
   lua_newtable(L); /* metatable */
@@ -1124,6 +1125,15 @@ int luaopen_pikku_schema_c(lua_State *L) {
     lua_pushcclosure(L, r->func, 1);
     lua_setfield(L, -2, r->name);
   }
+  /* decode marks arrays and empty objects as pikku.json_c's decoder does: its markers as upvalues */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "pikku.json_c");
+  lua_call(L, 1, 0);
+  lua_pushvalue(L, mt);
+  lua_getfield(L, LUA_REGISTRYINDEX, PK_JSON_ARRAY_MT);
+  lua_getfield(L, LUA_REGISTRYINDEX, PK_JSON_OBJECT_MT);
+  lua_pushcclosure(L, l_decode, 3);
+  lua_setfield(L, -2, "decode");
   lua_setfield(L, mt, "__index");
   lua_pushcfunction(L, l_gc);
   lua_setfield(L, mt, "__gc");

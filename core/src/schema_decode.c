@@ -27,8 +27,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "json_decode.h"
 #include "json_number.h"
+#include "json_scan.h"
 #include "schema_internal.h"
 #include "utf8.h"
 
@@ -48,10 +48,15 @@ typedef struct {
   int depth;
 } sd_t;
 
+/* A property name's slot in the node's hash: its length and three of its bytes (no loop over the
+ * name; a collision only costs a comparison). */
 static inline uint32_t name_hash(const char *s, size_t len) {
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-  return h;
+  if (!len) return 0;
+  uint32_t h = (uint32_t)len * 0x9e3779b1u;
+  h ^= (unsigned char)s[0] * 0x85ebca6bu;
+  h ^= (unsigned char)s[len - 1] * 0xc2b2ae35u;
+  h ^= (unsigned char)s[len / 2] * 0x27d4eb2fu;
+  return h ^ (h >> 15);
 }
 
 void pk__schema_decode_prepare(pk__svalidator *v) {
@@ -80,17 +85,12 @@ static inline void skip_ws(sd_t *d) {
   while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t')) d->p++;
 }
 
-/* 1 for the bytes of a string that need no look: not a quote, backslash, control or non-ASCII byte */
-static const unsigned char plain[256] = {
-  [0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,   /* all but '"' (0x22) and '\\' */
-};
-
 /* A string without escapes at d->p (after its opening quote): its bytes and length, d->p after
  * the closing quote. 0, or -1 to give up (an escape, a control character, bad UTF-8, no end). */
 static int scan_string(sd_t *d, const char **s, size_t *len) {
   const unsigned char *start = d->p, *p = start, *end = d->end;
   for (;;) {
-    while (p < end && plain[*p]) p++;
+    p += pk__json_plain_run(p, (size_t)(end - p));
     if (p >= end) return -1;
     if (*p == '"') break;
     if (*p < 0x80) return -1;                 /* a backslash or a control character */
@@ -150,7 +150,10 @@ static const pk__sprop *find_prop(const pk__snode *n, const char *s, size_t len)
   if (!n->dslot) return NULL;
   for (uint32_t i = name_hash(s, len) & n->dmask; n->dslot[i]; i = (i + 1) & n->dmask) {
     const pk__sprop *p = &n->props[n->dslot[i] - 1];
-    if (p->len == len && memcmp(p->name, s, len) == 0) return p;
+    if (p->len != len) continue;
+    size_t k = 0;   /* names are short: compared here rather than through a call to memcmp */
+    while (k < len && p->name[k] == s[k]) k++;
+    if (k == len) return p;
   }
   return NULL;
 }
@@ -317,25 +320,19 @@ static int value(sd_t *d, const pk__snode *n) {
   return (n->checks & BIT(PK__SK_ENUM)) && !enum_ok(d, n) ? -1 : 0;
 }
 
-int pk__schema_decode(lua_State *L, const pk__svalidator *v, int env, const char *s, size_t len) {
+int pk__schema_decode(lua_State *L, const pk__svalidator *v, int env, int array_mt, int object_mt,
+                      const char *s, size_t len) {
   const pk__snode *root = v->root;
   if (!root || !root->direct) return 0;
   int top = lua_gettop(L);
-  sd_t d = {.L = L, .env = env, .p = (const unsigned char *)s, .end = (const unsigned char *)s + len};
+  sd_t d = {.L = L, .env = env, .array_mt = array_mt, .object_mt = object_mt,
+            .p = (const unsigned char *)s, .end = (const unsigned char *)s + len};
   skip_ws(&d);
   if (d.p >= d.end || *d.p != '{') return 0;   /* the root must be an object: data is its table */
-  lua_checkstack(L, 16);
-  lua_getfield(L, LUA_REGISTRYINDEX, PK_JSON_ARRAY_MT);
-  lua_getfield(L, LUA_REGISTRYINDEX, PK_JSON_OBJECT_MT);
-  d.array_mt = top + 1;
-  d.object_mt = top + 2;
+  if (!lua_checkstack(L, 16)) return 0;
   if (value(&d, root) == 0) {
     skip_ws(&d);
-    if (d.p == d.end) {
-      lua_replace(L, top + 1);
-      lua_settop(L, top + 1);
-      return 1;
-    }
+    if (d.p == d.end) return 1;
   }
   lua_settop(L, top);
   return 0;

@@ -159,9 +159,11 @@ unsigned pk__schema_kind(lua_State *L, int i);
  * can follow (compile calls it once). decode pushes the decoded value of the n bytes at s and
  * returns 1 when they are a JSON object that v accepts (defaults would not change it); else it
  * pushes nothing and returns 0: the caller decodes and validates the two-pass way, which says what
- * is wrong. The validator's environment is at stack index env. */
+ * is wrong. The validator's environment is at stack index env, pikku.json_c's markers for arrays
+ * and empty objects at array_mt and object_mt. */
 void pk__schema_decode_prepare(pk__svalidator *v);
-int pk__schema_decode(lua_State *L, const pk__svalidator *v, int env, const char *s, size_t n);
+int pk__schema_decode(lua_State *L, const pk__svalidator *v, int env, int array_mt, int object_mt,
+                      const char *s, size_t n);
 
 /* multipleOf: integers exactly; otherwise 0.3 is a multiple of 0.1 despite binary floating point
  * (the quotient may be off by a few units in its last place, relative to its size, never by a

@@ -33,6 +33,7 @@ local unescape, parse_pairs, http_new, header_lines =
   http.unescape, http.parse_pairs, http.new, http.header_lines
 local WireMT = pipeline.WireMT
 local respond, header = request_handle.respond, request_handle.header
+local respond_json = require("pikku.respond_c").json
 local merge, query_data, add_body, body_kind, NO_BODY_METHODS =
   request_data.merge, request_data.query_data, request_data.add_body, request_data.body_kind,
   request_data.NO_BODY_METHODS
@@ -190,6 +191,16 @@ local function finish(h, ok, res)
     local t = type(res)
     if t == "string" then
       body, ctype = res, rawget(h, "_ctype") or TEXT
+    elseif type(handle) == "number" then
+      -- a request of the core: the JSON text goes straight into the response, no Lua string made
+      status = status or 200
+      local sent, err = respond_json(handle, status, res, rawget(h, "_ctype") or JSON, extra_lines(h), NO_BODY[status])
+      if sent == false then
+        h._session_line = nil
+        return respond_error(handle, "the function's result cannot be encoded as JSON: " .. tostring(err),
+          nil, extra_lines(h))
+      end
+      return
     else
       local err
       body, err = json_encode(res)
@@ -390,14 +401,28 @@ local function dispatch(handle, index, method, path, query, body, ...)
   start_call(r.entry, h, data)
 end
 
+-- The core's way into dispatch (docs/internals.md, "A request"): called from C without xpcall, with
+-- traceback as its error handler; when it raises, the core calls dispatch_failed. LuaJIT starts no
+-- trace at a vararg function and cannot end one by returning through xpcall's frame, so
+-- safe_dispatch(...) ran in the interpreter on every request; this fixed-arity entry lets the JIT
+-- compile the request's path from its first line. (At most 16 params: router.h PK_MAX_PARAMS.)
+local function dispatch_direct(handle, index, method, path, query, body, p1, p2, p3, p4, p5, p6, p7, p8,
+                               p9, p10, p11, p12, p13, p14, p15, p16)
+  dispatch(handle, index, method, path, query, body, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12,
+    p13, p14, p15, p16)
+end
+
+-- What safe_dispatch does when dispatch raised (err: the message with its traceback).
+local function dispatch_failed(handle, err)
+  reclaim_if_oom(err)
+  core_log("error", "pikku dispatch failure: " .. tostring(err))
+  respond(handle, 500, '{"name":"InternalServerError","message":"Internal server error"}', JSON, nil, nil)
+end
+
 -- Never lets an error escape to C (the contract says dispatch must not raise).
 local function safe_dispatch(handle, ...)
   local ok, err = xpcall(dispatch, traceback, handle, ...)
-  if not ok then
-    reclaim_if_oom(err)
-    core_log("error", "pikku dispatch failure: " .. tostring(err))
-    respond(handle, 500, '{"name":"InternalServerError","message":"Internal server error"}', JSON, nil, nil)
-  end
+  if not ok then dispatch_failed(handle, err) end
 end
 
 -- ---- waiting: a call suspended until the core resumes it ---------------------------------------
@@ -575,6 +600,7 @@ function M.load(app_dir)
   loop_guard.set_routes(routes)
   return {
     dispatch = safe_dispatch, resume = safe_resume, abandon = safe_abandon,
+    dispatch_direct = dispatch_direct, dispatch_failed = dispatch_failed, traceback = traceback,
     channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,
   }
 end
