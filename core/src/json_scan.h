@@ -2,6 +2,8 @@
 #ifndef PK_JSON_SCAN_H
 #define PK_JSON_SCAN_H
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -27,6 +29,18 @@ static inline size_t pk__json_plain_run(const unsigned char *p, size_t n) {
     if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
   }
 #endif
+  /* 8 at a time in a 64-bit word (short strings, and the tail of long ones): a byte is flagged when
+   * it is 0x80 or more, below 0x20, '"' or '\\' (the usual "has a zero byte" trick on v ^ '"' and
+   * v ^ '\\'; a flag can only spill into bytes after a real one, so the lowest flag is exact) */
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v, q, b;
+    memcpy(&v, p + i, 8);
+    q = v ^ (ones * '"');
+    b = v ^ (ones * '\\');
+    uint64_t hit = (v | ((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+    if (hit) return i + (size_t)(__builtin_ctzll(hit) >> 3);
+  }
   while (i < n && pk__json_plain_byte[p[i]]) i++;
   return i;
 }
