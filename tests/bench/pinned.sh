@@ -36,6 +36,8 @@
 #   PIKKU_BIN [build/pikku]  APP [apps/hello]  PEERS_DIR [<repo>/../shared/peers]
 #   SERVER_CPU [0]  LOAD_CPU [1]  FANOUT_CONNS [10000]  FANOUT_ROUNDS [40]
 #   ONLY [all]  a list of servers to measure (e.g. "pikku nginx-lua"); WORKLOADS [hello health validate]
+#   BEFORE_BIN [none]  another pikku binary (an earlier build, with its own lua/) measured as
+#               "pikku-before" beside the others, for before/after figures from the same run
 # It stops everything it started (pikku and the floors by pid, the peers through peerctl.sh).
 set -euo pipefail
 
@@ -75,7 +77,7 @@ stop_pid() {   # a process we started, and the ones it forked
 }
 cleanup() {
   local rc=$? s
-  for s in pikku pikku+log; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; done
+  for s in pikku pikku+log pikku-before; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; done
   for s in ${FLOOR_PIDS[@]+"${FLOOR_PIDS[@]}"}; do stop_pid "$s"; done
   for s in ${STARTED_PEERS[@]+"${STARTED_PEERS[@]}"}; do "$PEERS_DIR/peerctl.sh" stop "$s" >/dev/null 2>&1 || true; done
   rm -rf "$TMP"
@@ -109,9 +111,10 @@ ms() {   # a wrk latency (812.00us, 1.23ms, 1.02s) in ms
 }
 
 start_pikku() {   # name, extra args...; stderr (the logs) to $TMP/<name>.log
-  local name="$1" port; shift
+  local name="$1" port bin="$PIKKU_BIN"; shift
+  [[ "$name" == pikku-before ]] && bin="$BEFORE_BIN"
   port="$(free_port)"
-  "${SRV[@]}" "$PIKKU_BIN" serve "$APP" --host "$HOST" --port "$port" --workers 1 "$@" 2>"$TMP/$name.log" &
+  "${SRV[@]}" "$bin" serve "$APP" --host "$HOST" --port "$port" --workers 1 "$@" 2>"$TMP/$name.log" &
   ROOT[$name]=$! PORT[$name]=$port
   wait_http "$port" /_pikku/health || { echo "$name did not start:" >&2; cat "$TMP/$name.log" >&2; exit 1; }
 }
@@ -216,6 +219,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   start_pikku pikku --no-access-log
   start_pikku pikku+log
   SERVERS=(pikku pikku+log)
+  if [[ -n "${BEFORE_BIN:-}" ]]; then start_pikku pikku-before --no-access-log; SERVERS+=(pikku-before); fi
   if ! command -v nginx >/dev/null; then
     echo "(nginx is not installed: run $PEERS_DIR/setup.sh; nginx-lua not measured)"
   elif listening "$NGINX_PORT"; then
@@ -255,10 +259,10 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   printf 'dofile("%s")\nwrk.path = "/validate-bare"\n' "$VALIDATE_LUA" >"$TMP/validate-bare.lua"
   # workload -> "server:path:script" entries
   declare -A WL=()
-  WL[hello]="pikku:/hello: pikku+log:/hello: nginx-lua:/hello: pikku-node:/hello: floor:/:"
-  WL[health]="pikku:/_pikku/health:"
-  WL[validate]="pikku:/validate:$VALIDATE_LUA pikku+log:/validate:$VALIDATE_LUA nginx-lua:/validate:$VALIDATE_LUA pikku-node:/validate:$VALIDATE_LUA"
-  WL[validate-bare]="pikku:/validate-bare:$TMP/validate-bare.lua"
+  WL[hello]="pikku:/hello: pikku+log:/hello: pikku-before:/hello: nginx-lua:/hello: pikku-node:/hello: floor:/:"
+  WL[health]="pikku:/_pikku/health: pikku-before:/_pikku/health:"
+  WL[validate]="pikku:/validate:$VALIDATE_LUA pikku+log:/validate:$VALIDATE_LUA pikku-before:/validate:$VALIDATE_LUA nginx-lua:/validate:$VALIDATE_LUA pikku-node:/validate:$VALIDATE_LUA"
+  WL[validate-bare]="pikku:/validate-bare:$TMP/validate-bare.lua pikku-before:/validate-bare:$TMP/validate-bare.lua"
   read -ra ORDER <<<"${WORKLOADS:-hello health validate}"
   [[ "$EXTRA" == 1 ]] && ORDER+=(validate-bare)
 
@@ -286,7 +290,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
     echo
     echo "| server | req/s | user µs/req | system µs/req | total µs/req | p99 ms |"
     echo "|---|---:|---:|---:|---:|---:|"
-    for s in pikku pikku+log nginx-lua pikku-node floor; do summary_row "$wl" "$s"; done
+    for s in pikku pikku+log pikku-before nginx-lua pikku-node floor; do summary_row "$wl" "$s"; done
     echo
   done
 
@@ -310,10 +314,15 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   echo "- floor / nginx-lua total CPU on GET /hello: $(fmt "$(ratio hello floor nginx-lua total)"); floor system CPU $(fmt "$(stat hello floor sys)") µs/req, nginx-lua's $(fmt "$(stat hello nginx-lua sys)") µs/req"
   echo "- pikku / floor total CPU on GET /hello: $(fmt "$(ratio hello pikku floor total)")"
   echo "- req/s, pikku / nginx-lua: GET /hello $(fmt "$(ratio hello pikku nginx-lua rps)"), POST /validate $(fmt "$(ratio validate pikku nginx-lua rps)")"
+  if [[ -n "${BEFORE_BIN:-}" ]]; then
+    echo "- this build / pikku-before, total CPU: GET /hello $(fmt "$(ratio hello pikku pikku-before total)"), POST /validate $(fmt "$(ratio validate pikku pikku-before total)");" \
+         "user CPU: GET /hello $(fmt "$(ratio hello pikku pikku-before user)"), POST /validate $(fmt "$(ratio validate pikku pikku-before user)"), GET /_pikku/health $(fmt "$(ratio health pikku pikku-before user)")"
+    echo "- pikku-before's targets: GET /hello total / nginx-lua $(fmt "$(ratio hello pikku-before nginx-lua total)"), POST /validate total / nginx-lua $(fmt "$(ratio validate pikku-before nginx-lua total)"), / Pikku on Node $(fmt "$(ratio validate pikku-before pikku-node total)")"
+  fi
   echo "- load average at the end: $(loadavg)"
   echo
   # the HTTP servers are not needed for the fan-out
-  for s in pikku pikku+log; do stop_pid "${ROOT[$s]}"; unset "ROOT[$s]"; done
+  for s in pikku pikku+log pikku-before; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; unset "ROOT[$s]"; done
   for s in ${STARTED_PEERS[@]+"${STARTED_PEERS[@]}"}; do "$PEERS_DIR/peerctl.sh" stop "$s" >/dev/null 2>&1 || true; done
   STARTED_PEERS=()
   for s in ${FLOOR_PIDS[@]+"${FLOOR_PIDS[@]}"}; do stop_pid "$s"; done
