@@ -593,6 +593,7 @@ local loader_ctx = {
 --- entry points the core keeps (docs/internals.md); raises "file:line: message" on failure.
 function M.load(app_dir)
   dev = core.dev and true or false
+  require("pikku.gc_headroom").start()   -- a small heap is not collected every few hundred requests
   local app = app_loader.load(app_dir, loader_ctx)
   routes, rpc_plans, services = app.routes, app.rpc_plans, app.services
   cors_on, key_param, challenge = app.cors, app.key_param, app.challenge
