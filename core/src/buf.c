@@ -55,6 +55,11 @@ int pk__buf_append_json_string(pk__buf *b, const char *s, size_t n) {
   if (pk__buf_reserve(b, n + 2)) return -ENOMEM;    /* grows again only when escapes are met */
   b->data[b->len++] = '"';
   size_t i = 0;
+  if (n <= 32) {   /* short (keys, most values): copied as it is checked, no call to memcpy */
+    char *o = b->data + b->len;
+    while (i < n && pk__json_plain_byte[(unsigned char)s[i]]) { o[i] = s[i]; i++; }
+    b->len += i;
+  }
   while (i < n) {
     size_t run = i + pk__json_plain_run((const unsigned char *)s + i, n - i);
     memcpy(b->data + b->len, s + i, run - i);
