@@ -45,6 +45,7 @@ build = {
     ["pikku.errors"] = "lua/pikku/errors.lua",
     ["pikku.eventhub"] = "lua/pikku/eventhub.lua",
     ["pikku.fields"] = "lua/pikku/fields.lua",
+    ["pikku.gc_headroom"] = "lua/pikku/gc_headroom.lua",
     ["pikku.host"] = "lua/pikku/host.lua",
     ["pikku.http"] = "lua/pikku/http.lua",
     ["pikku.http_stream"] = "lua/pikku/http_stream.lua",

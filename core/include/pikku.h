@@ -113,7 +113,7 @@ int pk_publish(pk_call *call, const char *topic, const char *json, size_t len);
 double pk_time_left_ms(pk_call *call);
 
 /* ==== For the runtime's FFI path only (lua/pikku/host.lua) ====
- * The two calls every request makes, called through LuaJIT FFI instead of the classic Lua C API so
+ * The calls every request makes, called through LuaJIT FFI instead of the classic Lua C API so
  * the JIT can compile through them (see docs/internals.md for the meaning of each argument). Not
  * for extensions: their arguments follow the runtime's request handles and may change with it. */
 
@@ -135,6 +135,9 @@ int pk_rt_respond(double handle, int status, const char *body, size_t blen, cons
 /* A request header (case-insensitive; repeated headers joined with ", ", Cookie with "; "), or
  * NULL. The value stays valid until the next call; *vlen receives its length. */
 const char *pk_rt_header(double handle, const char *name, size_t nlen, size_t *vlen);
+/* Milliseconds on the core's monotonic clock (what pikku.core.now returns): the runtime times every
+ * call with it (lua/pikku/loop_guard.lua). */
+double pk_rt_now_ms(void);
 
 #ifdef __cplusplus
 }

@@ -26,3 +26,5 @@ const char *pk_rt_header(double handle, const char *name, size_t nlen, size_t *v
   pk__conn *c = pk__conn_from_handle(handle);
   return c ? pk__request_header_joined(&c->parser.req, name, nlen, vlen) : NULL;
 }
+
+double pk_rt_now_ms(void) { return pk__clock_ms(); }

@@ -1,6 +1,7 @@
 /* buf.c: a growable byte buffer (doubling growth, no shrinking until freed). */
 #include "buf.h"
 #include <errno.h>
+#include "json_scan.h"
 #include "utf8.h"
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,7 @@ void pk__buf_init(pk__buf *b) { b->data = NULL; b->len = 0; b->cap = 0; }
 
 void pk__buf_free(pk__buf *b) { free(b->data); pk__buf_init(b); }
 
-int pk__buf_reserve(pk__buf *b, size_t extra) {
+int pk__buf_grow(pk__buf *b, size_t extra) {
   if (b->len + extra <= b->cap) return 0;
   size_t cap = b->cap ? b->cap : 256;
   while (cap < b->len + extra) cap *= 2;
@@ -17,14 +18,6 @@ int pk__buf_reserve(pk__buf *b, size_t extra) {
   if (!p) return -ENOMEM;
   b->data = p;
   b->cap = cap;
-  return 0;
-}
-
-int pk__buf_append(pk__buf *b, const void *p, size_t n) {
-  if (n == 0) return 0;
-  if (pk__buf_reserve(b, n)) return -ENOMEM;
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
   return 0;
 }
 
@@ -62,9 +55,13 @@ int pk__buf_append_json_string(pk__buf *b, const char *s, size_t n) {
   if (pk__buf_reserve(b, n + 2)) return -ENOMEM;    /* grows again only when escapes are met */
   b->data[b->len++] = '"';
   size_t i = 0;
+  if (n <= 32) {   /* short (keys, most values): copied as it is checked, no call to memcpy */
+    char *o = b->data + b->len;
+    while (i < n && pk__json_plain_byte[(unsigned char)s[i]]) { o[i] = s[i]; i++; }
+    b->len += i;
+  }
   while (i < n) {
-    size_t run = i;
-    while (run < n && !json_escape[(unsigned char)s[run]]) run++;
+    size_t run = i + pk__json_plain_run((const unsigned char *)s + i, n - i);
     memcpy(b->data + b->len, s + i, run - i);
     b->len += run - i;
     if (run == n) break;

@@ -1,7 +1,9 @@
 /* buf.h: a growable byte buffer used for request bodies, header storage and output. */
 #ifndef PK_BUF_H
 #define PK_BUF_H
+#include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef struct pk__buf {
   char *data;   /* read-only outside buf.c: contents */
@@ -11,9 +13,20 @@ typedef struct pk__buf {
 
 void pk__buf_init(pk__buf *b);
 void pk__buf_free(pk__buf *b);
-/* Returns 0, or -ENOMEM. */
-int pk__buf_reserve(pk__buf *b, size_t extra);
-int pk__buf_append(pk__buf *b, const void *p, size_t n);
+/* private: pk__buf_reserve when the room is not there */
+int pk__buf_grow(pk__buf *b, size_t extra);
+/* Room for `extra` more bytes. Returns 0, or -ENOMEM. (Inline, as pk__buf_append: the hot paths
+ * append a few bytes at a time, and the room is nearly always there.) */
+static inline int pk__buf_reserve(pk__buf *b, size_t extra) {
+  return b->len + extra <= b->cap ? 0 : pk__buf_grow(b, extra);
+}
+static inline int pk__buf_append(pk__buf *b, const void *p, size_t n) {
+  if (n == 0) return 0;
+  if (pk__buf_reserve(b, n)) return -ENOMEM;
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
 int pk__buf_append_str(pk__buf *b, const char *s);
 /* Appends the decimal form of v. */
 int pk__buf_append_uint(pk__buf *b, unsigned long long v);

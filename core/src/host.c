@@ -68,11 +68,45 @@ static void log_lua_failure(pk__host *h, const char *what) {
   lua_pop(h->L, 1);
 }
 
+/* The runtime's dispatch_direct (see lua/pikku/runtime.lua) called without a Lua-level xpcall, so
+ * that LuaJIT can compile the request's path: its error handler is the runtime's traceback, and
+ * when it raises, the runtime's dispatch_failed(handle, error) answers and logs, as its own
+ * safe_dispatch would. */
+static int dispatch_direct(pk__host *h, double handle, int index, const char *method, const char *path,
+                           size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
+                           const pk__route_match *m) {
+  lua_State *L = h->L;
+  if (!lua_checkstack(L, 10 + m->nparams)) return -ENOMEM;
+  int base = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->traceback_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->direct_ref);
+  lua_pushnumber(L, handle);
+  lua_pushinteger(L, index);
+  lua_pushstring(L, method);
+  lua_pushlstring(L, path, plen);
+  if (query) lua_pushlstring(L, query, qlen); else lua_pushnil(L);
+  if (body) lua_pushlstring(L, body, blen); else lua_pushnil(L);
+  for (int i = 0; i < m->nparams; i++) lua_pushlstring(L, m->params[i].p, m->params[i].n);
+  if (lua_pcall(L, 6 + m->nparams, 0, base + 1) == 0) {
+    lua_settop(L, base);
+    return 0;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->failed_ref);   /* failed(handle, error) */
+  lua_pushnumber(L, handle);
+  lua_pushvalue(L, -3);
+  int rc = lua_pcall(L, 2, 0, 0);
+  if (rc) log_lua_failure(h, "dispatch");
+  lua_settop(L, base);
+  return rc ? -EIO : 0;
+}
+
 int pk__host_dispatch(pk__host *h, double handle, int index, const char *method, const char *path,
                       size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                       const pk__route_match *m) {
   lua_State *L = h->L;
   pk__call_guard_enter(L);
+  if (h->direct_ref > 0 && h->failed_ref > 0 && h->traceback_ref > 0 && m->nparams <= PK_MAX_PARAMS)
+    return dispatch_direct(h, handle, index, method, path, plen, query, qlen, body, blen, m);
   if (!lua_checkstack(L, 8 + m->nparams)) return -ENOMEM;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->dispatch_ref);
   lua_pushnumber(L, handle);

@@ -12,6 +12,8 @@ typedef struct pk__host {
   const pk__options *opts;  /* read-only: the settings it was loaded with */
   int worker;               /* read-only: the worker id it serves (0: the master's copy) */
   int dispatch_ref;         /* private */
+  int direct_ref, failed_ref, traceback_ref;   /* private: dispatch_direct, dispatch_failed,
+                                                  traceback; LUA_NOREF if absent */
   int resume_ref;           /* private */
   int refs;                 /* private: current-state ref + requests in flight + timers */
   int generation;           /* read-only: 1 for the first load, +1 per reload */
@@ -43,8 +45,9 @@ void pk__host_ref(pk__host *h);
 void pk__host_unref(pk__host *h);
 void pk__host_collect(void);
 void pk__host_free(pk__host *h);
-/* Calls the runtime's dispatch. Errors inside are the runtime's job; a failure of the call itself
- * returns -EIO (logged), or -ENOMEM when the Lua stack cannot grow. */
+/* Calls the runtime's dispatch (dispatch_direct when the runtime has it: see host.c). Errors inside
+ * are the runtime's job; a failure of the call itself returns -EIO (logged), or -ENOMEM when the
+ * Lua stack cannot grow. */
 int pk__host_dispatch(pk__host *h, double handle, int index, const char *method, const char *path,
                       size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                       const pk__route_match *m);

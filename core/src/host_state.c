@@ -16,6 +16,7 @@ static const luaL_Reg modules[] = {
   {"pikku.core", luaopen_pikku_core},
   {"pikku.work_c", luaopen_pikku_work_c},
   {"pikku.json_c", luaopen_pikku_json_c},
+  {"pikku.respond_c", luaopen_pikku_respond_c},
   {"pikku.schema_c", luaopen_pikku_schema_c},
   {"pikku.crypto_c", luaopen_pikku_crypto_c},
   {"pikku.status_c", luaopen_pikku_status_c},
@@ -121,6 +122,9 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   h->abandon_ref = entry_ref(L, "abandon");
   h->job_run_ref = entry_ref(L, "job_run");
   h->tick_ref = entry_ref(L, "tick");
+  h->direct_ref = entry_ref(L, "dispatch_direct");
+  h->failed_ref = entry_ref(L, "dispatch_failed");
+  h->traceback_ref = entry_ref(L, "traceback");
   if (h->dispatch_ref == LUA_NOREF || h->resume_ref == LUA_NOREF) {
     lua_pushstring(L, "pikku.runtime.load did not return dispatch and resume");
     goto fail;

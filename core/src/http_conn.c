@@ -805,10 +805,26 @@ void pk__conn_accept(pk__worker *w) {
   start_reading(c);
 }
 
+/* How many ticks apart a WebSocket's own checks run (pk__ws_sweep: pings, a message's deadline, a
+ * close left unanswered). They act on timeouts of seconds, and with thousands of connections a
+ * look at each one every tick was most of an idle worker's CPU: each is looked at every 4 ticks
+ * (a second) when the shortest of those timeouts is 4 s or more, so none fires later than a
+ * quarter of its length; every tick when one is shorter. */
+static unsigned ws_sweep_every(const pk__limits *l) {
+  uint64_t shortest = l->ws_ping_ms < l->body_timeout_ms ? l->ws_ping_ms : l->body_timeout_ms;
+  return shortest >= 4000 ? 4 : shortest >= 2000 ? 2 : 1;
+}
+
 void pk__conn_sweep(pk__worker *w, uint64_t now) {
+  static unsigned turn;
+  unsigned every = ws_sweep_every(&w->opts->limits);
+  turn++;
   for (pk__conn *c = w->conns, *next; c; c = next) {
     next = c->next;
-    if (c->ws && !c->lingering) { pk__ws_sweep(c, now); continue; }
+    if (c->ws && !c->lingering) {
+      if (every == 1 || (c->slot + turn) % every == 0) pk__ws_sweep(c, now);
+      continue;
+    }
     if (c->req_handle && c->paused && pk__peer_gone((uv_stream_t *)&c->tcp)) {   /* left mid-call */
       pk__conn_access_log(c, 499, NULL, 0);
       pk__conn_close(c);   /* its call's outbound operation is cancelled (abandon.c) */

@@ -16,10 +16,14 @@ void pk__log_setup(int format, int access, int worker) {
   fmt_json = format == PK_LOG_JSON;
   access_on = access;
   worker_no = worker;
+  stamp_at = -1;   /* the text prefix names the worker: made again */
 }
 
 int pk__log_access_enabled(void) { return access_on; }
 int pk__log_json(void) { return fmt_json; }
+
+static char text_prefix[64];   /* "<stamp> w<N> " (or " master "), remade with the stamp */
+static size_t text_prefix_len;
 
 static const char *now_stamp(void) {
   time_t t = time(NULL);
@@ -28,6 +32,9 @@ static const char *now_stamp(void) {
     gmtime_r(&t, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
     stamp_at = t;
+    int n = worker_no ? snprintf(text_prefix, sizeof text_prefix, "%s w%u ", stamp, (unsigned)worker_no)
+                      : snprintf(text_prefix, sizeof text_prefix, "%s master ", stamp);
+    text_prefix_len = n > 0 && (size_t)n < sizeof text_prefix ? (size_t)n : 0;
   }
   return stamp;
 }
@@ -42,7 +49,9 @@ static void begin_json(const char *level) {
 }
 
 static void begin_text(void) {
-  pk__buf_append_str(&out, now_stamp());
+  now_stamp();
+  if (text_prefix_len) { pk__buf_append(&out, text_prefix, text_prefix_len); return; }
+  pk__buf_append_str(&out, stamp);
   if (worker_no) { pk__buf_append_str(&out, " w"); pk__buf_append_uint(&out, (unsigned)worker_no); }
   else pk__buf_append_str(&out, " master");
   pk__buf_append(&out, " ", 1);
@@ -68,10 +77,31 @@ static void append_one_line(const char *msg, size_t len) {
   pk__buf_append(&out, msg + start, len - start);
 }
 
+/* ms with three decimals ("12.345"), as %.3f writes it, without printf (one per request). */
+static size_t format_ms(char *out, size_t cap, double ms) {
+  if (!(ms >= 0 && ms < 1e12)) {
+    int n = snprintf(out, cap, "%.3f", ms);
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+  }
+  unsigned long long us = (unsigned long long)(ms * 1000.0 + 0.5), whole = us / 1000;
+  unsigned frac = (unsigned)(us % 1000);
+  char tmp[24];
+  int i = sizeof tmp;
+  tmp[--i] = (char)('0' + frac % 10);
+  tmp[--i] = (char)('0' + frac / 10 % 10);
+  tmp[--i] = (char)('0' + frac / 100);
+  tmp[--i] = '.';
+  do { tmp[--i] = (char)('0' + whole % 10); whole /= 10; } while (whole);
+  size_t n = sizeof tmp - (size_t)i;
+  memcpy(out, tmp + i, n);
+  out[n] = '\0';
+  return n;
+}
+
 void pk__log_access(const char *method, const char *path, size_t path_len, int status, double ms,
                     const char *error_id, size_t id_len) {
   char dur[32];
-  snprintf(dur, sizeof dur, "%.3f", ms);
+  size_t dur_len = format_ms(dur, sizeof dur, ms);
   if (fmt_json) {
     begin_json("info");
     pk__buf_append_str(&out, ",\"method\":\"");
@@ -92,11 +122,22 @@ void pk__log_access(const char *method, const char *path, size_t path_len, int s
     pk__buf_append_str(&out, method);
     pk__buf_append(&out, " ", 1);
     append_one_line(path, path_len);
-    pk__buf_append(&out, " ", 1);
-    pk__buf_append_uint(&out, (unsigned)status);
-    pk__buf_append(&out, " ", 1);
-    pk__buf_append_str(&out, dur);
-    pk__buf_append_str(&out, "ms");
+    char tail[64];   /* " <status> <dur>ms" */
+    size_t n = 0;
+    tail[n++] = ' ';
+    if (status >= 100 && status <= 999) {
+      tail[n++] = (char)('0' + status / 100);
+      tail[n++] = (char)('0' + status / 10 % 10);
+      tail[n++] = (char)('0' + status % 10);
+    } else {
+      n += (size_t)snprintf(tail + n, 12, "%d", status);
+    }
+    tail[n++] = ' ';
+    memcpy(tail + n, dur, dur_len);
+    n += dur_len;
+    tail[n++] = 'm';
+    tail[n++] = 's';
+    pk__buf_append(&out, tail, n);
     if (error_id) {
       pk__buf_append_str(&out, " errorId=");
       append_one_line(error_id, id_len);

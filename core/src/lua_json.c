@@ -7,6 +7,7 @@
 #include <string.h>
 #include "buf.h"
 #include "json_decode.h"
+#include "json_encode.h"
 #include "lua_modules.h"
 
 /* array_mt is the stack index of the array marker (the encoder's upvalue). */
@@ -41,6 +42,35 @@ static int encode_string(enc *e, const char *s, size_t n) {
   return pk__buf_append_json_string(&e->out, s, n);
 }
 
+/* A number that %.15g writes without an exponent (1e-4 <= |d| < 1e15) and that is m / 10^k exactly
+ * as a double for an integer m below 10^15 (87.5 is 875 / 10): written as m with a decimal point,
+ * with no printf and no strtod. The smallest such k gives %.15g's digits: m * 10^-k reads back as d
+ * (m and 10^k are exact, so m / 10^k is the correctly rounded quotient, as strtod rounds), and it
+ * is the only decimal of at most 15 significant digits within half a unit in the last place of d.
+ * Returns 1 when written, 0 when the caller must format d itself. */
+static int short_decimal(enc *e, double d) {
+  double a = fabs(d), p = 1;
+  if (!(a >= 1e-4 && a < 1e15)) return 0;
+  for (int k = 1; k <= 19; k++) {
+    p *= 10;                                  /* 10^k, exact */
+    double m = a * p;
+    if (m >= 1e15) return 0;                  /* more than 15 significant digits */
+    if (m != floor(m) || m / p != a) continue;
+    unsigned long long im = (unsigned long long)m, ip = 1;
+    for (int j = 0; j < k; j++) ip *= 10;
+    char tmp[48], *o = tmp + sizeof tmp;
+    unsigned long long frac = im % ip, whole = im / ip;
+    int digits = k;
+    while (digits > 0 && frac % 10 == 0) { frac /= 10; digits--; }   /* %g drops trailing zeros */
+    for (int j = 0; j < digits; j++) { *--o = (char)('0' + frac % 10); frac /= 10; }
+    if (digits) *--o = '.';
+    do { *--o = (char)('0' + whole % 10); whole /= 10; } while (whole);
+    if (d < 0) *--o = '-';
+    return pk__buf_append(&e->out, o, (size_t)(tmp + sizeof tmp - o)) == 0;
+  }
+  return 0;
+}
+
 static int encode_number(enc *e, double d) {
   if (isnan(d) || isinf(d)) { e->err = "cannot encode NaN or infinity as JSON"; return -1; }
   if (floor(d) == d && fabs(d) < 9007199254740992.0) {   /* integers below 2^53: no printf */
@@ -50,6 +80,7 @@ static int encode_number(enc *e, double d) {
     }
     return pk__buf_append_uint(&e->out, (unsigned long long)d);
   }
+  if (short_decimal(e, d)) return 0;
   /* the shortest of 15, 16 or 17 significant digits that reads back as the same double */
   char tmp[32];
   int len = 0;
@@ -123,6 +154,18 @@ static int encode_value(lua_State *L, enc *e, int idx, int depth) {
     e->err = "cannot encode a value of this type as JSON";
     return -1;
   }
+}
+
+int pk__json_encode(lua_State *L, int idx, int array_mt, pk__buf *out, const char **err) {
+  enc e;
+  e.out = *out;
+  e.err = NULL;
+  e.array_mt = array_mt;
+  if (!lua_checkstack(L, 8)) { *err = "out of Lua stack"; return -1; }
+  int rc = encode_value(L, &e, idx, 0);
+  *out = e.out;
+  if (rc) *err = e.err ? e.err : "out of memory";
+  return rc ? -1 : 0;
 }
 
 /* One output buffer per process, reused by every encode (workers run one Lua call at a time and

@@ -6,6 +6,7 @@
 int luaopen_pikku_core(lua_State *L);       /* pikku.core (lua_core.c): the worker, for the runtime */
 int luaopen_pikku_work_c(lua_State *L);     /* pikku.work_c (lua_work.c): thread-pool work */
 int luaopen_pikku_json_c(lua_State *L);     /* pikku.json_c (lua_json.c): JSON encode / decode */
+int luaopen_pikku_respond_c(lua_State *L);  /* pikku.respond_c (lua_respond.c): a JSON answer without a Lua string */
 int luaopen_pikku_schema_c(lua_State *L);   /* pikku.schema_c (lua_schema.c): JSON Schema validators */
 int luaopen_pikku_crypto_c(lua_State *L);   /* pikku.crypto_c (lua_crypto.c): hashes, HMAC, random */
 int luaopen_pikku_status_c(lua_State *L);   /* pikku.status_c (lua_status.c): HTTP statuses, error names */

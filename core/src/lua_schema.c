@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include "json_decode.h"
 #include "lua_modules.h"
 #include "schema_internal.h"
 
@@ -91,7 +92,7 @@ static size_t ptr_push(cc_t *c, const char *seg) {
       c->ptr[c->plen++] = *seg;
     }
   }
-  if (*seg) memcpy(c->ptr + c->plen, "...", 3), c->plen += 3;
+  if (*seg && c->plen + 3 < sizeof c->ptr) memcpy(c->ptr + c->plen, "...", 3), c->plen += 3;
   c->ptr[c->plen] = '\0';
   return old;
 }
@@ -994,6 +995,7 @@ static int l_gc(lua_State *L) {
   for (pk__snode *n = v->nodes, *next; n; n = next) {
     next = n->next;
     if (n->has_re) regfree(&n->re);
+    free(n->dslot);
     free(n);
   }
   for (sblock *b = v->blocks, *next; b; b = next) {
@@ -1030,6 +1032,20 @@ static int l_validate(lua_State *L) {
   lua_insert(L, -2);
   lua_pushinteger(L, n);
   return 3;
+}
+
+/* validator:decode(json) -> the decoded object when the JSON text is an object this validator
+ * accepts, decoded and checked in one pass (schema_decode.c); nil when it is not, or when that
+ * pass cannot tell: decode it with pikku.json and validate, which says what is wrong. */
+static int l_decode(lua_State *L) {
+  pk__svalidator *v = check_validator(L);
+  if (!v->root) return luaL_error(L, "validator is closed");
+  size_t n;
+  const char *s = lua_tolstring(L, 2, &n);
+  if (!s || lua_type(L, 2) != LUA_TSTRING) return 0;
+  lua_settop(L, 2);
+  lua_getfenv(L, 1);
+  return pk__schema_decode(L, v, 3, lua_upvalueindex(2), lua_upvalueindex(3), s, n) ? 1 : 0;
 }
 
 /* validator:coerce_query(tbl) -> tbl (changed in place) */
@@ -1094,6 +1110,7 @@ static int l_compile(lua_State *L) {
   c.plen = 1;
   v->root = compile_schema(&c, 1, NULL);
   check_ref_cycles(&c);
+  pk__schema_decode_prepare(v);
   lua_settop(L, 4);
   return 1;
 }
@@ -1111,6 +1128,15 @@ int luaopen_pikku_schema_c(lua_State *L) {
     lua_pushcclosure(L, r->func, 1);
     lua_setfield(L, -2, r->name);
   }
+  /* decode marks arrays and empty objects as pikku.json_c's decoder does: its markers as upvalues */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "pikku.json_c");
+  lua_call(L, 1, 0);
+  lua_pushvalue(L, mt);
+  lua_getfield(L, LUA_REGISTRYINDEX, PK_JSON_ARRAY_MT);
+  lua_getfield(L, LUA_REGISTRYINDEX, PK_JSON_OBJECT_MT);
+  lua_pushcclosure(L, l_decode, 3);
+  lua_setfield(L, -2, "decode");
   lua_setfield(L, mt, "__index");
   lua_pushcfunction(L, l_gc);
   lua_setfield(L, mt, "__gc");

@@ -274,6 +274,8 @@ static int sre_add(pk__sre *r, int kind, int cls) {
   return 0;
 }
 
+static void sre_dfa(pk__sre *r);
+
 int pk__sre_compile(const char *s, pk__sre *r) {
   memset(r, 0, sizeof *r);
   size_t i = 0;
@@ -337,10 +339,75 @@ int pk__sre_compile(const char *s, pk__sre *r) {
     r->close[k] = 1ull << k;
     if (k < r->n && r->kind[k] != 0) r->close[k] |= r->close[k + 1];
   }
+  sre_dfa(r);
   return 0;
 }
 
+/* One step of the NFA: the states after byte c from the states in cur. */
+static uint64_t sre_step(const pk__sre *r, uint64_t cur, unsigned c) {
+  uint64_t fin = 1ull << r->n, next = r->anchored_start ? 0 : r->close[0], live = cur & ~fin;
+  while (live) {
+    int k = __builtin_ctzll(live);
+    live &= live - 1;
+    const uint32_t *set = r->cls[r->state_cls[k]];
+    if (set[c >> 5] & (1u << (c & 31))) next |= r->kind[k] == 2 ? r->close[k] : r->close[k + 1];
+  }
+  return next;
+}
+
+/* The NFA's state sets as a DFA (subset construction over classes of bytes that every character
+ * class of the pattern treats alike), built once here so a match costs one table lookup per byte.
+ * Patterns with more sets or byte classes than the tables hold keep dfa_n = 0 and run the NFA. */
+static void sre_dfa(pk__sre *r) {
+  uint64_t sig[256], seen_sig[PK__SRE_DFA_CLS], sets[PK__SRE_DFA_MAX];
+  unsigned char rep[PK__SRE_DFA_CLS];          /* a byte of each class */
+  int ncls = 0;
+  r->dfa_n = 0;
+  if (r->ncls > 64) return;
+  for (unsigned c = 0; c < 256; c++) {
+    sig[c] = 0;
+    for (int k = 0; k < r->ncls; k++)
+      if (r->cls[k][c >> 5] & (1u << (c & 31))) sig[c] |= 1ull << k;
+    int j = 0;
+    while (j < ncls && seen_sig[j] != sig[c]) j++;
+    if (j == ncls) {
+      if (ncls == PK__SRE_DFA_CLS) return;
+      seen_sig[ncls] = sig[c];
+      rep[ncls++] = (unsigned char)c;
+    }
+    r->byte_cls[c] = (unsigned char)j;
+  }
+  uint64_t fin = 1ull << r->n;
+  int n = 1;
+  sets[0] = r->close[0];
+  for (int s = 0; s < n; s++) {
+    r->dfa_accept[s] = (sets[s] & fin) != 0;
+    for (int j = 0; j < ncls; j++) {
+      uint64_t next = sre_step(r, sets[s], rep[j]);
+      int t = PK__SRE_DEAD;
+      if (next) {
+        for (t = 0; t < n && sets[t] != next; t++) {}
+        if (t == n) {
+          if (n == PK__SRE_DFA_MAX) return;
+          sets[n++] = next;
+        }
+      }
+      r->dfa_next[s][j] = (unsigned char)t;
+    }
+  }
+  r->dfa_n = n;
+}
+
 int pk__sre_match(const pk__sre *r, const char *s, size_t n) {
+  if (r->dfa_n) {
+    unsigned st = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (r->dfa_accept[st] && !r->anchored_end) return 1;
+      st = r->dfa_next[st][r->byte_cls[(unsigned char)s[i]]];
+      if (st == PK__SRE_DEAD) return 0;
+    }
+    return r->dfa_accept[st];
+  }
   uint64_t fin = 1ull << r->n, cur = r->close[0], start = r->anchored_start ? 0 : r->close[0];
   for (size_t i = 0; i < n; i++) {
     if ((cur & fin) && !r->anchored_end) return 1;

@@ -2,6 +2,7 @@
 #ifndef PK_SCHEMA_INTERNAL_H
 #define PK_SCHEMA_INTERNAL_H
 #include <lua.h>
+#include <math.h>
 #include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,8 +66,12 @@ enum { PK__SF_NONE, PK__SF_EMAIL, PK__SF_UUID, PK__SF_DATE_TIME, PK__SF_DATE, PK
 
 typedef struct pk__snode pk__snode;
 
-/* A pattern without groups or alternation, compiled to a bit-parallel NFA (schema_check.c). */
+/* A pattern without groups or alternation, compiled to a bit-parallel NFA (schema_check.c), and
+ * from that to a DFA when it has few enough state sets and byte classes. */
 #define PK__SRE_MAX 64
+#define PK__SRE_DFA_MAX 64                /* DFA states (sets of NFA states) */
+#define PK__SRE_DFA_CLS 32                /* classes of bytes the pattern cannot tell apart */
+#define PK__SRE_DEAD 0xff
 typedef struct {
   int n, ncls;              /* states, character classes */
   int anchored_start, anchored_end;
@@ -74,6 +79,10 @@ typedef struct {
   unsigned char state_cls[PK__SRE_MAX];
   uint64_t close[PK__SRE_MAX];           /* epsilon closure of each state (bit n = accept) */
   uint32_t cls[PK__SRE_MAX][8];          /* 256-bit byte sets */
+  int dfa_n;                             /* DFA states, 0: none (the NFA runs) */
+  unsigned char byte_cls[256];           /* byte -> its class */
+  unsigned char dfa_accept[PK__SRE_DFA_MAX];
+  unsigned char dfa_next[PK__SRE_DFA_MAX][PK__SRE_DFA_CLS];   /* PK__SRE_DEAD: no match possible */
 } pk__sre;
 
 /* One entry of `properties` (or a `required` name without a schema). */
@@ -118,6 +127,9 @@ struct pk__snode {
   pk__snode *not_;
   pk__snode *ref;           /* $ref target, applied in addition to the other keywords */
   int mark;                 /* private: the compiler's search for $ref cycles */
+  int direct;               /* only keywords schema_decode.c checks: it may decode values of this node */
+  unsigned short *dslot;    /* schema_decode.c's hash of the names in props (index + 1, 0: empty) */
+  unsigned dmask;           /* its size - 1 */
 };
 
 /* The userdata `compile` returns; its environment table holds the strings and values it uses. */
@@ -147,6 +159,26 @@ void pk__schema_coerce(lua_State *L, const pk__svalidator *v, int ti);
 void pk__schema_top_keys(lua_State *L, const pk__svalidator *v, int arrays);
 /* Kind of the value at absolute index i (PK__ST_* bits, 0 = not JSON). */
 unsigned pk__schema_kind(lua_State *L, int i);
+
+/* Decoding a JSON body and validating it in one pass (schema_decode.c). prepare marks the nodes it
+ * can follow (compile calls it once). decode pushes the decoded value of the n bytes at s and
+ * returns 1 when they are a JSON object that v accepts (defaults would not change it); else it
+ * pushes nothing and returns 0: the caller decodes and validates the two-pass way, which says what
+ * is wrong. The validator's environment is at stack index env, pikku.json_c's markers for arrays
+ * and empty objects at array_mt and object_mt. */
+void pk__schema_decode_prepare(pk__svalidator *v);
+int pk__schema_decode(lua_State *L, const pk__svalidator *v, int env, int array_mt, int object_mt,
+                      const char *s, size_t n);
+
+/* multipleOf: integers exactly; otherwise 0.3 is a multiple of 0.1 despite binary floating point
+ * (the quotient may be off by a few units in its last place, relative to its size, never by a
+ * whole fraction). */
+static inline int pk__smultiple_ok(double d, double m) {
+  if (d == floor(d) && m == floor(m) && fabs(d) < 9007199254740992.0) return fmod(d, m) == 0;
+  double q = d / m, r = nearbyint(q);
+  double tol = fabs(q) * 1e-15 > 1e-9 ? fabs(q) * 1e-15 : 1e-9;
+  return fabs(q - r) <= tol;
+}
 
 /* Checks (schema_check.c). */
 size_t pk__utf8_len(const char *s, size_t n);

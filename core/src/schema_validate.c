@@ -326,20 +326,8 @@ static int vnumber(vctx *c, const pk__snode *n, double d) {
   if ((k & BIT(PK__SK_MAXIMUM)) && !(d <= n->maximum) && fail(c, n->msg[PK__SK_MAXIMUM])) return 1;
   if ((k & BIT(PK__SK_XMIN)) && !(d > n->xmin) && fail(c, n->msg[PK__SK_XMIN])) return 1;
   if ((k & BIT(PK__SK_XMAX)) && !(d < n->xmax) && fail(c, n->msg[PK__SK_XMAX])) return 1;
-  if (k & BIT(PK__SK_MULTIPLE)) {
-    double m = n->multiple;
-    int ok;
-    if (d == floor(d) && m == floor(m) && fabs(d) < 9007199254740992.0) {
-      ok = fmod(d, m) == 0;                  /* integers: exact */
-    } else {
-      /* 0.3 is a multiple of 0.1 despite binary floating point: the quotient may be off by a few
-       * units in its last place (relative to its size), never by a whole fraction */
-      double q = d / m, r = nearbyint(q);
-      double tol = fabs(q) * 1e-15 > 1e-9 ? fabs(q) * 1e-15 : 1e-9;
-      ok = fabs(q - r) <= tol;
-    }
-    if (!ok && fail(c, n->msg[PK__SK_MULTIPLE])) return 1;
-  }
+  if ((k & BIT(PK__SK_MULTIPLE)) && !pk__smultiple_ok(d, n->multiple) && fail(c, n->msg[PK__SK_MULTIPLE]))
+    return 1;
   return 0;
 }
 

@@ -5,6 +5,7 @@ ffi.cdef [[
   int pk_rt_respond(double handle, int status, const char *body, size_t blen, const char *ct, size_t ctlen,
                     const char *extra, size_t elen, const char *error_id, size_t idlen);
   const char *pk_rt_header(double handle, const char *name, size_t nlen, size_t *vlen);
+  double pk_rt_now_ms(void);
 ]]
 
 local C, ffi_string = ffi.C, ffi.string
@@ -25,6 +26,11 @@ function M.header(handle, name)
   local p = C.pk_rt_header(handle, name, #name, vlen)
   if p == nil then return nil end
   return ffi_string(p, vlen[0])
+end
+
+--- now_ms() -> milliseconds on the core's monotonic clock (pikku.core.now, without leaving the trace)
+function M.now_ms()
+  return C.pk_rt_now_ms()
 end
 
 return M

@@ -4,8 +4,8 @@ local M = {}
 local core = require "pikku.core"
 local json_array = require("pikku.json").array
 
-local type, tostring, tonumber, setmetatable, rawset, error, pairs =
-  type, tostring, tonumber, setmetatable, rawset, error, pairs
+local type, tostring, tonumber, setmetatable, rawget, rawset, error, pairs =
+  type, tostring, tonumber, setmetatable, rawget, rawset, error, pairs
 local floor = math.floor
 local find, sub, gsub, char, lower, gmatch, match, format =
   string.find, string.sub, string.gsub, string.char, string.lower, string.gmatch, string.match, string.format
@@ -152,9 +152,14 @@ M.Http = Http
 function M.new(handle, method, path, query, body, params)
   -- not "return setmetatable(...)": a tail call of a builtin leaves the frame a trace began in,
   -- and LuaJIT then gives up compiling the request path ("leaving loop in root trace")
+  -- _wire, _entry and _done (every call sets them; false until then) are declared here so that
+  -- the table is made once at a size that also holds the few others a call may set (_valid,
+  -- _lines, _status, ...): adding keys past its size would rehash it during the request. The
+  -- runtime reads the others with rawget (an absent one would go through HttpMT's __index).
   local h = setmetatable({
     handle = handle, method = method, body = body,
     _raw_path = path, _raw_query = query, _params = params,
+    _wire = false, _entry = false, _done = false,
   }, HttpMT)
   return h
 end
@@ -247,10 +252,13 @@ function Http:set_status(code)
   self._status = code
 end
 
+-- h._lines: false, one header line (a string: most calls set one), or a list of them
 local function add_line(h, line)
-  local lines = h._lines
-  if lines == nil then
-    h._lines = { line }
+  local lines = rawget(h, "_lines")
+  if not lines then
+    h._lines = line
+  elseif type(lines) == "string" then
+    h._lines = { lines, line }
   else
     lines[#lines + 1] = line
   end
@@ -260,6 +268,8 @@ end
 -- Header names seen valid, with their lower-case form: most apps set a handful of names on every
 -- call, so each is checked once (bounded, so that names built per request cannot grow it forever).
 local header_names, header_names_n = {}, 0
+-- and values seen valid (no control character), the same way
+local header_values, header_values_n = {}, 0
 -- headers the core writes itself (once each): a second one would make the response ambiguous
 local SERVER_SET = { ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
                      date = true, server = true }
@@ -282,7 +292,13 @@ function Http:set_header(name, value)
   elseif type(value) ~= "string" then
     error("wire.http:set_header: value of " .. name .. " must be a string, got " .. type(value), 2)
   end
-  check_value("wire.http:set_header: the value of ", value, name)
+  if not header_values[value] then
+    check_value("wire.http:set_header: the value of ", value, name)
+    if header_values_n < 256 then
+      header_values[value] = true
+      header_values_n = header_values_n + 1
+    end
+  end
   if lname == "content-type" then
     self._ctype = value
     return
@@ -454,10 +470,11 @@ end
 
 --- The extra header lines set by the function, as one string, or nil.
 function M.header_lines(h)
-  local lines, session_line = h._lines, h._session_line
-  if lines == nil then return session_line end
-  if session_line then return concat(lines) .. session_line end
-  return concat(lines)
+  local lines, session_line = rawget(h, "_lines"), rawget(h, "_session_line")
+  if not lines then return session_line end
+  if type(lines) == "table" then lines = concat(lines) end
+  if session_line then return lines .. session_line end
+  return lines
 end
 
 --- Header lookups of an in-process request (pikku test), shared by the runtime's and the

@@ -4,7 +4,8 @@ local M = {}
 local core = require "pikku.core"
 
 local type, tostring, tonumber, pairs, format = type, tostring, tonumber, pairs, string.format
-local now, log = core.now, core.log
+local log = core.log
+local now = require("pikku.host").now_ms   -- core.now through FFI: twice per call, in the trace
 
 --- The threshold in milliseconds (0: every call is reported; a negative number: none).
 M.threshold_ms = tonumber(os.getenv("PIKKU_BLOCK_WARN_MS") or "") or 100

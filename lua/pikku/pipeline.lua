@@ -301,7 +301,10 @@ end
 local function inner(plan, svc, data, w)
   if plan.auth and w.session == nil then error(missing_session(), 0) end
   local vin = plan.vin
-  if vin then
+  local h = vin and w.http
+  -- data that is the request's body decoded and validated in one pass (pikku.request_data) is
+  -- not checked again: nothing the app runs before this point can reach it
+  if vin and not (h and rawget(h, "_valid") == data) then
     local ok, errs, count = vin:validate(data, true)
     if not ok then error(validation_failed(errs, count), 0) end
   end
@@ -360,7 +363,7 @@ onion = function(plan, mws, i, svc, data, w)
   local mw = mws[i]
   if mw == nil then return inner(plan, svc, data, w) end
   local nxt = setmetatable({ plan = plan, mws = mws, i = i, svc = svc, data = data, w = w,
-    called = false, result = nil }, NextMT)
+    called = false, result = false }, NextMT)   -- result: a slot from the start (no rehash)
   local r = mw(svc, w, nxt)
   if r == nil and nxt.called then return nxt.result end
   return r

@@ -83,11 +83,21 @@ local KIND = {
   ["multipart/form-data"] = "multipart",
 }
 
+-- Content-Type values seen, with their kind and base type: clients send the same few on every
+-- request, so each is parsed once (bounded, so that values made up per request cannot grow it).
+local seen_kind, seen_base, seen_n = {}, {}, 0
+
 --- body_kind(content_type) -> "json" | "form" | "text" | nil, and the lower-case base type.
 local function body_kind(ct)
-  local base = lower(match(ct, "^%s*([^;%s]+)") or "")
+  local base = seen_base[ct]
+  if base then return seen_kind[ct] or nil, base end
+  base = lower(match(ct, "^%s*([^;%s]+)") or "")
   local kind = KIND[base]
   if kind == nil and find(base, "^application/[^/]+%+json$") then kind = "json" end
+  if seen_n < 64 then
+    seen_n = seen_n + 1
+    seen_kind[ct], seen_base[ct] = kind or false, base
+  end
   return kind, base
 end
 M.body_kind = body_kind
@@ -124,7 +134,9 @@ local function multipart_data(r, body)
   return t
 end
 
---- add_body(data, route, handle, body) -> data (maybe a new table), and a pikku error or nil.
+--- add_body(data, route, handle, body) -> data (maybe a new table), and a pikku error or nil; a
+--- third value true when data is the body decoded and already validated against the route's
+--- input schema (the validator's one-pass decode, pikku.schema_c decode).
 function M.add_body(data, r, handle, body)
   local ct = header(handle, "content-type")
   if ct == nil then
@@ -134,6 +146,13 @@ function M.add_body(data, r, handle, body)
   end
   local kind, base = body_kind(ct)
   if kind == "json" then
+    local vin = r.vin
+    if vin and next(data) == nil then
+      -- the body decoded and checked in one pass when it is an object the schema accepts; nil
+      -- otherwise (also when that pass cannot tell), and then the two-pass way below says why
+      local valid = vin:decode(body)
+      if valid ~= nil then return valid, nil, true end
+    end
     local v, err = json_decode(body)
     if v == nil then
       return data, errors.BadRequest("malformed JSON body: " .. tostring(err))

@@ -20,8 +20,8 @@ local call_guard = require "pikku.call_guard"
 local jobs = require "pikku.jobs"
 local queue_service = require "pikku.queue_service"
 
-local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable =
-  type, tostring, tonumber, pairs, select, error, xpcall, setmetatable
+local type, tostring, tonumber, pairs, select, error, xpcall, setmetatable, rawget =
+  type, tostring, tonumber, pairs, select, error, xpcall, setmetatable, rawget
 local find, format = string.find, string.format
 local co_create, co_resume, co_yield, co_running =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running
@@ -29,7 +29,7 @@ local traceback = debug.traceback
 local json_encode, json_decode, json_null, is_object = json.encode, json.decode, json.null, json.is_object
 local core_timer, core_gen_id, core_log, core_log_error = core.timer, core.gen_id, core.log, core.log_error
 local core_request_id = core.request_id
-local core_now, guard_check = core.now, loop_guard.check
+local core_now, guard_check = require("pikku.host").now_ms, loop_guard.check
 local guard_begin, guard_resume, guard_stop = call_guard.begin, call_guard.resume, call_guard.stop
 local is_error = errors.is
 local for_client = errors.for_client
@@ -37,6 +37,7 @@ local unescape, parse_pairs, http_new, header_lines =
   http.unescape, http.parse_pairs, http.new, http.header_lines
 local WireMT = pipeline.WireMT
 local respond, header = request_handle.respond, request_handle.header
+local respond_json = require("pikku.respond_c").json
 local merge, query_data, add_body, body_kind, NO_BODY_METHODS =
   request_data.merge, request_data.query_data, request_data.add_body, request_data.body_kind,
   request_data.NO_BODY_METHODS
@@ -69,7 +70,7 @@ local timer_seq = 0
 
 pipeline.root_wire = function(co)
   local h = calls[co]
-  if h and h ~= TASK then return h._wire end
+  if h and h ~= TASK then return h._wire or nil end
   return nil
 end
 
@@ -172,7 +173,7 @@ end
 -- The response's extra header lines: the function's own, then the CORS ones.
 local function extra_lines(h)
   local lines = header_lines(h)
-  local c = h._cors
+  local c = rawget(h, "_cors")
   if c then return lines and (lines .. c) or c end
   return lines
 end
@@ -197,7 +198,8 @@ local function finish(h, ok, res)
     return
   end
   h._done = true
-  local on_finish = h._on_finish   -- a channel call (pikku.channel) answers in its own way
+  -- (rawget: the private fields a call may not have set would go through HttpMT's __index)
+  local on_finish = rawget(h, "_on_finish")   -- a channel call (pikku.channel) answers in its own way
   if on_finish then
     local tb = last_traceback
     last_traceback = nil
@@ -210,8 +212,8 @@ local function finish(h, ok, res)
     h._session_line = nil   -- a failed call changes no session (a login that raised logs no one in)
     return respond_error(handle, res, tb, extra_lines(h), h._rid)
   end
-  local status, body, ctype = h._status, nil, nil
-  if h._sent then
+  local status, body, ctype = rawget(h, "_status"), nil, nil
+  if rawget(h, "_sent") then
     body = h._sent_body
     ctype = h._sent_type or h._ctype or (body and OCTETS)
     status = status or 200
@@ -220,7 +222,17 @@ local function finish(h, ok, res)
   else
     local t = type(res)
     if t == "string" then
-      body, ctype = res, h._ctype or TEXT
+      body, ctype = res, rawget(h, "_ctype") or TEXT
+    elseif type(handle) == "number" then
+      -- a request of the core: the JSON text goes straight into the response, no Lua string made
+      status = status or 200
+      local sent, err = respond_json(handle, status, res, rawget(h, "_ctype") or JSON, extra_lines(h), NO_BODY[status])
+      if sent == false then
+        h._session_line = nil
+        return respond_error(handle, "the function's result cannot be encoded as JSON: " .. tostring(err),
+          nil, extra_lines(h))
+      end
+      return
     else
       local err
       body, err = json_encode(res)
@@ -229,7 +241,7 @@ local function finish(h, ok, res)
         return respond_error(handle, "the function's result cannot be encoded as JSON: " .. tostring(err),
           nil, extra_lines(h))
       end
-      ctype = h._ctype or JSON
+      ctype = rawget(h, "_ctype") or JSON
     end
     status = status or 200
   end
@@ -431,22 +443,37 @@ local function dispatch(handle, index, method, path, query, body, ...)
     end
   end
   if body ~= nil and body ~= "" and not r.raw_body and not NO_BODY_METHODS[method] then
-    local err
-    data, err = add_body(data, r, handle, body)
+    local err, valid
+    data, err, valid = add_body(data, r, handle, body)
     if err then return respond_error(handle, err, nil, cors_lines) end
+    if valid then h._valid = data end   -- already checked against the input schema (pikku.pipeline)
   end
   new_wire(h, handle)
   start_call(r.entry, h, data)
 end
 
+-- The core's way into dispatch (docs/internals.md, "A request"): called from C without xpcall, with
+-- traceback as its error handler; when it raises, the core calls dispatch_failed. LuaJIT starts no
+-- trace at a vararg function and cannot end one by returning through xpcall's frame, so
+-- safe_dispatch(...) ran in the interpreter on every request; this fixed-arity entry lets the JIT
+-- compile the request's path from its first line. (At most 16 params: router.h PK_MAX_PARAMS.)
+local function dispatch_direct(handle, index, method, path, query, body, p1, p2, p3, p4, p5, p6, p7, p8,
+                               p9, p10, p11, p12, p13, p14, p15, p16)
+  dispatch(handle, index, method, path, query, body, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12,
+    p13, p14, p15, p16)
+end
+
+-- What safe_dispatch does when dispatch raised (err: the message with its traceback).
+local function dispatch_failed(handle, err)
+  reclaim_if_oom(err)
+  core_log("error", "pikku dispatch failure: " .. tostring(err))
+  respond(handle, 500, '{"name":"InternalServerError","message":"Internal server error"}', JSON, nil, nil)
+end
+
 -- Never lets an error escape to C (the contract says dispatch must not raise).
 local function safe_dispatch(handle, ...)
   local ok, err = xpcall(dispatch, traceback, handle, ...)
-  if not ok then
-    reclaim_if_oom(err)
-    core_log("error", "pikku dispatch failure: " .. tostring(err))
-    respond(handle, 500, '{"name":"InternalServerError","message":"Internal server error"}', JSON, nil, nil)
-  end
+  if not ok then dispatch_failed(handle, err) end
 end
 
 -- ---- waiting: a call suspended until the core resumes it ---------------------------------------
@@ -671,6 +698,7 @@ end
 function M.load(app_dir)
   dev = core.dev and true or false
   require("pikku.native").install((tostring(app_dir):gsub("/+$", "")))   -- require finds the app's C modules
+  require("pikku.gc_headroom").start()   -- a small heap is not collected every few hundred requests
   local app = app_loader.load(app_dir, loader_ctx)
   routes, rpc_plans, services = app.routes, app.rpc_plans, app.services
   call_guard.setup(app)
@@ -681,6 +709,7 @@ function M.load(app_dir)
   jobs.setup({ start_call = start_call, services = services }, app.schedules, app.queues)
   return {
     dispatch = safe_dispatch, resume = safe_resume, abandon = safe_abandon,
+    dispatch_direct = dispatch_direct, dispatch_failed = dispatch_failed, traceback = traceback,
     channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,
     job_run = safe_job_run, tick = safe_tick,
   }

@@ -14,7 +14,8 @@
 // epoll turn go out in one write().
 // fanout: what tests/bench/ws-fanout.mjs does: subscribe every connection to topic "bench", then
 // per round one HTTP POST {"round":r,"t":ms}; time until every connection has a text frame holding
-// "round":r; with --pids, the server's RSS/PSS per idle connection (/proc/PID/smaps_rollup).
+// "round":r; with --pids, the server's RSS/PSS per idle connection (/proc/PID/smaps_rollup) and its
+// CPU time (user, system: /proc/PID/stat) over the rounds, per delivered message.
 // Loopback URLs only. Exit: 0 ok, 1 errors, 2 timeout, 64 bad arguments.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -620,6 +621,30 @@ static void memory(long *rss, long *pss)   // KiB, summed over --pids
   free(list);
 }
 
+// CPU ticks (utime, stime; 1/CLK_TCK s) summed over --pids
+static void cpu_ticks(long long *user, long long *sys)
+{
+  *user = *sys = 0;
+  if (!opt.pids) return;
+  char *list = strdup(opt.pids), *save = NULL;
+  for (char *tok = strtok_r(list, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
+    if (strspn(tok, "0123456789") != strlen(tok)) continue;
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", tok);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    char *p = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;   // the name may hold spaces
+    long long u = 0, s = 0;
+    // after ") ": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &u, &s) == 2) {
+      *user += u;
+      *sys += s;
+    }
+    fclose(f);
+  }
+  free(list);
+}
+
 // Connects (untimed), then returns the time just before the POST goes out; the response is read from the loop.
 static int64_t publish(int round)
 {
@@ -698,6 +723,8 @@ static int run_fanout(void)
   fanout_check(0, "while subscribing");
   for (int64_t until = now_ns() + 1000000000; now_ns() < until;) loop_once(wait_ms(until));   // settle: idle connections
   memory(&rss1, &pss1);
+  long long u0, s0, u1, s1;
+  cpu_ticks(&u0, &s0);
   for (int r = 0; r < opt.rounds; r++) {
     needle_len = (size_t)snprintf(needle, sizeof needle, "\"round\":%d", r);
     round_got = 0, t_last = 0, cur_round = r;
@@ -706,6 +733,7 @@ static int run_fanout(void)
     times_ms[r] = (double)(t_last - t0) / 1e6;
     for (int64_t until = now_ns() + 200000000; now_ns() < until;) loop_once(wait_ms(until));
   }
+  cpu_ticks(&u1, &s1);
   static double sorted[100000];
   memcpy(sorted, times_ms, (size_t)opt.rounds * sizeof *sorted);
   qsort(sorted, (size_t)opt.rounds, sizeof *sorted, cmp_double);
@@ -716,6 +744,11 @@ static int run_fanout(void)
   if (opt.pids)
     printf("server memory: %ld KiB RSS before, %ld KiB with %d idle connections -> %.2f KiB RSS / %.2f KiB PSS per connection\n",
            rss0, rss1, opt.conns, (double)(rss1 - rss0) / opt.conns, (double)(pss1 - pss0) / opt.conns);
+  if (opt.pids) {
+    double per = 1e6 / (double)sysconf(_SC_CLK_TCK) / ((double)opt.conns * opt.rounds);
+    printf("server CPU per delivered message: %.3f us (user %.3f + system %.3f), over %d rounds\n",
+           (double)(u1 - u0 + s1 - s0) * per, (double)(u1 - u0) * per, (double)(s1 - s0) * per, opt.rounds);
+  }
   return 0;
 }
 

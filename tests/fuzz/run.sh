@@ -21,7 +21,10 @@ S="$ROOT/core/src"
 "${CC[@]}" -o "$OUT/cron" "$ROOT/tests/fuzz/fuzz_cron.c" "$S/cron.c" "$S/tzfile.c"
 "${CC[@]}" -o "$OUT/path" "$ROOT/tests/fuzz/fuzz_path_normalize.c" "$S/path_normalize.c" "$S/buf.c" "$S/utf8.c"
 "${CC[@]}" -o "$OUT/multipart" "$ROOT/tests/fuzz/fuzz_multipart.c" "$S/multipart.c" "$S/buf.c" "$S/utf8.c"
-for t in http ws router json pattern cron path multipart; do
+"${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/schema" "$ROOT/tests/fuzz/fuzz_schema_decode.c" "$S/lua_schema.c" \
+  "$S/schema_validate.c" "$S/schema_check.c" "$S/schema_pattern.c" "$S/schema_decode.c" "$S/json_number.c" \
+  "$S/lua_json.c" "$S/json_decode.c" "$S/utf8.c" "$S/buf.c" $(pkg-config --libs luajit) -lm
+for t in http ws router json pattern schema cron path multipart; do
   mkdir -p "$OUT/corpus-$t"
   cp "$ROOT/tests/fuzz/seeds/$t/"* "$OUT/corpus-$t/" 2>/dev/null || true
   echo "fuzzing $t for ${SECS}s"
@@ -29,4 +32,4 @@ for t in http ws router json pattern cron path multipart; do
     || { tail -40 "$OUT/$t.log"; echo "fuzz target $t failed"; exit 1; }
   grep -E 'stat::number_of_executed_units|Done' "$OUT/$t.log" | tail -2
 done
-echo "fuzzing: no crash in 8 targets"
+echo "fuzzing: no crash in 9 targets"

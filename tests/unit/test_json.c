@@ -7,7 +7,10 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include "host_state.h"
+#include "json_number.h"
 static lua_State *L;
 
 static int setup(void **s) {
@@ -48,6 +51,61 @@ static void test_scalars(void **s) {
   check("json.encode(0.1)", "0.1");
   check("json.encode(1/3)", "0.3333333333333333");       /* numbers read back as the same double */
   check("json.decode(json.encode(3.3333333333333333e27)) == 3.3333333333333333e27", NULL);
+  /* decimals written without printf (m / 10^k exactly): the same text %.15g gives */
+  check("json.encode(87.5)", "87.5");
+  check("json.encode(-2.25)", "-2.25");
+  check("json.encode(0.0001)", "0.0001");
+  check("json.encode(0.00012)", "0.00012");
+  check("json.encode(9.999e-05)", "9.999e-05");
+  check("json.encode(1e-5)", "1e-05");
+  check("json.encode(100.01)", "100.01");
+  check("json.encode(123456789012345.6)", "123456789012345.6");
+  check("json.encode(999999999999999.9)", "999999999999999.9");
+  check("json.encode(0.1 + 0.2)", "0.30000000000000004");
+}
+
+/* pk__json_number (json_number.c): the double strtod gives, for numbers on its fast path (mantissa
+ * below 2^53, exponent within +-22) and off it. */
+static void test_number_text(void **s) {
+  static const char *const texts[] = {
+    "0", "-0", "1", "87.5", "0.1", "0.30000000000000004", "123456789012345678", "9007199254740993",
+    "1e22", "1e23", "1.7976931348623157e308", "2.2250738585072011e-308", "4.9e-324", "1e-400",
+    "0.000000000000000000001", "123.456e-7", "-9.99E+21", "1234567890123456789012345678901234567890",
+    "0.1000000000000000055511151231257827", "3.14159265358979323846264338327950288", "5e-22", "12e21",
+  };
+  for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+    const unsigned char *p = (const unsigned char *)texts[i], *end = p + strlen(texts[i]);
+    double v = -1;
+    assert_int_equal(pk__json_number(&p, end, &v), PK__JNUM_OK);
+    assert_ptr_equal(p, end);
+    double want = strtod(texts[i], NULL);
+    if (memcmp(&v, &want, sizeof v)) fail_msg("%s: got %.17g, want %.17g", texts[i], v, want);
+  }
+  /* random decimals against strtod */
+  unsigned long long x = 88172645463325252ull;
+  for (int i = 0; i < 200000; i++) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    char t[64];
+    int n = snprintf(t, sizeof t, "%s%llu.%llue%d", (x & 1) ? "-" : "", (x >> 8) % 100000000000ull,
+                     (x >> 20) % 1000000ull, (int)((x >> 40) % 60) - 30);
+    const unsigned char *p = (const unsigned char *)t, *end = p + n;
+    double v = -1, want = strtod(t, NULL);
+    assert_int_equal(pk__json_number(&p, end, &v), PK__JNUM_OK);
+    if (memcmp(&v, &want, sizeof v)) fail_msg("%s: got %.17g, want %.17g", t, v, want);
+  }
+  /* what is not a number, and where it stops */
+  const unsigned char *p = (const unsigned char *)"1.e5", *end = p + 4;
+  double v;
+  assert_int_equal(pk__json_number(&p, end, &v), PK__JNUM_BAD_FRAC);
+  p = (const unsigned char *)"1e+", end = p + 3;
+  assert_int_equal(pk__json_number(&p, end, &v), PK__JNUM_BAD_EXP);
+  p = (const unsigned char *)"-x", end = p + 2;
+  assert_int_equal(pk__json_number(&p, end, &v), PK__JNUM_BAD);
+  p = (const unsigned char *)"1e400", end = p + 5;
+  assert_int_equal(pk__json_number(&p, end, &v), PK__JNUM_RANGE);
+  p = (const unsigned char *)"12,", end = p + 3;
+  assert_int_equal(pk__json_number(&p, end, &v), PK__JNUM_OK);
+  assert_int_equal(*p, ',');
 }
 
 /* Every control byte is escaped (short forms where JSON has them), in long strings too, where the
@@ -135,6 +193,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_encode_utf8, setup, teardown),
     cmocka_unit_test_setup_teardown(test_string_escapes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_decode, setup, teardown),
+    cmocka_unit_test(test_number_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

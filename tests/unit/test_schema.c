@@ -832,6 +832,9 @@ static void test_fast_matcher(void **s) {
       int got = pk__sre_match(&fast, subjects[k], strlen(subjects[k]));
       if (want != got) fprintf(stderr, "pattern %s subject \"%s\": regexec %d fast %d\n", patterns[p], subjects[k], want, got);
       assert_int_equal(want, got);
+      pk__sre nfa = fast;   /* the same pattern without its DFA */
+      nfa.dfa_n = 0;
+      assert_int_equal(pk__sre_match(&nfa, subjects[k], strlen(subjects[k])), want);
     }
     regfree(&re);
   }
@@ -852,6 +855,129 @@ static void test_validate_speed(void **s) {
   clock_gettime(CLOCK_MONOTONIC, &b);
   double ns = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n;
   printf("validate(/validate body): %.0f ns per call\n", ns);
+}
+
+/* The one-pass decode (validator:decode, schema_decode.c): whatever it returns must be exactly what
+ * pikku.json_c's decode gives (metatables included) and what validate (with defaults) accepts; on
+ * anything else it returns nil and the two-pass way decides. od() says which way a body went. */
+static const char one_pass_helpers[] =
+  "function same(a, b)\n"
+  "  if a == b then return true end\n"
+  "  if type(a) ~= 'table' or type(b) ~= 'table' then return false end\n"
+  "  if getmetatable(a) ~= getmetatable(b) then return false end\n"
+  "  for k, v in pairs(a) do if not same(v, b[k]) then return false end end\n"
+  "  for k in pairs(b) do if a[k] == nil then return false end end\n"
+  "  return true\n"
+  "end\n"
+  "function od(schema, body)\n"
+  "  local v = C.compile(schema, 'test', S.registry())\n"
+  "  local x = v:decode(body)\n"
+  "  local y = J.decode(body)\n"
+  "  if x == nil then\n"
+  "    if y == nil then return 'two-pass: not JSON' end\n"
+  "    local ok = v:validate(y, true)\n"
+  "    return ok and 'two-pass: valid' or 'two-pass: invalid'\n"
+  "  end\n"
+  "  assert(y ~= nil, 'one pass took what the decoder refuses')\n"
+  "  local y0 = J.decode(body)\n"
+  "  assert(v:validate(y, true), 'one pass took what validate refuses')\n"
+  "  assert(same(y, y0), 'validate wrote a default the one pass did not')\n"
+  "  assert(same(x, y), 'one pass decoded differently: ' .. J.encode(x) .. ' vs ' .. J.encode(y))\n"
+  "  return 'one pass'\n"
+  "end\n"
+  "return ''";
+
+static void test_one_pass_decode(void **s) {
+  run(validate_schema);
+  run(one_pass_helpers);
+  run("VS = cjson.decode([=[" "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,"
+      "\"maxLength\":64},\"email\":{\"type\":\"string\",\"pattern\":\"^[^@\\\\s]+@[^@\\\\s]+\\\\.[^@\\\\s]+$\"},"
+      "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":150},\"active\":{\"type\":\"boolean\"},"
+      "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"maxItems\":10},"
+      "\"role\":{\"type\":\"string\",\"enum\":[\"admin\",\"user\",\"guest\"]},"
+      "\"score\":{\"type\":\"number\",\"minimum\":0,\"maximum\":100},"
+      "\"country\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":2},"
+      "\"zip\":{\"type\":\"string\",\"pattern\":\"^[0-9]{5}$\"},\"note\":{\"type\":\"string\",\"maxLength\":200}},"
+      "\"required\":[\"name\",\"email\",\"age\",\"active\",\"tags\",\"role\",\"score\",\"country\",\"zip\"],"
+      "\"additionalProperties\":false}" "]=]) return ''");
+  EXPECT("return od(VS, VALID)", "one pass");
+  /* white space anywhere, keys in any order, the optional note left out */
+  EXPECT("return od(VS, ' { \"zip\" : \"00100\" , \"name\":\"b\",\"email\":\"b@e.xy\",\"age\":0,\"active\":false,"
+         "\"tags\":[ ],\"role\":\"guest\",\"score\":100,\"country\":\"\\xc3\\xa9\\xc3\\xa9\"}\\n')", "one pass");
+  /* every kind of error goes the two-pass way, which reports it */
+  EXPECT("return od(VS, (VALID:gsub('\"age\":42', '\"age\":42.5')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('\"age\":42', '\"age\":151')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('\"user\"', '\"root\"')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('\"FI\"', '\"FIN\"')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('\"00100\"', '\"0010\"')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('\"bench@', '\"be nch@')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('\"bench\"', '\"\"')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('true', '\"true\"')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('\"c\"%]', '3]')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('\"a\",', ('\"a\",'):rep(10))))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('\"zip\":\"00100\",', '')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('^{', '{\"extra\":1,')))", "two-pass: invalid");
+  EXPECT("return od(VS, (VALID:gsub('\"tags\":%[', '\"tags\":{')))", "two-pass: not JSON");
+  EXPECT("return od(VS, VALID .. 'x')", "two-pass: not JSON");
+  EXPECT("return od(VS, '[1]')", "two-pass: invalid");
+  EXPECT("return od(VS, '')", "two-pass: not JSON");
+  /* valid, but not for the one pass: an escape, a key twice */
+  EXPECT("return od(VS, (VALID:gsub('load test', 'load\\\\ttest')))", "two-pass: valid");
+  EXPECT("return od(VS, (VALID:gsub('load test', 'load \\\\u00e9')))", "two-pass: valid");
+  EXPECT("return od(VS, (VALID:gsub('^{', '{\"note\":\"x\",')))", "two-pass: valid");
+  /* multibyte strings: lengths in code points */
+  EXPECT("return od({properties={s={type='string', minLength=2, maxLength=2}}}, '{\"s\":\"\\xe6\\x97\\xa5\\xe6\\x9c\\xac\"}')",
+         "one pass");
+  EXPECT("return od({properties={s={type='string', maxLength=1}}}, '{\"s\":\"\\xe6\\x97\\xa5\\xe6\\x9c\\xac\"}')",
+         "two-pass: invalid");
+  EXPECT("return od({properties={s={type='string'}}}, '{\"s\":\"\\xff\"}')", "two-pass: not JSON");
+  /* numbers: integers, exponents, -0, 1.0 as an integer, strtod's rounding */
+  EXPECT("return od({properties={n={type='integer'}}}, '{\"n\":1.0}')", "one pass");
+  EXPECT("return od({properties={n={type='integer'}}}, '{\"n\":-0}')", "one pass");
+  EXPECT("return od({properties={n={type='number'}}}, '{\"n\":1e22}')", "one pass");
+  EXPECT("return od({properties={n={type='number'}}}, '{\"n\":0.1}')", "one pass");
+  EXPECT("return od({properties={n={type='number'}}}, '{\"n\":123456789012345678901234567890e-40}')", "one pass");
+  EXPECT("return od({properties={n={type='number'}}}, '{\"n\":2.2250738585072011e-308}')", "one pass");
+  EXPECT("return od({properties={n={type='number'}}}, '{\"n\":9007199254740993}')", "one pass");
+  EXPECT("return od({properties={n={type='number'}}}, '{\"n\":1e400}')", "two-pass: not JSON");
+  EXPECT("return od({properties={n={type='number'}}}, '{\"n\":01}')", "two-pass: not JSON");
+  EXPECT("return od({properties={n={type='number', multipleOf=0.1}}}, '{\"n\":0.3}')", "one pass");
+  EXPECT("return od({properties={n={type='number', exclusiveMaximum=1}}}, '{\"n\":1}')", "two-pass: invalid");
+  EXPECT("return od({properties={n={enum={1, 2, 'x'}}}}, '{\"n\":2.0}')", "one pass");
+  EXPECT("return od({properties={n={enum={1, 2, 'x'}}}}, '{\"n\":\"y\"}')", "two-pass: invalid");
+  /* null, nested objects and arrays, empty ones (marked as the decoder marks them) */
+  EXPECT("return od({properties={a={type={'string','null'}}}}, '{\"a\":null}')", "one pass");
+  EXPECT("return od({properties={o={type='object', properties={x={type='array', items={type='object',"
+         " properties={y={type='boolean'}}}}}}}}, '{\"o\":{\"x\":[{\"y\":true},{}]}}')", "one pass");
+  EXPECT("return od({properties={o={type='object'}}}, '{\"o\":{}}')", "one pass");
+  EXPECT("return od({}, '{}')", "one pass");
+  EXPECT("return od({properties={a={type='array', items={type='integer'}}}}, '{\"a\":[' .. string.rep('1,', 200) .. '2]}')",
+         "one pass");
+  EXPECT("return od({properties={a={type='array', items={type='integer'}, minItems=2}}}, '{\"a\":[1]}')", "two-pass: invalid");
+  /* a schema that allows anything, or keywords the one pass does not check: the two-pass way */
+  EXPECT("return od({properties={a={}}}, '{\"a\":{\"b\":1}}')", "two-pass: valid");
+  EXPECT("return od({properties={a={type='array'}}}, '{\"a\":[1]}')", "two-pass: valid");
+  EXPECT("return od({}, '{\"a\":1}')", "two-pass: valid");
+  EXPECT("return od({properties={a={anyOf={{type='string'},{type='number'}}}}}, '{\"a\":1}')", "two-pass: valid");
+  EXPECT("return od({properties={a={type='array', uniqueItems=true, items={type='integer'}}}}, '{\"a\":[1,2]}')",
+         "two-pass: valid");
+  /* additionalProperties as a schema; a property named only in required */
+  EXPECT("return od({additionalProperties={type='integer'}}, '{\"a\":1,\"b\":2}')", "one pass");
+  EXPECT("return od({additionalProperties={type='integer'}}, '{\"a\":1,\"a\":2}')", "two-pass: valid");
+  EXPECT("return od({additionalProperties={type='integer'}}, '{\"a\":\"x\"}')", "two-pass: invalid");
+  EXPECT("return od({required={'a'}, additionalProperties={type='integer'}}, '{\"a\":1}')", "two-pass: valid");
+  /* defaults: an absent one is for the two-pass way to write */
+  EXPECT("return od({properties={a={type='integer', default=5}}}, '{}')", "two-pass: valid");
+  EXPECT("return od({properties={a={type='integer', default=5}}}, '{\"a\":1}')", "one pass");
+  /* nesting deeper than the one pass follows */
+  EXPECT("local n = {type='object'} for i = 1, 60 do n = {type='object', properties={c=n}} end "
+         "return od(n, string.rep('{\"c\":', 40) .. '{}' .. string.rep('}', 40))", "two-pass: valid");
+  EXPECT("local n = {type='object'} for i = 1, 60 do n = {type='object', properties={c=n}} end "
+         "return od(n, string.rep('{\"c\":', 20) .. '{}' .. string.rep('}', 20))", "one pass");
+  /* a schema pointer longer than the compiler's buffer (it used to write past it) */
+  EXPECT("local n = {type='object'} for i = 1, 150 do n = {type='object', properties={longer_name=n}} end "
+         "return (select(2, pcall(C.compile, {properties={x=n, y={type='nope'}}}, 't')):gsub('type.*', 'type'))",
+         "t: schema #/properties/y: type");
 }
 
 static void test_methods(void **s) {
@@ -887,6 +1013,7 @@ int main(void) {
     cmocka_unit_test_setup(test_refs, reset_registry),
     cmocka_unit_test_setup(test_shorthand, reset_registry),
     cmocka_unit_test(test_validate_workload),
+    cmocka_unit_test_setup(test_one_pass_decode, reset_registry),
     cmocka_unit_test(test_validate_speed),
     cmocka_unit_test(test_methods),
   };

@@ -1,0 +1,47 @@
+/* json_scan.h: the run of string bytes that need no look in JSON (not '"', '\\', a control byte or non-ASCII), 16 at a time. */
+#ifndef PK_JSON_SCAN_H
+#define PK_JSON_SCAN_H
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+/* 1 for the bytes a JSON string holds as they are: all but '"' (0x22), '\\' (0x5c), control bytes and
+ * bytes of 0x80 or more */
+static const unsigned char pk__json_plain_byte[256] = {
+  [0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
+};
+
+/* How many of the n bytes at p come before the first '"', '\\', control byte (below 0x20) or byte
+ * of 0x80 or more: the bytes a JSON string's encoder or decoder can copy as they are. */
+static inline size_t pk__json_plain_run(const unsigned char *p, size_t n) {
+  size_t i = 0;
+#ifdef __SSE2__
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+    /* signed: bytes 0x80..0xff are negative, so "below 0x20" catches them with the control bytes */
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                               _mm_cmplt_epi8(v, space));
+    int mask = _mm_movemask_epi8(hit);
+    if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
+  }
+#endif
+  /* 8 at a time in a 64-bit word (short strings, and the tail of long ones): a byte is flagged when
+   * it is 0x80 or more, below 0x20, '"' or '\\' (the usual "has a zero byte" trick on v ^ '"' and
+   * v ^ '\\'; a flag can only spill into bytes after a real one, so the lowest flag is exact) */
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v, q, b;
+    memcpy(&v, p + i, 8);
+    q = v ^ (ones * '"');
+    b = v ^ (ones * '\\');
+    uint64_t hit = (v | ((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+    if (hit) return i + (size_t)(__builtin_ctzll(hit) >> 3);
+  }
+  while (i < n && pk__json_plain_byte[p[i]]) i++;
+  return i;
+}
+#endif

@@ -1,0 +1,49 @@
+-- A small Lua heap is not collected every few hundred requests: each GC cycle starts only once
+-- at least PIKKU_GC_HEADROOM_MB (default 4) was allocated beyond what the last one left alive.
+--
+-- LuaJIT starts a cycle when the heap has grown to `pause` percent (default 200) of what the last
+-- cycle left: with the ~1 MB most apps hold, a full mark and sweep every ~1 MB allocated, every
+-- few hundred requests, and each one walks the whole heap (issue 18: ~5 % of a /validate
+-- request's CPU at 200 %, docs/benchmarks.md). After every cycle this sets the pause so that the
+-- next starts at live + headroom, but never below LuaJIT's 200 % (a big heap is collected as
+-- before) nor above 1000 %. The cost is at most the headroom in memory per Lua state. 0 turns it
+-- off (LuaJIT's pause is left alone).
+local M = {}
+
+local MIN_PAUSE, MAX_PAUSE = 200, 1000
+
+local collectgarbage, getmetatable, newproxy, floor, tonumber =
+  collectgarbage, getmetatable, newproxy, math.floor, tonumber
+
+local headroom_kb = (tonumber(os.getenv("PIKKU_GC_HEADROOM_MB") or "") or 4) * 1024
+
+-- The pause (in percent) that starts the next cycle at live + headroom.
+local function tune()
+  local live = collectgarbage("count")   -- KB: what the cycle left, plus a little since
+  local pause = floor(100 * (live + headroom_kb) / live)
+  if pause < MIN_PAUSE then pause = MIN_PAUSE elseif pause > MAX_PAUSE then pause = MAX_PAUSE end
+  collectgarbage("setpause", pause)
+end
+
+-- A userdata with nothing pointing at it is finalized at the end of every cycle: its __gc tunes
+-- the pause (before LuaJIT computes the next threshold from it) and leaves a new one behind.
+-- (When the state closes, lua_close runs the finalizers of what finalizers left at most ten times
+-- over, so the one left then is freed with the rest.)
+local sentinel_mt
+local function plant()
+  local s = newproxy(true)
+  getmetatable(s).__gc = sentinel_mt.__gc
+end
+sentinel_mt = { __gc = function() tune(); plant() end }
+
+local started = false
+
+--- start(): from now on, every cycle sets the pause for the next (once per Lua state).
+function M.start()
+  if started or headroom_kb <= 0 or not newproxy then return end
+  started = true
+  tune()
+  plant()
+end
+
+return M
