@@ -229,12 +229,14 @@ if [[ "$PART" == all || "$PART" == http ]]; then
     ROOT[nginx-lua]="$(find_root "$NGINX_PORT")" PORT[nginx-lua]=$NGINX_PORT; SERVERS+=(nginx-lua)
   else echo "(nginx-lua did not start: $(tail -1 "$TMP/nginx.out"))"; fi
   if [[ "$NODE_PEER" == 1 ]]; then
-    if listening "$NODE_PORT"; then
+    if [[ ! -d "$PEERS_DIR/peers/pikku/node_modules" ]]; then
+      echo "(Pikku on Node is not set up, so not measured: run (as root) $PEERS_DIR/setup.sh)"
+    elif listening "$NODE_PORT"; then
       echo "port $NODE_PORT is in use (a peer started elsewhere?): stop it first" >&2; exit 1
     elif WORKERS=0 "$PEERS_DIR/peerctl.sh" start pikku-direct "$SERVER_CPU" >"$TMP/node.out" 2>&1; then
       STARTED_PEERS+=(pikku-direct); wait_http "$NODE_PORT" /hello
       ROOT[pikku-node]="$(find_root "$NODE_PORT")" PORT[pikku-node]=$NODE_PORT; SERVERS+=(pikku-node)
-    else echo "(pikku-direct did not start: $(tail -1 "$TMP/node.out"))"; fi
+    else echo "(pikku-direct did not start: $(grep -m1 -E 'Error|error' "$TMP/node.out" || tail -1 "$TMP/node.out"))"; fi
   fi
   if [[ "$FLOOR" == 1 ]]; then
     FLOOR_BIN="$BUILD_DIR/floor"
