@@ -11,11 +11,15 @@
  * not even be handled. */
 static unsigned refused_serial;
 
-static void *counting_alloc(void *ud, void *p, size_t osize, size_t nsize) {
-  pk__mem *m = ud;
-  if (!p) osize = 0;                      /* LuaJIT passes a type tag there for new objects */
-  if (nsize > osize && m->limit) {
-    size_t want = m->used - osize + nsize;
+/* The fast path's bound: a growth that stays under both the peak and the ceiling needs no check. */
+static void set_mark(pk__mem *m) {
+  m->mark = m->limit && m->limit < m->peak ? m->limit : m->peak;
+}
+
+/* A growth past the peak or the ceiling: a new peak, or an allocation the ceiling refuses. */
+__attribute__((noinline)) static void *grow_past_mark(pk__mem *m, void *p, size_t osize, size_t nsize) {
+  size_t want = m->used - osize + nsize;
+  if (m->limit && want > m->limit) {
     int strict = pk__call.running && pk__call.serial != refused_serial;
     size_t ceiling = strict ? m->limit : m->limit + PK__MEM_HEADROOM(m->limit);
     if (want > ceiling) {
@@ -25,11 +29,26 @@ static void *counting_alloc(void *ud, void *p, size_t osize, size_t nsize) {
     }
   }
   void *q = m->inner(m->inner_ud, p, osize, nsize);
-  if (q || nsize == 0) {
-    m->used = m->used - osize + nsize;
-    if (m->used > m->peak) m->peak = m->used;
+  if (q) {
+    m->used = want;
+    if (want > m->peak) {
+      m->peak = want;
+      set_mark(m);
+    }
   }
   return q;
+}
+
+/* Called for every allocation, resize and free of the state (~14 per request): a compare, an add
+ * and a tail call. The count is updated before the call: a free or a shrink cannot fail, and a
+ * growth the system itself refuses (mmap failing, not the ceiling) leaves it high by that much. */
+static void *counting_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  pk__mem *m = ud;
+  if (!p) osize = 0;                      /* LuaJIT passes a type tag there for new objects */
+  size_t used = m->used - osize + nsize;
+  if (nsize > osize && used > m->mark) return grow_past_mark(m, p, osize, nsize);
+  m->used = used;
+  return m->inner(m->inner_ud, p, osize, nsize);
 }
 
 pk__mem *pk__mem_attach(lua_State *L, size_t limit) {
@@ -39,6 +58,7 @@ pk__mem *pk__mem_attach(lua_State *L, size_t limit) {
   m->limit = limit;
   m->used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
   m->peak = m->used;
+  set_mark(m);
   lua_setallocf(L, counting_alloc, m);
   lua_atpanic(L, pk__mem_panic);
   return m;

@@ -14,6 +14,7 @@ typedef struct pk__mem {
   size_t used;        /* read-only: bytes the state holds */
   size_t peak;        /* read-only: the most it held */
   size_t limit;       /* read-only: the ceiling (0: none) */
+  size_t mark;        /* private: the fast path's bound, the lower of the peak and the ceiling */
   unsigned long refused;  /* read-only: allocations refused */
 } pk__mem;
 
