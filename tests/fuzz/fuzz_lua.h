@@ -24,13 +24,7 @@
 static lua_State *fuzz_lua_state(const luaL_Reg *modules, const char *setup) {
   lua_State *L = luaL_newstate();
   luaL_openlibs(L);
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  for (const luaL_Reg *m = modules; m->name; m++) {
-    lua_pushcfunction(L, m->func);
-    lua_setfield(L, -2, m->name);
-  }
-  lua_pop(L, 2);
+  pk__lua_preload(L, modules);
   if (luaL_dostring(L, setup)) __builtin_trap();
   return L;
 }
