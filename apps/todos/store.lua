@@ -334,13 +334,10 @@ local UPDATABLE = {
   { "dueDate", "due_date" }, { "tags", "tags" }, { "completed", "completed" },
 }
 
---- store:update(id, { title?, description?, priority?, dueDate?, tags?, completed? }) -> todo or nil
---- A JSON null clears description and dueDate.
-function Store:update(id, t)
-  local seq = seq_of(id)
-  if not seq then return nil end
-  check_fields(t, false)
-  local sets, params = {}, {}
+-- The columns an update sets and their values (in UPDATABLE's order) from the API's fields; a JSON
+-- null clears description and dueDate (its value stays json.null). Shared with store_pg.lua.
+local function update_columns(t)
+  local cols, vals = {}, {}
   for _, f in ipairs(UPDATABLE) do
     local v = t[f[1]]
     if v ~= nil then
@@ -349,16 +346,25 @@ function Store:update(id, t)
       elseif f[1] == "completed" then
         v = as_bool(v)
         if v == nil then error(invalid("/completed", "completed must be a boolean")) end
-      elseif v == json_null then
-        if f[1] == "description" or f[1] == "dueDate" then
-          v = nil
-        else
-          error(invalid("/" .. f[1], f[1] .. " may not be null"))
-        end
+      elseif v == json_null and f[1] ~= "description" and f[1] ~= "dueDate" then
+        error(invalid("/" .. f[1], f[1] .. " may not be null"))
       end
-      sets[#sets + 1] = f[2] .. " = ?"
-      params[#params + 1] = v == nil and json_null or v
+      cols[#cols + 1], vals[#vals + 1] = f[2], v
     end
+  end
+  return cols, vals
+end
+
+--- store:update(id, { title?, description?, priority?, dueDate?, tags?, completed? }) -> todo or nil
+--- A JSON null clears description and dueDate.
+function Store:update(id, t)
+  local seq = seq_of(id)
+  if not seq then return nil end
+  check_fields(t, false)
+  local cols, params = update_columns(t)
+  local sets = {}
+  for i, col in ipairs(cols) do
+    sets[i] = col .. " = ?"
   end
   sets[#sets + 1] = "updated_at = " .. NOW
   params[#params + 1] = seq
@@ -431,7 +437,7 @@ end
 
 -- for store_pg.lua: the rules both stores apply
 M.reminder_of, M.summary_of = reminder_of, summary_of
-M.check_fields, M.invalid, M.seq_of, M.user_or_default, M.opt_string, M.encode_tags =
-  check_fields, invalid, seq_of, user_or_default, opt_string, encode_tags
+M.check_fields, M.invalid, M.seq_of, M.user_or_default, M.opt_string, M.encode_tags, M.update_columns =
+  check_fields, invalid, seq_of, user_or_default, opt_string, encode_tags, update_columns
 
 return M

@@ -12,8 +12,9 @@ local type, ipairs, setmetatable, error, unpack, format =
   type, ipairs, setmetatable, error, unpack, string.format
 local concat = table.concat
 local json_null, array = json.null, json.array
-local check_fields, invalid, seq_of, user_or_default, opt_string, as_bool, encode_tags =
-  base.check_fields, base.invalid, base.seq_of, base.user_or_default, base.opt_string, base.as_bool, base.encode_tags
+local check_fields, invalid, seq_of, user_or_default, opt_string, as_bool, encode_tags, update_columns =
+  base.check_fields, base.invalid, base.seq_of, base.user_or_default, base.opt_string, base.as_bool, base.encode_tags,
+  base.update_columns
 
 local M = {}
 local Store = {}
@@ -173,31 +174,14 @@ function Store:create(user_id, t)
   return todo_of(rows[1])
 end
 
-local UPDATABLE = {
-  { "title", "title" }, { "description", "description" }, { "priority", "priority" },
-  { "dueDate", "due_date" }, { "tags", "tags" }, { "completed", "completed" },
-}
-
 function Store:update(id, t)
   local seq = seq_of(id)
   if not seq then return nil end
   check_fields(t, false)
-  local sets, params = {}, {}
-  for _, f in ipairs(UPDATABLE) do
-    local v = t[f[1]]
-    if v ~= nil then
-      local cast = ""
-      if f[1] == "tags" then
-        v, cast = encode_tags(v), "::jsonb"
-      elseif f[1] == "completed" then
-        v = as_bool(v)
-        if v == nil then error(invalid("/completed", "completed must be a boolean")) end
-      elseif v == json_null then
-        if f[1] ~= "description" and f[1] ~= "dueDate" then error(invalid("/" .. f[1], f[1] .. " may not be null")) end
-      end
-      params[#params + 1] = v
-      sets[#sets + 1] = format("%s = $%d%s", f[2], #params, cast)
-    end
+  local cols, params = update_columns(t)
+  local sets = {}
+  for i, col in ipairs(cols) do
+    sets[i] = format("%s = $%d%s", col, i, col == "tags" and "::jsonb" or "")
   end
   sets[#sets + 1] = "updated_at = " .. NOW
   params[#params + 1] = seq
