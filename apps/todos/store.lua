@@ -216,6 +216,13 @@ local function todo_of(row)
 end
 M.todo_of = todo_of
 
+-- rows as the app shows them: shape(row) for each, in a JSON array (an empty one encodes as [])
+local function rows_as(rows, shape)
+  local out = array()
+  for i, r in ipairs(rows) do out[i] = shape(r) end
+  return out
+end
+
 -- "todo12" -> 12; anything else ("todo012", "todo0") -> nil (no such todo)
 local function seq_of(id)
   local n = match(tostring(id or ""), "^todo([1-9]%d*)$")
@@ -301,9 +308,7 @@ function Store:list(filters)
   local sql = "SELECT " .. COLUMNS .. " FROM todos WHERE " .. concat(where, " AND ")
     .. " ORDER BY created_at DESC, seq DESC"
   local rows = self:db():query(sql, unpack(params, 1, #params))
-  local todos = array()
-  for i, row in ipairs(rows) do todos[i] = todo_of(row) end
-  return todos
+  return rows_as(rows, todo_of)
 end
 
 --- store:get(id) -> todo or nil
@@ -400,11 +405,7 @@ end
 function Store:reminders(user_id)
   local rows = self:db():query("SELECT todo_id, user_id, title, due_date, created_at FROM reminders"
     .. " WHERE user_id = ? ORDER BY id DESC", user_or_default(user_id))
-  local out = array()
-  for i, r in ipairs(rows) do
-    out[i] = reminder_of(r)
-  end
-  return out
+  return rows_as(rows, reminder_of)
 end
 
 --- store:summary(now_iso) -> { { userId, open, overdue, completed }, ... }: per user, the open todos,
@@ -415,11 +416,7 @@ function Store:summary(now_iso)
     .. " sum(todos.completed = 0 AND todos.due_date IS NOT NULL AND todos.due_date < ?) AS overdue,"
     .. " sum(todos.completed = 1) AS completed"
     .. " FROM users LEFT JOIN todos ON todos.user_id = users.id GROUP BY users.id ORDER BY users.id", now_iso)
-  local out = array()
-  for i, r in ipairs(rows) do
-    out[i] = summary_of(r)
-  end
-  return out
+  return rows_as(rows, summary_of)
 end
 
 --- store:delete_completed_before(cutoff) -> how many completed todos last changed before cutoff
@@ -436,7 +433,7 @@ function Store:delete(id)
 end
 
 -- for store_pg.lua: the rules both stores apply
-M.reminder_of, M.summary_of = reminder_of, summary_of
+M.reminder_of, M.summary_of, M.rows_as = reminder_of, summary_of, rows_as
 M.check_fields, M.invalid, M.seq_of, M.user_or_default, M.opt_string, M.encode_tags, M.update_columns =
   check_fields, invalid, seq_of, user_or_default, opt_string, encode_tags, update_columns
 

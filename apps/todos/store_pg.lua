@@ -12,9 +12,9 @@ local type, ipairs, setmetatable, error, unpack, format =
   type, ipairs, setmetatable, error, unpack, string.format
 local concat = table.concat
 local json_null, array = json.null, json.array
-local check_fields, invalid, seq_of, user_or_default, opt_string, as_bool, encode_tags, update_columns =
+local check_fields, invalid, seq_of, user_or_default, opt_string, as_bool, encode_tags, update_columns, rows_as =
   base.check_fields, base.invalid, base.seq_of, base.user_or_default, base.opt_string, base.as_bool, base.encode_tags,
-  base.update_columns
+  base.update_columns, base.rows_as
 
 local M = {}
 local Store = {}
@@ -149,9 +149,7 @@ function Store:list(filters)
   if filters.tag ~= nil and filters.tag ~= "" then add("tags ? $%d", filters.tag) end
   local rows = q(self, "SELECT " .. COLUMNS .. " FROM todos WHERE " .. concat(where, " AND ")
     .. " ORDER BY created_at DESC, seq DESC", unpack(params, 1, #params))
-  local todos = array()
-  for i, row in ipairs(rows) do todos[i] = todo_of(row) end
-  return todos
+  return rows_as(rows, todo_of)
 end
 
 function Store:get(id)
@@ -213,11 +211,7 @@ end
 function Store:reminders(user_id)
   local rows = q(self, "SELECT todo_id, user_id, title, due_date, created_at FROM reminders"
     .. " WHERE user_id = $1 ORDER BY id DESC", user_or_default(user_id))
-  local out = array()
-  for i, r in ipairs(rows) do
-    out[i] = base.reminder_of(r)
-  end
-  return out
+  return rows_as(rows, base.reminder_of)
 end
 
 --- store:summary(now_iso) -> { { userId, open, overdue, completed }, ... } per user
@@ -228,11 +222,7 @@ function Store:summary(now_iso)
     .. " AS overdue,"
     .. " count(*) FILTER (WHERE todos.completed = true) AS completed"
     .. " FROM users LEFT JOIN todos ON todos.user_id = users.id GROUP BY users.id ORDER BY users.id", now_iso)
-  local out = array()
-  for i, r in ipairs(rows) do
-    out[i] = base.summary_of(r)
-  end
-  return out
+  return rows_as(rows, base.summary_of)
 end
 
 --- store:delete_completed_before(cutoff) -> how many completed todos last changed before cutoff
