@@ -339,10 +339,15 @@ local UPDATABLE = {
   { "dueDate", "due_date" }, { "tags", "tags" }, { "completed", "completed" },
 }
 
--- The columns an update sets and their values (in UPDATABLE's order) from the API's fields; a JSON
--- null clears description and dueDate (its value stays json.null). Shared with store_pg.lua.
-local function update_columns(t)
-  local cols, vals = {}, {}
+-- An update of todo id with the API's fields t: the SET list and its parameters (the row's seq last),
+-- or nil when id names no todo. placeholder(i, column) is the i-th parameter in the store's SQL, now
+-- its current time. A JSON null clears description and dueDate (its parameter is json.null).
+-- Shared with store_pg.lua.
+local function update_sets(id, t, placeholder, now)
+  local seq = seq_of(id)
+  if not seq then return nil end
+  check_fields(t, false)
+  local sets, params = {}, {}
   for _, f in ipairs(UPDATABLE) do
     local v = t[f[1]]
     if v ~= nil then
@@ -354,27 +359,23 @@ local function update_columns(t)
       elseif v == json_null and f[1] ~= "description" and f[1] ~= "dueDate" then
         error(invalid("/" .. f[1], f[1] .. " may not be null"))
       end
-      cols[#cols + 1], vals[#vals + 1] = f[2], v
+      params[#params + 1] = v
+      sets[#sets + 1] = f[2] .. " = " .. placeholder(#params, f[2])
     end
   end
-  return cols, vals
+  sets[#sets + 1] = "updated_at = " .. now
+  params[#params + 1] = seq
+  return concat(sets, ", "), params
 end
+
+local function sqlite_placeholder() return "?" end
 
 --- store:update(id, { title?, description?, priority?, dueDate?, tags?, completed? }) -> todo or nil
 --- A JSON null clears description and dueDate.
 function Store:update(id, t)
-  local seq = seq_of(id)
-  if not seq then return nil end
-  check_fields(t, false)
-  local cols, params = update_columns(t)
-  local sets = {}
-  for i, col in ipairs(cols) do
-    sets[i] = col .. " = ?"
-  end
-  sets[#sets + 1] = "updated_at = " .. NOW
-  params[#params + 1] = seq
-  local changes = self:db():run("UPDATE todos SET " .. concat(sets, ", ") .. " WHERE seq = ?",
-    unpack(params, 1, #params))
+  local sets, params = update_sets(id, t, sqlite_placeholder, NOW)
+  if not sets then return nil end
+  local changes = self:db():run("UPDATE todos SET " .. sets .. " WHERE seq = ?", unpack(params, 1, #params))
   if changes == 0 then return nil end
   return self:get(id)
 end
@@ -434,7 +435,7 @@ end
 
 -- for store_pg.lua: the rules both stores apply
 M.reminder_of, M.summary_of, M.rows_as = reminder_of, summary_of, rows_as
-M.check_fields, M.invalid, M.seq_of, M.user_or_default, M.opt_string, M.encode_tags, M.update_columns =
-  check_fields, invalid, seq_of, user_or_default, opt_string, encode_tags, update_columns
+M.check_fields, M.invalid, M.seq_of, M.user_or_default, M.opt_string, M.encode_tags, M.update_sets =
+  check_fields, invalid, seq_of, user_or_default, opt_string, encode_tags, update_sets
 
 return M

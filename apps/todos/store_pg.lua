@@ -12,9 +12,9 @@ local type, ipairs, setmetatable, error, unpack, format =
   type, ipairs, setmetatable, error, unpack, string.format
 local concat = table.concat
 local json_null, array = json.null, json.array
-local check_fields, invalid, seq_of, user_or_default, opt_string, as_bool, encode_tags, update_columns, rows_as =
+local check_fields, invalid, seq_of, user_or_default, opt_string, as_bool, encode_tags, update_sets, rows_as =
   base.check_fields, base.invalid, base.seq_of, base.user_or_default, base.opt_string, base.as_bool, base.encode_tags,
-  base.update_columns, base.rows_as
+  base.update_sets, base.rows_as
 
 local M = {}
 local Store = {}
@@ -172,19 +172,14 @@ function Store:create(user_id, t)
   return todo_of(rows[1])
 end
 
+-- $i, cast to jsonb for the tags
+local function pg_placeholder(i, column) return format("$%d%s", i, column == "tags" and "::jsonb" or "") end
+
 function Store:update(id, t)
-  local seq = seq_of(id)
-  if not seq then return nil end
-  check_fields(t, false)
-  local cols, params = update_columns(t)
-  local sets = {}
-  for i, col in ipairs(cols) do
-    sets[i] = format("%s = $%d%s", col, i, col == "tags" and "::jsonb" or "")
-  end
-  sets[#sets + 1] = "updated_at = " .. NOW
-  params[#params + 1] = seq
-  local rows = q(self, "UPDATE todos SET " .. concat(sets, ", ") .. format(" WHERE seq = $%d RETURNING ", #params)
-    .. COLUMNS, unpack(params, 1, #params))
+  local sets, params = update_sets(id, t, pg_placeholder, NOW)
+  if not sets then return nil end
+  local rows = q(self, "UPDATE todos SET " .. sets .. format(" WHERE seq = $%d RETURNING ", #params) .. COLUMNS,
+    unpack(params, 1, #params))
   return todo_of(rows[1])
 end
 
