@@ -216,6 +216,13 @@ local function todo_of(row)
 end
 M.todo_of = todo_of
 
+-- rows as the app shows them: shape(row) for each, in a JSON array (an empty one encodes as [])
+local function rows_as(rows, shape)
+  local out = array()
+  for i, r in ipairs(rows) do out[i] = shape(r) end
+  return out
+end
+
 -- "todo12" -> 12; anything else ("todo012", "todo0") -> nil (no such todo)
 local function seq_of(id)
   local n = match(tostring(id or ""), "^todo([1-9]%d*)$")
@@ -301,9 +308,7 @@ function Store:list(filters)
   local sql = "SELECT " .. COLUMNS .. " FROM todos WHERE " .. concat(where, " AND ")
     .. " ORDER BY created_at DESC, seq DESC"
   local rows = self:db():query(sql, unpack(params, 1, #params))
-  local todos = array()
-  for i, row in ipairs(rows) do todos[i] = todo_of(row) end
-  return todos
+  return rows_as(rows, todo_of)
 end
 
 --- store:get(id) -> todo or nil
@@ -334,9 +339,11 @@ local UPDATABLE = {
   { "dueDate", "due_date" }, { "tags", "tags" }, { "completed", "completed" },
 }
 
---- store:update(id, { title?, description?, priority?, dueDate?, tags?, completed? }) -> todo or nil
---- A JSON null clears description and dueDate.
-function Store:update(id, t)
+-- An update of todo id with the API's fields t: the SET list and its parameters (the row's seq last),
+-- or nil when id names no todo. placeholder(i, column) is the i-th parameter in the store's SQL, now
+-- its current time. A JSON null clears description and dueDate (its parameter is json.null).
+-- Shared with store_pg.lua.
+local function update_sets(id, t, placeholder, now)
   local seq = seq_of(id)
   if not seq then return nil end
   check_fields(t, false)
@@ -349,21 +356,26 @@ function Store:update(id, t)
       elseif f[1] == "completed" then
         v = as_bool(v)
         if v == nil then error(invalid("/completed", "completed must be a boolean")) end
-      elseif v == json_null then
-        if f[1] == "description" or f[1] == "dueDate" then
-          v = nil
-        else
-          error(invalid("/" .. f[1], f[1] .. " may not be null"))
-        end
+      elseif v == json_null and f[1] ~= "description" and f[1] ~= "dueDate" then
+        error(invalid("/" .. f[1], f[1] .. " may not be null"))
       end
-      sets[#sets + 1] = f[2] .. " = ?"
-      params[#params + 1] = v == nil and json_null or v
+      params[#params + 1] = v
+      sets[#sets + 1] = f[2] .. " = " .. placeholder(#params, f[2])
     end
   end
-  sets[#sets + 1] = "updated_at = " .. NOW
+  sets[#sets + 1] = "updated_at = " .. now
   params[#params + 1] = seq
-  local changes = self:db():run("UPDATE todos SET " .. concat(sets, ", ") .. " WHERE seq = ?",
-    unpack(params, 1, #params))
+  return concat(sets, ", "), params
+end
+
+local function sqlite_placeholder() return "?" end
+
+--- store:update(id, { title?, description?, priority?, dueDate?, tags?, completed? }) -> todo or nil
+--- A JSON null clears description and dueDate.
+function Store:update(id, t)
+  local sets, params = update_sets(id, t, sqlite_placeholder, NOW)
+  if not sets then return nil end
+  local changes = self:db():run("UPDATE todos SET " .. sets .. " WHERE seq = ?", unpack(params, 1, #params))
   if changes == 0 then return nil end
   return self:get(id)
 end
@@ -394,11 +406,7 @@ end
 function Store:reminders(user_id)
   local rows = self:db():query("SELECT todo_id, user_id, title, due_date, created_at FROM reminders"
     .. " WHERE user_id = ? ORDER BY id DESC", user_or_default(user_id))
-  local out = array()
-  for i, r in ipairs(rows) do
-    out[i] = reminder_of(r)
-  end
-  return out
+  return rows_as(rows, reminder_of)
 end
 
 --- store:summary(now_iso) -> { { userId, open, overdue, completed }, ... }: per user, the open todos,
@@ -409,11 +417,7 @@ function Store:summary(now_iso)
     .. " sum(todos.completed = 0 AND todos.due_date IS NOT NULL AND todos.due_date < ?) AS overdue,"
     .. " sum(todos.completed = 1) AS completed"
     .. " FROM users LEFT JOIN todos ON todos.user_id = users.id GROUP BY users.id ORDER BY users.id", now_iso)
-  local out = array()
-  for i, r in ipairs(rows) do
-    out[i] = summary_of(r)
-  end
-  return out
+  return rows_as(rows, summary_of)
 end
 
 --- store:delete_completed_before(cutoff) -> how many completed todos last changed before cutoff
@@ -430,8 +434,8 @@ function Store:delete(id)
 end
 
 -- for store_pg.lua: the rules both stores apply
-M.reminder_of, M.summary_of = reminder_of, summary_of
-M.check_fields, M.invalid, M.seq_of, M.user_or_default, M.opt_string, M.encode_tags =
-  check_fields, invalid, seq_of, user_or_default, opt_string, encode_tags
+M.reminder_of, M.summary_of, M.rows_as = reminder_of, summary_of, rows_as
+M.check_fields, M.invalid, M.seq_of, M.user_or_default, M.opt_string, M.encode_tags, M.update_sets =
+  check_fields, invalid, seq_of, user_or_default, opt_string, encode_tags, update_sets
 
 return M

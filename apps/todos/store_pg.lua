@@ -12,8 +12,9 @@ local type, ipairs, setmetatable, error, unpack, format =
   type, ipairs, setmetatable, error, unpack, string.format
 local concat = table.concat
 local json_null, array = json.null, json.array
-local check_fields, invalid, seq_of, user_or_default, opt_string, as_bool, encode_tags =
-  base.check_fields, base.invalid, base.seq_of, base.user_or_default, base.opt_string, base.as_bool, base.encode_tags
+local check_fields, invalid, seq_of, user_or_default, opt_string, as_bool, encode_tags, update_sets, rows_as =
+  base.check_fields, base.invalid, base.seq_of, base.user_or_default, base.opt_string, base.as_bool, base.encode_tags,
+  base.update_sets, base.rows_as
 
 local M = {}
 local Store = {}
@@ -148,9 +149,7 @@ function Store:list(filters)
   if filters.tag ~= nil and filters.tag ~= "" then add("tags ? $%d", filters.tag) end
   local rows = q(self, "SELECT " .. COLUMNS .. " FROM todos WHERE " .. concat(where, " AND ")
     .. " ORDER BY created_at DESC, seq DESC", unpack(params, 1, #params))
-  local todos = array()
-  for i, row in ipairs(rows) do todos[i] = todo_of(row) end
-  return todos
+  return rows_as(rows, todo_of)
 end
 
 function Store:get(id)
@@ -173,36 +172,14 @@ function Store:create(user_id, t)
   return todo_of(rows[1])
 end
 
-local UPDATABLE = {
-  { "title", "title" }, { "description", "description" }, { "priority", "priority" },
-  { "dueDate", "due_date" }, { "tags", "tags" }, { "completed", "completed" },
-}
+-- $i, cast to jsonb for the tags
+local function pg_placeholder(i, column) return format("$%d%s", i, column == "tags" and "::jsonb" or "") end
 
 function Store:update(id, t)
-  local seq = seq_of(id)
-  if not seq then return nil end
-  check_fields(t, false)
-  local sets, params = {}, {}
-  for _, f in ipairs(UPDATABLE) do
-    local v = t[f[1]]
-    if v ~= nil then
-      local cast = ""
-      if f[1] == "tags" then
-        v, cast = encode_tags(v), "::jsonb"
-      elseif f[1] == "completed" then
-        v = as_bool(v)
-        if v == nil then error(invalid("/completed", "completed must be a boolean")) end
-      elseif v == json_null then
-        if f[1] ~= "description" and f[1] ~= "dueDate" then error(invalid("/" .. f[1], f[1] .. " may not be null")) end
-      end
-      params[#params + 1] = v
-      sets[#sets + 1] = format("%s = $%d%s", f[2], #params, cast)
-    end
-  end
-  sets[#sets + 1] = "updated_at = " .. NOW
-  params[#params + 1] = seq
-  local rows = q(self, "UPDATE todos SET " .. concat(sets, ", ") .. format(" WHERE seq = $%d RETURNING ", #params)
-    .. COLUMNS, unpack(params, 1, #params))
+  local sets, params = update_sets(id, t, pg_placeholder, NOW)
+  if not sets then return nil end
+  local rows = q(self, "UPDATE todos SET " .. sets .. format(" WHERE seq = $%d RETURNING ", #params) .. COLUMNS,
+    unpack(params, 1, #params))
   return todo_of(rows[1])
 end
 
@@ -229,11 +206,7 @@ end
 function Store:reminders(user_id)
   local rows = q(self, "SELECT todo_id, user_id, title, due_date, created_at FROM reminders"
     .. " WHERE user_id = $1 ORDER BY id DESC", user_or_default(user_id))
-  local out = array()
-  for i, r in ipairs(rows) do
-    out[i] = base.reminder_of(r)
-  end
-  return out
+  return rows_as(rows, base.reminder_of)
 end
 
 --- store:summary(now_iso) -> { { userId, open, overdue, completed }, ... } per user
@@ -244,11 +217,7 @@ function Store:summary(now_iso)
     .. " AS overdue,"
     .. " count(*) FILTER (WHERE todos.completed = true) AS completed"
     .. " FROM users LEFT JOIN todos ON todos.user_id = users.id GROUP BY users.id ORDER BY users.id", now_iso)
-  local out = array()
-  for i, r in ipairs(rows) do
-    out[i] = base.summary_of(r)
-  end
-  return out
+  return rows_as(rows, base.summary_of)
 end
 
 --- store:delete_completed_before(cutoff) -> how many completed todos last changed before cutoff

@@ -68,6 +68,20 @@ static void log_lua_failure(pk__host *h, const char *what) {
   lua_pop(h->L, 1);
 }
 
+/* Pushes a request's arguments for dispatch and dispatch_direct (handle, index, method, path,
+ * query, body, params...); returns how many. */
+static int push_request(lua_State *L, double handle, int index, const char *method, const char *path, size_t plen,
+                        const char *query, size_t qlen, const char *body, size_t blen, const pk__route_match *m) {
+  lua_pushnumber(L, handle);
+  lua_pushinteger(L, index);
+  lua_pushstring(L, method);
+  lua_pushlstring(L, path, plen);
+  if (query) lua_pushlstring(L, query, qlen); else lua_pushnil(L);
+  if (body) lua_pushlstring(L, body, blen); else lua_pushnil(L);
+  for (int i = 0; i < m->nparams; i++) lua_pushlstring(L, m->params[i].p, m->params[i].n);
+  return 6 + m->nparams;
+}
+
 /* The runtime's dispatch_direct (see lua/pikku/runtime.lua) called without a Lua-level xpcall, so
  * that LuaJIT can compile the request's path: its error handler is the runtime's traceback, and
  * when it raises, the runtime's dispatch_failed(handle, error) answers and logs, as its own
@@ -80,14 +94,8 @@ static int dispatch_direct(pk__host *h, double handle, int index, const char *me
   int base = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->traceback_ref);
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->direct_ref);
-  lua_pushnumber(L, handle);
-  lua_pushinteger(L, index);
-  lua_pushstring(L, method);
-  lua_pushlstring(L, path, plen);
-  if (query) lua_pushlstring(L, query, qlen); else lua_pushnil(L);
-  if (body) lua_pushlstring(L, body, blen); else lua_pushnil(L);
-  for (int i = 0; i < m->nparams; i++) lua_pushlstring(L, m->params[i].p, m->params[i].n);
-  if (lua_pcall(L, 6 + m->nparams, 0, base + 1) == 0) {
+  int nargs = push_request(L, handle, index, method, path, plen, query, qlen, body, blen, m);
+  if (lua_pcall(L, nargs, 0, base + 1) == 0) {
     lua_settop(L, base);
     return 0;
   }
@@ -109,14 +117,8 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
     return dispatch_direct(h, handle, index, method, path, plen, query, qlen, body, blen, m);
   if (!lua_checkstack(L, 8 + m->nparams)) return -ENOMEM;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->dispatch_ref);
-  lua_pushnumber(L, handle);
-  lua_pushinteger(L, index);
-  lua_pushstring(L, method);
-  lua_pushlstring(L, path, plen);
-  if (query) lua_pushlstring(L, query, qlen); else lua_pushnil(L);
-  if (body) lua_pushlstring(L, body, blen); else lua_pushnil(L);
-  for (int i = 0; i < m->nparams; i++) lua_pushlstring(L, m->params[i].p, m->params[i].n);
-  if (lua_pcall(L, 6 + m->nparams, 0, 0)) { log_lua_failure(h, "dispatch"); return -EIO; }
+  int nargs = push_request(L, handle, index, method, path, plen, query, qlen, body, blen, m);
+  if (lua_pcall(L, nargs, 0, 0)) { log_lua_failure(h, "dispatch"); return -EIO; }
   return 0;
 }
 

@@ -40,13 +40,7 @@ lua_State *pk__lua_state_new(void) {
   lua_State *L = luaL_newstate();
   if (!L) return NULL;
   luaL_openlibs(L);
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  for (const luaL_Reg *m = modules; m->name; m++) {
-    lua_pushcfunction(L, m->func);
-    lua_setfield(L, -2, m->name);
-  }
-  lua_pop(L, 2);
+  pk__lua_preload(L, modules);
   return L;
 }
 

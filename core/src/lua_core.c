@@ -478,11 +478,8 @@ int luaopen_pikku_core(lua_State *L) {
     {NULL, NULL},
   };
   lua_newtable(L);
-  for (const luaL_Reg *f = fns; f->name; f++) {
-    lua_pushlightuserdata(L, h);
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
+  lua_pushlightuserdata(L, h);   /* every function's upvalue: the host */
+  luaL_setfuncs(L, fns, 1);
   lua_pushboolean(L, o->dev);
   lua_setfield(L, -2, "dev");
   lua_pushboolean(L, o->test);

@@ -200,10 +200,7 @@ int luaopen_pikku_crypto_c(lua_State *L) {
     return luaL_error(L, "pikku.crypto_c: OpenSSL has no SHA-256 or HMAC (check the providers in openssl.cnf)");
   }
   lua_newtable(L);
-  for (const luaL_Reg *f = crypto_funcs; f->name; f++) {
-    lua_pushvalue(L, -2);
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, crypto_funcs, 1);
   return 1;
 }

@@ -212,11 +212,8 @@ int luaopen_pikku_job_store_c(lua_State *L) {
   lua_setmetatable(L, -2);
   int ud = lua_gettop(L);
   lua_newtable(L);
-  for (const luaL_Reg *f = fns; f->name; f++) {
-    lua_pushvalue(L, ud);
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
+  lua_pushvalue(L, ud);
+  luaL_setfuncs(L, fns, 1);
   lua_pushvalue(L, ud);   /* the table keeps the store alive */
   lua_setfield(L, -2, "_store");
   return 1;

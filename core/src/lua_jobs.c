@@ -167,11 +167,8 @@ int luaopen_pikku_jobs_c(lua_State *L) {
   };
   pk__host *h = pk__host_of(L);
   lua_newtable(L);
-  for (const luaL_Reg *f = fns; f->name; f++) {
-    lua_pushlightuserdata(L, h);
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
+  lua_pushlightuserdata(L, h);   /* every function's upvalue: the host */
+  luaL_setfuncs(L, fns, 1);
   static const struct { const char *name; int v; } consts[] = {
     {"OK", PK_OUTCOME_OK}, {"FAIL", PK_OUTCOME_FAIL}, {"DISCARD", PK_OUTCOME_DISCARD},
     {"SKIPPED", PK_OUTCOME_SKIPPED}, {NULL, 0},

@@ -1,6 +1,7 @@
 /* lua_modules.h: the C modules Lua sees, one luaopen_* each; host_state.c's table registers them. */
 #ifndef PK_LUA_MODULES_H
 #define PK_LUA_MODULES_H
+#include <lauxlib.h>
 #include <lua.h>
 
 int luaopen_pikku_core(lua_State *L);       /* pikku.core (lua_core.c): the worker, for the runtime */
@@ -24,4 +25,16 @@ int luaopen_pikku_stream_c(lua_State *L);   /* pikku.stream_c (lua_stream.c): st
 /* lua-cjson (linked in statically; its package ships no header) */
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
+
+/* Puts each module of list (a table of them, ending in {NULL, NULL}) in package.preload: it opens
+ * at its first require. */
+static inline void pk__lua_preload(lua_State *L, const luaL_Reg *list) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  for (const luaL_Reg *m = list; m->name; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 2);
+}
 #endif

@@ -93,6 +93,19 @@ static int l_normalize_path(lua_State *L) {
   return why ? 2 : 1;
 }
 
+/* Pushes the bytes of the open file fd (then closed) and the media type of its name; returns 2. */
+static int push_file(lua_State *L, int fd, const char *name) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  char chunk[LUAL_BUFFERSIZE];
+  ssize_t got;
+  while ((got = read(fd, chunk, sizeof chunk)) > 0) luaL_addlstring(&b, chunk, (size_t)got);
+  close(fd);
+  luaL_pushresult(&b);
+  lua_pushstring(L, pk__mime_type(name, strlen(name)));
+  return 2;
+}
+
 /* static_file(index, raw_param) -> bytes, content_type | nil: a static route's file for an
  * in-process request (pikku test): found as a real request finds it, without ranges or validators */
 static int l_static_file(lua_State *L) {
@@ -108,15 +121,7 @@ static int l_static_file(lua_State *L) {
   struct stat st;
   if (fd < 0) return 0;
   if (fstat(fd, &st) || !S_ISREG(st.st_mode)) { close(fd); return 0; }
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  char chunk[LUAL_BUFFERSIZE];
-  ssize_t got;
-  while ((got = read(fd, chunk, sizeof chunk)) > 0) luaL_addlstring(&b, chunk, (size_t)got);
-  close(fd);
-  luaL_pushresult(&b);
-  lua_pushstring(L, pk__mime_type(rel, strlen(rel)));
-  return 2;
+  return push_file(L, fd, rel);
 }
 
 /* read_file(path, dir?) -> bytes, content_type | nil, errno, message: a file for wire.http:send_file
@@ -138,15 +143,7 @@ static int l_read_file(lua_State *L) {
   struct stat st;
   if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) { close(fd); fd = -ENOENT; }
   if (fd < 0) { lua_pushnil(L); lua_pushinteger(L, -fd); lua_pushstring(L, strerror(-fd)); return 3; }
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  char chunk[LUAL_BUFFERSIZE];
-  ssize_t got;
-  while ((got = read(fd, chunk, sizeof chunk)) > 0) luaL_addlstring(&b, chunk, (size_t)got);
-  close(fd);
-  luaL_pushresult(&b);
-  lua_pushstring(L, pk__mime_type(path, strlen(path)));
-  return 2;
+  return push_file(L, fd, path);
 }
 
 /* uploads(handle) -> true when the request's multipart/form-data body was parsed by the core */
@@ -164,10 +161,7 @@ int luaopen_pikku_serve_c(lua_State *L) {
     {NULL, NULL},
   };
   lua_newtable(L);
-  for (const luaL_Reg *f = fns; f->name; f++) {
-    lua_pushlightuserdata(L, h);
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
+  lua_pushlightuserdata(L, h);   /* every function's upvalue: the host */
+  luaL_setfuncs(L, fns, 1);
   return 1;
 }

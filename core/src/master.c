@@ -240,15 +240,20 @@ static void flush_hub(void) {
     if (hub.peers[i].fd >= 0 && pk__hub_pending(&hub, i) && pk__hub_flush(&hub, i) < 0) detach(i);
 }
 
-static int finish(const pk__options *o) {
-  pk__devloop_stop(o);
-  pk__logf("info", "stopped");
+/* What the master holds besides its signals: the jobs, the hub, the app, the worker slots. */
+static void release(void) {
   pk__jobs_master_stop();
   pk__hub_free(&hub);
   pk__host_free(current);
   current = NULL;
   free(slots);
   slots = NULL;
+}
+
+static int finish(const pk__options *o) {
+  pk__devloop_stop(o);
+  pk__logf("info", "stopped");
+  release();
   close(sig_fd);
   sig_fd = -1;
   return 0;
@@ -375,12 +380,7 @@ int pk__master_run(pk__options *o) {
   if (pk__jobs_master_start(&hub, nworkers, o, current->L, err, sizeof err)) {
     pk__log_flush();
     fprintf(stderr, "pikku: %s\n", err);
-    pk__jobs_master_stop();
-    pk__hub_free(&hub);
-    pk__host_free(current);
-    current = NULL;
-    free(slots);
-    slots = NULL;
+    release();
     close(fds[0]);
     close(fds[1]);
     return 1;

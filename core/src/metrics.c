@@ -160,6 +160,20 @@ static void num(pk__buf *out, double v) {
   pk__buf_append(out, tmp, (size_t)n);
 }
 
+/* A line per live worker, `name{worker="N"} seconds`: its last event-loop lag, or (max) the largest
+ * of the last 15 seconds. */
+static void lag_gauge(pk__buf *out, const char *name, int max) {
+  for (int w = 0; w < S->nworkers; w++) {
+    if (!S->workers[w].alive) continue;
+    pk__buf_append_str(out, name);
+    LIT(out, "{worker=\"");
+    pk__buf_append_uint(out, (unsigned long long)w + 1);
+    LIT(out, "\"} ");
+    num(out, (double)(max ? S->workers[w].lag_max_ns : S->workers[w].lag_ns) / 1e9);
+    LIT(out, "\n");
+  }
+}
+
 int pk__metrics_render(pk__buf *out) {
   if (!S) return -ENOENT;
   int cap = PK__METRICS_ROUTES * (S->nworkers < 4 ? S->nworkers : 4), n = 0;
@@ -254,24 +268,10 @@ int pk__metrics_render(pk__buf *out) {
   pk__buf_append_uint(out, input);
   LIT(out, "\n# HELP pikku_event_loop_lag_seconds How late the worker's event loop ran a timer, last sample.\n"
            "# TYPE pikku_event_loop_lag_seconds gauge\n");
-  for (int w = 0; w < S->nworkers; w++) {
-    if (!S->workers[w].alive) continue;
-    LIT(out, "pikku_event_loop_lag_seconds{worker=\"");
-    pk__buf_append_uint(out, (unsigned long long)w + 1);
-    LIT(out, "\"} ");
-    num(out, (double)S->workers[w].lag_ns / 1e9);
-    LIT(out, "\n");
-  }
+  lag_gauge(out, "pikku_event_loop_lag_seconds", 0);
   LIT(out, "# HELP pikku_event_loop_lag_max_seconds The largest event-loop lag of the last 15 seconds.\n"
            "# TYPE pikku_event_loop_lag_max_seconds gauge\n");
-  for (int w = 0; w < S->nworkers; w++) {
-    if (!S->workers[w].alive) continue;
-    LIT(out, "pikku_event_loop_lag_max_seconds{worker=\"");
-    pk__buf_append_uint(out, (unsigned long long)w + 1);
-    LIT(out, "\"} ");
-    num(out, (double)S->workers[w].lag_max_ns / 1e9);
-    LIT(out, "\n");
-  }
+  lag_gauge(out, "pikku_event_loop_lag_max_seconds", 1);
   LIT(out, "# HELP pikku_worker_restarts_total Workers the master started again after they died.\n"
            "# TYPE pikku_worker_restarts_total counter\npikku_worker_restarts_total ");
   pk__buf_append_uint(out, __atomic_load_n(&S->restarts, __ATOMIC_RELAXED));

@@ -93,33 +93,46 @@ static void sb_stamp(sbuf *b) {
   sb_str(b, s);
 }
 
+/* The start of a log line in the format in force: JSON `{"time":…,"level":…,"worker":N`, text
+ * `TIME wN` (the text form's level, where it has one, is the caller's). */
+static void line_open(sbuf *b, const char *level) {
+  int worker = pk__W ? pk__W->id : 0;
+  if (pk__log_json()) {
+    sb_str(b, "{\"time\":\"");
+    sb_stamp(b);
+    sb_str(b, "\",\"level\":\"");
+    sb_str(b, level);
+    sb_str(b, "\",\"worker\":");
+  } else {
+    sb_stamp(b);
+    sb_str(b, " w");
+  }
+  sb_uint(b, (unsigned)worker);
+}
+
+/* Ends the line line_open began and writes it at once. */
+static void line_write(sbuf *b) {
+  if (pk__log_json()) sb_str(b, "}");
+  b->p[b->len++] = '\n';
+  write_all(2, b->p, b->len);
+}
+
 /* One log line at once (level, then message; errorId when given), in the format in force. */
 static void log_line(const char *level, const char *msg, size_t mlen, const char *id, size_t idlen) {
   sbuf b = {log_mem, 0, sizeof log_mem - 1};
-  int worker = pk__W ? pk__W->id : 0;
+  line_open(&b, level);
   if (pk__log_json()) {
-    sb_str(&b, "{\"time\":\"");
-    sb_stamp(&b);
-    sb_str(&b, "\",\"level\":\"");
-    sb_str(&b, level);
-    sb_str(&b, "\",\"worker\":");
-    sb_uint(&b, (unsigned)worker);
     if (id) { sb_str(&b, ",\"errorId\":"); sb_json(&b, id, idlen); }
     sb_str(&b, ",\"message\":");
     sb_json(&b, msg, mlen);
-    sb_str(&b, "}");
   } else {
-    sb_stamp(&b);
-    sb_str(&b, " w");
-    sb_uint(&b, (unsigned)worker);
     sb_str(&b, " ");
     sb_str(&b, level);
     if (id) { sb_str(&b, " errorId="); sb_text(&b, id, idlen); }
     sb_str(&b, ": ");
     sb_text(&b, msg, mlen);
   }
-  b.p[b.len++] = '\n';
-  write_all(2, b.p, b.len);
+  line_write(&b);
 }
 
 /* The access line of a request answered here. */
@@ -135,12 +148,8 @@ static void access_line(pk__conn *c, int status, const char *id, size_t idlen) {
   const char *method = head_done ? llhttp_method_name((llhttp_method_t)r->method) : "-";
   unsigned long long ms = c->req_start_ns ? (pk__clock_ns() - c->req_start_ns) / 1000000 : 0;
   sbuf b = {log_mem, 0, sizeof log_mem - 1};
-  int worker = pk__W ? pk__W->id : 0;
+  line_open(&b, "info");
   if (pk__log_json()) {
-    sb_str(&b, "{\"time\":\"");
-    sb_stamp(&b);
-    sb_str(&b, "\",\"level\":\"info\",\"worker\":");
-    sb_uint(&b, (unsigned)worker);
     sb_str(&b, ",\"method\":\"");
     sb_str(&b, method);
     sb_str(&b, "\",\"path\":");
@@ -151,11 +160,7 @@ static void access_line(pk__conn *c, int status, const char *id, size_t idlen) {
     sb_uint(&b, ms);
     sb_str(&b, ",\"errorId\":");
     sb_json(&b, id, idlen);
-    sb_str(&b, "}");
   } else {
-    sb_stamp(&b);
-    sb_str(&b, " w");
-    sb_uint(&b, (unsigned)worker);
     sb_str(&b, " ");
     sb_str(&b, method);
     sb_str(&b, " ");
@@ -167,8 +172,7 @@ static void access_line(pk__conn *c, int status, const char *id, size_t idlen) {
     sb_str(&b, "ms errorId=");
     sb_text(&b, id, idlen);
   }
-  b.p[b.len++] = '\n';
-  write_all(2, b.p, b.len);
+  line_write(&b);
 }
 
 static int fd_of(pk__conn *c) {
@@ -188,9 +192,10 @@ static const char *request_id(pk__conn *c, int culprit, char *gen, size_t *len) 
   return pk__error_id(id, id ? n : 0, gen, len);
 }
 
-/* Appends a whole answer: status, Pikku's error body with message and id, Connection: close. */
-static void http_answer(sbuf *b, int status, const char *message, const char *id, size_t idlen, int head) {
+/* Writes a whole answer to fd: status, Pikku's error body with message and id, Connection: close. */
+static void send_answer(int fd, int status, const char *message, const char *id, size_t idlen, int head) {
   sbuf body = {body_mem, 0, sizeof body_mem};
+  sbuf out = {resp_mem, 0, sizeof resp_mem};
   sb_str(&body, "{\"name\":\"");
   sb_str(&body, pk__status_error_name(status));
   sb_str(&body, "\",\"message\":");
@@ -198,17 +203,18 @@ static void http_answer(sbuf *b, int status, const char *message, const char *id
   sb_str(&body, ",\"errorId\":");
   sb_json(&body, id, idlen);
   sb_str(&body, "}");
-  sb_str(b, "HTTP/1.1 ");
-  sb_uint(b, (unsigned)status);
-  sb_str(b, " ");
-  sb_str(b, pk__status_reason(status));
-  sb_str(b, "\r\nServer: pikku/" PIKKU_VERSION "\r\nDate: ");
-  sb_str(b, pk__date_str());
-  sb_str(b, "\r\nContent-Type: application/json\r\nContent-Length: ");
-  sb_uint(b, body.len);
-  if (status == 503) sb_str(b, "\r\nRetry-After: 1");
-  sb_str(b, "\r\nConnection: close\r\n\r\n");
-  if (!head) sb_mem(b, body.p, body.len);
+  sb_str(&out, "HTTP/1.1 ");
+  sb_uint(&out, (unsigned)status);
+  sb_str(&out, " ");
+  sb_str(&out, pk__status_reason(status));
+  sb_str(&out, "\r\nServer: pikku/" PIKKU_VERSION "\r\nDate: ");
+  sb_str(&out, pk__date_str());
+  sb_str(&out, "\r\nContent-Type: application/json\r\nContent-Length: ");
+  sb_uint(&out, body.len);
+  if (status == 503) sb_str(&out, "\r\nRetry-After: 1");
+  sb_str(&out, "\r\nConnection: close\r\n\r\n");
+  if (!head) sb_mem(&out, body.p, body.len);
+  write_all(fd, out.p, out.len);
 }
 
 /* A WebSocket frame (server to client: not masked) with a payload under 126 bytes. */
@@ -216,6 +222,14 @@ static void ws_frame(sbuf *b, unsigned char opcode, const char *payload, size_t 
   unsigned char h[2] = {(unsigned char)(0x80 | opcode), (unsigned char)(n < 125 ? n : 125)};
   sb_mem(b, h, 2);
   sb_mem(b, payload, n < 125 ? n : 125);
+}
+
+/* Reads and drops what fd has to read now; returns recv's last result (0: the peer closed). */
+static ssize_t drain(int fd) {
+  static char drop[4096];
+  ssize_t r;
+  while ((r = recv(fd, drop, sizeof drop, MSG_DONTWAIT)) > 0) {}
+  return r;
 }
 
 static void linger_add(int fd) {
@@ -234,12 +248,12 @@ typedef struct {
 static void rescue_conn(pk__conn *c, plan *p) {
   int fd = fd_of(c);
   if (fd < 0) return;
-  sbuf b = {resp_mem, 0, sizeof resp_mem};
   /* a write in flight, a file being sent or a streamed answer under way: answering would garble it */
   int can_write = !c->writing && !c->lingering && !c->file && !c->stream;
   if (can_write && c->out.len) write_all(fd, c->out.data, c->out.len);   /* complete answers of this turn first */
   if (c->ws) {
     if (can_write && !c->ws->sse && !c->ws->close_sent) {
+      sbuf b = {resp_mem, 0, sizeof resp_mem};
       if (pk__call.cid && c->ws->cid == pk__call.cid && pk__call.running) {
         char text[160];
         sbuf t = {text, 0, sizeof text};
@@ -282,8 +296,7 @@ static void rescue_conn(pk__conn *c, plan *p) {
         idlen = pk__gen_id(gen);
         id = gen;
       }
-      http_answer(&b, status, msg, id, idlen, head_known && c->parser.req.method == HTTP_HEAD);
-      write_all(fd, b.p, b.len);
+      send_answer(fd, status, msg, id, idlen, head_known && c->parser.req.method == HTTP_HEAD);
       access_line(c, status, id, idlen);
       p->requests++;
     }
@@ -295,15 +308,13 @@ static void rescue_conn(pk__conn *c, plan *p) {
 static void rescue_queue(plan *p) {
   uv_os_fd_t lfd;
   if (!pk__W || pk__W->draining || uv_fileno((uv_handle_t *)&pk__W->listener, &lfd)) return;
-  char drop[4096], gen[40];
+  char gen[40];
   for (int i = 0; i < MAX_ACCEPT; i++) {
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) break;
-    while (recv(fd, drop, sizeof drop, MSG_DONTWAIT) > 0) {}
+    drain(fd);
     size_t idlen = pk__gen_id(gen);
-    sbuf b = {resp_mem, 0, sizeof resp_mem};
-    http_answer(&b, 503, pk__W->opts->dev ? p->other_message : "Service unavailable", gen, idlen, 0);
-    write_all(fd, b.p, b.len);
+    send_answer(fd, 503, pk__W->opts->dev ? p->other_message : "Service unavailable", gen, idlen, 0);
     p->queued++;
     linger_add(fd);
   }
@@ -314,7 +325,6 @@ static void rescue_queue(plan *p) {
  * does not destroy the answers on their way. */
 static void linger(void) {
   static struct pollfd pf[MAX_LINGER];
-  char drop[4096];
   double until = pk__clock_ms() + LINGER_MS;
   int open = nlinger;
   for (int i = 0; i < nlinger; i++) pf[i] = (struct pollfd){.fd = linger_fds[i], .events = POLLIN};
@@ -324,8 +334,7 @@ static void linger(void) {
     if (poll(pf, (nfds_t)nlinger, (int)left + 1) <= 0) continue;
     for (int i = 0; i < nlinger; i++) {
       if (pf[i].fd < 0 || !pf[i].revents) continue;
-      ssize_t r;
-      while ((r = recv(pf[i].fd, drop, sizeof drop, MSG_DONTWAIT)) > 0) {}
+      ssize_t r = drain(pf[i].fd);
       if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) { pf[i].fd = -1; open--; }
     }
   }

@@ -41,25 +41,23 @@ end
 function M.new()
   local hub = {}
 
-  --- hub:subscribe(topic): the calling connection receives what is published on topic.
-  function hub.subscribe(a, b)
-    local topic = a
-    if a == hub then topic = b end   -- not "a == hub and b or a": a nil topic must say nil
-    check_topic(topic, "subscribe")
-    local ok, why = channel.subscribe(current("subscribe"), topic)
-    if ok == nil and why then error(refused(why), 0) end
-    return true
+  -- hub:subscribe and hub:unsubscribe: the same checks, then channel's function of that name.
+  local function membership(op)
+    return function(a, b)
+      local topic = a
+      if a == hub then topic = b end   -- not "a == hub and b or a": a nil topic must say nil
+      check_topic(topic, op)
+      local ok, why = channel[op](current(op), topic)
+      if ok == nil and why then error(refused(why), 0) end
+      return true
+    end
   end
 
+  --- hub:subscribe(topic): the calling connection receives what is published on topic.
+  hub.subscribe = membership("subscribe")
+
   --- hub:unsubscribe(topic)
-  function hub.unsubscribe(a, b)
-    local topic = a
-    if a == hub then topic = b end   -- not "a == hub and b or a": a nil topic must say nil
-    check_topic(topic, "unsubscribe")
-    local ok, why = channel.unsubscribe(current("unsubscribe"), topic)
-    if ok == nil and why then error(refused(why), 0) end
-    return true
-  end
+  hub.unsubscribe = membership("unsubscribe")
 
   --- hub:publish(topic, data, { exclude = channel_id }?) -> the number of receivers on this worker.
   --- data is sent as JSON to every subscriber, on every worker.

@@ -32,10 +32,7 @@ local function unescape_form(s)
   if find(s, "+", 1, true) then
     s = gsub(s, "+", " ")
   end
-  if find(s, "%", 1, true) then
-    s = gsub(s, "%%(%x%x)", hex_to_char)
-  end
-  return s
+  return unescape(s)
 end
 M.unescape_form = unescape_form
 

@@ -1,11 +1,6 @@
 /* fuzz_schema_decode.c: libFuzzer target: the one-pass decode (validator:decode) against decode + validate. */
-#include <lauxlib.h>
-#include <lualib.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#include "lua_modules.h"
+#include "fuzz_lua.h"
 
 static lua_State *L;
 
@@ -33,14 +28,7 @@ static const char setup[] =
   "}\n"
   "local V = {}\n"
   "for i, s in ipairs(S) do V[i] = C.compile(s, 'fuzz') end\n"
-  "local function same(a, b)\n"
-  "  if a == b then return true end\n"
-  "  if type(a) ~= 'table' or type(b) ~= 'table' then return false end\n"
-  "  if getmetatable(a) ~= getmetatable(b) then return false end\n"
-  "  for k, v in pairs(a) do if not same(v, b[k]) then return false end end\n"
-  "  for k in pairs(b) do if a[k] == nil then return false end end\n"
-  "  return true\n"
-  "end\n"
+  FUZZ_LUA_SAME
   "function check(body)\n"
   "  for _, v in ipairs(V) do\n"
   "    local x = v:decode(body)\n"
@@ -56,27 +44,14 @@ static const char setup[] =
 /* the validators hold regcomp's memory until they are collected: close the state before the leak check */
 static void close_state(void) { lua_close(L); }
 
+static const luaL_Reg modules[] = {
+  {"pikku.json_c", luaopen_pikku_json_c}, {"pikku.schema_c", luaopen_pikku_schema_c}, {NULL, NULL}};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!L) {
-    L = luaL_newstate();
+    L = fuzz_lua_state(modules, setup);
     atexit(close_state);
-    luaL_openlibs(L);
-    lua_getglobal(L, "package");   /* host_state.c is not linked here: the modules are preloaded by hand */
-    lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, luaopen_pikku_json_c);
-    lua_setfield(L, -2, "pikku.json_c");
-    lua_pushcfunction(L, luaopen_pikku_schema_c);
-    lua_setfield(L, -2, "pikku.schema_c");
-    lua_pop(L, 2);
-    if (luaL_dostring(L, setup)) __builtin_trap();
   }
-  lua_getglobal(L, "check");
-  lua_pushlstring(L, (const char *)data, size);
-  if (lua_pcall(L, 1, 0, 0)) {
-    const char *msg = lua_tostring(L, -1);
-    if (msg && strstr(msg, "not enough memory")) { lua_pop(L, 1); return 0; }
-    __builtin_trap();
-  }
-  lua_gc(L, LUA_GCSTEP, 0);
+  fuzz_lua_call(L, "check", data, size);
   return 0;
 }

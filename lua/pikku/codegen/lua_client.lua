@@ -6,16 +6,11 @@ local names = require "pikku.codegen.names"
 local routes_table = require "pikku.codegen.routes_table"
 local runtime = require "pikku.codegen.lua_runtime"
 
-local pairs, ipairs, format, concat, sort = pairs, ipairs, string.format, table.concat, table.sort
+local ipairs, format, concat = ipairs, string.format, table.concat
+
+local sorted_keys = names.sorted_keys
 
 local function q(s) return format("%q", s) end
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  sort(keys)
-  return keys
-end
 
 local function comment(lines)
   local out = {}

@@ -3,6 +3,7 @@ local M = {}
 
 local gsub, upper, lower, sub, find, format = string.gsub, string.upper, string.lower, string.sub,
   string.find, string.format
+local pairs, sort = pairs, table.sort
 
 -- Words of a name: "todos-live", "listTodos", "list_todos" -> { "todos", "live" }, ...
 local function words(s)
@@ -54,6 +55,14 @@ function M.ts_ident(s)
   local r = gsub(s, "[^%w_$]", "_")
   if find(r, "^%d") or TS_RESERVED[r] then r = "_" .. r end
   return r
+end
+
+--- M.sorted_keys(t) -> t's keys in order: generated code lists names the same way every time.
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  sort(keys)
+  return keys
 end
 
 local LUA_RESERVED = {}

@@ -2,13 +2,15 @@
 local M = {}
 
 local json_out = require "pikku.codegen.json_out"
+local name_rules = require "pikku.codegen.names"
 local schema_out = require "pikku.codegen.schema_out"
 
 local type, pairs, ipairs, tostring, next, select = type, pairs, ipairs, tostring, next, select
 local format, lower, match = string.format, string.lower, string.match
-local sort, concat, remove = table.sort, table.concat, table.remove
+local concat, remove = table.concat, table.remove
 
 local array = json_out.array
+local sorted_keys = name_rules.sorted_keys
 local COMPONENTS = schema_out.COMPONENTS
 
 M.ERROR_SCHEMA = "PikkuError"
@@ -73,13 +75,6 @@ function M.flat_properties(s, registry, props, req, depth)
   return props, req
 end
 
-local function sorted(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  sort(keys)
-  return keys
-end
-
 local function ctx_for(op, which, model, components)
   return { label = format("%s %s", op.label, which), registry = model.schemas, components = components,
            prefix = op.id }
@@ -101,7 +96,7 @@ local function parameters(op, model, components)
                         description = type(s) == "table" and s.description or nil }
   end
   if QUERY_METHODS[op.method] and op.kind ~= "rpc" then
-    for _, name in ipairs(sorted(props)) do
+    for _, name in ipairs(sorted_keys(props)) do
       if not in_path[name] then
         local s = props[name]
         local p = { name = name, ["in"] = "query", required = req[name] or false, schema = s,
@@ -197,7 +192,7 @@ local function security_schemes(sec)
   if sec.api_key and sec.api_key.query then
     schemes.apiKeyQuery = { type = "apiKey", ["in"] = "query", name = sec.api_key.query }
   end
-  for _, n in ipairs(sorted(schemes)) do names[#names + 1] = n end
+  for _, n in ipairs(sorted_keys(schemes)) do names[#names + 1] = n end
   if #names == 0 then return nil, nil end
   return schemes, names
 end
@@ -262,7 +257,7 @@ end
 function M.build(model)
   local components = {}
   -- every registered schema is a component, whether a function uses it or not
-  for _, name in ipairs(sorted(model.schemas)) do
+  for _, name in ipairs(sorted_keys(model.schemas)) do
     schema_out.register_component(name, model.schemas[name], { registry = model.schemas, components = components })
   end
   error_components(components)
@@ -275,7 +270,7 @@ function M.build(model)
     for _, t in ipairs(op.tags) do tags[t] = true end
   end
   local tag_list = array()
-  for i, t in ipairs(sorted(tags)) do tag_list[i] = { name = t } end
+  for i, t in ipairs(sorted_keys(tags)) do tag_list[i] = { name = t } end
   local doc = {
     openapi = "3.1.0",
     info = { title = model.title or model.name, version = model.version,

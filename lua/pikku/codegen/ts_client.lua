@@ -9,11 +9,12 @@ local ts_types = require "pikku.codegen.ts_types"
 local openapi = require "pikku.codegen.openapi"
 local runtime = require "pikku.codegen.ts_runtime"
 
-local pairs, ipairs, type, tostring, next = pairs, ipairs, type, tostring, next
+local ipairs, type, tostring, next = ipairs, type, tostring, next
 local format, gsub = string.format, string.gsub
-local sort, concat = table.sort, table.concat
+local concat = table.concat
 
 local quote = json_out.quote
+local sorted_keys = names.sorted_keys
 
 -- Members of the base classes: a generated method of the same name gets another one.
 local CLIENT_MEMBERS = { baseUrl = true, setToken = true, cookieHeader = true, call = true, send = true,
@@ -21,13 +22,6 @@ local CLIENT_MEMBERS = { baseUrl = true, setToken = true, cookieHeader = true, c
 local CHANNEL_MEMBERS = { connected = true, connect = true, open = true, request = true, send = true,
                           subscribe = true, onOpen = true, onMessage = true, onError = true, close = true,
                           routingKey = true, receive = true }
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  sort(keys)
-  return keys
-end
 
 -- A JSDoc block from lines (nil entries skipped: give lines.n), indented by pad.
 local function jsdoc(lines, pad)
