@@ -171,7 +171,8 @@ void pk__conn_close(pk__conn *c) {
   if (c->stream) pk__stream_closed(c);
   pk__multipart_free(c->uploads);   /* the request's temporary files go with it */
   c->uploads = NULL;
-  if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
+  if (c->req_host && c->req_handle)   /* its call's outbound operation is cancelled */
+    pk__abandon_later(c->req_host, c->req_handle, w->drain_expired ? PK_ABANDON_DRAIN : PK_ABANDON_GONE);
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   c->req_handle = 0;
   w->slots[c->slot] = NULL;

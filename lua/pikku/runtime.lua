@@ -604,23 +604,52 @@ end
 M.new_token, M.suspend, M.in_call = new_token, suspend, in_call
 M.cancel_hook = nil
 
--- abandon(handle): the request's client is gone. A call waiting on an operation that can be
--- cancelled (an outbound call) has it cancelled and is resumed with (nil, "abandoned", message).
-local function abandon(handle)
+-- Why a call was abandoned (the core's word, then the message its outbound call fails with).
+local ABANDONED = {
+  gone = "the call was abandoned: its client is gone",
+  limit = "the call was abandoned: it waited past its time limit",
+  drain = "the call was abandoned: the worker stopped at the end of its drain (--drain-timeout-ms)",
+}
+
+-- Whether the call h is the one abandon(kind, id) names.
+local function abandoned_call(h, kind, id)
+  if h == nil then return false end
+  if kind == "all" then return true end
+  if h == TASK then return false end
+  if kind == "channel" then return rawget(h, "_chan") == true and h.cid == id end
+  return h.handle == id
+end
+
+-- abandon(kind, id, why): a call's client is gone ("gone"), it waited past its time limit
+-- ("limit"), or the worker stops at the end of a drain ("drain"). kind "request": the call of
+-- request handle id; "channel": every call of channel connection id (its messages, on_connect; an
+-- event stream's function). Each such call waiting on an operation that can be cancelled (an
+-- outbound call) has it cancelled and is resumed with (nil, "abandoned", message): it unwinds.
+-- kind "all" (the end of a drain, after the requests and channels had theirs): every call still
+-- waiting has its operation cancelled but is not resumed, as the process ends (jobs, ticks,
+-- tasks: a job not reported goes back to waiting at the next start).
+local function abandon(kind, id, why)
+  local cancel = M.cancel_hook
+  if cancel == nil then return end
+  local found, n = {}, 0
   for token, co in pairs(waiting) do
     local h = calls[co]
-    if h and h ~= TASK and h.handle == handle then
-      local cancel = M.cancel_hook
-      if cancel and cancel(token) then
-        return resume(token, nil, "abandoned", "the call was abandoned: its client is gone")
-      end
-      return
+    if abandoned_call(h, kind, id) then
+      n = n + 1
+      found[n] = token
+      if kind == "request" then break end
     end
+  end
+  local msg = ABANDONED[why] or ABANDONED.gone
+  for i = 1, n do
+    local token = found[i]
+    -- (a call resumed before may have ended this one's wait meanwhile)
+    if waiting[token] and cancel(token) and kind ~= "all" then resume(token, nil, "abandoned", msg) end
   end
 end
 
-local function safe_abandon(handle)
-  local ok, err = xpcall(abandon, traceback, handle)
+local function safe_abandon(kind, id, why)
+  local ok, err = xpcall(abandon, traceback, kind, id, why)
   if not ok then core_log("error", "pikku abandon failure: " .. tostring(err)) end
 end
 
