@@ -851,6 +851,22 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
   }
 }
 
+void pk__conn_drain_expired(pk__worker *w) {
+  w->drain_expired = 1;   /* pk__conn_close abandons with PK_ABANDON_DRAIN */
+  for (pk__conn *c = w->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->req_handle && !c->ws) {
+      pk__request *r = &c->parser.req;
+      const char *url = pk__request_url(r);
+      const char *q = memchr(url, '?', r->url_len);
+      int plen = (int)(q ? (size_t)(q - url) : r->url_len);
+      pk__logf("warn", "drain timeout: %s %.*s: its call is abandoned (an outbound operation it waits on is cancelled)"
+               " and its connection closed", llhttp_method_name((llhttp_method_t)r->method), plen, url);
+    }
+    pk__conn_close(c);
+  }
+}
+
 void pk__conn_drain(pk__worker *w) {
   for (pk__conn *c = w->conns, *next; c; c = next) {
     next = c->next;
