@@ -66,6 +66,8 @@ local TASK = {}                                -- calls[co] for a coroutine star
 local pool, pool_n = {}, 0      -- idle runner coroutines
 local calls = {}                -- coroutine -> the wire.http object of the call it runs (or TASK)
 local waiting = {}              -- token -> the coroutine suspended until resume(token, ...)
+local req_wait = {}             -- request handle -> the token its call waits on (abandon "request")
+local chan_waits = {}           -- channel cid -> { [token] = true }: its calls' waits (abandon "channel")
 local timer_seq = 0
 
 pipeline.root_wire = function(co)
@@ -507,9 +509,36 @@ end
 -- Suspends the running call until the core calls resume(token, ...), and returns the values it
 -- passed after the token. The call is registered only here, right before it yields: a token whose
 -- timer or work could not be started is never waited on.
+-- After a wait: the request's or the channel's index of waits forgets it.
+local function req_waited(handle, token, ...)
+  if req_wait[handle] == token then req_wait[handle] = nil end
+  return ...
+end
+local function chan_waited(cid, token, ...)
+  local set = chan_waits[cid]
+  if set then
+    set[token] = nil
+    if next(set) == nil then chan_waits[cid] = nil end
+  end
+  return ...
+end
+
 local function suspend(token)
-  waiting[token] = co_running()
-  return co_yield(SLEEPING)
+  local co = co_running()
+  waiting[token] = co
+  local h = calls[co]
+  if h == nil or h == TASK then return co_yield(SLEEPING) end
+  if rawget(h, "_chan") then   -- a channel's call: abandoned with its connection
+    local cid = h.cid
+    local set = chan_waits[cid]
+    if set == nil then set = {}; chan_waits[cid] = set end
+    set[token] = true
+    return chan_waited(cid, token, co_yield(SLEEPING))
+  end
+  local handle = h.handle
+  if handle == nil then return co_yield(SLEEPING) end
+  req_wait[handle] = token
+  return req_waited(handle, token, co_yield(SLEEPING))
 end
 
 -- Whether the running coroutine is one of the runtime's (it runs a call or a task: it may wait).
@@ -611,15 +640,6 @@ local ABANDONED = {
   drain = "the call was abandoned: the worker stopped at the end of its drain (--drain-timeout-ms)",
 }
 
--- Whether the call h is the one abandon(kind, id) names.
-local function abandoned_call(h, kind, id)
-  if h == nil then return false end
-  if kind == "all" then return true end
-  if h == TASK then return false end
-  if kind == "channel" then return rawget(h, "_chan") == true and h.cid == id end
-  return h.handle == id
-end
-
 -- abandon(kind, id, why): a call's client is gone ("gone"), it waited past its time limit
 -- ("limit"), or the worker stops at the end of a drain ("drain"). kind "request": the call of
 -- request handle id; "channel": every call of channel connection id (its messages, on_connect; an
@@ -631,20 +651,24 @@ end
 local function abandon(kind, id, why)
   local cancel = M.cancel_hook
   if cancel == nil then return end
-  local found, n = {}, 0
-  for token, co in pairs(waiting) do
-    local h = calls[co]
-    if abandoned_call(h, kind, id) then
-      n = n + 1
-      found[n] = token
-      if kind == "request" then break end
-    end
-  end
   local msg = ABANDONED[why] or ABANDONED.gone
+  if kind == "request" then
+    local token = req_wait[id]
+    if token and waiting[token] and cancel(token) then resume(token, nil, "abandoned", msg) end
+    return
+  end
+  local tokens, n = {}, 0
+  if kind == "channel" then
+    local set = chan_waits[id]
+    chan_waits[id] = nil
+    for token in pairs(set or tokens) do n = n + 1; tokens[n] = token end
+  else
+    for token in pairs(waiting) do n = n + 1; tokens[n] = token end
+  end
   for i = 1, n do
-    local token = found[i]
+    local token = tokens[i]
     -- (a call resumed before may have ended this one's wait meanwhile)
-    if waiting[token] and cancel(token) and kind ~= "all" then resume(token, nil, "abandoned", msg) end
+    if waiting[token] and cancel(token) and kind == "channel" then resume(token, nil, "abandoned", msg) end
   end
 end
 
