@@ -121,6 +121,22 @@ describe('abandoned calls cancel their outbound operations', () => {
       await srv.waitForLine(`outbound ${tag} ended: abandoned`, { from });
       assert.deepEqual(got, [], 'nothing was sent to the client');
     }
+    // two calls of one connection waiting at once, one of them on the Lua state a reload left
+    const ws2 = new WebSocket(`ws://${HOST}:${srv.port}/ws`);
+    await new Promise((resolve, reject) => { ws2.once('open', resolve); ws2.once('error', reject); });
+    const both = { pg: `chan2_pg_${Date.now()}`, redis: `chan2_redis_${Date.now()}` };
+    ws2.send(JSON.stringify({ action: 'pg', tag: both.pg }));
+    await seenRunning('pg', both.pg);
+    const reloadFrom = srv.mark();
+    srv.signal('SIGHUP');
+    await srv.waitForLine(/reloaded app/, { from: reloadFrom });
+    ws2.send(JSON.stringify({ action: 'redis', tag: both.redis }));
+    await seenRunning('redis', both.redis);
+    ws2.terminate();
+    await goneWithin('pg', both.pg, 2000);
+    await goneWithin('redis', both.redis, 2000);
+    await srv.waitForLine(`outbound ${both.pg} ended: abandoned`, { from });
+    await srv.waitForLine(`outbound ${both.redis} ended: abandoned`, { from });
     await delay(300);
     assert.equal(srv.findLines(/ (error|warn): /, from).length, 0, srv.stderrText(from));
     const s = await (await srv.fetch('/stats')).json();
@@ -141,6 +157,9 @@ describe('abandoned calls cancel their outbound operations', () => {
       const tags = { pg: `drain_pg_${Date.now()}`, http: `drain_http_${Date.now()}`, redis: `drain_redis_${Date.now()}` };
       const answers = Object.entries(tags).map(([kind, tag]) => d.fetch(`/wait/${kind}?tag=${tag}`).then((r) => r.status, (e) => e));
       for (const [kind, tag] of Object.entries(tags)) await seenRunning(kind, tag);
+      const job = `drain_job_${Date.now()}`;   // a job waiting on PostgreSQL: not resumed, but its query cancelled
+      assert.equal((await d.fetch(`/job/pg?tag=${job}`)).status, 200);
+      await seenRunning('pg', job);
       const from = d.mark();
       const t0 = Date.now();
       d.signal('SIGTERM');
@@ -154,6 +173,8 @@ describe('abandoned calls cancel their outbound operations', () => {
       assert.ok(await goneWithin('pg', tags.pg, 300) < 300);
       assert.ok(await goneWithin('http', tags.http, 300) < 300);
       assert.ok(await goneWithin('redis', tags.redis, 300) < 300);
+      assert.ok(await goneWithin('pg', job, 300) < 300, 'the job\'s query too');
+      assert.equal(d.findLines(`outbound ${job} ended`, from).length, 0, 'the job is not resumed');
       for (const kind of Object.keys(tags)) {
         assert.equal(d.findLines(new RegExp(`drain timeout: GET /wait/${kind}: .*abandoned`), from).length, 1,
           `${kind}: one line for the request\n${d.stderrText(from)}`);
