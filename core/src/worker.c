@@ -74,6 +74,7 @@ static void on_tick(uv_timer_t *t) {
   pk__date_update(time(NULL));
   uint64_t now = pk__worker_now_ms();
   pk__conn_sweep(w, now);
+  if (w->drain_expired) return;   /* finish_expired_drain runs the loop a little longer: said once */
   if (w->draining && ((w->nconns == 0 && !pk__jobs_client_busy()) || now >= w->drain_deadline_ms)) {
     if (w->nconns || pk__jobs_client_busy()) w->drain_expired = 1;   /* finish_expired_drain, after the loop */
     if (w->nconns) {
