@@ -1,17 +1,18 @@
-/* abandon.c: requests whose client went away while their call waited, told to the runtime at the end of the turn. */
+/* abandon.c: requests whose call is abandoned while it waits (client gone, time limit, drain), told to the runtime at the end of the turn. */
 #include "abandon.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
-typedef struct gone { pk__host *h; double handle; struct gone *next; } gone;
+typedef struct gone { pk__host *h; double handle; int why; struct gone *next; } gone;
 static gone *head, **tail = &head;
 
-int pk__abandon_later(pk__host *h, double handle) {
+int pk__abandon_later(pk__host *h, double handle, int why) {
   gone *g = malloc(sizeof *g);
   if (!g) return -ENOMEM;
   g->h = h;
   g->handle = handle;
+  g->why = why;
   g->next = NULL;
   *tail = g;
   tail = &g->next;
@@ -24,7 +25,7 @@ void pk__abandon_flush(void) {
     gone *g = head;
     head = g->next;
     if (!head) tail = &head;
-    pk__host_abandon(g->h, g->handle);   /* may queue more: the loop takes them too */
+    pk__host_abandon(g->h, PK_ABANDON_REQUEST, g->handle, g->why);   /* may queue more: the loop takes them too */
     pk__host_unref(g->h);
     free(g);
   }

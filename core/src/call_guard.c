@@ -92,7 +92,7 @@ int pk__call_guard_expire(pk__conn *c, double now) {
   double handle = c->req_handle;
   if (c->stream) {   /* a streamed answer under way: its head went out, it can only be cut */
     pk__logf("error", "a streamed answer's call waited past its time limit: the stream is cut");
-    if (c->req_host) pk__abandon_later(c->req_host, handle);
+    if (c->req_host) pk__abandon_later(c->req_host, handle, PK_ABANDON_LIMIT);
     pk__stream_end(handle, 1);
     c->call_deadline_ms = 0;
     return 1;
@@ -111,7 +111,7 @@ int pk__call_guard_expire(pk__conn *c, double now) {
   pk__buf body;
   pk__buf_init(&body);
   if (pk__error_body(&body, 503, pk__W->opts->dev ? msg : "Service unavailable", id, idlen) == 0) {
-    if (c->req_host) pk__abandon_later(c->req_host, handle);
+    if (c->req_host) pk__abandon_later(c->req_host, handle, PK_ABANDON_LIMIT);
     pk__conn_respond(handle, 503, body.data, body.len, "application/json", 16, "Retry-After: 1\r\n", 16, id, idlen);
   }
   pk__buf_free(&body);

@@ -14,6 +14,7 @@
 #include "route_settings.h"
 
 static pk__host *close_list;
+static pk__host *live_list;   /* hosts that loaded and are not freed yet */
 
 pk__host *pk__host_of(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, PK_HOST_REGISTRY_KEY);
@@ -22,8 +23,18 @@ pk__host *pk__host_of(lua_State *L) {
   return h;
 }
 
+void pk__host_live(pk__host *h) {
+  if (h->live) return;
+  h->live = 1;
+  h->live_next = live_list;
+  live_list = h;
+}
+
 void pk__host_free(pk__host *h) {
   if (!h) return;
+  for (pk__host **p = &live_list; h->live && *p; p = &(*p)->live_next) {
+    if (*p == h) { *p = h->live_next; break; }
+  }
   if (h->L) pk__mem_close(h->L);
   pk__router_free(h->router);
   pk__cors_free(h->cors);
@@ -214,13 +225,23 @@ void pk__host_channel_close(pk__host *h, double cid, int code) {
   if (lua_pcall(L, 2, 0, 0)) log_lua_failure(h, "channel_close");
 }
 
-void pk__host_abandon(pk__host *h, double handle) {
+void pk__host_abandon(pk__host *h, int kind, double id, int why) {
+  static const char *const kinds[] = {"request", "channel", "all"};
+  static const char *const whys[] = {"gone", "limit", "drain"};
   lua_State *L = h->L;
   pk__call_guard_enter(L);
-  if (h->abandon_ref == LUA_NOREF || h->abandon_ref == 0) return;
+  if (h->abandon_ref == LUA_NOREF || h->abandon_ref == 0 || !lua_checkstack(L, 4)) return;
+  if (kind < PK_ABANDON_REQUEST || kind > PK_ABANDON_ALL || why < PK_ABANDON_GONE || why > PK_ABANDON_DRAIN) return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->abandon_ref);
-  lua_pushnumber(L, handle);
-  if (lua_pcall(L, 1, 0, 0)) log_lua_failure(h, "abandon");
+  lua_pushstring(L, kinds[kind]);
+  lua_pushnumber(L, id);
+  lua_pushstring(L, whys[why]);
+  if (lua_pcall(L, 3, 0, 0)) log_lua_failure(h, "abandon");
+}
+
+void pk__host_abandon_everywhere(int kind, double id, int why) {
+  /* a host whose last call ends here is only queued for closing (pk__host_unref): the list holds */
+  for (pk__host *h = live_list; h; h = h->live_next) pk__host_abandon(h, kind, id, why);
 }
 
 void pk__host_job_run(pk__host *h, double job, int attempt, const char *queue, size_t qlen,

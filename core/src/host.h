@@ -28,6 +28,8 @@ typedef struct pk__host {
   int nsettings;            /* private */
   int body_limits;          /* read-only: some route has its own max_body (route_settings.c) */
   struct pk__host *next;    /* private: close list */
+  struct pk__host *live_next;  /* private: the hosts alive in this process (pk__host_abandon_everywhere) */
+  int live;                 /* private: on that list */
 } pk__host;
 
 /* The host whose state L is (set by host_state.c before any C module opens), or NULL in a bare
@@ -86,10 +88,21 @@ void pk__host_tick(pk__host *h, const char *name, size_t nlen, double execution_
 /* Calls the runtime's resume(token, v1..vn): the nvals values on top of h->L's stack (popped) are
  * what the waiting call's yield returns; 0 for none (a timer). */
 void pk__host_resume(pk__host *h, double token, int nvals);
-/* Calls the runtime's abandon(handle): the request's client is gone; a call waiting on an
- * outbound operation has it cancelled. Never while the core walks its connections: queue it with
- * pk__abandon_later (abandon.h). */
-void pk__host_abandon(pk__host *h, double handle);
+/* What pk__host_abandon abandons: the call of a request (id: its handle), the calls of a channel
+ * connection (id: its cid), or every call still waiting (id unused). */
+enum { PK_ABANDON_REQUEST, PK_ABANDON_CHANNEL, PK_ABANDON_ALL };
+/* Why: the client is gone, the call waited past its time limit, the drain's deadline passed. */
+enum { PK_ABANDON_GONE, PK_ABANDON_LIMIT, PK_ABANDON_DRAIN };
+/* Calls the runtime's abandon(kind, id, why): a call waiting on an outbound operation has it
+ * cancelled and unwinds (PK_ABANDON_ALL: cancelled only; see lua/pikku/runtime.lua). Never while
+ * the core walks its connections: queue a request's with pk__abandon_later (abandon.h). */
+void pk__host_abandon(pk__host *h, int kind, double id, int why);
+/* The same in every host alive in this process: the current one and those a reload left with
+ * calls in flight. */
+void pk__host_abandon_everywhere(int kind, double id, int why);
+/* Puts a host that loaded on the list of live hosts (pk__host_new does it; pk__host_free takes
+ * it off). */
+void pk__host_live(pk__host *h);
 /* Sets the worker id of a host loaded before the worker existed (the master's copy). */
 void pk__host_set_worker(pk__host *h, int worker);
 #endif

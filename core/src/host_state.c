@@ -124,6 +124,7 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
     goto fail;
   }
   lua_settop(L, 0);
+  pk__host_live(h);
   return h;
 fail:
   snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown error");

@@ -171,7 +171,8 @@ void pk__conn_close(pk__conn *c) {
   if (c->stream) pk__stream_closed(c);
   pk__multipart_free(c->uploads);   /* the request's temporary files go with it */
   c->uploads = NULL;
-  if (c->req_host && c->req_handle) pk__abandon_later(c->req_host, c->req_handle);   /* outbound calls cancelled */
+  if (c->req_host && c->req_handle)   /* its call's outbound operation is cancelled */
+    pk__abandon_later(c->req_host, c->req_handle, w->drain_expired ? PK_ABANDON_DRAIN : PK_ABANDON_GONE);
   if (c->req_host) { pk__host_unref(c->req_host); c->req_host = NULL; }
   c->req_handle = 0;
   w->slots[c->slot] = NULL;
@@ -847,6 +848,22 @@ void pk__conn_sweep(pk__worker *w, uint64_t now) {
     } else {
       pk__conn_close(c);
     }
+  }
+}
+
+void pk__conn_drain_expired(pk__worker *w) {
+  w->drain_expired = 1;   /* pk__conn_close abandons with PK_ABANDON_DRAIN */
+  for (pk__conn *c = w->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->req_handle && !c->ws) {
+      pk__request *r = &c->parser.req;
+      const char *url = pk__request_url(r);
+      const char *q = memchr(url, '?', r->url_len);
+      int plen = (int)(q ? (size_t)(q - url) : r->url_len);
+      pk__logf("warn", "drain timeout: %s %.*s: its call is abandoned (an outbound operation it waits on is cancelled)"
+               " and its connection closed", llhttp_method_name((llhttp_method_t)r->method), plen, url);
+    }
+    pk__conn_close(c);
   }
 }
 

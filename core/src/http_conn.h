@@ -47,6 +47,9 @@ void pk__conn_accept_failed(int status);
 void pk__conn_end_of_turn(pk__worker *w);
 void pk__conn_sweep(pk__worker *w, uint64_t now_ms);
 void pk__conn_drain(pk__worker *w);
+/* The drain's deadline passed: every request still in flight is logged, and every connection
+ * closed; the calls of their requests and channels are abandoned (PK_ABANDON_DRAIN). */
+void pk__conn_drain_expired(pk__worker *w);
 void pk__conn_close(pk__conn *c);
 pk__conn *pk__conn_from_handle(double handle);
 /* Answers the Lua request identified by handle. Returns 0, or -ENOENT if it is gone. */

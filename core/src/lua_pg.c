@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "outbound.h"
+#include "pg_cancel.h"
 
 #define CONN_MT "pikku.pg.conn"
 #define MAX_PARAMS 65535
@@ -59,11 +60,17 @@ static void poll_drop(pgconn *c) {
   c->poll_fd = -1;
 }
 
-/* Closes the server connection at once (the poll stops before libpq closes the socket). */
+/* Closes the server connection at once (the poll stops before libpq closes the socket). A query
+ * still running is stopped on the server too (a cancel request, pg_cancel.c): closing its
+ * connection alone would leave it running there until it ends or sends something. */
 static void drop(pgconn *c) {
   poll_drop(c);
   if (c->res) { PQclear(c->res); c->res = NULL; }
-  if (c->pg) { PQfinish(c->pg); c->pg = NULL; }
+  if (c->pg) {
+    if (c->state == ST_QUERY) pk__pg_cancel_send(c->loop, c->pg);   /* -EINVAL: not open any more */
+    PQfinish(c->pg);
+    c->pg = NULL;
+  }
   c->state = ST_DEAD;
 }
 
@@ -243,6 +250,7 @@ static void query_read(pgconn *c) {
   if (!PQconsumeInput(c->pg)) {
     char m[sizeof c->err];
     snprintf(m, sizeof m, "%s", pq_message(c));
+    c->state = ST_DEAD;   /* the connection is lost: no query to cancel */
     drop(c);
     op_fail4(c, "closed", m, NULL);
     return;
@@ -265,6 +273,7 @@ static void query_flush(pgconn *c) {
   if (rc < 0) {
     char m[sizeof c->err];
     snprintf(m, sizeof m, "%s", pq_message(c));
+    c->state = ST_DEAD;   /* the connection is lost: no query to cancel */
     drop(c);
     op_fail4(c, "closed", m, NULL);
     return;
@@ -285,7 +294,7 @@ static void on_timeout(uv_timer_t *t) {
   pgconn *c = t->data;
   if (!c->busy) return;
   int connecting = c->state == ST_CONNECTING || c->state == ST_RESOLVING;
-  drop(c);   /* a query still running cannot be waited for without blocking: the connection goes */
+  drop(c);   /* a query still running is cancelled on the server, and the connection goes */
   op_fail4(c, "timeout", connecting ? "cannot connect to PostgreSQL in time" : "no answer from PostgreSQL in time", NULL);
 }
 
@@ -491,7 +500,8 @@ static int l_in_tx(lua_State *L) {
   return 1;
 }
 
-/* conn:cancel(): forgets the operation in flight (its call is not resumed) and drops the connection. */
+/* conn:cancel(): forgets the operation in flight (its call is not resumed) and drops the connection;
+ * a query running is cancelled on the server (pg_cancel.c). */
 static int l_cancel(lua_State *L) {
   pgconn **p = luaL_checkudata(L, 1, CONN_MT);
   pgconn *c = *p;

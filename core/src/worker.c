@@ -26,6 +26,7 @@
 #include "log.h"
 #include "reload_status.h"
 #include "metrics.h"
+#include "pg_cancel.h"
 
 pk__worker *pk__W;
 volatile double *pk__heartbeat;
@@ -73,13 +74,37 @@ static void on_tick(uv_timer_t *t) {
   pk__date_update(time(NULL));
   uint64_t now = pk__worker_now_ms();
   pk__conn_sweep(w, now);
+  if (w->drain_expired) return;   /* finish_expired_drain runs the loop a little longer: said once */
   if (w->draining && ((w->nconns == 0 && !pk__jobs_client_busy()) || now >= w->drain_deadline_ms)) {
-    if (w->nconns) pk__logf("warn", "drain timeout: closing %d connection(s) with requests in flight", w->nconns);
+    if (w->nconns || pk__jobs_client_busy()) w->drain_expired = 1;   /* finish_expired_drain, after the loop */
+    if (w->nconns) {
+      pk__logf("warn", "drain timeout: closing %d connection(s) with requests in flight", w->nconns);
+      pk__conn_drain_expired(w);   /* each request logged; their calls abandoned at the turn's end */
+    }
     if (pk__jobs_client_busy())
       pk__logf("warn", "drain timeout: %d job(s) or tick(s) still running are left (a job goes back to waiting"
                " when the server starts again)", pk__jobs_client_busy());
     stop_all();
   }
+}
+
+/* The longest a worker at the end of an expired drain waits for its PostgreSQL cancel requests. */
+#define CANCEL_WAIT_MS 1000.0
+
+/* A drain that reached its deadline (on_tick): the requests and channels left were abandoned at the
+ * last turn's end (their outbound operations cancelled); every other call still waiting (a job, a
+ * tick, a task) has its operation cancelled now, without being resumed. PostgreSQL queries are
+ * stopped by cancel requests sent from the thread pool: the loop runs until they are through, for
+ * CANCEL_WAIT_MS at most, so that none is lost with the process. */
+static void finish_expired_drain(pk__worker *w) {
+  pk__host_abandon_everywhere(PK_ABANDON_ALL, 0, PK_ABANDON_DRAIN);
+  end_of_turn();
+  double until = pk__clock_ms() + CANCEL_WAIT_MS;
+  while (pk__pg_cancel_pending() && pk__clock_ms() < until) uv_run(w->loop, UV_RUN_ONCE);   /* ticks wake it */
+  if (pk__pg_cancel_pending())
+    pk__logf("warn", "drain timeout: %d PostgreSQL cancel request(s) unfinished after %.0f ms: exiting without them",
+             pk__pg_cancel_pending(), CANCEL_WAIT_MS);
+  pk__log_flush();
 }
 
 static void reload(pk__worker *w) {
@@ -221,8 +246,9 @@ int pk__worker_run(const pk__options *o, int id, int ready_fd, int hub_fd, pk__h
     if (write(ready_fd, &one, 1) != 1) { /* the master will notice the worker by other means */ }
   }
   uv_run(w->loop, UV_RUN_DEFAULT);
-  int all_closed = w->nconns == 0;    /* a drain that finished: their close callbacks have run */
+  int all_closed = w->nconns == 0 && !w->drain_expired;   /* a drain that finished: their close callbacks have run */
   end_of_turn();                      /* (and the WebSockets' channel_close calls, which free them) */
+  if (w->drain_expired) finish_expired_drain(w);
   /* every share of the input budget must be back then */
   if (all_closed && w->input.used) {
     pk__logf("error", "input budget: %llu bytes still reserved with no connection left (a leak)",

@@ -28,6 +28,7 @@ typedef struct pk__worker {
   struct pk__conn *flush_list, *resume_list;
   pk__input_budget input;       /* request bodies being read and partial WebSocket messages (--max-input-buffer) */
   int draining;
+  int drain_expired;            /* the drain's deadline passed: what is left is abandoned, then exit */
   uint64_t drain_deadline_ms;
 } pk__worker;
 

@@ -412,6 +412,10 @@ void pk__ws_end_of_turn(pk__worker *w) {
   ndoomed = 0;
   for (int i = 0; i < nclosed; i++) {   /* channel_close may not close others: no new notes here */
     pk__ws_closing = closed[i].ws;
+    /* its calls waiting on an outbound operation have it cancelled and unwind (in whichever state
+     * they run: one a reload left too), before on_disconnect starts */
+    pk__host_abandon_everywhere(PK_ABANDON_CHANNEL, closed[i].ws->cid,
+                                w->drain_expired ? PK_ABANDON_DRAIN : PK_ABANDON_GONE);
     pk__host_channel_close(w->host, closed[i].ws->cid, closed[i].code);
     pk__ws_closing = NULL;
     pk__ws_free(closed[i].ws);

@@ -251,8 +251,18 @@ local function reply_frame(h, res)
   return json_encode(out)
 end
 
+-- A call that ended by being abandoned (runtime abandon: its connection is gone, or the worker's
+-- drain ended): there is no one to answer, so nothing is sent, and one info line says so.
+local function abandoned(h, ok, res)
+  if ok or not (is_error(res) and res.kind == "abandoned") then return false end
+  core.log("info", format('channel "%s": a call of connection %s was abandoned (%s); its outbound operation'
+    .. " was cancelled", tostring(h.name), tostring(h.cid), tostring(res.message)), h._rid)
+  return true
+end
+
 -- runtime's runner calls h._on_finish(h, ok, result, traceback) when the call is over.
 local function finish_reply(h, ok, res, tb)
+  if abandoned(h, ok, res) then return end
   if not ok then return send_error(h, res, tb) end
   local s, err = reply_frame(h, res)
   if s == nil then
@@ -273,6 +283,7 @@ end
 -- on_message (a message no routing key matched): a non-nil result is sent as it is (an object
 -- gets the request's id when it had one).
 local function finish_raw(h, ok, res, tb)
+  if abandoned(h, ok, res) then return end
   if not ok then return send_error(h, res, tb) end
   if res == nil then return end
   if type(res) == "string" then return c_send(h.cid, res, false) end
@@ -287,6 +298,7 @@ end
 
 -- on_binary: a string result goes back as a binary frame, anything else as JSON text.
 local function finish_binary(h, ok, res, tb)
+  if abandoned(h, ok, res) then return end
   if not ok then return send_error(h, res, tb) end
   if res == nil then return end
   if type(res) == "string" then return c_send(h.cid, res, true) end
@@ -309,6 +321,7 @@ local function release_held(cid, accepted)
 end
 
 local function finish_connect(h, ok, res, tb)
+  if abandoned(h, ok, res) then held[h.cid] = nil return end
   if ok then
     if res ~= nil then
       local s = type(res) == "string" and res or json_encode(res)
@@ -420,6 +433,7 @@ end
 -- Server-sent events: the function's result (when not nil) is one more event; the stream stays
 -- open for what it sent and for its topics. An error is an event {"type":"error",...}, then the end.
 local function finish_sse(h, ok, res, tb)
+  if abandoned(h, ok, res) then return end
   if not ok then
     local id = h._rid or core.gen_id()
     local name, _, message, payload, log = errors.for_client(res, rt.dev)

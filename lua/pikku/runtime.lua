@@ -66,6 +66,8 @@ local TASK = {}                                -- calls[co] for a coroutine star
 local pool, pool_n = {}, 0      -- idle runner coroutines
 local calls = {}                -- coroutine -> the wire.http object of the call it runs (or TASK)
 local waiting = {}              -- token -> the coroutine suspended until resume(token, ...)
+local req_wait = {}             -- request handle -> the token its call waits on (abandon "request")
+local chan_waits = {}           -- channel cid -> { [token] = true }: its calls' waits (abandon "channel")
 local timer_seq = 0
 
 pipeline.root_wire = function(co)
@@ -507,9 +509,36 @@ end
 -- Suspends the running call until the core calls resume(token, ...), and returns the values it
 -- passed after the token. The call is registered only here, right before it yields: a token whose
 -- timer or work could not be started is never waited on.
+-- After a wait: the request's or the channel's index of waits forgets it.
+local function req_waited(handle, token, ...)
+  if req_wait[handle] == token then req_wait[handle] = nil end
+  return ...
+end
+local function chan_waited(cid, token, ...)
+  local set = chan_waits[cid]
+  if set then
+    set[token] = nil
+    if next(set) == nil then chan_waits[cid] = nil end
+  end
+  return ...
+end
+
 local function suspend(token)
-  waiting[token] = co_running()
-  return co_yield(SLEEPING)
+  local co = co_running()
+  waiting[token] = co
+  local h = calls[co]
+  if h == nil or h == TASK then return co_yield(SLEEPING) end
+  if rawget(h, "_chan") then   -- a channel's call: abandoned with its connection
+    local cid = h.cid
+    local set = chan_waits[cid]
+    if set == nil then set = {}; chan_waits[cid] = set end
+    set[token] = true
+    return chan_waited(cid, token, co_yield(SLEEPING))
+  end
+  local handle = h.handle
+  if handle == nil then return co_yield(SLEEPING) end
+  req_wait[handle] = token
+  return req_waited(handle, token, co_yield(SLEEPING))
 end
 
 -- Whether the running coroutine is one of the runtime's (it runs a call or a task: it may wait).
@@ -604,23 +633,47 @@ end
 M.new_token, M.suspend, M.in_call = new_token, suspend, in_call
 M.cancel_hook = nil
 
--- abandon(handle): the request's client is gone. A call waiting on an operation that can be
--- cancelled (an outbound call) has it cancelled and is resumed with (nil, "abandoned", message).
-local function abandon(handle)
-  for token, co in pairs(waiting) do
-    local h = calls[co]
-    if h and h ~= TASK and h.handle == handle then
-      local cancel = M.cancel_hook
-      if cancel and cancel(token) then
-        return resume(token, nil, "abandoned", "the call was abandoned: its client is gone")
-      end
-      return
-    end
+-- Why a call was abandoned (the core's word, then the message its outbound call fails with).
+local ABANDONED = {
+  gone = "the call was abandoned: its client is gone",
+  limit = "the call was abandoned: it waited past its time limit",
+  drain = "the call was abandoned: the worker stopped at the end of its drain (--drain-timeout-ms)",
+}
+
+-- abandon(kind, id, why): a call's client is gone ("gone"), it waited past its time limit
+-- ("limit"), or the worker stops at the end of a drain ("drain"). kind "request": the call of
+-- request handle id; "channel": every call of channel connection id (its messages, on_connect; an
+-- event stream's function). Each such call waiting on an operation that can be cancelled (an
+-- outbound call) has it cancelled and is resumed with (nil, "abandoned", message): it unwinds.
+-- kind "all" (the end of a drain, after the requests and channels had theirs): every call still
+-- waiting has its operation cancelled but is not resumed, as the process ends (jobs, ticks,
+-- tasks: a job not reported goes back to waiting at the next start).
+local function abandon(kind, id, why)
+  local cancel = M.cancel_hook
+  if cancel == nil then return end
+  local msg = ABANDONED[why] or ABANDONED.gone
+  if kind == "request" then
+    local token = req_wait[id]
+    if token and waiting[token] and cancel(token) then resume(token, nil, "abandoned", msg) end
+    return
+  end
+  local tokens, n = {}, 0
+  if kind == "channel" then
+    local set = chan_waits[id]
+    chan_waits[id] = nil
+    for token in pairs(set or tokens) do n = n + 1; tokens[n] = token end
+  else
+    for token in pairs(waiting) do n = n + 1; tokens[n] = token end
+  end
+  for i = 1, n do
+    local token = tokens[i]
+    -- (a call resumed before may have ended this one's wait meanwhile)
+    if waiting[token] and cancel(token) and kind == "channel" then resume(token, nil, "abandoned", msg) end
   end
 end
 
-local function safe_abandon(handle)
-  local ok, err = xpcall(abandon, traceback, handle)
+local function safe_abandon(kind, id, why)
+  local ok, err = xpcall(abandon, traceback, kind, id, why)
   if not ok then core_log("error", "pikku abandon failure: " .. tostring(err)) end
 end
 
