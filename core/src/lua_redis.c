@@ -1,16 +1,14 @@
-/* lua_redis.c: the pikku.redis_c module: one Redis connection per object on hiredis's async API and its libuv adapter. */
+/* lua_redis.c: the pikku.redis_c module: one Redis connection per object on hiredis's async API, on the loop through redis_uv.c. */
 #include "lua_modules.h"
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libuv.h>
 #include <lauxlib.h>
 #include <arpa/inet.h>
-#include <errno.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "outbound.h"
+#include "redis_uv.h"
 
 #define CONN_MT "pikku.redis.conn"
 #define MAX_ARGS 4096
@@ -31,7 +29,6 @@ typedef struct rconn {
   int port;
   int refs;                 /* userdata + timer + resolution in flight */
   int connected;
-  uint64_t deadline;        /* the operation's time limit (loop time, ms) */
   char err[200];
 } rconn;
 
@@ -130,38 +127,9 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   pk__host_unref(h);
 }
 
-/* While connecting, the timer ticks every CONNECT_CHECK_MS: hiredis 0.14's libuv adapter drops the
- * poll's error status (a refused connection reports POLLERR, which libuv turns into a stopped
- * handle and UV_EBADF), so hiredis would never hear of the failure; the socket's SO_ERROR tells. */
-#define CONNECT_CHECK_MS 20
-
-static void on_timeout(uv_timer_t *t);
-
-static int connect_failed(rconn *c) {
-  if (!c->ac || c->connected) return 0;
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (c->ac->c.fd < 0 || getsockopt(c->ac->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) || !err) return 0;
-  snprintf(c->err, sizeof c->err, "%s", strerror(err));
-  return err;
-}
-
 static void on_timeout(uv_timer_t *t) {
   rconn *c = t->data;
   if (!c->busy) return;
-  if (!c->connected && c->ac) {
-    int err = connect_failed(c);
-    if (err) {
-      conn_kill(c);
-      op_fail(c, err == ETIMEDOUT ? "timeout" : "refused", c->err);
-      return;
-    }
-    if (uv_now(c->loop) < c->deadline) {
-      uint64_t left = c->deadline - uv_now(c->loop);
-      uv_timer_start(&c->timer, on_timeout, left < CONNECT_CHECK_MS ? left : CONNECT_CHECK_MS, 0);
-      return;
-    }
-  }
   conn_kill(c);   /* a late reply would answer the next command: the connection cannot be kept */
   op_fail(c, "timeout", c->connected ? "no reply from Redis in time" : "cannot connect to Redis in time");
 }
@@ -172,13 +140,10 @@ static void on_connect(const redisAsyncContext *ac, int status) {
   if (status != REDIS_OK) {
     snprintf(c->err, sizeof c->err, "%s", ac->errstr);
     c->ac = NULL;   /* hiredis frees it after this callback */
-    op_fail(c, "refused", c->err);
+    op_fail(c, strstr(c->err, "timed out") ? "timeout" : "refused", c->err);
     return;
   }
   c->connected = 1;
-  /* an idle pooled connection must not keep `pikku test`'s loop running */
-  redisLibuvEvents *ev = ac->ev.data;
-  if (ev) uv_unref((uv_handle_t *)&ev->handle);
   double token = c->token;
   pk__host *h = op_end(c);
   if (!h) return;
@@ -199,10 +164,7 @@ static void op_begin(rconn *c, double token, double ms) {
   c->token = token;
   c->got = 0;
   pk__host_ref(c->h);
-  c->deadline = uv_now(c->loop) + pk__ob_ms(ms);
-  uint64_t first = pk__ob_ms(ms);
-  if (!c->connected && first > CONNECT_CHECK_MS) first = CONNECT_CHECK_MS;   /* see on_timeout */
-  uv_timer_start(&c->timer, on_timeout, first, 0);
+  uv_timer_start(&c->timer, on_timeout, pk__ob_ms(ms), 0);
 }
 
 /* Starts connecting to an IP address. Returns 0, or -1 with the reason in c->err (nothing resumed). */
@@ -215,7 +177,7 @@ static int connect_ip(rconn *c, const char *ip) {
   }
   ac->data = c;
   c->ac = ac;
-  if (redisLibuvAttach(ac, c->loop) != REDIS_OK) {
+  if (pk__redis_uv_attach(ac, c->loop) != REDIS_OK) {
     conn_kill(c);
     snprintf(c->err, sizeof c->err, "cannot attach the connection to the loop");
     return -1;
@@ -316,6 +278,19 @@ static int collect_args(lua_State *L, int first, const char **argv, size_t *lens
   return n;
 }
 
+/* Writes the commands just queued at once (redis_uv.c): returns 0, or 3 with (nil, "closed",
+ * message) pushed when the write failed (the connection is dropped; nothing is resumed). */
+static int send_now(lua_State *L, rconn *c) {
+  if (pk__redis_uv_flush(c->ac) == 0) return 0;
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s", c->ac->c.errstr[0] ? c->ac->c.errstr : "cannot write to Redis");
+  conn_kill(c);
+  lua_pushnil(L);
+  lua_pushstring(L, "closed");
+  lua_pushstring(L, msg);
+  return 3;
+}
+
 static int need_ready(lua_State *L, rconn *c) {
   if (c->busy) return luaL_error(L, "pikku.redis: the connection is in use by another operation");
   if (!c->ac) return luaL_error(L, "pikku.redis: the connection is closed");
@@ -323,7 +298,9 @@ static int need_ready(lua_State *L, rconn *c) {
 }
 
 /* conn:command(token, timeout_ms, name, args...): the call waiting on token is resumed with the
- * reply (nil for a nil reply), or (nil, kind, message); kind "redis" for an error reply. */
+ * reply (nil for a nil reply), or (nil, kind, message); kind "redis" for an error reply. The
+ * command is written before this returns; when that fails it returns (nil, "closed", message)
+ * and nothing is resumed. */
 static int l_command(lua_State *L) {
   rconn *c = check_conn(L);
   need_ready(L, c);
@@ -335,12 +312,15 @@ static int l_command(lua_State *L) {
   int n = collect_args(L, 4, argv, lens);
   if (redisAsyncCommandArgv(c->ac, on_reply, NULL, n, argv, lens) != REDIS_OK)
     return luaL_error(L, "pikku.redis: cannot send the command");
+  int r = send_now(L, c);
+  if (r) return r;
   op_begin(c, token, ms);
   return 0;
 }
 
 /* conn:pipeline(token, timeout_ms, {{name, args...}, ...}): resumed with a list of the replies
- * (an error reply is {false, message}; a nil one cjson.null), or (nil, kind, message). */
+ * (an error reply is {false, message}; a nil one cjson.null), or (nil, kind, message); written
+ * at once, as command's. */
 static int l_pipeline(lua_State *L) {
   rconn *c = check_conn(L);
   need_ready(L, c);
@@ -365,6 +345,8 @@ static int l_pipeline(lua_State *L) {
     }
   }
   lua_settop(L, 4);
+  int r = send_now(L, c);
+  if (r) return r;
   lua_createtable(L, ncmd, 0);
   c->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   c->expect = ncmd;
@@ -372,18 +354,13 @@ static int l_pipeline(lua_State *L) {
   return 0;
 }
 
-/* conn:alive() -> true while connected and not failed. The socket is asked too (a peek): the
- * libuv adapter drops poll errors, so a connection the server reset looks alive to hiredis. */
+/* conn:alive() -> true while connected and not failed. Asking the socket is not needed: its poll
+ * watches it while it is idle too, and a connection the server closed (or that read anything
+ * while no reply was awaited) is disconnected when the loop sees it (redis_uv.c). */
 static int l_alive(lua_State *L) {
   rconn **p = luaL_checkudata(L, 1, CONN_MT);
   rconn *c = *p;
-  int alive = c && c->ac && c->connected && !c->busy;
-  if (alive && c->ac->c.fd >= 0) {
-    char b;
-    ssize_t n = recv(c->ac->c.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) alive = 0;
-  }
-  lua_pushboolean(L, alive);
+  lua_pushboolean(L, c && c->ac && c->connected && !c->busy);
   return 1;
 }
 

@@ -58,7 +58,7 @@ local Client = {}
 -- One command on a connection lent by the pool: the reply, or (nil, kind, message).
 local function exec_on(conn, timeout, cmd, ...)
   local r, kind, msg = wait("pikku.redis", function(token, ...)
-    conn:command(token, timeout, ...)
+    return conn:command(token, timeout, ...)   -- (nil, "closed", message): the write failed
   end, function() conn:cancel() end, cmd, ...)
   return r, kind, msg
 end
@@ -197,7 +197,7 @@ function Client:pipeline(cmds)
   if pin and pin.call ~= call_id(co) then self.pins[co] = nil; self.pool:release(pin.conn, true); pin = nil end
   local conn = pin and pin.conn or self.pool:acquire()
   local r, kind, msg = wait("pikku.redis", function(token)
-    conn:pipeline(token, self.timeout, cmds)
+    return conn:pipeline(token, self.timeout, cmds)
   end, function() conn:cancel() end)
   local broken = r == nil and kind ~= nil
   if pin then
