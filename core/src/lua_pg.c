@@ -28,6 +28,7 @@ struct pgconn {
   uv_getaddrinfo_t gai;
   pgpoll *poll;             /* watches PQsocket (a new one when the socket changes) */
   int poll_fd;
+  int poll_events;          /* what it watches: READABLE from connected to closed, idle too */
   double token;
   int busy;                 /* a call waits on the operation (the host is pinned) */
   int state;
@@ -58,6 +59,7 @@ static void poll_drop(pgconn *c) {
   uv_close((uv_handle_t *)&c->poll->p, poll_closed);
   c->poll = NULL;
   c->poll_fd = -1;
+  c->poll_events = 0;
 }
 
 /* Closes the server connection at once (the poll stops before libpq closes the socket). A query
@@ -104,10 +106,15 @@ static const char *pq_message(pgconn *c) {
 
 static void on_poll(uv_poll_t *p, int status, int events);
 
+/* Watches the socket for events. Each change costs an epoll_ctl or two (libuv drops the fd from
+ * epoll when a poll stops or restarts), so none is made when the events stay the same: once
+ * connected the poll stays on READABLE, between queries too, and WRITABLE comes only while
+ * PQflush has output the kernel did not take. */
 static void watch(pgconn *c, int events) {
   int fd = PQsocket(c->pg);
   if (fd < 0) return;
   if (c->poll && c->poll_fd != fd) poll_drop(c);
+  if (c->poll && c->poll_events == events) return;
   if (!c->poll) {
     pgpoll *pp = malloc(sizeof *pp);
     if (!pp) return;
@@ -117,13 +124,19 @@ static void watch(pgconn *c, int events) {
     c->poll = pp;
     c->poll_fd = fd;
     c->refs++;
+    uv_unref((uv_handle_t *)&pp->p);   /* an idle connection does not keep the loop running */
   }
+  c->poll_events = events;
   uv_poll_start(&c->poll->p, events, on_poll);
 }
 
+/* Between queries the poll keeps watching READABLE: the server has nothing to say to an idle
+ * connection but that it is going (an error, then the end of the stream: a restart, a
+ * terminated backend, an idle timeout), which drops it at once (on_poll), so the pool never
+ * lends a dead one. */
 static void idle(pgconn *c) {
   c->state = ST_IDLE;
-  if (c->poll) uv_poll_stop(&c->poll->p);
+  watch(c, UV_READABLE);
 }
 
 static void connect_step(pgconn *c) {
@@ -281,13 +294,32 @@ static void query_flush(pgconn *c) {
   watch(c, rc ? UV_READABLE | UV_WRITABLE : UV_READABLE);
 }
 
+/* Readable while idle: what libpq reads is parsed (a notice, a parameter status, the server's
+ * FATAL before it goes); a connection found broken is dropped (no query runs: nothing to cancel). */
+static void idle_read(pgconn *c) {
+  if (PQconsumeInput(c->pg)) {
+    PQisBusy(c->pg);   /* parses what came (notices go to libpq's notice processor) */
+    PGnotify *n;
+    while ((n = PQnotifies(c->pg))) PQfreemem(n);
+    if (PQstatus(c->pg) != CONNECTION_BAD) return;
+  }
+  drop(c);
+}
+
 static void on_poll(uv_poll_t *p, int status, int events) {
   pgpoll *pp = p->data;
   pgconn *c = pp->c;
+  if (status < 0) c->poll_events = 0;   /* POLLERR: libuv stopped the poll */
   if (c->state == ST_CONNECTING) { connect_step(c); return; }
+  if (c->state == ST_IDLE) {
+    idle_read(c);
+    if (c->state == ST_IDLE) watch(c, UV_READABLE);
+    return;
+  }
   if (c->state != ST_QUERY) return;
   if (events & UV_WRITABLE) { query_flush(c); if (c->state != ST_QUERY) return; }
   if ((events & UV_READABLE) || status < 0) query_read(c);
+  if (c->state == ST_QUERY && !c->poll_events) watch(c, UV_READABLE);   /* restarted after POLLERR */
 }
 
 static void on_timeout(uv_timer_t *t) {
@@ -305,10 +337,19 @@ static void op_begin(pgconn *c, double token, double ms) {
   uv_timer_start(&c->timer, on_timeout, pk__ob_ms(ms), 0);
 }
 
+/* libpq's notices as its default processor has them (stderr), except while the connection is
+ * idle: what the server says then is why it is closing it (a FATAL error, "terminating connection
+ * due to administrator command"), and the connection is dropped (idle_read) without a word. */
+static void on_notice(void *arg, const char *msg) {
+  pgconn *c = arg;
+  if (c->state != ST_IDLE) fputs(msg, stderr);
+}
+
 /* Starts connecting with the parameters in c->kw/val. Returns 0, or -1 with c->err set. */
 static int start_connect(pgconn *c) {
   c->pg = PQconnectStartParams((const char *const *)c->kw, (const char *const *)c->val, 0);
   if (!c->pg) { snprintf(c->err, sizeof c->err, "out of memory"); return -1; }
+  PQsetNoticeProcessor(c->pg, on_notice, c);
   if (PQstatus(c->pg) == CONNECTION_BAD) {
     pq_message(c);
     PQfinish(c->pg);

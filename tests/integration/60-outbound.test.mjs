@@ -3,6 +3,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { startServer, REPO_ROOT, freePort, RawConn, delay } from './lib/server.mjs';
 import { backends, OwnRedis } from './lib/backends.mjs';
 import { startHttpTarget, startHttpsTarget, startHttp2Target, startProxy, makeTestCA, stats } from './lib/targets.mjs';
@@ -194,18 +195,42 @@ describe('outbound calls (one worker)', () => {
     assert.ok(ms >= 150, `the /hello that waited behind the blocked loop is logged as ${ms} ms`);
     assert.equal(srv.findLines(/blocking: GET \/chain/, from).length, 0, 'calls that yield are not reported');
   });
+  // the local ports of the worker's own TCP connections to a port in a state ('01' established,
+  // '08' close-wait: the server closed it, the worker not yet): its sockets in /proc/PID/fd, their
+  // ports in /proc/net/tcp
+  const socketsTo = (port, state = '01') => {
+    const [pid] = srv.workerPids();
+    const inodes = new Set();
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try { const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`)); if (m) inodes.add(m[1]); } catch { /* closed */ }
+    }
+    const hex = Number(port).toString(16).toUpperCase().padStart(4, '0');
+    return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length > 9 && f[2].endsWith(`:${hex}`) && f[3] === state && inodes.has(f[9]))
+      .map((f) => parseInt(f[1].split(':')[1], 16));
+  };
+  test('idle pooled connections the servers close are closed at once, not lent; the next calls open new ones', async () => {
+    await Promise.all(Array.from({ length: 4 }, () => get('/chain?ms=30')));
+    const { REDIS_PORT, PG_PORT } = servers.env;
+    const rports = socketsTo(REDIS_PORT), pports = socketsTo(PG_PORT);
+    assert.ok(rports.length >= 1 && pports.length >= 1, 'the pools hold idle connections');
+    const from = srv.mark();
+    // only this worker's connections: the servers are shared with the other tests
+    for (const p of rports) execFileSync('redis-cli', ['-p', REDIS_PORT, 'CLIENT', 'KILL', 'ADDR', `127.0.0.1:${p}`]);
+    execFileSync(path.join(servers.env.PG_BIN, 'psql'), [servers.env.DATABASE_URL, '-Atc',
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port IN (${pports.join(',')})`]);
+    const left = () => [...socketsTo(REDIS_PORT, '08'), ...socketsTo(PG_PORT, '08'),
+      ...socketsTo(REDIS_PORT).filter((p) => rports.includes(p)), ...socketsTo(PG_PORT).filter((p) => pports.includes(p))];
+    for (let i = 0; i < 40 && left().length; i++) await delay(50);
+    assert.deepEqual(left(), [], 'the worker closed them without a call looking at them');
+    for (let i = 0; i < 3; i++) assert.deepEqual((await get('/chain?ms=10')).body, { http: 200, redis: 'timeout', pg: 42 });
+    assert.equal(srv.findLines(/terminating connection|FATAL/, from).length, 0, 'nothing logged');
+    const s = (await get('/stats')).body;
+    assert.equal(s.redis.open - s.redis.idle, 0, JSON.stringify(s));
+    assert.equal(s.pg.open - s.pg.idle, 0, JSON.stringify(s));
+  });
   test('a reload closes the old state\'s pools once its calls are done', async () => {
-    // the worker's own TCP connections to a port (its sockets in /proc/PID/fd, their ports in /proc/net/tcp)
-    const connsTo = (port) => {
-      const [pid] = srv.workerPids();
-      const inodes = new Set();
-      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-        try { const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`)); if (m) inodes.add(m[1]); } catch { /* closed */ }
-      }
-      const hex = Number(port).toString(16).toUpperCase().padStart(4, '0');
-      return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
-        .filter((f) => f.length > 9 && f[2].endsWith(`:${hex}`) && f[3] === '01' && inodes.has(f[9])).length;
-    };
+    const connsTo = (port) => socketsTo(port).length;
     const redisClients = () => connsTo(servers.env.REDIS_PORT);
     const pgClients = () => connsTo(servers.env.PG_PORT);
     await Promise.all(Array.from({ length: 5 }, () => get('/chain?ms=50')));
