@@ -12,25 +12,12 @@ DURATION="${DURATION:-4}"
 CONNS="${CONNS:-64}"
 for t in wrk strace; do command -v $t >/dev/null || { echo "$t is missing: apt-get install $t" >&2; exit 2; }; done
 
-SERVERS=$(mktemp -d /tmp/pikku-bench-servers.XXXXXX)
-MASTER=
-cleanup() {
-  [ -n "$MASTER" ] && kill "$MASTER" 2>/dev/null || true
-  wait 2>/dev/null || true
-  bash "$REPO/tests/servers/stop.sh" "$SERVERS" >/dev/null
-}
-trap cleanup EXIT
-bash "$REPO/tests/servers/start.sh" "$SERVERS" >/dev/null
-set -a; . "$SERVERS/env"; set +a
-PGPASSWORD=pikku-test-secret "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U pikku pikku <<'SQL'
-CREATE TABLE bench_items (id int PRIMARY KEY, name text NOT NULL);
-INSERT INTO bench_items SELECT i, 'item ' || i FROM generate_series(1, 1000) i;
-SQL
-redis-cli -p "$REDIS_PORT" set bench:hits:1 42 >/dev/null
+. "$REPO/tests/bench/outbound-servers.sh"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$PIKKU_BIN" serve "$REPO/tests/bench/outbound-app" --port "$PORT" --workers 1 --no-access-log 2>/dev/null &
 MASTER=$!
+PIDS+=("$MASTER")
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/item/1" >/dev/null && break; sleep 0.1; done
 WORKER=$(pgrep -P "$MASTER" | head -1)
 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$PORT/item/1" >/dev/null 2>&1   # warm-up: the pools fill

@@ -21,21 +21,7 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 PEER="$REPO/tests/bench/outbound-node"
 [ -d "$PEER/node_modules/@pikku/core" ] || (cd "$PEER" && npm install --no-audit --no-fund --loglevel=error)
 
-SERVERS=$(mktemp -d /tmp/pikku-bench-servers.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  bash "$REPO/tests/servers/stop.sh" "$SERVERS" >/dev/null
-}
-trap cleanup EXIT
-bash "$REPO/tests/servers/start.sh" "$SERVERS" >/dev/null
-set -a; . "$SERVERS/env"; set +a
-PGPASSWORD=pikku-test-secret "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U pikku pikku <<'SQL'
-CREATE TABLE bench_items (id int PRIMARY KEY, name text NOT NULL);
-INSERT INTO bench_items SELECT i, 'item ' || i FROM generate_series(1, 1000) i;
-SQL
-redis-cli -p "$REDIS_PORT" set bench:hits:1 42 >/dev/null
+. "$REPO/tests/bench/outbound-servers.sh"
 # the dependencies on CPU 1, with wrk (their backends, forked later, inherit the mask)
 DEP_ROOTS="$(cat "$SERVERS/redis.pid") $(head -1 "$SERVERS/pg/postmaster.pid")"
 for p in $DEP_ROOTS; do taskset -a -p -c 1 "$p" >/dev/null; done
