@@ -160,7 +160,7 @@ describe('calls past their time limit that are not HTTP requests', () => {
     const t0 = Date.now();
     const ws = await openWs(`ws://${HOST}:${srv.port}/ws-connect?tag=${tag}`);
     await seenRunning('pg', tag);
-    const closed = await ws.closed;
+    const closed = await Promise.race([ws.closed, delay(5000).then(() => { ws.terminate(); throw new Error('not closed within 5 s'); })]);
     const ms = closed.at - t0;
     assert.equal(closed.code, 1011);
     assert.ok(ms >= LIMIT - 50 && ms < LIMIT + 1500, `closed after ${ms} ms`);
