@@ -5,7 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
-import { startServer, REPO_ROOT, HOST, delay, pollUntil } from './lib/server.mjs';
+import { startServer, runCli, REPO_ROOT, HOST, delay, pollUntil } from './lib/server.mjs';
 import { backends } from './lib/backends.mjs';
 
 const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'limit');
@@ -217,6 +217,13 @@ describe('calls past their time limit that are not HTTP requests', () => {
     assert.equal(srv.findLines(/queue "pikku:run-later" job \S+ attempt 1 \(function "laterWait"\): waited past its time limit of 800 ms/, from).length, 1,
       srv.stderrText(from));
     assert.deepEqual(otherErrors(srv, from), []);
+  });
+
+  test('pikku test: an in-process channel message and a queue job sleeping past their limit (the fixture\'s own tests)', () => {
+    const r = runCli(['test', APP], { timeout: 60000, env: { ...servers.env, TARGET_URL: hang.url,
+      LIMIT_REDIS_URL: `redis://127.0.0.1:${redisPort}/${db}` } });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, / 0 failed/);
   });
 
   test('a schedule\'s tick waiting past its limit: its query cancelled, logged, and the next tick runs (not skipped as overlapping)', async () => {
