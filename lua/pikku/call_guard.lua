@@ -23,7 +23,7 @@ local C = ffi.C
 local type, tostring, tonumber, pairs, ipairs, format = type, tostring, tonumber, pairs, ipairs, string.format
 local call_enter, call_leave, call_id = C.pk_rt_call_enter, C.pk_rt_call_leave, C.pk_rt_call_id
 
-local info = {}                         -- a plan's entry -> { label = id, limit = ms }
+local info = {}                         -- a plan's entry -> { label = id, limit = ms, text = label text }
 local default_limit = tonumber(guard_c.call_timeout_ms) or 30000
 local other = { label = 0, limit = default_limit }   -- an entry setup did not see (the run-later queue's)
 
@@ -39,7 +39,7 @@ end
 
 local function add(entry, def, text, app_limit)
   if entry and info[entry] == nil then
-    info[entry] = { label = label_id(text), limit = limit_of(def, app_limit) }
+    info[entry] = { label = label_id(text), limit = limit_of(def, app_limit), text = text }
   end
 end
 
@@ -110,6 +110,14 @@ function M.begin(entry, h, t0)
   else
     call_enter(0, 0, t0, 0, 0)
   end
+end
+
+--- call_limit(h) -> limit, text or nil: call h's time limit (ms) and what it runs (its label, nil when setup
+--- did not see its entry), when it has a limit. Its deadline is h._started + limit.
+function M.call_limit(h)
+  local i = h._guard
+  if i == nil or i.limit <= 0 then return nil end
+  return i.limit, i.text
 end
 
 --- resume(h, t0): call h goes on after a wait (h may be a task's marker: no limit then).

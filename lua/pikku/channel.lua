@@ -219,7 +219,7 @@ M.new_channel = new_channel
 local function error_frame(h, e, tb)
   local id = h._rid or core.gen_id()
   local name, _, message, payload, log = errors.for_client(e, rt.dev)
-  if log then core.log_error(id, tb or tostring(e)) end
+  if log and not rawget(h, "_logged") then core.log_error(id, tb or tostring(e)) end
   local out = { error = message, errorName = name, payload = payload, errorId = id }
   if h.key then out[h.key] = h.value end
   if h.reqid ~= nil then out.id = h.reqid end
@@ -339,12 +339,12 @@ local function finish_connect(h, ok, res, tb)
   if is_error(res) and res.status < 500 then
     return c_close(h.cid, 1008, res.name)
   end
-  core.log_error(h._rid or core.gen_id(), tb or tostring(res))
+  if not rawget(h, "_logged") then core.log_error(h._rid or core.gen_id(), tb or tostring(res)) end
   return c_close(h.cid, 1011, "InternalServerError")
 end
 
 local function finish_disconnect(h, ok, res, tb)
-  if ok then return end
+  if ok or rawget(h, "_logged") then return end
   if is_error(res) and res.status < 500 then
     core.log("warn", format('channel "%s": on_disconnect raised %s', h.name, tostring(res)))
     return
@@ -352,9 +352,26 @@ local function finish_disconnect(h, ok, res, tb)
   core.log_error(h._rid or core.gen_id(), tb or tostring(res))
 end
 
+-- The runtime's time-limit sweep: call h waited past its time limit (limit_ms; text: what it runs,
+-- from pikku.call_guard). One error line names the channel, the connection and the limit; the
+-- client gets what a failed call gets (e: ServiceUnavailable): an error frame, the connection
+-- staying open (on_connect: closed 1011, as when it fails; an event stream: its error event).
+local function on_limit(h, e, limit_ms, text, cancelled)
+  local id = h._rid
+  if id == nil then
+    id = core.gen_id()
+    h._rid = id
+  end
+  core.log("error", format('%s: a call of connection %.0f waited past its time limit of %.0f ms and was stopped%s',
+    text or format('channel "%s"', tostring(h.name)), h.cid, limit_ms,
+    cancelled and "; the outbound operation it waited on is cancelled" or ""), id)
+  h._logged = true
+  return h._on_finish(h, false, e, nil)
+end
+
 -- A call object for the runtime's runner (like wire.http for an HTTP call).
 local function new_call(cid, ch, on_finish, w)
-  return { _chan = true, _on_finish = on_finish, cid = cid, name = ch.name, _wire = w }
+  return { _chan = true, _on_finish = on_finish, _on_limit = on_limit, cid = cid, name = ch.name, _wire = w }
 end
 
 local function new_wire(chan, session)
@@ -437,7 +454,7 @@ local function finish_sse(h, ok, res, tb)
   if not ok then
     local id = h._rid or core.gen_id()
     local name, _, message, payload, log = errors.for_client(res, rt.dev)
-    if log then core.log_error(id, tb or tostring(res)) end
+    if log and not rawget(h, "_logged") then core.log_error(id, tb or tostring(res)) end
     local s = json_encode({ type = "error", name = name, message = message, payload = payload, errorId = id })
       or json_encode({ type = "error", name = name, message = message, errorId = id })
     c_send(h.cid, s, false)

@@ -110,6 +110,25 @@ local function job_finished(h, ok, res, tb)
   h._report(outcome, payload, res)
 end
 
+-- The runtime's time-limit sweep: the attempt waited past its time limit (the queue's timeout,
+-- unless its function sets timeout_ms). It is reported failed now, as the master records an
+-- attempt past its timeout (so a retry or the dead letter follows per the queue's settings, and
+-- the function's late end is not reported), and logged.
+local CANCELLED = "; the outbound operation it waited on is cancelled"
+
+local function job_over_limit(h, _, limit_ms, _, cancelled)
+  local why
+  if h._timeout and limit_ms == h._timeout then
+    why = format("timed out after %.0f ms (the queue's timeout)", limit_ms)
+  else
+    why = format("waited past its time limit of %.0f ms and was stopped", limit_ms)
+  end
+  local what = format('queue "%s" job %s attempt %d', h._queue, h._key, h._attempt)
+  if h._func then what = what .. format(' (function "%s")', h._func) end
+  core_log("error", format("%s: %s%s", what, why, cancelled and CANCELLED or ""), h._rid)
+  h._report(FAIL, why)
+end
+
 -- wire.queue of one attempt.
 local function queue_wire(h, progress)
   local q = { name = h._queue, job_id = h._key, attempt = h._attempt }
@@ -143,8 +162,8 @@ end
 --- job = { queue, key, attempt, data (JSON text) }; report(outcome, payload, raw) is called once
 --- when it ends; progress(json_text) for wire.queue.update_progress.
 function M.start_job(job, report, progress)
-  local h = { _on_finish = job_finished, _report = report, _queue = job.queue, _key = job.key,
-              _attempt = job.attempt, _rid = core_gen_id() }
+  local h = { _on_finish = job_finished, _on_limit = job_over_limit, _report = report, _queue = job.queue,
+              _key = job.key, _attempt = job.attempt, _timeout = job.timeout, _rid = core_gen_id() }
   local entry
   if job.queue == M.RUN_LATER then
     entry = run_later_entry
@@ -157,6 +176,7 @@ function M.start_job(job, report, progress)
   end
   local data, err = json_decode(job.data)
   if data == nil and err then return report(FAIL, "the job's data is not JSON: " .. tostring(err)) end
+  if job.queue == M.RUN_LATER and type(data) == "table" and type(data.func) == "string" then h._func = data.func end
   local w = pipeline.new_wire(nil, nil, services)
   w.queue = queue_wire(h, progress)
   h._wire = w
@@ -165,18 +185,27 @@ end
 
 --- job_run(job, attempt, queue, key, data, timeout_ms): the runtime's entry point for a job the
 --- master leased to this worker; the end goes back to the master (pikku.jobs_c.result).
-function M.job_run(job, attempt, queue, key, data)
-  M.start_job({ queue = queue, key = key, attempt = attempt, data = data }, function(outcome, payload)
+function M.job_run(job, attempt, queue, key, data, timeout)
+  local function report(outcome, payload)
     local ok, err = jobs_c.result(job, attempt, outcome, payload)
     if not ok then
       core_log("error", format('queue "%s" job %s: cannot report the end: %s', queue, key, tostring(err)))
     end
-  end, function(text)
-    jobs_c.progress(job, attempt, text)
-  end)
+  end
+  M.start_job({ queue = queue, key = key, attempt = attempt, data = data, timeout = timeout }, report,
+    function(text) jobs_c.progress(job, attempt, text) end)
 end
 
 -- ---- schedules ---------------------------------------------------------------------------------
+
+-- The runtime's time-limit sweep: the tick's function waited past its time limit. Reported failed
+-- now (so an overlap = "skip" schedule runs again at its next tick) and logged.
+local function tick_over_limit(h, _, limit_ms, _, cancelled)
+  local why = format("waited past its time limit of %.0f ms and was stopped", limit_ms)
+  core_log("error", format('schedule "%s" run at %s: %s%s', h._schedule, h._iso, why, cancelled and CANCELLED or ""),
+    h._rid)
+  h._report(FAIL, why)
+end
 
 local function tick_finished(h, ok, res, tb)
   if ok then return h._report(OK, "", res) end
@@ -197,8 +226,8 @@ M.iso = iso
 function M.start_tick(name, execution_ms, catch_up, report)
   local s = schedules[name]
   if s == nil then return report(FAIL, format('no schedule "%s" in this worker\'s code', name)) end
-  local h = { _on_finish = tick_finished, _report = report, _schedule = name, _iso = iso(execution_ms),
-              _rid = core_gen_id() }
+  local h = { _on_finish = tick_finished, _on_limit = tick_over_limit, _report = report, _schedule = name,
+              _iso = iso(execution_ms), _rid = core_gen_id() }
   local task = { name = name, schedule = s.schedule, timezone = s.timezone, execution_time = execution_ms,
                  catch_up = catch_up and true or false }
   function task.skip(a, b)

@@ -44,6 +44,7 @@ end
 local function run_attempt(store, job, q)
   local outcome, payload
   local timeout = q.timeout or require("pikku.wire_jobs").QUEUE_DEFAULTS.timeout
+  job.timeout = timeout   -- the attempt's time limit, as the master hands it
   local ended = wait_for(function(wake)
     jobs.start_job(job, function(o, p)
       outcome, payload = o, p

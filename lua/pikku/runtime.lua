@@ -68,6 +68,8 @@ local calls = {}                -- coroutine -> the wire.http object of the call
 local waiting = {}              -- token -> the coroutine suspended until resume(token, ...)
 local req_wait = {}             -- request handle -> the token its call waits on (abandon "request")
 local chan_waits = {}           -- channel cid -> { [token] = true }: its calls' waits (abandon "channel")
+local limit_waits = {}          -- token -> the call waiting on it with a time limit, not an HTTP request's
+                                -- (a channel's, a job's, a tick's: the time-limit sweep; the core's tick has requests)
 local timer_seq = 0
 
 pipeline.root_wire = function(co)
@@ -483,9 +485,14 @@ end
 -- resume(token, ...): the core resumes the call waiting on token (a core.timer fired, work it ran
 -- for the call is done); the values after the token become the results of the coroutine.yield
 -- the call waits in (a timer passes none). A token no call waits on (any more) is ignored.
+local sweep_token, sweep_limits   -- (below)
+
 local function resume(token, ...)
   local co = waiting[token]
-  if co == nil then return end
+  if co == nil then
+    if token == sweep_token then return sweep_limits() end
+    return
+  end
   waiting[token] = nil
   local h, t0 = calls[co], core_now()
   guard_resume(h, t0)
@@ -523,20 +530,31 @@ local function chan_waited(cid, token, ...)
   return ...
 end
 
+local watch_limit   -- (h, token): below, with the sweep
+
+local function unwatched(token, ...)
+  limit_waits[token] = nil
+  return ...
+end
+
 local function suspend(token)
   local co = co_running()
   waiting[token] = co
   local h = calls[co]
   if h == nil or h == TASK then return co_yield(SLEEPING) end
-  if rawget(h, "_chan") then   -- a channel's call: abandoned with its connection
+  if rawget(h, "_chan") then   -- a channel's call: abandoned with its connection, or at its time limit
     local cid = h.cid
     local set = chan_waits[cid]
     if set == nil then set = {}; chan_waits[cid] = set end
     set[token] = true
-    return chan_waited(cid, token, co_yield(SLEEPING))
+    watch_limit(h, token)
+    return chan_waited(cid, token, unwatched(token, co_yield(SLEEPING)))
   end
   local handle = h.handle
-  if handle == nil then return co_yield(SLEEPING) end
+  if handle == nil then   -- a job's attempt, a schedule's tick: abandoned at its time limit
+    watch_limit(h, token)
+    return unwatched(token, co_yield(SLEEPING))
+  end
   req_wait[handle] = token
   return req_waited(handle, token, co_yield(SLEEPING))
 end
@@ -670,6 +688,90 @@ local function abandon(kind, id, why)
     -- (a call resumed before may have ended this one's wait meanwhile)
     if waiting[token] and cancel(token) and kind == "channel" then resume(token, nil, "abandoned", msg) end
   end
+end
+
+-- ---- calls that wait past their time limit ---------------------------------------------------
+-- An HTTP request's call is the core's (pk__call_guard_expire, at its tick: 503). The others (a
+-- channel's message, binary message, on_connect, an event stream's function; a job's attempt, a
+-- schedule's tick, a run_later task) are watched here while they wait: one core.timer per Lua state,
+-- armed for the earliest deadline (at most SWEEP_MAX_MS ahead, so a state a reload left is not kept
+-- open long by it), finds those past their limit. Each is answered as failed at once (h._on_limit:
+-- an error frame, a failed attempt, a failed tick; logged), marked done (what it answers later goes
+-- nowhere), and an outbound operation it waits on is cancelled: it is resumed with an "abandoned"
+-- error and unwinds, as abandon does. A wait nothing can cancel (services.sleep) ends when it ends.
+local SWEEP_MAX_MS = 1000
+local sweep_at = nil   -- when the armed sweep fires (core.now() ms), nil: none armed
+local ceil = math.ceil
+
+local function arm_sweep(deadline, now, force)
+  local at = deadline
+  if at > now + SWEEP_MAX_MS then at = now + SWEEP_MAX_MS end
+  if sweep_at and sweep_at <= at and not force then return end
+  local token = new_token()   -- a timer armed before fires for nothing (its token is not sweep_token)
+  sweep_token, sweep_at = token, at
+  local ms = at - now
+  core_timer(ms > 0 and ceil(ms) or 0, token)
+end
+
+watch_limit = function(h, token)
+  local limit = call_guard.call_limit(h)
+  if limit == nil then return end
+  limit_waits[token] = h
+  local deadline = h._started + limit
+  if sweep_at == nil or deadline < sweep_at then return arm_sweep(deadline, core_now()) end
+  -- an armed sweep overdue by a second: its timer is gone (pikku test drops the timers a test that
+  -- timed out left behind)
+  local now = core_now()
+  if sweep_at < now - SWEEP_MAX_MS then arm_sweep(deadline, now, true) end
+end
+
+-- What the log lines of a call over its limit end with: cancelled or not.
+local LIMIT_CANCELLED = "; the outbound operation it waited on is cancelled"
+
+local function over_limit(h, token, now)
+  limit_waits[token] = nil
+  local cancel = M.cancel_hook
+  local cancelled = cancel ~= nil and cancel(token)
+  if not rawget(h, "_limited") then   -- (a call that caught its abandoned error and waits again: cancelled only)
+    h._limited = true
+    h._done = true   -- the runner's finish does nothing for it any more
+    local limit, text = call_guard.call_limit(h)
+    local e = errors.ServiceUnavailable(format("the call waited %.0f ms, past its time limit of %.0f ms, and was"
+      .. " stopped (timeout_ms of pikku.func, pikku.limits or --call-timeout-ms)", now - h._started, limit))
+    local on_limit = rawget(h, "_on_limit")
+    local ok, err = xpcall(on_limit or function()
+      core_log("error", format("%s: the call waited past its time limit of %.0f ms and was stopped%s", text or "a call",
+        limit, cancelled and LIMIT_CANCELLED or ""), h._rid)
+    end, traceback, h, e, limit, text, cancelled)
+    if not ok then core_log("error", "pikku: answering a call over its time limit failed: " .. tostring(err)) end
+  end
+  if cancelled then resume(token, nil, "abandoned", ABANDONED.limit) end
+end
+
+sweep_limits = function()
+  sweep_token, sweep_at = nil, nil
+  local now = core_now()
+  local due, n, next_at = nil, 0, nil
+  for token, h in pairs(limit_waits) do
+    if waiting[token] == nil then
+      limit_waits[token] = nil
+    else
+      local deadline = h._started + call_guard.call_limit(h)
+      if deadline <= now then
+        due = due or {}
+        n = n + 1
+        due[n] = token
+      elseif next_at == nil or deadline < next_at then
+        next_at = deadline
+      end
+    end
+  end
+  for i = 1, n do
+    local token = due[i]
+    local h = limit_waits[token]   -- (a call resumed before may have ended this one's wait meanwhile)
+    if h and waiting[token] then over_limit(h, token, now) end
+  end
+  if next_at and (sweep_at == nil or next_at < sweep_at) then arm_sweep(next_at, core_now()) end
 end
 
 local function safe_abandon(kind, id, why)
