@@ -1111,6 +1111,7 @@ static int l_compile(lua_State *L) {
   v->root = compile_schema(&c, 1, NULL);
   check_ref_cycles(&c);
   pk__schema_decode_prepare(v);
+  pk__schema_decode_ctors(L, v, c.env);
   lua_settop(L, 4);
   return 1;
 }

@@ -4,7 +4,8 @@
  * tables again to validate them (schema_validate.c). For a body that is valid, this file does both
  * in one pass over the bytes: each value is checked against its schema node as it is read, object
  * keys are matched against the node's properties (their interned names are taken from the
- * validator's environment, and each table is made at its final size), and nothing is walked twice.
+ * validator's environment, and each table is made at its final size, by a constructor that already
+ * holds the names when the node has one: schema_ctor.c), and nothing is walked twice.
  *
  * It only ever answers "valid, and here is the value" or "don't know": at anything it does not
  * handle, and at the first error, it gives up, and the caller decodes and validates the ordinary
@@ -158,61 +159,77 @@ static const pk__sprop *find_prop(const pk__snode *n, const char *s, size_t len)
   return NULL;
 }
 
-static int object(sd_t *d, const pk__snode *n) {
-  lua_State *L = d->L;
-  if ((n->types && !(n->types & PK__ST_OBJECT)) || (n->checks & BIT(PK__SK_ENUM))) return -1;
-  uint64_t seen[MAX_PROPS / 64] = {0};
-  lua_createtable(L, 0, n->nprops + (n->addl_mode == 2 ? 4 : 0));
-  int t = lua_gettop(L);
-  d->p++;
-  skip_ws(d);
-  if (d->p < d->end && *d->p == '}') {
-    d->p++;
-    lua_pushvalue(L, d->object_mt);
-    lua_setmetatable(L, t);
-  } else {
-    for (;;) {
-      const char *k;
-      size_t klen;
-      if (d->p >= d->end || *d->p != '"') return -1;
-      d->p++;
-      if (scan_string(d, &k, &klen)) return -1;
-      const pk__sprop *p = find_prop(n, k, klen);
-      const pk__snode *sub;
-      if (p) {
-        size_t j = (size_t)(p - n->props);
-        if (seen[j / 64] & (1ull << (j % 64))) return -1;          /* a key seen twice */
-        seen[j / 64] |= 1ull << (j % 64);
-        lua_rawgeti(L, d->env, p->key);
-        sub = p->schema;
-      } else if (n->addl_mode == 2) {
-        lua_pushlstring(L, k, klen);
-        lua_pushvalue(L, -1);
-        lua_rawget(L, t);
-        if (!lua_isnil(L, -1)) return -1;                          /* a key seen twice */
-        lua_pop(L, 1);
-        sub = n->addl;
-      } else {
-        return -1;   /* not allowed (false), or any value (true): the two-pass path decides */
-      }
-      skip_ws(d);
-      if (d->p >= d->end || *d->p != ':') return -1;
-      d->p++;
-      if (value(d, sub)) return -1;
-      lua_rawset(L, t);
-      skip_ws(d);
-      if (d->p < d->end && *d->p == ',') { d->p++; skip_ws(d); continue; }
-      if (d->p < d->end && *d->p == '}') { d->p++; break; }
-      return -1;
-    }
-  }
-  /* every required property is here, and none with a default is missing (the two-pass path writes
-   * defaults; a property named only in `required` is never matched above, so it gives up too) */
+/* Every required property is here, and none with a default is missing (the two-pass path writes
+ * defaults; a property named only in `required` is never matched by find_prop, so it gives up too). */
+static int object_end(const pk__snode *n, const uint64_t *seen) {
   if (n->nrequired || n->ndefaults)
     for (int j = 0; j < n->nprops; j++) {
       const pk__sprop *p = &n->props[j];
       if ((p->required || p->def) && !(seen[j / 64] & (1ull << (j % 64)))) return -1;
     }
+  return 0;
+}
+
+static int object(sd_t *d, const pk__snode *n) {
+  lua_State *L = d->L;
+  if ((n->types && !(n->types & PK__ST_OBJECT)) || (n->checks & BIT(PK__SK_ENUM))) return -1;
+  uint64_t seen[MAX_PROPS / 64] = {0};
+  d->p++;
+  skip_ws(d);
+  if (d->p < d->end && *d->p == '}') {
+    d->p++;
+    lua_createtable(L, 0, n->nprops + (n->addl_mode == 2 ? 4 : 0));
+    lua_pushvalue(L, d->object_mt);
+    lua_setmetatable(L, -2);
+    return object_end(n, seen);
+  }
+  /* with a constructor (schema_ctor.c): it and one stack slot per property, filled as they come;
+   * else the table, filled with lua_rawset */
+  int t = lua_gettop(L) + 1, args = t + 1;
+  if (n->ctor) {
+    if (!lua_checkstack(L, n->nprops + 8)) return -1;
+    lua_rawgeti(L, d->env, n->ctor);
+    lua_settop(L, t + n->nprops);
+  } else {
+    lua_createtable(L, 0, n->nprops + (n->addl_mode == 2 ? 4 : 0));
+  }
+  for (;;) {
+    const char *k;
+    size_t klen;
+    if (d->p >= d->end || *d->p != '"') return -1;
+    d->p++;
+    if (scan_string(d, &k, &klen)) return -1;
+    const pk__sprop *p = find_prop(n, k, klen);
+    const pk__snode *sub;
+    if (p) {
+      size_t j = (size_t)(p - n->props);
+      if (seen[j / 64] & (1ull << (j % 64))) return -1;          /* a key seen twice */
+      seen[j / 64] |= 1ull << (j % 64);
+      if (!n->ctor) lua_rawgeti(L, d->env, p->key);
+      sub = p->schema;
+    } else if (n->addl_mode == 2) {
+      lua_pushlstring(L, k, klen);
+      lua_pushvalue(L, -1);
+      lua_rawget(L, t);
+      if (!lua_isnil(L, -1)) return -1;                          /* a key seen twice */
+      lua_pop(L, 1);
+      sub = n->addl;
+    } else {
+      return -1;   /* not allowed (false), or any value (true): the two-pass path decides */
+    }
+    skip_ws(d);
+    if (d->p >= d->end || *d->p != ':') return -1;
+    d->p++;
+    if (value(d, sub)) return -1;
+    if (p && n->ctor) lua_replace(L, args + (int)(p - n->props));
+    else lua_rawset(L, t);
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ',') { d->p++; skip_ws(d); continue; }
+    if (d->p < d->end && *d->p == '}') { d->p++; break; }
+    return -1;
+  }
+  if (object_end(n, seen)) return -1;
+  if (n->ctor) lua_call(L, n->nprops, 1);
   return 0;
 }
 
