@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "json_decode.h"
 #include "json_encode.h"
+#include "json_scan.h"
 #include "lua_modules.h"
 
 /* array_mt is the stack index of the array marker (the encoder's upvalue). */
@@ -38,8 +39,19 @@ static int array_length(lua_State *L, enc *e, int idx) {
   return n;
 }
 
-static int encode_string(enc *e, const char *s, size_t n) {
-  return pk__buf_append_json_string(&e->out, s, n);
+/* A short string with nothing to escape (keys, most values) is written here, inline; the rest by
+ * pk__buf_append_json_string. */
+static inline int encode_string(enc *e, const char *s, size_t n) {
+  pk__buf *b = &e->out;
+  if (n <= 32 && b->len + n + 2 <= b->cap && pk__json_plain_short((const unsigned char *)s, n)) {
+    char *o = b->data + b->len;
+    o[0] = '"';
+    pk__json_copy_short(o + 1, s, n);
+    o[n + 1] = '"';
+    b->len += n + 2;
+    return 0;
+  }
+  return pk__buf_append_json_string(b, s, n);
 }
 
 /* A number that %.15g writes without an exponent (1e-4 <= |d| < 1e15) and that is m / 10^k exactly
