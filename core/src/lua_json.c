@@ -41,7 +41,7 @@ static int array_length(lua_State *L, enc *e, int idx) {
 
 /* A short string with nothing to escape (keys, most values) is written here, inline; the rest by
  * pk__buf_append_json_string. */
-static inline int encode_string(enc *e, const char *s, size_t n) {
+static inline __attribute__((always_inline)) int encode_string(enc *e, const char *s, size_t n) {
   pk__buf *b = &e->out;
   if (n <= 32 && b->len + n + 2 <= b->cap && pk__json_plain_short((const unsigned char *)s, n)) {
     char *o = b->data + b->len;
@@ -115,7 +115,7 @@ static int encode_table(lua_State *L, enc *e, int idx, int depth) {
     for (int i = 1; i <= n; i++) {
       if (i > 1) pk__buf_append(&e->out, ",", 1);
       lua_rawgeti(L, idx, i);
-      int rc = encode_value(L, e, lua_gettop(L), depth + 1);
+      int rc = encode_value(L, e, -1, depth + 1);
       lua_pop(L, 1);
       if (rc) return -1;
     }
@@ -142,12 +142,13 @@ static int encode_table(lua_State *L, enc *e, int idx, int depth) {
       return -1;
     }
     pk__buf_append(&e->out, ":", 1);
-    if (encode_value(L, e, lua_gettop(L), depth + 1)) { lua_pop(L, 2); return -1; }
+    if (encode_value(L, e, -1, depth + 1)) { lua_pop(L, 2); return -1; }
     lua_pop(L, 1);
   }
   return pk__buf_append(&e->out, "}", 1);
 }
 
+/* idx: a stack index, or -1 (the top) */
 static int encode_value(lua_State *L, enc *e, int idx, int depth) {
   switch (lua_type(L, idx)) {
   case LUA_TNIL: return pk__buf_append(&e->out, "null", 4);
@@ -158,7 +159,7 @@ static int encode_value(lua_State *L, enc *e, int idx, int depth) {
     const char *s = lua_tolstring(L, idx, &n);
     return encode_string(e, s, n);
   }
-  case LUA_TTABLE: return encode_table(L, e, idx, depth);
+  case LUA_TTABLE: return encode_table(L, e, idx < 0 ? lua_gettop(L) + 1 + idx : idx, depth);
   case LUA_TLIGHTUSERDATA:
     if (lua_touserdata(L, idx) == NULL) return pk__buf_append(&e->out, "null", 4);   /* cjson.null */
     /* fall through */
