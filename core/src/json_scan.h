@@ -32,7 +32,7 @@ static inline uint32_t pk__json_plain_word32(uint32_t v) {
 
 /* Whether all n bytes at s are plain (as pk__json_plain_run(s, n) == n), for short strings: in
  * words that may overlap, without a loop over bytes. */
-static inline int pk__json_plain_short(const unsigned char *s, size_t n) {
+static inline __attribute__((always_inline)) int pk__json_plain_short(const unsigned char *s, size_t n) {
   if (n >= 8) {
     uint64_t v, acc = 0;
     size_t i = 0;
@@ -51,7 +51,7 @@ static inline int pk__json_plain_short(const unsigned char *s, size_t n) {
 }
 
 /* memcpy for n <= 32 without the call: words that may overlap (fixed sizes compile to moves). */
-static inline void pk__json_copy_short(char *o, const char *s, size_t n) {
+static inline __attribute__((always_inline)) void pk__json_copy_short(char *o, const char *s, size_t n) {
   if (n >= 16) {
     memcpy(o, s, 16);
     memcpy(o + n - 16, s + n - 16, 16);
