@@ -416,7 +416,7 @@ local function dispatch(handle, index, method, path, query, body, ...)
       nil, "Upgrade: websocket\r\n" .. (cors_lines or ""))
   end
   local h = http_new(handle, method, path, query, body, nil)
-  h._cors = cors_lines
+  if cors_lines then h._cors = cors_lines end   -- not `= nil`: LuaJIT would add the key to h
   local data = nil   -- made below when params or the query need it; a JSON body may be data itself
   local n = r.n
   if n > 0 then
