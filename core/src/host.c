@@ -72,6 +72,27 @@ static void log_lua_failure(pk__host *h, const char *what) {
  * that LuaJIT can compile the request's path: its error handler is the runtime's traceback, and
  * when it raises, the runtime's dispatch_failed(handle, error) answers and logs, as its own
  * safe_dispatch would. */
+/* Pushes the request method's name. llhttp's names are few: each is made a Lua string once per
+ * host and kept in the registry (no strlen, hash and intern look-up per request). */
+static void push_method(pk__host *h, lua_State *L, const char *method) {
+  size_t len = strlen(method);
+  for (int i = 0; i < h->nmethods; i++)
+    if (h->methods[i].len == len && memcmp(h->methods[i].name, method, len) == 0) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, h->methods[i].ref);
+      return;
+    }
+  lua_pushlstring(L, method, len);
+  if (h->nmethods < (int)(sizeof h->methods / sizeof *h->methods) && len < sizeof h->methods[0].name) {
+    lua_pushvalue(L, -1);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (ref > 0) {
+      memcpy(h->methods[h->nmethods].name, method, len);
+      h->methods[h->nmethods].len = len;
+      h->methods[h->nmethods++].ref = ref;
+    }
+  }
+}
+
 static int dispatch_direct(pk__host *h, double handle, int index, const char *method, const char *path,
                            size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                            const pk__route_match *m) {
@@ -82,7 +103,7 @@ static int dispatch_direct(pk__host *h, double handle, int index, const char *me
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->direct_ref);
   lua_pushnumber(L, handle);
   lua_pushinteger(L, index);
-  lua_pushstring(L, method);
+  push_method(h, L, method);
   lua_pushlstring(L, path, plen);
   if (query) lua_pushlstring(L, query, qlen); else lua_pushnil(L);
   if (body) lua_pushlstring(L, body, blen); else lua_pushnil(L);
@@ -111,7 +132,7 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->dispatch_ref);
   lua_pushnumber(L, handle);
   lua_pushinteger(L, index);
-  lua_pushstring(L, method);
+  push_method(h, L, method);
   lua_pushlstring(L, path, plen);
   if (query) lua_pushlstring(L, query, qlen); else lua_pushnil(L);
   if (body) lua_pushlstring(L, body, blen); else lua_pushnil(L);

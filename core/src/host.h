@@ -28,6 +28,8 @@ typedef struct pk__host {
   int nsettings;            /* private */
   int body_limits;          /* read-only: some route has its own max_body (route_settings.c) */
   struct pk__host *next;    /* private: close list */
+  struct { char name[12]; size_t len; int ref; } methods[8];  /* private (host.c): method names */
+  int nmethods;             /* private: interned once, then taken from the registry */
 } pk__host;
 
 /* The host whose state L is (set by host_state.c before any C module opens), or NULL in a bare
