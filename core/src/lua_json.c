@@ -16,13 +16,19 @@ typedef struct { pk__buf out; int array_mt; const char *err; } enc;
 
 static int encode_value(lua_State *L, enc *e, int idx, int depth);
 
-/* A table is an array if it carries array_mt, or if its keys are exactly 1..n with n >= 1. */
+/* A table is an array if it carries array_mt, or if its keys are exactly 1..n with n >= 1: returns
+ * n, or -1 for an object. An unmarked table whose first key is not a number is an object at once:
+ * -2, with that key and its value left on the stack (the object's walk goes on from them). */
 static int array_length(lua_State *L, enc *e, int idx) {
   if (lua_getmetatable(L, idx)) {
     int marked = lua_rawequal(L, -1, e->array_mt);
     lua_pop(L, 1);
     if (marked) return (int)lua_objlen(L, idx);
   }
+  lua_pushnil(L);
+  if (!lua_next(L, idx)) return -1;                 /* empty */
+  if (lua_type(L, -2) != LUA_TNUMBER) return -2;
+  lua_pop(L, 2);
   int n = 0;
   double max = 0;
   lua_pushnil(L);
@@ -122,9 +128,10 @@ static int encode_table(lua_State *L, enc *e, int idx, int depth) {
     return pk__buf_append(&e->out, "]", 1);
   }
   pk__buf_append(&e->out, "{", 1);
-  int first = 1;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
+  int first = 1, have = n == -2;   /* have: array_length left the first pair on the stack */
+  if (!have) lua_pushnil(L);
+  while (have || lua_next(L, idx)) {
+    have = 0;
     if (!first) pk__buf_append(&e->out, ",", 1);
     first = 0;
     int kt = lua_type(L, -2);
