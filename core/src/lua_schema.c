@@ -996,6 +996,7 @@ static int l_gc(lua_State *L) {
     next = n->next;
     if (n->has_re) regfree(&n->re);
     free(n->dslot);
+    free(n->estr);
     free(n);
   }
   for (sblock *b = v->blocks, *next; b; b = next) {

@@ -1,4 +1,4 @@
-/* schema_ctor.c: per object schema node, a Lua function that makes the decoded table from its property values at once. */
+/* schema_ctor.c: what schema_decode.c takes ready-made from the environment: object constructors and enum strings. */
 /*
  * schema_decode.c used to make each object with lua_createtable and set every property with
  * lua_rawset: each one a hash look-up that finds no key and links a new node (lj_tab_newkey). A
@@ -11,6 +11,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "buf.h"
 #include "schema_internal.h"
 
@@ -43,8 +45,38 @@ static int ctor_source(const pk__snode *n, pk__buf *b) {
   return rc || pk__buf_append_str(b, "} end");
 }
 
+/*
+ * An enum's strings: a string value checked against an enum was pushed with lua_pushlstring (a
+ * hash and an intern look-up) and then looked up in the enum's set. With the enum's strings listed
+ * here (each also kept in an environment slot), the decoder compares the bytes and pushes the
+ * string the environment already holds: the same Lua string, found without hashing.
+ */
+static void enum_strings(lua_State *L, pk__svalidator *v, pk__snode *n, int env) {
+  n->estr = NULL;
+  n->nestr = 0;
+  if (!n->direct || !(n->checks & (1u << PK__SK_ENUM))) return;
+  struct pk__senum_str tmp[PK__SENUM_STR_MAX];
+  int count = 0, top = lua_gettop(L);
+  lua_rawgeti(L, env, n->enum_set);
+  lua_pushnil(L);
+  while (lua_next(L, top + 1)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) continue;
+    if (count == PK__SENUM_STR_MAX) { lua_settop(L, top); return; }
+    tmp[count].s = lua_tolstring(L, -1, &tmp[count].len);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, env, ++v->nenv);   /* the environment keeps the string (and its bytes) alive */
+    tmp[count++].slot = v->nenv;
+  }
+  lua_settop(L, top);
+  if (!count || !(n->estr = malloc(sizeof *n->estr * (size_t)count))) return;
+  memcpy(n->estr, tmp, sizeof *n->estr * (size_t)count);
+  n->nestr = count;
+}
+
 void pk__schema_decode_ctors(lua_State *L, pk__svalidator *v, int env) {
   for (pk__snode *n = v->nodes; n; n = n->next) {
+    enum_strings(L, v, n, env);
     n->ctor = 0;
     if (!n->direct || !n->nprops || n->nprops > PK__SCTOR_MAX || n->addl_mode == 2) continue;
     pk__buf b;

@@ -325,6 +325,14 @@ static int value(sd_t *d, const pk__snode *n) {
     if (scan_string(d, &s, &len)) return -1;
     if (n->types && !(n->types & PK__ST_STRING)) return -1;
     if (!string_ok(n, s, len)) return -1;
+    if (n->estr) {   /* an enum: one of its strings (the one the environment holds), or not valid */
+      for (int i = 0; i < n->nestr; i++)
+        if (n->estr[i].len == len && same_bytes(n->estr[i].s, s, len)) {
+          lua_rawgeti(L, d->env, n->estr[i].slot);
+          return 0;
+        }
+      return -1;
+    }
     lua_pushlstring(L, s, len);
     break;
   }

@@ -131,7 +131,12 @@ struct pk__snode {
   unsigned short *dslot;    /* schema_decode.c's hash of the names in props (index + 1, 0: empty) */
   unsigned dmask;           /* its size - 1 */
   int ctor;                 /* environment slot of the node's table constructor (schema_ctor.c), 0: none */
+  struct pk__senum_str *estr;  /* schema_ctor.c: the enum's strings (all of them), or NULL */
+  int nestr;
 };
+
+/* A string of an enum, for schema_decode.c: its bytes (the Lua string in the environment slot). */
+struct pk__senum_str { const char *s; size_t len; int slot; };
 
 /* The userdata `compile` returns; its environment table holds the strings and values it uses. */
 typedef struct {
@@ -175,6 +180,7 @@ int pk__schema_decode(lua_State *L, const pk__svalidator *v, int env, int array_
  * additionalProperties schema), a Lua function kept in the environment (at stack index env) that
  * makes its table from the values of n->props in order (schema_ctor.c). */
 #define PK__SCTOR_MAX 64
+#define PK__SENUM_STR_MAX 16   /* enums with more strings keep the look-up in enum_set */
 void pk__schema_decode_ctors(lua_State *L, pk__svalidator *v, int env);
 
 /* multipleOf: integers exactly; otherwise 0.3 is a multiple of 0.1 despite binary floating point
