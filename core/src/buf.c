@@ -55,8 +55,14 @@ int pk__buf_append_json_string(pk__buf *b, const char *s, size_t n) {
   if (pk__buf_reserve(b, n + 2)) return -ENOMEM;    /* grows again only when escapes are met */
   b->data[b->len++] = '"';
   size_t i = 0;
-  if (n <= 32) {   /* short (keys, most values): copied as it is checked, no call to memcpy */
+  if (n <= 32) {   /* short (keys, most values): checked in words, then copied */
     char *o = b->data + b->len;
+    if (pk__json_plain_short((const unsigned char *)s, n)) {
+      pk__json_copy_short(o, s, n);
+      b->len += n;
+      b->data[b->len++] = '"';
+      return 0;
+    }
     while (i < n && pk__json_plain_byte[(unsigned char)s[i]]) { o[i] = s[i]; i++; }
     b->len += i;
   }

@@ -79,13 +79,34 @@ static void log_lua_failure(pk__host *h, const char *what) {
   lua_pop(h->L, 1);
 }
 
+/* Pushes the request method's name. llhttp's names are few: each is made a Lua string once per
+ * host and kept in the registry (no strlen, hash and intern look-up per request). */
+static void push_method(pk__host *h, lua_State *L, const char *method) {
+  size_t len = strlen(method);
+  for (int i = 0; i < h->nmethods; i++)
+    if (h->methods[i].len == len && memcmp(h->methods[i].name, method, len) == 0) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, h->methods[i].ref);
+      return;
+    }
+  lua_pushlstring(L, method, len);
+  if (h->nmethods < (int)(sizeof h->methods / sizeof *h->methods) && len < sizeof h->methods[0].name) {
+    lua_pushvalue(L, -1);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (ref > 0) {
+      memcpy(h->methods[h->nmethods].name, method, len);
+      h->methods[h->nmethods].len = len;
+      h->methods[h->nmethods++].ref = ref;
+    }
+  }
+}
+
 /* Pushes a request's arguments for dispatch and dispatch_direct (handle, index, method, path,
  * query, body, params...); returns how many. */
-static int push_request(lua_State *L, double handle, int index, const char *method, const char *path, size_t plen,
-                        const char *query, size_t qlen, const char *body, size_t blen, const pk__route_match *m) {
+static int push_request(pk__host *h, lua_State *L, double handle, int index, const char *method,
+                        const char *path, size_t plen, const char *query, size_t qlen, const char *body, size_t blen, const pk__route_match *m) {
   lua_pushnumber(L, handle);
   lua_pushinteger(L, index);
-  lua_pushstring(L, method);
+  push_method(h, L, method);
   lua_pushlstring(L, path, plen);
   if (query) lua_pushlstring(L, query, qlen); else lua_pushnil(L);
   if (body) lua_pushlstring(L, body, blen); else lua_pushnil(L);
@@ -105,7 +126,7 @@ static int dispatch_direct(pk__host *h, double handle, int index, const char *me
   int base = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->traceback_ref);
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->direct_ref);
-  int nargs = push_request(L, handle, index, method, path, plen, query, qlen, body, blen, m);
+  int nargs = push_request(h, L, handle, index, method, path, plen, query, qlen, body, blen, m);
   if (lua_pcall(L, nargs, 0, base + 1) == 0) {
     lua_settop(L, base);
     return 0;
@@ -128,7 +149,7 @@ int pk__host_dispatch(pk__host *h, double handle, int index, const char *method,
     return dispatch_direct(h, handle, index, method, path, plen, query, qlen, body, blen, m);
   if (!lua_checkstack(L, 8 + m->nparams)) return -ENOMEM;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->dispatch_ref);
-  int nargs = push_request(L, handle, index, method, path, plen, query, qlen, body, blen, m);
+  int nargs = push_request(h, L, handle, index, method, path, plen, query, qlen, body, blen, m);
   if (lua_pcall(L, nargs, 0, 0)) { log_lua_failure(h, "dispatch"); return -EIO; }
   return 0;
 }

@@ -30,6 +30,8 @@ typedef struct pk__host {
   struct pk__host *next;    /* private: close list */
   struct pk__host *live_next;  /* private: the hosts alive in this process (pk__host_abandon_everywhere) */
   int live;                 /* private: on that list */
+  struct { char name[12]; size_t len; int ref; } methods[8];  /* private (host.c): method names */
+  int nmethods;             /* private: interned once, then taken from the registry */
 } pk__host;
 
 /* The host whose state L is (set by host_state.c before any C module opens), or NULL in a bare

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "json_decode.h"
 #include "json_encode.h"
+#include "json_scan.h"
 #include "lua_modules.h"
 
 /* array_mt is the stack index of the array marker (the encoder's upvalue). */
@@ -15,13 +16,19 @@ typedef struct { pk__buf out; int array_mt; const char *err; } enc;
 
 static int encode_value(lua_State *L, enc *e, int idx, int depth);
 
-/* A table is an array if it carries array_mt, or if its keys are exactly 1..n with n >= 1. */
+/* A table is an array if it carries array_mt, or if its keys are exactly 1..n with n >= 1: returns
+ * n, or -1 for an object. An unmarked table whose first key is not a number is an object at once:
+ * -2, with that key and its value left on the stack (the object's walk goes on from them). */
 static int array_length(lua_State *L, enc *e, int idx) {
   if (lua_getmetatable(L, idx)) {
     int marked = lua_rawequal(L, -1, e->array_mt);
     lua_pop(L, 1);
     if (marked) return (int)lua_objlen(L, idx);
   }
+  lua_pushnil(L);
+  if (!lua_next(L, idx)) return -1;                 /* empty */
+  if (lua_type(L, -2) != LUA_TNUMBER) return -2;
+  lua_pop(L, 2);
   int n = 0;
   double max = 0;
   lua_pushnil(L);
@@ -38,8 +45,19 @@ static int array_length(lua_State *L, enc *e, int idx) {
   return n;
 }
 
-static int encode_string(enc *e, const char *s, size_t n) {
-  return pk__buf_append_json_string(&e->out, s, n);
+/* A short string with nothing to escape (keys, most values) is written here, inline; the rest by
+ * pk__buf_append_json_string. */
+static inline __attribute__((always_inline)) int encode_string(enc *e, const char *s, size_t n) {
+  pk__buf *b = &e->out;
+  if (n <= 32 && b->len + n + 2 <= b->cap && pk__json_plain_short((const unsigned char *)s, n)) {
+    char *o = b->data + b->len;
+    o[0] = '"';
+    pk__json_copy_short(o + 1, s, n);
+    o[n + 1] = '"';
+    b->len += n + 2;
+    return 0;
+  }
+  return pk__buf_append_json_string(b, s, n);
 }
 
 /* A number that %.15g writes without an exponent (1e-4 <= |d| < 1e15) and that is m / 10^k exactly
@@ -103,16 +121,17 @@ static int encode_table(lua_State *L, enc *e, int idx, int depth) {
     for (int i = 1; i <= n; i++) {
       if (i > 1) pk__buf_append(&e->out, ",", 1);
       lua_rawgeti(L, idx, i);
-      int rc = encode_value(L, e, lua_gettop(L), depth + 1);
+      int rc = encode_value(L, e, -1, depth + 1);
       lua_pop(L, 1);
       if (rc) return -1;
     }
     return pk__buf_append(&e->out, "]", 1);
   }
   pk__buf_append(&e->out, "{", 1);
-  int first = 1;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
+  int first = 1, have = n == -2;   /* have: array_length left the first pair on the stack */
+  if (!have) lua_pushnil(L);
+  while (have || lua_next(L, idx)) {
+    have = 0;
     if (!first) pk__buf_append(&e->out, ",", 1);
     first = 0;
     int kt = lua_type(L, -2);
@@ -130,12 +149,13 @@ static int encode_table(lua_State *L, enc *e, int idx, int depth) {
       return -1;
     }
     pk__buf_append(&e->out, ":", 1);
-    if (encode_value(L, e, lua_gettop(L), depth + 1)) { lua_pop(L, 2); return -1; }
+    if (encode_value(L, e, -1, depth + 1)) { lua_pop(L, 2); return -1; }
     lua_pop(L, 1);
   }
   return pk__buf_append(&e->out, "}", 1);
 }
 
+/* idx: a stack index, or -1 (the top) */
 static int encode_value(lua_State *L, enc *e, int idx, int depth) {
   switch (lua_type(L, idx)) {
   case LUA_TNIL: return pk__buf_append(&e->out, "null", 4);
@@ -146,7 +166,7 @@ static int encode_value(lua_State *L, enc *e, int idx, int depth) {
     const char *s = lua_tolstring(L, idx, &n);
     return encode_string(e, s, n);
   }
-  case LUA_TTABLE: return encode_table(L, e, idx, depth);
+  case LUA_TTABLE: return encode_table(L, e, idx < 0 ? lua_gettop(L) + 1 + idx : idx, depth);
   case LUA_TLIGHTUSERDATA:
     if (lua_touserdata(L, idx) == NULL) return pk__buf_append(&e->out, "null", 4);   /* cjson.null */
     /* fall through */

@@ -996,6 +996,7 @@ static int l_gc(lua_State *L) {
     next = n->next;
     if (n->has_re) regfree(&n->re);
     free(n->dslot);
+    free(n->estr);
     free(n);
   }
   for (sblock *b = v->blocks, *next; b; b = next) {
@@ -1111,6 +1112,7 @@ static int l_compile(lua_State *L) {
   v->root = compile_schema(&c, 1, NULL);
   check_ref_cycles(&c);
   pk__schema_decode_prepare(v);
+  pk__schema_decode_ctors(L, v, c.env);
   lua_settop(L, 4);
   return 1;
 }

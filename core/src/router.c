@@ -20,9 +20,12 @@ struct pk__router { node root; };
 
 static const char *const method_names[PK_METHODS] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
 
+static const size_t method_lens[PK_METHODS] = {3, 4, 4, 3, 5, 6, 7};
+
 int pk__method_id(const char *name, size_t len) {
-  for (int i = 0; i < PK_METHODS; i++)
-    if (strlen(method_names[i]) == len && memcmp(method_names[i], name, len) == 0) return i;
+  for (int i = 0; i < PK_METHODS; i++)   /* lengths first: one memcmp at most, as a rule */
+    if (method_lens[i] == len && name[0] == method_names[i][0] && memcmp(method_names[i], name, len) == 0)
+      return i;
   return -1;
 }
 

@@ -4,7 +4,8 @@
  * tables again to validate them (schema_validate.c). For a body that is valid, this file does both
  * in one pass over the bytes: each value is checked against its schema node as it is read, object
  * keys are matched against the node's properties (their interned names are taken from the
- * validator's environment, and each table is made at its final size), and nothing is walked twice.
+ * validator's environment, and each table is made at its final size, by a constructor that already
+ * holds the names when the node has one: schema_ctor.c), and nothing is walked twice.
  *
  * It only ever answers "valid, and here is the value" or "don't know": at anything it does not
  * handle, and at the first error, it gives up, and the caller decodes and validates the ordinary
@@ -82,12 +83,13 @@ void pk__schema_decode_prepare(pk__svalidator *v) {
 }
 
 static inline void skip_ws(sd_t *d) {
+  if (d->p < d->end && *d->p > ' ') return;   /* the usual case: no white space at all */
   while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t')) d->p++;
 }
 
 /* A string without escapes at d->p (after its opening quote): its bytes and length, d->p after
  * the closing quote. 0, or -1 to give up (an escape, a control character, bad UTF-8, no end). */
-static int scan_string(sd_t *d, const char **s, size_t *len) {
+static inline __attribute__((always_inline)) int scan_string(sd_t *d, const char **s, size_t *len) {
   const unsigned char *start = d->p, *p = start, *end = d->end;
   for (;;) {
     p += pk__json_plain_run(p, (size_t)(end - p));
@@ -145,74 +147,106 @@ static int enum_ok(sd_t *d, const pk__snode *n) {
 
 static int value(sd_t *d, const pk__snode *n);
 
+/* Whether the len bytes at a and b are the same. Names are short: compared here in words (two
+ * that overlap for 4 to 16 bytes) rather than through a call to memcmp. */
+static inline int same_bytes(const char *a, const char *b, size_t len) {
+  if (len >= 8 && len <= 16) {
+    uint64_t x, y, z, w;
+    memcpy(&x, a, 8); memcpy(&y, b, 8); memcpy(&z, a + len - 8, 8); memcpy(&w, b + len - 8, 8);
+    return x == y && z == w;
+  }
+  if (len >= 4 && len < 8) {
+    uint32_t x, y, z, w;
+    memcpy(&x, a, 4); memcpy(&y, b, 4); memcpy(&z, a + len - 4, 4); memcpy(&w, b + len - 4, 4);
+    return x == y && z == w;
+  }
+  size_t k = 0;
+  while (k < len && a[k] == b[k]) k++;
+  return k == len;
+}
+
 /* The property named (s, len) in `properties`, or NULL. */
 static const pk__sprop *find_prop(const pk__snode *n, const char *s, size_t len) {
   if (!n->dslot) return NULL;
   for (uint32_t i = name_hash(s, len) & n->dmask; n->dslot[i]; i = (i + 1) & n->dmask) {
     const pk__sprop *p = &n->props[n->dslot[i] - 1];
     if (p->len != len) continue;
-    size_t k = 0;   /* names are short: compared here rather than through a call to memcmp */
-    while (k < len && p->name[k] == s[k]) k++;
-    if (k == len) return p;
+    if (same_bytes(p->name, s, len)) return p;
   }
   return NULL;
+}
+
+/* Every required property is here, and none with a default is missing (the two-pass path writes
+ * defaults; a property named only in `required` is never matched by find_prop, so it gives up too). */
+static int object_end(const pk__snode *n, const uint64_t *seen) {
+  if (n->nrequired || n->ndefaults)
+    for (int j = 0; j < n->nprops; j++) {
+      const pk__sprop *p = &n->props[j];
+      if ((p->required || p->def) && !(seen[j / 64] & (1ull << (j % 64)))) return -1;
+    }
+  return 0;
 }
 
 static int object(sd_t *d, const pk__snode *n) {
   lua_State *L = d->L;
   if ((n->types && !(n->types & PK__ST_OBJECT)) || (n->checks & BIT(PK__SK_ENUM))) return -1;
   uint64_t seen[MAX_PROPS / 64] = {0};
-  lua_createtable(L, 0, n->nprops + (n->addl_mode == 2 ? 4 : 0));
-  int t = lua_gettop(L);
   d->p++;
   skip_ws(d);
   if (d->p < d->end && *d->p == '}') {
     d->p++;
+    lua_createtable(L, 0, n->nprops + (n->addl_mode == 2 ? 4 : 0));
     lua_pushvalue(L, d->object_mt);
-    lua_setmetatable(L, t);
-  } else {
-    for (;;) {
-      const char *k;
-      size_t klen;
-      if (d->p >= d->end || *d->p != '"') return -1;
-      d->p++;
-      if (scan_string(d, &k, &klen)) return -1;
-      const pk__sprop *p = find_prop(n, k, klen);
-      const pk__snode *sub;
-      if (p) {
-        size_t j = (size_t)(p - n->props);
-        if (seen[j / 64] & (1ull << (j % 64))) return -1;          /* a key seen twice */
-        seen[j / 64] |= 1ull << (j % 64);
-        lua_rawgeti(L, d->env, p->key);
-        sub = p->schema;
-      } else if (n->addl_mode == 2) {
-        lua_pushlstring(L, k, klen);
-        lua_pushvalue(L, -1);
-        lua_rawget(L, t);
-        if (!lua_isnil(L, -1)) return -1;                          /* a key seen twice */
-        lua_pop(L, 1);
-        sub = n->addl;
-      } else {
-        return -1;   /* not allowed (false), or any value (true): the two-pass path decides */
-      }
-      skip_ws(d);
-      if (d->p >= d->end || *d->p != ':') return -1;
-      d->p++;
-      if (value(d, sub)) return -1;
-      lua_rawset(L, t);
-      skip_ws(d);
-      if (d->p < d->end && *d->p == ',') { d->p++; skip_ws(d); continue; }
-      if (d->p < d->end && *d->p == '}') { d->p++; break; }
-      return -1;
-    }
+    lua_setmetatable(L, -2);
+    return object_end(n, seen);
   }
-  /* every required property is here, and none with a default is missing (the two-pass path writes
-   * defaults; a property named only in `required` is never matched above, so it gives up too) */
-  if (n->nrequired || n->ndefaults)
-    for (int j = 0; j < n->nprops; j++) {
-      const pk__sprop *p = &n->props[j];
-      if ((p->required || p->def) && !(seen[j / 64] & (1ull << (j % 64)))) return -1;
+  /* with a constructor (schema_ctor.c): it and one stack slot per property, filled as they come;
+   * else the table, filled with lua_rawset */
+  int t = lua_gettop(L) + 1, args = t + 1;
+  if (n->ctor) {
+    if (!lua_checkstack(L, n->nprops + 8)) return -1;
+    lua_rawgeti(L, d->env, n->ctor);
+    lua_settop(L, t + n->nprops);
+  } else {
+    lua_createtable(L, 0, n->nprops + (n->addl_mode == 2 ? 4 : 0));
+  }
+  for (;;) {
+    const char *k;
+    size_t klen;
+    if (d->p >= d->end || *d->p != '"') return -1;
+    d->p++;
+    if (scan_string(d, &k, &klen)) return -1;
+    const pk__sprop *p = find_prop(n, k, klen);
+    const pk__snode *sub;
+    if (p) {
+      size_t j = (size_t)(p - n->props);
+      if (seen[j / 64] & (1ull << (j % 64))) return -1;          /* a key seen twice */
+      seen[j / 64] |= 1ull << (j % 64);
+      if (!n->ctor) lua_rawgeti(L, d->env, p->key);
+      sub = p->schema;
+    } else if (n->addl_mode == 2) {
+      lua_pushlstring(L, k, klen);
+      lua_pushvalue(L, -1);
+      lua_rawget(L, t);
+      if (!lua_isnil(L, -1)) return -1;                          /* a key seen twice */
+      lua_pop(L, 1);
+      sub = n->addl;
+    } else {
+      return -1;   /* not allowed (false), or any value (true): the two-pass path decides */
     }
+    skip_ws(d);
+    if (d->p >= d->end || *d->p != ':') return -1;
+    d->p++;
+    if (value(d, sub)) return -1;
+    if (p && n->ctor) lua_replace(L, args + (int)(p - n->props));
+    else lua_rawset(L, t);
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ',') { d->p++; skip_ws(d); continue; }
+    if (d->p < d->end && *d->p == '}') { d->p++; break; }
+    return -1;
+  }
+  if (object_end(n, seen)) return -1;
+  if (n->ctor) lua_call(L, n->nprops, 1);
   return 0;
 }
 
@@ -291,6 +325,14 @@ static int value(sd_t *d, const pk__snode *n) {
     if (scan_string(d, &s, &len)) return -1;
     if (n->types && !(n->types & PK__ST_STRING)) return -1;
     if (!string_ok(n, s, len)) return -1;
+    if (n->estr) {   /* an enum: one of its strings (the one the environment holds), or not valid */
+      for (int i = 0; i < n->nestr; i++)
+        if (n->estr[i].len == len && same_bytes(n->estr[i].s, s, len)) {
+          lua_rawgeti(L, d->env, n->estr[i].slot);
+          return 0;
+        }
+      return -1;
+    }
     lua_pushlstring(L, s, len);
     break;
   }

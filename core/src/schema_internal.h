@@ -130,7 +130,13 @@ struct pk__snode {
   int direct;               /* only keywords schema_decode.c checks: it may decode values of this node */
   unsigned short *dslot;    /* schema_decode.c's hash of the names in props (index + 1, 0: empty) */
   unsigned dmask;           /* its size - 1 */
+  int ctor;                 /* environment slot of the node's table constructor (schema_ctor.c), 0: none */
+  struct pk__senum_str *estr;  /* schema_ctor.c: the enum's strings (all of them), or NULL */
+  int nestr;
 };
+
+/* A string of an enum, for schema_decode.c: its bytes (the Lua string in the environment slot). */
+struct pk__senum_str { const char *s; size_t len; int slot; };
 
 /* The userdata `compile` returns; its environment table holds the strings and values it uses. */
 typedef struct {
@@ -169,6 +175,13 @@ unsigned pk__schema_kind(lua_State *L, int i);
 void pk__schema_decode_prepare(pk__svalidator *v);
 int pk__schema_decode(lua_State *L, const pk__svalidator *v, int env, int array_mt, int object_mt,
                       const char *s, size_t n);
+
+/* After prepare: for each object node the decoder follows (at most PK__SCTOR_MAX properties, no
+ * additionalProperties schema), a Lua function kept in the environment (at stack index env) that
+ * makes its table from the values of n->props in order (schema_ctor.c). */
+#define PK__SCTOR_MAX 64
+#define PK__SENUM_STR_MAX 16   /* enums with more strings keep the look-up in enum_set */
+void pk__schema_decode_ctors(lua_State *L, pk__svalidator *v, int env);
 
 /* multipleOf: integers exactly; otherwise 0.3 is a multiple of 0.1 despite binary floating point
  * (the quotient may be off by a few units in its last place, relative to its size, never by a

@@ -94,9 +94,10 @@ end
 
 -- Tells the core that call h's code runs (again); i: its entry's label and limit.
 local function enter(h, i, started)
-  local handle, cid = h.handle, h.cid
+  -- rawget: on a wire.http object an absent key goes through HttpMT's __index, a Lua function
+  local handle, cid = h.handle, rawget(h, "cid")
   call_enter(type(handle) == "number" and handle or 0, type(cid) == "number" and cid or 0, started, i.limit, i.label)
-  local id = h._rid
+  local id = rawget(h, "_rid")
   if id then call_id(id, #id) end
 end
 

@@ -149,14 +149,17 @@ M.Http = Http
 function M.new(handle, method, path, query, body, params)
   -- not "return setmetatable(...)": a tail call of a builtin leaves the frame a trace began in,
   -- and LuaJIT then gives up compiling the request path ("leaving loop in root trace")
-  -- _wire, _entry and _done (every call sets them; false until then) are declared here so that
-  -- the table is made once at a size that also holds the few others a call may set (_valid,
-  -- _lines, _status, ...): adding keys past its size would rehash it during the request. The
-  -- runtime reads the others with rawget (an absent one would go through HttpMT's __index).
+  -- _wire, _entry, _done, _guard and _started (every call sets them; false until then), and
+  -- _valid and _lines (most calls with a body or a header set them) are declared here so that
+  -- the table is made once at a size that also holds the few others a call may set (_status,
+  -- ...): adding keys past its size would rehash it during the request, and each new key costs
+  -- a look-up that misses (the 13 keys fit the same 16 slots as 9). The runtime reads the others
+  -- with rawget (an absent one would go through HttpMT's __index).
   local h = setmetatable({
     handle = handle, method = method, body = body,
     _raw_path = path, _raw_query = query, _params = params,
-    _wire = false, _entry = false, _done = false,
+    _wire = false, _entry = false, _done = false, _guard = false, _started = false,
+    _valid = false, _lines = false,
   }, HttpMT)
   return h
 end

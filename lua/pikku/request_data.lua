@@ -136,23 +136,26 @@ end
 
 --- add_body(data, route, handle, body) -> data (maybe a new table), and a pikku error or nil; a
 --- third value true when data is the body decoded and already validated against the route's
---- input schema (the validator's one-pass decode, pikku.schema_c decode).
+--- input schema (the validator's one-pass decode, pikku.schema_c decode). data may be nil (no
+--- params or query values): a table is then made only when the body is not itself the data.
 function M.add_body(data, r, handle, body)
   local ct = header(handle, "content-type")
   if ct == nil then
-    return data, errors.UnsupportedMediaType(
+    return data or {}, errors.UnsupportedMediaType(
       "the request has a body but no Content-Type; send application/json,"
       .. " application/x-www-form-urlencoded or text/plain")
   end
   local kind, base = body_kind(ct)
+  if kind ~= "json" then data = data or {} end
   if kind == "json" then
     local vin = r.vin
-    if vin and next(data) == nil then
+    if vin and (data == nil or next(data) == nil) then
       -- the body decoded and checked in one pass when it is an object the schema accepts; nil
       -- otherwise (also when that pass cannot tell), and then the two-pass way below says why
       local valid = vin:decode(body)
       if valid ~= nil then return valid, nil, true end
     end
+    data = data or {}
     local v, err = json_decode(body)
     if v == nil then
       return data, errors.BadRequest("malformed JSON body: " .. tostring(err))

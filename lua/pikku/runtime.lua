@@ -420,10 +420,11 @@ local function dispatch(handle, index, method, path, query, body, ...)
       nil, "Upgrade: websocket\r\n" .. (cors_lines or ""))
   end
   local h = http_new(handle, method, path, query, body, nil)
-  h._cors = cors_lines
-  local data = {}
+  if cors_lines then h._cors = cors_lines end   -- not `= nil`: LuaJIT would add the key to h
+  local data = nil   -- made below when params or the query need it; a JSON body may be data itself
   local n = r.n
   if n > 0 then
+    data = {}
     local names = r.names
     local p1, p2 = ...
     local params = { [names[1]] = unescape(p1 or "") }
@@ -439,6 +440,7 @@ local function dispatch(handle, index, method, path, query, body, ...)
     if vin then vin:coerce_query(data) end   -- strings, like the query: "/items/5" -> 5 for an integer
   end
   if query ~= nil and query ~= "" then
+    data = data or {}
     if n == 0 and not r.vin and not key_param then
       parse_pairs(query, data)
     else
@@ -453,7 +455,7 @@ local function dispatch(handle, index, method, path, query, body, ...)
     if valid then h._valid = data end   -- already checked against the input schema (pikku.pipeline)
   end
   new_wire(h, handle)
-  start_call(r.entry, h, data)
+  start_call(r.entry, h, data or {})
 end
 
 -- The core's way into dispatch (docs/internals.md, "A request"): called from C without xpcall, with

@@ -22,7 +22,7 @@ S="$ROOT/core/src"
 "${CC[@]}" -o "$OUT/path" "$ROOT/tests/fuzz/fuzz_path_normalize.c" "$S/path_normalize.c" "$S/buf.c" "$S/utf8.c"
 "${CC[@]}" -o "$OUT/multipart" "$ROOT/tests/fuzz/fuzz_multipart.c" "$S/multipart.c" "$S/buf.c" "$S/utf8.c"
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/schema" "$ROOT/tests/fuzz/fuzz_schema_decode.c" "$S/lua_schema.c" \
-  "$S/schema_validate.c" "$S/schema_check.c" "$S/schema_pattern.c" "$S/schema_decode.c" "$S/json_number.c" \
+  "$S/schema_validate.c" "$S/schema_check.c" "$S/schema_pattern.c" "$S/schema_decode.c" "$S/schema_ctor.c" "$S/json_number.c" \
   "$S/lua_json.c" "$S/json_decode.c" "$S/utf8.c" "$S/buf.c" $(pkg-config --libs luajit) -lm
 for t in http ws router json pattern schema cron path multipart; do
   mkdir -p "$OUT/corpus-$t"
