@@ -263,9 +263,9 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   printf 'dofile("%s")\nwrk.path = "/validate-bare"\n' "$VALIDATE_LUA" >"$TMP/validate-bare.lua"
   # workload -> "server:path:script" entries
   declare -A WL=()
-  WL[hello]="pikku:/hello: pikku+log:/hello: pikku-before:/hello: nginx-lua:/hello: pikku-node:/hello: floor:/:"
+  WL[hello]="pikku:/hello: pikku+log:/hello: pikku-before:/hello: pikku-before+log:/hello: nginx-lua:/hello: pikku-node:/hello: floor:/:"
   WL[health]="pikku:/_pikku/health: pikku-before:/_pikku/health:"
-  WL[validate]="pikku:/validate:$VALIDATE_LUA pikku+log:/validate:$VALIDATE_LUA pikku-before:/validate:$VALIDATE_LUA nginx-lua:/validate:$VALIDATE_LUA pikku-node:/validate:$VALIDATE_LUA"
+  WL[validate]="pikku:/validate:$VALIDATE_LUA pikku+log:/validate:$VALIDATE_LUA pikku-before:/validate:$VALIDATE_LUA pikku-before+log:/validate:$VALIDATE_LUA nginx-lua:/validate:$VALIDATE_LUA pikku-node:/validate:$VALIDATE_LUA"
   WL[validate-bare]="pikku:/validate-bare:$TMP/validate-bare.lua pikku-before:/validate-bare:$TMP/validate-bare.lua"
   read -ra ORDER <<<"${WORKLOADS:-hello health validate}"
   [[ "$EXTRA" == 1 ]] && ORDER+=(validate-bare)
@@ -294,7 +294,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
     echo
     echo "| server | req/s | user µs/req | system µs/req | total µs/req | p99 ms |"
     echo "|---|---:|---:|---:|---:|---:|"
-    for s in pikku pikku+log pikku-before nginx-lua pikku-node floor; do summary_row "$wl" "$s"; done
+    for s in pikku pikku+log pikku-before pikku-before+log nginx-lua pikku-node floor; do summary_row "$wl" "$s"; done
     echo
   done
 
