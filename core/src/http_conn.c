@@ -695,11 +695,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   feed(c, buf->base, (size_t)nread);
-  /* What this read's requests answered goes out now rather than at the end of the turn: the first
-   * connections of a busy turn do not wait for the last ones' handlers (p99), and it is still one
-   * write per read (pipelined answers together). A file or a stream is left to the end of the turn;
-   * the connection stays on the flush list (flushing it again there does nothing). */
-  if (c->queued_flush && !c->file && !c->stream) flush(c);
 }
 
 static void start_reading(pk__conn *c) {
