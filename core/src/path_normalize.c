@@ -66,15 +66,28 @@ static inline uint64_t bytes_eq(uint64_t x, unsigned char c) {
  * do, the common case. One pass of 8 bytes at a time (every request's path comes here, where four
  * memchr calls cost more than the path's bytes). Only says 1 when that is certain. */
 static int plain_path(const char *url, size_t ulen) {
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+  (void)url; (void)ulen;
+  return 0;   /* the lowest bit is the first byte only in little-endian words: the memchr calls decide */
+#else
   size_t i = 0;
   for (;;) {
     uint64_t x;
     size_t n = ulen - i;
     if (n >= 8) memcpy(&x, url + i, 8);
     else if (n == 0) return 1;
-    else {
-      x = 0x2f2f2f2f2f2f2f2full;   /* '/': none of the four */
-      memcpy(&x, url + i, n);
+    else {   /* under 8 bytes: two overlapping loads of 4 (or bytes), then '/'s (none of the four) */
+      const char *s = url + i;
+      if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        x = a | (uint64_t)b << (8 * (n - 4));
+      } else {
+        x = 0;
+        for (size_t k = 0; k < n; k++) x |= (uint64_t)(unsigned char)s[k] << (8 * k);
+      }
+      x |= 0x2f2f2f2f2f2f2f2full & (~0ull << (8 * n));
     }
     uint64_t q = bytes_eq(x, '?');
     uint64_t o = bytes_eq(x, '.') | bytes_eq(x, '%') | bytes_eq(x, '\\');
@@ -85,6 +98,7 @@ static int plain_path(const char *url, size_t ulen) {
     if (n <= 8) return 1;
     i += 8;
   }
+#endif
 }
 
 const char *pk__path_normalize(const char *url, size_t ulen, pk__buf *scratch, const char **out, size_t *olen) {
