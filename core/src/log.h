@@ -9,6 +9,8 @@ enum { PK_LOG_TEXT, PK_LOG_JSON };
 void pk__log_setup(int format, int access, int worker);
 int pk__log_access_enabled(void);
 int pk__log_json(void);   /* 1 under --log-format json */
+/* One access line (buffered; written at the end of the loop's turn). method: a string constant
+ * (llhttp's name, or "-"): its length is remembered by address. */
 void pk__log_access(const char *method, const char *path, size_t path_len, int status, double ms,
                     const char *error_id, size_t id_len);
 /* level: "info", "warn", "error". error_id may be NULL. */

@@ -65,7 +65,21 @@ static int port_ok(const char *s, size_t n) {
   return v <= 65535;
 }
 
+static int host_value_check(const char *v, size_t n);
+
+/* The last value found valid (every request of a client names the same Host, nearly always):
+ * the same bytes are valid again without the walk. A pure function of the bytes, so only a copy. */
+static char last_ok[64];
+static size_t last_ok_len;
+
 int pk__host_value_ok(const char *v, size_t n) {
+  if (n == last_ok_len && n && memcmp(v, last_ok, n) == 0) return 1;
+  if (!host_value_check(v, n)) return 0;
+  if (n <= sizeof last_ok) { memcpy(last_ok, v, n); last_ok_len = n; }
+  return 1;
+}
+
+static int host_value_check(const char *v, size_t n) {
   if (!n) return 1;
   size_t hlen;
   if (v[0] == '[') {

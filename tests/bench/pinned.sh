@@ -38,6 +38,7 @@
 #   ONLY [all]  a list of servers to measure (e.g. "pikku nginx-lua"); WORKLOADS [hello health validate]
 #   BEFORE_BIN [none]  another pikku binary (an earlier build, with its own lua/) measured as
 #               "pikku-before" beside the others, for before/after figures from the same run
+#   BEFORE_LOG [0]  1: pikku-before with the access log on too ("pikku-before+log")
 # It stops everything it started (pikku and the floors by pid, the peers through peerctl.sh).
 set -euo pipefail
 
@@ -46,7 +47,7 @@ PEERS_DIR="${PEERS_DIR:-$REPO/../shared/peers}"
 PIKKU_BIN="${PIKKU_BIN:-$REPO/build/pikku}"
 APP="${APP:-$REPO/apps/hello}"
 ROUNDS="${ROUNDS:-2}" DURATION="${DURATION:-5}" WARMUP="${WARMUP:-2}" CONNS="${CONNS:-32}"
-PART="${PART:-all}" EXTRA="${EXTRA:-0}" FLOOR="${FLOOR:-1}" NODE_PEER="${NODE_PEER:-1}" ONLY="${ONLY:-}"
+PART="${PART:-all}" EXTRA="${EXTRA:-0}" BEFORE_LOG="${BEFORE_LOG:-0}" FLOOR="${FLOOR:-1}" NODE_PEER="${NODE_PEER:-1}" ONLY="${ONLY:-}"
 SERVER_CPU="${SERVER_CPU:-0}" LOAD_CPU="${LOAD_CPU:-1}"
 FANOUT_CONNS="${FANOUT_CONNS:-10000}" FANOUT_ROUNDS="${FANOUT_ROUNDS:-40}"
 NGINX_PORT=18081 NODE_PORT=18085   # fixed by peerctl.sh
@@ -77,7 +78,7 @@ stop_pid() {   # a process we started, and the ones it forked
 }
 cleanup() {
   local rc=$? s
-  for s in pikku pikku+log pikku-before; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; done
+  for s in pikku pikku+log pikku-before pikku-before+log; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; done
   for s in ${FLOOR_PIDS[@]+"${FLOOR_PIDS[@]}"}; do stop_pid "$s"; done
   for s in ${STARTED_PEERS[@]+"${STARTED_PEERS[@]}"}; do "$PEERS_DIR/peerctl.sh" stop "$s" >/dev/null 2>&1 || true; done
   rm -rf "$TMP"
@@ -112,7 +113,7 @@ ms() {   # a wrk latency (812.00us, 1.23ms, 1.02s) in ms
 
 start_pikku() {   # name, extra args...; stderr (the logs) to $TMP/<name>.log
   local name="$1" port bin="$PIKKU_BIN"; shift
-  [[ "$name" == pikku-before ]] && bin="$BEFORE_BIN"
+  [[ "$name" == pikku-before* ]] && bin="$BEFORE_BIN"
   port="$(free_port)"
   "${SRV[@]}" "$bin" serve "$APP" --host "$HOST" --port "$port" --workers 1 "$@" 2>"$TMP/$name.log" &
   ROOT[$name]=$! PORT[$name]=$port
@@ -220,6 +221,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   start_pikku pikku+log
   SERVERS=(pikku pikku+log)
   if [[ -n "${BEFORE_BIN:-}" ]]; then start_pikku pikku-before --no-access-log; SERVERS+=(pikku-before); fi
+  if [[ -n "${BEFORE_BIN:-}" && "$BEFORE_LOG" == 1 ]]; then start_pikku pikku-before+log; SERVERS+=(pikku-before+log); fi
   if ! command -v nginx >/dev/null; then
     echo "(nginx is not installed: run $PEERS_DIR/setup.sh; nginx-lua not measured)"
   elif listening "$NGINX_PORT"; then
@@ -261,9 +263,9 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   printf 'dofile("%s")\nwrk.path = "/validate-bare"\n' "$VALIDATE_LUA" >"$TMP/validate-bare.lua"
   # workload -> "server:path:script" entries
   declare -A WL=()
-  WL[hello]="pikku:/hello: pikku+log:/hello: pikku-before:/hello: nginx-lua:/hello: pikku-node:/hello: floor:/:"
+  WL[hello]="pikku:/hello: pikku+log:/hello: pikku-before:/hello: pikku-before+log:/hello: nginx-lua:/hello: pikku-node:/hello: floor:/:"
   WL[health]="pikku:/_pikku/health: pikku-before:/_pikku/health:"
-  WL[validate]="pikku:/validate:$VALIDATE_LUA pikku+log:/validate:$VALIDATE_LUA pikku-before:/validate:$VALIDATE_LUA nginx-lua:/validate:$VALIDATE_LUA pikku-node:/validate:$VALIDATE_LUA"
+  WL[validate]="pikku:/validate:$VALIDATE_LUA pikku+log:/validate:$VALIDATE_LUA pikku-before:/validate:$VALIDATE_LUA pikku-before+log:/validate:$VALIDATE_LUA nginx-lua:/validate:$VALIDATE_LUA pikku-node:/validate:$VALIDATE_LUA"
   WL[validate-bare]="pikku:/validate-bare:$TMP/validate-bare.lua pikku-before:/validate-bare:$TMP/validate-bare.lua"
   read -ra ORDER <<<"${WORKLOADS:-hello health validate}"
   [[ "$EXTRA" == 1 ]] && ORDER+=(validate-bare)
@@ -292,7 +294,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
     echo
     echo "| server | req/s | user µs/req | system µs/req | total µs/req | p99 ms |"
     echo "|---|---:|---:|---:|---:|---:|"
-    for s in pikku pikku+log pikku-before nginx-lua pikku-node floor; do summary_row "$wl" "$s"; done
+    for s in pikku pikku+log pikku-before pikku-before+log nginx-lua pikku-node floor; do summary_row "$wl" "$s"; done
     echo
   done
 
@@ -324,7 +326,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   echo "- load average at the end: $(loadavg)"
   echo
   # the HTTP servers are not needed for the fan-out
-  for s in pikku pikku+log pikku-before; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; unset "ROOT[$s]"; done
+  for s in pikku pikku+log pikku-before pikku-before+log; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; unset "ROOT[$s]"; done
   for s in ${STARTED_PEERS[@]+"${STARTED_PEERS[@]}"}; do "$PEERS_DIR/peerctl.sh" stop "$s" >/dev/null 2>&1 || true; done
   STARTED_PEERS=()
   for s in ${FLOOR_PIDS[@]+"${FLOOR_PIDS[@]}"}; do stop_pid "$s"; done
