@@ -200,13 +200,14 @@ static int object(sd_t *d, const pk__snode *n) {
     lua_setmetatable(L, -2);
     return object_end(n, seen);
   }
-  /* with a constructor (schema_ctor.c): it and one stack slot per property, filled as they come;
-   * else the table, filled with lua_rawset */
-  int t = lua_gettop(L) + 1, args = t + 1;
+  /* with a constructor (schema_ctor.c): it and one stack slot per argument. While the values come
+   * in the arguments' order (in_order: the first `filled` are there), each is pushed into its slot;
+   * at the first that does not, the rest of the slots are made (nil) and each value is moved to
+   * its slot as it comes. Without: the table, filled with lua_rawset. */
+  int t = lua_gettop(L) + 1, args = t + 1, filled = 0, in_order = 1;
   if (n->ctor) {
     if (!lua_checkstack(L, n->nprops + 8)) return -1;
     lua_rawgeti(L, d->env, n->ctor);
-    lua_settop(L, t + n->nprops);
   } else {
     lua_createtable(L, 0, n->nprops + (n->addl_mode == 2 ? 4 : 0));
   }
@@ -237,16 +238,27 @@ static int object(sd_t *d, const pk__snode *n) {
     skip_ws(d);
     if (d->p >= d->end || *d->p != ':') return -1;
     d->p++;
+    if (p && n->ctor && in_order && p->arg != filled) {
+      lua_settop(L, t + n->nprops);
+      in_order = 0;
+    }
     if (value(d, sub)) return -1;
-    if (p && n->ctor) lua_replace(L, args + (int)(p - n->props));
-    else lua_rawset(L, t);
+    if (p && n->ctor) {
+      if (in_order) filled++;                 /* pushed into its slot */
+      else lua_replace(L, args + p->arg);
+    } else {
+      lua_rawset(L, t);
+    }
     skip_ws(d);
     if (d->p < d->end && *d->p == ',') { d->p++; skip_ws(d); continue; }
     if (d->p < d->end && *d->p == '}') { d->p++; break; }
     return -1;
   }
   if (object_end(n, seen)) return -1;
-  if (n->ctor) lua_call(L, n->nprops, 1);
+  if (n->ctor) {
+    if (in_order && filled < n->nprops) lua_settop(L, t + n->nprops);   /* absent ones: nil */
+    lua_call(L, n->nprops, 1);
+  }
   return 0;
 }
 

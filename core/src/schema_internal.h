@@ -93,6 +93,8 @@ typedef struct {
   int def;                  /* environment slot of the default value, 0 if none */
   int required;
   int in_props;             /* listed in `properties` (not only in `required`) */
+  int req_rank;             /* 1 + its first position in `required`, 0: not required */
+  int arg;                  /* schema_ctor.c: its argument's position in the node's constructor */
   pk__snode *schema;        /* NULL: any value */
 } pk__sprop;
 
