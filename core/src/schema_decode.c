@@ -83,6 +83,9 @@ void pk__schema_decode_prepare(pk__svalidator *v) {
              !((n->checks & BIT(PK__SK_PATTERN)) && !n->fast) &&
              !((n->checks & BIT(PK__SK_ENUM)) && n->enum_list) && !n->nprefix && !n->items_false &&
              n->nprops <= MAX_PROPS;
+    memset(n->must, 0, sizeof n->must);
+    for (int j = 0; ok && j < n->nprops; j++)
+      if (n->props[j].required || n->props[j].def) n->must[j / 64] |= 1ull << (j % 64);
     if (ok && n->nprops) {   /* the names of `properties`, hashed (open addressing, at most half full) */
       unsigned size = 8;
       while (size < 2u * (unsigned)n->nprops) size *= 2;
@@ -196,12 +199,9 @@ static const pk__sprop *find_prop(const pk__snode *n, const char *s, size_t len)
 /* Every required property is here, and none with a default is missing (the two-pass path writes
  * defaults; a property named only in `required` is never matched by find_prop, so it gives up too). */
 static int object_end(const pk__snode *n, const uint64_t *seen) {
-  if (n->nrequired || n->ndefaults)
-    for (int j = 0; j < n->nprops; j++) {
-      const pk__sprop *p = &n->props[j];
-      if ((p->required || p->def) && !(seen[j / 64] & (1ull << (j % 64)))) return -1;
-    }
-  return 0;
+  uint64_t missing = 0;
+  for (int w = 0; w < MAX_PROPS / 64; w++) missing |= n->must[w] & ~seen[w];
+  return missing ? -1 : 0;
 }
 
 static __attribute__((noinline)) int object(sd_t *d, const pk__snode *n) {

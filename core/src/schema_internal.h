@@ -132,6 +132,7 @@ struct pk__snode {
   int direct;               /* only keywords schema_decode.c checks: it may decode values of this node */
   unsigned short *dslot;    /* schema_decode.c's hash of the names in props (index + 1, 0: empty) */
   unsigned dmask;           /* its size - 1 */
+  uint64_t must[4];         /* schema_decode.c: bit j for props[j] required or with a default (j < 256) */
   int ctor;                 /* environment slot of the node's table constructor (schema_ctor.c), 0: none */
   struct pk__senum_str *estr;  /* schema_ctor.c: the enum's strings (all of them), or NULL */
   int nestr;
