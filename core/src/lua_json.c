@@ -11,8 +11,17 @@
 #include "json_scan.h"
 #include "lua_modules.h"
 
-/* array_mt is the stack index of the array marker (the encoder's upvalue). */
-typedef struct { pk__buf out; int array_mt; const char *err; } enc;
+/* array_mt is the stack index of the array marker (the encoder's upvalue). room: the stack index
+ * up to which lua_checkstack made room (one call for ROOM_LEVELS levels of tables, not one per
+ * table). */
+typedef struct { pk__buf out; int array_mt; int room; const char *err; } enc;
+
+/* Stack slots one table's walk takes at most: an array's items in batches of ITEM_BATCH (popped
+ * together), or an object's key and value; and array_length's two while it looks. */
+#define ITEM_BATCH 4
+#define LEVEL_SLOTS (ITEM_BATCH + 2)
+#define ROOM_LEVELS 3
+#define ROOM (ROOM_LEVELS * LEVEL_SLOTS + 2)
 
 static int encode_value(lua_State *L, enc *e, int idx, int depth);
 
@@ -114,17 +123,21 @@ static int encode_table(lua_State *L, enc *e, int idx, int depth) {
     e->err = "table nested more than 2000 levels deep (or a cycle) for JSON";
     return -1;
   }
-  if (!lua_checkstack(L, 4)) { e->err = "out of Lua stack"; return -1; }
+  int top = depth ? idx : lua_gettop(L);   /* a nested table is the value on top (idx absolute) */
+  if (top + LEVEL_SLOTS > e->room) {
+    if (!lua_checkstack(L, ROOM)) { e->err = "out of Lua stack"; return -1; }
+    e->room = top + ROOM;
+  }
   int n = array_length(L, e, idx);
   if (n >= 0) {
     pk__buf_append(&e->out, "[", 1);
     for (int i = 1; i <= n; i++) {
       if (i > 1) pk__buf_append(&e->out, ",", 1);
       lua_rawgeti(L, idx, i);
-      int rc = encode_value(L, e, -1, depth + 1);
-      lua_pop(L, 1);
-      if (rc) return -1;
+      if (encode_value(L, e, top + 1 + (i - 1) % ITEM_BATCH, depth + 1)) { lua_settop(L, top); return -1; }
+      if (i % ITEM_BATCH == 0) lua_settop(L, top);   /* the items encoded so far, at once */
     }
+    if (n % ITEM_BATCH) lua_settop(L, top);
     return pk__buf_append(&e->out, "]", 1);
   }
   pk__buf_append(&e->out, "{", 1);
@@ -149,13 +162,13 @@ static int encode_table(lua_State *L, enc *e, int idx, int depth) {
       return -1;
     }
     pk__buf_append(&e->out, ":", 1);
-    if (encode_value(L, e, -1, depth + 1)) { lua_pop(L, 2); return -1; }
+    if (encode_value(L, e, top + 2, depth + 1)) { lua_pop(L, 2); return -1; }
     lua_pop(L, 1);
   }
   return pk__buf_append(&e->out, "}", 1);
 }
 
-/* idx: a stack index, or -1 (the top) */
+/* idx: a stack index, or -1 (the top); below the top level, always the absolute index of the top */
 static int encode_value(lua_State *L, enc *e, int idx, int depth) {
   switch (lua_type(L, idx)) {
   case LUA_TNIL: return pk__buf_append(&e->out, "null", 4);
@@ -181,7 +194,7 @@ int pk__json_encode(lua_State *L, int idx, int array_mt, pk__buf *out, const cha
   e.out = *out;
   e.err = NULL;
   e.array_mt = array_mt;
-  if (!lua_checkstack(L, 8)) { *err = "out of Lua stack"; return -1; }
+  e.room = 0;   /* the first table makes room */
   int rc = encode_value(L, &e, idx, 0);
   *out = e.out;
   if (rc) *err = e.err ? e.err : "out of memory";
@@ -208,6 +221,7 @@ static int l_encode(lua_State *L) {
     pk__buf_init(&e.out);
   }
   e.err = NULL;
+  e.room = 0;
   lua_settop(L, 1);
   e.array_mt = lua_upvalueindex(1);
   int rc = encode_value(L, &e, 1, 0);

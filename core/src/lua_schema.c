@@ -730,6 +730,7 @@ static void compile_object(cc_t *c, pk__snode *n, int si) {
       for (int j = 0; j < n->nprops; j++)
         if (n->props[j].len == len && memcmp(n->props[j].name, name, len) == 0) {
           n->props[j].required = 1;
+          if (!n->props[j].req_rank) n->props[j].req_rank = k;
           found = 1;
         }
       if (found) { lua_pop(L, 1); continue; }
@@ -738,6 +739,7 @@ static void compile_object(cc_t *c, pk__snode *n, int si) {
       p->len = len;
       p->key = env_add(c); /* pops the name; the environment keeps the string alive */
       p->required = 1;
+      p->req_rank = k;
     }
   }
   qsort(n->props, (size_t)n->nprops, sizeof *n->props, cmp_props);

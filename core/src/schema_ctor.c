@@ -27,12 +27,37 @@ static int append_lua_string(pk__buf *b, const char *s, size_t len) {
   return pk__buf_append(b, "\"", 1);
 }
 
-/* The source of the chunk that returns node n's constructor (arguments: n->props in order). */
-static int ctor_source(const pk__snode *n, pk__buf *b) {
+/*
+ * The order of the constructor's arguments: the order a client most likely sends the properties
+ * in, the required ones as `required` lists them, then the others (by name, as n->props is
+ * sorted). The decoder pushes a value that comes in this order straight into its argument's slot
+ * (the next one); one that does not is moved there with lua_replace. Sets each property's `arg`
+ * and writes into order[i] the property whose argument is the i-th.
+ */
+static void arg_order(pk__snode *n, int *order) {
+  int count = 0;
+  for (int rank = 1; count < n->nprops; rank++) {   /* the ranks of `required` in turn */
+    int any = 0;
+    for (int j = 0; j < n->nprops; j++) {
+      if (n->props[j].req_rank > rank) any = 1;
+      if (n->props[j].req_rank == rank) order[count++] = j;
+    }
+    if (!any) break;
+  }
+  for (int j = 0; j < n->nprops; j++)
+    if (!n->props[j].req_rank) order[count++] = j;
+  for (int i = 0; i < n->nprops; i++) n->props[order[i]].arg = i;
+}
+
+/* The source of the chunk that returns node n's constructor (arguments: n->props in the order
+ * arg_order gives; the table's keys in n->props order, as before). */
+static int ctor_source(pk__snode *n, pk__buf *b) {
   char tmp[32];
+  int order[PK__SCTOR_MAX];
+  arg_order(n, order);
   int rc = pk__buf_append_str(b, "return function(");
-  for (int j = 0; j < n->nprops && !rc; j++) {
-    snprintf(tmp, sizeof tmp, "%sa%d", j ? "," : "", j + 1);
+  for (int i = 0; i < n->nprops && !rc; i++) {
+    snprintf(tmp, sizeof tmp, "%sa%d", i ? "," : "", order[i] + 1);
     rc = pk__buf_append_str(b, tmp);
   }
   rc = rc || pk__buf_append_str(b, ") return {");

@@ -47,7 +47,24 @@ typedef struct {
   int env, array_mt, object_mt;    /* stack indices */
   const unsigned char *p, *end;
   int depth;
+  int room;                        /* the stack index up to which lua_checkstack made room */
 } sd_t;
+
+#define ROOT_ROOM 64          /* slots made at the start: most bodies need no other lua_checkstack */
+#define ROOM_EXTRA 32         /* made on top of what a node asks for, when it asks for more */
+
+/* Room for `need` slots above stack index top (the current top): one lua_checkstack for many
+ * nodes. Every node makes room for what it pushes, plus 8 for a child's first pushes (an empty
+ * object's table and its marker, a scalar) before the child makes its own. */
+static __attribute__((noinline, cold)) int make_more_room(sd_t *d, int top, int need) {
+  if (!lua_checkstack(d->L, need + ROOM_EXTRA)) return 0;
+  d->room = top + need + ROOM_EXTRA;
+  return 1;
+}
+
+static inline int make_room(sd_t *d, int top, int need) {
+  return top + need <= d->room || make_more_room(d, top, need);
+}
 
 /* A property name's slot in the node's hash: its length and three of its bytes (no loop over the
  * name; a collision only costs a comparison). */
@@ -66,6 +83,9 @@ void pk__schema_decode_prepare(pk__svalidator *v) {
              !((n->checks & BIT(PK__SK_PATTERN)) && !n->fast) &&
              !((n->checks & BIT(PK__SK_ENUM)) && n->enum_list) && !n->nprefix && !n->items_false &&
              n->nprops <= MAX_PROPS;
+    memset(n->must, 0, sizeof n->must);
+    for (int j = 0; ok && j < n->nprops; j++)
+      if (n->props[j].required || n->props[j].def) n->must[j / 64] |= 1ull << (j % 64);
     if (ok && n->nprops) {   /* the names of `properties`, hashed (open addressing, at most half full) */
       unsigned size = 8;
       while (size < 2u * (unsigned)n->nprops) size *= 2;
@@ -179,15 +199,12 @@ static const pk__sprop *find_prop(const pk__snode *n, const char *s, size_t len)
 /* Every required property is here, and none with a default is missing (the two-pass path writes
  * defaults; a property named only in `required` is never matched by find_prop, so it gives up too). */
 static int object_end(const pk__snode *n, const uint64_t *seen) {
-  if (n->nrequired || n->ndefaults)
-    for (int j = 0; j < n->nprops; j++) {
-      const pk__sprop *p = &n->props[j];
-      if ((p->required || p->def) && !(seen[j / 64] & (1ull << (j % 64)))) return -1;
-    }
-  return 0;
+  uint64_t missing = 0;
+  for (int w = 0; w < MAX_PROPS / 64; w++) missing |= n->must[w] & ~seen[w];
+  return missing ? -1 : 0;
 }
 
-static int object(sd_t *d, const pk__snode *n) {
+static __attribute__((noinline)) int object(sd_t *d, const pk__snode *n) {
   lua_State *L = d->L;
   if ((n->types && !(n->types & PK__ST_OBJECT)) || (n->checks & BIT(PK__SK_ENUM))) return -1;
   uint64_t seen[MAX_PROPS / 64] = {0};
@@ -200,13 +217,14 @@ static int object(sd_t *d, const pk__snode *n) {
     lua_setmetatable(L, -2);
     return object_end(n, seen);
   }
-  /* with a constructor (schema_ctor.c): it and one stack slot per property, filled as they come;
-   * else the table, filled with lua_rawset */
-  int t = lua_gettop(L) + 1, args = t + 1;
+  /* with a constructor (schema_ctor.c): it and one stack slot per argument. While the values come
+   * in the arguments' order (in_order: the first `filled` are there), each is pushed into its slot;
+   * at the first that does not, the rest of the slots are made (nil) and each value is moved to
+   * its slot as it comes. Without: the table, filled with lua_rawset. */
+  int t = lua_gettop(L) + 1, args = t + 1, filled = 0, in_order = n->ctor != 0;
+  if (!make_room(d, t - 1, (n->ctor ? 1 + n->nprops : 3) + 8)) return -1;
   if (n->ctor) {
-    if (!lua_checkstack(L, n->nprops + 8)) return -1;
     lua_rawgeti(L, d->env, n->ctor);
-    lua_settop(L, t + n->nprops);
   } else {
     lua_createtable(L, 0, n->nprops + (n->addl_mode == 2 ? 4 : 0));
   }
@@ -237,16 +255,27 @@ static int object(sd_t *d, const pk__snode *n) {
     skip_ws(d);
     if (d->p >= d->end || *d->p != ':') return -1;
     d->p++;
+    if (in_order && p && p->arg != filled) {
+      lua_settop(L, t + n->nprops);
+      in_order = 0;
+    }
     if (value(d, sub)) return -1;
-    if (p && n->ctor) lua_replace(L, args + (int)(p - n->props));
-    else lua_rawset(L, t);
+    if (p && n->ctor) {
+      if (in_order) filled++;                 /* pushed into its slot */
+      else lua_replace(L, args + p->arg);
+    } else {
+      lua_rawset(L, t);
+    }
     skip_ws(d);
     if (d->p < d->end && *d->p == ',') { d->p++; skip_ws(d); continue; }
     if (d->p < d->end && *d->p == '}') { d->p++; break; }
     return -1;
   }
   if (object_end(n, seen)) return -1;
-  if (n->ctor) lua_call(L, n->nprops, 1);
+  if (n->ctor) {
+    if (in_order && filled < n->nprops) lua_settop(L, t + n->nprops);   /* absent ones: nil */
+    lua_call(L, n->nprops, 1);
+  }
   return 0;
 }
 
@@ -255,10 +284,9 @@ static void flush_items(lua_State *L, int t, int from, int pending) {
   for (int i = pending; i >= 1; i--) lua_rawseti(L, t, from + i);
 }
 
-static int array(sd_t *d, const pk__snode *n) {
+static __attribute__((noinline)) int array(sd_t *d, const pk__snode *n) {
   lua_State *L = d->L;
   if ((n->types && !(n->types & PK__ST_ARRAY)) || (n->checks & BIT(PK__SK_ENUM))) return -1;
-  if (!lua_checkstack(L, CHUNK + 8)) return -1;
   int base = lua_gettop(L), t = 0, count = 0, flushed = 0;
   d->p++;
   skip_ws(d);
@@ -266,6 +294,7 @@ static int array(sd_t *d, const pk__snode *n) {
     d->p++;
   } else {
     for (;;) {
+      if (!make_room(d, base + (t != 0) + count - flushed, 8)) return -1;   /* the table, the pending items */
       if (value(d, n->items)) return -1;    /* no `items`: any value, which this decoder does not take */
       if (++count - flushed == CHUNK) {
         if (!t) {
@@ -313,7 +342,7 @@ static int value(sd_t *d, const pk__snode *n) {
   switch (*d->p) {
   case '{':
   case '[': {
-    if (++d->depth > MAX_DEPTH || !lua_checkstack(L, 8)) return -1;
+    if (++d->depth > MAX_DEPTH) return -1;   /* the parent made room for a child's first pushes */
     int rc = *d->p == '{' ? object(d, n) : array(d, n);
     d->depth--;
     return rc;
@@ -371,7 +400,8 @@ int pk__schema_decode(lua_State *L, const pk__svalidator *v, int env, int array_
             .p = (const unsigned char *)s, .end = (const unsigned char *)s + len};
   skip_ws(&d);
   if (d.p >= d.end || *d.p != '{') return 0;   /* the root must be an object: data is its table */
-  if (!lua_checkstack(L, 16)) return 0;
+  if (!lua_checkstack(L, ROOT_ROOM)) return 0;
+  d.room = top + ROOT_ROOM;
   if (value(&d, root) == 0) {
     skip_ws(&d);
     if (d.p == d.end) return 1;

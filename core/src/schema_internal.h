@@ -93,6 +93,8 @@ typedef struct {
   int def;                  /* environment slot of the default value, 0 if none */
   int required;
   int in_props;             /* listed in `properties` (not only in `required`) */
+  int req_rank;             /* 1 + its first position in `required`, 0: not required */
+  int arg;                  /* schema_ctor.c: its argument's position in the node's constructor */
   pk__snode *schema;        /* NULL: any value */
 } pk__sprop;
 
@@ -130,6 +132,7 @@ struct pk__snode {
   int direct;               /* only keywords schema_decode.c checks: it may decode values of this node */
   unsigned short *dslot;    /* schema_decode.c's hash of the names in props (index + 1, 0: empty) */
   unsigned dmask;           /* its size - 1 */
+  uint64_t must[4];         /* schema_decode.c: bit j for props[j] required or with a default (j < 256) */
   int ctor;                 /* environment slot of the node's table constructor (schema_ctor.c), 0: none */
   struct pk__senum_str *estr;  /* schema_ctor.c: the enum's strings (all of them), or NULL */
   int nestr;

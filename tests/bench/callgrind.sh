@@ -9,7 +9,9 @@
 # counted, counters dumped; prints the worker's instructions divided by the requests wrk counted.
 # Within about 1 % from run to run (the collector's cycles land unevenly in a window). The dumps
 # stay in OUT (callgrind_annotate reads them; LD_LIBRARY_PATH to a LuaJIT built with -g names
-# LuaJIT's functions). LOG=1: with the access log on.
+# LuaJIT's functions). LOG=1: with the access log on. (The dumps keep callgrind's compressed names:
+# with --compress-strings=no, callgrind_annotate of the worker's dump put every instruction under
+# pk__worker_run. Self counts per function: callgrind_annotate --inclusive=no --threshold=100.)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PIKKU_BIN="${PIKKU_BIN:-$REPO/build/pikku}" APP="${APP:-$REPO/apps/hello}" PORT="${PORT:-18771}"
@@ -17,7 +19,7 @@ PEERS_DIR="${PEERS_DIR:-$REPO/../shared/peers}" WARMUP="${WARMUP:-3}" DURATION="
 WORKLOADS="${WORKLOADS:-hello validate health}" LOG="${LOG:-0}" OUT="${OUT:-$(mktemp -d)}"
 command -v valgrind >/dev/null && command -v wrk >/dev/null || { echo "needs valgrind and wrk" >&2; exit 1; }
 LOGOPT=(--no-access-log); [[ "$LOG" == 1 ]] && LOGOPT=()
-valgrind --tool=callgrind --trace-children=yes --compress-strings=no --compress-pos=no \
+valgrind --tool=callgrind --trace-children=yes \
   --callgrind-out-file="$OUT/cg.%p" "$PIKKU_BIN" serve "$APP" --workers 1 --port "$PORT" "${LOGOPT[@]}" \
   >"$OUT/server.log" 2>&1 &
 MASTER=$!
