@@ -193,7 +193,9 @@ async function anotherClientKeepsSucceeding(srv, fault, expectStatus, windowMs) 
   const served = [];
   let retried = 0;
   const errors = [];
-  const clients = Array.from({ length: 6 }, async () => {
+  // 12 keep-alive connections, spread over the workers by SO_REUSEPORT: with 6, all of them landed
+  // on the stuck worker once (1 run in 64), and none was left to show the other worker serving
+  const clients = Array.from({ length: 12 }, async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     await httpRequest(srv.port, { path: '/ok', agent });
     while (!stop) {
