@@ -1,55 +1,30 @@
 // Abandoned calls cancel their outbound operation on the real servers: per-call time limit, drain deadline, a channel's client gone.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
-import { startServer, REPO_ROOT, HOST, delay, pollUntil } from './lib/server.mjs';
+import { startServer, REPO_ROOT, HOST, delay } from './lib/server.mjs';
 import { backends } from './lib/backends.mjs';
+import { startHangServer, operationProbes } from './lib/outbound-probes.mjs';
 
 const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'cancel');
-
-/** A slow HTTP server: GET /hang?id=X never answers; seen[X] = { opened, closed } (times in ms). */
-async function startHangServer() {
-  const seen = new Map();
-  const srv = http.createServer((req, res) => {
-    const id = new URL(req.url, 'http://x').searchParams.get('id');
-    const st = { opened: Date.now(), closed: null };
-    seen.set(id, st);
-    res.on('close', () => { st.closed = Date.now(); });
-  });
-  await new Promise((r) => srv.listen(0, HOST, r));
-  return {
-    url: `http://${HOST}:${srv.address().port}`, seen,
-    close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }),
-  };
-}
 
 describe('abandoned calls cancel their outbound operations', () => {
   let servers, hang, srv, redisPort, db;
   const run = {};   // tag -> true once its operation was seen running on its server
 
   // the statements running now on PostgreSQL whose text carries `tag` (psql, not the server under test)
-  const pgRunning = (tag) => execFileSync(path.join(servers.env.PG_BIN, 'psql'), [servers.env.DATABASE_URL, '-Atc',
-    `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%cancel:${tag}%' AND pid <> pg_backend_pid()`],
-  { encoding: 'utf8' }).trim() !== '0';
-  // Redis clients of database `db` blocked in BLPOP
-  const redisBlocked = () => execFileSync('redis-cli', ['-p', String(redisPort), 'CLIENT', 'LIST'], { encoding: 'utf8' })
-    .split('\n').filter((l) => l.includes(` db=${db} `) && l.includes('cmd=blpop')).length;
-  const httpOpen = (tag) => { const s = hang.seen.get(tag); return !!s && s.closed === null; };
-
+  // the operation `tag` on its server (lib/outbound-probes.mjs), made once the servers are up
+  let probes;
+  const pgRunning = (tag) => probes.running.pg(tag);
+  const redisBlocked = () => probes.redisBlocked();
+  const httpOpen = (tag) => probes.running.http(tag);
   const running = { pg: pgRunning, redis: () => redisBlocked() > 0, http: httpOpen };
   async function seenRunning(kind, tag) {
-    await pollUntil(() => running[kind](tag), { timeout: 5000, what: `${kind} ${tag} running on its server` });
+    await probes.seenRunning(kind, tag);
     run[tag] = true;
   }
-  // polls until the operation is gone from its server; returns how long that took
-  async function goneWithin(kind, tag, ms) {
-    const t0 = Date.now();
-    await pollUntil(() => !running[kind](tag), { timeout: ms, interval: 50, what: `${kind} ${tag} gone from its server within ${ms} ms` });
-    return Date.now() - t0;
-  }
+  const goneWithin = (kind, tag, ms) => probes.goneWithin(kind, tag, ms, 50);
   const start = (extra = {}) => startServer({ app: APP, workers: 1, ...extra, env: {
     ...servers.env, TARGET_URL: hang.url, CANCEL_REDIS_URL: `redis://127.0.0.1:${redisPort}/${db}`, ...extra.env } });
 
@@ -58,6 +33,7 @@ describe('abandoned calls cancel their outbound operations', () => {
     redisPort = Number(servers.env.REDIS_PORT);
     db = 11;   // a database of its own: the other tests' BLPOPs (database 0) are not counted
     hang = await startHangServer();
+    probes = operationProbes({ env: servers.env, hang, redisPort, db });
     srv = await start();
   });
   after(async () => {

@@ -1,32 +1,16 @@
 // Calls that are no HTTP request's and wait past their time limit: channel messages (routed, binary), on_connect, queue attempts, run_later tasks and schedule ticks are cut off, their outbound operations cancelled on the real servers.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { startServer, runCli, REPO_ROOT, HOST, delay, pollUntil } from './lib/server.mjs';
 import { backends } from './lib/backends.mjs';
+import { startHangServer, operationProbes } from './lib/outbound-probes.mjs';
 
 const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'limit');
 const ERROR = /^\S+ \S+ error\b/;   // a log line of level error
 const LIMIT = 600;   // the fixture's timeout_ms (and the queue's timeout); run_later: the app's 800
-
-/** A slow HTTP server: GET /hang?id=X never answers; seen[X] = { opened, closed } (times in ms). */
-async function startHangServer() {
-  const seen = new Map();
-  const srv = http.createServer((req, res) => {
-    const id = new URL(req.url, 'http://x').searchParams.get('id');
-    const st = { opened: Date.now(), closed: null };
-    seen.set(id, st);
-    res.on('close', () => { st.closed = Date.now(); });
-  });
-  await new Promise((r) => srv.listen(0, HOST, r));
-  return {
-    url: `http://${HOST}:${srv.address().port}`, seen,
-    close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }),
-  };
-}
 
 async function openWs(url) {
   const ws = new WebSocket(url);
@@ -42,20 +26,14 @@ describe('calls past their time limit that are not HTTP requests', () => {
   let servers, hang, srv, redisPort;
   const db = 12;   // a Redis database of its own: other tests' BLPOPs are not counted
 
-  const pgRunning = (tag) => execFileSync(path.join(servers.env.PG_BIN, 'psql'), [servers.env.DATABASE_URL, '-Atc',
-    `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%cancel:${tag}%' AND pid <> pg_backend_pid()`],
-  { encoding: 'utf8' }).trim() !== '0';
-  const redisBlocked = () => execFileSync('redis-cli', ['-p', String(redisPort), 'CLIENT', 'LIST'], { encoding: 'utf8' })
-    .split('\n').filter((l) => l.includes(` db=${db} `) && l.includes('cmd=blpop')).length;
-  const httpOpen = (tag) => { const s = hang.seen.get(tag); return !!s && s.closed === null; };
+  // the operation `tag` on its server (lib/outbound-probes.mjs), made once the servers are up
+  let probes;
+  const pgRunning = (tag) => probes.running.pg(tag);
+  const redisBlocked = () => probes.redisBlocked();
+  const httpOpen = (tag) => probes.running.http(tag);
   const running = { pg: pgRunning, redis: () => redisBlocked() > 0, http: httpOpen };
-
-  const seenRunning = (kind, tag) => pollUntil(() => running[kind](tag), { timeout: 5000, what: `${kind} ${tag} running on its server` });
-  async function goneWithin(kind, tag, ms) {
-    const t0 = Date.now();
-    await pollUntil(() => !running[kind](tag), { timeout: ms, interval: 25, what: `${kind} ${tag} gone from its server within ${ms} ms` });
-    return Date.now() - t0;
-  }
+  const seenRunning = (kind, tag) => probes.seenRunning(kind, tag);
+  const goneWithin = (kind, tag, ms) => probes.goneWithin(kind, tag, ms);
   const start = (extra = {}) => startServer({ app: APP, workers: 1, ...extra, env: {
     ...servers.env, TARGET_URL: hang.url, LIMIT_REDIS_URL: `redis://127.0.0.1:${redisPort}/${db}`, ...extra.env } });
   // error lines other than the time limit's own
@@ -72,6 +50,7 @@ describe('calls past their time limit that are not HTTP requests', () => {
     servers = backends();
     redisPort = Number(servers.env.REDIS_PORT);
     hang = await startHangServer();
+    probes = operationProbes({ env: servers.env, hang, redisPort, db });
     srv = await start();
   });
   after(async () => {
