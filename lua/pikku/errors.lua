@@ -70,4 +70,16 @@ function M.for_client(e, dev)
   return "InternalServerError", 500, dev and tostring(e) or "Internal server error", nil, true
 end
 
+--- errors.validation_failed(errs, count) -> the 422 of a failed validation (an input schema, a
+--- queue's input): the validator lists at most 100 errors (the C core's bound) and counts the
+--- rest, so an answer stays small whatever the data; payload.omitted says how many more.
+function M.validation_failed(errs, count)
+  local listed = #errs
+  if count == nil or count <= listed then
+    return M.UnprocessableContent("Validation failed", { errors = errs })
+  end
+  return M.UnprocessableContent(string.format("Validation failed: %d errors, the first %d listed", count, listed),
+    { errors = errs, omitted = count - listed })
+end
+
 return M

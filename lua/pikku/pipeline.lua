@@ -70,16 +70,7 @@ local function schema_errors_text(errs)
   return concat(parts, "; ")
 end
 
--- The 422 of a failed validation: the validator lists at most 100 errors (the C core's bound) and
--- counts the rest, so an answer stays small whatever the body; payload.omitted says how many more.
-local function validation_failed(errs, count)
-  local listed = #errs
-  if count == nil or count <= listed then
-    return errors.UnprocessableContent("Validation failed", { errors = errs })
-  end
-  return errors.UnprocessableContent(format("Validation failed: %d errors, the first %d listed", count, listed),
-    { errors = errs, omitted = count - listed })
-end
+local validation_failed = errors.validation_failed   -- the 422, bounded
 
 -- ---- the wire ------------------------------------------------------------------------------------
 

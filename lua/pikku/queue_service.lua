@@ -149,8 +149,8 @@ function M.new_queue()
     local delay, priority, key = check_options(opts, what)
     if data == nil then data = {} end
     if q.vadd then
-      local ok, errs = q.vadd:validate(data, true)
-      if not ok then error(errors.UnprocessableContent("Validation failed", { errors = errs }), 2) end
+      local ok, errs, count = q.vadd:validate(data, true)
+      if not ok then error(errors.validation_failed(errs, count), 2) end
     end
     return add(name, key, encode(data, what), priority, delay, what)
   end
