@@ -75,8 +75,8 @@ static int rebuild(const char *app_dir) {
   int rc = pk__native_build(app_dir, 1, &out);
   if (rc < 0) {
     pk__buf_append(&out, "", 1);
+    pk__reload_status_set_error(out.data);   /* first: a request that follows the log line shows it */
     pk__logf("error", "native build failed, keeping the previous code: %s", out.data);
-    pk__reload_status_set_error(out.data);
   } else if (rc > 0) {
     pk__logf("info", "built %d native librar%s in %.0f ms", rc, rc == 1 ? "y" : "ies", pk__clock_ms() - t0);
   }
