@@ -492,6 +492,14 @@ function M.make_plan(fc, opts)
     and not session_factory and not plan.http_session and not (plan.vout and validate_output)
   if plan.fast then
     plan.entry = plan.func
+    -- What the function cannot see is not made: a function declared with fewer parameters (and no
+    -- `...`) gets no data table (fewer than 2) and no wire (fewer than 3) from an HTTP route. The
+    -- wire is made when something asks for it (pipeline.root_wire: services that need the call's
+    -- wire), so nothing can tell. Two of the four tables of a GET /hello (docs/benchmarks.md).
+    local info = debug.getinfo(plan.func, "u")
+    if info and not info.isvararg then
+      plan.no_data, plan.no_wire = info.nparams < 2, info.nparams < 3
+    end
   else
     plan.entry = function(svc, data, w) return run(plan, svc, data, w) end
   end

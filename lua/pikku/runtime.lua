@@ -72,9 +72,16 @@ local limit_waits = {}          -- token -> the call waiting on it with a time l
                                 -- (a channel's, a job's, a tick's: the time-limit sweep; the core's tick has requests)
 local timer_seq = 0
 
+local new_wire   -- (below)
+
+-- The wire of an HTTP call is made here when its function did not take one (plan.no_wire).
 pipeline.root_wire = function(co)
   local h = calls[co]
-  if h and h ~= TASK then return h._wire or nil end
+  if h and h ~= TASK then
+    local w = h._wire
+    if w == false then w = new_wire(h, rawget(h, "handle")) end
+    return w or nil
+  end
   return nil
 end
 
@@ -347,7 +354,7 @@ end
 
 -- ---- dispatch ----------------------------------------------------------------------------------
 
-local function new_wire(h, handle)
+new_wire = function(h, handle)
   local w = setmetatable({ http = h }, WireMT)
   if type(handle) == "table" and handle.session ~= nil then
     w.session = handle.session   -- an in-process request with a session chosen by the test
@@ -454,8 +461,9 @@ local function dispatch(handle, index, method, path, query, body, ...)
     if err then return respond_error(handle, err, nil, cors_lines) end
     if valid then h._valid = data end   -- already checked against the input schema (pikku.pipeline)
   end
-  new_wire(h, handle)
-  start_call(r.entry, h, data or {})
+  if not r.no_wire then new_wire(h, handle) end
+  if data == nil and not r.no_data then data = {} end
+  start_call(r.entry, h, data)
 end
 
 -- The core's way into dispatch (docs/internals.md, "A request"): called from C without xpcall, with

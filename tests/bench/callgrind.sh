@@ -17,9 +17,11 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PIKKU_BIN="${PIKKU_BIN:-$REPO/build/pikku}" APP="${APP:-$REPO/apps/hello}" PORT="${PORT:-18771}"
 PEERS_DIR="${PEERS_DIR:-$REPO/../shared/peers}" WARMUP="${WARMUP:-3}" DURATION="${DURATION:-6}"
 WORKLOADS="${WORKLOADS:-hello validate health}" LOG="${LOG:-0}" OUT="${OUT:-$(mktemp -d)}"
+CACHE="${CACHE:-0}"
+CACHEOPT=(); [[ "$CACHE" == 1 ]] && CACHEOPT=(--cache-sim=yes --LL=2097152,16,64)
 command -v valgrind >/dev/null && command -v wrk >/dev/null || { echo "needs valgrind and wrk" >&2; exit 1; }
 LOGOPT=(--no-access-log); [[ "$LOG" == 1 ]] && LOGOPT=()
-valgrind --tool=callgrind --trace-children=yes \
+valgrind --tool=callgrind --trace-children=yes "${CACHEOPT[@]}" \
   --callgrind-out-file="$OUT/cg.%p" "$PIKKU_BIN" serve "$APP" --workers 1 --port "$PORT" "${LOGOPT[@]}" \
   >"$OUT/server.log" 2>&1 &
 MASTER=$!
@@ -41,5 +43,10 @@ for w in $WORKLOADS; do
   sleep 0.5
   f="$(ls -t "$OUT/cg.$WORKER".* | head -1)"
   ir="$(awk '/^summary:/ {print $2; exit}' "$f")"
+  if [[ "$CACHE" == 1 ]]; then   # events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
+    read -r d1 ll < <(awk '/^summary:/ {print $6 + $7, $9 + $10; exit}' "$f")
+    echo "$w: $n requests, $((ir / n)) instructions, $((d1 * 10 / n))/10 D1 and $((ll * 100 / n))/100 LL data misses per request ($f)"
+    continue
+  fi
   echo "$w: $n requests, $((ir / n)) instructions per request ($f)"
 done

@@ -286,6 +286,24 @@ describe('route precedence (fixture app)', () => {
     assert.match(body.error, /depth limit of 3 nested calls/);
   });
 
+  test('a function gets what it declares: data and wire made for it, the wire also when a service asks', async () => {
+    const get = async (p) => {
+      const res = await srv.fetch(p);
+      assert.equal(res.status, 200, p);
+      return getJson(res);
+    };
+    assert.deepEqual(await get('/declared/none'), { nested: { internal: true, got: { z: 3 } } });
+    assert.deepEqual(await get('/declared/two'), { data: 'table', n: 0 });
+    assert.deepEqual(await get('/declared/three'), { data: 'table', method: 'GET' });
+    assert.deepEqual(await get('/declared/vararg'), { n: 3, data: 'table', method: 'GET' });
+  });
+
+  test("in-process (pikku test): the wire made when a service asks carries the request's session", () => {
+    const r = runCli(['test', path.join(REPO_ROOT, 'tests/integration/fixtures/routes')], { timeout: 20000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, / 0 failed/);
+  });
+
   test('a static segment beats a :param', async () => {
     const res = await srv.fetch('/things/special');
     assert.equal(res.status, 200);
