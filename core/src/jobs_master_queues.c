@@ -136,7 +136,7 @@ int pk__jm_queues_worker_gone(int slot, int64_t now) {
     if (l->slot != slot) { i++; continue; }
     pk__jm_begin(now);
     int rc = pk__job_store_release(pk__jm.store, l->job, l->attempt, now);
-    if (rc && rc != -ESTALE) pk__jm_store_failed("releasing a lease", rc, now);
+    if (rc < 0 && rc != -ESTALE) pk__jm_store_failed("releasing a lease", rc, now);   /* 1: back to waiting, 0: failed */
     queue *q = find_queue(l->queue, strlen(l->queue));
     if (q) q->ready = 1;
     released++;
