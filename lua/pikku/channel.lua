@@ -255,8 +255,9 @@ end
 -- drain ended): there is no one to answer, so nothing is sent, and one info line says so.
 local function abandoned(h, ok, res)
   if ok or not (is_error(res) and res.kind == "abandoned") then return false end
-  core.log("info", format('channel "%s": a call of connection %s was abandoned (%s); its outbound operation'
-    .. " was cancelled", tostring(h.name), tostring(h.cid), tostring(res.message)), h._rid)
+  core.log("info", format('channel "%s": a call of connection %s was abandoned (%s); %s', tostring(h.name),
+    tostring(h.cid), tostring(res.message), res.service == "sleep" and "its sleep was cut short"
+    or "its outbound operation was cancelled"), h._rid)
   return true
 end
 
@@ -363,8 +364,7 @@ local function on_limit(h, e, limit_ms, text, cancelled)
     h._rid = id
   end
   core.log("error", format('%s: a call of connection %.0f waited past its time limit of %.0f ms and was stopped%s',
-    text or format('channel "%s"', tostring(h.name)), h.cid, limit_ms,
-    cancelled and "; the outbound operation it waited on is cancelled" or ""), id)
+    text or format('channel "%s"', tostring(h.name)), h.cid, limit_ms, cancelled), id)
   h._logged = true
   return h._on_finish(h, false, e, nil)
 end

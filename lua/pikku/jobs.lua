@@ -114,8 +114,6 @@ end
 -- unless its function sets timeout_ms). It is reported failed now, as the master records an
 -- attempt past its timeout (so a retry or the dead letter follows per the queue's settings, and
 -- the function's late end is not reported), and logged.
-local CANCELLED = "; the outbound operation it waited on is cancelled"
-
 local function job_over_limit(h, _, limit_ms, _, cancelled)
   local why
   if h._timeout and limit_ms == h._timeout then
@@ -125,7 +123,7 @@ local function job_over_limit(h, _, limit_ms, _, cancelled)
   end
   local what = format('queue "%s" job %s attempt %d', h._queue, h._key, h._attempt)
   if h._func then what = what .. format(' (function "%s")', h._func) end
-  core_log("error", format("%s: %s%s", what, why, cancelled and CANCELLED or ""), h._rid)
+  core_log("error", format("%s: %s%s", what, why, cancelled), h._rid)
   h._report(FAIL, why)
 end
 
@@ -202,8 +200,7 @@ end
 -- now (so an overlap = "skip" schedule runs again at its next tick) and logged.
 local function tick_over_limit(h, _, limit_ms, _, cancelled)
   local why = format("waited past its time limit of %.0f ms and was stopped", limit_ms)
-  core_log("error", format('schedule "%s" run at %s: %s%s', h._schedule, h._iso, why, cancelled and CANCELLED or ""),
-    h._rid)
+  core_log("error", format('schedule "%s" run at %s: %s%s', h._schedule, h._iso, why, cancelled), h._rid)
   h._report(FAIL, why)
 end
 

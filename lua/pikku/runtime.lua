@@ -578,6 +578,27 @@ end
 --- runtime.sleep(ms): suspends the running call; the core resumes it after ms milliseconds.
 local MAX_SLEEP_MS = 2 ^ 31 - 1   -- about 24.8 days, as JavaScript's setTimeout
 
+-- token -> true while a call sleeps on it (services.sleep): an abandoned call's sleep ends at once
+local sleeping = {}
+
+-- Cancels what the call waiting on token waits for: a sleep ("sleep"), or an outbound operation
+-- (M.cancel_hook, set by pikku.outbound: true). false when there was nothing to cancel.
+local function cancel_wait(token)
+  if sleeping[token] then
+    sleeping[token] = nil   -- its timer fires later, for a token no call waits on: ignored
+    return "sleep"
+  end
+  local hook = M.cancel_hook
+  return hook ~= nil and hook(token) or false
+end
+
+-- What an abandoned sleep raises: the error an abandoned outbound call raises (pikku.outbound).
+local function sleep_abandoned(msg)
+  local e = errors.new("ClientClosedRequest", 499, "sleep: abandoned: " .. tostring(msg))
+  e.kind, e.service = "abandoned", "sleep"
+  error(e, 3)
+end
+
 function M.sleep(ms)
   if not in_call() then
     error("pikku.sleep: called outside a function call; sleep only works in code that runs for a"
@@ -589,7 +610,10 @@ function M.sleep(ms)
   end
   local token = new_token()
   core_timer(n, token)
-  suspend(token)
+  sleeping[token] = true
+  local _, kind, msg = suspend(token)
+  sleeping[token] = nil
+  if kind == "abandoned" then sleep_abandoned(msg) end
 end
 
 --- M.pbkdf2_wait(password, salt, iterations, keylen) -> key, false (failed), or nil when the running
@@ -672,13 +696,12 @@ local ABANDONED = {
 -- ("limit"), or the worker stops at the end of a drain ("drain"). kind "request": the call of
 -- request handle id; "channel": every call of channel connection id (its messages, on_connect; an
 -- event stream's function). Each such call waiting on an operation that can be cancelled (an
--- outbound call) has it cancelled and is resumed with (nil, "abandoned", message): it unwinds.
+-- outbound call, a sleep) has it cancelled and is resumed with (nil, "abandoned", message): it unwinds.
 -- kind "all" (the end of a drain, after the requests and channels had theirs): every call still
 -- waiting has its operation cancelled but is not resumed, as the process ends (jobs, ticks,
 -- tasks: a job not reported goes back to waiting at the next start).
 local function abandon(kind, id, why)
-  local cancel = M.cancel_hook
-  if cancel == nil then return end
+  local cancel = cancel_wait
   local msg = ABANDONED[why] or ABANDONED.gone
   if kind == "request" then
     local token = req_wait[id]
@@ -708,7 +731,8 @@ end
 -- open long by it), finds those past their limit. Each is answered as failed at once (h._on_limit:
 -- an error frame, a failed attempt, a failed tick; logged), marked done (what it answers later goes
 -- nowhere), and an outbound operation it waits on is cancelled: it is resumed with an "abandoned"
--- error and unwinds, as abandon does. A wait nothing can cancel (services.sleep) ends when it ends.
+-- error and unwinds, as abandon does (a sleep is cut short). A wait nothing can cancel (a password
+-- hash) ends when it ends.
 local SWEEP_MAX_MS = 1000
 local sweep_at = nil   -- when the armed sweep fires (core.now() ms), nil: none armed
 local ceil = math.ceil
@@ -735,13 +759,15 @@ watch_limit = function(h, token)
   if sweep_at < now - SWEEP_MAX_MS then arm_sweep(deadline, now, true) end
 end
 
--- What the log lines of a call over its limit end with: cancelled or not.
-local LIMIT_CANCELLED = "; the outbound operation it waited on is cancelled"
+-- What the log lines of a call over its limit end with (cancel_wait's answer -> text; none: "").
+-- h._on_limit(h, e, limit_ms, text, cancelled) gets it as `cancelled`.
+local LIMIT_CANCELLED = { [true] = "; the outbound operation it waited on is cancelled",
+  sleep = "; its sleep is cut short" }
 
 local function over_limit(h, token, now)
   limit_waits[token] = nil
-  local cancel = M.cancel_hook
-  local cancelled = cancel ~= nil and cancel(token)
+  local how = cancel_wait(token)
+  local cancelled = LIMIT_CANCELLED[how] or ""
   if not rawget(h, "_limited") then   -- (a call that caught its abandoned error and waits again: cancelled only)
     h._limited = true
     h._done = true   -- the runner's finish does nothing for it any more
@@ -751,11 +777,11 @@ local function over_limit(h, token, now)
     local on_limit = rawget(h, "_on_limit")
     local ok, err = xpcall(on_limit or function()
       core_log("error", format("%s: the call waited past its time limit of %.0f ms and was stopped%s", text or "a call",
-        limit, cancelled and LIMIT_CANCELLED or ""), h._rid)
+        limit, cancelled), h._rid)
     end, traceback, h, e, limit, text, cancelled)
     if not ok then core_log("error", "pikku: answering a call over its time limit failed: " .. tostring(err)) end
   end
-  if cancelled then resume(token, nil, "abandoned", ABANDONED.limit) end
+  if how then resume(token, nil, "abandoned", ABANDONED.limit) end
 end
 
 sweep_limits = function()

@@ -112,7 +112,7 @@ describe('calls past their time limit that are not HTTP requests', () => {
     ws.close();
   });
 
-  test('a channel message sleeping past its limit: the error frame at the limit; what it answers when it wakes goes nowhere', async () => {
+  test('a channel message sleeping past its limit: the error frame at the limit, and the sleep cut short there', async () => {
     const tag = `chan_sleep_${Date.now()}`;
     const from = srv.mark();
     const ws = await openWs(`ws://${HOST}:${srv.port}/ws`);
@@ -123,14 +123,51 @@ describe('calls past their time limit that are not HTTP requests', () => {
     assert.ok(ms >= LIMIT - 50 && ms < LIMIT + 1000, `after ${ms} ms`);
     assert.equal(frame.errorName, 'ServiceUnavailable');
     assert.equal(frame.action, 'sleep');
-    // the sleep (3 s) is not cut short: the function returns then, and nothing is sent
-    await srv.waitForLine(`outbound ${tag} returned`, { from, timeout: 5000 });
+    // the sleep (3 s) ends with an abandoned error at the limit: the function unwinds, sends nothing
+    await srv.waitForLine(`outbound ${tag} ended: abandoned`, { from, timeout: 2000 });
+    assert.ok(Date.now() - t0 < 2500, `the sleep ended ${Date.now() - t0} ms after the message, before its 3 s`);
     await delay(100);
     assert.equal(ws.frames.length, 1, JSON.stringify(ws.frames));
+    assert.deepEqual(srv.findLines(`outbound ${tag} returned`, from), []);
     const lines = srv.findLines(ERROR, from);
     assert.equal(lines.length, 1, srv.stderrText(from));
-    assert.match(lines[0], /channel "slow" action "sleep".* waited past its time limit of 600 ms and was stopped$/);
+    assert.match(lines[0], /channel "slow" action "sleep".* waited past its time limit of 600 ms and was stopped; its sleep is cut short$/);
     ws.close();
+    // a connection closed while its call sleeps: the sleep is cut short then, one info line, no error
+    const gone = `chan_gone_sleep_${Date.now()}`;
+    const ws2 = await openWs(`ws://${HOST}:${srv.port}/ws`);
+    const t1 = Date.now();
+    ws2.send(JSON.stringify({ action: 'sleep', tag: gone }));
+    await delay(200);
+    ws2.close();
+    await srv.waitForLine(`outbound ${gone} ended: abandoned`, { from, timeout: 2000 });
+    assert.ok(Date.now() - t1 < LIMIT, `the sleep ended ${Date.now() - t1} ms after the message, before the limit`);
+    await srv.waitForLine(/a call of connection \S+ was abandoned .*its sleep was cut short$/, { from, timeout: 2000 });
+    await delay(LIMIT);
+    assert.equal(srv.findLines(ERROR, from).length, 1, srv.stderrText(from));
+  });
+
+  test('an HTTP request sleeping past its limit: 503 at the limit, the sleep cut short; a client leaving cuts it short too', async () => {
+    const tag = `http_sleep_${Date.now()}`;
+    const from = srv.mark();
+    const t0 = Date.now();
+    const res = await srv.fetch(`/sleep?tag=${tag}`);
+    assert.equal(res.status, 503);
+    await res.text();
+    await srv.waitForLine(`outbound ${tag} ended: abandoned`, { from, timeout: 2000 });
+    assert.ok(Date.now() - t0 < 2500, `the sleep ended ${Date.now() - t0} ms after the request, before its 3 s`);
+    const gone = `gone_sleep_${Date.now()}`;
+    const ac = new AbortController();
+    const t1 = Date.now();
+    const answer = srv.fetch(`/sleep?tag=${gone}`, { signal: ac.signal }).catch((e) => e);
+    await delay(200);
+    ac.abort();
+    await answer;
+    await srv.waitForLine(`outbound ${gone} ended: abandoned`, { from, timeout: 2000 });
+    assert.ok(Date.now() - t1 < LIMIT, `the sleep ended ${Date.now() - t1} ms after the request, before the limit`);
+    await srv.waitForLine(/GET \/sleep 499/, { from });
+    await delay(100);
+    assert.deepEqual(srv.findLines(/outbound \S+ returned/, from), []);
   });
 
   test('on_connect waiting past its limit: its query cancelled, the connection closed 1011 as when on_connect fails', async () => {
