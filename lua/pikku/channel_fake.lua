@@ -28,7 +28,7 @@ end
 -- ---- set once by pikku.inprocess ---------------------------------------------------------------
 
 -- pikku.channel's entry points open(cid, r, path, query, ...), open_sse(...), message(cid, data,
--- is_binary), close(cid, code); and wait(register), runtime._wait
+-- is_binary), close(cid, code); wait(register), runtime._wait; abandon(kind, id, why), the runtime's
 local entry = {}
 
 function M.setup(ctx)
@@ -175,7 +175,11 @@ close_fake = function(f, code, reason, by_server)
     f.waiter = nil
     core_timer(0, token)
   end
-  if f.store.channel then entry.close(f.id, code) end
+  -- as the core does: the connection's waiting calls are abandoned, then on_disconnect runs
+  if f.store.channel then
+    if entry.abandon then entry.abandon("channel", f.id, "gone") end
+    entry.close(f.id, code)
+  end
   fakes[f.id] = nil
   return true
 end

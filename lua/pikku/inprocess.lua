@@ -24,14 +24,14 @@ local JSON = "application/json"
 -- respond_error(handle, e, tb, extra), dispatch(handle, index, method, path, query, body, ...)
 -- (never raises), in_call() (whether a call of the runtime runs the current coroutine),
 -- new_token(), suspend(token) (waits for resume(token)), wait(register) (runtime._wait),
--- routes(), services()
+-- routes(), services(), abandon(kind, id, why)
 local rt = {}
 
 function M.setup(ctx)
   rt = ctx
   channel_fake.setup {   -- an in-process connection talks to pikku.channel as the core would
     open = channel.open, open_sse = channel.open_sse, message = channel.message, close = channel.close,
-    wait = ctx.wait,
+    wait = ctx.wait, abandon = ctx.abandon,
   }
 end
 

@@ -921,7 +921,7 @@ function M.routes() return routes end
 queue_service.setup { new_token = new_token, suspend = suspend, in_call = in_call }
 inprocess.setup {
   respond_error = respond_error, dispatch = safe_dispatch, in_call = in_call, new_token = new_token,
-  suspend = suspend, wait = M._wait, routes = M.routes, services = M.services,
+  suspend = suspend, wait = M._wait, routes = M.routes, services = M.services, abandon = safe_abandon,
 }
 M.invoke, M.request = inprocess.invoke, inprocess.request
 M.channel, M.sse, M.listen = inprocess.channel, inprocess.sse, inprocess.listen
