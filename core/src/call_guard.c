@@ -104,8 +104,7 @@ int pk__call_guard_expire(pk__conn *c, double now) {
   id = pk__error_id(id, id ? idlen : 0, gen, &idlen);
   static const char msg[] = "the call waited past its time limit and was stopped";
   const char *url = pk__request_url(r);
-  const char *q = memchr(url, '?', r->url_len);
-  int plen = (int)(q ? (size_t)(q - url) : r->url_len);
+  int plen = (int)pk__url_path_len(url, r->url_len);
   pk__logf("error", "%s %.*s: %s (its outbound operation is cancelled; errorId=%.*s)",
            llhttp_method_name((llhttp_method_t)r->method), plen, url, msg, (int)idlen, id);
   pk__buf body;

@@ -306,8 +306,7 @@ void pk__conn_access_log(pk__conn *c, int status, const char *error_id, size_t i
   const char *url = pk__request_url(r);
   size_t plen = r->url_len;
   if (!url || !plen) { url = "-"; plen = 1; }    /* an error before any byte of the target */
-  const char *q = memchr(url, '?', plen);
-  if (q) plen = (size_t)(q - url);
+  plen = pk__url_path_len(url, plen);
   /* before its head was complete a request has no method yet (r->method is the last one's) */
   int head_done = c->parser.state != PK_PS_HEADERS && c->parser.state != PK_PS_IDLE;
   const char *method = head_done ? llhttp_method_name((llhttp_method_t)r->method) : "-";
@@ -858,8 +857,7 @@ void pk__conn_drain_expired(pk__worker *w) {
     if (c->req_handle && !c->ws) {
       pk__request *r = &c->parser.req;
       const char *url = pk__request_url(r);
-      const char *q = memchr(url, '?', r->url_len);
-      int plen = (int)(q ? (size_t)(q - url) : r->url_len);
+      int plen = (int)pk__url_path_len(url, r->url_len);
       pk__logf("warn", "drain timeout: %s %.*s: its call is abandoned (an outbound operation it waits on is cancelled)"
                " and its connection closed", llhttp_method_name((llhttp_method_t)r->method), plen, url);
     }

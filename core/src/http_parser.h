@@ -3,6 +3,7 @@
 #define PK_HTTP_PARSER_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <llhttp.h>
 #include "buf.h"
 #include "input_budget.h"
@@ -113,4 +114,9 @@ const char *pk__request_header_joined(const pk__request *r, const char *name, si
 /* "; " for Cookie, ", " for every other header: what joins repeated lines of one header. */
 const char *pk__header_separator(const char *name, size_t nlen);
 static inline const char *pk__request_url(const pk__request *r) { return r->head.data; }
+/* How many of a request target's len bytes are its path: those before the first '?'. */
+static inline size_t pk__url_path_len(const char *url, size_t len) {
+  const char *q = url ? memchr(url, '?', len) : NULL;
+  return q ? (size_t)(q - url) : len;
+}
 #endif

@@ -142,8 +142,7 @@ static void access_line(pk__conn *c, int status, const char *id, size_t idlen) {
   const char *url = r->url_len && c->parser.state != PK_PS_IDLE ? pk__request_url(r) : NULL;   /* idle: unread */
   size_t plen = url ? r->url_len : 1;
   if (!url) url = "-";
-  const char *q = memchr(url, '?', plen);
-  if (q) plen = (size_t)(q - url);
+  plen = pk__url_path_len(url, plen);
   int head_done = c->parser.state != PK_PS_HEADERS && c->parser.state != PK_PS_IDLE;
   const char *method = head_done ? llhttp_method_name((llhttp_method_t)r->method) : "-";
   unsigned long long ms = c->req_start_ns ? (pk__clock_ns() - c->req_start_ns) / 1000000 : 0;
@@ -347,9 +346,7 @@ static void describe_call(sbuf *b) {
   if (c) {
     pk__request *r = &c->parser.req;
     const char *url = pk__request_url(r);
-    size_t plen = r->url_len;
-    const char *q = url ? memchr(url, '?', plen) : NULL;
-    if (q) plen = (size_t)(q - url);
+    size_t plen = pk__url_path_len(url, r->url_len);
     sb_str(b, llhttp_method_name((llhttp_method_t)r->method));
     sb_str(b, " ");
     if (url) sb_text(b, url, plen);
