@@ -177,7 +177,7 @@ close_fake = function(f, code, reason, by_server)
   end
   -- as the core does: the connection's waiting calls are abandoned, then on_disconnect runs
   if f.store.channel then
-    if entry.abandon then entry.abandon("channel", f.id, "gone") end
+    entry.abandon("channel", f.id, "gone")
     entry.close(f.id, code)
   end
   fakes[f.id] = nil

@@ -561,16 +561,15 @@ local function suspend(token)
     return chan_waited(cid, token, unwatched(token, co_yield(SLEEPING)))
   end
   local handle = h.handle
-  if handle == nil then   -- a job's attempt, a schedule's tick: abandoned at its time limit
-    watch_limit(h, token)
-    return unwatched(token, co_yield(SLEEPING))
+  if type(handle) == "number" then   -- a request of the core: its tick watches the time limit
+    req_wait[handle] = token
+    return req_waited(handle, token, co_yield(SLEEPING))
   end
+  -- a job's attempt, a schedule's tick, an in-process request (pikku test): the runtime's sweep
+  watch_limit(h, token)
+  if handle == nil then return unwatched(token, co_yield(SLEEPING)) end
   req_wait[handle] = token
-  if type(handle) == "table" then   -- an in-process request (pikku test): no core tick watches it
-    watch_limit(h, token)
-    return req_waited(handle, token, unwatched(token, co_yield(SLEEPING)))
-  end
-  return req_waited(handle, token, co_yield(SLEEPING))
+  return req_waited(handle, token, unwatched(token, co_yield(SLEEPING)))
 end
 
 -- Whether the running coroutine is one of the runtime's (it runs a call or a task: it may wait).
@@ -705,11 +704,10 @@ local ABANDONED = {
 -- waiting has its operation cancelled but is not resumed, as the process ends (jobs, ticks,
 -- tasks: a job not reported goes back to waiting at the next start).
 local function abandon(kind, id, why)
-  local cancel = cancel_wait
   local msg = ABANDONED[why] or ABANDONED.gone
   if kind == "request" then
     local token = req_wait[id]
-    if token and waiting[token] and cancel(token) then resume(token, nil, "abandoned", msg) end
+    if token and waiting[token] and cancel_wait(token) then resume(token, nil, "abandoned", msg) end
     return
   end
   local tokens, n = {}, 0
@@ -723,7 +721,7 @@ local function abandon(kind, id, why)
   for i = 1, n do
     local token = tokens[i]
     -- (a call resumed before may have ended this one's wait meanwhile)
-    if waiting[token] and cancel(token) and kind == "channel" then resume(token, nil, "abandoned", msg) end
+    if waiting[token] and cancel_wait(token) and kind == "channel" then resume(token, nil, "abandoned", msg) end
   end
 end
 

@@ -11,19 +11,10 @@ const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'cancel');
 
 describe('abandoned calls cancel their outbound operations', () => {
   let servers, hang, srv, redisPort, db;
-  const run = {};   // tag -> true once its operation was seen running on its server
 
-  // the statements running now on PostgreSQL whose text carries `tag` (psql, not the server under test)
   // the operation `tag` on its server (lib/outbound-probes.mjs), made once the servers are up
   let probes;
-  const pgRunning = (tag) => probes.running.pg(tag);
-  const redisBlocked = () => probes.redisBlocked();
-  const httpOpen = (tag) => probes.running.http(tag);
-  const running = { pg: pgRunning, redis: () => redisBlocked() > 0, http: httpOpen };
-  async function seenRunning(kind, tag) {
-    await probes.seenRunning(kind, tag);
-    run[tag] = true;
-  }
+  const seenRunning = (kind, tag) => probes.seenRunning(kind, tag);
   const goneWithin = (kind, tag, ms) => probes.goneWithin(kind, tag, ms, 50);
   const start = (extra = {}) => startServer({ app: APP, workers: 1, ...extra, env: {
     ...servers.env, TARGET_URL: hang.url, CANCEL_REDIS_URL: `redis://127.0.0.1:${redisPort}/${db}`, ...extra.env } });

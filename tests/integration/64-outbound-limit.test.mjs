@@ -28,10 +28,6 @@ describe('calls past their time limit that are not HTTP requests', () => {
 
   // the operation `tag` on its server (lib/outbound-probes.mjs), made once the servers are up
   let probes;
-  const pgRunning = (tag) => probes.running.pg(tag);
-  const redisBlocked = () => probes.redisBlocked();
-  const httpOpen = (tag) => probes.running.http(tag);
-  const running = { pg: pgRunning, redis: () => redisBlocked() > 0, http: httpOpen };
   const seenRunning = (kind, tag) => probes.seenRunning(kind, tag);
   const goneWithin = (kind, tag, ms) => probes.goneWithin(kind, tag, ms);
   const start = (extra = {}) => startServer({ app: APP, workers: 1, ...extra, env: {
