@@ -3,9 +3,41 @@
 #define PK_JSON_ENCODE_H
 #include <lua.h>
 #include "buf.h"
+#include "json_scan.h"
 
 /* Appends the JSON text of the value at stack index idx to out (arrays: tables with the metatable
  * at stack index array_mt, or keys 1..n). Returns 0, or -1 with *err saying why the value cannot
  * be encoded (out keeps what was written before). Runs no Lua code and makes no Lua object. */
 int pk__json_encode(lua_State *L, int idx, int array_mt, pk__buf *out, const char **err);
+
+/* The same through the public Lua API only (pk__json_encode reads tables through lj_view.h when it
+ * can, and this way when it cannot): for tests that compare the two. */
+int pk__json_encode_public(lua_State *L, int idx, int array_mt, pk__buf *out, const char **err);
+
+/* The encoder's parts shared by both ways. */
+
+/* Appends a finite number as JSON writes it (integers below 2^53 without a point; otherwise the
+ * shortest of 15, 16 or 17 significant digits that reads back as d). */
+int pk__json_put_number(pk__buf *b, double d);
+
+/* Appends a string literal: a short string with nothing to escape (keys, most values) inline. */
+static inline __attribute__((always_inline)) int pk__json_put_string(pk__buf *b, const char *s, size_t n) {
+  if (n <= 32 && b->len + n + 2 <= b->cap && pk__json_plain_short((const unsigned char *)s, n)) {
+    char *o = b->data + b->len;
+    o[0] = '"';
+    pk__json_copy_short(o + 1, s, n);
+    o[n + 1] = '"';
+    b->len += n + 2;
+    return 0;
+  }
+  return pk__buf_append_json_string(b, s, n);
+}
+
+/* The tables under the value (lj_view.h's read): appends its JSON text and returns 0 when it is
+ * made only of what the common case holds (strings, finite numbers, booleans, tables that are
+ * plain objects with string keys, or arrays 1..n held in the array part, nested less than the
+ * limit); returns 1 at anything else, having appended part of it (the caller truncates and takes
+ * the public way, which decides). tab: the table (lua_topointer); array_mt: the array marker's. */
+int pk__json_encode_view(const void *tab, const void *array_mt, pk__buf *out);
+
 #endif

@@ -1,4 +1,4 @@
-/* fuzz_json.c: libFuzzer target: the JSON decoder on any bytes, and decode(encode(v)) == v. */
+/* fuzz_json.c: libFuzzer target: the JSON decoder on any bytes, decode(encode(v)) == v, and encode == the public-API encoder. */
 #include "fuzz_lua.h"
 
 static const char setup[] =
@@ -8,6 +8,7 @@ static const char setup[] =
   "  local v, err = j.decode(s)\n"
   "  if v == nil then assert(type(err) == 'string' and err:find('at ', 1, true), err) return end\n"
   "  local e1 = j.encode(v)\n"
+  "  assert(e1 == j._encode_public(v), 'encode differs from the public-API encoder')\n"
   "  if e1 == nil then return end\n"          /* deeper than the encoder's limit */
   "  local v2, err2 = j.decode(e1)\n"
   "  assert(err2 == nil, 'the encoder wrote what the decoder refuses')\n"

@@ -15,6 +15,7 @@ S="$ROOT/core/src"
 "${CC[@]}" -o "$OUT/ws" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$S/ws_frame.c" "$S/input_budget.c" "$S/ws_deflate.c" "$S/utf8.c" "$S/buf.c" -lz
 "${CC[@]}" -o "$OUT/router" "$ROOT/tests/fuzz/fuzz_router.c" "$S/router.c"
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/json" "$ROOT/tests/fuzz/fuzz_json.c" "$S/lua_json.c" "$S/json_decode.c" "$S/utf8.c" \
+  "$S/json_encode.c" "$S/json_encode_view.c" "$S/lj_view.c" \
   "$S/buf.c" $(pkg-config --libs luajit) -lm
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/pattern" "$ROOT/tests/fuzz/fuzz_pattern.c" "$S/schema_pattern.c" \
   "$S/schema_check.c" "$S/utf8.c" $(pkg-config --libs luajit)
@@ -23,7 +24,8 @@ S="$ROOT/core/src"
 "${CC[@]}" -o "$OUT/multipart" "$ROOT/tests/fuzz/fuzz_multipart.c" "$S/multipart.c" "$S/buf.c" "$S/utf8.c"
 "${CC[@]}" $(pkg-config --cflags luajit) -o "$OUT/schema" "$ROOT/tests/fuzz/fuzz_schema_decode.c" "$S/lua_schema.c" \
   "$S/schema_validate.c" "$S/schema_check.c" "$S/schema_pattern.c" "$S/schema_decode.c" "$S/schema_ctor.c" "$S/json_number.c" \
-  "$S/lua_json.c" "$S/json_decode.c" "$S/utf8.c" "$S/buf.c" $(pkg-config --libs luajit) -lm
+  "$S/lua_json.c" "$S/json_decode.c" "$S/json_encode.c" "$S/json_encode_view.c" "$S/lj_view.c" "$S/utf8.c" "$S/buf.c" \
+  $(pkg-config --libs luajit) -lm
 for t in http ws router json pattern schema cron path multipart; do
   mkdir -p "$OUT/corpus-$t"
   cp "$ROOT/tests/fuzz/seeds/$t/"* "$OUT/corpus-$t/" 2>/dev/null || true

@@ -228,3 +228,34 @@ describe('path params in the merge (fixture app)', () => {
     assert.deepEqual(r.json, { data: { id: 'a/b c' } });
   });
 });
+
+// JSON answers are written by reading LuaJIT's tables (core/src/lj_view.h) unless PIKKU_LJ_VIEW=0;
+// both ways must give the same answer, for the shapes a real answer has. (Byte for byte in one
+// process: tests/unit/test_json.c. Between two processes a table's key order may differ, as
+// LuaJIT's string hashes do, so here: the same values and the same length.)
+describe('JSON answers: the same with and without the table views (PIKKU_LJ_VIEW=0)', () => {
+  let viewed, plain;
+  before(async () => {
+    [viewed, plain] = await Promise.all([startServer(), startServer({ env: { PIKKU_LJ_VIEW: '0' } })]);
+  });
+  after(() => { viewed?.stop(); plain?.stop(); });
+
+  const bodies = [
+    { name: 'Ada', tags: ['a', 'b'], n: 1.5, big: 12345678901, neg: -0.25, ok: true, no: false },
+    { nested: { deeper: { list: [1, [2, [3, {}]], []], s: 'é"\\\n\u0001' } }, empty: {}, arr: [] },
+    { text: 'x'.repeat(100), unicode: '\u{1F600}', tiny: 1e-7, huge: 1e300, exp: 2.5e-5 },
+    Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i % 3 ? `v${i}` : i])),
+    { nulls: [1, null, 3], onlyNull: null },
+  ];
+  for (const [i, body] of bodies.entries()) {
+    test(`body ${i + 1}`, async () => {
+      const send = (srv) => call(srv, '/echo-data', { method: 'POST', type: JSON_T, body: JSON.stringify(body) });
+      const [a, b] = await Promise.all([send(viewed), send(plain)]);
+      assert.equal(a.status, 200, a.text);
+      assert.equal(b.status, 200, b.text);
+      assert.equal(a.text.length, b.text.length);
+      assert.deepEqual(a.json, b.json);
+      assert.deepEqual(a.json.data, JSON.parse(JSON.stringify(body)));
+    });
+  }
+});

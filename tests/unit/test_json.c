@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include "host_state.h"
 #include "json_number.h"
+#include "lj_view.h"
 static lua_State *L;
 
 static int setup(void **s) {
@@ -185,6 +186,74 @@ static void test_encode_utf8(void **s) {
   check("json.encode({['k\xff'] = '\\n\xe9'})", "{\"k\xef\xbf\xbd\":\"\\n\xef\xbf\xbd\"}");
 }
 
+/* encode reads tables through lj_view.h (json_encode_view.c) and falls back to the public API at
+ * anything that way does not take: both must write the same bytes and give the same errors, for
+ * every shape of table (holes, slot 0, keys in the hash part, markers, removed keys, cycles). */
+static const char view_vs_public[] =
+  "local jc = require 'pikku.json_c'\n"
+  "math.randomseed(18)\n"
+  "local rnd = math.random\n"
+  "local keys = { 'a', 'b', 'name', 'k\\255', '\\195\\169', 'x y', '\"q\"', ('long'):rep(9), '', 'tags' }\n"
+  "local odd = { 0/0, 1/0, -1/0, -0.0, 1e300, 2^53, 2^53 + 2, 0.1, 87.5, -3, 1e-7 }\n"
+  "local gen\n"
+  "local function fill(t, d) for i = 1, rnd(0, 5) do t[i] = gen(d + 1) end return t end\n"
+  "local shapes = {\n"
+  "  function() return rnd(-1000, 1000) end,\n"
+  "  function() return rnd() * 1e6 - 5e5 end,\n"
+  "  function() return keys[rnd(#keys)] end,\n"
+  "  function() return rnd(2) == 1 end,\n"
+  "  function() return odd[rnd(#odd)] end,\n"
+  "  function() return json.null end,\n"
+  "  function(d) return fill({}, d) end,\n"
+  "  function(d) local t = {} for _ = 1, rnd(0, 6) do t[keys[rnd(#keys)]] = gen(d + 1) end return t end,\n"
+  "  function(d) return setmetatable(fill({}, d), jc.array_mt) end,\n"
+  "  function(d) return { gen(d + 1), nil, gen(d + 1) } end,\n"
+  "  function(d) return { gen(d + 1), gen(d + 1), a = gen(d + 1) } end,\n"
+  "  function(d) local t = fill({}, d) t[0] = gen(d + 1) return t end,\n"
+  "  function(d) local t = {} t[3] = gen(d + 1) t[1] = gen(d + 1) t[2] = gen(d + 1) return t end,\n"
+  "  function(d) local t = fill({}, d) t[#t + 2] = 1 return t end,\n"
+  "  function() return { [1.5] = 1 } end,\n"
+  "  function() return { f = print } end,\n"
+  "  function(d) local t = { a = 1, b = gen(d + 1), c = 3 } t.a = nil return t end,\n"
+  "  function(d) local t = fill({}, d) t[#t] = nil return t end,\n"
+  "  function() return setmetatable({}, jc.object_mt) end,\n"
+  "  function(d) return setmetatable({ a = gen(d + 1) }, jc.array_mt) end,\n"
+  "  function() local t = {} t.self = t return t end,\n"
+  "  function(d) local t = { gen(d + 1) } t.x = 1 t.x = nil return t end,\n"
+  "}\n"
+  "gen = function(d) if d > 4 then return shapes[rnd(6)](d) end return shapes[rnd(#shapes)](d) end\n"
+  "local n, viewed = 0, 0\n"
+  "for i = 1, 20000 do\n"
+  "  local v = gen(0)\n"
+  "  local a, ea = jc.encode(v)\n"
+  "  local b, eb = jc._encode_public(v)\n"
+  "  local c = jc._encode_view(v)\n"
+  "  if a ~= b or ea ~= eb or (c and c ~= b) then\n"
+  "    return -1, i .. ': ' .. tostring(a) .. ' / ' .. tostring(ea) .. ' against ' .. tostring(b) .. ' / ' .. tostring(eb) .. ', the views ' .. tostring(c)\n"
+  "  end\n"
+  "  if a then n = n + 1 end\n"
+  "  if c then viewed = viewed + 1 end\n"
+  "end\n"
+  "return n, viewed\n";
+
+static void test_view_same_as_public(void **s) {
+  if (luaL_dostring(L, view_vs_public)) fail_msg("%s", lua_tostring(L, -1));
+  if (lua_tonumber(L, -2) < 0) fail_msg("encode differs from the public way at value %s", lua_tostring(L, -1));
+  int encoded = (int)lua_tonumber(L, -2), viewed = (int)lua_tonumber(L, -1);
+  if (encoded < 5000) fail_msg("only %d values encoded: the generator is off", encoded);
+  /* on the LuaJIT this project builds against (Debian 12's), the views take the common shapes */
+  if (PK_LJV_BUILT && viewed < 2000) fail_msg("the views wrote only %d of %d values", viewed, encoded);
+  lua_settop(L, 0);
+  if (!PK_LJV_BUILT) return;
+  check("(function() local jc = require 'pikku.json_c' local v = { name = 'x', tags = json.array({ 'a', 'b' }), n = 1.5, ok = true, o = {} }"
+        " return jc._encode_view(v) == jc._encode_public(v) end)()", NULL);
+  check("(require 'pikku.json_c')._encode_view(json.decode('{\"tags\":[\"a\",\"b\"],\"e\":[],\"n\":-2.25}'))", NULL);
+  /* what it leaves to the public way */
+  check("(function() local jc = require 'pikku.json_c' return not jc._encode_view({ [0] = 1 }) and not jc._encode_view({ 1, nil, 3 })"
+        " and not jc._encode_view({ 1, a = 2 }) and not jc._encode_view({ x = 0/0 }) and not jc._encode_view({ json.null })"
+        " and not jc._encode_view({ f = print }) end)()", NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_scalars, setup, teardown),
@@ -194,6 +263,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_string_escapes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_decode, setup, teardown),
     cmocka_unit_test(test_number_text),
+    cmocka_unit_test_setup_teardown(test_view_same_as_public, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
