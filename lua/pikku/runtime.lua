@@ -33,8 +33,8 @@ local core_now, guard_check = require("pikku.host").now_ms, loop_guard.check
 local guard_begin, guard_resume, guard_stop = call_guard.begin, call_guard.resume, call_guard.stop
 local is_error = errors.is
 local for_client = errors.for_client
-local unescape, parse_pairs, http_new, header_lines =
-  http.unescape, http.parse_pairs, http.new, http.header_lines
+local unescape, parse_pairs, http_new, http_new_bare, header_lines =
+  http.unescape, http.parse_pairs, http.new, http.new_bare, http.header_lines
 local WireMT = pipeline.WireMT
 local respond, header = request_handle.respond, request_handle.header
 local respond_json = require("pikku.respond_c").json
@@ -426,10 +426,15 @@ local function dispatch(handle, index, method, path, query, body, ...)
       format('channel "%s": open it with a WebSocket upgrade (GET with Upgrade: websocket)', r.channel.name)),
       nil, "Upgrade: websocket\r\n" .. (cors_lines or ""))
   end
-  local h = http_new(handle, method, path, query, body, nil)
+  local n = r.n
+  local h
+  if n == 0 and r.no_wire and body == nil and (query == nil or query == "") then
+    h = http_new_bare(handle, method, path)
+  else
+    h = http_new(handle, method, path, query, body, nil)
+  end
   if cors_lines then h._cors = cors_lines end   -- not `= nil`: LuaJIT would add the key to h
   local data = nil   -- made below when params or the query need it; a JSON body may be data itself
-  local n = r.n
   if n > 0 then
     data = {}
     local names = r.names

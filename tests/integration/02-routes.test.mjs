@@ -2,7 +2,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startServer, runCli, checkErrorBody, REPO_ROOT } from './lib/server.mjs';
+import { startServer, runCli, checkErrorBody, withApp, REPO_ROOT } from './lib/server.mjs';
 
 /** Headers every response must carry. */
 function checkCommonHeaders(res, { body = true } = {}) {
@@ -297,6 +297,45 @@ describe('route precedence (fixture app)', () => {
     assert.deepEqual(await get('/declared/three'), { data: 'table', method: 'GET' });
     assert.deepEqual(await get('/declared/vararg'), { n: 3, data: 'table', method: 'GET' });
   });
+
+  // A GET with no query to a function that takes no wire gets a smaller request object
+  // (http.new_bare, docs/internals.md "A request"); what it adds later (CORS lines, the wire a
+  // service makes, an error answer) grows it, and the answers are the same as with the full one.
+  test('a function without a wire, with CORS on: the answers and headers of every kind of call', () => withApp([
+    'local pikku = require "pikku"',
+    'pikku.cors { origins = { "https://app.example" } }',
+    'pikku.func { name = "inner", auth = false, func = function(_, data, wire) return { got = data, has_http = wire.http ~= nil } end }',
+    'pikku.wire_http { method = "get", route = "/plain", func = pikku.func { auth = false, func = function() return { plain = true } end } }',
+    'pikku.wire_http { method = "get", route = "/nested", func = pikku.func { auth = false,',
+    '  func = function(services) return services.rpc.invoke("inner", { k = 1 }) end } }',
+    'pikku.wire_http { method = "get", route = "/fails", func = pikku.func { auth = false,',
+    '  func = function() error(pikku.errors.Conflict("taken", { id = 7 })) end } }',
+  ], async (dir) => {
+    const s = await startServer({ app: dir });
+    try {
+      const origin = { origin: 'https://app.example' };
+      for (const [p, status, body] of [
+        ['/plain', 200, { plain: true }],
+        ['/plain?x=1', 200, { plain: true }],
+        ['/nested', 200, { got: { k: 1 }, has_http: false }],
+      ]) {
+        for (const headers of [{}, origin]) {
+          const res = await s.fetch(p, { headers });
+          assert.equal(res.status, status, p);
+          assert.deepEqual(await getJson(res), body, p);
+          assert.equal(res.headers.get('access-control-allow-origin'), headers.origin ? 'https://app.example' : null, p);
+        }
+      }
+      const res = await s.fetch('/fails', { headers: origin });
+      assert.equal(res.status, 409);
+      assert.equal(res.headers.get('access-control-allow-origin'), 'https://app.example');
+      const err = await getJson(res);
+      assert.equal(err.message, 'taken');
+      assert.deepEqual(err.payload, { id: 7 });
+    } finally {
+      await s.stop();
+    }
+  }));
 
   test("in-process (pikku test): the wire made when a service asks carries the request's session", () => {
     const r = runCli(['test', path.join(REPO_ROOT, 'tests/integration/fixtures/routes')], { timeout: 20000 });
