@@ -33,11 +33,11 @@ static inline __attribute__((always_inline)) int pk__json_put_string(pk__buf *b,
   return pk__buf_append_json_string(b, s, n);
 }
 
-/* The tables under the value (lj_view.h's read): appends its JSON text and returns 0 when it is
- * made only of what the common case holds (strings, finite numbers, booleans, tables that are
- * plain objects with string keys, or arrays 1..n held in the array part, nested less than the
- * limit); returns 1 at anything else, having appended part of it (the caller truncates and takes
- * the public way, which decides). tab: the table (lua_topointer); array_mt: the array marker's. */
+/* Appends the JSON text of the table tab (lua_topointer's), read through lj_view.h, and returns 0
+ * when it holds only what the common case does (strings, finite numbers, booleans, and tables that
+ * are plain objects with string keys or arrays 1..n in the array part, nested less than the limit).
+ * Returns 1 at anything else, having appended part of it: the caller truncates and takes the public
+ * way, which decides. array_mt: lua_topointer of the array marker. */
 int pk__json_encode_view(const void *tab, const void *array_mt, pk__buf *out);
 
 #endif

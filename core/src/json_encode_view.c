@@ -32,8 +32,7 @@ static int view_table(const pk__ljv_tab *t, const void *array_mt, pk__buf *out, 
   int marked = t->metatable && t->metatable == (uint64_t)(uintptr_t)array_mt;
   if (n) {
     if (first < end) return 1;                                    /* array slots and hash entries */
-    if (pk__buf_reserve(out, 1)) return 1;
-    out->data[out->len++] = '[';
+    if (pk__buf_append(out, "[", 1)) return 1;
     for (uint32_t i = 1; i <= n; i++) {
       if (i > 1 && pk__buf_append(out, ",", 1)) return 1;
       if (view_value(a[i], array_mt, out, depth + 1)) return 1;
@@ -69,8 +68,7 @@ static int view_value(pk__ljv_tv v, const void *array_mt, pk__buf *out, int dept
   case PK_LJV_TAB: return view_table(pk__ljv_ptr(v), array_mt, out, depth);
   case PK_LJV_TRUE: return pk__buf_append(out, "true", 4) ? 1 : 0;
   case PK_LJV_FALSE: return pk__buf_append(out, "false", 5) ? 1 : 0;
-  case PK_LJV_NIL: return pk__buf_append(out, "null", 4) ? 1 : 0;
-  default: return 1;
+  default: return 1;   /* nil never comes here: arrays have no holes, and objects skip nil */
   }
 }
 

@@ -3,7 +3,6 @@
 #ifndef PK_LJ_VIEW_H
 #define PK_LJ_VIEW_H
 #include <lua.h>
-#include <stddef.h>
 #include <stdint.h>
 
 /*
