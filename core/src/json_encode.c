@@ -8,7 +8,6 @@
 #include "buf.h"
 #include "json_decode.h"
 #include "json_encode.h"
-#include "lj_view.h"
 
 /* array_mt is the stack index of the array marker (the encoder's upvalue). room: the stack index
  * up to which lua_checkstack made room (one call for ROOM_LEVELS levels of tables, not one per
@@ -190,10 +189,6 @@ int pk__json_encode_public(lua_State *L, int idx, int array_mt, pk__buf *out, co
 }
 
 int pk__json_encode(lua_State *L, int idx, int array_mt, pk__buf *out, const char **err) {
-  if (lua_type(L, idx) == LUA_TTABLE && pk__ljv_usable(L)) {
-    size_t start = out->len;
-    if (pk__json_encode_view(lua_topointer(L, idx), lua_topointer(L, array_mt), out) == 0) return 0;
-    pk__buf_truncate(out, start);   /* something the views do not take: the public way decides */
-  }
+  if (pk__json_encode_view(L, idx, array_mt, out) == 0) return 0;
   return pk__json_encode_public(L, idx, array_mt, out, err);
 }

@@ -33,11 +33,11 @@ static inline __attribute__((always_inline)) int pk__json_put_string(pk__buf *b,
   return pk__buf_append_json_string(b, s, n);
 }
 
-/* Appends the JSON text of the table tab (lua_topointer's), read through lj_view.h, and returns 0
- * when it holds only what the common case does (strings, finite numbers, booleans, and tables that
- * are plain objects with string keys or arrays 1..n in the array part, nested less than the limit).
- * Returns 1 at anything else, having appended part of it: the caller truncates and takes the public
- * way, which decides. array_mt: lua_topointer of the array marker. */
-int pk__json_encode_view(const void *tab, const void *array_mt, pk__buf *out);
+/* Appends the JSON text of the value at stack index idx read through lj_view.h, and returns 0,
+ * when it is a table that holds only what the common case does (strings, finite numbers, booleans,
+ * and tables that are plain objects with string keys or arrays 1..n in the array part, nested less
+ * than the limit) and the views are usable in this process. Returns 1 otherwise, with out as it
+ * was: pk__json_encode then takes the public way, which decides. */
+int pk__json_encode_view(lua_State *L, int idx, int array_mt, pk__buf *out);
 
 #endif

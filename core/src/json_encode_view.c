@@ -1,4 +1,5 @@
 /* json_encode_view.c: the JSON encoder's common case, reading tables through lj_view.h: no C API call per key or value. */
+#include <lua.h>
 #include <math.h>
 #include "json_decode.h"
 #include "json_encode.h"
@@ -72,11 +73,14 @@ static int view_value(pk__ljv_tv v, const void *array_mt, pk__buf *out, int dept
   }
 }
 
-int pk__json_encode_view(const void *tab, const void *array_mt, pk__buf *out) {
+int pk__json_encode_view(lua_State *L, int idx, int array_mt, pk__buf *out) {
 #if PK_LJV_BUILT
-  return view_table(tab, array_mt, out, 0);
+  if (lua_type(L, idx) != LUA_TTABLE || !pk__ljv_usable(L)) return 1;
+  size_t start = out->len;
+  if (view_table(lua_topointer(L, idx), lua_topointer(L, array_mt), out, 0) == 0) return 0;
+  pk__buf_truncate(out, start);
 #else
-  (void)tab; (void)array_mt; (void)out;
-  return 1;
+  (void)L; (void)idx; (void)array_mt; (void)out;
 #endif
+  return 1;
 }

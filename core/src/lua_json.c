@@ -52,23 +52,15 @@ static int l_encode(lua_State *L) { return encode_with(L, pk__json_encode); }
 /* _encode_public(value): the same through the public Lua API only (tests compare the two ways) */
 static int l_encode_public(lua_State *L) { return encode_with(L, pk__json_encode_public); }
 
-/* _encode_view(value) -> string, or false when lj_view.h's way does not take it (or is not in use
- * in this process): for tests that check that way is taken */
-static int l_encode_view(lua_State *L) {
-  lua_settop(L, 1);
-  if (lua_type(L, 1) != LUA_TTABLE || !pk__ljv_usable(L)) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  pk__buf out;
-  pk__buf_init(&out);
-  if (pk__json_encode_view(lua_topointer(L, 1), lua_topointer(L, lua_upvalueindex(1)), &out) == 0)
-    lua_pushlstring(L, out.data ? out.data : "", out.len);
-  else
-    lua_pushboolean(L, 0);
-  pk__buf_free(&out);
-  return 1;
+/* _encode_view(value) -> string, or nil and a reason when lj_view.h's way does not take it (or is
+ * not in use in this process): for tests that check that way is taken */
+static int encode_view_only(lua_State *L, int idx, int array_mt, pk__buf *out, const char **err) {
+  if (pk__json_encode_view(L, idx, array_mt, out) == 0) return 0;
+  *err = "not taken by the table views";
+  return -1;
 }
+
+static int l_encode_view(lua_State *L) { return encode_with(L, encode_view_only); }
 
 /* decode(string) -> value | nil, err */
 static int l_decode(lua_State *L) {
