@@ -19,7 +19,7 @@ typedef struct pk__mem {
 } pk__mem;
 
 /* Puts a counting allocator in front of L's own, with this ceiling (0: count only). Returns the
- * accounting (freed with pk__mem_free after lua_close), or NULL when out of memory (L keeps its
+ * accounting (freed by pk__mem_close), or NULL when out of memory (L keeps its
  * allocator). An allocation that would take the state over the ceiling while a call runs fails:
  * LuaJIT raises "not enough memory" in the call, which fails it (the runtime collects after it). */
 pk__mem *pk__mem_attach(lua_State *L, size_t limit);
