@@ -1,22 +1,31 @@
 /* call_guard.c: the call a worker runs now (pk_rt_call), and the watchdog that stops one over its time limit.
  *
- * A call over its limit is stopped in two steps. First the watchdog thread signals the main thread,
- * whose handler sets a count hook on the Lua state (lua_sethook is safe to call from a signal
- * handler: lua.c does it on Ctrl-C); the hook raises the runtime's overrun error inside the call,
- * which unwinds and is answered like any error (503 ServiceUnavailable, an error frame), and the
- * worker goes on. A hook runs only in the interpreter: a loop LuaJIT compiled to machine code, or a
+ * A call over its limit is stopped in two steps. First the watchdog signals the worker, whose
+ * handler sets a count hook on the Lua state (lua_sethook is safe to call from a signal handler:
+ * lua.c does it on Ctrl-C); the hook raises the runtime's overrun error inside the call, which
+ * unwinds and is answered like any error (503 ServiceUnavailable, an error frame), and the worker
+ * goes on. A hook runs only in the interpreter: a loop LuaJIT compiled to machine code, or a
  * native function, never reaches it. So if the call still runs PK__GUARD_GRACE_MS later, the
  * watchdog signals again and the handler gives the worker up: rescue.c answers every client it
- * holds (503, the stuck call's own too) and the worker exits; the master starts a new one. */
+ * holds (503, the stuck call's own too) and the worker exits; the master starts a new one.
+ *
+ * The watchdog is a small process of its own, forked by the worker when it starts, not a thread:
+ * a second thread would make every read and write of the worker go through glibc's cancellation
+ * wrappers (about 3 % of a request's user time, docs/benchmarks.md "Stop 16"). It shares one page
+ * with the worker (the call record, and what the next signal asks), holds no file descriptor of
+ * the worker's (a listening socket it kept open would go on taking connections after the worker
+ * closed its own), and dies with it (PR_SET_PDEATHSIG). */
 #define _GNU_SOURCE
 #include "call_guard.h"
 #include <errno.h>
 #include <lauxlib.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 #include "abandon.h"
 #include "buf.h"
 #include "clock.h"
@@ -27,33 +36,40 @@
 #include "rescue.h"
 #include "worker.h"
 
-pk__call_record pk__call;
+/* What the worker and its watchdog process share (one page). */
+typedef struct {
+  pk__call_record call;
+  volatile sig_atomic_t stage;      /* what the next signal asks: 1 hook, 2 give up */
+  volatile unsigned armed_serial;   /* the call the hook is for */
+} shared_t;
+
+static shared_t own;                /* until pk__call_guard_start, and without a watchdog */
+static shared_t *sh = &own;
+pk__call_record *pk__call = &own.call;
 lua_State *volatile pk__guard_L;
 
-static pthread_t main_thread;
 static volatile double *beat;
-static volatile sig_atomic_t stage;      /* what the next signal asks: 1 hook, 2 give up */
-static volatile unsigned armed_serial;   /* the call the hook is for */
 
 void pk_rt_call_enter(double handle, double cid, double started_ms, double limit_ms, int label) {
-  pk__call.handle = handle;
-  pk__call.cid = cid;
-  pk__call.started_ms = started_ms;
-  pk__call.limit_ms = limit_ms;
-  pk__call.deadline_ms = limit_ms > 0 ? started_ms + limit_ms : 0;
-  pk__call.label = label;
-  pk__call.id[0] = 0;
-  pk__call.serial++;
-  pk__call.running = 1;   /* last: the watchdog reads the rest once it sees this */
+  pk__call->handle = handle;
+  pk__call->cid = cid;
+  pk__call->started_ms = started_ms;
+  pk__call->limit_ms = limit_ms;
+  pk__call->deadline_ms = limit_ms > 0 ? started_ms + limit_ms : 0;
+  pk__call->label = label;
+  pk__call->id[0] = 0;
+  pk__call->serial++;
+  __atomic_thread_fence(__ATOMIC_RELEASE);   /* the fields above are written before running */
+  pk__call->running = 1;   /* last: the watchdog reads the rest once it sees this */
 }
 
-void pk_rt_call_leave(void) { pk__call.running = 0; }
+void pk_rt_call_leave(void) { pk__call->running = 0; }
 
 void pk_rt_call_id(const char *id, size_t len) {
-  if (!pk__call.running) return;
-  if (len >= sizeof pk__call.id) len = sizeof pk__call.id - 1;
-  memcpy(pk__call.id, id, len);
-  pk__call.id[len] = 0;
+  if (!pk__call->running) return;
+  if (len >= sizeof pk__call->id) len = sizeof pk__call->id - 1;
+  memcpy(pk__call->id, id, len);
+  pk__call->id[len] = 0;
 }
 
 /* ---- labels --------------------------------------------------------------------------------- */
@@ -84,7 +100,7 @@ const char *pk__call_label(int id) { return id >= 1 && id <= nlabels ? labels[id
 /* ---- calls that wait past their limit ------------------------------------------------------- */
 
 double pk__call_guard_deadline(double handle) {
-  return pk__call.handle == handle ? pk__call.deadline_ms : 0;
+  return pk__call->handle == handle ? pk__call->deadline_ms : 0;
 }
 
 int pk__call_guard_expire(pk__conn *c, double now) {
@@ -121,8 +137,8 @@ int pk__call_guard_expire(pk__conn *c, double now) {
 /* ---- the hook and the signal ---------------------------------------------------------------- */
 
 static int over_limit(unsigned serial) {
-  return pk__call.running && pk__call.serial == serial && pk__call.deadline_ms > 0 &&
-         pk__clock_ms() > pk__call.deadline_ms;
+  return pk__call->running && pk__call->serial == serial && pk__call->deadline_ms > 0 &&
+         pk__clock_ms() > pk__call->deadline_ms;
 }
 
 /* Runs inside the stuck call (the interpreter called it): raises the runtime's overrun error,
@@ -130,16 +146,16 @@ static int over_limit(unsigned serial) {
 static void hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  if (!over_limit(armed_serial)) return;
-  double ran = pk__clock_ms() - pk__call.started_ms;
+  if (!over_limit(sh->armed_serial)) return;
+  double ran = pk__clock_ms() - pk__call->started_ms;
   lua_getfield(L, LUA_REGISTRYINDEX, "pikku.overrun");
   if (lua_isfunction(L, -1)) {
-    lua_pushnumber(L, pk__call.limit_ms);
+    lua_pushnumber(L, pk__call->limit_ms);
     lua_pushnumber(L, ran);
     lua_call(L, 2, 1);
   } else {
     lua_pop(L, 1);
-    lua_pushfstring(L, "the call ran longer than its time limit of %d ms", (int)pk__call.limit_ms);
+    lua_pushfstring(L, "the call ran longer than its time limit of %d ms", (int)pk__call->limit_ms);
   }
   lua_error(L);
 }
@@ -147,63 +163,71 @@ static void hook(lua_State *L, lua_Debug *ar) {
 static void on_signal(int sig) {
   (void)sig;
   int saved = errno;
-  if (stage == 2) pk__rescue_overrun();     /* does not return */
+  if (sh->stage == 2) pk__rescue_overrun();     /* does not return */
   lua_State *L = pk__guard_L;
-  if (stage == 1 && L) lua_sethook(L, hook, LUA_MASKCOUNT, 64);
+  if (sh->stage == 1 && L) lua_sethook(L, hook, LUA_MASKCOUNT, 64);
   errno = saved;
 }
 
 /* ---- the watchdog ---------------------------------------------------------------------------- */
 
-static void *watchdog(void *arg) {
-  (void)arg;
+static void watchdog(pid_t worker) {
   unsigned serial = 0;
   double hooked_at = 0;
   struct timespec tick = {0, PK__GUARD_TICK_MS * 1000000L};
+  pk__call_record *call = &sh->call;
   for (;;) {
     nanosleep(&tick, NULL);
+    if (getppid() != worker) _exit(0);   /* the worker is gone (PR_SET_PDEATHSIG also says so) */
     double now = pk__clock_ms();
-    if (!pk__call.running || pk__call.deadline_ms <= 0) continue;
+    if (!call->running) continue;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);   /* the record as it was when running was set */
+    if (call->deadline_ms <= 0) continue;
     /* a call runs within its limit: the loop is busy, not stuck (the master's watchdog is for
      * the rest: a load that never ends, C code outside a call) */
-    if (beat && now <= pk__call.deadline_ms + PK__GUARD_GRACE_MS) *beat = now;
-    if (now <= pk__call.deadline_ms) continue;
-    unsigned s = pk__call.serial;
+    if (beat && now <= call->deadline_ms + PK__GUARD_GRACE_MS) *beat = now;
+    if (now <= call->deadline_ms) continue;
+    unsigned s = call->serial;
     if (s != serial) {                 /* first sight of this call over its limit: the hook */
       serial = s;
       hooked_at = now;
-      armed_serial = s;
-      stage = 1;
-      pthread_kill(main_thread, SIGUSR2);
+      sh->armed_serial = s;
+      sh->stage = 1;
+      kill(worker, SIGUSR2);
     } else if (now > hooked_at + PK__GUARD_GRACE_MS) {
-      stage = 2;                       /* the hook never ran, or the call caught its error */
-      pthread_kill(main_thread, SIGUSR2);
+      sh->stage = 2;                   /* the hook never ran, or the call caught its error */
+      kill(worker, SIGUSR2);
       hooked_at = now + 1e9;           /* once */
     }
   }
-  return NULL;
 }
 
 int pk__call_guard_start(volatile double *heartbeat) {
   beat = heartbeat;
-  main_thread = pthread_self();
+  shared_t *page = mmap(NULL, sizeof *page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return -errno;
+  *page = *sh;                       /* the record so far (no call runs while the worker starts) */
+  sh = page;
+  pk__call = &page->call;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGUSR2, &sa, NULL)) return -errno;
-  /* the thread takes no signal: they all go to the main thread, which libuv and Lua run on */
-  sigset_t all, old;
+  pid_t worker = getpid();
+  pid_t pid = fork();
+  if (pid < 0) return -errno;
+  if (pid > 0) return 0;
+  /* the watchdog process: no descriptor of the worker's, no signal but its own death */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != worker) _exit(0);
+  prctl(PR_SET_NAME, "pikku-watchdog");
+  close_range(0, ~0u, 0);
+  sigset_t all;
   sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
-  pthread_t t;
-  int rc = pthread_create(&t, &attr, watchdog, NULL);
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  return -rc;
+  sigdelset(&all, SIGKILL);
+  sigprocmask(SIG_BLOCK, &all, NULL);
+  watchdog(worker);
+  _exit(0);
 }

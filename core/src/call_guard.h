@@ -8,7 +8,7 @@
  * stops at once; compiled loops and native code do not): then the worker answers for it and is
  * replaced. */
 #define PK__GUARD_GRACE_MS 200
-/* How often the watchdog looks (ms). */
+/* How often the watchdog process looks (ms). */
 #define PK__GUARD_TICK_MS 20
 /* The exit code of a worker that gave up a call it could not stop. */
 #define PK__EXIT_OVERRUN 70
@@ -25,14 +25,16 @@ typedef struct pk__call_record {
   volatile unsigned serial; /* bumped at every enter */
   char id[48];         /* the call's errorId once the runtime made one ("" before) */
 } pk__call_record;
-extern pk__call_record pk__call;
+/* The record: a static one, until pk__call_guard_start moves it into a page shared with the
+ * worker's watchdog process. */
+extern pk__call_record *pk__call;
 /* The Lua state the core called into last (host.c sets it before every call into a runtime):
  * the one the watchdog's hook goes to. */
 extern lua_State *volatile pk__guard_L;
 static inline void pk__call_guard_enter(lua_State *L) { pk__guard_L = L; }
-/* Starts the watchdog thread of a worker (and its signal handler). heartbeat: the master's
- * heartbeat slot, stamped while a call runs within its limit (so the master's --worker-timeout-ms
- * applies outside calls only), or NULL. 0 or a negative errno. */
+/* Starts the watchdog process of a worker (and the worker's signal handler). heartbeat: the
+ * master's heartbeat slot, stamped while a call runs within its limit (so the master's
+ * --worker-timeout-ms applies outside calls only), or NULL. 0 or a negative errno. */
 int pk__call_guard_start(volatile double *heartbeat);
 /* The deadline (pk__clock_ms) of the call that just left the request `handle` waiting, 0: none. */
 double pk__call_guard_deadline(double handle);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <uv.h>
 #include <sys/socket.h>
@@ -352,6 +353,9 @@ static int run(pk__options *o) {
 int pk__master_run(pk__options *o) {
   int rc = probe_listen(o);
   if (rc) return rc;
+  /* a worker's watchdog process (call_guard.c) outliving a killed worker comes back here, where
+   * the loop's waitpid reaps it, whatever the system's init does with orphans */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   /* SQLite keeps memory statistics under a process-wide mutex on every allocation; nobody here
    * reads them, and the job store allocates a lot. Only possible before SQLite's first use. */
   sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);

@@ -6,7 +6,7 @@
 #include "call_guard.h"
 #include "log.h"
 
-/* The call segment (pk__call.serial) that was refused an allocation: the rest of it (its error
+/* The call segment (pk__call->serial) that was refused an allocation: the rest of it (its error
  * unwinding, the runtime's answer, the collector's own work) gets the headroom, or the error could
  * not even be handled. */
 static unsigned refused_serial;
@@ -20,11 +20,11 @@ static void set_mark(pk__mem *m) {
 __attribute__((noinline)) static void *grow_past_mark(pk__mem *m, void *p, size_t osize, size_t nsize) {
   size_t want = m->used - osize + nsize;
   if (m->limit && want > m->limit) {
-    int strict = pk__call.running && pk__call.serial != refused_serial;
+    int strict = pk__call->running && pk__call->serial != refused_serial;
     size_t ceiling = strict ? m->limit : m->limit + PK__MEM_HEADROOM(m->limit);
     if (want > ceiling) {
       m->refused++;
-      if (strict) refused_serial = pk__call.serial;
+      if (strict) refused_serial = pk__call->serial;
       return NULL;
     }
   }

@@ -300,8 +300,8 @@ int pk_publish(pk_call *c, const char *topic, const char *json, size_t len) {
 
 double pk_time_left_ms(pk_call *c) {
   (void)c;
-  if (!pk__call.running || pk__call.deadline_ms <= 0) return HUGE_VAL;
-  return pk__call.deadline_ms - pk__clock_ms();
+  if (!pk__call->running || pk__call->deadline_ms <= 0) return HUGE_VAL;
+  return pk__call->deadline_ms - pk__clock_ms();
 }
 
 int pk__native_call(lua_State *L, pk_native_fn fn, int data, int session, int ctx) {

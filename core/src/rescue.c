@@ -182,9 +182,9 @@ static int fd_of(pk__conn *c) {
 /* The errorId of c's request: its X-Request-Id when the core takes it, the runtime's id when
  * this is the running call and it made one, else a new one (gen: >= 33 bytes). */
 static const char *request_id(pk__conn *c, int culprit, char *gen, size_t *len) {
-  if (culprit && pk__call.id[0]) {
-    *len = strnlen(pk__call.id, sizeof pk__call.id);
-    return pk__call.id;
+  if (culprit && pk__call->id[0]) {
+    *len = strnlen(pk__call->id, sizeof pk__call->id);
+    return pk__call->id;
   }
   size_t n;
   const char *id = c->parser.state != PK_PS_HEADERS ? pk__request_header(&c->parser.req, "x-request-id", 12, &n) : NULL;
@@ -253,7 +253,7 @@ static void rescue_conn(pk__conn *c, plan *p) {
   if (c->ws) {
     if (can_write && !c->ws->sse && !c->ws->close_sent) {
       sbuf b = {resp_mem, 0, sizeof resp_mem};
-      if (pk__call.cid && c->ws->cid == pk__call.cid && pk__call.running) {
+      if (pk__call->cid && c->ws->cid == pk__call->cid && pk__call->running) {
         char text[160];
         sbuf t = {text, 0, sizeof text};
         sb_str(&t, "{\"error\":\"");
@@ -282,7 +282,7 @@ static void rescue_conn(pk__conn *c, plan *p) {
   int waiting = !c->req_handle && state == PK_PS_IDLE && !c->paused &&
                 recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
   if (c->req_handle || state == PK_PS_HEADERS || state == PK_PS_BODY || waiting) {
-    int culprit = c->req_handle && c->req_handle == pk__call.handle && pk__call.running;
+    int culprit = c->req_handle && c->req_handle == pk__call->handle && pk__call->running;
     int status = culprit ? p->culprit_status : 503;
     const char *dev_msg = culprit ? p->culprit_message : p->other_message;
     const char *msg = pk__W->opts->dev ? dev_msg : status == 502 ? "Bad gateway" : "Service unavailable";
@@ -341,8 +341,8 @@ static void linger(void) {
 
 /* What the running call is, for the log: "GET /x (function "f", wired at app.lua:3)" or the channel. */
 static void describe_call(sbuf *b) {
-  const char *label = pk__call_label(pk__call.label);
-  pk__conn *c = pk__call.handle ? pk__conn_from_handle(pk__call.handle) : NULL;
+  const char *label = pk__call_label(pk__call->label);
+  pk__conn *c = pk__call->handle ? pk__conn_from_handle(pk__call->handle) : NULL;
   if (c) {
     pk__request *r = &c->parser.req;
     const char *url = pk__request_url(r);
@@ -354,11 +354,11 @@ static void describe_call(sbuf *b) {
   } else if (label) {
     sb_str(b, label);
   } else {
-    sb_str(b, pk__call.running ? "a call" : "no call (the worker's own code)");
+    sb_str(b, pk__call->running ? "a call" : "no call (the worker's own code)");
   }
-  if (pk__call.cid && !c) {
+  if (pk__call->cid && !c) {
     sb_str(b, ", channel connection ");
-    sb_uint(b, (unsigned long long)pk__call.cid);
+    sb_uint(b, (unsigned long long)pk__call->cid);
   }
 }
 
@@ -385,13 +385,13 @@ static void summary(const char *level, sbuf *b, plan *p, const char *id, size_t 
  * record, so that its answer carries the id the log line names). Returns its length (0: none). */
 static size_t culprit_id(void) {
   char gen[40];
-  size_t idlen = strnlen(pk__call.id, sizeof pk__call.id);
-  pk__conn *c = pk__call.handle && pk__call.running ? pk__conn_from_handle(pk__call.handle) : NULL;
+  size_t idlen = strnlen(pk__call->id, sizeof pk__call->id);
+  pk__conn *c = pk__call->handle && pk__call->running ? pk__conn_from_handle(pk__call->handle) : NULL;
   if (!idlen && c) {
     const char *rid = request_id(c, 0, gen, &idlen);
-    if (idlen >= sizeof pk__call.id) idlen = sizeof pk__call.id - 1;
-    memmove(pk__call.id, rid, idlen);
-    pk__call.id[idlen] = 0;
+    if (idlen >= sizeof pk__call->id) idlen = sizeof pk__call->id - 1;
+    memmove(pk__call->id, rid, idlen);
+    pk__call->id[idlen] = 0;
   }
   return idlen;
 }
@@ -405,12 +405,12 @@ void pk__rescue_overrun(void) {
   sbuf b = {msg, 0, sizeof msg};
   describe_call(&b);
   sb_str(&b, " ran ");
-  sb_uint(&b, (unsigned long long)(pk__clock_ms() - pk__call.started_ms));
+  sb_uint(&b, (unsigned long long)(pk__clock_ms() - pk__call->started_ms));
   sb_str(&b, " ms, over its time limit of ");
-  sb_uint(&b, (unsigned long long)pk__call.limit_ms);
+  sb_uint(&b, (unsigned long long)pk__call->limit_ms);
   sb_str(&b, " ms, and could not be stopped inside the worker (a loop LuaJIT compiled, or native code): the worker"
              " exits");
-  summary("error", &b, &p, idlen ? pk__call.id : NULL, idlen);
+  summary("error", &b, &p, idlen ? pk__call->id : NULL, idlen);
   linger();
   _exit(PK__EXIT_OVERRUN);
 }
@@ -431,7 +431,7 @@ void pk__rescue_crash(int sig, void *addr) {
   plan p = {502, "the function crashed (native code)",
             "the worker crashed while running another call (try again)", 1011, 0, 0, 0};
   size_t idlen = culprit_id();
-  const char *id = pk__call.id;
+  const char *id = pk__call->id;
   sbuf b = {msg, 0, sizeof msg};
   sb_str(&b, "worker crashed with ");
   sb_uint(&b, (unsigned)sig);
@@ -443,9 +443,9 @@ void pk__rescue_crash(int sig, void *addr) {
   char digits[2 * sizeof a];
   for (int i = (int)sizeof digits - 1; i >= 0; i--) { digits[i] = hex[a & 15]; a >>= 4; }
   sb_mem(&b, digits, sizeof digits);
-  sb_str(&b, pk__call.running ? " while running " : " outside any call (last: ");
+  sb_str(&b, pk__call->running ? " while running " : " outside any call (last: ");
   describe_call(&b);
-  if (!pk__call.running) sb_str(&b, ")");
+  if (!pk__call->running) sb_str(&b, ")");
   if (!pk__W) {   /* not serving (pikku test has its own report) */
     log_line("error", b.p, b.len, idlen ? id : NULL, idlen);
     return;

@@ -128,6 +128,25 @@ describe('a runaway loop', () => {
     } finally { await srv.stop(); }
   });
 
+  test('the watchdog is a process of the worker\'s own: the worker runs one thread, the watchdog holds none of its descriptors and goes with it', async () => {
+    const srv = new PikkuServer({ app: dir, workers: 1 });
+    await srv.start();
+    try {
+      const pid = await workerPid(srv);
+      assert.equal(fs.readdirSync(`/proc/${pid}/task`).length, 1, 'the worker runs one thread');
+      const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      const wd = children.find((c) => fs.readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'pikku-watchdog');
+      assert.ok(wd, `the worker has a pikku-watchdog child (its children: ${children.join(' ') || 'none'})`);
+      assert.deepEqual(fs.readdirSync(`/proc/${wd}/fd`), [], 'the watchdog holds no descriptor (no listening socket)');
+      process.kill(pid, 'SIGKILL');
+      await pollUntil(() => !fs.existsSync(`/proc/${wd}`), { timeout: 3000, what: 'the watchdog to go with its worker (and be reaped)' });
+      await pollUntil(async () => (await get(srv, '/ok').catch(() => ({}))).status === 200, { timeout: 3000, what: 'a new worker' });
+      const next = await workerPid(srv);
+      assert.notEqual(next, pid);
+      assert.equal(fs.readdirSync(`/proc/${next}/task`).length, 1, 'the new worker runs one thread too');
+    } finally { await srv.stop(); }
+  });
+
   test('interpreted: stopped inside the worker (503 at the limit), which keeps its WebSockets; one that catches the error is given up', async () => {
     const srv = new PikkuServer({ app: dir, workers: 1 });
     await srv.start();

@@ -79,22 +79,22 @@ static void test_memory_ceiling(void **s) {
   assert_true(m->used > 0);
   const char *grow = "local t = {} for i = 1, 1e8 do t[i] = ('x'):rep(64) .. i end";
   /* outside a call: the headroom (an eighth, 16 MiB at least) is allowed on top */
-  pk__call.running = 0;
+  pk__call->running = 0;
   assert_int_not_equal(luaL_dostring(L, grow), 0);
   assert_string_equal(lua_tostring(L, -1), "not enough memory");
   assert_true(m->peak > (32u << 20));
   lua_settop(L, 0);
   lua_gc(L, LUA_GCCOLLECT, 0);
   /* in a call: the ceiling itself; once refused, the rest of that call gets the headroom */
-  pk__call.serial++;
-  pk__call.running = 1;
+  pk__call->serial++;
+  pk__call->running = 1;
   unsigned long refused = m->refused;
   m->peak = 0;
   assert_int_not_equal(luaL_dostring(L, grow), 0);
   assert_true(m->refused > refused);
   assert_true(m->peak <= (32u << 20) + (16u << 20));
   assert_int_equal(luaL_dostring(L, "local s = ('y'):rep(1024 * 1024) return #s"), 0);   /* the headroom */
-  pk__call.running = 0;
+  pk__call->running = 0;
   lua_settop(L, 0);
   lua_gc(L, LUA_GCCOLLECT, 0);
   assert_true(m->used < (8u << 20));   /* it was all garbage */
