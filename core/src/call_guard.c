@@ -11,10 +11,10 @@
  *
  * The watchdog is a small process of its own, forked by the worker when it starts, not a thread:
  * a second thread would make every read and write of the worker go through glibc's cancellation
- * wrappers (about 3 % of a request's user time, docs/benchmarks.md "Stop 16"). It shares one page
- * with the worker (the call record, and what the next signal asks), holds no file descriptor of
- * the worker's (a listening socket it kept open would go on taking connections after the worker
- * closed its own), and dies with it (PR_SET_PDEATHSIG). */
+ * wrappers (about 2.5 % of the worker's user time in a profile, docs/benchmarks.md "Stop 16"). It
+ * shares one page with the worker (the call record, and what the next signal asks), holds no file
+ * descriptor of the worker's (a listening socket it kept open would go on taking connections after
+ * the worker closed its own), and dies with it (PR_SET_PDEATHSIG). */
 #define _GNU_SOURCE
 #include "call_guard.h"
 #include <errno.h>
