@@ -36,16 +36,8 @@
 #include "rescue.h"
 #include "worker.h"
 
-/* What the worker and its watchdog process share (one page). */
-typedef struct {
-  pk__call_record call;
-  volatile sig_atomic_t stage;      /* what the next signal asks: 1 hook, 2 give up */
-  volatile unsigned armed_serial;   /* the call the hook is for */
-} shared_t;
-
-static shared_t own;                /* until pk__call_guard_start, and without a watchdog */
-static shared_t *sh = &own;
-pk__call_record *pk__call = &own.call;
+static pk__call_record own;          /* until pk__call_guard_start, and without a watchdog */
+pk__call_record *pk__call = &own;   /* then in a page the worker and its watchdog share */
 lua_State *volatile pk__guard_L;
 
 static volatile double *beat;
@@ -146,7 +138,7 @@ static int over_limit(unsigned serial) {
 static void hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  if (!over_limit(sh->armed_serial)) return;
+  if (!over_limit(pk__call->guard_serial)) return;
   double ran = pk__clock_ms() - pk__call->started_ms;
   lua_getfield(L, LUA_REGISTRYINDEX, "pikku.overrun");
   if (lua_isfunction(L, -1)) {
@@ -163,9 +155,9 @@ static void hook(lua_State *L, lua_Debug *ar) {
 static void on_signal(int sig) {
   (void)sig;
   int saved = errno;
-  if (sh->stage == 2) pk__rescue_overrun();     /* does not return */
+  if (pk__call->guard_stage == 2) pk__rescue_overrun();     /* does not return */
   lua_State *L = pk__guard_L;
-  if (sh->stage == 1 && L) lua_sethook(L, hook, LUA_MASKCOUNT, 64);
+  if (pk__call->guard_stage == 1 && L) lua_sethook(L, hook, LUA_MASKCOUNT, 64);
   errno = saved;
 }
 
@@ -175,7 +167,7 @@ static void watchdog(pid_t worker) {
   unsigned serial = 0;
   double hooked_at = 0;
   struct timespec tick = {0, PK__GUARD_TICK_MS * 1000000L};
-  pk__call_record *call = &sh->call;
+  pk__call_record *call = pk__call;
   for (;;) {
     nanosleep(&tick, NULL);
     if (getppid() != worker) _exit(0);   /* the worker is gone (PR_SET_PDEATHSIG also says so) */
@@ -191,11 +183,11 @@ static void watchdog(pid_t worker) {
     if (s != serial) {                 /* first sight of this call over its limit: the hook */
       serial = s;
       hooked_at = now;
-      sh->armed_serial = s;
-      sh->stage = 1;
+      call->guard_serial = s;
+      call->guard_stage = 1;
       kill(worker, SIGUSR2);
     } else if (now > hooked_at + PK__GUARD_GRACE_MS) {
-      sh->stage = 2;                   /* the hook never ran, or the call caught its error */
+      call->guard_stage = 2;           /* the hook never ran, or the call caught its error */
       kill(worker, SIGUSR2);
       hooked_at = now + 1e9;           /* once */
     }
@@ -204,11 +196,10 @@ static void watchdog(pid_t worker) {
 
 int pk__call_guard_start(volatile double *heartbeat) {
   beat = heartbeat;
-  shared_t *page = mmap(NULL, sizeof *page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  pk__call_record *page = mmap(NULL, sizeof *page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED) return -errno;
-  *page = *sh;                       /* the record so far (no call runs while the worker starts) */
-  sh = page;
-  pk__call = &page->call;
+  *page = *pk__call;                 /* the record so far (no call runs while the worker starts) */
+  pk__call = page;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;

@@ -2,6 +2,7 @@
 #ifndef PK_CALL_GUARD_H
 #define PK_CALL_GUARD_H
 #include <lua.h>
+#include <signal.h>
 #include "pikku.h"
 
 /* How long a call over its limit is given to unwind after the hook raised in it (interpreted Lua
@@ -24,6 +25,8 @@ typedef struct pk__call_record {
   volatile int running;/* 1 while the call's own code runs (not while it waits) */
   volatile unsigned serial; /* bumped at every enter */
   char id[48];         /* the call's errorId once the runtime made one ("" before) */
+  volatile sig_atomic_t guard_stage;   /* private (the watchdog's): what its next signal asks, 1 hook, 2 give up */
+  volatile unsigned guard_serial;      /* private (the watchdog's): the call the hook is for */
 } pk__call_record;
 /* The record: a static one, until pk__call_guard_start moves it into a page shared with the
  * worker's watchdog process. */
