@@ -14,6 +14,8 @@
 #   pikku+log   the same with the access log on (one text line per request to a file)
 #   nginx-lua   ../shared/peers (NGINX_WORKERS=1 peerctl.sh start nginx-lua 0; access_log off)
 #   pikku-node  Pikku on Node, ../shared/peers pikku-direct (WORKERS=0: one process)
+#   nginx-c     nginx answering GET /hello from its config, no Lua (tests/bench/nginx-c.conf.in; hello
+#               only): the peer's own Lua route over its C answer, beside pikku's Lua over its C route
 #   floor       tests/bench/floor.c, one process: reads, writes a fixed answer, no parsing (GET only)
 # Workloads (wrk -t1 -cCONNS --latency, pinned to CPU 1):
 #   hello       GET /hello (the floor: GET /)
@@ -33,6 +35,7 @@
 #
 # Environment (defaults in brackets):
 #   ROUNDS [2]  DURATION [5]  WARMUP [2]  CONNS [32]  PART [all]  EXTRA [0]  FLOOR [1]  NODE_PEER [1]
+#   NGINX_C [1]
 #   PIKKU_BIN [build/pikku]  APP [apps/hello]  PEERS_DIR [<repo>/../shared/peers]
 #   SERVER_CPU [0]  LOAD_CPU [1]  FANOUT_CONNS [10000]  FANOUT_ROUNDS [40]
 #   ONLY [all]  a list of servers to measure (e.g. "pikku nginx-lua"); WORKLOADS [hello health validate]
@@ -48,6 +51,7 @@ PIKKU_BIN="${PIKKU_BIN:-$REPO/build/pikku}"
 APP="${APP:-$REPO/apps/hello}"
 ROUNDS="${ROUNDS:-2}" DURATION="${DURATION:-5}" WARMUP="${WARMUP:-2}" CONNS="${CONNS:-32}"
 PART="${PART:-all}" EXTRA="${EXTRA:-0}" BEFORE_LOG="${BEFORE_LOG:-0}" FLOOR="${FLOOR:-1}" NODE_PEER="${NODE_PEER:-1}" ONLY="${ONLY:-}"
+NGINX_C="${NGINX_C:-1}"
 SERVER_CPU="${SERVER_CPU:-0}" LOAD_CPU="${LOAD_CPU:-1}"
 FANOUT_CONNS="${FANOUT_CONNS:-10000}" FANOUT_ROUNDS="${FANOUT_ROUNDS:-40}"
 NGINX_PORT=18081 NODE_PORT=18085   # fixed by peerctl.sh
@@ -240,6 +244,14 @@ if [[ "$PART" == all || "$PART" == http ]]; then
       ROOT[pikku-node]="$(find_root "$NODE_PORT")" PORT[pikku-node]=$NODE_PORT; SERVERS+=(pikku-node)
     else echo "(pikku-direct did not start: $(grep -m1 -E 'Error|error' "$TMP/node.out" || tail -1 "$TMP/node.out"))"; fi
   fi
+  if [[ "$NGINX_C" == 1 ]] && command -v nginx >/dev/null; then
+    p="$(free_port)" d="$TMP/nginx-c"
+    mkdir -p "$d"
+    sed -e "s#__RUN__#$d#g" -e "s#__PORT__#$p#g" "$REPO/tests/bench/nginx-c.conf.in" >"$d/nginx.conf"
+    "${SRV[@]}" nginx -p "$d" -c "$d/nginx.conf" -g 'daemon off;' >"$d/out.log" 2>&1 &
+    FLOOR_PIDS+=($!) ROOT[nginx-c]=$! PORT[nginx-c]=$p
+    if wait_http "$p" /hello; then SERVERS+=(nginx-c); else echo "(nginx-c did not start: $(tail -1 "$d/out.log"))"; fi
+  fi
   if [[ "$FLOOR" == 1 ]]; then
     FLOOR_BIN="$BUILD_DIR/floor"
     if [[ ! -x "$FLOOR_BIN" || "$REPO/tests/bench/floor.c" -nt "$FLOOR_BIN" ]]; then
@@ -254,6 +266,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   for s in "${SERVERS[@]}"; do
     [[ "$s" == floor ]] && continue
     check "${PORT[$s]}" /hello '"message":"hello"' || exit 1
+    [[ "$s" == nginx-c ]] && continue
     check_validate "${PORT[$s]}" || exit 1
   done
   echo "Servers: ${SERVERS[*]} (root pids: $(for s in "${SERVERS[@]}"; do printf '%s=%s ' "$s" "${ROOT[$s]}"; done))"
@@ -263,7 +276,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   printf 'dofile("%s")\nwrk.path = "/validate-bare"\n' "$VALIDATE_LUA" >"$TMP/validate-bare.lua"
   # workload -> "server:path:script" entries
   declare -A WL=()
-  WL[hello]="pikku:/hello: pikku+log:/hello: pikku-before:/hello: pikku-before+log:/hello: nginx-lua:/hello: pikku-node:/hello: floor:/:"
+  WL[hello]="pikku:/hello: pikku+log:/hello: pikku-before:/hello: pikku-before+log:/hello: nginx-lua:/hello: nginx-c:/hello: pikku-node:/hello: floor:/:"
   WL[health]="pikku:/_pikku/health: pikku-before:/_pikku/health:"
   WL[validate]="pikku:/validate:$VALIDATE_LUA pikku+log:/validate:$VALIDATE_LUA pikku-before:/validate:$VALIDATE_LUA pikku-before+log:/validate:$VALIDATE_LUA nginx-lua:/validate:$VALIDATE_LUA pikku-node:/validate:$VALIDATE_LUA"
   WL[validate-bare]="pikku:/validate-bare:$TMP/validate-bare.lua pikku-before:/validate-bare:$TMP/validate-bare.lua"
@@ -294,7 +307,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
     echo
     echo "| server | req/s | user µs/req | system µs/req | total µs/req | p99 ms |"
     echo "|---|---:|---:|---:|---:|---:|"
-    for s in pikku pikku+log pikku-before pikku-before+log nginx-lua pikku-node floor; do summary_row "$wl" "$s"; done
+    for s in pikku pikku+log pikku-before pikku-before+log nginx-lua nginx-c pikku-node floor; do summary_row "$wl" "$s"; done
     echo
   done
 
@@ -317,6 +330,12 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   echo
   echo "- floor / nginx-lua total CPU on GET /hello: $(fmt "$(ratio hello floor nginx-lua total)"); floor system CPU $(fmt "$(stat hello floor sys)") µs/req, nginx-lua's $(fmt "$(stat hello nginx-lua sys)") µs/req"
   echo "- pikku / floor total CPU on GET /hello: $(fmt "$(ratio hello pikku floor total)")"
+  echo "- nginx without Lua (nginx-c: return 200 from its config) / nginx-lua, total CPU on GET /hello:" \
+       "$(fmt "$(ratio hello nginx-c nginx-lua total)"); pikku / nginx-c: $(fmt "$(ratio hello pikku nginx-c total)")"
+  echo "- what a Lua route costs over a C one, user CPU on GET /hello: nginx + Lua's Lua route / nginx's own answer" \
+       "(nginx-c) $(fmt "$(ratio hello nginx-lua nginx-c user)"); pikku's Lua route / its C health route" \
+       "$(fmt "$(ratio hello pikku pikku user health)"); nginx-c $(fmt "$(stat hello nginx-c user)") µs, pikku's health" \
+       "$(fmt "$(stat health pikku user)") µs"
   echo "- req/s, pikku / nginx-lua: GET /hello $(fmt "$(ratio hello pikku nginx-lua rps)"), POST /validate $(fmt "$(ratio validate pikku nginx-lua rps)")"
   if [[ -n "${BEFORE_BIN:-}" ]]; then
     echo "- this build / pikku-before, total CPU: GET /hello $(fmt "$(ratio hello pikku pikku-before total)"), POST /validate $(fmt "$(ratio validate pikku pikku-before total)");" \
