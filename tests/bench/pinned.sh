@@ -72,7 +72,7 @@ source "$PEERS_DIR/lib.sh"   # median, tree_pids, find_root
 TMP="$(mktemp -d)"
 declare -A ROOT=() PORT=()   # server name -> root pid, port
 STARTED_PEERS=()
-FLOOR_PIDS=()
+OWN_PIDS=()   # floors and nginx-c: stopped by pid
 
 stop_pid() {   # a process we started, and the ones it forked
   local p="$1" k
@@ -86,7 +86,7 @@ stop_pid() {   # a process we started, and the ones it forked
 cleanup() {
   local rc=$? s
   for s in pikku pikku+log pikku-before pikku-before+log; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; done
-  for s in ${FLOOR_PIDS[@]+"${FLOOR_PIDS[@]}"}; do stop_pid "$s"; done
+  for s in ${OWN_PIDS[@]+"${OWN_PIDS[@]}"}; do stop_pid "$s"; done
   for s in ${STARTED_PEERS[@]+"${STARTED_PEERS[@]}"}; do "$PEERS_DIR/peerctl.sh" stop "$s" >/dev/null 2>&1 || true; done
   rm -rf "$TMP"
   exit "$rc"
@@ -252,7 +252,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
     mkdir -p "$d"
     sed -e "s#__RUN__#$d#g" -e "s#__PORT__#$p#g" "$REPO/tests/bench/nginx-c.conf.in" >"$d/nginx.conf"
     "${SRV[@]}" nginx -p "$d" -c "$d/nginx.conf" -g 'daemon off;' >"$d/out.log" 2>&1 &
-    FLOOR_PIDS+=($!) ROOT[nginx-c]=$! PORT[nginx-c]=$p
+    OWN_PIDS+=($!) ROOT[nginx-c]=$! PORT[nginx-c]=$p
     if wait_http "$p" /hello; then SERVERS+=(nginx-c); else echo "(nginx-c did not start: $(tail -1 "$d/out.log"))"; fi
   fi
   if [[ "$FLOOR" == 1 ]]; then
@@ -262,7 +262,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
     fi
     p="$(free_port)"
     "${SRV[@]}" "$FLOOR_BIN" "$p" 1 &
-    FLOOR_PIDS+=($!) ROOT[floor]=$! PORT[floor]=$p
+    OWN_PIDS+=($!) ROOT[floor]=$! PORT[floor]=$p
     wait_http "$p" / || { echo "floor did not start" >&2; exit 1; }
     SERVERS+=(floor)
   fi
@@ -351,8 +351,8 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   for s in pikku pikku+log pikku-before pikku-before+log; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; unset "ROOT[$s]"; done
   for s in ${STARTED_PEERS[@]+"${STARTED_PEERS[@]}"}; do "$PEERS_DIR/peerctl.sh" stop "$s" >/dev/null 2>&1 || true; done
   STARTED_PEERS=()
-  for s in ${FLOOR_PIDS[@]+"${FLOOR_PIDS[@]}"}; do stop_pid "$s"; done
-  FLOOR_PIDS=()
+  for s in ${OWN_PIDS[@]+"${OWN_PIDS[@]}"}; do stop_pid "$s"; done
+  OWN_PIDS=()
 fi
 
 # ================================================================ WebSocket fan-out
@@ -382,7 +382,7 @@ if [[ "$PART" == all || "$PART" == fanout ]]; then
       pid=$!
       wait_http "$port" / || { echo "fanout-floor did not start" >&2; exit 1; }
     fi
-    FLOOR_PIDS+=("$pid")
+    OWN_PIDS+=("$pid")
     out="$("${LOAD[@]}" "$WSBENCH" fanout --url "ws://$HOST:$port/ws/fanout" --publish "http://$HOST:$port/publish/bench" \
       --conns "$FANOUT_CONNS" --rounds "$FANOUT_ROUNDS" --pids "$(tree_pids "$pid")" --timeout 300)"
     stop_pid "$pid"
@@ -395,7 +395,7 @@ if [[ "$PART" == all || "$PART" == fanout ]]; then
   for round in $(seq 1 "$ROUNDS"); do
     if (( round % 2 )); then fan_one pikku; fan_one floor; else fan_one floor; fan_one pikku; fi
   done
-  FLOOR_PIDS=()
+  OWN_PIDS=()
   echo
   vals="$(awk '$1 == "pikku" { p[$2] = $3 } $1 == "floor" { f[$2] = $3 } END { for (r in p) if (f[r] > 0) printf "%.3f\n", p[r] / f[r] }' "$TMP/fan")"
   # shellcheck disable=SC2086
