@@ -1,7 +1,10 @@
 // Async handlers: /sleep must not block other requests on the same worker (--workers 1).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, withApp, PikkuServer, RawConn } from './lib/server.mjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, PikkuServer, RawConn } from './lib/server.mjs';
 
 describe('async sleep with one worker', () => {
   let srv;
@@ -62,8 +65,8 @@ describe('async sleep with one worker', () => {
   });
 });
 
-// A request is routed, and its call runs, in the worker's runner coroutine; a call that waits
-// keeps that coroutine and the next request takes another (docs/internals.md, "A request").
+// A call that waits lets the worker serve other requests meanwhile: every answer must still reach
+// its own request, on its own connection and in its order there (docs/benchmarks.md, "Stop 17").
 describe('calls that wait and calls that do not, on one worker', () => {
   const APP = [
     'local pikku = require "pikku"',
@@ -79,68 +82,61 @@ describe('calls that wait and calls that do not, on one worker', () => {
     '  coroutine.yield("x") return { never = true } end }',
     'pikku.wire_http { method = "get", route = "/fails", func = function() error("it failed") end }',
   ];
+  let dir, srv;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-async-'));
+    fs.writeFileSync(path.join(dir, 'app.lua'), APP.join('\n'));
+    srv = new PikkuServer({ app: dir, workers: 1 });
+    await srv.start();
+  });
+  after(async () => {
+    await srv?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   test('every answer goes to its own request, in any mix of waiting and not', async () => {
-    await withApp(APP, async (dir) => {
-      const srv = new PikkuServer({ app: dir, workers: 1 });
-      await srv.start();
-      try {
-        const paths = Array.from({ length: 120 }, (_, i) => {
-          const kind = i % 4;
-          if (kind === 0) return { n: i, p: `/n/${i}?ms=${(i * 7) % 40 + 1}` };
-          if (kind === 1) return { n: i, p: '/twice' };
-          if (kind === 2 && i % 8 === 2) return { n: i, p: '/fails' };
-          return { n: i, p: `/n/${i}` };
-        });
-        const results = await Promise.all(paths.map(async ({ n, p }) => {
-          const r = await srv.fetch(p);
-          return { n, p, status: r.status, body: await r.json() };
-        }));
-        for (const { n, p, status, body } of results) {
-          if (p === '/twice') { assert.equal(status, 200, p); assert.deepEqual(body, { twice: true }); continue; }
-          if (p === '/fails') { assert.equal(status, 500, p); assert.equal(body.name, 'InternalServerError'); continue; }
-          assert.equal(status, 200, p);
-          assert.equal(body.n, String(n), `${p} answered with another request's data`);
-        }
-      } finally { await srv.stop(); }
+    const paths = Array.from({ length: 120 }, (_, i) => {
+      const kind = i % 4;
+      if (kind === 0) return { n: i, p: `/n/${i}?ms=${(i * 7) % 40 + 1}` };
+      if (kind === 1) return { n: i, p: '/twice' };
+      if (kind === 2 && i % 8 === 2) return { n: i, p: '/fails' };
+      return { n: i, p: `/n/${i}` };
     });
+    const results = await Promise.all(paths.map(async ({ n, p }) => {
+      const r = await srv.fetch(p);
+      return { n, p, status: r.status, body: await r.json() };
+    }));
+    for (const { n, p, status, body } of results) {
+      if (p === '/twice') { assert.equal(status, 200, p); assert.deepEqual(body, { twice: true }); continue; }
+      if (p === '/fails') { assert.equal(status, 500, p); assert.equal(body.name, 'InternalServerError'); continue; }
+      assert.equal(status, 200, p);
+      assert.equal(body.n, String(n), `${p} answered with another request's data`);
+    }
   });
 
   test('pipelined on one connection: a waiting call first, then calls that do not wait', async () => {
-    await withApp(APP, async (dir) => {
-      const srv = new PikkuServer({ app: dir, workers: 1 });
-      await srv.start();
-      try {
-        const c = await RawConn.connect(srv.port);
-        await c.write('GET /n/1?ms=50 HTTP/1.1\r\nHost: t\r\n\r\nGET /n/2 HTTP/1.1\r\nHost: t\r\n\r\n'
-          + 'GET /twice HTTP/1.1\r\nHost: t\r\n\r\nGET /n/3 HTTP/1.1\r\nHost: t\r\n\r\n');
-        const rs = await c.responses(4);
-        assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200]);
-        assert.deepEqual(rs.map((r) => JSON.parse(r.body.toString())),
-          [{ n: '1', slept: 50 }, { n: '2', slept: 0 }, { twice: true }, { n: '3', slept: 0 }]);
-        c.destroy();
-      } finally { await srv.stop(); }
-    });
+    const c = await RawConn.connect(srv.port);
+    await c.write('GET /n/1?ms=50 HTTP/1.1\r\nHost: t\r\n\r\nGET /n/2 HTTP/1.1\r\nHost: t\r\n\r\n'
+      + 'GET /twice HTTP/1.1\r\nHost: t\r\n\r\nGET /n/3 HTTP/1.1\r\nHost: t\r\n\r\n');
+    const rs = await c.responses(4);
+    assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200]);
+    assert.deepEqual(rs.map((r) => JSON.parse(r.body.toString())),
+      [{ n: '1', slept: 50 }, { n: '2', slept: 0 }, { twice: true }, { n: '3', slept: 0 }]);
+    c.destroy();
   });
 
   test('a function that yields by itself gets a 500 with the reason logged, and the worker goes on', async () => {
-    await withApp(APP, async (dir) => {
-      const srv = new PikkuServer({ app: dir, workers: 1 });
-      await srv.start();
-      try {
-        for (const p of ['/raw-yield', '/raw-yield-value', '/raw-yield']) {
-          const mark = srv.mark();
-          const r = await srv.fetch(p);
-          assert.equal(r.status, 500, p);
-          const body = await r.json();
-          assert.equal(body.name, 'InternalServerError');
-          assert.ok(body.errorId, 'an errorId to find the log line by');
-          await srv.waitForLine((l) => l.includes('yielded outside a pikku service'), { from: mark });
-          const ok = await srv.fetch('/n/7');
-          assert.equal(ok.status, 200);
-          assert.deepEqual(await ok.json(), { n: '7', slept: 0 });
-        }
-      } finally { await srv.stop(); }
-    });
+    for (const p of ['/raw-yield', '/raw-yield-value', '/raw-yield']) {
+      const mark = srv.mark();
+      const r = await srv.fetch(p);
+      assert.equal(r.status, 500, p);
+      const body = await r.json();
+      assert.equal(body.name, 'InternalServerError');
+      assert.ok(body.errorId, 'an errorId to find the log line by');
+      await srv.waitForLine((l) => l.includes('yielded outside a pikku service'), { from: mark });
+      const ok = await srv.fetch('/n/7');
+      assert.equal(ok.status, 200);
+      assert.deepEqual(await ok.json(), { n: '7', slept: 0 });
+    }
   });
 });
