@@ -8,7 +8,7 @@
 -- next starts at live + headroom, but never below LuaJIT's 200 % (a big heap is collected as
 -- before) nor above 1000 %. The cost is at most the headroom in memory per Lua state. 0 turns it
 -- off (LuaJIT's pause is left alone). 1 MB, not 4: the same CPU per request, and POST /validate's
--- p99 0.38-0.46 ms instead of 0.52-0.56 in three paired runs (docs/benchmarks.md, "Stop 17"); the
+-- p99 0.38-0.41 ms instead of 0.52-0.54 in three paired runs (docs/benchmarks.md, "Stop 17"); the
 -- collector's steps then work on memory still in the cache (callgrind's cache simulation: 2.3
 -- last-level misses a request instead of 22.7).
 local M = {}
