@@ -62,6 +62,8 @@ local live_page = pikku.func {
   end,
 }
 pikku.wire_http { method = "get", route = "/live", func = live_page, auth = false }
+-- the same page at /, which it shares with the channel below: a browser's plain GET gets the page
+pikku.wire_http { method = "get", route = "/", func = live_page, auth = false }
 
 -- Real time: the WebSocket channel todos-live at / (routing key "action"). `auth` logs the
 -- connection in; every other action needs that session. Todo changes made over any transport are

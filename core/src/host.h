@@ -63,6 +63,8 @@ enum {
   PK_ROUTE_SSE,         /* an event stream */
   PK_ROUTE_PREFLIGHT,   /* the CORS preflight route pikku.cors adds (answered in C) */
   PK_ROUTE_STATIC,      /* files of a directory (pikku.wire_static; answered in C, static_files.c) */
+  PK_ROUTE_HTTP_CHANNEL,  /* a GET route sharing its path with a channel: a GET with Upgrade:
+                             websocket opens the channel, any other request is for Lua */
 };
 /* Sets what the core does at route `index` (PK_ROUTE_*). Returns 0, -EINVAL or -ENOMEM. */
 int pk__host_mark_route(pk__host *h, int index, int kind);

@@ -27,6 +27,7 @@
 #include "static_files.h"
 #include "worker.h"
 #include "ws_conn.h"
+#include "ws_handshake.h"
 
 #define READ_BUF_SIZE 65536
 #define OUT_HIGH_WATER (256 * 1024)
@@ -442,10 +443,19 @@ static void on_head(pk__http_parser *p, pk__request *r) {
   int mid = pk__method_id(mname, strlen(mname));
   pk__route_match m;
   if (pk__router_match(h->router, mid, np, q ? (size_t)(q - np) : nlen, &m) <= 0) return;
-  if (pk__host_route_kind(h, m.index) != PK_ROUTE_HTTP) return;
+  int kind = pk__host_route_kind(h, m.index);
+  if (kind != PK_ROUTE_HTTP && kind != PK_ROUTE_HTTP_CHANNEL) return;
   pk__route_settings *rs = pk__route_settings_of(h, m.index);
   if (rs && rs->max_body) p->max_body = rs->max_body;
   p->upload = multipart && !(rs && rs->raw_body) && mid != PK_GET && mid != PK_HEAD && mid != PK_DELETE;
+}
+
+/* Whether a request's Upgrade header lists websocket: on a GET route that shares its path with a
+ * channel, such a request opens the channel and every other one is the route's. */
+static int asks_websocket(const pk__request *r) {
+  size_t n;
+  const char *v = pk__request_header_joined(r, "upgrade", 7, &n);
+  return v && pk__ws_list_has(v, n, "websocket", 9);
 }
 
 /* After an answer written at once: 1 (parse nothing more) when the connection closes after it,
@@ -567,7 +577,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
     pk__static_serve(c, h, &m, url, plen, q ? ulen - plen : 0);
     return c->file || answered(c) ? 1 : 0;
   }
-  if (kind == PK_ROUTE_CHANNEL) {
+  if (kind == PK_ROUTE_CHANNEL || (kind == PK_ROUTE_HTTP_CHANNEL && asks_websocket(r))) {
     pk__ws_upgrade(c, r, h, &m, url, plen, q ? q + 1 : NULL, q ? ulen - plen - 1 : 0);
     return 1;          /* upgraded (the rest is frames) or refused (the connection closes) */
   }

@@ -34,16 +34,16 @@ static int l_add_route(lua_State *L) {
   char err[512];
   int k = !strcmp(kind, "channel") ? PK_ROUTE_CHANNEL : !strcmp(kind, "sse") ? PK_ROUTE_SSE
         : !strcmp(kind, "preflight") ? PK_ROUTE_PREFLIGHT : !strcmp(kind, "static") ? PK_ROUTE_STATIC
-        : !strcmp(kind, "http") ? PK_ROUTE_HTTP : -1;
+        : !strcmp(kind, "http") ? PK_ROUTE_HTTP : !strcmp(kind, "http+channel") ? PK_ROUTE_HTTP_CHANNEL : -1;
   if (k < 0)
-    return luaL_error(L, "add_route: kind must be \"http\", \"channel\", \"sse\", \"static\" or \"preflight\", got \"%s\"", kind);
+    return luaL_error(L, "add_route: kind must be \"http\", \"channel\", \"http+channel\", \"sse\", \"static\" or \"preflight\", got \"%s\"", kind);
   if (pk__router_add(h->router, method, pattern, index, err, sizeof err)) {
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;
   }
   if (k != PK_ROUTE_HTTP && pk__host_mark_route(h, index, k)) return luaL_error(L, "out of memory");
-  if (k == PK_ROUTE_CHANNEL && lua_type(L, 5) == LUA_TTABLE) {   /* the channel's subprotocols, in preference order */
+  if ((k == PK_ROUTE_CHANNEL || k == PK_ROUTE_HTTP_CHANNEL) && lua_type(L, 5) == LUA_TTABLE) {   /* the channel's subprotocols, in preference order */
     const char *names[64];
     int n = (int)lua_objlen(L, 5);
     if (n > 64) return luaL_error(L, "add_route: at most 64 subprotocols");

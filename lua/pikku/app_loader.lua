@@ -200,6 +200,18 @@ local function wire_http(reg, compile, routes, seen, list)
   end
 end
 
+-- The HTTP route a channel at `shape` shares its path with: the plain GET route (not an event
+-- stream) wired there, or nil. The core sends that route's GETs with the WebSocket upgrade to the
+-- channel and the others to the route ("http+channel" in register_routes).
+local function shared_get_route(first, routes, shape)
+  if first.def == nil or first.sse then return nil end   -- a channel or an event stream
+  for i = 1, #routes do
+    local r = routes[i]
+    if r.kind == "http" and r.method == "GET" and r.shape == shape then return i end
+  end
+  return nil
+end
+
 -- The channels: a GET route each, upgraded by the core; their handlers get plans like routes do.
 -- Returns name -> compiled channel (for pikku.channel).
 local function wire_channels(reg, compile, routes, seen)
@@ -209,9 +221,10 @@ local function wire_channels(reg, compile, routes, seen)
     if not shape then error(c.place .. ": " .. pnames, 0) end
     local key = "GET " .. shape
     local first = seen[key]
-    if first then
+    local shared = first and shared_get_route(first, routes, shape)
+    if first and not shared then
       error(format('%s: route "GET %s" of channel "%s" is already wired (%s and %s); a channel route'
-        .. " takes the GET of its path (a GET without the WebSocket upgrade there gets 426)",
+        .. " shares its path only with a plain HTTP GET (not an event stream or another channel)",
         c.place, first.route, c.name, first.place, c.place), 0)
     end
     seen[key] = c
@@ -252,11 +265,13 @@ local function wire_channels(reg, compile, routes, seen)
       ch.keys[#ch.keys + 1] = { key = k.key, handlers = handlers }
     end
     compiled_channels[c.name] = ch
-    routes[#routes + 1] = {
+    local entry = {
       kind = "channel", channel = ch, method = "GET", route = c.route, shape = shape, place = c.place,
-      protocols = c.protocols,
+      protocols = c.protocols, shares = shared,
       names = #pnames > 0 and pnames or nil, name_set = set, n = #pnames,
     }
+    routes[#routes + 1] = entry
+    if shared then routes[shared].channel_route = entry end
   end
   return compiled_channels
 end
@@ -363,7 +378,11 @@ end
 local function register_routes(routes, app_dir)
   for i, r in ipairs(routes) do
     local added, aerr
-    if r.kind == "channel" or r.kind == "sse" or r.kind == "preflight" or r.kind == "static" then
+    if r.shares then           -- a channel at a GET route's path: that route's entry takes both
+      added = true
+    elseif r.channel_route then
+      added, aerr = core.add_route(r.method, r.route, i, "http+channel", r.channel_route.protocols)
+    elseif r.kind == "channel" or r.kind == "sse" or r.kind == "preflight" or r.kind == "static" then
       added, aerr = core.add_route(r.method, r.route, i, r.kind, r.protocols)
     else
       added, aerr = core.add_route(r.method, r.route, i)

@@ -249,6 +249,7 @@ local function connect(req, routes, kind, helper, wanted, open)
   if query == "" then query = nil end
   local index, params = core_match("GET", path)
   local r = index and routes[index]
+  if r and kind == "channel" and r.channel_route then r = r.channel_route end   -- shares a GET route's path
   if r == nil or r.kind ~= kind then
     error(helper .. ": no " .. wanted .. " is wired at GET " .. path, 3)
   end

@@ -828,6 +828,7 @@ end
 
 local function channel_open(cid, index, path, query, ...)
   local r = routes[index]
+  if r and r.channel_route then r = r.channel_route end   -- a GET route sharing its path with a channel
   if r and r.kind == "sse" then return channel.open_sse(cid, r, path, query, ...) end
   if r == nil or r.kind ~= "channel" then
     core_log("error", "channel_open: no channel route with index " .. tostring(index))

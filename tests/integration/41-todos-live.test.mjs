@@ -50,8 +50,11 @@ describe('apps/todos: todos-live (1 worker)', () => {
     await srv?.stop();
   });
 
-  test('GET / without the upgrade is 426; the HTTP routes are unchanged', async () => {
-    assert.equal((await http(srv, '/')).status, 426);
+  test('GET / without the upgrade is the live page (the channel shares the path); the HTTP routes are unchanged', async () => {
+    const page = await srv.fetch('/');
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(await page.text(), await (await srv.fetch('/live')).text());
     assert.equal((await http(srv, '/todos')).json.total, 2);
   });
 

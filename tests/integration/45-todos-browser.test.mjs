@@ -1,4 +1,5 @@
-// The todos app in a real browser: the /live page's WebSocket (todos-live) and EventSource (/todos/stream).
+// The todos app in a real browser: the live page at / (the path it shares with its WebSocket channel
+// todos-live) and its EventSource (/todos/stream).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,7 +19,7 @@ describe('todos in headless Chromium', { skip: !haveChromium() && 'chromium not 
   test('a todo created over HTTP shows up on the page through both the channel and the event stream', async () => {
     const browser = await launch();
     try {
-      await browser.goto(`${srv.base}/live`);
+      await browser.goto(`${srv.base}/`);   // the address README gives; the page's socket opens on the same path
       await browser.waitFor("document.getElementById('status').textContent", (v) => v === 'logged in as user1');
       // the page subscribes right after logging in: give its three subscribe messages a moment
       await new Promise((r) => setTimeout(r, 300));

@@ -133,8 +133,11 @@ describe("todos-live", function()
     expect(ws:call { action = "list" }.action).to_be("list")
   end)
 
-  it("GET / without the upgrade is 426", function()
-    expect(t.request { path = "/" }.status).to_be(426)
+  it("GET / without the upgrade is the live page (the channel shares the path)", function()
+    local r = t.request { path = "/" }
+    expect(r.status).to_be(200)
+    expect(r.headers["content-type"]).to_be("text/html; charset=utf-8")
+    expect(r.body:find("todos-live", 1, true) ~= nil).to_be(true)
   end)
 
   it("GET /todos/stream in-process (t.sse): the subscription event, then each todo event", function()
