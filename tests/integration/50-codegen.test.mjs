@@ -97,7 +97,7 @@ describe('pikku codegen apps/todos', () => {
     assert.deepEqual(row('todo-reminders'), ['queue', 'todo-reminders', 'sendReminder', 'public', '-', '-', '-']);
     assert.deepEqual(row('daily-summary'), ['schedule', 'daily-summary (0 9 * * *)', 'dailySummary', 'public', '-', '-', '-']);
     assert.ok(row('weekly-cleanup (0 2 * * 0)'));
-    assert.equal(lines.length, 2 + 25);
+    assert.equal(lines.length, 2 + 26);
   });
 
   test('client.ts: tsc --strict accepts the program and rejects every planted type error', () => {

@@ -56,8 +56,8 @@ describe('generated client and API page in headless Chromium', { skip: !haveChro
 
   test('the API page renders every operation (screenshot in build/test-artifacts)', async () => {
     await browser.goto(`${srv.base}/docs`);
-    const n = await browser.waitFor("document.querySelectorAll('.opblock').length", (v) => v >= 14, { timeout: 30000 });
-    assert.equal(n, 14);
+    const n = await browser.waitFor("document.querySelectorAll('.opblock').length", (v) => v >= 15, { timeout: 30000 });
+    assert.equal(n, 15);
     const text = await browser.evaluate('document.body.innerText');
     for (const s of ['/todos/{id}', '/rpc/greet', '/admin/stats', 'Create a todo', 'Log in with username and password',
       'todos']) {
