@@ -4,9 +4,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
-import { startServer, runCli, delay, REPO_ROOT } from './lib/server.mjs';
+import { startServer, runCli, delay, rawRequest, REPO_ROOT } from './lib/server.mjs';
 import { connect, ChannelClient } from './lib/channel-client.mjs';
 
 const APP = path.join(REPO_ROOT, 'tests', 'integration', 'fixtures', 'channels');
@@ -16,25 +15,6 @@ const b64url = (s) => Buffer.from(s).toString('base64url');
 function jwt(claims, secret = SECRET) {
   const input = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
   return `${input}.${crypto.createHmac('sha256', secret).update(input).digest('base64url')}`;
-}
-
-// One request over a raw socket: the response head and body as text (read to its Content-Length,
-// or to the close).
-function rawAsk(srv, request) {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(srv.port, srv.host, () => sock.write(request));
-    let got = '';
-    const done = () => { clearTimeout(timer); sock.destroy(); resolve(got); };
-    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no complete answer: ${got}`)); }, 5000);
-    sock.on('data', (d) => {
-      got += d.toString('latin1');
-      const end = got.indexOf('\r\n\r\n');
-      const len = /\r\ncontent-length: *(\d+)/i.exec(got);
-      if (end >= 0 && len && got.length >= end + 4 + Number(len[1])) done();
-    });
-    sock.on('end', done);
-    sock.on('error', reject);
-  });
 }
 
 async function post(srv, p, body, headers = {}) {
@@ -355,10 +335,10 @@ describe('channels (1 worker)', () => {
     assert.deepEqual(await c.next(), { channel: 'p1', protocol: 'shared.v1' });
     assert.deepEqual((await c.call({ action: 'echo', n: 2 })).got, { n: 2 });
     // another protocol's upgrade is a plain GET for the route; a WebSocket one is checked as usual
-    const h2c = await rawAsk(srv, 'GET /shared/p2 HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n');
+    const h2c = (await rawRequest(srv.port, 'GET /shared/p2 HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n')).text;
     assert.match(h2c, /^HTTP\/1\.1 200 /);
     assert.match(h2c, /\{"page":"p2"\}$/);
-    const v8 = await rawAsk(srv, 'GET /shared/p3 HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n');
+    const v8 = (await rawRequest(srv.port, 'GET /shared/p3 HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n')).text;
     assert.match(v8, /^HTTP\/1\.1 426 [^]*Sec-WebSocket-Version: 13/);
   });
 
