@@ -60,13 +60,20 @@ function isPikkuProcess(pid) {
 }
 
 /** Direct children of a process (pgrep -P). */
+// The master's worker processes. A killed worker's watchdog (core/src/call_guard.c) becomes the
+// master's child for the moment before it notices and exits (the master is a subreaper): it is
+// not a worker, and is told apart by its process name.
 export function childPids(pid) {
+  let out;
   try {
-    const out = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
-    return out.split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+    out = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
+  const isWatchdog = (p) => {
+    try { return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'pikku-watchdog'; } catch { return false; }
+  };
+  return out.split(/\s+/).filter(Boolean).map(Number).filter((p) => !isWatchdog(p)).sort((a, b) => a - b);
 }
 
 const running = new Set();
