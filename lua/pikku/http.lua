@@ -10,6 +10,7 @@ local floor = math.floor
 local find, sub, gsub, char, lower, gmatch, match, format =
   string.find, string.sub, string.gsub, string.char, string.lower, string.gmatch, string.match, string.format
 local concat = table.concat
+local nkeys = require "table.nkeys"   -- (LuaJIT 2.1, OpenResty's branch)
 local core_header, core_headers = require("pikku.host").header, core.headers
 
 -- ---- decoding -------------------------------------------------------------------------------
@@ -144,9 +145,19 @@ local HttpMT = {
 }
 M.Http = Http
 
+-- The objects of ended calls that took no wire, each ready for the next request of its shape
+-- (M.release): a new request takes one instead of a new table.
+local spare, spare_bare = nil, nil
+
 --- M.new(handle, method, raw_path, raw_query, body, params) -> the wire.http object.
 --- params is the table of decoded route params, or nil when the route has none.
 function M.new(handle, method, path, query, body, params)
+  local h = spare
+  if h then
+    spare = nil
+    h.handle, h.method, h.body, h._raw_path, h._raw_query, h._params = handle, method, body, path, query, params
+    return h
+  end
   -- not "return setmetatable(...)": a tail call of a builtin leaves the frame a trace began in,
   -- and LuaJIT then gives up compiling the request path ("leaving loop in root trace")
   -- _wire, _entry, _done, _guard and _started (every call sets them; false until then), and
@@ -155,7 +166,7 @@ function M.new(handle, method, path, query, body, params)
   -- ...): adding keys past its size would rehash it during the request, and each new key costs
   -- a look-up that misses (the 13 keys fit the same 16 slots as 9). The runtime reads the others
   -- with rawget (an absent one would go through HttpMT's __index).
-  local h = setmetatable({
+  h = setmetatable({
     handle = handle, method = method, body = body,
     _raw_path = path, _raw_query = query, _params = params,
     _wire = false, _entry = false, _done = false, _guard = false, _started = false,
@@ -171,11 +182,42 @@ end
 --- through a wire a service made later) grows it, which costs only that call; absent keys read
 --- as nil (through HttpMT's __index, as for new's).
 function M.new_bare(handle, method, path)
-  local h = setmetatable({
+  local h = spare_bare
+  if h then
+    spare_bare = nil
+    h.handle, h.method, h._raw_path = handle, method, path
+    return h
+  end
+  h = setmetatable({
     handle = handle, method = method, _raw_path = path,
     _wire = false, _entry = false, _done = false, _guard = false, _started = false,
   }, HttpMT)
   return h
+end
+
+-- The keys of a released object: new_bare's 8; new's 13 less body, _raw_query and _params (nil
+-- once released). One more means the call set something of its own (an errorId, a lazily made
+-- field such as `path`): that object is left to the collector.
+local BARE_KEYS, KEYS = 8, 10
+
+--- M.release(h): the call of h has ended (answered, no longer waiting) and its function took no
+--- wire, nor did any service make one for it (h._wire is still false). The app's code never saw
+--- h then, and the runtime keeps nothing of it: it becomes the spare of its shape, reset, unless
+--- the call added keys to it. A GET /hello then makes one table instead of two, and its collector
+--- work goes down by as much (docs/benchmarks.md, "Stop 19").
+function M.release(h)
+  if h._wire ~= false or not h._done then return end
+  if rawget(h, "_cors") ~= nil then h._cors = nil end   -- the next request's are set, if any
+  if rawget(h, "_lines") == nil then
+    if nkeys(h) ~= BARE_KEYS then return end
+    h._entry, h._done, h._guard, h._started = false, false, false, false
+    spare_bare = h
+  else
+    h.body, h._raw_query, h._params, h._valid = nil, nil, nil, false
+    if h._lines ~= false or nkeys(h) ~= KEYS then return end
+    h._entry, h._done, h._guard, h._started = false, false, false, false
+    spare = h
+  end
 end
 
 function LAZY.path(h)

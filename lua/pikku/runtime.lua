@@ -33,8 +33,8 @@ local core_now, guard_check = require("pikku.host").now_ms, loop_guard.check
 local guard_begin, guard_resume, guard_stop = call_guard.begin, call_guard.resume, call_guard.stop
 local is_error = errors.is
 local for_client = errors.for_client
-local unescape, parse_pairs, http_new, http_new_bare, header_lines =
-  http.unescape, http.parse_pairs, http.new, http.new_bare, http.header_lines
+local unescape, parse_pairs, http_new, http_new_bare, http_release, header_lines =
+  http.unescape, http.parse_pairs, http.new, http.new_bare, http.release, http.header_lines
 local WireMT = pipeline.WireMT
 local respond, header = request_handle.respond, request_handle.header
 local respond_json = require("pikku.respond_c").json
@@ -350,6 +350,7 @@ local function start_call(entry, h, data)
   guard_stop()
   guard_check(t0, h)   -- a call that held the loop too long is logged (pikku.loop_guard)
   settle(co, ok, res)   -- not a tail call: traces may end here (LuaJIT cannot return into the C caller)
+  return ok and res == DONE   -- the call has ended (it does not wait)
 end
 
 -- ---- dispatch ----------------------------------------------------------------------------------
@@ -466,9 +467,10 @@ local function dispatch(handle, index, method, path, query, body, ...)
     if err then return respond_error(handle, err, nil, cors_lines) end
     if valid then h._valid = data end   -- already checked against the input schema (pikku.pipeline)
   end
-  if not r.no_wire then new_wire(h, handle) end
+  local no_wire = r.no_wire
+  if not no_wire then new_wire(h, handle) end
   if data == nil and not r.no_data then data = {} end
-  start_call(r.entry, h, data)
+  if start_call(r.entry, h, data) and no_wire then http_release(h) end   -- (pikku.http M.release)
 end
 
 -- The core's way into dispatch (docs/internals.md, "A request"): called from C without xpcall, with

@@ -140,3 +140,88 @@ describe('calls that wait and calls that do not, on one worker', () => {
     }
   });
 });
+
+// A call whose function takes no wire leaves its request object to the next such request
+// (pikku.http M.release): nothing one call set may reach another's answer.
+describe('calls without a wire, one after the other', () => {
+  const APP = [
+    'local pikku = require "pikku"',
+    'pikku.cors { origins = { "https://a.example" } }',
+    'pikku.wire_http { method = "get", route = "/plain", func = function() return { plain = true } end }',
+    'pikku.wire_http { method = "get", route = "/item/:id", func = function(_, data) return { id = data.id } end }',
+    'pikku.wire_http { method = "post", route = "/echo", func = function(_, data) return { got = data.v } end }',
+    'pikku.wire_http { method = "get", route = "/logs", func = function(services)',
+    '  services.logger.info("a line of /logs") return { logged = true } end }',
+    'pikku.wire_http { method = "get", route = "/fails", func = function() error("it failed") end }',
+    // a nested call's session becomes the caller's: on the wire a service made for it
+    'pikku.func { name = "login", auth = false, func = function(_, data, wire)',
+    '  wire.set_session({ user = data.user }) return { in_as = data.user } end }',
+    'pikku.func { name = "whoami", auth = false, func = function(_, _, wire)',
+    '  return { session = wire.session or pikku.json.null } end }',
+    'pikku.wire_http { method = "get", route = "/login/:user", func = function(services, data)',
+    '  return services.rpc.invoke("login", { user = data.user }) end }',
+    'pikku.wire_http { method = "get", route = "/whoami/:x", func = function(services)',
+    '  return services.rpc.invoke("whoami", {}) end }',
+  ];
+  let dir, srv;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-reuse-'));
+    fs.writeFileSync(path.join(dir, 'app.lua'), APP.join('\n'));
+    srv = new PikkuServer({ app: dir, workers: 1 });
+    await srv.start();
+  });
+  after(async () => {
+    await srv?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a session set on the wire a service made is not the next call\'s', async () => {
+    const r = await srv.fetch('/login/ada');
+    assert.deepEqual(await r.json(), { in_as: 'ada' });
+    for (let i = 0; i < 3; i++) {
+      const w = await srv.fetch(`/whoami/${i}`);
+      assert.deepEqual(await w.json(), { session: null }, 'a later call saw the session /login set');
+    }
+  });
+
+  test('CORS headers follow each request\'s own Origin', async () => {
+    for (const p of ['/plain', '/item/1']) {
+      const a = await srv.fetch(p, { headers: { Origin: 'https://a.example' } });
+      assert.equal(a.headers.get('access-control-allow-origin'), 'https://a.example', p);
+      await a.arrayBuffer();
+      const b = await srv.fetch(p);
+      assert.equal(b.status, 200);
+      assert.equal(b.headers.get('access-control-allow-origin'), null, `${p} without Origin`);
+      await b.arrayBuffer();
+    }
+  });
+
+  test('the errorId of one call\'s log line is not the next call\'s', async () => {
+    const mark = srv.mark();
+    const r = await srv.fetch('/logs');
+    assert.deepEqual(await r.json(), { logged: true });
+    const line = await srv.waitForLine((l) => l.includes('a line of /logs'), { from: mark });
+    const logged = /errorId=([0-9a-f]+)/.exec(line)?.[1];
+    assert.ok(logged, line);
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      const f = await srv.fetch('/fails');
+      assert.equal(f.status, 500);
+      ids.push((await f.json()).errorId);
+    }
+    assert.ok(!ids.includes(logged), `a later call answered with /logs' errorId ${logged}`);
+    assert.equal(new Set(ids).size, 3, `one errorId per failed call: ${ids}`);
+  });
+
+  test('params, query and body are each request\'s own', async () => {
+    for (let i = 0; i < 20; i++) {
+      const g = await srv.fetch(`/item/${i}`);
+      assert.deepEqual(await g.json(), { id: String(i) });
+      const p = await srv.fetch('/echo', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: i % 2 ? JSON.stringify({ v: i }) : '{}' });
+      assert.deepEqual(await p.json(), i % 2 ? { got: i } : {});
+      const q = await srv.fetch(`/echo?v=q${i}`, { method: 'POST' });
+      assert.deepEqual(await q.json(), { got: `q${i}` });
+    }
+  });
+});
