@@ -194,7 +194,7 @@ end
 local NO_BODY = { [204] = true, [205] = true, [304] = true }
 
 local function finish(h, ok, res)
-  local stream = h._stream   -- wire.http:stream: ended here when the function did not close it
+  local stream = rawget(h, "_stream")   -- wire.http:stream: ended here when the function did not close it
   if stream then stream:_finish(ok) end
   if h._done then
     -- answered early by send/redirect: an error after that reaches the log, not the client;
