@@ -1,10 +1,7 @@
-// Async handlers: /sleep must not block other requests on the same worker (--workers 1).
+// Async handlers (a waiting call blocks no other on one worker), and calls without a wire sharing nothing.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startServer, PikkuServer, RawConn } from './lib/server.mjs';
+import { startServer, startInlineApp, RawConn } from './lib/server.mjs';
 
 describe('async sleep with one worker', () => {
   let srv;
@@ -82,17 +79,9 @@ describe('calls that wait and calls that do not, on one worker', () => {
     '  coroutine.yield("x") return { never = true } end }',
     'pikku.wire_http { method = "get", route = "/fails", func = function() error("it failed") end }',
   ];
-  let dir, srv;
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-async-'));
-    fs.writeFileSync(path.join(dir, 'app.lua'), APP.join('\n'));
-    srv = new PikkuServer({ app: dir, workers: 1 });
-    await srv.start();
-  });
-  after(async () => {
-    await srv?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  let srv;
+  before(async () => { srv = await startInlineApp(APP, { workers: 1 }); });
+  after(() => srv?.stop());
 
   test('every answer goes to its own request, in any mix of waiting and not', async () => {
     const paths = Array.from({ length: 120 }, (_, i) => {
@@ -163,17 +152,9 @@ describe('calls without a wire, one after the other', () => {
     'pikku.wire_http { method = "get", route = "/whoami/:x", func = function(services)',
     '  return services.rpc.invoke("whoami", {}) end }',
   ];
-  let dir, srv;
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-reuse-'));
-    fs.writeFileSync(path.join(dir, 'app.lua'), APP.join('\n'));
-    srv = new PikkuServer({ app: dir, workers: 1 });
-    await srv.start();
-  });
-  after(async () => {
-    await srv?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  let srv;
+  before(async () => { srv = await startInlineApp(APP, { workers: 1 }); });
+  after(() => srv?.stop());
 
   test('a session set on the wire a service made is not the next call\'s', async () => {
     const r = await srv.fetch('/login/ada');

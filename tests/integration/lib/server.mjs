@@ -298,6 +298,25 @@ export async function startServer(opts = {}) {
   return s;
 }
 
+/** Starts a server for an app written out here (lines of app.lua) in a temporary directory, which
+ * its stop() removes. */
+export async function startInlineApp(lines, opts = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-app-'));
+  fs.writeFileSync(path.join(dir, 'app.lua'), lines.join('\n'));
+  const s = new PikkuServer({ ...opts, app: dir });
+  const stop = s.stop.bind(s);
+  s.stop = async (...args) => {
+    try { return await stop(...args); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  };
+  try {
+    await s.start();
+  } catch (e) {
+    await s.stop();
+    throw e;
+  }
+  return s;
+}
+
 /** Copy an app directory to a fresh temp dir (for tests that modify the app). */
 export function copyApp(src = HELLO_APP) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pikku-app-'));
