@@ -10,7 +10,15 @@ local floor = math.floor
 local find, sub, gsub, char, lower, gmatch, match, format =
   string.find, string.sub, string.gsub, string.char, string.lower, string.gmatch, string.match, string.format
 local concat = table.concat
-local nkeys = require "table.nkeys"   -- (LuaJIT 2.1, OpenResty's branch)
+-- table.nkeys: OpenResty's LuaJIT (the one Debian packages); counted with next elsewhere
+local has_nkeys, nkeys = pcall(require, "table.nkeys")
+if not has_nkeys then
+  nkeys = function(t)
+    local n = 0
+    for _ in next, t do n = n + 1 end
+    return n
+  end
+end
 local core_header, core_headers = require("pikku.host").header, core.headers
 
 -- ---- decoding -------------------------------------------------------------------------------
