@@ -1,15 +1,20 @@
 /* log.c: formats log lines into one buffer; the event loop flushes it once per turn. */
 #include "log.h"
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "buf.h"
 
 static pk__buf out;
 static int fmt_json, access_on = 1, worker_no;
+/* PIPE_BUF when stderr is a pipe (a write that size is not cut into by another process's), else
+ * no limit (a file takes each write whole); 0 until the first write looks. */
+static size_t write_cap;
 static char stamp[32];
 static time_t stamp_at = -1;
 
@@ -18,6 +23,7 @@ void pk__log_setup(int format, int access, int worker) {
   access_on = access;
   worker_no = worker;
   stamp_at = -1;   /* the text prefix names the worker: made again */
+  write_cap = 0;   /* stderr is looked at again */
 }
 
 int pk__log_access_enabled(void) { return access_on; }
@@ -302,10 +308,22 @@ void pk__logf(const char *level, const char *fmt, ...) {
   pk__log_flush();
 }
 
+size_t pk__log_next_write(const char *p, size_t len, size_t cap) {
+  if (len <= cap) return len;
+  for (size_t n = cap; n > 0; n--)
+    if (p[n - 1] == '\n') return n;
+  const char *nl = memchr(p + cap, '\n', len - cap);
+  return nl ? (size_t)(nl - p) + 1 : len;
+}
+
 void pk__log_flush(void) {
+  if (!write_cap) {
+    struct stat st;
+    write_cap = fstat(STDERR_FILENO, &st) == 0 && S_ISFIFO(st.st_mode) ? PIPE_BUF : SIZE_MAX;
+  }
   size_t off = 0;
   while (off < out.len) {
-    ssize_t w = write(STDERR_FILENO, out.data + off, out.len - off);
+    ssize_t w = write(STDERR_FILENO, out.data + off, pk__log_next_write(out.data + off, out.len - off, write_cap));
     if (w <= 0) break;
     off += (size_t)w;
   }

@@ -18,4 +18,8 @@ void pk__log_msg(const char *level, const char *msg, size_t len, const char *err
 /* printf-style message at a level, written at once (used outside the request path). */
 void pk__logf(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pk__log_flush(void);
+/* How much of the len buffered bytes at p one write takes: whole lines of at most cap bytes (PIPE_BUF
+ * when stderr is a pipe, which takes that much in one piece: the workers share stderr, and a larger
+ * write could be cut into by another's); a single longer line goes whole. */
+size_t pk__log_next_write(const char *p, size_t len, size_t cap);
 #endif

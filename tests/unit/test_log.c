@@ -1,10 +1,12 @@
-/* test_log.c: unit tests of the access log's text line (log.c): the bytes of each kind of line. */
+/* test_log.c: unit tests of log.c: the bytes of each kind of access line, and the size of each write. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -92,9 +94,40 @@ static void test_access_lines(void **s) {
   free(got);
 }
 
+/* To a pipe, each write is whole lines of at most PIPE_BUF bytes, or one longer line whole. */
+static void test_write_sizes(void **s) {
+  (void)s;
+  enum { LINE = 100, LINES = 120 };
+  static char buf[LINE * LINES + 9000];
+  for (int i = 0; i < LINES; i++) {
+    memset(buf + i * LINE, 'a', LINE - 1);
+    buf[i * LINE + LINE - 1] = '\n';
+  }
+  /* more than PIPE_BUF: the whole lines that fit */
+  assert_int_equal(pk__log_next_write(buf, 50 * LINE, PIPE_BUF), PIPE_BUF / LINE * LINE);
+  assert_int_equal(pk__log_next_write(buf, 30 * LINE, PIPE_BUF), 30 * LINE);   /* under PIPE_BUF: all */
+  size_t off = 0, total = LINE * LINES;
+  while (off < total) {
+    size_t n = pk__log_next_write(buf + off, total - off, PIPE_BUF);
+    assert_true(n > 0 && n <= PIPE_BUF);
+    assert_int_equal(buf[off + n - 1], '\n');
+    off += n;
+  }
+  /* a line of 9,000 bytes after one short line: the short one first, then the long one whole */
+  memset(buf, 'b', 9);
+  buf[9] = '\n';
+  memset(buf + 10, 'c', 8999);
+  buf[9009] = '\n';
+  assert_int_equal(pk__log_next_write(buf, 9010, PIPE_BUF), 10);
+  assert_int_equal(pk__log_next_write(buf + 10, 9000, PIPE_BUF), 9000);
+  assert_int_equal(pk__log_next_write(buf + 10, 8000, PIPE_BUF), 8000);   /* no newline at all: the rest */
+  assert_int_equal(pk__log_next_write(buf, 9010, SIZE_MAX), 9010);           /* a file: no limit */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_access_lines),
+    cmocka_unit_test(test_write_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
