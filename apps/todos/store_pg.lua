@@ -20,7 +20,9 @@ local M = {}
 local Store = {}
 Store.__index = Store
 
-local NOW = [[to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')]]
+-- The time the statement began (as SQLite's 'now', one value for the whole statement: a new
+-- todo's createdAt and updatedAt are the same; clock_timestamp() could differ by a millisecond)
+local NOW = [[to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')]]
 
 local SCHEMA = {
   "CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text NOT NULL)",
