@@ -6,7 +6,6 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <limits.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -59,10 +59,9 @@ function isPikkuProcess(pid) {
   }
 }
 
-/** Direct children of a process (pgrep -P). */
-// The master's worker processes. A killed worker's watchdog (core/src/call_guard.c) becomes the
-// master's child for the moment before it notices and exits (the master is a subreaper): it is
-// not a worker, and is told apart by its process name.
+/** Direct children of a process (pgrep -P), less any watchdog: a killed worker's watchdog
+ * (core/src/call_guard.c) becomes the master's child for the moment before it notices and exits
+ * (the master is a subreaper). It is not a worker, and is told apart by its process name. */
 export function childPids(pid) {
   let out;
   try {
