@@ -216,16 +216,11 @@ local BARE_KEYS, KEYS = 8, 10
 function M.release(h)
   if h._wire ~= false or not h._done then return end
   if rawget(h, "_cors") ~= nil then h._cors = nil end   -- the next request's are set, if any
-  if rawget(h, "_lines") == nil then
-    if nkeys(h) ~= BARE_KEYS then return end
-    h._entry, h._done, h._guard, h._started = false, false, false, false
-    spare_bare = h
-  else
-    h.body, h._raw_query, h._params, h._valid = nil, nil, nil, false
-    if h._lines ~= false or nkeys(h) ~= KEYS then return end
-    h._entry, h._done, h._guard, h._started = false, false, false, false
-    spare = h
-  end
+  local full = rawget(h, "_lines") ~= nil                -- new's shape (new_bare's has no _lines)
+  if full then h.body, h._raw_query, h._params, h._valid, h._lines = nil, nil, nil, false, false end
+  if nkeys(h) ~= (full and KEYS or BARE_KEYS) then return end
+  h._entry, h._done, h._guard, h._started = false, false, false, false
+  if full then spare = h else spare_bare = h end
 end
 
 function LAZY.path(h)
