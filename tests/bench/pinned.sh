@@ -30,7 +30,9 @@
 # rounds, the servers taken in the opposite order every other round (so a slow minute of this
 # shared machine does not land on one server). Prints each measurement as it goes (with the load
 # average), then per workload the medians and ranges (min-max) over the rounds, and the ratios of
-# issue 18's targets: a ratio's median and its range over the rounds (each round's pair).
+# issue 18's targets: a ratio's median and its range over the rounds (each round's pair). Beside
+# each measurement, how busy the load client's core was (/proc/stat): a server fast enough to keep
+# wrk's core near 100 % busy gets wrk's own queueing in its p99.
 #
 # Fan-out (PART=fanout): FANOUT_CONNS WebSocket subscribers to one topic, FANOUT_ROUNDS publishes;
 # the server's CPU per delivered message over the rounds (tests/bench/wsbench.c fanout --pids),
@@ -45,6 +47,9 @@
 #   BEFORE_BIN [none]  another pikku binary (an earlier build, with its own lua/) measured as
 #               "pikku-before" beside the others, for before/after figures from the same run
 #   BEFORE_LOG [0]  1: pikku-before with the access log on too ("pikku-before+log")
+#   SPIN [0]    N > 0: also "pikku-spin", tests/bench/spin-app, whose GET /hello does N loop iterations of
+#               busy work first: pick N so that its req/s is nginx + Lua's, and compare the p99 at the
+#               same rate (docs/benchmarks.md, "Stop 20": about 400 here)
 # It stops everything it started (pikku and the floors by pid, the peers through peerctl.sh).
 set -euo pipefail
 
@@ -85,7 +90,7 @@ stop_pid() {   # a process we started, and the ones it forked
 }
 cleanup() {
   local rc=$? s
-  for s in pikku pikku+log pikku-before pikku-before+log; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; done
+  for s in pikku pikku+log pikku-before pikku-before+log pikku-spin; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; done
   for s in ${OWN_PIDS[@]+"${OWN_PIDS[@]}"}; do stop_pid "$s"; done
   for s in ${STARTED_PEERS[@]+"${STARTED_PEERS[@]}"}; do "$PEERS_DIR/peerctl.sh" stop "$s" >/dev/null 2>&1 || true; done
   rm -rf "$TMP"
@@ -97,6 +102,8 @@ trap 'exit 130' INT TERM
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# "idle total" ticks of one CPU (/proc/stat; idle includes iowait, the guest fields are in user already)
+cpu_ticks() { awk -v c="cpu$1" '$1 == c { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 wait_http() {   # port path: up to 10 s for an answer
   for _ in $(seq 1 100); do curl -s -o /dev/null -m 1 "http://$HOST:$1$2" && return 0; sleep 0.1; done
   return 1
@@ -150,14 +157,18 @@ check_validate() {   # port: the valid body echoed, the invalid one with every e
 # measure NAME WORKLOAD URL [wrk script] -> a line in $TMP/res: workload server round rps p99 user sys load1
 round=0
 measure() {
-  local name="$1" wl="$2" url="$3" script=() out reqs rps p99 u0 s0 u1 s1 non2xx la
+  local name="$1" wl="$2" url="$3" script=() out reqs rps p99 u0 s0 u1 s1 non2xx la ci0 ct0 ci1 ct1 cbusy
   [[ -n "${4:-}" ]] && script=(-s "$4")
   if [[ "$WARMUP" != 0 ]]; then
     "${LOAD[@]}" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${script[@]}" "$url" >/dev/null
   fi
   read -r u0 s0 < <(ticks "${ROOT[$name]}")
+  read -r ci0 ct0 < <(cpu_ticks "$LOAD_CPU")
   out="$("${LOAD[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" "$url")"
+  read -r ci1 ct1 < <(cpu_ticks "$LOAD_CPU")
   read -r u1 s1 < <(ticks "${ROOT[$name]}")
+  # how busy the load client's core was: near 100 %, wrk's own queueing adds to the latency it reports
+  cbusy="$(awk -v i=$((ci1 - ci0)) -v t=$((ct1 - ct0)) 'BEGIN { printf "%.1f", (t > 0 ? 100 * (1 - i / t) : 0) }')"
   la="$(loadavg)"
   reqs="$(awk '/requests in/ {print $1}' <<<"$out")"
   rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
@@ -167,21 +178,21 @@ measure() {
     echo "WARNING $name $wl: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ')" >&2
   fi
   awk -v wl="$wl" -v n="$name" -v r="$round" -v rps="$rps" -v p99="$p99" -v req="$reqs" -v t="$TICK" \
-      -v du=$((u1 - u0)) -v ds=$((s1 - s0)) -v la="${la%% *}" \
+      -v du=$((u1 - u0)) -v ds=$((s1 - s0)) -v la="${la%% *}" -v cb="$cbusy" \
     'BEGIN { u = du * 1e6 / t / req; s = ds * 1e6 / t / req
-             printf "%s %s %d %.0f %.3f %.3f %.3f %s\n", wl, n, r, rps, p99, u, s, la }' >>"$TMP/res"
+             printf "%s %s %d %.0f %.3f %.3f %.3f %s %s\n", wl, n, r, rps, p99, u, s, la, cb }' >>"$TMP/res"
   awk -v wl="$wl" -v n="$name" -v r="$round" -v rps="$rps" -v p99="$p99" -v req="$reqs" -v t="$TICK" \
-      -v du=$((u1 - u0)) -v ds=$((s1 - s0)) -v la="$la" \
+      -v du=$((u1 - u0)) -v ds=$((s1 - s0)) -v la="$la" -v cb="$cbusy" \
     'BEGIN { u = du * 1e6 / t / req; s = ds * 1e6 / t / req
-             printf "| %d | %-9s | %-10s | %8.0f | %6.3f | %6.3f | %6.3f | %7.3f | %s |\n", r, wl, n, rps, u, s, u + s, p99, la }'
+             printf "| %d | %-9s | %-10s | %8.0f | %6.3f | %6.3f | %6.3f | %7.3f | %5.1f | %s |\n", r, wl, n, rps, u, s, u + s, p99, cb, la }'
 }
 
 # ---- the summary ------------------------------------------------------------------------------------
-# stat WORKLOAD SERVER FIELD -> "median min max" over the rounds (FIELD: rps p99 user sys total)
+# stat WORKLOAD SERVER FIELD -> "median min max" over the rounds (FIELD: rps p99 user sys total cbusy)
 stat() {
   local vals
   vals="$(awk -v wl="$1" -v n="$2" -v f="$3" '$1 == wl && $2 == n {
-      v = (f == "rps") ? $4 : (f == "p99") ? $5 : (f == "user") ? $6 : (f == "sys") ? $7 : $6 + $7
+      v = (f == "rps") ? $4 : (f == "p99") ? $5 : (f == "user") ? $6 : (f == "sys") ? $7 : (f == "cbusy") ? $9 : $6 + $7
       print v }' "$TMP/res")"
   [[ -n "$vals" ]] || { echo "NaN NaN NaN"; return; }
   # shellcheck disable=SC2086
@@ -206,8 +217,9 @@ fmt() {   # "median min max" [digits] -> "m (a–b)"
 summary_row() {   # workload server
   local s
   s="$(stat "$1" "$2" rps)"; [[ "$s" == NaN* ]] && return 0
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$2" "$(fmt "$s" 0)" "$(fmt "$(stat "$1" "$2" user)")" \
-    "$(fmt "$(stat "$1" "$2" sys)")" "$(fmt "$(stat "$1" "$2" total)")" "$(fmt "$(stat "$1" "$2" p99)")"
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$(fmt "$s" 0)" "$(fmt "$(stat "$1" "$2" user)")" \
+    "$(fmt "$(stat "$1" "$2" sys)")" "$(fmt "$(stat "$1" "$2" total)")" "$(fmt "$(stat "$1" "$2" p99)")" \
+    "$(fmt "$(stat "$1" "$2" cbusy)" 1)"
 }
 target() {   # label, "median min max", the target's comparison (<= X), unit
   local m="${2%% *}" verdict
@@ -229,6 +241,9 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   SERVERS=(pikku pikku+log)
   if [[ -n "${BEFORE_BIN:-}" ]]; then start_pikku pikku-before --no-access-log; SERVERS+=(pikku-before); fi
   if [[ -n "${BEFORE_BIN:-}" && "$BEFORE_LOG" == 1 ]]; then start_pikku pikku-before+log; SERVERS+=(pikku-before+log); fi
+  if [[ "${SPIN:-0}" != 0 ]]; then
+    SPIN="$SPIN" APP="$REPO/tests/bench/spin-app" start_pikku pikku-spin --no-access-log; SERVERS+=(pikku-spin)
+  fi
   if ! command -v nginx >/dev/null; then
     echo "(nginx is not installed: run $PEERS_DIR/setup.sh; nginx-lua not measured)"
   elif listening "$NGINX_PORT"; then
@@ -269,7 +284,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   for s in "${SERVERS[@]}"; do
     [[ "$s" == floor ]] && continue
     check "${PORT[$s]}" /hello '"message":"hello"' || exit 1
-    [[ "$s" == nginx-c ]] && continue
+    [[ "$s" == nginx-c || "$s" == pikku-spin ]] && continue
     check_validate "${PORT[$s]}" || exit 1
   done
   echo "Servers: ${SERVERS[*]} (root pids: $(for s in "${SERVERS[@]}"; do printf '%s=%s ' "$s" "${ROOT[$s]}"; done))"
@@ -279,15 +294,15 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   printf 'dofile("%s")\nwrk.path = "/validate-bare"\n' "$VALIDATE_LUA" >"$TMP/validate-bare.lua"
   # workload -> "server:path:script" entries
   declare -A WL=()
-  WL[hello]="pikku:/hello: pikku+log:/hello: pikku-before:/hello: pikku-before+log:/hello: nginx-lua:/hello: nginx-c:/hello: pikku-node:/hello: floor:/:"
+  WL[hello]="pikku:/hello: pikku+log:/hello: pikku-before:/hello: pikku-before+log:/hello: pikku-spin:/hello: nginx-lua:/hello: nginx-c:/hello: pikku-node:/hello: floor:/:"
   WL[health]="pikku:/_pikku/health: pikku-before:/_pikku/health:"
   WL[validate]="pikku:/validate:$VALIDATE_LUA pikku+log:/validate:$VALIDATE_LUA pikku-before:/validate:$VALIDATE_LUA pikku-before+log:/validate:$VALIDATE_LUA nginx-lua:/validate:$VALIDATE_LUA pikku-node:/validate:$VALIDATE_LUA"
   WL[validate-bare]="pikku:/validate-bare:$TMP/validate-bare.lua pikku-before:/validate-bare:$TMP/validate-bare.lua"
   read -ra ORDER <<<"${WORKLOADS:-hello health validate}"
   [[ "$EXTRA" == 1 ]] && ORDER+=(validate-bare)
 
-  echo "| round | workload | server | req/s | user µs/req | system µs/req | total µs/req | p99 ms | load average |"
-  echo "|---|---|---|---:|---:|---:|---:|---:|---|"
+  echo "| round | workload | server | req/s | user µs/req | system µs/req | total µs/req | p99 ms | client core busy % | load average |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---|"
   : >"$TMP/res"
   for round in $(seq 1 "$ROUNDS"); do
     for wl in "${ORDER[@]}"; do
@@ -308,9 +323,9 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   for wl in "${ORDER[@]}"; do
     echo "## $wl: median (min–max) over $ROUNDS rounds"
     echo
-    echo "| server | req/s | user µs/req | system µs/req | total µs/req | p99 ms |"
-    echo "|---|---:|---:|---:|---:|---:|"
-    for s in pikku pikku+log pikku-before pikku-before+log nginx-lua nginx-c pikku-node floor; do summary_row "$wl" "$s"; done
+    echo "| server | req/s | user µs/req | system µs/req | total µs/req | p99 ms | client core busy % |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for s in pikku pikku+log pikku-before pikku-before+log pikku-spin nginx-lua nginx-c pikku-node floor; do summary_row "$wl" "$s"; done
     echo
   done
 
@@ -327,6 +342,13 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   target "POST /validate user CPU, pikku with access log" "$(stat validate pikku+log user)" 2.0 " µs"
   target "GET /hello p99, pikku / nginx-lua" "$(ratio hello pikku nginx-lua p99)" 1.0
   target "POST /validate p99, pikku / nginx-lua" "$(ratio validate pikku nginx-lua p99)" 1.0
+  echo "  - the load client's core was busy $(fmt "$(stat hello pikku cbusy)" 1) % during pikku's GET /hello runs and" \
+       "$(fmt "$(stat hello nginx-lua cbusy)" 1) % during nginx + Lua's; the nearer 100 %, the more of the p99 is" \
+       "wrk's own queueing rather than the server's (docs/benchmarks.md, \"Stop 20\")"
+  if [[ -n "${ROOT[pikku-spin]:-}" ]]; then
+    echo "  - at about the same rate: pikku-spin (SPIN=$SPIN) / nginx-lua, req/s $(fmt "$(ratio hello pikku-spin nginx-lua rps)")," \
+         "p99 $(fmt "$(ratio hello pikku-spin nginx-lua p99)"); client core busy $(fmt "$(stat hello pikku-spin cbusy)" 1) %"
+  fi
   target "user CPU, Lua GET /hello / C GET /_pikku/health" "$(ratio hello pikku pikku user health)" 1.5
   echo
   echo "What no server can beat here (the floor: one read, one fixed write per request):"
@@ -348,7 +370,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   echo "- load average at the end: $(loadavg)"
   echo
   # the HTTP servers are not needed for the fan-out
-  for s in pikku pikku+log pikku-before pikku-before+log; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; unset "ROOT[$s]"; done
+  for s in pikku pikku+log pikku-before pikku-before+log pikku-spin; do [[ -n "${ROOT[$s]:-}" ]] && stop_pid "${ROOT[$s]}"; unset "ROOT[$s]"; done
   for s in ${STARTED_PEERS[@]+"${STARTED_PEERS[@]}"}; do "$PEERS_DIR/peerctl.sh" stop "$s" >/dev/null 2>&1 || true; done
   STARTED_PEERS=()
   for s in ${OWN_PIDS[@]+"${OWN_PIDS[@]}"}; do stop_pid "$s"; done
