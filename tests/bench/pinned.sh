@@ -154,7 +154,7 @@ check_validate() {   # port: the valid body echoed, the invalid one with every e
 }
 
 # ---- one measurement ------------------------------------------------------------------------------
-# measure NAME WORKLOAD URL [wrk script] -> a line in $TMP/res: workload server round rps p99 user sys load1
+# measure NAME WORKLOAD URL [wrk script] -> a line in $TMP/res: workload server round rps p99 user sys load1 cbusy
 round=0
 measure() {
   local name="$1" wl="$2" url="$3" script=() out reqs rps p99 u0 s0 u1 s1 non2xx la ci0 ct0 ci1 ct1 cbusy
