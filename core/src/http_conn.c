@@ -741,6 +741,7 @@ static void resume(pk__conn *c) {
 }
 
 void pk__conn_end_of_turn(pk__worker *w) {
+  w->turn++;
   pk__ws_end_of_turn(w);
   /* until both lists are empty: a flush that wrote a backlog at once queues a resume */
   while (w->resume_list || w->flush_list) {

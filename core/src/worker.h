@@ -26,6 +26,7 @@ typedef struct pk__worker {
   uint32_t nslots, free_slot_hint;
   uint32_t *serials;            /* private: per slot, the serial of its last handle (conn.c) */
   struct pk__conn *flush_list, *resume_list;
+  uint64_t turn;                /* read-only: counts the ends of turns (pk__conn_end_of_turn) */
   pk__input_budget input;       /* request bodies being read and partial WebSocket messages (--max-input-buffer) */
   int draining;
   int drain_expired;            /* the drain's deadline passed: what is left is abandoned, then exit */

@@ -111,9 +111,10 @@ static size_t write_now(pk__conn *c) {
 
 /* Room for len more bytes under --ws-send-buffer? The limit is on the backlog a client that
  * does not read leaves: bytes the kernel has not taken (pk__conn_unsent), not bytes sent in one
- * turn. Everything sent during a turn is queued in out and written at the end of it; when the
- * queue would pass the limit, what it holds is written now (write_now), and only what the kernel
- * did not take counts. So a burst bigger than the limit reaches a client that reads (as long as
+ * turn. What a turn sends is queued in out and written at the end of it (but for its first frame
+ * to a connection with nothing waiting, written at once: send_direct); when the queue would pass
+ * the limit, what it holds is written now (write_now), and only what the kernel did not take
+ * counts. So a burst bigger than the limit reaches a client that reads (as long as
  * the kernel's buffers and the client's reading keep what waits under the limit), while a loop
  * sending without end to a client that does not read is stopped once the kernel's buffers are
  * full and the limit is passed: memory stays near the limit.
@@ -140,11 +141,40 @@ static int reserve(pk__conn *c, size_t len) {
   return -ENOBUFS;
 }
 
+/* The first frame a turn sends to a WebSocket with nothing waiting goes to the kernel at once,
+ * from the caller's bytes: a publish to many subscribers then writes each one from the same
+ * message, still in the cache, instead of copying it into every connection's queue and writing
+ * those, cold, at the turn's end. The frames sent after it in the same turn are queued and go
+ * out together at the turn's end, as before, so a burst costs at most one write more. What the
+ * kernel does not take is queued as the rest of a frame begun. Returns 1 when the frame is
+ * handled (sent, or its rest queued), 0 when it is to be queued whole. */
+static int send_direct(pk__conn *c, int opcode, const char *data, size_t len) {
+  pk__ws *ws = c->ws;
+  if (ws->sse || ws->deflate_bits || ws->direct_turn == pk__W->turn) return 0;
+  if (c->out.len || c->writing || c->file || uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp)) return 0;
+  ws->direct_turn = pk__W->turn;
+  uint8_t hdr[PK__WS_MAX_HEADER];
+  size_t hl = pk__ws_frame_header(hdr, opcode, len, 1);
+  uv_buf_t b[2] = {uv_buf_init((char *)hdr, (unsigned)hl), uv_buf_init((char *)data, (unsigned)len)};
+  int n = uv_try_write((uv_stream_t *)&c->tcp, b, 2);
+  if (n <= 0) return 0;              /* nothing taken, or an error the turn's flush reports */
+  c->out_taken++;
+  size_t sent = (size_t)n, total = hl + len;
+  if (sent == total) return 1;
+  int failed = sent < hl ? pk__buf_append(&c->out, hdr + sent, hl - sent) || pk__buf_append(&c->out, data, len)
+                         : pk__buf_append(&c->out, data + (sent - hl), total - sent);
+  if (failed) { pk__conn_close(c); return 1; }
+  set_out_part(c, total - sent);     /* it must go out before anything queued after it may be dropped */
+  pk__conn_queue_flush(c);
+  return 1;
+}
+
 int pk__ws_send(pk__conn *c, int opcode, const char *data, size_t len) {
   pk__ws *ws = c->ws;
   if (!ws || c->closing || ws->close_sent || ws->doomed) return -ENOTCONN;
   if (ws->sse && opcode != PK__WS_OP_TEXT) return -EINVAL;   /* an event stream carries text only */
   if (reserve(c, len)) return -ENOBUFS;
+  if (send_direct(c, opcode, data, len)) return 0;
   if (ws->sse) append_event(c, data, len);
   else append_frame(c, opcode, data, len);
   return 0;

@@ -34,6 +34,8 @@ typedef struct pk__ws {
   size_t out_part;                /* private: bytes at the head of the conn's out that end a frame
                                      the kernel took the start of (ws_conn.c write_now) */
   uint64_t part_taken;            /* private: the conn's out_taken then (else out_part is 0) */
+  uint64_t direct_turn;           /* private: the worker's turn in which a frame last went out
+                                     directly (ws_conn.c send_direct) */
 } pk__ws;
 
 pk__ws *pk__ws_new(double cid);

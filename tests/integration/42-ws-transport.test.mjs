@@ -268,6 +268,28 @@ describe('WebSocket transport', () => {
     }
   });
 
+  test('a first frame the kernel takes only part of arrives whole, ahead of the close for not reading', async () => {
+    // The first frame of a turn goes to the kernel at once (ws_conn.c send_direct). To a client
+    // that does not read, the kernel takes only the start of 16 MB; the rest waits in the queue.
+    // The call's next send then finds the backlog over --ws-send-buffer (4 MiB): the connection
+    // is closed with 1008, and what is dropped for that must not cut the frame begun.
+    const raw = await rawOpen(srv);
+    await raw.waitFor(() => raw.frames().length >= 1);   // the opening message
+    raw.clear();
+    raw.sock.pause();
+    raw.sock.write(frame(1, 'burst:1:16000000'));
+    await delay(300);
+    raw.sock.resume();
+    await raw.ended;
+    const fs = raw.frames();
+    assert.equal(fs.length, 2, 'the big frame, then the close');
+    assert.equal(fs[0].op, 1);
+    assert.equal(fs[0].payload.length, 16000000);
+    assert.ok(fs[0].payload.every((b) => b === 0x7a), 'the big frame holds what was sent');
+    assert.equal(fs[1].op, 8);
+    assert.equal(closeCode(fs[1]), 1008);
+  });
+
   test('a client that stops reading is closed (1008) once over --ws-send-buffer; others are unaffected', async () => {
     const raw = await rawOpen(srv);
     await raw.waitFor(() => raw.frames().length >= 1);
