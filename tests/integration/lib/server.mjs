@@ -59,9 +59,10 @@ function isPikkuProcess(pid) {
   }
 }
 
-/** Direct children of a process (pgrep -P), less any watchdog: a killed worker's watchdog
- * (core/src/call_guard.c) becomes the master's child for the moment before it notices and exits
- * (the master is a subreaper). It is not a worker, and is told apart by its process name. */
+/** Direct children of a process (pgrep -P), less any watchdog and any process gone by the time
+ * its name is read: a killed worker's watchdog (core/src/call_guard.c) becomes the master's child
+ * for the moment before it notices and exits (the master is a subreaper). It is not a worker, and
+ * is told apart by its process name, or by having exited in between. */
 export function childPids(pid) {
   let out;
   try {
@@ -69,10 +70,10 @@ export function childPids(pid) {
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
-  const isWatchdog = (p) => {
-    try { return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'pikku-watchdog'; } catch { return false; }
+  const isWorker = (p) => {
+    try { return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() !== 'pikku-watchdog'; } catch { return false; }
   };
-  return out.split(/\s+/).filter(Boolean).map(Number).filter((p) => !isWatchdog(p)).sort((a, b) => a - b);
+  return out.split(/\s+/).filter(Boolean).map(Number).filter(isWorker).sort((a, b) => a - b);
 }
 
 const running = new Set();
