@@ -151,7 +151,7 @@ static int reserve(pk__conn *c, size_t len) {
 static int send_direct(pk__conn *c, int opcode, const char *data, size_t len) {
   pk__ws *ws = c->ws;
   if (ws->sse || ws->deflate_bits || ws->direct_turn == pk__W->turn || len > (1u << 30)) return 0;
-  if (c->out.len || c->writing || c->file || uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp)) return 0;
+  if (c->writing || pk__conn_unsent(c)) return 0;
   ws->direct_turn = pk__W->turn;
   uint8_t hdr[PK__WS_MAX_HEADER];
   size_t hl = pk__ws_frame_header(hdr, opcode, len, 1);
