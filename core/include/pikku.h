@@ -138,6 +138,14 @@ const char *pk_rt_header(double handle, const char *name, size_t nlen, size_t *v
 /* Milliseconds on the core's monotonic clock (what pikku.core.now returns): the runtime times every
  * call with it (lua/pikku/loop_guard.lua). */
 double pk_rt_now_ms(void);
+/* The start of a call, in pk_rt_now_ms's milliseconds: the clock reading taken when the read
+ * that completed its request began, for the first call that read starts (the request's bytes were
+ * read microseconds before, and nothing else ran between); else the clock read now. */
+double pk_rt_call_start_ms(void);
+/* The same clock at the kernel's tick (CLOCK_MONOTONIC_COARSE): never ahead of pk_rt_now_ms, behind
+ * it by up to pk_rt_coarse_res_ms, and about four times cheaper to read. */
+double pk_rt_now_coarse_ms(void);
+double pk_rt_coarse_res_ms(void);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,7 @@
 /* api.c: the exported pk_ functions of core/include/pikku.h (native functions' own: native_func.c), each a thin door to the core. */
 #include "pikku.h"
+#include <time.h>
+#include "call_guard.h"
 #include "clock.h"
 #include "http_conn.h"
 #include "log.h"
@@ -28,3 +30,22 @@ const char *pk_rt_header(double handle, const char *name, size_t nlen, size_t *v
 }
 
 double pk_rt_now_ms(void) { return pk__clock_ms(); }
+
+double pk_rt_call_start_ms(void) {
+  uint64_t t = pk__call_clock_ns;
+  if (!t) return pk__clock_ms();
+  pk__call_clock_ns = 0;
+  return (double)t / 1e6;
+}
+
+double pk_rt_now_coarse_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+double pk_rt_coarse_res_ms(void) {
+  struct timespec ts;
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts)) return 1e9;   /* none: the coarse clock never decides */
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}

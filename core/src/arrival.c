@@ -18,8 +18,9 @@ void pk__arrival_turn_end(uv_loop_t *loop) {
   if (now > start + PK__ARRIVAL_STALL_MS) stall_end_ms = now;
 }
 
-uint64_t pk__arrival_ns(uv_stream_t *s) {
+uint64_t pk__arrival_ns(uv_stream_t *s, uint64_t *now_out) {
   uint64_t now = pk__clock_ns();
+  *now_out = now;
   uint64_t held = now / 1000000 > uv_now(s->loop) ? now / 1000000 - uv_now(s->loop) : 0;
   /* the bytes of a read soon after a stall (also on a connection accepted after it) may have
    * waited through it: only then is the kernel asked, so a loop that keeps up pays nothing */

@@ -42,6 +42,8 @@ lua_State *volatile pk__guard_L;
 
 static volatile double *beat;
 
+uint64_t pk__call_clock_ns;
+
 void pk_rt_call_enter(double handle, double cid, double started_ms, double limit_ms, int label) {
   pk__call->handle = handle;
   pk__call->cid = cid;

@@ -31,6 +31,11 @@ typedef struct pk__call_record {
 /* The record: a static one, until pk__call_guard_start moves it into a page shared with the
  * worker's watchdog process. */
 extern pk__call_record *pk__call;
+/* The clock (pk__clock_ns) when the read being fed began (http_conn.c sets it for the length of
+ * one feed), 0: none. The first call started meanwhile takes it as its start and clears it
+ * (pk_rt_call_start_ms), so a second request of the same read reads the clock itself: the first
+ * one's call may have run long. */
+extern uint64_t pk__call_clock_ns;
 /* The Lua state the core called into last (host.c sets it before every call into a runtime):
  * the one the watchdog's hook goes to. */
 extern lua_State *volatile pk__guard_L;

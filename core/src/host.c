@@ -85,18 +85,15 @@ static void push_method(pk__host *h, lua_State *L, const char *method) {
   size_t len = strlen(method);
   for (int i = 0; i < h->nmethods; i++)
     if (h->methods[i].len == len && memcmp(h->methods[i].name, method, len) == 0) {
-      lua_rawgeti(L, LUA_REGISTRYINDEX, h->methods[i].ref);
+      lua_rawgeti(L, PK__HOST_SLOT_METHODS, i + 1);
       return;
     }
   lua_pushlstring(L, method, len);
   if (h->nmethods < (int)(sizeof h->methods / sizeof *h->methods) && len < sizeof h->methods[0].name) {
     lua_pushvalue(L, -1);
-    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (ref > 0) {
-      memcpy(h->methods[h->nmethods].name, method, len);
-      h->methods[h->nmethods].len = len;
-      h->methods[h->nmethods++].ref = ref;
-    }
+    lua_rawseti(L, PK__HOST_SLOT_METHODS, h->nmethods + 1);   /* its array part: made at its size */
+    memcpy(h->methods[h->nmethods].name, method, len);
+    h->methods[h->nmethods++].len = len;
   }
 }
 
@@ -124,8 +121,8 @@ static int dispatch_direct(pk__host *h, double handle, int index, const char *me
   lua_State *L = h->L;
   if (!lua_checkstack(L, 10 + m->nparams)) return -ENOMEM;
   int base = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, h->traceback_ref);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, h->direct_ref);
+  lua_pushvalue(L, PK__HOST_SLOT_TRACEBACK);
+  lua_pushvalue(L, PK__HOST_SLOT_DIRECT);
   int nargs = push_request(h, L, handle, index, method, path, plen, query, qlen, body, blen, m);
   if (lua_pcall(L, nargs, 0, base + 1) == 0) {
     lua_settop(L, base);

@@ -6,6 +6,12 @@
 #include "cors.h"
 #include "router.h"
 
+/* The bottom of the host's Lua stack, kept there between calls (pk__host_new): what every request
+ * pushes, reached by stack index instead of a registry look-up (a hash look-up each). */
+#define PK__HOST_SLOT_TRACEBACK 1   /* the runtime's traceback (dispatch_direct's error handler) */
+#define PK__HOST_SLOT_DIRECT 2      /* the runtime's dispatch_direct, or nil */
+#define PK__HOST_SLOT_METHODS 3     /* a table: the method names seen so far, as Lua strings */
+
 typedef struct pk__host {
   lua_State *L;             /* read-only outside host.c and host_state.c */
   pk__router *router;       /* read-only outside host.c: built while app.lua loads */
@@ -30,8 +36,8 @@ typedef struct pk__host {
   struct pk__host *next;    /* private: close list */
   struct pk__host *live_next;  /* private: the hosts alive in this process (pk__host_abandon_everywhere) */
   int live;                 /* private: on that list */
-  struct { char name[12]; size_t len; int ref; } methods[8];  /* private (host.c): method names */
-  int nmethods;             /* private: interned once, then taken from the registry */
+  struct { char name[12]; size_t len; } methods[8];  /* private (host.c): method names, interned once: */
+  int nmethods;             /* private: method i's string is item i + 1 of the stack's PK__HOST_SLOT_METHODS */
 } pk__host;
 
 /* The host whose state L is (set by host_state.c before any C module opens), or NULL in a bare

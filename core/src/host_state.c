@@ -124,6 +124,10 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
     goto fail;
   }
   lua_settop(L, 0);
+  /* the stack's bottom slots (host.h), below every call's own */
+  if (h->traceback_ref > 0) lua_rawgeti(L, LUA_REGISTRYINDEX, h->traceback_ref); else lua_pushnil(L);
+  if (h->direct_ref > 0) lua_rawgeti(L, LUA_REGISTRYINDEX, h->direct_ref); else lua_pushnil(L);
+  lua_createtable(L, (int)(sizeof h->methods / sizeof *h->methods), 0);
   pk__host_live(h);
   return h;
 fail:

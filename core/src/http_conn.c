@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include "abandon.h"
+#include "ascii_case.h"
 #include "arrival.h"
 #include "call_guard.h"
 #include "clock.h"
@@ -429,7 +430,7 @@ static void on_head(pk__http_parser *p, pk__request *r) {
   size_t n;
   const char *ct = pk__request_header(r, "content-type", 12, &n);
   while (ct && n && (*ct == ' ' || *ct == '\t')) { ct++; n--; }
-  int multipart = ct && n >= 19 && strncasecmp(ct, "multipart/form-data", 19) == 0;
+  int multipart = ct && n >= 19 && pk__ascii_ieq(ct, "multipart/form-data", 19);
   if (!multipart && !h->body_limits) return;
   const char *url = r->head.data, *np;
   size_t ulen = r->url_len, nlen;
@@ -491,7 +492,7 @@ static int on_request(pk__http_parser *p, pk__request *r) {
   size_t hlen = 0;
   const char *hv = NULL;
   for (int i = 0; i < r->nheaders && hosts < 2; i++)
-    if (r->headers[i].name_len == 4 && strncasecmp(r->head.data + r->headers[i].name_off, "host", 4) == 0) {
+    if (r->headers[i].name_len == 4 && pk__ascii_ieq(r->head.data + r->headers[i].name_off, "host", 4)) {
       hosts++;
       hv = r->head.data + r->headers[i].value_off;
       hlen = r->headers[i].value_len;
@@ -629,7 +630,7 @@ static void set_deadline(pk__conn *c) {
   }
 }
 
-static void feed(pk__conn *c, char *data, size_t len) {
+static void feed_bytes(pk__conn *c, char *data, size_t len) {
   uint64_t arrived = c->arrived_ns ? c->arrived_ns : pk__clock_ns();   /* arrival.c */
   c->arrived_ns = 0;
   while (len > 0 && !c->closing && !c->close_after) {
@@ -682,15 +683,25 @@ static void feed(pk__conn *c, char *data, size_t len) {
   if (c->throttled || c->close_after) uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
+/* The bytes of one read, or of one held back: the first call they start takes the clock reading
+ * of their read as its start (pk__call_clock_ns), for as long as they are fed and no longer. */
+static void feed(pk__conn *c, char *data, size_t len) {
+  pk__call_clock_ns = c->read_ns;
+  c->read_ns = 0;
+  feed_bytes(c, data, len);
+  pk__call_clock_ns = 0;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  ((pk__conn *)h->data)->arrived_ns = pk__arrival_ns((uv_stream_t *)h);   /* before the read */
+  pk__conn *c = (pk__conn *)h->data;
+  c->arrived_ns = pk__arrival_ns((uv_stream_t *)h, &c->read_ns);   /* before the read */
   buf->base = read_buf;
   buf->len = sizeof read_buf;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   pk__conn *c = (pk__conn *)s->data;
-  if (nread == 0) return;
+  if (nread == 0) { c->read_ns = 0; return; }
   if (nread < 0) {
     /* The peer closed or failed: a request still in a handler is abandoned, and one whose body
      * had not all arrived is dropped; both are logged as 499 (nginx's "client closed request"). */
@@ -723,6 +734,7 @@ static void resume(pk__conn *c) {
       uint64_t kept_held = c->pending_held;
       pk__buf_init(&c->pending_in);
       c->pending_held = 0;
+      c->read_ns = 0;   /* bytes read earlier: their first call reads the clock itself */
       feed(c, kept.data, kept.len);
       pk__buf_free(&kept);
       pk__input_release(&pk__W->input, &kept_held);

@@ -18,6 +18,7 @@ typedef struct pk__conn {
   uint32_t slot;                /* read-only: index in the worker's slot table */
   double req_handle;            /* read-only: handle of the request in a Lua handler, 0 if none */
   uint64_t arrived_ns;          /* private: when the bytes of the next read arrived (arrival.c), 0: now */
+  uint64_t read_ns;             /* private: the clock when the next read began (its first call's start), 0: none */
   pk__host *req_host;           /* private: the state that request pins */
   uint64_t req_start_ns;        /* private: for the access log duration */
   double call_deadline_ms;      /* private: when the waiting call of req_handle is over its time

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "ascii_case.h"
 #include "multipart.h"
 
 void pk__limits_default(pk__limits *l) {
@@ -394,7 +395,7 @@ void pk__http_parser_resume(pk__http_parser *p) {
 const char *pk__request_header(const pk__request *r, const char *name, size_t nlen, size_t *len) {
   for (int i = 0; i < r->nheaders; i++) {
     const pk__header *h = &r->headers[i];
-    if (h->name_len == nlen && strncasecmp(r->head.data + h->name_off, name, nlen) == 0) {
+    if (h->name_len == nlen && pk__ascii_ieq(r->head.data + h->name_off, name, nlen)) {
       *len = h->value_len;
       return h->value_len ? r->head.data + h->value_off : "";
     }
@@ -405,7 +406,7 @@ const char *pk__request_header(const pk__request *r, const char *name, size_t nl
 /* Repeated field lines form one list joined with ", " (RFC 9110 5.3), but Cookie lines are
  * joined with "; " (RFC 6265 5.4), as one Cookie header would carry them. */
 const char *pk__header_separator(const char *name, size_t nlen) {
-  return nlen == 6 && strncasecmp(name, "cookie", 6) == 0 ? "; " : ", ";
+  return nlen == 6 && pk__ascii_ieq(name, "cookie", 6) ? "; " : ", ";
 }
 
 const char *pk__request_header_joined(const pk__request *r, const char *name, size_t nlen, size_t *vlen) {
@@ -414,7 +415,7 @@ const char *pk__request_header_joined(const pk__request *r, const char *name, si
   int count = 0;
   for (int i = 0; i < r->nheaders; i++) {
     const pk__header *hd = &r->headers[i];
-    if (hd->name_len != nlen || strncasecmp(r->head.data + hd->name_off, name, nlen)) continue;
+    if (hd->name_len != nlen || !pk__ascii_ieq(r->head.data + hd->name_off, name, nlen)) continue;
     const char *v = hd->value_len ? r->head.data + hd->value_off : "";
     if (count == 0) { first = v; *vlen = hd->value_len; }
     else {

@@ -2,6 +2,7 @@
 #include "request_target.h"
 #include <string.h>
 #include <strings.h>
+#include "ascii_case.h"
 
 static int alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 static int digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -96,7 +97,7 @@ static int host_value_check(const char *v, size_t n) {
 }
 
 static int scheme_is(const char *s, size_t n, const char *name) {
-  return n == strlen(name) && strncasecmp(s, name, n) == 0;
+  return n == strlen(name) && pk__ascii_ieq(s, name, n);
 }
 
 const char *pk__target_origin(char *url, size_t ulen, const char **out, size_t *olen) {

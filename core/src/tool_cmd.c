@@ -51,7 +51,7 @@ int pk__tool_run(const pk__options *o) {
   if (rc == 1 && lua_isstring(L, -1) && !lua_isnumber(L, -1))
     fprintf(stderr, "pikku %s: %s\n", cmd, lua_tostring(L, -1));
   fflush(stdout);
-  lua_settop(L, 0);
+  lua_settop(L, base - 1);   /* the host's own slots (host.h) stay */
   uv_run(w.loop, UV_RUN_NOWAIT);
   pk__host_unref(h);
   pk__host_collect();

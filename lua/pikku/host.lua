@@ -6,6 +6,9 @@ ffi.cdef [[
                     const char *extra, size_t elen, const char *error_id, size_t idlen);
   const char *pk_rt_header(double handle, const char *name, size_t nlen, size_t *vlen);
   double pk_rt_now_ms(void);
+  double pk_rt_call_start_ms(void);
+  double pk_rt_now_coarse_ms(void);
+  double pk_rt_coarse_res_ms(void);
 ]]
 
 local C, ffi_string = ffi.C, ffi.string
@@ -32,5 +35,18 @@ end
 function M.now_ms()
   return C.pk_rt_now_ms()
 end
+
+--- call_start_ms() -> now_ms() for a call starting now; for the first call started by the bytes of
+--- one read, the reading taken when that read began (one clock read less a request: pk_rt_call_start_ms)
+function M.call_start_ms()
+  return C.pk_rt_call_start_ms()
+end
+
+--- now_coarse_ms() -> now_ms() at the kernel's tick: never ahead of it, behind by up to coarse_res_ms
+function M.now_coarse_ms()
+  return C.pk_rt_now_coarse_ms()
+end
+
+M.coarse_res_ms = C.pk_rt_coarse_res_ms()
 
 return M

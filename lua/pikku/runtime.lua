@@ -30,6 +30,7 @@ local json_encode, json_decode, json_null, is_object = json.encode, json.decode,
 local core_timer, core_gen_id, core_log, core_log_error = core.timer, core.gen_id, core.log, core.log_error
 local core_request_id = core.request_id
 local core_now, guard_check = require("pikku.host").now_ms, loop_guard.check
+local call_start = require("pikku.host").call_start_ms
 local guard_begin, guard_resume, guard_stop = call_guard.begin, call_guard.resume, call_guard.stop
 local is_error = errors.is
 local for_client = errors.for_client
@@ -344,7 +345,7 @@ local function start_call(entry, h, data)
   end
   calls[co] = h
   h._entry = entry
-  local t0 = core_now()
+  local t0 = call_start()
   guard_begin(entry, h, t0)   -- its time limit starts (pikku.call_guard)
   local ok, res = co_resume(co, entry, h, data)
   guard_stop()
