@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "body_predecode.h"
 #include "call_guard.h"
 #include "hub_jobs.h"
 #include "jobs_client.h"
@@ -111,6 +112,22 @@ static int push_request(pk__host *h, lua_State *L, double handle, int index, con
   return 6 + m->nparams;
 }
 
+/* Whether the request's body is decoded on the way in (body_predecode.c): a route in the decoders
+ * table, no path parameters or query string (the body is then all of data), a JSON body. */
+static int predecoded(pk__host *h, double handle, int index, const char *query, size_t qlen, const char *body,
+                      size_t blen, const pk__route_match *m) {
+  lua_State *L = h->L;
+  if (!blen || !body || m->nparams || (query && qlen) || lua_type(L, PK__HOST_SLOT_PREDECODE) != LUA_TFUNCTION)
+    return 0;
+  size_t n;
+  const char *ct = pk_rt_header(handle, "content-type", 12, &n);
+  if (!ct || !pk__predecode_is_json(ct, n)) return 0;
+  lua_rawgeti(L, PK__HOST_SLOT_DECODERS, index);   /* pushed for the entry, as its first argument */
+  if (lua_type(L, -1) == LUA_TUSERDATA) return 1;
+  lua_pop(L, 1);
+  return 0;
+}
+
 /* The runtime's dispatch_direct (see lua/pikku/runtime.lua) called without a Lua-level xpcall, so
  * that LuaJIT can compile the request's path: its error handler is the runtime's traceback, and
  * when it raises, the runtime's dispatch_failed(handle, error) answers and logs, as its own
@@ -120,10 +137,22 @@ static int dispatch_direct(pk__host *h, double handle, int index, const char *me
                            const pk__route_match *m) {
   lua_State *L = h->L;
   if (!lua_checkstack(L, 10 + m->nparams)) return -ENOMEM;
-  int base = lua_gettop(L);
+  int base = lua_gettop(L), nargs;
   lua_pushvalue(L, PK__HOST_SLOT_TRACEBACK);
-  lua_pushvalue(L, PK__HOST_SLOT_DIRECT);
-  int nargs = push_request(h, L, handle, index, method, path, plen, query, qlen, body, blen, m);
+  if (predecoded(h, handle, index, query, qlen, body, blen, m)) {
+    /* (validator, handle, index, method, path, body): body_predecode.c */
+    lua_pushvalue(L, PK__HOST_SLOT_PREDECODE);
+    lua_insert(L, -2);
+    lua_pushnumber(L, handle);
+    lua_pushinteger(L, index);
+    push_method(h, L, method);
+    lua_pushlstring(L, path, plen);
+    lua_pushlstring(L, body, blen);
+    nargs = 6;
+  } else {
+    lua_pushvalue(L, PK__HOST_SLOT_DIRECT);
+    nargs = push_request(h, L, handle, index, method, path, plen, query, qlen, body, blen, m);
+  }
   if (lua_pcall(L, nargs, 0, base + 1) == 0) {
     lua_settop(L, base);
     return 0;

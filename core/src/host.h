@@ -11,6 +11,9 @@
 #define PK__HOST_SLOT_TRACEBACK 1   /* the runtime's traceback (dispatch_direct's error handler) */
 #define PK__HOST_SLOT_DIRECT 2      /* the runtime's dispatch_direct, or nil */
 #define PK__HOST_SLOT_METHODS 3     /* a table: the method names seen so far, as Lua strings */
+#define PK__HOST_SLOT_DECODERS 4    /* route index -> its input validator, for the routes whose JSON
+                                       body the host decodes before the runtime (body_predecode.c); nil: none */
+#define PK__HOST_SLOT_PREDECODE 5   /* the entry that does it (pk__predecode_entry), or nil */
 
 typedef struct pk__host {
   lua_State *L;             /* read-only outside host.c and host_state.c */

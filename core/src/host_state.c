@@ -4,6 +4,7 @@
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "body_predecode.h"
 #include "call_guard.h"
 #include "lua_cache.h"
 #include "lua_modules.h"
@@ -119,6 +120,11 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   h->direct_ref = entry_ref(L, "dispatch_direct");
   h->failed_ref = entry_ref(L, "dispatch_failed");
   h->traceback_ref = entry_ref(L, "traceback");
+  /* routes whose JSON body is decoded before the runtime is entered (body_predecode.c) */
+  int decoded_ref = entry_ref(L, "dispatch_decoded"), decoders_ref = LUA_NOREF;
+  lua_getfield(L, -1, "decoders");
+  if (lua_istable(L, -1) && pk__predecode_check_table(L, lua_gettop(L))) decoders_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else lua_pop(L, 1);
   if (h->dispatch_ref == LUA_NOREF || h->resume_ref == LUA_NOREF) {
     lua_pushstring(L, "pikku.runtime.load did not return dispatch and resume");
     goto fail;
@@ -128,6 +134,17 @@ pk__host *pk__host_new(const pk__options *o, int worker, int generation, char *e
   if (h->traceback_ref > 0) lua_rawgeti(L, LUA_REGISTRYINDEX, h->traceback_ref); else lua_pushnil(L);
   if (h->direct_ref > 0) lua_rawgeti(L, LUA_REGISTRYINDEX, h->direct_ref); else lua_pushnil(L);
   lua_createtable(L, (int)(sizeof h->methods / sizeof *h->methods), 0);
+  int predecode = 0;
+  if (decoded_ref > 0 && decoders_ref > 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, decoders_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, decoded_ref);
+    predecode = pk__predecode_entry(L, lua_gettop(L));
+    if (predecode) lua_remove(L, -2);   /* the entry holds dispatch_decoded */
+    else lua_pop(L, 2);
+  }
+  if (!predecode) { lua_pushnil(L); lua_pushnil(L); }
+  luaL_unref(L, LUA_REGISTRYINDEX, decoded_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, decoders_ref);
   pk__host_live(h);
   return h;
 fail:

@@ -134,11 +134,12 @@ local function multipart_data(r, body)
   return t
 end
 
---- add_body(data, route, handle, body) -> data (maybe a new table), and a pikku error or nil; a
+--- add_body(data, route, handle, body, tried) -> data (maybe a new table), and a pikku error or nil; a
 --- third value true when data is the body decoded and already validated against the route's
 --- input schema (the validator's one-pass decode, pikku.schema_c decode). data may be nil (no
 --- params or query values): a table is then made only when the body is not itself the data.
-function M.add_body(data, r, handle, body)
+--- tried: the core already ran that one pass on this body, and it could not tell (body_predecode.c).
+function M.add_body(data, r, handle, body, tried)
   local ct = header(handle, "content-type")
   if ct == nil then
     return data or {}, errors.UnsupportedMediaType(
@@ -149,7 +150,7 @@ function M.add_body(data, r, handle, body)
   if kind ~= "json" then data = data or {} end
   if kind == "json" then
     local vin = r.vin
-    if vin and (data == nil or next(data) == nil) then
+    if vin and not tried and (data == nil or next(data) == nil) then
       -- the body decoded and checked in one pass when it is an object the schema accepts; nil
       -- otherwise (also when that pass cannot tell), and then the two-pass way below says why
       local valid = vin:decode(body)

@@ -410,7 +410,9 @@ local function dispatch_preflight(handle, path)
   respond(handle, 204, nil, nil, lines, nil)
 end
 
-local function dispatch(handle, index, method, path, query, body, ...)
+-- pre: the body as data, decoded and validated by the core before the runtime was entered
+-- (dispatch_decoded); false: the core's one pass could not tell, nil: the core did not try.
+local function dispatch_request(pre, handle, index, method, path, query, body, ...)
   local r = routes[index]
   if r == nil then
     return respond_error(handle, "dispatch: no route with index " .. tostring(index), nil, nil)
@@ -463,15 +465,24 @@ local function dispatch(handle, index, method, path, query, body, ...)
     end
   end
   if body ~= nil and body ~= "" and not r.raw_body and not NO_BODY_METHODS[method] then
-    local err, valid
-    data, err, valid = add_body(data, r, handle, body)
-    if err then return respond_error(handle, err, nil, cors_lines) end
-    if valid then h._valid = data end   -- already checked against the input schema (pikku.pipeline)
+    if pre then
+      data = pre
+      h._valid = pre   -- already checked against the input schema (pikku.pipeline)
+    else
+      local err, valid
+      data, err, valid = add_body(data, r, handle, body, pre == false)
+      if err then return respond_error(handle, err, nil, cors_lines) end
+      if valid then h._valid = data end
+    end
   end
   local no_wire = r.no_wire
   if not no_wire then new_wire(h, handle) end
   if data == nil and not r.no_data then data = {} end
   if start_call(r.entry, h, data) and no_wire then http_release(h) end   -- (pikku.http M.release)
+end
+
+local function dispatch(handle, index, method, path, query, body, ...)
+  return dispatch_request(nil, handle, index, method, path, query, body, ...)
 end
 
 -- The core's way into dispatch (docs/internals.md, "A request"): called from C without xpcall, with
@@ -481,8 +492,32 @@ end
 -- compile the request's path from its first line. (At most 16 params: router.h PK_MAX_PARAMS.)
 local function dispatch_direct(handle, index, method, path, query, body, p1, p2, p3, p4, p5, p6, p7, p8,
                                p9, p10, p11, p12, p13, p14, p15, p16)
-  dispatch(handle, index, method, path, query, body, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12,
-    p13, p14, p15, p16)
+  dispatch_request(nil, handle, index, method, path, query, body, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10,
+    p11, p12, p13, p14, p15, p16)
+end
+
+-- The same for a request of a route in `decoders` (below) whose JSON body the core decoded and
+-- validated on the way in (core/src/body_predecode.c): data, or false when that one pass could not
+-- tell (the two-pass way then decodes it and says why it is not valid). No params, no query.
+local function dispatch_decoded(handle, index, method, path, body, data)
+  dispatch_request(data, handle, index, method, path, nil, body)
+end
+
+-- route index -> input validator: the routes whose body the core may decode before dispatch (what
+-- add_body would do with it: an HTTP route with an input schema, no path params, not raw_body).
+-- Every index up to the last has a value, false for the other routes: the table is an array,
+-- indexed without a hash look-up.
+local function body_decoders()
+  local t, last = {}, 0
+  for index, r in pairs(routes) do
+    if r.kind == "http" and r.vin and not r.raw_body and (r.n or 0) == 0 then
+      t[index] = r.vin
+      if index > last then last = index end
+    end
+  end
+  local list = {}
+  for i = 1, last do list[i] = t[i] or false end
+  return list
 end
 
 -- What safe_dispatch does when dispatch raised (err: the message with its traceback).
@@ -914,6 +949,7 @@ function M.load(app_dir)
   return {
     dispatch = safe_dispatch, resume = safe_resume, abandon = safe_abandon,
     dispatch_direct = dispatch_direct, dispatch_failed = dispatch_failed, traceback = traceback,
+    dispatch_decoded = dispatch_decoded, decoders = body_decoders(),
     channel_open = safe_channel_open, channel_message = safe_channel_message, channel_close = safe_channel_close,
     job_run = safe_job_run, tick = safe_tick,
   }
