@@ -7,8 +7,9 @@ local type, tostring, tonumber, pairs, format = type, tostring, tonumber, pairs,
 local log = core.log
 local host = require "pikku.host"
 -- core.now through FFI (in the trace); the coarse clock first, at a quarter of the cost, which is
--- never ahead of it: only a call that may be over the threshold reads the exact one
-local now, coarse, coarse_res = host.now_ms, host.now_coarse_ms, host.coarse_res_ms
+-- never ahead of it and behind by up to one kernel tick (coarse_res_ms; twice that is the margin
+-- taken): only a call that may be over the threshold reads the exact one
+local now, coarse, coarse_margin = host.now_ms, host.now_coarse_ms, 2 * host.coarse_res_ms
 
 --- The threshold in milliseconds (0: every call is reported; a negative number: none).
 M.threshold_ms = tonumber(os.getenv("PIKKU_BLOCK_WARN_MS") or "") or 100
@@ -37,7 +38,7 @@ end
 --- is over the threshold.
 function M.check(t0, h)
   local limit = M.threshold_ms
-  if limit < 0 or coarse() - t0 + coarse_res < limit then return end
+  if limit < 0 or coarse() - t0 + coarse_margin < limit then return end
   local held = now() - t0
   if held < limit then return end
   log("warn", format("blocking: %s held the worker's loop for %.1f ms without yielding (over %d ms; every"
