@@ -264,11 +264,12 @@ M.resolve_session = resolve_http
 
 -- ---- running a plan ------------------------------------------------------------------------------
 
+-- (perms.n and group.n: their lengths, counted when the plan was compiled: `#` is a call in a trace)
 local function check_permissions(perms, svc, data, session)
-  for i = 1, #perms do
+  for i = 1, perms.n do
     local group = perms[i]
     local ok = true
-    for j = 1, #group do
+    for j = 1, group.n do
       if not group[j](svc, data, session) then
         ok = false
         break
@@ -434,7 +435,7 @@ end
 -- permissions = fn | { key = fn | { fn, ... } } -> list of AND-groups (any group passing allows)
 local function compile_permissions(p)
   if p == nil then return nil end
-  if type(p) == "function" then return { { p } } end
+  if type(p) == "function" then return { { p, n = 1 }, n = 1 } end
   local groups = {}
   local keys = {}
   for k in pairs(p) do keys[#keys + 1] = tostring(k) end
@@ -444,13 +445,15 @@ local function compile_permissions(p)
   for _, k in ipairs(keys) do
     local v = lookup[k]
     if type(v) == "function" then
-      groups[#groups + 1] = { v }
+      groups[#groups + 1] = { v, n = 1 }
     else
       local g = {}
       for i, f in ipairs(v) do g[i] = f end
+      g.n = #g
       groups[#groups + 1] = g
     end
   end
+  groups.n = #groups
   return #groups > 0 and groups or nil
 end
 
