@@ -50,6 +50,10 @@
 #   SPIN [0]    N > 0: also "pikku-spin", tests/bench/spin-app, whose GET /hello does N loop iterations of
 #               busy work first: pick N so that its req/s is nginx + Lua's, and compare the p99 at the
 #               same rate (docs/benchmarks.md, "Stop 20": about 400 here)
+#   RESTART [1]  1: every pikku server is a new process in every round (HTTP part): each process
+#               compiles its own traces, and two processes of the same build differ by a few per
+#               cent for their whole life, so a median over rounds of one process each measures the
+#               build, not one process (docs/benchmarks.md, "Stop 21"); 0: one process for all rounds
 # It stops everything it started (pikku and the floors by pid, the peers through peerctl.sh).
 set -euo pipefail
 
@@ -57,7 +61,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PEERS_DIR="${PEERS_DIR:-$REPO/../shared/peers}"
 PIKKU_BIN="${PIKKU_BIN:-$REPO/build/pikku}"
 APP="${APP:-$REPO/apps/hello}"
-ROUNDS="${ROUNDS:-2}" DURATION="${DURATION:-5}" WARMUP="${WARMUP:-2}" CONNS="${CONNS:-32}"
+ROUNDS="${ROUNDS:-2}" DURATION="${DURATION:-5}" WARMUP="${WARMUP:-2}" CONNS="${CONNS:-32}" RESTART="${RESTART:-1}"
 PART="${PART:-all}" EXTRA="${EXTRA:-0}" BEFORE_LOG="${BEFORE_LOG:-0}" FLOOR="${FLOOR:-1}" NODE_PEER="${NODE_PEER:-1}" ONLY="${ONLY:-}"
 NGINX_C="${NGINX_C:-1}"
 SERVER_CPU="${SERVER_CPU:-0}" LOAD_CPU="${LOAD_CPU:-1}"
@@ -132,6 +136,20 @@ start_pikku() {   # name, extra args...; stderr (the logs) to $TMP/<name>.log
   "${SRV[@]}" "$bin" serve "$APP" --host "$HOST" --port "$port" --workers 1 "$@" 2>"$TMP/$name.log" &
   ROOT[$name]=$! PORT[$name]=$port
   wait_http "$port" /_pikku/health || { echo "$name did not start:" >&2; cat "$TMP/$name.log" >&2; exit 1; }
+}
+
+# A new process for every pikku server that runs (RESTART=1, between rounds), with its own settings.
+restart_pikku_servers() {
+  local s
+  for s in pikku pikku+log pikku-before pikku-before+log pikku-spin; do
+    [[ -n "${ROOT[$s]:-}" ]] || continue
+    stop_pid "${ROOT[$s]}"
+    case "$s" in
+      pikku+log | pikku-before+log) start_pikku "$s" ;;
+      pikku-spin) SPIN="$SPIN" APP="$REPO/tests/bench/spin-app" start_pikku "$s" --no-access-log ;;
+      *) start_pikku "$s" --no-access-log ;;
+    esac
+  done
 }
 
 # ---- checks: every server answers the workloads as the peers' README says ---------------------
@@ -232,7 +250,7 @@ echo "# Like for like: one worker per server on CPU $SERVER_CPU, wrk -t1 -c$CONN
 echo
 echo "- $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load average at start $(loadavg)"
 echo "- pikku: $PIKKU_BIN ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')), APP=$APP"
-echo "- $ROUNDS rounds, ${WARMUP} s warm-up + ${DURATION} s measured per server and workload, servers alternating"
+echo "- $ROUNDS rounds, ${WARMUP} s warm-up + ${DURATION} s measured per server and workload, servers alternating$([[ "$RESTART" == 1 ]] && echo ", every pikku server a new process each round")"
 echo
 
 # ================================================================ HTTP
@@ -306,6 +324,7 @@ if [[ "$PART" == all || "$PART" == http ]]; then
   echo "|---|---|---|---:|---:|---:|---:|---:|---:|---|"
   : >"$TMP/res"
   for round in $(seq 1 "$ROUNDS"); do
+    if (( round > 1 )) && [[ "$RESTART" == 1 ]]; then restart_pikku_servers; fi
     for wl in "${ORDER[@]}"; do
       read -ra entries <<<"${WL[$wl]}"
       if (( round % 2 == 0 )); then   # the other order every other round
