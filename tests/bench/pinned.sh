@@ -250,7 +250,7 @@ echo "# Like for like: one worker per server on CPU $SERVER_CPU, wrk -t1 -c$CONN
 echo
 echo "- $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load average at start $(loadavg)"
 echo "- pikku: $PIKKU_BIN ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')), APP=$APP"
-echo "- $ROUNDS rounds, ${WARMUP} s warm-up + ${DURATION} s measured per server and workload, servers alternating$([[ "$RESTART" == 1 ]] && echo ", every pikku server a new process each round")"
+echo "- $ROUNDS rounds, ${WARMUP} s warm-up + ${DURATION} s measured per server and workload, servers alternating$([[ "$RESTART" == 1 ]] && echo ", every pikku server a new process each HTTP round")"
 echo
 
 # ================================================================ HTTP
