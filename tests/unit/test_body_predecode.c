@@ -40,6 +40,26 @@ static void test_ascii_case(void **s) {
   assert_false(pk__ascii_ieq("[", "{", 1));
   assert_false(pk__ascii_ieq("\xc0", "\xe0", 1));
   assert_true(pk__ascii_ieq("", "x", 0));
+  /* eight at a time from 8 bytes on: every byte value against every other, at every place in
+   * words of 8 to 17 bytes, must give what the byte-by-byte rule gives */
+  char x[17], y[17];
+  for (size_t n = 8; n <= 17; n += 9) {
+    for (size_t at = 0; at < n; at++) {
+      for (int c = 0; c < 256; c++) {
+        for (int d = 0; d < 256; d++) {
+          memset(x, 'q', n);
+          memset(y, 'Q', n);
+          x[at] = (char)c;
+          y[at] = (char)d;
+          int want = pk__ascii_lower((unsigned char)c) == pk__ascii_lower((unsigned char)d);
+          if (pk__ascii_ieq(x, y, n) != want) fail_msg("bytes %d and %d at %zu of %zu", c, d, at, n);
+        }
+      }
+    }
+  }
+  assert_true(pk__ascii_ieq("Transfer-Encoding", "transfer-encoding", 17));
+  assert_false(pk__ascii_ieq("Transfer-Encodinh", "transfer-encoding", 17));
+  assert_false(pk__ascii_ieq("Content-Type", "content-typf", 12));
 }
 
 int main(void) {
