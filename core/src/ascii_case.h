@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <string.h>
 
+/* White space as C's isspace sees it in the "C" locale (and Lua's %s): ' ', \t, \n, \v, \f, \r. */
+static inline int pk__ascii_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
 /* 'A'..'Z' to 'a'..'z'; every other byte as it is (HTTP's case-insensitivity is ASCII's only). */
 static inline unsigned char pk__ascii_lower(unsigned char c) {
   return (unsigned char)(c + ((unsigned)(c - 'A') < 26u ? 32 : 0));

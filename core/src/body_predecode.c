@@ -18,19 +18,16 @@
 #include "json_decode.h"
 #include "schema_internal.h"
 
-/* Lua's %s: the characters pikku.request_data's body_kind skips and stops at. */
-static int lua_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
 int pk__predecode_is_json(const char *ct, size_t n) {
   static const char json[] = "application/json";
   /* what clients send: the type itself, alone or before its parameters */
-  if (n >= 16 && memcmp(ct, json, 16) == 0 && (n == 16 || ct[16] == ';' || lua_space((unsigned char)ct[16])))
+  if (n >= 16 && memcmp(ct, json, 16) == 0 && (n == 16 || ct[16] == ';' || pk__ascii_space((unsigned char)ct[16])))
     return 1;
   /* body_kind's base type: match(ct, "^%s*([^;%s]+)"), lower-cased; "json" for application/json */
   size_t i = 0;
-  while (i < n && lua_space((unsigned char)ct[i])) i++;
+  while (i < n && pk__ascii_space((unsigned char)ct[i])) i++;
   size_t start = i;
-  while (i < n && ct[i] != ';' && !lua_space((unsigned char)ct[i])) i++;
+  while (i < n && ct[i] != ';' && !pk__ascii_space((unsigned char)ct[i])) i++;
   return i - start == sizeof json - 1 && pk__ascii_ieq(ct + start, json, sizeof json - 1);
 }
 

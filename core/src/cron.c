@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "ascii_case.h"
 #include "civil.h"
 
 #define HORIZON_S (50LL * 366 * 86400)          /* next() looks this far ahead, at most */
@@ -29,7 +30,7 @@ static const field F_DOM = {"day-of-month", 1, 31, 31, NULL, NULL};
 static const field F_MONTH = {"month", 1, 12, 12, month_names, "month"};
 static const field F_DOW = {"day-of-week", 0, 6, 7, day_names, "day"};
 
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+static int is_space(char c) { return pk__ascii_space((unsigned char)c); }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static char upper(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 32) : c; }

@@ -119,11 +119,11 @@ static int predecoded(pk__host *h, double handle, int index, const char *query, 
   lua_State *L = h->L;
   if (!blen || !body || m->nparams || (query && qlen) || lua_type(L, PK__HOST_SLOT_PREDECODE) != LUA_TFUNCTION)
     return 0;
+  /* the route first (an array slot): a route without a schema pays no header look-up */
+  lua_rawgeti(L, PK__HOST_SLOT_DECODERS, index);   /* left pushed for the entry, as its first argument */
   size_t n;
-  const char *ct = pk_rt_header(handle, "content-type", 12, &n);
-  if (!ct || !pk__predecode_is_json(ct, n)) return 0;
-  lua_rawgeti(L, PK__HOST_SLOT_DECODERS, index);   /* pushed for the entry, as its first argument */
-  if (lua_type(L, -1) == LUA_TUSERDATA) return 1;
+  const char *ct = lua_type(L, -1) == LUA_TUSERDATA ? pk_rt_header(handle, "content-type", 12, &n) : NULL;
+  if (ct && pk__predecode_is_json(ct, n)) return 1;
   lua_pop(L, 1);
   return 0;
 }
@@ -131,7 +131,8 @@ static int predecoded(pk__host *h, double handle, int index, const char *query, 
 /* The runtime's dispatch_direct (see lua/pikku/runtime.lua) called without a Lua-level xpcall, so
  * that LuaJIT can compile the request's path: its error handler is the runtime's traceback, and
  * when it raises, the runtime's dispatch_failed(handle, error) answers and logs, as its own
- * safe_dispatch would. */
+ * safe_dispatch would. A request whose body is decoded on the way in (predecoded) goes the same
+ * way through body_predecode.c's entry, which calls the runtime's dispatch_decoded. */
 static int dispatch_direct(pk__host *h, double handle, int index, const char *method, const char *path,
                            size_t plen, const char *query, size_t qlen, const char *body, size_t blen,
                            const pk__route_match *m) {
